@@ -1,0 +1,68 @@
+/* error.c — struct ws_err helpers. */
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *ws_code_str(int code)
+{
+    switch (code) {
+#define WS_X(name, value, text) \
+    case value:                 \
+        return text;
+        WS_ERROR_CODES(WS_X)
+#undef WS_X
+    }
+    return "unknown error";
+}
+
+void ws_err_clear(struct ws_err *e)
+{
+    if (!e)
+        return;
+    e->code = 0;
+    e->http_status = 0;
+    e->reason[0] = '\0';
+    e->msg[0] = '\0';
+}
+
+int ws_err_set(struct ws_err *e, int code, const char *fmt, ...)
+{
+    va_list ap;
+    if (!e)
+        return code;
+    e->code = code;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int ws_err_prefix(struct ws_err *e, const char *fmt, ...)
+{
+    char head[512], old[sizeof(e->msg)];
+    va_list ap;
+    if (!e)
+        return WS_EINVAL;
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof(head), fmt, ap);
+    va_end(ap);
+    memcpy(old, e->msg, sizeof(old));
+    {
+        /* head, ": ", then as much of the old message as fits */
+        size_t hl = strlen(head), ol = strnlen(old, sizeof(old) - 1), cap = sizeof(e->msg) - 1;
+        size_t n = 0;
+        memcpy(e->msg, head, hl < cap ? hl : cap);
+        n = hl < cap ? hl : cap;
+        if (n + 2 <= cap) {
+            memcpy(e->msg + n, ": ", 2);
+            n += 2;
+        }
+        if (ol > cap - n)
+            ol = cap - n;
+        memcpy(e->msg + n, old, ol);
+        e->msg[n + ol] = '\0';
+    }
+    return e->code;
+}

@@ -1,0 +1,36 @@
+/* kube_http.h — libcurl's multi interface driven by the libuv loop: one
+ * uv_timer for curl's timeouts and one uv_poll per socket curl asks about.
+ * Knows nothing of Kubernetes; kube.c configures the easy handles. */
+#ifndef WS_KUBE_HTTP_H
+#define WS_KUBE_HTTP_H
+
+#include <curl/curl.h>
+#include <uv.h>
+
+struct ws_http;
+
+/* Called once when a transfer ends (on the loop thread). The easy handle is
+ * already removed from the multi handle; the callee owns and cleans it. */
+typedef void (*ws_http_done_cb)(CURL *easy, CURLcode result, void *data);
+
+/* Create a transport on `loop`. Caller closes with ws_http_close. */
+int ws_http_new(struct ws_http **out, uv_loop_t *loop);
+
+/* Start a configured easy handle. Do not set CURLOPT_PRIVATE: the transport
+ * owns it. Returns 0 or WS_ENOMEM/WS_EHTTP. */
+int ws_http_add(struct ws_http *h, CURL *easy, ws_http_done_cb cb, void *data);
+
+/* Abort a running transfer without calling its callback; the caller still
+ * owns `easy`. Must not be called from inside one of that easy handle's own
+ * curl callbacks (write/header): defer it to a loop callback instead. */
+void ws_http_remove(struct ws_http *h, CURL *easy);
+
+/* Number of transfers running. */
+size_t ws_http_running(const struct ws_http *h);
+
+/* Detach any transfer still running (no callbacks; owners keep their easy
+ * handles), close the loop handles and free the transport once they are
+ * closed. Owners normally remove their own transfers first. */
+void ws_http_close(struct ws_http *h);
+
+#endif

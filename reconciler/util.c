@@ -1,0 +1,366 @@
+/* util.c — buffers, base64, durations, URL escaping, clocks. */
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void ws_buf_init(struct ws_buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+static int buf_reserve(struct ws_buf *b, size_t extra)
+{
+    size_t need, ncap;
+    char *p;
+    if (extra > SIZE_MAX - b->len - 1)
+        return WS_ENOMEM;
+    need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 0;
+    ncap = b->cap ? b->cap : 256;
+    while (ncap < need)
+        ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+    p = realloc(b->data, ncap);
+    if (!p)
+        return WS_ENOMEM;
+    b->data = p;
+    b->cap = ncap;
+    return 0;
+}
+
+int ws_buf_append(struct ws_buf *b, const void *p, size_t n)
+{
+    int rc;
+    if (b->max && (n > b->max || b->len > b->max - n))
+        return WS_ELIMIT;
+    if ((rc = buf_reserve(b, n)) < 0)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int ws_buf_appendf(struct ws_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n, rc;
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return WS_EINVAL;
+    if (b->max && ((size_t)n > b->max || b->len > b->max - (size_t)n))
+        return WS_ELIMIT;
+    if ((rc = buf_reserve(b, (size_t)n)) < 0)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+void ws_buf_consume(struct ws_buf *b, size_t n)
+{
+    if (n >= b->len) {
+        b->len = 0;
+    } else {
+        memmove(b->data, b->data + n, b->len - n);
+        b->len -= n;
+    }
+    if (b->data)
+        b->data[b->len] = '\0';
+}
+
+char *ws_buf_steal(struct ws_buf *b)
+{
+    char *p = b->data;
+    if (!p)
+        p = calloc(1, 1);
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+void ws_buf_free(struct ws_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+static int b64_value(int c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+int ws_base64_decode(char **out, size_t *outlen, const char *in, size_t inlen)
+{
+    char *buf = malloc(inlen / 4 * 3 + 4);
+    size_t i, n = 0;
+    unsigned acc = 0;
+    int bits = 0, pad = 0;
+    if (!buf)
+        return WS_ENOMEM;
+    for (i = 0; i < inlen; i++) {
+        int c = (unsigned char)in[i], v;
+        if (isspace(c))
+            continue;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        if (pad || (v = b64_value(c)) < 0) {
+            free(buf);
+            return WS_EINVAL;
+        }
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[n++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    if (bits >= 6 || pad > 2) { /* a lone trailing sextet cannot be valid */
+        free(buf);
+        return WS_EINVAL;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    if (outlen)
+        *outlen = n;
+    return 0;
+}
+
+char *ws_base64_encode(const void *in, size_t inlen)
+{
+    static const char tbl[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *p = in;
+    char *out = malloc((inlen + 2) / 3 * 4 + 1), *o = out;
+    size_t i;
+    if (!out)
+        return NULL;
+    for (i = 0; i + 2 < inlen; i += 3) {
+        *o++ = tbl[p[i] >> 2];
+        *o++ = tbl[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
+        *o++ = tbl[((p[i + 1] & 15) << 2) | (p[i + 2] >> 6)];
+        *o++ = tbl[p[i + 2] & 63];
+    }
+    if (i < inlen) {
+        *o++ = tbl[p[i] >> 2];
+        if (i + 1 < inlen) {
+            *o++ = tbl[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
+            *o++ = tbl[(p[i + 1] & 15) << 2];
+        } else {
+            *o++ = tbl[(p[i] & 3) << 4];
+            *o++ = '=';
+        }
+        *o++ = '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+int ws_duration_parse(uint64_t *out_ms, const char *s)
+{
+    static const struct {
+        const char *unit;
+        double ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    double total = 0;
+    const char *p = s;
+    if (!s || !*s)
+        return WS_EINVAL;
+    if (strspn(s, "0123456789.") == strlen(s)) { /* bare number: seconds */
+        char *end;
+        double v = strtod(s, &end);
+        if (*end || v < 0)
+            return WS_EINVAL;
+        *out_ms = (uint64_t)(v * 1000);
+        return 0;
+    }
+    while (*p) {
+        char *end;
+        double v;
+        size_t i, ulen = 0;
+        int found = -1;
+        if (!isdigit((unsigned char)*p) && *p != '.')
+            return WS_EINVAL;
+        errno = 0;
+        v = strtod(p, &end);
+        if (end == p || errno)
+            return WS_EINVAL;
+        p = end;
+        /* longest unit first so "ms" wins over "m" */
+        for (i = 0; i < WS_ARRAY_SIZE(units); i++) {
+            size_t l = strlen(units[i].unit);
+            if (strncmp(p, units[i].unit, l) == 0 && l > ulen) {
+                found = (int)i;
+                ulen = l;
+            }
+        }
+        if (found < 0)
+            return WS_EINVAL;
+        total += v * units[found].ms;
+        p += ulen;
+    }
+    if (total > 1e15)
+        return WS_EINVAL;
+    *out_ms = (uint64_t)total;
+    return 0;
+}
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    /* Howard Hinnant's algorithm: days since 1970-01-01. */
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+int ws_time_parse_rfc3339(int64_t *out, const char *s)
+{
+    int y, mo, d, h, mi, sec, n = 0;
+    int64_t t;
+    const char *p;
+    if (!s || sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+        n == 0)
+        return WS_EINVAL;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return WS_EINVAL;
+    p = s + n;
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return WS_EINVAL;
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om, sign = *p == '-' ? -1 : 1;
+        if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2)
+            return WS_EINVAL;
+        t -= sign * (oh * 3600 + om * 60);
+        p += 6;
+    } else {
+        return WS_EINVAL;
+    }
+    if (*p)
+        return WS_EINVAL;
+    *out = t;
+    return 0;
+}
+
+char *ws_url_escape(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+    char *out = malloc(n * 3 + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            *o++ = (char)c;
+        } else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+uint64_t ws_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int64_t ws_wall_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+int ws_file_read(char **out, size_t *outlen, const char *path, size_t max,
+                 struct ws_err *err)
+{
+    struct ws_buf b;
+    char chunk[16384];
+    int fd, rc = 0;
+    ssize_t n;
+    ws_buf_init(&b, max);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return ws_err_set(err, errno == ENOENT ? WS_ENOTFOUND : WS_EIO, "%s: %s", path,
+                          strerror(errno));
+    while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = ws_err_set(err, WS_EIO, "%s: read: %s", path, strerror(errno));
+            break;
+        }
+        if ((rc = ws_buf_append(&b, chunk, (size_t)n)) < 0) {
+            ws_err_set(err, rc, "%s: %s", path,
+                       rc == WS_ELIMIT ? "file too large" : "out of memory");
+            break;
+        }
+    }
+    close(fd);
+    if (rc < 0) {
+        ws_buf_free(&b);
+        return rc;
+    }
+    if (outlen)
+        *outlen = b.len;
+    *out = ws_buf_steal(&b);
+    return 0;
+}
+
+char *ws_strdup0(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+int ws_consttime_eq(const void *a, size_t alen, const void *b, size_t blen)
+{
+    const volatile unsigned char *x = a, *y = b;
+    unsigned char diff = alen != blen;
+    size_t i, n = alen < blen ? alen : blen;
+    for (i = 0; i < n; i++)
+        diff |= x[i] ^ y[i];
+    return diff == 0;
+}

@@ -1,0 +1,70 @@
+/* util.h — small helpers shared by every module: bounded buffers, base64,
+ * durations, URL escaping, clocks. Pure, no I/O except ws_file_read. */
+#ifndef WS_UTIL_H
+#define WS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define WS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ws_container_of(ptr, type, member) \
+    ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* A growable byte buffer with a hard maximum size. Always NUL-terminated
+ * after the data (the terminator is not counted in len). */
+struct ws_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t max; /* 0 = unlimited */
+};
+
+void ws_buf_init(struct ws_buf *b, size_t max);
+/* Append n bytes; returns 0, WS_ENOMEM, or WS_ELIMIT when max would be exceeded
+ * (nothing is appended then). */
+int ws_buf_append(struct ws_buf *b, const void *p, size_t n);
+int ws_buf_appendf(struct ws_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Drop the first n bytes. */
+void ws_buf_consume(struct ws_buf *b, size_t n);
+/* Hand the data over to the caller (who frees it with free()); b is reset. */
+char *ws_buf_steal(struct ws_buf *b);
+void ws_buf_free(struct ws_buf *b);
+
+/* Decode standard base64 (padding optional, whitespace ignored). On success
+ * *out is a malloc'd NUL-terminated buffer (caller frees), *outlen its size. */
+int ws_base64_decode(char **out, size_t *outlen, const char *in, size_t inlen);
+/* Encode to standard base64 with padding; caller frees. NULL on ENOMEM. */
+char *ws_base64_encode(const void *in, size_t inlen);
+
+/* Parse a Go-style duration ("90s", "5m", "1h30m", "250ms", "0") into
+ * milliseconds. A bare number is seconds. Returns 0 or WS_EINVAL. */
+int ws_duration_parse(uint64_t *out_ms, const char *s);
+
+/* Parse an RFC 3339 timestamp ("2026-11-27T05:00:00Z", offsets and fractions
+ * allowed) into Unix seconds. Returns 0 or WS_EINVAL. */
+int ws_time_parse_rfc3339(int64_t *out, const char *s);
+
+/* Percent-encode for a URL query value or path segment (RFC 3986
+ * unreserved characters pass). Caller frees; NULL on ENOMEM. */
+char *ws_url_escape(const char *s);
+
+/* Monotonic milliseconds, and wall-clock Unix seconds. */
+uint64_t ws_now_ms(void);
+int64_t ws_wall_s(void);
+
+/* Read a whole file (blocking: call at startup or from a worker thread).
+ * Files larger than max bytes are refused with WS_ELIMIT. Caller frees. */
+int ws_file_read(char **out, size_t *outlen, const char *path, size_t max,
+                 struct ws_err *err);
+
+/* strdup that returns NULL for NULL. */
+char *ws_strdup0(const char *s);
+
+/* Constant-time comparison of two byte strings of possibly different length
+ * (the length difference is not hidden, the content is). 1 when equal. */
+int ws_consttime_eq(const void *a, size_t alen, const void *b, size_t blen);
+
+#endif

@@ -1,0 +1,68 @@
+/* yaml.h — YAML text (libyaml events) to jansson values.
+ *
+ * Pure logic, no I/O: callers hand in a buffer. Multi-document streams,
+ * YAML 1.2 core-schema typing of plain scalars, anchors/aliases with a bounded
+ * expansion, a size limit per document. Errors name file:line:column. */
+#ifndef WS_YAML_H
+#define WS_YAML_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "error.h"
+
+struct ws_yaml_limits {
+    size_t max_doc_bytes;   /* input bytes per document; 0 = default (8 MiB) */
+    size_t max_nodes;       /* nodes per document after alias expansion; 0 = default (1,000,000) */
+    size_t max_depth;       /* nesting depth; 0 = default (256) */
+};
+
+/* One parsed document. `value` is the document's root (json null for an
+ * empty document). `pos` mirrors `value` with source positions: every node's
+ * mirror is a JSON array [line, column, children] (1-based line and column of
+ * the node's start), where children is an object (for a mapping: key -> mirror
+ * of the value), an array (for a sequence: mirror of each item) or null (for a
+ * scalar). `line` is the document's first line. */
+struct ws_yaml_doc {
+    json_t *value;
+    json_t *pos;
+    int line;
+};
+
+struct ws_yaml_stream {
+    struct ws_yaml_doc *docs;
+    size_t ndocs;
+};
+
+/* Parse every document of `buf` (len bytes). `name` is used in error messages
+ * ("apps/train.yaml:12:3: ...") and may be NULL ("<input>"). `lim` may be NULL
+ * for defaults. On success fills *out (caller frees with ws_yaml_stream_free)
+ * and returns 0; on failure returns a negative WS_E* code, sets err, and
+ * leaves *out empty. Documents that are entirely empty (`---` with nothing,
+ * or a trailing `---`) are kept as json null values; callers skip them. */
+int ws_yaml_parse(struct ws_yaml_stream *out, const char *buf, size_t len,
+                  const char *name, const struct ws_yaml_limits *lim,
+                  struct ws_err *err);
+
+/* Free a stream's documents. Safe on a zeroed or already-freed stream. */
+void ws_yaml_stream_free(struct ws_yaml_stream *s);
+
+/* Convenience: parse a single-document buffer, returning its root value.
+ * Caller frees with json_decref. Several documents are an error. */
+int ws_yaml_parse_one(json_t **out, const char *buf, size_t len,
+                      const char *name, const struct ws_yaml_limits *lim,
+                      struct ws_err *err);
+
+/* Position lookup: walk `pos` (a mirror from struct ws_yaml_doc) along a path
+ * of keys (for mappings) given as a NULL-terminated list of strings; a string
+ * of decimal digits indexes a sequence. Returns the line of the deepest node
+ * found (so an unknown path still gives its parent's line), or 0 if pos is
+ * NULL. */
+int ws_yaml_pos_line(const json_t *pos, ...);
+
+/* Serialise a jansson value as block-style YAML (for `wavesync render`).
+ * Strings that would be typed differently when re-read (e.g. "3", "true",
+ * "null", "") are quoted. Caller frees with free(). NULL on ENOMEM. */
+char *ws_yaml_dump(const json_t *value);
+
+#endif
