@@ -208,9 +208,15 @@ static void resolve_all(struct ws_applyset *s)
     json_array_foreach(s->objects, i, obj) {
         if (defined_here(s, obj))
             continue;
+        json_t *md = json_object_get(obj, "metadata");
+        struct ws_kube_ref ref = {
+            json_string_value(json_object_get(obj, "apiVersion")),
+            json_string_value(json_object_get(obj, "kind")),
+            json_string_value(json_object_get(md, "namespace")),
+            json_string_value(json_object_get(md, "name")),
+        };
         s->outstanding++;
-        ws_kube_resolve(s->kube, json_string_value(json_object_get(obj, "apiVersion")),
-                        json_string_value(json_object_get(obj, "kind")), on_item, &s->ctx[i]);
+        ws_kube_resolve(s->kube, &ref, on_item, &s->ctx[i]);
     }
     if (--s->outstanding == 0)
         advance(s);

@@ -61,9 +61,14 @@ void ws__req_list_remove(struct ws_kube_req *r)
 void ws_kube_ident(char *out, size_t len, const char *api_version, const char *kind,
                    const char *ns, const char *name)
 {
-    snprintf(out, len, "%s %s %s%s%s", api_version && *api_version ? api_version : "?",
-             kind && *kind ? kind : "?", ns && *ns ? ns : "", ns && *ns ? "/" : "",
-             name && *name ? name : "?");
+    const char *av = api_version && *api_version ? api_version : "?";
+    const char *k = kind && *kind ? kind : "?";
+    if (name && *name)
+        snprintf(out, len, "%s %s %s%s%s", av, k, ns && *ns ? ns : "", ns && *ns ? "/" : "", name);
+    else if (ns && *ns) /* a collection: "v1 ConfigMap (namespace e2e)" */
+        snprintf(out, len, "%s %s (namespace %s)", av, k, ns);
+    else
+        snprintf(out, len, "%s %s", av, k);
 }
 
 void ws_kube_ident_obj(char *out, size_t len, const json_t *obj)
@@ -1011,11 +1016,10 @@ void ws__kind_req_start(struct ws_kube_req *r)
     resolve_step(r);
 }
 
-struct ws_kube_req *ws_kube_resolve(struct ws_kube *k, const char *api_version, const char *kind,
+struct ws_kube_req *ws_kube_resolve(struct ws_kube *k, const struct ws_kube_ref *ref,
                                     ws_kube_cb cb, void *data)
 {
-    struct ws_kube_ref ref = {api_version, kind, NULL, NULL};
-    struct ws_kube_req *r = ws__kind_req(k, "GET", "resolve", &ref, cb, data);
+    struct ws_kube_req *r = ws__kind_req(k, "GET", "resolve", ref, cb, data);
     if (!r)
         return NULL;
     r->resolve_only = 1;

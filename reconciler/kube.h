@@ -99,9 +99,10 @@ struct ws_kube_req *ws_kube_list(struct ws_kube *k, const struct ws_kube_ref *re
 struct ws_kube_req *ws_kube_patch_status(struct ws_kube *k, const struct ws_kube_ref *ref,
                                          const json_t *patch, ws_kube_cb cb, void *data);
 
-/* Resolve apiVersion+kind through discovery (cached; refreshed on a miss).
- * res->resource is set on success. */
-struct ws_kube_req *ws_kube_resolve(struct ws_kube *k, const char *api_version, const char *kind,
+/* Resolve ref's apiVersion+kind through discovery (cached; refreshed on a
+ * miss); namespace and name only label errors. res->resource is set on
+ * success. */
+struct ws_kube_req *ws_kube_resolve(struct ws_kube *k, const struct ws_kube_ref *ref,
                                     ws_kube_cb cb, void *data);
 
 /* Raw request against a path ("/version", "/api/v1/namespaces?limit=1").
@@ -149,7 +150,8 @@ void ws_kube_watch_stop(struct ws_kube_watch *w);
 
 /* ---- helpers (pure; unit tested) ---------------------------------------- */
 
-/* "apps/v1 Deployment ml/trainer" (namespace omitted when empty). */
+/* "apps/v1 Deployment ml/trainer" (namespace omitted when empty); without a
+ * name, the collection: "v1 ConfigMap (namespace ml)" or "v1 Namespace". */
 void ws_kube_ident(char *out, size_t len, const char *api_version, const char *kind,
                    const char *ns, const char *name);
 void ws_kube_ident_obj(char *out, size_t len, const json_t *obj);

@@ -173,9 +173,9 @@ static int session_open(struct session *s, const struct global_opts *g, struct w
     struct ws_kubeconfig cfg;
     int rc;
     memset(s, 0, sizeof(*s));
+    uv_loop_init(&s->loop); /* first, so session_close always has a loop */
     if ((rc = ws_kubeconfig_load(&cfg, g->kubeconfig, g->context, err)) < 0)
         return rc;
-    uv_loop_init(&s->loop);
     if ((rc = ws_http_new(&s->http, &s->loop)) < 0) {
         ws_kubeconfig_free(&cfg);
         return ws_err_set(err, rc, "out of memory");

@@ -22,7 +22,10 @@ struct ws_yaml_limits {
  * mirror is a JSON array [line, column, children] (1-based line and column of
  * the node's start), where children is an object (for a mapping: key -> mirror
  * of the value), an array (for a sequence: mirror of each item) or null (for a
- * scalar). `line` is the document's first line. */
+ * scalar). `line` is the document's first line.
+ * Aliases are expanded into deep copies, so `value` may be edited freely; the
+ * mirror under an alias shares its children with the anchor's mirror, so treat
+ * `pos` as read-only. */
 struct ws_yaml_doc {
     json_t *value;
     json_t *pos;
@@ -39,7 +42,16 @@ struct ws_yaml_stream {
  * for defaults. On success fills *out (caller frees with ws_yaml_stream_free)
  * and returns 0; on failure returns a negative WS_E* code, sets err, and
  * leaves *out empty. Documents that are entirely empty (`---` with nothing,
- * or a trailing `---`) are kept as json null values; callers skip them. */
+ * or a trailing `---`) are kept as json null values; callers skip them.
+ *
+ * Typing: plain scalars follow the YAML 1.2 core schema (`on`, `yes`, `1_000`
+ * stay strings; `012` is 12). A decimal beyond int64 becomes a real; what JSON
+ * cannot hold (`.inf`, `.nan`, `1e999`, hex/octal beyond int64) stays a string,
+ * and the same with an explicit !!int/!!float tag is an error. !!str, !!int,
+ * !!float, !!bool, !!null are honoured; other tags (`!Foo`) are ignored and the
+ * content decides. Mapping keys are their source text ("1", "true" as
+ * written); a repeated key is an error; `<<` merges mappings (explicit keys
+ * win). */
 int ws_yaml_parse(struct ws_yaml_stream *out, const char *buf, size_t len,
                   const char *name, const struct ws_yaml_limits *lim,
                   struct ws_err *err);
@@ -48,7 +60,8 @@ int ws_yaml_parse(struct ws_yaml_stream *out, const char *buf, size_t len,
 void ws_yaml_stream_free(struct ws_yaml_stream *s);
 
 /* Convenience: parse a single-document buffer, returning its root value.
- * Caller frees with json_decref. Several documents are an error. */
+ * Caller frees with json_decref. Empty documents are skipped; with none left
+ * the value is json null; several non-empty documents are an error. */
 int ws_yaml_parse_one(json_t **out, const char *buf, size_t len,
                       const char *name, const struct ws_yaml_limits *lim,
                       struct ws_err *err);

@@ -1,0 +1,62 @@
+# lib.sh — shared by the end-to-end test scripts (sourced, not run).
+# Brings up a throwaway control plane for one test script and tears it down
+# on exit; TAP helpers for shell tests.
+
+WS_SRCDIR=${WS_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+WS_BUILDDIR=${WS_BUILDDIR:-$WS_SRCDIR}
+WAVESYNC=${WAVESYNC:-$WS_BUILDDIR/wavesync}
+DEVCLUSTER=$WS_SRCDIR/tests/devcluster
+
+tap_n=0
+tap_failed=0
+
+ok() { # cond-status description
+	tap_n=$((tap_n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $tap_n - $2"
+	else
+		echo "not ok $tap_n - $2"
+		tap_failed=$((tap_failed + 1))
+	fi
+}
+
+diag() { printf '# %s\n' "$@"; }
+
+tap_end() {
+	echo "1..$tap_n"
+	[ "$tap_failed" -eq 0 ]
+}
+
+# cluster_up [devcluster up flags...]: start a cluster in a fresh folder and
+# source its env. Its output goes to the log, not to TAP.
+cluster_up() {
+	E2E_DIR=$(mktemp -d "${TMPDIR:-/tmp}/wavesync-e2e.XXXXXX")
+	trap cluster_down EXIT
+	if ! "$DEVCLUSTER" up --dir "$E2E_DIR/cluster" "$@" >"$E2E_DIR/up.log" 2>&1; then
+		echo "Bail out! tests/devcluster up failed:"
+		sed 's/^/# /' "$E2E_DIR/up.log" | tail -n 30
+		exit 1
+	fi
+	diag "$(grep 'is up at' "$E2E_DIR/up.log")"
+	# shellcheck disable=SC1091
+	. "$E2E_DIR/cluster/env"
+}
+
+cluster_down() {
+	if [ -n "${WS_E2E_KEEP:-}" ]; then echo "# kept $E2E_DIR" >&2; return; fi
+	if [ -n "${E2E_DIR:-}" ]; then
+		"$DEVCLUSTER" down --dir "$E2E_DIR/cluster" >/dev/null 2>&1 || true
+		rm -rf "$E2E_DIR"
+	fi
+}
+
+# run_ws NAME ARGS...: run wavesync, capturing stdout/stderr into $E2E_DIR/NAME.{out,err}
+# and the exit status into $rc.
+run_ws() {
+	local name=$1
+	shift
+
+	"$WAVESYNC" "$@" >"$E2E_DIR/$name.out" 2>"$E2E_DIR/$name.err"
+	rc=$?
+
+}
