@@ -586,12 +586,23 @@ static void on_done(CURL *easy, CURLcode result, void *data)
     struct ws_err e;
     json_t *body = NULL;
     long status = 0;
+    uint64_t retry_after = 0;
     int can_retry = r->attempt <= k->opts.max_retries && !r->no_retry;
     ws_err_clear(&e);
     k->active_count--;
     ws__req_list_remove(r);
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     r->status = status;
+    {
+        long version = 0, connects = 0;
+        curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
+        curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+        if (version == CURL_HTTP_VERSION_2_0)
+            k->stats.http2++;
+        k->stats.connections += (uint64_t)connects;
+    }
+    if (status == 429) /* headers die with the easy handle: read it now */
+        retry_after = retry_after_ms(easy);
     k->stats.by_class[status >= 200 && status < 600 ? status / 100 : 0]++;
     curl_easy_cleanup(easy);
     r->easy = NULL;
@@ -636,9 +647,8 @@ static void on_done(CURL *easy, CURLcode result, void *data)
     }
     if ((status == 429 || (status >= 500 && status != 501 && strcmp(r->method, "POST") != 0)) &&
         can_retry) {
-        uint64_t d = status == 429 ? retry_after_ms(easy) : 0;
         ws_buf_free(&r->resp);
-        schedule_retry(r, d ? d : backoff_ms(k, r->attempt));
+        schedule_retry(r, retry_after ? retry_after : backoff_ms(k, r->attempt));
         pump(k);
         return;
     }

@@ -36,6 +36,8 @@ struct ws_kube_stats {
     uint64_t requests;  /* attempts sent */
     uint64_t retries;
     uint64_t by_class[6]; /* responses by status class: [0]=no response, [2]=2xx … [5]=5xx */
+    uint64_t http2;       /* responses that came over HTTP/2 */
+    uint64_t connections; /* new connections opened (the rest reused one) */
 };
 
 /* Create a client. Takes ownership of *cfg's contents (cfg is zeroed).

@@ -503,6 +503,14 @@ static void test_many(struct ws_kube *k)
     tap_diag("500 concurrent applies: %llu ms, %llu requests",
              (unsigned long long)(ws_now_ms() - t0),
              (unsigned long long)ws_kube_stats(k)->requests);
+    {
+        const struct ws_kube_stats *st = ws_kube_stats(k);
+        tap_ok(st->http2 == st->by_class[2] + st->by_class[4] + st->by_class[5] && st->http2 > 500,
+               "every response came over HTTP/2 (%llu of %llu)", (unsigned long long)st->http2,
+               (unsigned long long)st->requests);
+        tap_ok(st->connections <= 4, "connections are reused: %llu opened for %llu requests",
+               (unsigned long long)st->connections, (unsigned long long)st->requests);
+    }
     ws_kube_list(k, &(struct ws_kube_ref){"v1", "ConfigMap", "e2e", NULL}, "batch=many", on_call, &c);
     wait_call(&c);
     tap_is_int(json_array_size(json_object_get(c.body, "items")), N,
