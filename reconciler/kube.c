@@ -177,7 +177,7 @@ int ws_exec_cred_parse(struct ws_exec_cred *out, const char *text, size_t len,
     cert = json_string_value(json_object_get(status, "clientCertificateData"));
     key = json_string_value(json_object_get(status, "clientKeyData"));
     exp = json_string_value(json_object_get(status, "expirationTimestamp"));
-    if (!(token && *token) && !(cert && key)) {
+    if (!(token && *token) && !(cert && *cert && key && *key)) {
         rc = ws_err_set(err, WS_EAUTH,
                         "exec plugin %s: ExecCredential has neither status.token nor a client "
                         "certificate and key",

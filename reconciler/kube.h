@@ -160,7 +160,7 @@ void ws_kube_ident_obj(char *out, size_t len, const json_t *obj);
 
 /* Turn an HTTP error response into err: code from the status (404
  * WS_ENOTFOUND, 409 WS_ECONFLICT, 401/403 WS_EAUTH, 410 WS_EGONE, 400/422
- * WS_EINVAL, else WS_EHTTP), reason and message from a Status body when
+ * WS_EINVAL, 504 WS_ETIMEOUT, else WS_EHTTP), reason and message from a Status body when
  * there is one, else a prefix of the raw body. `what` names the operation
  * and object ("apply apps/v1 Deployment ml/trainer"). */
 int ws_kube_decode_error(struct ws_err *err, long status, const char *body, size_t body_len,

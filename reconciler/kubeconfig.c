@@ -115,6 +115,8 @@ static char *join_path(const char *dir, const char *path)
     char *out;
     if (!dir || !path || path[0] == '/')
         return ws_strdup0(path);
+    while (path[0] == '.' && path[1] == '/')
+        path += 2;
     if (asprintf(&out, "%s/%s", dir, path) < 0)
         return NULL;
     return out;
@@ -189,6 +191,10 @@ static int parse_exec(struct ws_kubeconfig *out, const json_t *exec, const char 
                           "client.authentication.k8s.io/v1 or v1beta1)",
                           where, x->api_version);
     x->provide_cluster_info = json_is_true(json_object_get(exec, "provideClusterInfo"));
+    if (json_is_null(args)) /* kubectl and cloud CLIs write "args: null" */
+        args = NULL;
+    if (json_is_null(env))
+        env = NULL;
     if (args && !json_is_array(args))
         return ws_err_set(err, WS_ECONFIG, "%s: exec \"args\" must be a list", where);
     n = json_array_size(args);
@@ -324,8 +330,11 @@ static int load_doc(json_t **out, const char *buf, size_t len, const char *name,
 {
     json_t *root = NULL;
     int rc;
-    if ((rc = ws_yaml_parse_one(&root, buf, len, name, NULL, err)) < 0)
+    if ((rc = ws_yaml_parse_one(&root, buf, len, name, NULL, err)) < 0) {
+        if (rc != WS_ENOMEM && err)
+            err->code = WS_ECONFIG;
         return rc == WS_ENOMEM ? rc : WS_ECONFIG;
+    }
     if (json_is_null(root)) { /* an empty file contributes nothing */
         json_decref(root);
         root = json_object();
@@ -367,8 +376,10 @@ static void merge_docs(json_t *into, json_t *add)
     static const char *const lists[] = {"clusters", "users", "contexts"};
     size_t l, i, j;
     json_t *item, *have;
-    if (!json_object_get(into, "current-context") && json_object_get(add, "current-context"))
-        json_object_set(into, "current-context", json_object_get(add, "current-context"));
+    const char *have_ctx = json_string_value(json_object_get(into, "current-context"));
+    const char *add_ctx = json_string_value(json_object_get(add, "current-context"));
+    if (!(have_ctx && *have_ctx) && add_ctx && *add_ctx) /* first non-empty wins */
+        json_object_set_new(into, "current-context", json_string(add_ctx)); /* steals */
     for (l = 0; l < WS_ARRAY_SIZE(lists); l++) {
         json_t *dst = json_object_get(into, lists[l]);
         if (!json_is_array(dst)) {
@@ -389,14 +400,23 @@ static void merge_docs(json_t *into, json_t *add)
     }
 }
 
+/* The folder of a kubeconfig file, absolute so that paths resolved against
+ * it stay valid whatever the working directory later is. */
 static char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
+    char *dir, *abs;
     if (!slash)
-        return strdup(".");
-    if (slash == path)
-        return strdup("/");
-    return strndup(path, (size_t)(slash - path));
+        dir = strdup(".");
+    else if (slash == path)
+        dir = strdup("/");
+    else
+        dir = strndup(path, (size_t)(slash - path));
+    if (dir && (abs = realpath(dir, NULL))) {
+        free(dir);
+        return abs;
+    }
+    return dir;
 }
 
 int ws_kubeconfig_load(struct ws_kubeconfig *out, const char *path, const char *context,
@@ -405,7 +425,7 @@ int ws_kubeconfig_load(struct ws_kubeconfig *out, const char *path, const char *
     char *list = NULL, *save = NULL, *tok, *home_path = NULL;
     const char *src = path, *label;
     json_t *merged = json_object();
-    int rc = 0, nfiles = 0;
+    int rc = 0, nfiles = 0, multi = 1;
     memset(out, 0, sizeof(*out));
     if (!merged)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
@@ -420,16 +440,20 @@ int ws_kubeconfig_load(struct ws_kubeconfig *out, const char *path, const char *
         src = home_path;
     }
     label = src;
+    /* Only $KUBECONFIG is a list; an explicit path is taken whole. */
+    if (src == path)
+        multi = 0;
     if (!(list = strdup(src))) {
         rc = ws_err_set(err, WS_ENOMEM, "out of memory");
         goto out;
     }
-    for (tok = strtok_r(list, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
+    for (tok = multi ? strtok_r(list, ":", &save) : list; tok;
+         tok = multi ? strtok_r(NULL, ":", &save) : NULL) {
         char *buf = NULL, *dir = NULL;
         size_t len = 0;
         json_t *doc = NULL;
         rc = ws_file_read(&buf, &len, tok, KUBECONFIG_MAX_BYTES, err);
-        if (rc == WS_ENOTFOUND && strchr(src, ':')) { /* kubectl skips missing list members */
+        if (rc == WS_ENOTFOUND && multi && strchr(src, ':')) { /* kubectl skips missing list members */
             rc = 0;
             continue;
         }
@@ -447,7 +471,7 @@ int ws_kubeconfig_load(struct ws_kubeconfig *out, const char *path, const char *
         merge_docs(merged, doc);
         json_decref(doc);
         nfiles++;
-        if (!strchr(src, ':'))
+        if (!multi || !strchr(src, ':'))
             label = tok;
     }
     if (nfiles == 0) {
@@ -480,8 +504,11 @@ int ws_kubeconfig_in_cluster(struct ws_kubeconfig *out, const char *sa_dir, stru
                  port) < 0)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     snprintf(path, sizeof(path), "%s/token", sa_dir);
-    if ((rc = ws_file_read(&token, NULL, path, 1u << 20, err)) < 0)
+    if ((rc = ws_file_read(&token, NULL, path, 1u << 20, err)) < 0) {
+        ws_err_prefix(err, "in-cluster: service account token");
+        rc = WS_ECONFIG;
         goto fail;
+    }
     token[strcspn(token, "\r\n")] = '\0';
     out->token = token;
     if (!(out->token_file = strdup(path)))

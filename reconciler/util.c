@@ -111,9 +111,9 @@ static int b64_value(int c)
         return c - 'a' + 26;
     if (c >= '0' && c <= '9')
         return c - '0' + 52;
-    if (c == '+' || c == '-')
+    if (c == '+')
         return 62;
-    if (c == '/' || c == '_')
+    if (c == '/')
         return 63;
     return -1;
 }
@@ -186,34 +186,45 @@ char *ws_base64_encode(const void *in, size_t inlen)
     return out;
 }
 
+/* Scan digits[.digits] by hand: strtod would also take "1e3" and "0x10". */
+static const char *scan_number(const char *p, double *out)
+{
+    double v = 0, scale = 1;
+    int any = 0;
+    while (isdigit((unsigned char)*p)) {
+        v = v * 10 + (*p++ - '0');
+        any = 1;
+    }
+    if (*p == '.') {
+        p++;
+        while (isdigit((unsigned char)*p)) {
+            scale /= 10;
+            v += (*p++ - '0') * scale;
+            any = 1;
+        }
+    }
+    *out = v;
+    return any ? p : NULL;
+}
+
 int ws_duration_parse(uint64_t *out_ms, const char *s)
 {
     static const struct {
         const char *unit;
         double ms;
     } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
-    double total = 0;
-    const char *p = s;
+    double total = 0, v;
+    const char *p = s, *end;
     if (!s || !*s)
         return WS_EINVAL;
-    if (strspn(s, "0123456789.") == strlen(s)) { /* bare number: seconds */
-        char *end;
-        double v = strtod(s, &end);
-        if (*end || v < 0)
-            return WS_EINVAL;
-        *out_ms = (uint64_t)(v * 1000);
-        return 0;
+    if ((end = scan_number(s, &v)) && !*end) { /* a bare number is seconds */
+        total = v * 1000;
+        p = end;
     }
     while (*p) {
-        char *end;
-        double v;
         size_t i, ulen = 0;
         int found = -1;
-        if (!isdigit((unsigned char)*p) && *p != '.')
-            return WS_EINVAL;
-        errno = 0;
-        v = strtod(p, &end);
-        if (end == p || errno)
+        if (!(end = scan_number(p, &v)))
             return WS_EINVAL;
         p = end;
         /* longest unit first so "ms" wins over "m" */
@@ -246,17 +257,37 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
+/* Read exactly n decimal digits (no sign, no spaces). */
+static int fixed_digits(const char *p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)p[i]))
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
 int ws_time_parse_rfc3339(int64_t *out, const char *s)
 {
-    int y, mo, d, h, mi, sec, n = 0;
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, mo, d, h, mi, sec;
     int64_t t;
-    const char *p;
-    if (!s || sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
-        n == 0)
+    const char *p = s;
+    /* YYYY-MM-DDTHH:MM:SS, every field fixed-width digits */
+    if (!s || fixed_digits(p, 4, &y) < 0 || p[4] != '-' || fixed_digits(p + 5, 2, &mo) < 0 ||
+        p[7] != '-' || fixed_digits(p + 8, 2, &d) < 0 ||
+        (p[10] != 'T' && p[10] != 't' && p[10] != ' ') || fixed_digits(p + 11, 2, &h) < 0 ||
+        p[13] != ':' || fixed_digits(p + 14, 2, &mi) < 0 || p[16] != ':' ||
+        fixed_digits(p + 17, 2, &sec) < 0)
         return WS_EINVAL;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 60)
         return WS_EINVAL;
-    p = s + n;
+    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return WS_EINVAL;
+    p += 19;
     if (*p == '.') {
         p++;
         if (!isdigit((unsigned char)*p))
@@ -269,7 +300,8 @@ int ws_time_parse_rfc3339(int64_t *out, const char *s)
         p++;
     } else if (*p == '+' || *p == '-') {
         int oh, om, sign = *p == '-' ? -1 : 1;
-        if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2)
+        if (fixed_digits(p + 1, 2, &oh) < 0 || p[3] != ':' || fixed_digits(p + 4, 2, &om) < 0 ||
+            oh > 23 || om > 59)
             return WS_EINVAL;
         t -= sign * (oh * 3600 + om * 60);
         p += 6;
