@@ -36,6 +36,11 @@ static const char *stage_names[] = {"resolve", "namespaces-and-crds", "wait-crds
 
 static void advance(struct ws_applyset *s);
 
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
 static void set_stage(struct ws_applyset *s, enum stage st)
 {
     ws_debug("applyset: %s -> %s", stage_names[s->stage], stage_names[st]);
@@ -99,7 +104,7 @@ static void finish(struct ws_applyset *s)
         ws_kube_watch_stop(s->crd_watches[i]);
     if (s->deadline) {
         uv_timer_stop(s->deadline);
-        uv_close((uv_handle_t *)s->deadline, (uv_close_cb)free);
+        uv_close((uv_handle_t *)s->deadline, free_handle);
     }
     s->cb(s->code, s->results, s->data);
     json_decref(s->results);
@@ -208,13 +213,7 @@ static void resolve_all(struct ws_applyset *s)
     json_array_foreach(s->objects, i, obj) {
         if (defined_here(s, obj))
             continue;
-        json_t *md = json_object_get(obj, "metadata");
-        struct ws_kube_ref ref = {
-            json_string_value(json_object_get(obj, "apiVersion")),
-            json_string_value(json_object_get(obj, "kind")),
-            json_string_value(json_object_get(md, "namespace")),
-            json_string_value(json_object_get(md, "name")),
-        };
+        struct ws_kube_ref ref = ws_kube_ref_of(obj);
         s->outstanding++;
         ws_kube_resolve(s->kube, &ref, on_item, &s->ctx[i]);
     }
@@ -241,7 +240,7 @@ static void advance(struct ws_applyset *s)
     case STAGE_CRDS:
         if (s->deadline) {
             uv_timer_stop(s->deadline);
-            uv_close((uv_handle_t *)s->deadline, (uv_close_cb)free);
+            uv_close((uv_handle_t *)s->deadline, free_handle);
             s->deadline = NULL;
         }
         set_stage(s, STAGE_REST);

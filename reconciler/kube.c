@@ -1039,8 +1039,7 @@ struct ws_kube_req *ws_kube_resolve(struct ws_kube *k, const struct ws_kube_ref 
 
 /* ---- operations ---------------------------------------------------------- */
 
-struct ws_kube_req *ws_kube_apply(struct ws_kube *k, const json_t *obj, const char *field_manager,
-                                  unsigned flags, ws_kube_cb cb, void *data)
+struct ws_kube_ref ws_kube_ref_of(const json_t *obj)
 {
     json_t *md = json_object_get(obj, "metadata");
     struct ws_kube_ref ref = {
@@ -1049,6 +1048,13 @@ struct ws_kube_req *ws_kube_apply(struct ws_kube *k, const json_t *obj, const ch
         json_string_value(json_object_get(md, "namespace")),
         json_string_value(json_object_get(md, "name")),
     };
+    return ref;
+}
+
+struct ws_kube_req *ws_kube_apply(struct ws_kube *k, const json_t *obj, const char *field_manager,
+                                  unsigned flags, ws_kube_cb cb, void *data)
+{
+    struct ws_kube_ref ref = ws_kube_ref_of(obj);
     struct ws_kube_req *r;
     char *fm;
     if (!ref.name || !*ref.name) {

@@ -74,6 +74,9 @@ struct ws_kube_ref {
     const char *name;
 };
 
+/* The reference of an object (strings borrowed from obj). */
+struct ws_kube_ref ws_kube_ref_of(const json_t *obj);
+
 /* Apply flags. */
 #define WS_APPLY_FORCE 0x1   /* take ownership of conflicting fields */
 #define WS_APPLY_DRY_RUN 0x2 /* server-side dry run: validate, change nothing */
