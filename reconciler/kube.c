@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "autoconfig.h"
 #include "log.h"
 
 #define RESPONSE_MAX (256u << 20) /* a List of every object of a big kind */

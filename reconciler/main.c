@@ -10,7 +10,7 @@
 #include <curl/curl.h>
 #include <uv.h>
 
-#include "config.h"
+#include "autoconfig.h"
 #include "applyset.h"
 #include "kube.h"
 #include "kube_http.h"

@@ -2,9 +2,18 @@
  * A proc is freed only after every one of its handles has closed. */
 #include "proc.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
 
 struct ws_proc {
     uv_process_t process;
@@ -206,4 +215,144 @@ void ws_proc_describe(const struct ws_proc_result *r, char *buf, size_t len)
     else
         snprintf(buf, len, "exited with status %lld%s%s", (long long)r->exit_status,
                  n ? ": " : "", head);
+}
+
+/* ---- blocking runs (worker threads) --------------------------------------- */
+
+
+int ws_proc_in_path(const char *name)
+{
+    const char *path = getenv("PATH"), *p;
+    char buf[4096];
+    if (strchr(name, '/'))
+        return access(name, X_OK) == 0;
+    for (p = path ? path : "/usr/bin:/bin"; p && *p;) {
+        const char *colon = strchr(p, ':');
+        size_t n = colon ? (size_t)(colon - p) : strlen(p);
+        snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, p, name);
+        if (access(buf, X_OK) == 0)
+            return 1;
+        p = colon ? colon + 1 : NULL;
+    }
+    return 0;
+}
+
+/* environ + extra, for posix_spawnp; caller frees the array (not the strings). */
+static char **merged_env(const char *const *extra)
+{
+    size_t n = 0, m = 0;
+    char **env;
+    while (environ[n])
+        n++;
+    while (extra && extra[m])
+        m++;
+    if (!(env = calloc(n + m + 1, sizeof(char *))))
+        return NULL;
+    memcpy(env, environ, n * sizeof(char *));
+    if (m)
+        memcpy(env + n, extra, m * sizeof(char *));
+    return env;
+}
+
+int ws_proc_run_blocking(char **out, size_t *out_len, const char *const *argv,
+                         const char *const *extra_env, const char *cwd, size_t max_output,
+                         uint64_t timeout_ms, struct ws_err *err)
+{
+    int opipe[2] = {-1, -1}, epipe[2] = {-1, -1}, status = 0, rc = 0, killed = 0, open_fds = 2;
+    posix_spawn_file_actions_t fa;
+    struct ws_buf ob, eb;
+    char **env = NULL;
+    pid_t pid = -1;
+    uint64_t deadline = ws_now_ms() + (timeout_ms ? timeout_ms : 60000);
+    ws_buf_init(&ob, max_output ? max_output : 64u << 20);
+    ws_buf_init(&eb, 4096);
+    *out = NULL;
+    if (!ws_proc_in_path(argv[0]))
+        return ws_err_set(err, WS_ENOTFOUND, "%s: not found in PATH", argv[0]);
+    if (pipe2(opipe, O_CLOEXEC) < 0 || pipe2(epipe, O_CLOEXEC) < 0 || !(env = merged_env(extra_env))) {
+        rc = ws_err_set(err, WS_EIO, "%s: cannot start: %s", argv[0], strerror(errno));
+        goto out;
+    }
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, opipe[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, epipe[1], 2);
+    if (cwd)
+        posix_spawn_file_actions_addchdir_np(&fa, cwd);
+    rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    close(opipe[1]);
+    close(epipe[1]);
+    opipe[1] = epipe[1] = -1;
+    if (rc != 0) {
+        rc = ws_err_set(err, rc == ENOENT ? WS_ENOTFOUND : WS_EIO, "%s: cannot start: %s", argv[0],
+                        strerror(rc));
+        pid = -1;
+        goto out;
+    }
+    while (open_fds > 0) {
+        struct pollfd pfd[2] = {{opipe[0], POLLIN, 0}, {epipe[0], POLLIN, 0}};
+        int64_t left = (int64_t)(deadline - ws_now_ms());
+        char chunk[16384];
+        if (left <= 0) {
+            killed = 1;
+            break;
+        }
+        if (poll(pfd, 2, (int)(left > 1000 ? 1000 : left)) < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < 2; i++) {
+            ssize_t n;
+            int fd = i == 0 ? opipe[0] : epipe[0];
+            if (fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            n = read(fd, chunk, sizeof(chunk));
+            if (n <= 0) {
+                close(fd);
+                if (i == 0)
+                    opipe[0] = -1;
+                else
+                    epipe[0] = -1;
+                open_fds--;
+            } else if (i == 0 && ws_buf_append(&ob, chunk, (size_t)n) < 0) {
+                killed = 2;
+                open_fds = 0;
+            } else if (i == 1) {
+                ws_buf_append(&eb, chunk, eb.len + (size_t)n > 4000 ? 4000 - eb.len : (size_t)n);
+            }
+        }
+    }
+    if (killed)
+        kill(pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    pid = -1;
+    if (killed) {
+        rc = ws_err_set(err, WS_EIO, "%s: %s", argv[0],
+                        killed == 1 ? "timed out and was killed" : "output too large; killed");
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char *e = eb.data ? eb.data : "";
+        size_t n = strlen(e);
+        while (n && (e[n - 1] == '\n' || e[n - 1] == ' '))
+            e[--n] = '\0';
+        rc = ws_err_set(err, WS_EIO, "%s failed (%s %d)%s%s", argv[0],
+                        WIFEXITED(status) ? "exit status" : "signal",
+                        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), n ? ": " : "", e);
+    }
+out:
+    for (int i = 0; i < 2; i++) {
+        if (opipe[i] >= 0)
+            close(opipe[i]);
+        if (epipe[i] >= 0)
+            close(epipe[i]);
+    }
+    free(env);
+    ws_buf_free(&eb);
+    if (rc < 0) {
+        ws_buf_free(&ob);
+        return rc;
+    }
+    if (out_len)
+        *out_len = ob.len;
+    *out = ws_buf_steal(&ob);
+    return 0;
 }

@@ -45,3 +45,17 @@ int ws_proc_run(uv_loop_t *loop, const struct ws_proc_opts *opts, ws_proc_cb cb,
 void ws_proc_describe(const struct ws_proc_result *res, char *buf, size_t len);
 
 #endif
+
+/* Blocking variant for worker threads (never the loop thread): run argv in
+ * cwd with an extra environment (NULL-terminated "NAME=value" list added to
+ * the inherited one, may be NULL), stdin from /dev/null, capture stdout (at
+ * most max_output bytes; more kills the child) and the head of stderr, kill
+ * it after timeout_ms. On success (exit 0) *out holds stdout (caller frees).
+ * A missing program is WS_ENOTFOUND; any other failure is WS_EIO with a
+ * message naming the program and quoting its stderr. */
+int ws_proc_run_blocking(char **out, size_t *out_len, const char *const *argv,
+                         const char *const *extra_env, const char *cwd, size_t max_output,
+                         uint64_t timeout_ms, struct ws_err *err);
+
+/* Is `name` an executable found in PATH (or a path to one)? */
+int ws_proc_in_path(const char *name);

@@ -1,0 +1,68 @@
+/* app.h — Argo CD's argoproj.io/v1alpha1 Application, as wavesync reads it:
+ * sources, destination, sync policy, annotations. Pure: parsing and
+ * validation of an already-parsed YAML document, errors naming file:line. */
+#ifndef WS_APP_H
+#define WS_APP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct ws_app_source {
+    char *repo_url;
+    char *target_revision; /* "HEAD" when empty */
+    char *path;            /* normalised, relative to the repository root ("" = root); never escapes */
+    char *chart;           /* Helm chart name from a Helm repository (not supported: error at render) */
+    /* directory */
+    int recurse;
+    char *include;         /* glob, e.g. "*.yaml" or "{a.yaml,b.yaml}"; NULL = all manifests */
+    char *exclude;
+    /* helm */
+    char *helm_release_name;
+    char **helm_value_files; /* NULL-terminated, relative to path */
+    json_t *helm_parameters; /* [{name, value}] or NULL */
+    char *helm_values;       /* inline values (YAML text) or NULL */
+    /* kustomize */
+    char *kustomize_name_prefix, *kustomize_name_suffix;
+    json_t *kustomize_images; /* ["name=new:tag", …] or NULL */
+    int has_helm, has_kustomize, has_directory, has_plugin; /* which blocks were given */
+};
+
+struct ws_app {
+    char *name;
+    char *file;          /* where it was defined, for messages */
+    int line;
+    json_t *annotations; /* object (owned), {} when none */
+    json_t *labels;
+    struct ws_app_source *sources;
+    size_t nsources;
+    char *dest_server;   /* one of server / name is set */
+    char *dest_name;
+    char *dest_namespace; /* may be NULL */
+    char *project;
+    int automated, auto_prune, self_heal, allow_empty;
+    unsigned sync_options; /* WS_OPT_* (plan.h) from spec.syncPolicy.syncOptions */
+    int retry_limit;       /* 0 = no retries */
+    uint64_t retry_backoff_ms, retry_max_backoff_ms;
+    int retry_factor;
+    uint64_t wave_timeout_ms;    /* wavesync.dev/wave-timeout; 0 = settings default */
+    char *manifest_generate_paths; /* argocd.argoproj.io/manifest-generate-paths, or NULL */
+};
+
+/* Parse an Application from one YAML document (`obj`, with its position
+ * mirror `pos` from yaml.h, may be NULL). `file` names the source file.
+ * Validates: apiVersion argoproj.io/v1alpha1, kind Application, a name, one
+ * of source/sources, a destination with server or name, paths that stay
+ * inside the repository, durations. Caller frees with ws_app_free. */
+int ws_app_parse(struct ws_app *out, const json_t *obj, const json_t *pos, const char *file,
+                 struct ws_err *err);
+void ws_app_free(struct ws_app *a);
+
+/* Normalise a repository-relative path: strip "./" and trailing '/',
+ * collapse "a/../b"; a path that leaves the root ("../x", "/etc") is an
+ * error. Caller frees. */
+int ws_repo_path_clean(char **out, const char *path);
+
+#endif

@@ -1,0 +1,97 @@
+/* config.h — wavesync.yaml: repositories, clusters, where Applications live,
+ * settings, and secret references (env:NAME, file:PATH). Unknown keys,
+ * missing references and bad durations are errors naming file:line.
+ *
+ *   repositories: [{name, url, credentials: {username, password}}]
+ *   clusters:     [{name, kubeconfig, context, aliases: [url…]} or
+ *                  {name, server, caFile, caData, insecure, token, tokenFile,
+ *                   certFile, certData, keyFile, keyData, exec, namespace, aliases}]
+ *   applications: [{repository, path, revision}]
+ *   settings:     {waveTimeout, syncTimeout, concurrency, stateDir, inventoryNamespace}
+ */
+#ifndef WS_CONFIG_H
+#define WS_CONFIG_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "kubeconfig.h"
+
+struct ws_repo {
+    char *name;
+    char *url;       /* as written */
+    char *norm_url;  /* ws_git_url_normalize(url) */
+    char *username;  /* resolved secrets; NULL when not configured; never logged */
+    char *password;
+    int line;
+};
+
+struct ws_cluster_cfg {
+    char *name;
+    char **aliases;  /* server URLs that also select this cluster (normalised: no trailing '/') */
+    size_t naliases;
+    struct ws_kubeconfig kc; /* loaded at config load (kubeconfig+context, or inline) */
+    int line;
+};
+
+struct ws_app_dir {
+    char *repository; /* a ws_repo name */
+    char *path;       /* folder in that repository holding Application YAML ("" = root) */
+    char *revision;   /* branch/tag/commit to read the Applications from; NULL = HEAD */
+    int line;
+};
+
+struct ws_settings {
+    uint64_t wave_timeout_ms;  /* default 5m */
+    uint64_t sync_timeout_ms;  /* default 30m */
+    int concurrency;           /* syncs at once; default 4 */
+    char *state_dir;           /* default "$XDG_STATE_HOME/wavesync" or "~/.local/state/wavesync";
+                                  relative paths are relative to the config file's folder */
+    char *inventory_namespace; /* default "wavesync" */
+};
+
+struct ws_config {
+    char *path;      /* the file it came from (or the name given to ws_config_parse) */
+    char *base_dir;  /* its folder, absolute */
+    struct ws_repo *repos;
+    size_t nrepos;
+    struct ws_cluster_cfg *clusters;
+    size_t nclusters;
+    struct ws_app_dir *app_dirs;
+    size_t napp_dirs;
+    struct ws_settings settings;
+};
+
+/* Parse config text. `name` labels errors ("wavesync.yaml:12: unknown key
+ * \"repo\" in repositories[0]"); `base_dir` resolves relative paths (kubeconfig,
+ * tokenFile, caFile, stateDir, file: secrets). Reads referenced files
+ * (kubeconfigs, file: secrets) — blocking: call at startup. Caller frees with
+ * ws_config_free. */
+int ws_config_parse(struct ws_config *out, const char *buf, size_t len, const char *name,
+                    const char *base_dir, struct ws_err *err);
+int ws_config_load(struct ws_config *out, const char *path, struct ws_err *err);
+void ws_config_free(struct ws_config *c);
+
+/* Lookups (borrowed results, NULL when none). A repository matches by
+ * normalised URL; a cluster by name, or by server URL / alias. */
+const struct ws_repo *ws_config_repo_by_name(const struct ws_config *c, const char *name);
+const struct ws_repo *ws_config_repo_by_url(const struct ws_config *c, const char *url);
+const struct ws_cluster_cfg *ws_config_cluster_by_name(const struct ws_config *c, const char *name);
+const struct ws_cluster_cfg *ws_config_cluster_by_server(const struct ws_config *c,
+                                                         const char *server);
+
+/* Resolve a secret reference: "env:NAME" (the variable must be set and
+ * non-empty), "file:PATH" (relative to base_dir; trailing newline dropped),
+ * anything else is the literal value. Caller frees. Errors never contain the
+ * secret's value. */
+int ws_secret_resolve(char **out, const char *ref, const char *base_dir, struct ws_err *err);
+
+/* Normalise a Git URL for matching: scheme, user and ".git" dropped, host
+ * lower-cased, scp-like "git@host:org/repo" treated as ssh, trailing slashes
+ * dropped: "https://GitHub.com/Org/Repo.git" → "github.com/Org/Repo";
+ * file:///srv/x.git → "/srv/x". Caller frees; NULL on ENOMEM. */
+char *ws_git_url_normalize(const char *url);
+
+#endif

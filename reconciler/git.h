@@ -1,0 +1,83 @@
+/* git.h — libgit2: local mirrors of remote repositories, revision resolution,
+ * reading manifests straight from the object database at a commit (no
+ * checkout), exporting a tree for external renderers, and tree-to-tree diffs.
+ *
+ * Every function here BLOCKS (network, disk): call them from worker threads
+ * (uv_queue_work) or before the loop starts, never on the loop thread. Each
+ * call opens and frees its own git_repository, so calls may run concurrently
+ * on different threads. */
+#ifndef WS_GIT_H
+#define WS_GIT_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "error.h"
+
+/* libgit2 global setup; call once at startup / shutdown. */
+int ws_git_init(void);
+void ws_git_shutdown(void);
+
+struct ws_git_creds {
+    const char *username; /* for https: user (or "x-access-token"); for ssh: the user in the URL wins */
+    const char *password; /* https password/token; never logged */
+};
+
+/* Make `url`'s local bare mirror under `cache_dir` exist and be current:
+ * clone it the first time, fetch every branch and tag (pruning deleted refs)
+ * afterwards. The mirror's folder is derived from the normalised URL.
+ * *out_path (caller frees) is the mirror's path. Errors name the URL (never
+ * the credentials) and are WS_ENET when the remote cannot be reached. */
+int ws_git_mirror(char **out_path, const char *cache_dir, const char *url,
+                  const struct ws_git_creds *creds, struct ws_err *err);
+
+/* Resolve a revision in the repository at `repo_path` (bare or not) to a
+ * full commit id: "" or "HEAD" (the default branch: HEAD of the mirror),
+ * a branch (refs/heads/X, or refs/remotes/origin/X in a non-bare clone),
+ * a tag (annotated or light), a full or abbreviated commit id. */
+int ws_git_resolve(char out[41], const char *repo_path, const char *revision,
+                   struct ws_err *err);
+
+struct ws_git_file {
+    char *path; /* repository-relative */
+    char *data; /* contents, NUL-terminated */
+    size_t len;
+};
+
+struct ws_git_files {
+    struct ws_git_file *v;
+    size_t n;
+};
+
+void ws_git_files_free(struct ws_git_files *f);
+
+/* Read the manifest files (*.yaml, *.yml, *.json) under `dir` at `commit`,
+ * sorted by path, recursing into sub-folders when `recurse`. `include` and
+ * `exclude` are Argo CD directory globs matched against the path relative to
+ * `dir` ("*.yaml", "{a.yaml,b/*.json}"; NULL = no filter). Symlinks are
+ * followed inside the tree; one that points outside the repository (or a
+ * `dir` that does) is an error naming it. `max_bytes` bounds the total read. */
+int ws_git_read_dir(struct ws_git_files *out, const char *repo_path, const char *commit,
+                    const char *dir, int recurse, const char *include, const char *exclude,
+                    size_t max_bytes, struct ws_err *err);
+
+/* Does `path` exist at `commit` and what is it: 0 missing, 1 file, 2 folder. */
+int ws_git_path_type(const char *repo_path, const char *commit, const char *path,
+                     struct ws_err *err);
+
+/* Write the whole tree at `commit` into a new temporary folder under
+ * `tmp_root` (for kustomize/helm, which need files). Symlinks escaping the
+ * tree are an error. *out_dir (caller frees, and removes with ws_rmtree). */
+int ws_git_export(char **out_dir, const char *repo_path, const char *commit, const char *tmp_root,
+                  struct ws_err *err);
+
+/* Remove a folder tree (blocking). */
+int ws_rmtree(const char *path);
+
+/* Paths changed between two commits (added, modified, deleted, both sides of
+ * renames), as a JSON array of strings. `before` NULL or all zeros diffs from
+ * the empty tree. */
+int ws_git_changed_paths(json_t **out, const char *repo_path, const char *before,
+                         const char *after, struct ws_err *err);
+
+#endif

@@ -1,0 +1,99 @@
+/* plan.h — the order of a sync, as Argo CD computes it: phase (PreSync, Sync,
+ * PostSync; SyncFail only on failure) → wave → kind order → name. Hooks and
+ * their delete policies, per-object sync options, and per-wave timeouts are
+ * read from the objects' annotations here. Pure: no I/O, table-tested. */
+#ifndef WS_PLAN_H
+#define WS_PLAN_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define WS_PHASES(X)                    \
+    X(WS_PHASE_PRESYNC, "PreSync")      \
+    X(WS_PHASE_SYNC, "Sync")            \
+    X(WS_PHASE_POSTSYNC, "PostSync")    \
+    X(WS_PHASE_SYNCFAIL, "SyncFail")
+
+enum ws_phase {
+#define WS_X(name, text) name,
+    WS_PHASES(WS_X)
+#undef WS_X
+    WS_PHASE_COUNT
+};
+
+const char *ws_phase_str(enum ws_phase p);
+
+/* Sync options (argocd.argoproj.io/sync-options on an object, or
+ * spec.syncPolicy.syncOptions on the Application). */
+#define WS_OPT_PRUNE_FALSE 0x001      /* Prune=false: never prune this object */
+#define WS_OPT_DELETE_FALSE 0x002     /* Delete=false: keep it when the app is deleted */
+#define WS_OPT_REPLACE 0x004          /* Replace=true: replace instead of apply */
+#define WS_OPT_FORCE 0x008            /* Force=true: delete and recreate on an immutable-field error */
+#define WS_OPT_VALIDATE_FALSE 0x010   /* Validate=false: no schema validation (fieldValidation=Ignore) */
+#define WS_OPT_PRUNE_LAST 0x020       /* PruneLast=true: prune after every other prune */
+#define WS_OPT_OUT_OF_SYNC_ONLY 0x040 /* ApplyOutOfSyncOnly=true */
+#define WS_OPT_CREATE_NAMESPACE 0x080 /* CreateNamespace=true (Application-level) */
+#define WS_OPT_SKIP_DRY_RUN 0x100     /* SkipDryRunOnMissingResource=true */
+#define WS_OPT_SERVER_SIDE_APPLY 0x200 /* ServerSideApply=true (always on here; accepted) */
+
+/* Parse "Prune=false,Replace=true" (also a JSON array of such strings when
+ * given through ws_sync_options_parse_list). Unknown keys are ignored as Argo
+ * CD ignores them; a token without '=' or a value other than true/false is an
+ * error naming the token. ORs into *flags. */
+int ws_sync_options_parse(unsigned *flags, const char *s, struct ws_err *err);
+int ws_sync_options_parse_list(unsigned *flags, const json_t *list, struct ws_err *err);
+
+/* Hook delete policies (argocd.argoproj.io/hook-delete-policy, or Helm's). */
+#define WS_HOOK_DELETE_BEFORE_CREATION 0x1 /* BeforeHookCreation: the default */
+#define WS_HOOK_DELETE_SUCCEEDED 0x2       /* HookSucceeded */
+#define WS_HOOK_DELETE_FAILED 0x4          /* HookFailed */
+
+struct ws_plan_item {
+    json_t *obj;             /* owned reference; namespace filled in for namespaced kinds */
+    char ident[512];         /* "apps/v1 Deployment ml/server" (generateName + "*" for hooks without a name) */
+    enum ws_phase phase;
+    int wave;
+    int is_hook;
+    unsigned hook_delete;    /* WS_HOOK_DELETE_* (hooks only) */
+    unsigned options;        /* WS_OPT_* from the object's annotation */
+    uint64_t wave_timeout_ms; /* wavesync.dev/wave-timeout on this object; 0 if absent */
+    int kind_rank;           /* position in Argo CD's kind order; custom resources last */
+    size_t input_index;      /* index in the input array */
+};
+
+/* A run of consecutive items sharing phase and wave. */
+struct ws_plan_wave {
+    enum ws_phase phase;
+    int wave;
+    size_t first, count;     /* items[first .. first+count) */
+    uint64_t timeout_ms;     /* largest wave_timeout_ms of its items; 0 = use the default */
+};
+
+struct ws_plan {
+    struct ws_plan_item *items; /* sorted */
+    size_t nitems;
+    struct ws_plan_wave *waves;
+    size_t nwaves;
+    size_t nskipped;         /* objects with hook "Skip" (not applied) */
+};
+
+/* Build the plan for `objects` (a JSON array of manifests; borrowed, items
+ * are increfed). `default_ns` (may be NULL) is set on namespaced objects
+ * without metadata.namespace — "namespaced" is known from `is_namespaced`
+ * (a callback answering for apiVersion+kind, e.g. from discovery; NULL treats
+ * every kind except the well-known cluster-scoped ones as namespaced). Errors
+ * (bad wave number, bad hook type, bad delete policy, bad duration, bad sync
+ * option) name the object. Caller frees with ws_plan_free. */
+typedef int (*ws_plan_scope_fn)(const char *api_version, const char *kind, void *data);
+int ws_plan_build(struct ws_plan *out, const json_t *objects, const char *default_ns,
+                  ws_plan_scope_fn is_namespaced, void *scope_data, struct ws_err *err);
+void ws_plan_free(struct ws_plan *p);
+
+/* Argo CD's kind order rank for a kind (0 = Namespace …); kinds outside the
+ * list (custom resources) rank after all of them. */
+int ws_plan_kind_rank(const char *kind);
+
+#endif
