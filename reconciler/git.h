@@ -54,7 +54,7 @@ void ws_git_files_free(struct ws_git_files *f);
 /* Read the manifest files (*.yaml, *.yml, *.json) under `dir` at `commit`,
  * sorted by path, recursing into sub-folders when `recurse`. `include` and
  * `exclude` are Argo CD directory globs matched against the path relative to
- * `dir` ("*.yaml", "{a.yaml,b/*.json}"; NULL = no filter). Symlinks are
+ * `dir` ("*.yaml", "{a.yaml,b.json}"; NULL = no filter). Symlinks are
  * followed inside the tree; one that points outside the repository (or a
  * `dir` that does) is an error naming it. `max_bytes` bounds the total read. */
 int ws_git_read_dir(struct ws_git_files *out, const char *repo_path, const char *commit,

@@ -589,7 +589,8 @@ static void on_done(CURL *easy, CURLcode result, void *data)
     uint64_t retry_after = 0;
     int can_retry = r->attempt <= k->opts.max_retries && !r->no_retry;
     ws_err_clear(&e);
-    k->active_count--;
+    if (!r->stream_cb)
+        k->active_count--;
     ws__req_list_remove(r);
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     r->status = status;
@@ -762,7 +763,8 @@ static int send_attempt(struct ws_kube_req *r, struct ws_err *e)
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, r->hdrs);
     if ((rc = ws_http_add(k->http, easy, on_done, r)) < 0)
         return ws_err_set(e, rc, "%s: cannot start request", r->what);
-    k->active_count++;
+    if (!r->stream_cb) /* long-lived watches do not hold request slots */
+        k->active_count++;
     k->stats.requests++;
     ws__req_list_push(&k->active, r);
     return 0;
@@ -775,7 +777,8 @@ static void pump(struct ws_kube *k)
     if (k->pumping) /* re-entered from a failing start: the outer loop goes on */
         return;
     k->pumping = 1;
-    while (k->pending.head && k->active_count < k->opts.max_inflight) {
+    while (k->pending.head &&
+           (k->active_count < k->opts.max_inflight || k->pending.head->stream_cb)) {
         struct ws_err e;
         if (!creds_ready(k))
             break;
@@ -1065,8 +1068,10 @@ struct ws_kube_req *ws_kube_apply(struct ws_kube *k, const json_t *obj, const ch
     if (!(r = ws__kind_req(k, "PATCH", "apply", &ref, cb, data)))
         return NULL;
     fm = ws_url_escape(field_manager ? field_manager : "wavesync");
-    if (!fm || asprintf(&r->query, "fieldManager=%s%s%s", fm, flags & WS_APPLY_FORCE ? "&force=true" : "",
-                        flags & WS_APPLY_DRY_RUN ? "&dryRun=All" : "") < 0 ||
+    if (!fm || asprintf(&r->query, "fieldManager=%s%s%s%s", fm, flags & WS_APPLY_FORCE ? "&force=true" : "",
+                        flags & WS_APPLY_DRY_RUN ? "&dryRun=All" : "",
+                        flags & WS_APPLY_NO_VALIDATION ? "&fieldValidation=Ignore"
+                                                       : "&fieldValidation=Strict") < 0 ||
         set_body(r, obj, "application/apply-patch+yaml") < 0) {
         free(fm);
         r->query = NULL;
@@ -1076,6 +1081,47 @@ struct ws_kube_req *ws_kube_apply(struct ws_kube *k, const json_t *obj, const ch
     free(fm);
     ws__kind_req_start(r);
     return r;
+}
+
+struct ws_kube_req *ws_kube_create(struct ws_kube *k, const json_t *obj, unsigned flags,
+                                   ws_kube_cb cb, void *data)
+{
+    struct ws_kube_ref ref = ws_kube_ref_of(obj);
+    struct ws_kube_req *r;
+    ref.name = NULL; /* POST to the collection; the name (or generateName) is in the body */
+    if (!(r = ws__kind_req(k, "POST", "create", &ref, cb, data)))
+        return NULL;
+    ws_kube_ident_obj(r->what + 7, sizeof(r->what) - 7, obj); /* "create " + the object */
+    if ((flags & WS_APPLY_DRY_RUN && !(r->query = strdup("dryRun=All"))) ||
+        set_body(r, obj, "application/json") < 0) {
+        req_free(r);
+        return fail_now(cb, data, WS_ENOMEM, "create", "out of memory");
+    }
+    ws__kind_req_start(r);
+    return r;
+}
+
+struct ws_kube_req *ws_kube_replace(struct ws_kube *k, const json_t *obj, ws_kube_cb cb,
+                                    void *data)
+{
+    struct ws_kube_ref ref = ws_kube_ref_of(obj);
+    struct ws_kube_req *r = ws__kind_req(k, "PUT", "replace", &ref, cb, data);
+    if (!r)
+        return NULL;
+    if (set_body(r, obj, "application/json") < 0) {
+        req_free(r);
+        return fail_now(cb, data, WS_ENOMEM, "replace", "out of memory");
+    }
+    ws__kind_req_start(r);
+    return r;
+}
+
+int ws_kube_is_namespaced(struct ws_kube *k, const char *api_version, const char *kind)
+{
+    struct ws_resource res;
+    if (ws_discovery_lookup(k->disc, api_version, kind, &res, NULL) != 0)
+        return -1;
+    return res.namespaced;
 }
 
 struct ws_kube_req *ws_kube_get(struct ws_kube *k, const struct ws_kube_ref *ref, ws_kube_cb cb,
@@ -1156,7 +1202,8 @@ void ws_kube_cancel(struct ws_kube_req *r)
         return;
     if (r->easy && r->list == &k->active) {
         ws_http_remove(k->http, r->easy);
-        k->active_count--;
+        if (!r->stream_cb)
+            k->active_count--;
     }
     stop_backoff(r);
     req_free(r);

@@ -80,6 +80,7 @@ struct ws_kube_ref ws_kube_ref_of(const json_t *obj);
 /* Apply flags. */
 #define WS_APPLY_FORCE 0x1   /* take ownership of conflicting fields */
 #define WS_APPLY_DRY_RUN 0x2 /* server-side dry run: validate, change nothing */
+#define WS_APPLY_NO_VALIDATION 0x4 /* fieldValidation=Ignore (default Strict: unknown fields are errors) */
 
 /* Server-side apply `obj` (apiVersion, kind, metadata.name required; a
  * namespaced object without metadata.namespace gets the client's default).
@@ -89,6 +90,19 @@ struct ws_kube_req *ws_kube_apply(struct ws_kube *k, const json_t *obj, const ch
 
 struct ws_kube_req *ws_kube_get(struct ws_kube *k, const struct ws_kube_ref *ref, ws_kube_cb cb,
                                 void *data);
+
+/* Create (POST) an object; the way to honour metadata.generateName.
+ * flags: WS_APPLY_DRY_RUN. The callback gets the created object. */
+struct ws_kube_req *ws_kube_create(struct ws_kube *k, const json_t *obj, unsigned flags,
+                                   ws_kube_cb cb, void *data);
+
+/* Replace (PUT) an existing object; obj must carry metadata.resourceVersion. */
+struct ws_kube_req *ws_kube_replace(struct ws_kube *k, const json_t *obj, ws_kube_cb cb,
+                                    void *data);
+
+/* From the discovery cache only (no request): 1 namespaced, 0 cluster-scoped,
+ * -1 not known yet (resolve it first). */
+int ws_kube_is_namespaced(struct ws_kube *k, const char *api_version, const char *kind);
 
 /* propagation: "Foreground", "Background", "Orphan" or NULL (server default). */
 struct ws_kube_req *ws_kube_delete(struct ws_kube *k, const struct ws_kube_ref *ref,

@@ -579,3 +579,69 @@ out:
         ws_kubeconfig_free(out);
     return rc;
 }
+
+static char *dup_bytes(const char *p, size_t n)
+{
+    char *out;
+    if (!p)
+        return NULL;
+    if (!(out = malloc(n + 1)))
+        return NULL;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return out;
+}
+
+static char **dup_list(char **v)
+{
+    size_t n = 0, i;
+    char **out;
+    while (v && v[n])
+        n++;
+    if (!(out = calloc(n + 1, sizeof(char *))))
+        return NULL;
+    for (i = 0; i < n; i++)
+        if (!(out[i] = strdup(v[i])))
+            return out; /* partial: the caller's free handles it */
+    return out;
+}
+
+int ws_kubeconfig_copy(struct ws_kubeconfig *dst, const struct ws_kubeconfig *src)
+{
+    memset(dst, 0, sizeof(*dst));
+#define DUP(f) if (src->f && !(dst->f = strdup(src->f))) goto nomem
+    DUP(context);
+    DUP(server);
+    DUP(namespace_);
+    DUP(tls_server_name);
+    DUP(ca_file);
+    DUP(cert_file);
+    DUP(key_file);
+    DUP(token);
+    DUP(token_file);
+    DUP(username);
+    DUP(password);
+#undef DUP
+    dst->insecure = src->insecure;
+    if ((src->ca_data && !(dst->ca_data = dup_bytes(src->ca_data, src->ca_len))) ||
+        (src->cert_data && !(dst->cert_data = dup_bytes(src->cert_data, src->cert_len))) ||
+        (src->key_data && !(dst->key_data = dup_bytes(src->key_data, src->key_len))))
+        goto nomem;
+    dst->ca_len = src->ca_len;
+    dst->cert_len = src->cert_len;
+    dst->key_len = src->key_len;
+    if (src->exec) {
+        if (!(dst->exec = calloc(1, sizeof(*dst->exec))))
+            goto nomem;
+        dst->exec->provide_cluster_info = src->exec->provide_cluster_info;
+        if (!(dst->exec->command = strdup(src->exec->command)) ||
+            !(dst->exec->api_version = strdup(src->exec->api_version)) ||
+            !(dst->exec->args = dup_list(src->exec->args)) ||
+            !(dst->exec->env = dup_list(src->exec->env)))
+            goto nomem;
+    }
+    return 0;
+nomem:
+    ws_kubeconfig_free(dst);
+    return WS_ENOMEM;
+}

@@ -63,6 +63,9 @@ int ws_kubeconfig_in_cluster(struct ws_kubeconfig *out, const char *sa_dir, stru
 int ws_kubeconfig_from_inline(struct ws_kubeconfig *out, const json_t *obj, const char *name,
                               struct ws_err *err);
 
+/* Deep copy (for a client of a cluster the configuration keeps). */
+int ws_kubeconfig_copy(struct ws_kubeconfig *dst, const struct ws_kubeconfig *src);
+
 /* Free every owned field and zero the struct. Safe on a zeroed struct. */
 void ws_kubeconfig_free(struct ws_kubeconfig *c);
 

@@ -12,6 +12,8 @@
 
 #include "autoconfig.h"
 #include "applyset.h"
+#include "cli.h"
+#include "git.h"
 #include "kube.h"
 #include "kube_http.h"
 #include "kubeconfig.h"
@@ -19,29 +21,33 @@
 #include "manifest.h"
 #include "util.h"
 
-#define EXIT_FAILED 1
-#define EXIT_USAGE 2
-#define EXIT_UNREACHABLE 3
+#define EXIT_FAILED WS_EXIT_FAILED
+#define EXIT_USAGE WS_EXIT_USAGE
+#define EXIT_UNREACHABLE WS_EXIT_UNREACHABLE
 
 #define MANIFEST_MAX_BYTES (32u << 20)
 
-struct global_opts {
-    const char *kubeconfig;
-    const char *context;
-    int json_output;
-};
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: wavesync [global options] COMMAND [ARGS]\n"
             "\n"
-            "commands:\n"
+            "commands (Applications from Git, as wavesync.yaml points at them):\n"
+            "  sync [APP...]        sync applications (all when none named), wave by wave\n"
+            "       --revision REV  --prune  --dry-run  --wave-timeout DUR  --junit FILE  --quiet\n"
+            "  diff APP             live objects against Git, field by field (exit 1 when they differ)\n"
+            "  plan APP             the phases and waves of a sync, in order\n"
+            "  render APP           the manifests of an application at its revision\n"
+            "  apps                 the applications and where they deploy\n"
+            "\n"
+            "commands (plain manifests):\n"
             "  apply [-f] PATH...   server-side apply manifests (files or folders) to a cluster:\n"
             "                       kinds resolved first, Namespaces and CRDs before the rest\n"
             "  version              print the version (and the cluster's, with --kubeconfig)\n"
             "\n"
             "global options:\n"
+            "  --config FILE        wavesync.yaml to use (default ./wavesync.yaml)\n"
             "  --kubeconfig FILE    kubeconfig to use (default $KUBECONFIG, ~/.kube/config)\n"
             "  --context NAME       kubeconfig context (default current-context)\n"
             "  --output text|json   output format (default text)\n"
@@ -52,8 +58,8 @@ static void usage(FILE *f)
             "  --dry-run            server-side dry run: validate, change nothing\n"
             "  --crd-timeout DUR    how long to wait for CRDs to be Established (default 60s)\n"
             "\n"
-            "exit codes: 0 ok, 1 apply failed, 2 usage or configuration error,\n"
-            "            3 cannot reach the cluster\n");
+            "exit codes: 0 ok, 1 a sync or apply failed, 2 usage, configuration or input\n"
+            "            error (nothing changed), 3 cannot reach git or a cluster\n");
 }
 
 static int exit_code_for(int code)
@@ -168,7 +174,7 @@ struct session {
     struct ws_kube *kube;
 };
 
-static int session_open(struct session *s, const struct global_opts *g, struct ws_err *err)
+static int session_open(struct session *s, const struct ws_global_opts *g, struct ws_err *err)
 {
     struct ws_kubeconfig cfg;
     int rc;
@@ -211,7 +217,7 @@ static void on_applied(int code, json_t *results, void *data)
     run->results = json_incref(results);
 }
 
-static int cmd_apply(const struct global_opts *g, int argc, char **argv)
+static int cmd_apply(const struct ws_global_opts *g, int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"filename", required_argument, NULL, 'f'},
@@ -337,7 +343,7 @@ static void on_version(const struct ws_kube_result *res, void *data)
         v->server = json_incref(res->body);
 }
 
-static int cmd_version(const struct global_opts *g)
+static int cmd_version(const struct ws_global_opts *g)
 {
     struct session s;
     struct version_run v = {0};
@@ -379,6 +385,7 @@ static int cmd_version(const struct global_opts *g)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'C'},
         {"kubeconfig", required_argument, NULL, 'k'},
         {"context", required_argument, NULL, 'c'},
         {"output", required_argument, NULL, 'o'},
@@ -387,12 +394,15 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    struct global_opts g = {0};
+    struct ws_global_opts g = {0};
     int c, level, rc;
     const char *cmd;
     /* Global options come before the command; stop at the first non-option. */
     while ((c = getopt_long(argc, argv, "+ho:", longopts, NULL)) != -1) {
         switch (c) {
+        case 'C':
+            g.config = optarg;
+            break;
         case 'k':
             g.kubeconfig = optarg;
             break;
@@ -433,8 +443,19 @@ int main(int argc, char **argv)
     argc -= optind;
     argv += optind;
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    ws_git_init();
     if (strcmp(cmd, "apply") == 0)
         rc = cmd_apply(&g, argc, argv);
+    else if (strcmp(cmd, "sync") == 0)
+        rc = ws_cli_sync(&g, argc, argv);
+    else if (strcmp(cmd, "diff") == 0)
+        rc = ws_cli_diff(&g, argc, argv);
+    else if (strcmp(cmd, "plan") == 0)
+        rc = ws_cli_plan(&g, argc, argv);
+    else if (strcmp(cmd, "render") == 0)
+        rc = ws_cli_render(&g, argc, argv);
+    else if (strcmp(cmd, "apps") == 0)
+        rc = ws_cli_apps(&g, argc, argv);
     else if (strcmp(cmd, "version") == 0)
         rc = cmd_version(&g);
     else if (strcmp(cmd, "help") == 0) {
@@ -445,6 +466,7 @@ int main(int argc, char **argv)
         usage(stderr);
         rc = EXIT_USAGE;
     }
+    ws_git_shutdown();
     curl_global_cleanup();
     return rc;
 }

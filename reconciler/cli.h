@@ -1,0 +1,24 @@
+/* cli.h — the command line's shared pieces: global options, exit codes and
+ * the subcommands implemented outside main.c. */
+#ifndef WS_CLI_H
+#define WS_CLI_H
+
+/* Exit codes (DESIGN.md): 0 success. */
+#define WS_EXIT_FAILED 1      /* a sync failed: degraded, hook failed, wave deadline */
+#define WS_EXIT_USAGE 2       /* usage, configuration or input error; nothing changed */
+#define WS_EXIT_UNREACHABLE 3 /* cannot reach git or a cluster */
+
+struct ws_global_opts {
+    const char *config;     /* --config; NULL = ./wavesync.yaml */
+    const char *kubeconfig; /* --kubeconfig (apply, version) */
+    const char *context;
+    int json_output;
+};
+
+int ws_cli_apps(const struct ws_global_opts *g, int argc, char **argv);
+int ws_cli_render(const struct ws_global_opts *g, int argc, char **argv);
+int ws_cli_plan(const struct ws_global_opts *g, int argc, char **argv);
+int ws_cli_sync(const struct ws_global_opts *g, int argc, char **argv);
+int ws_cli_diff(const struct ws_global_opts *g, int argc, char **argv);
+
+#endif

@@ -1,0 +1,638 @@
+/* cli_sync.c — the Git-driven commands: apps, render, plan, diff, sync.
+ * One-shot: load the configuration, read the Applications (worker thread),
+ * run the same sync engine the service runs, on a private loop, until done. */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog.h"
+#include "config.h"
+#include "git.h"
+#include "kube.h"
+#include "kube_http.h"
+#include "log.h"
+#include "plan.h"
+#include "report.h"
+#include "sync.h"
+#include "util.h"
+#include "yaml.h"
+
+struct cluster_client {
+    const struct ws_cluster_cfg *cfg;
+    struct ws_kube *kube;
+};
+
+struct cli {
+    const struct ws_global_opts *g;
+    uv_loop_t loop;
+    struct ws_config cfg;
+    int have_cfg;
+    struct ws_catalog cat;
+    int have_cat;
+    struct ws_http *http;
+    struct cluster_client *clients;
+    size_t nclients;
+    struct ws_err err;
+    int loaded, load_rc;
+};
+
+/* mkdir -p (startup only). */
+static int make_dirs(const char *path)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof(buf))
+        return -1;
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    return mkdir(buf, 0700) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+struct catalog_job {
+    uv_work_t work;
+    struct cli *c;
+};
+
+static void catalog_work(uv_work_t *w)
+{
+    struct catalog_job *j = ws_container_of(w, struct catalog_job, work);
+    j->c->load_rc = ws_catalog_load(&j->c->cat, &j->c->cfg, &j->c->err);
+}
+
+static void catalog_after(uv_work_t *w, int status)
+{
+    struct catalog_job *j = ws_container_of(w, struct catalog_job, work);
+    (void)status;
+    j->c->loaded = 1;
+    j->c->have_cat = j->c->load_rc == 0;
+    free(j);
+}
+
+static int exit_for(int code)
+{
+    switch (code) {
+    case 0:
+        return 0;
+    case WS_ENET:
+    case WS_EAUTH:
+        return WS_EXIT_UNREACHABLE;
+    case WS_EINVAL:
+    case WS_ECONFIG:
+    case WS_EPARSE:
+    case WS_ENOTFOUND:
+    case WS_ELIMIT:
+        return WS_EXIT_USAGE;
+    default:
+        return WS_EXIT_FAILED;
+    }
+}
+
+/* Load wavesync.yaml and the Applications. Prints the error and returns an
+ * exit code on failure. */
+static int cli_open(struct cli *c, const struct ws_global_opts *g)
+{
+    struct catalog_job *j;
+    const char *path = g->config ? g->config : "wavesync.yaml";
+    memset(c, 0, sizeof(*c));
+    c->g = g;
+    ws_err_clear(&c->err);
+    uv_loop_init(&c->loop);
+    if (ws_config_load(&c->cfg, path, &c->err) < 0) {
+        fprintf(stderr, "wavesync: %s\n", c->err.msg);
+        return WS_EXIT_USAGE;
+    }
+    c->have_cfg = 1;
+    if (make_dirs(c->cfg.settings.state_dir) < 0) {
+        fprintf(stderr, "wavesync: cannot create the state folder %s: %s\n", c->cfg.settings.state_dir,
+                strerror(errno));
+        return WS_EXIT_USAGE;
+    }
+    if (!(j = calloc(1, sizeof(*j))))
+        return WS_EXIT_FAILED;
+    j->c = c;
+    uv_queue_work(&c->loop, &j->work, catalog_work, catalog_after);
+    while (!c->loaded)
+        uv_run(&c->loop, UV_RUN_ONCE);
+    if (c->load_rc < 0) {
+        fprintf(stderr, "wavesync: %s\n", c->err.msg);
+        return exit_for(c->load_rc);
+    }
+    for (size_t i = 0; i < json_array_size(c->cat.skipped); i++) {
+        json_t *sk = json_array_get(c->cat.skipped, i);
+        ws_warn("%s: %s %s skipped: %s", json_string_value(json_object_get(sk, "file")),
+                json_string_value(json_object_get(sk, "kind")),
+                json_string_value(json_object_get(sk, "name")) ?: "",
+                json_string_value(json_object_get(sk, "reason")));
+    }
+    return 0;
+}
+
+static void cli_close(struct cli *c)
+{
+    for (size_t i = 0; i < c->nclients; i++)
+        ws_kube_free(c->clients[i].kube);
+    free(c->clients);
+    if (c->http)
+        ws_http_close(c->http);
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&c->loop);
+    if (c->have_cat)
+        ws_catalog_free(&c->cat);
+    if (c->have_cfg)
+        ws_config_free(&c->cfg);
+}
+
+/* The cluster an Application deploys to, and a client for it (one per
+ * cluster, shared by its applications). */
+static struct ws_kube *client_for(struct cli *c, const struct ws_app *app, struct ws_err *err)
+{
+    const struct ws_cluster_cfg *cl = app->dest_name ? ws_config_cluster_by_name(&c->cfg, app->dest_name)
+                                                     : ws_config_cluster_by_server(&c->cfg, app->dest_server);
+    struct ws_kubeconfig kc;
+    struct cluster_client *grown;
+    struct ws_kube *k;
+    if (!cl) {
+        ws_err_set(err, WS_ECONFIG, "%s:%d: Application \"%s\": destination %s \"%s\" matches no cluster in %s",
+                   app->file, app->line, app->name, app->dest_name ? "name" : "server",
+                   app->dest_name ? app->dest_name : app->dest_server, c->cfg.path);
+        return NULL;
+    }
+    for (size_t i = 0; i < c->nclients; i++)
+        if (c->clients[i].cfg == cl)
+            return c->clients[i].kube;
+    if (!c->http && ws_http_new(&c->http, &c->loop) < 0) {
+        ws_err_set(err, WS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (ws_kubeconfig_copy(&kc, &cl->kc) < 0) {
+        ws_err_set(err, WS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (ws_kube_new(&k, &c->loop, c->http, &kc, NULL, err) < 0) {
+        ws_kubeconfig_free(&kc);
+        return NULL;
+    }
+    if (!(grown = realloc(c->clients, (c->nclients + 1) * sizeof(*grown)))) {
+        ws_kube_free(k);
+        ws_err_set(err, WS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    c->clients = grown;
+    c->clients[c->nclients].cfg = cl;
+    c->clients[c->nclients++].kube = k;
+    return k;
+}
+
+static const struct ws_app *find_app(struct cli *c, const char *name)
+{
+    const struct ws_app *a = ws_catalog_find(&c->cat, name);
+    if (!a)
+        fprintf(stderr, "wavesync: no Application \"%s\" (wavesync apps lists them)\n", name);
+    return a;
+}
+
+/* ---- apps --------------------------------------------------------------- */
+
+int ws_cli_apps(const struct ws_global_opts *g, int argc, char **argv)
+{
+    struct cli c;
+    int rc = cli_open(&c, g);
+    (void)argc;
+    (void)argv;
+    if (rc == 0) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < c.cat.napps; i++) {
+            const struct ws_app *a = &c.cat.apps[i];
+            json_array_append_new(list, /* steals */
+                                  json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:b, s:b, s:s, s:i}", "name",
+                                            a->name, "repoURL", a->sources[0].repo_url, "path",
+                                            a->sources[0].path, "targetRevision", a->sources[0].target_revision,
+                                            "destinationServer", a->dest_server, "destinationName", a->dest_name,
+                                            "namespace", a->dest_namespace, "automated", a->automated, "prune",
+                                            a->auto_prune, "file", a->file, "line", a->line));
+        }
+        if (g->json_output) {
+            json_t *out = json_pack("{s:O, s:O, s:O}", "applications", list, "sources", c.cat.sources,
+                                    "skipped", c.cat.skipped);
+            json_dumpf(out, stdout, JSON_INDENT(2));
+            printf("\n");
+            json_decref(out);
+        } else {
+            printf("%-28s %-40s %-12s %-28s %s\n", "NAME", "SOURCE", "REVISION", "DESTINATION", "SYNC POLICY");
+            for (size_t i = 0; i < c.cat.napps; i++) {
+                const struct ws_app *a = &c.cat.apps[i];
+                char src[512], dest[512];
+                snprintf(src, sizeof(src), "%s%s%s", a->sources[0].repo_url, a->sources[0].path[0] ? "//" : "",
+                         a->sources[0].path);
+                snprintf(dest, sizeof(dest), "%s/%s", a->dest_name ? a->dest_name : a->dest_server,
+                         a->dest_namespace ? a->dest_namespace : "-");
+                printf("%-28s %-40s %-12s %-28s %s\n", a->name, src, a->sources[0].target_revision, dest,
+                       a->automated ? (a->auto_prune ? "automated, prune" : "automated") : "manual");
+            }
+        }
+        json_decref(list);
+    }
+    cli_close(&c);
+    return rc;
+}
+
+/* ---- render and plan ---------------------------------------------------- */
+
+struct render_wait {
+    int done, code;
+    char msg[1024];
+    json_t *objects;
+    char commit[41];
+};
+
+static void on_render(int code, const struct ws_err *e, json_t *objects, const char *commit, void *data)
+{
+    struct render_wait *r = data;
+    r->done = 1;
+    r->code = code;
+    if (code < 0)
+        snprintf(r->msg, sizeof(r->msg), "%s", e->msg);
+    else
+        r->objects = json_incref(objects);
+    snprintf(r->commit, sizeof(r->commit), "%s", commit ? commit : "");
+}
+
+static void sync_opts_from(struct ws_sync_opts *o, const struct cli *c)
+{
+    memset(o, 0, sizeof(*o));
+    o->wave_timeout_ms = c->cfg.settings.wave_timeout_ms;
+    o->sync_timeout_ms = c->cfg.settings.sync_timeout_ms;
+    o->state_dir = c->cfg.settings.state_dir;
+    o->inventory_namespace = c->cfg.settings.inventory_namespace;
+    o->config = &c->cfg;
+}
+
+static int render_app(struct cli *c, const struct ws_app *app, const char *revision, struct render_wait *r)
+{
+    struct ws_sync_opts o;
+    sync_opts_from(&o, c);
+    o.revision = revision;
+    memset(r, 0, sizeof(*r));
+    if (ws_sync_render(&c->loop, app, &o, on_render, r) < 0)
+        return WS_EXIT_FAILED;
+    while (!r->done)
+        uv_run(&c->loop, UV_RUN_ONCE);
+    if (r->code < 0) {
+        fprintf(stderr, "wavesync: %s\n", r->msg);
+        return exit_for(r->code == WS_ENET || r->code == WS_EAUTH ? r->code : WS_EINVAL);
+    }
+    return 0;
+}
+
+static int one_app_args(int argc, char **argv, const char *cmd, const char **name, const char **revision)
+{
+    static const struct option longopts[] = {
+        {"revision", required_argument, NULL, 'r'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    optind = 1;
+    *revision = NULL;
+    while ((ch = getopt_long(argc, argv, "r:", longopts, NULL)) != -1) {
+        if (ch != 'r')
+            return -1;
+        *revision = optarg;
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "wavesync %s: name one application\n", cmd);
+        return -1;
+    }
+    *name = argv[optind];
+    return 0;
+}
+
+int ws_cli_render(const struct ws_global_opts *g, int argc, char **argv)
+{
+    struct cli c;
+    struct render_wait r = {0};
+    const struct ws_app *app;
+    const char *name, *revision;
+    int rc;
+    if (one_app_args(argc, argv, "render", &name, &revision) < 0)
+        return WS_EXIT_USAGE;
+    if ((rc = cli_open(&c, g)) == 0) {
+        if (!(app = find_app(&c, name)))
+            rc = WS_EXIT_USAGE;
+        else if ((rc = render_app(&c, app, revision, &r)) == 0) {
+            if (g->json_output) {
+                json_dumpf(r.objects, stdout, JSON_INDENT(2));
+                printf("\n");
+            } else {
+                for (size_t i = 0; i < json_array_size(r.objects); i++) {
+                    char *y = ws_yaml_dump(json_array_get(r.objects, i));
+                    printf("---\n%s", y ? y : "");
+                    free(y);
+                }
+            }
+        }
+    }
+    json_decref(r.objects);
+    cli_close(&c);
+    return rc;
+}
+
+int ws_cli_plan(const struct ws_global_opts *g, int argc, char **argv)
+{
+    struct cli c;
+    struct render_wait r = {0};
+    const struct ws_app *app;
+    const char *name, *revision;
+    struct ws_plan plan = {0};
+    struct ws_err err;
+    int rc;
+    ws_err_clear(&err);
+    if (one_app_args(argc, argv, "plan", &name, &revision) < 0)
+        return WS_EXIT_USAGE;
+    if ((rc = cli_open(&c, g)) == 0) {
+        if (!(app = find_app(&c, name)))
+            rc = WS_EXIT_USAGE;
+        else if ((rc = render_app(&c, app, revision, &r)) == 0) {
+            if (ws_plan_build(&plan, r.objects, app->dest_namespace, NULL, NULL, &err) < 0) {
+                fprintf(stderr, "wavesync plan: %s\n", err.msg);
+                rc = WS_EXIT_USAGE;
+            } else {
+                json_t *out = json_array();
+                for (size_t w = 0; w < plan.nwaves; w++) {
+                    const struct ws_plan_wave *pw = &plan.waves[w];
+                    json_t *objs = json_array();
+                    uint64_t t = pw->timeout_ms ? pw->timeout_ms
+                                 : app->wave_timeout_ms ? app->wave_timeout_ms
+                                                        : c.cfg.settings.wave_timeout_ms;
+                    if (!g->json_output)
+                        printf("%s wave %d (deadline %llus)%s\n", ws_phase_str(pw->phase), pw->wave,
+                               (unsigned long long)(t / 1000),
+                               pw->phase == WS_PHASE_SYNCFAIL ? " — only when the sync fails" : "");
+                    for (size_t i = pw->first; i < pw->first + pw->count; i++) {
+                        const struct ws_plan_item *it = &plan.items[i];
+                        if (!g->json_output)
+                            printf("  %s%s\n", it->ident, it->is_hook ? " (hook)" : "");
+                        json_array_append_new(objs, json_string(it->ident)); /* steals */
+                    }
+                    json_array_append_new(out, json_pack("{s:s, s:i, s:I, s:o}", "phase", /* steals */
+                                                         ws_phase_str(pw->phase), "wave", pw->wave,
+                                                         "timeoutMs", (json_int_t)t, "objects", objs));
+                }
+                if (g->json_output) {
+                    json_t *doc = json_pack("{s:s, s:s, s:o}", "application", app->name, "revision",
+                                            r.commit, "waves", out);
+                    json_dumpf(doc, stdout, JSON_INDENT(2));
+                    printf("\n");
+                    json_decref(doc);
+                } else {
+                    json_decref(out);
+                }
+                ws_plan_free(&plan);
+            }
+        }
+    }
+    json_decref(r.objects);
+    cli_close(&c);
+    return rc;
+}
+
+/* ---- sync and diff ----------------------------------------------------- */
+
+struct run {
+    struct cli *c;
+    const struct ws_app **apps;
+    size_t napps, next, running, finished;
+    int concurrency;
+    struct ws_sync_opts opts;
+    json_t *reports;
+    int worst_exit;
+    int quiet;
+    uv_timer_t ticker;
+    struct ws_sync **active;
+};
+
+static void run_next(struct run *r);
+
+static void on_progress(const struct ws_sync *s, const char *line, void *data)
+{
+    struct run *r = data;
+    if (!r->quiet)
+        fprintf(stderr, "%s: %s\n", ws_sync_app_name(s), line);
+}
+
+static int severity(int exit_code)
+{
+    /* a failed sync outranks unreachable outranks bad input */
+    return exit_code == WS_EXIT_FAILED ? 3 : exit_code == WS_EXIT_UNREACHABLE ? 2 : exit_code == WS_EXIT_USAGE ? 1 : 0;
+}
+
+static void note_exit(struct run *r, int code)
+{
+    if (severity(code) > severity(r->worst_exit))
+        r->worst_exit = code;
+}
+
+static void on_synced(struct ws_sync *s, int code, json_t *report, void *data)
+{
+    struct run *r = data;
+    const char *result = json_string_value(json_object_get(report, "result"));
+    for (size_t i = 0; i < r->napps; i++)
+        if (r->active[i] == s)
+            r->active[i] = NULL;
+    json_array_append(r->reports, report);
+    /* a dry run "fails" only on errors; changes are its answer */
+    note_exit(r, code == 0 ? 0 : (result && strcmp(result, "Failed") == 0 && code != WS_EINVAL) ? WS_EXIT_FAILED
+                                                                                                 : exit_for(code));
+    r->running--;
+    r->finished++;
+    run_next(r);
+}
+
+static void run_next(struct run *r)
+{
+    while (r->running < (size_t)r->concurrency && r->next < r->napps) {
+        const struct ws_app *app = r->apps[r->next++];
+        struct ws_err err;
+        struct ws_kube *k;
+        ws_err_clear(&err);
+        if (!(k = client_for(r->c, app, &err)) ||
+            ws_sync_start(&r->active[r->next - 1], &r->c->loop, k, app, &r->opts, on_progress, on_synced, r,
+                          &err) < 0) {
+            json_t *rep = json_pack("{s:s, s:s, s:s, s:I, s:[], s:[], s:[]}", "application", app->name,
+                                    "result", "Error", "message", err.msg, "durationMs", (json_int_t)0,
+                                    "waves", "objects", "pruned");
+            fprintf(stderr, "wavesync: %s\n", err.msg);
+            json_array_append_new(r->reports, rep); /* steals */
+            note_exit(r, exit_for(err.code ? err.code : WS_ECONFIG));
+            r->finished++;
+            continue;
+        }
+        r->running++;
+    }
+    if (r->finished == r->napps)
+        uv_timer_stop(&r->ticker);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct run *r = t->data;
+    char line[1024];
+    for (size_t i = 0; i < r->napps; i++) {
+        if (!r->active[i])
+            continue;
+        ws_sync_status_line(r->active[i], line, sizeof(line));
+        fprintf(stderr, "%s: %s\n", ws_sync_app_name(r->active[i]), line);
+    }
+}
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, int diff)
+{
+    static const struct option longopts[] = {
+        {"revision", required_argument, NULL, 'r'},
+        {"prune", no_argument, NULL, 'p'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"wave-timeout", required_argument, NULL, 'w'},
+        {"junit", required_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},
+        {NULL, 0, NULL, 0},
+    };
+    struct cli c;
+    struct run r;
+    const char *junit = NULL, *cmd = diff ? "diff" : "sync";
+    uint64_t wave_timeout = 0;
+    int ch, rc, dry = diff, prune = 0, quiet = 0;
+    const char *revision = NULL;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "r:pnw:j:q", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'r': revision = optarg; break;
+        case 'p': prune = 1; break;
+        case 'n': dry = 1; break;
+        case 'q': quiet = 1; break;
+        case 'j': junit = optarg; break;
+        case 'w':
+            if (ws_duration_parse(&wave_timeout, optarg) < 0 || wave_timeout == 0) {
+                fprintf(stderr, "wavesync %s: bad --wave-timeout \"%s\" (e.g. 90s, 5m)\n", cmd, optarg);
+                return WS_EXIT_USAGE;
+            }
+            break;
+        default:
+            return WS_EXIT_USAGE;
+        }
+    }
+    if (diff && optind != argc - 1) {
+        fprintf(stderr, "wavesync diff: name one application\n");
+        return WS_EXIT_USAGE;
+    }
+    if ((rc = cli_open(&c, g)) != 0) {
+        cli_close(&c);
+        return rc;
+    }
+    memset(&r, 0, sizeof(r));
+    r.c = &c;
+    r.quiet = quiet || g->json_output;
+    r.concurrency = c.cfg.settings.concurrency > 0 ? c.cfg.settings.concurrency : 4;
+    r.reports = json_array();
+    sync_opts_from(&r.opts, &c);
+    r.opts.revision = revision;
+    r.opts.prune = prune;
+    r.opts.dry_run = dry;
+    if (wave_timeout)
+        r.opts.wave_timeout_ms = wave_timeout;
+    r.apps = calloc(c.cat.napps + (size_t)argc + 1, sizeof(*r.apps));
+    r.active = calloc(c.cat.napps + (size_t)argc + 1, sizeof(*r.active));
+    if (optind == argc) {
+        for (size_t i = 0; i < c.cat.napps; i++)
+            r.apps[r.napps++] = &c.cat.apps[i];
+    } else {
+        for (int i = optind; i < argc; i++) {
+            const struct ws_app *a = find_app(&c, argv[i]);
+            if (!a) {
+                rc = WS_EXIT_USAGE;
+                goto out;
+            }
+            r.apps[r.napps++] = a;
+        }
+    }
+    if (r.napps == 0) {
+        fprintf(stderr, "wavesync %s: no applications to sync\n", cmd);
+        goto out;
+    }
+    uv_timer_init(&c.loop, &r.ticker);
+    r.ticker.data = &r;
+    if (!r.quiet && isatty(STDERR_FILENO))
+        uv_timer_start(&r.ticker, on_tick, 2000, 2000);
+    run_next(&r);
+    while (r.finished < r.napps)
+        uv_run(&c.loop, UV_RUN_ONCE);
+    uv_timer_stop(&r.ticker);
+    uv_close((uv_handle_t *)&r.ticker, NULL);
+    if (g->json_output) {
+        json_dumpf(r.napps == 1 ? json_array_get(r.reports, 0) : r.reports, stdout, JSON_INDENT(2));
+        printf("\n");
+    } else {
+        for (size_t i = 0; i < json_array_size(r.reports); i++) {
+            char *t = ws_report_text(json_array_get(r.reports, i));
+            fputs(t, stdout);
+            free(t);
+        }
+    }
+    if (junit) {
+        char *x = ws_report_junit(r.reports);
+        if (write_file(junit, x) < 0) {
+            fprintf(stderr, "wavesync %s: cannot write %s: %s\n", cmd, junit, strerror(errno));
+            note_exit(&r, WS_EXIT_USAGE);
+        }
+        free(x);
+    }
+    rc = r.worst_exit;
+    if (diff && rc == 0) {
+        /* like kubectl diff: 1 when the cluster differs from Git */
+        json_t *o;
+        size_t i;
+        json_array_foreach(json_object_get(json_array_get(r.reports, 0), "objects"), i, o) {
+            const char *res = json_string_value(json_object_get(o, "result"));
+            if (res && (strcmp(res, "WouldCreate") == 0 || strcmp(res, "WouldConfigure") == 0))
+                rc = WS_EXIT_FAILED;
+        }
+        if (json_array_size(json_object_get(json_array_get(r.reports, 0), "notPruned")))
+            rc = WS_EXIT_FAILED;
+    }
+out:
+    free(r.apps);
+    free(r.active);
+    json_decref(r.reports);
+    cli_close(&c);
+    return rc;
+}
+
+int ws_cli_sync(const struct ws_global_opts *g, int argc, char **argv)
+{
+    return sync_or_diff(g, argc, argv, 0);
+}
+
+int ws_cli_diff(const struct ws_global_opts *g, int argc, char **argv)
+{
+    return sync_or_diff(g, argc, argv, 1);
+}

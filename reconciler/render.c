@@ -1,0 +1,236 @@
+/* render.c — directory, Kustomize and Helm sources to manifest objects. */
+#include "render.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "git.h"
+#include "log.h"
+#include "manifest.h"
+#include "proc.h"
+#include "util.h"
+
+#define RENDER_MAX_BYTES (64u << 20)
+#define TOOL_TIMEOUT_MS 120000
+
+static int has_file(const struct ws_render_ctx *ctx, const char *dir, const char *name,
+                    struct ws_err *err)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s%s%s", dir, *dir ? "/" : "", name);
+    return ws_git_path_type(ctx->repo_path, ctx->commit, path, err) == 1;
+}
+
+int ws_render_detect(enum ws_render_kind *out, const struct ws_render_ctx *ctx,
+                     const struct ws_app_source *src, struct ws_err *err)
+{
+    int t;
+    if (src->has_plugin)
+        return ws_err_set(err, WS_EINVAL,
+                          "Application \"%s\": config management plugins are not supported", ctx->app_name);
+    if (src->chart)
+        return ws_err_set(err, WS_EINVAL,
+                          "Application \"%s\": charts from Helm repositories (chart: %s) are not "
+                          "supported; point source.path at a chart in Git",
+                          ctx->app_name, src->chart);
+    if ((t = ws_git_path_type(ctx->repo_path, ctx->commit, src->path, err)) < 0)
+        return t;
+    if (t != 2)
+        return ws_err_set(err, WS_ENOTFOUND, "Application \"%s\": path \"%s\" %s at %.12s",
+                          ctx->app_name, src->path, t == 1 ? "is a file, not a folder" : "does not exist",
+                          ctx->commit);
+    if (src->has_helm || has_file(ctx, src->path, "Chart.yaml", err))
+        *out = WS_RENDER_HELM;
+    else if (src->has_kustomize || has_file(ctx, src->path, "kustomization.yaml", err) ||
+             has_file(ctx, src->path, "kustomization.yml", err) ||
+             has_file(ctx, src->path, "Kustomization", err))
+        *out = WS_RENDER_KUSTOMIZE;
+    else
+        *out = WS_RENDER_DIRECTORY;
+    return 0;
+}
+
+static int render_directory(json_t *objects, const struct ws_render_ctx *ctx,
+                            const struct ws_app_source *src, struct ws_err *err)
+{
+    struct ws_git_files files = {0};
+    int rc;
+    size_t i;
+    if ((rc = ws_git_read_dir(&files, ctx->repo_path, ctx->commit, src->path, src->recurse,
+                              src->include, src->exclude,
+                              ctx->max_bytes ? ctx->max_bytes : RENDER_MAX_BYTES, err)) < 0)
+        return rc;
+    for (i = 0; i < files.n && rc == 0; i++)
+        rc = ws_manifest_parse(objects, files.v[i].data, files.v[i].len, files.v[i].path, err);
+    ws_git_files_free(&files);
+    return rc;
+}
+
+/* Run a tool, then parse its output as a manifest stream. */
+static int run_tool(json_t *objects, const struct ws_render_ctx *ctx, const char *const *argv,
+                    const char *cwd, const char *label, struct ws_err *err)
+{
+    char *out = NULL;
+    size_t len = 0;
+    int rc = ws_proc_run_blocking(&out, &len, argv, NULL, cwd,
+                                  ctx->max_bytes ? ctx->max_bytes : RENDER_MAX_BYTES,
+                                  ctx->tool_timeout_ms ? ctx->tool_timeout_ms : TOOL_TIMEOUT_MS, err);
+    if (rc < 0) {
+        ws_err_prefix(err, "Application \"%s\": %s", ctx->app_name, label);
+        return rc == WS_ENOTFOUND ? WS_EINVAL : rc;
+    }
+    rc = ws_manifest_parse(objects, out, len, label, err);
+    free(out);
+    return rc;
+}
+
+static int render_kustomize(json_t *objects, const struct ws_render_ctx *ctx,
+                            const struct ws_app_source *src, const char *dir, struct ws_err *err)
+{
+    char label[256];
+    const char *tool = ws_proc_in_path("kustomize") ? "kustomize" : "kubectl";
+    int rc;
+    size_t i;
+    if (!ws_proc_in_path(tool))
+        return ws_err_set(err, WS_EINVAL,
+                          "Application \"%s\": path \"%s\" is a Kustomize source; install "
+                          "`kustomize` or `kubectl` (neither is in PATH)",
+                          ctx->app_name, src->path);
+    /* Like Argo CD: apply the Application's overrides with `kustomize edit`
+     * in the exported copy, then build. */
+    if (src->kustomize_name_prefix || src->kustomize_name_suffix || src->kustomize_images) {
+        char *dummy = NULL;
+        if (strcmp(tool, "kustomize") != 0)
+            return ws_err_set(err, WS_EINVAL,
+                              "Application \"%s\": kustomize namePrefix/nameSuffix/images need the "
+                              "`kustomize` binary in PATH",
+                              ctx->app_name);
+        if (src->kustomize_name_prefix) {
+            const char *argv[] = {"kustomize", "edit", "set", "nameprefix", "--",
+                                  src->kustomize_name_prefix, NULL};
+            if ((rc = ws_proc_run_blocking(&dummy, NULL, argv, NULL, dir, 1 << 20, 30000, err)) < 0)
+                return rc;
+            free(dummy);
+        }
+        if (src->kustomize_name_suffix) {
+            const char *argv[] = {"kustomize", "edit", "set", "namesuffix", "--",
+                                  src->kustomize_name_suffix, NULL};
+            if ((rc = ws_proc_run_blocking(&dummy, NULL, argv, NULL, dir, 1 << 20, 30000, err)) < 0)
+                return rc;
+            free(dummy);
+        }
+        for (i = 0; i < json_array_size(src->kustomize_images); i++) {
+            const char *img = json_string_value(json_array_get(src->kustomize_images, i));
+            const char *argv[] = {"kustomize", "edit", "set", "image", img, NULL};
+            if (!img)
+                continue;
+            if ((rc = ws_proc_run_blocking(&dummy, NULL, argv, NULL, dir, 1 << 20, 30000, err)) < 0)
+                return rc;
+            free(dummy);
+        }
+    }
+    snprintf(label, sizeof(label), "%s build %s", strcmp(tool, "kustomize") == 0 ? "kustomize" : "kubectl kustomize",
+             src->path);
+    if (strcmp(tool, "kustomize") == 0) {
+        const char *argv[] = {"kustomize", "build", ".", NULL};
+        return run_tool(objects, ctx, argv, dir, label, err);
+    } else {
+        const char *argv[] = {"kubectl", "kustomize", ".", NULL};
+        return run_tool(objects, ctx, argv, dir, label, err);
+    }
+}
+
+static int render_helm(json_t *objects, const struct ws_render_ctx *ctx,
+                       const struct ws_app_source *src, const char *dir, struct ws_err *err)
+{
+    const char *argv[256];
+    char *owned[64];
+    size_t n = 0, nowned = 0, i;
+    char label[256], *values_file = NULL;
+    int rc;
+    if (!ws_proc_in_path("helm"))
+        return ws_err_set(err, WS_EINVAL,
+                          "Application \"%s\": path \"%s\" is a Helm chart; install `helm` (not in PATH)",
+                          ctx->app_name, src->path);
+    argv[n++] = "helm";
+    argv[n++] = "template";
+    argv[n++] = src->helm_release_name ? src->helm_release_name : ctx->app_name;
+    argv[n++] = ".";
+    argv[n++] = "--include-crds";
+    if (ctx->namespace_) {
+        argv[n++] = "--namespace";
+        argv[n++] = ctx->namespace_;
+    }
+    for (i = 0; src->helm_value_files && src->helm_value_files[i] && n < 200; i++) {
+        argv[n++] = "--values";
+        argv[n++] = src->helm_value_files[i];
+    }
+    if (src->helm_values) {
+        /* Inline values go through a file in the exported copy. */
+        FILE *f;
+        if (asprintf(&values_file, "%s/.wavesync-values.yaml", dir) < 0 || !(f = fopen(values_file, "w"))) {
+            free(values_file);
+            return ws_err_set(err, WS_EIO, "Application \"%s\": cannot write inline Helm values",
+                              ctx->app_name);
+        }
+        fputs(src->helm_values, f);
+        fclose(f);
+        argv[n++] = "--values";
+        argv[n++] = values_file;
+    }
+    for (i = 0; i < json_array_size(src->helm_parameters) && n < 250 && nowned < 64; i++) {
+        json_t *p = json_array_get(src->helm_parameters, i);
+        const char *name = json_string_value(json_object_get(p, "name"));
+        const char *value = json_string_value(json_object_get(p, "value"));
+        char *set;
+        if (!name || asprintf(&set, "%s=%s", name, value ? value : "") < 0)
+            continue;
+        owned[nowned++] = set;
+        argv[n++] = json_is_true(json_object_get(p, "forceString")) ? "--set-string" : "--set";
+        argv[n++] = set;
+    }
+    argv[n] = NULL;
+    snprintf(label, sizeof(label), "helm template %s", src->path);
+    rc = run_tool(objects, ctx, argv, dir, label, err);
+    for (i = 0; i < nowned; i++)
+        free(owned[i]);
+    free(values_file);
+    return rc;
+}
+
+int ws_render_source(json_t *objects, const struct ws_render_ctx *ctx,
+                     const struct ws_app_source *src, struct ws_err *err)
+{
+    enum ws_render_kind kind;
+    char *root = NULL, *dir = NULL;
+    json_t *found = json_array();
+    int rc;
+    if (!found)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    if ((rc = ws_render_detect(&kind, ctx, src, err)) < 0)
+        goto out;
+    if (kind == WS_RENDER_DIRECTORY) {
+        rc = render_directory(found, ctx, src, err);
+        goto out;
+    }
+    /* External tools need files: export the tree at the commit. */
+    if ((rc = ws_git_export(&root, ctx->repo_path, ctx->commit, ctx->tmp_root, err)) < 0)
+        goto out;
+    if (asprintf(&dir, "%s/%s", root, src->path) < 0) {
+        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = kind == WS_RENDER_HELM ? render_helm(found, ctx, src, dir, err)
+                                : render_kustomize(found, ctx, src, dir, err);
+out:
+    if (root) {
+        ws_rmtree(root);
+        free(root);
+    }
+    free(dir);
+    if (rc == 0)
+        json_array_extend(objects, found);
+    json_decref(found);
+    return rc;
+}

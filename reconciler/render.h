@@ -1,0 +1,38 @@
+/* render.h — the manifests of an Application source at a commit: a plain
+ * directory read straight from the Git object database, or the output of
+ * `kustomize build` / `kubectl kustomize` / `helm template` run on an
+ * exported tree (argument vector, timeout, output limit).
+ * BLOCKING: run from worker threads only. */
+#ifndef WS_RENDER_H
+#define WS_RENDER_H
+
+#include <jansson.h>
+
+#include "app.h"
+#include "error.h"
+
+struct ws_render_ctx {
+    const char *repo_path;  /* local mirror of the source's repository */
+    const char *commit;     /* resolved commit id */
+    const char *app_name;
+    const char *namespace_; /* destination namespace (helm --namespace), may be NULL */
+    const char *tmp_root;   /* where to export trees for external tools */
+    size_t max_bytes;       /* manifest bytes per source; 0 = 64 MiB */
+    uint64_t tool_timeout_ms; /* per external tool run; 0 = 120 s */
+};
+
+/* Which renderer a source needs. */
+enum ws_render_kind { WS_RENDER_DIRECTORY, WS_RENDER_KUSTOMIZE, WS_RENDER_HELM };
+
+/* Decide the renderer: explicit helm/kustomize blocks win, else the files at
+ * the source path (Chart.yaml → Helm, kustomization.yaml → Kustomize), else
+ * a directory. A plugin source or a Helm-repository chart is an error. */
+int ws_render_detect(enum ws_render_kind *out, const struct ws_render_ctx *ctx,
+                     const struct ws_app_source *src, struct ws_err *err);
+
+/* Append the source's objects to `objects` (a JSON array). Errors name the
+ * file (directory sources: "apps/train/job.yaml:3:1: …") or the tool. */
+int ws_render_source(json_t *objects, const struct ws_render_ctx *ctx,
+                     const struct ws_app_source *src, struct ws_err *err);
+
+#endif

@@ -1,0 +1,1389 @@
+/* sync.c — one application's sync run as a state machine on the loop.
+ * Stages: render (worker thread) → validate → plan → inventory (before) →
+ * namespace → waves → [SyncFail hooks] → prune → inventory (after) → done.
+ * One function, set_stage(), changes the stage and logs old → new. */
+#include "sync.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diff.h"
+#include "git.h"
+#include "health.h"
+#include "inventory.h"
+#include "log.h"
+#include "plan.h"
+#include "render.h"
+#include "util.h"
+
+#define STAGES(X)                          \
+    X(ST_RENDER, "render")                 \
+    X(ST_VALIDATE, "validate")             \
+    X(ST_PLAN, "plan")                     \
+    X(ST_INVENTORY_PRE, "inventory-before") \
+    X(ST_NAMESPACE, "namespace")           \
+    X(ST_WAVES, "waves")                   \
+    X(ST_SYNCFAIL, "syncfail-hooks")       \
+    X(ST_PRUNE, "prune")                   \
+    X(ST_INVENTORY_POST, "inventory-after") \
+    X(ST_DONE, "done")
+
+enum stage {
+#define WS_X(name, text) name,
+    STAGES(WS_X)
+#undef WS_X
+};
+
+static const char *const stage_names[] = {
+#define WS_X(name, text) text,
+    STAGES(WS_X)
+#undef WS_X
+};
+
+enum item_state { IT_PENDING, IT_DELETING, IT_APPLYING, IT_WAITING, IT_HEALTHY, IT_FAILED };
+
+struct item {
+    struct ws_sync *s;
+    size_t idx;                 /* index into s->plan.items */
+    char name[254];             /* the object's name (a generateName hook learns it on create) */
+    enum item_state state;
+    json_t *live;               /* last live object seen */
+    json_t *pods;               /* the Pods of a Job, by name */
+    struct ws_health health;
+    struct ws_kube_req *req;
+    struct ws_kube_watch *watch, *pod_watch;
+    uint64_t applied_ms, healthy_ms; /* since the run started */
+    int recreated;              /* Force=true: deleted once after an immutable-field error */
+    int gone_seen;              /* waiting for deletion: the object was listed */
+    int done;                   /* counted towards the wave */
+    const char *result;         /* "Synced", "Failed", "Created", "Configured", "Unchanged" */
+    json_t *changes;            /* dry run: fields that would change */
+    char message[1024];
+};
+
+struct ws_sync {
+    uv_loop_t *loop;
+    struct ws_kube *kube;
+    const struct ws_app *app;
+    struct ws_sync_opts opts;
+    ws_sync_progress_cb progress;
+    ws_sync_done_cb done_cb;
+    void *data;
+    enum stage stage;
+    uint64_t t0;                /* ws_now_ms() at start */
+    char commit[41];
+    char tracking_app[300];
+    json_t *objects;            /* rendered manifests */
+    struct ws_plan plan;
+    int planned;
+    struct item *items;
+    json_t *inventory_old;      /* refs stored before this run */
+    json_t *planned_refs;       /* refs of this run's non-hook objects */
+    json_t *kept_refs;          /* objects gone from Git but not pruned (prune off, Prune=false) */
+    json_t *pruned;             /* report entries */
+    json_t *prune_queue;        /* refs still to prune, in order */
+    size_t prune_next;
+    struct ws_kube_req *prune_req; /* the prune step's request in flight */
+    size_t outstanding;         /* requests of the current step */
+    /* waves */
+    size_t wave_idx;
+    size_t wave_pending;
+    uint64_t wave_started_ms, wave_timeout_ms, last_healthy_ms;
+    int wave_first_apply_seen;
+    uv_timer_t *wave_timer, *sync_timer;
+    json_t *waves_report;
+    /* outcome */
+    int code;
+    int failed, canceled, finishing;
+    char message[4096];
+    struct ws_err err;
+    json_t *report;
+};
+
+static void advance(struct ws_sync *s);
+static void wave_start(struct ws_sync *s);
+static void item_apply(struct item *it);
+static void item_check_health(struct item *it);
+static void fail(struct ws_sync *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static uint64_t elapsed(const struct ws_sync *s)
+{
+    return ws_now_ms() - s->t0;
+}
+
+static void set_stage(struct ws_sync *s, enum stage st)
+{
+    ws_debug("sync %s: %s -> %s", s->app->name, stage_names[s->stage], stage_names[st]);
+    s->stage = st;
+}
+
+static void say(struct ws_sync *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct ws_sync *s, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    if (!s->progress)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    s->progress(s, line, s->data);
+}
+
+static const struct ws_plan_item *pitem(const struct item *it)
+{
+    return &it->s->plan.items[it->idx];
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static void free_timer(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void stop_timer(uv_timer_t **t)
+{
+    if (*t) {
+        uv_timer_stop(*t);
+        uv_close((uv_handle_t *)*t, free_timer);
+        *t = NULL;
+    }
+}
+
+static uv_timer_t *start_timer(struct ws_sync *s, uint64_t ms, uv_timer_cb cb)
+{
+    uv_timer_t *t = malloc(sizeof(*t));
+    if (!t)
+        return NULL;
+    uv_timer_init(s->loop, t);
+    t->data = s;
+    uv_timer_start(t, cb, ms, 0);
+    return t;
+}
+
+/* ---- items ------------------------------------------------------------- */
+
+static void item_quiesce(struct item *it)
+{
+    if (it->req) {
+        ws_kube_cancel(it->req);
+        it->req = NULL;
+    }
+    if (it->watch) {
+        ws_kube_watch_stop(it->watch);
+        it->watch = NULL;
+    }
+    if (it->pod_watch) {
+        ws_kube_watch_stop(it->pod_watch);
+        it->pod_watch = NULL;
+    }
+}
+
+static void wave_quiesce(struct ws_sync *s)
+{
+    stop_timer(&s->wave_timer);
+    if (s->prune_req) {
+        ws_kube_cancel(s->prune_req);
+        s->prune_req = NULL;
+    }
+    if (s->items)
+        for (size_t i = 0; i < s->plan.nitems; i++)
+            item_quiesce(&s->items[i]);
+}
+
+static struct ws_kube_ref item_ref(const struct item *it)
+{
+    struct ws_kube_ref ref = ws_kube_ref_of(pitem(it)->obj);
+    ref.name = it->name;
+    return ref;
+}
+
+/* ---- finishing --------------------------------------------------------- */
+
+static json_t *item_report(const struct item *it)
+{
+    const struct ws_plan_item *p = pitem(it);
+    char ident[600];
+    json_t *o;
+    struct ws_kube_ref ref = item_ref(it);
+    ws_kube_ident(ident, sizeof(ident), ref.api_version, ref.kind,
+                  json_string_value(json_object_get(json_object_get(p->obj, "metadata"), "namespace")),
+                  it->name[0] ? it->name : NULL);
+    o = json_pack("{s:s, s:s, s:i, s:b, s:s, s:s}", "object", it->name[0] ? ident : p->ident, "phase",
+                  ws_phase_str(p->phase), "wave", p->wave, "hook", p->is_hook, "result",
+                  it->result ? it->result : "NotRun", "health",
+                  it->state == IT_PENDING ? "Unknown" : ws_health_str(it->health.status));
+    if (it->message[0])
+        json_object_set_new(o, "message", json_string(it->message)); /* steals */
+    else if (it->health.message[0] && it->health.status != WS_HEALTH_HEALTHY)
+        json_object_set_new(o, "message", json_string(it->health.message)); /* steals */
+    if (it->applied_ms)
+        json_object_set_new(o, "appliedMs", json_integer((json_int_t)it->applied_ms)); /* steals */
+    if (it->healthy_ms)
+        json_object_set_new(o, "healthyMs", json_integer((json_int_t)it->healthy_ms)); /* steals */
+    if (it->changes)
+        json_object_set(o, "changes", it->changes);
+    return o;
+}
+
+static void finish(struct ws_sync *s)
+{
+    json_t *objects = json_array();
+    const char *result;
+    set_stage(s, ST_DONE);
+    wave_quiesce(s);
+    stop_timer(&s->sync_timer);
+    for (size_t i = 0; s->items && i < s->plan.nitems; i++)
+        json_array_append_new(objects, item_report(&s->items[i])); /* steals */
+    result = s->canceled ? "Canceled" : s->code == 0 ? "Succeeded" : s->planned && s->failed ? "Failed" : "Error";
+    s->report = json_pack("{s:s, s:s, s:s, s:s, s:I, s:b, s:o, s:o, s:O}", "application",
+                          s->app->name, "revision", s->commit, "result", result, "message",
+                          s->message, "durationMs", (json_int_t)elapsed(s), "dryRun",
+                          s->opts.dry_run, "waves", json_incref(s->waves_report), "objects", objects,
+                          "pruned", s->pruned);
+    if (s->kept_refs && json_array_size(s->kept_refs))
+        json_object_set(s->report, "notPruned", s->kept_refs);
+    s->done_cb(s, s->code, s->report, s->data);
+    /* free everything */
+    for (size_t i = 0; s->items && i < s->plan.nitems; i++) {
+        json_decref(s->items[i].live);
+        json_decref(s->items[i].pods);
+        json_decref(s->items[i].changes);
+    }
+    free(s->items);
+    if (s->planned)
+        ws_plan_free(&s->plan);
+    json_decref(s->objects);
+    json_decref(s->inventory_old);
+    json_decref(s->planned_refs);
+    json_decref(s->kept_refs);
+    json_decref(s->pruned);
+    json_decref(s->prune_queue);
+    json_decref(s->waves_report);
+    json_decref(s->report);
+    free(s);
+}
+
+static void run_syncfail(struct ws_sync *s);
+
+/* Where a failed run goes: SyncFail hooks once something may have been
+ * applied, else straight to the end. */
+static void after_failure(struct ws_sync *s)
+{
+    if (s->stage == ST_WAVES || s->stage == ST_NAMESPACE || s->stage == ST_INVENTORY_PRE)
+        run_syncfail(s);
+    else if (s->stage != ST_SYNCFAIL && s->stage != ST_DONE)
+        finish(s);
+}
+
+/* The run failed: stop the wave, remember why, run SyncFail hooks (once),
+ * then finish. Safe to call from any callback; the first failure wins. */
+static void fail(struct ws_sync *s, int code, const char *fmt, ...)
+{
+    va_list ap;
+    if (s->failed || s->stage == ST_DONE)
+        return;
+    s->failed = 1;
+    s->code = code < 0 ? code : WS_EHTTP;
+    va_start(ap, fmt);
+    vsnprintf(s->message, sizeof(s->message), fmt, ap);
+    va_end(ap);
+    say(s, "FAILED: %s", s->message);
+    wave_quiesce(s);
+    /* Requests of a step still out (validation, inventory) call back later:
+     * their step_done() moves on. Waves cancel their own requests. */
+    if (s->outstanding == 0)
+        after_failure(s);
+}
+
+/* ---- render (worker thread) ---------------------------------------------- */
+
+struct render_job {
+    uv_work_t work;
+    const struct ws_app *app;
+    const struct ws_sync_opts *opts;
+    json_t *objects;
+    char commit[41];
+    struct ws_err err;
+    int rc;
+    ws_render_done_cb cb;
+    void *data;
+};
+
+static void render_work(uv_work_t *w)
+{
+    struct render_job *job = ws_container_of(w, struct render_job, work);
+    const struct ws_app *app = job->app;
+    char *cache = NULL, *tmp = NULL;
+    size_t i;
+    job->objects = json_array();
+    if (asprintf(&cache, "%s/repos", job->opts->state_dir) < 0 ||
+        asprintf(&tmp, "%s/tmp", job->opts->state_dir) < 0) {
+        job->rc = ws_err_set(&job->err, WS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < app->nsources && job->rc == 0; i++) {
+        const struct ws_app_source *src = &app->sources[i];
+        const struct ws_repo *repo =
+            job->opts->config ? ws_config_repo_by_url(job->opts->config, src->repo_url) : NULL;
+        struct ws_git_creds creds = {repo ? repo->username : NULL, repo ? repo->password : NULL};
+        struct ws_render_ctx ctx = {0};
+        char *mirror = NULL, commit[41];
+        const char *rev = job->opts->revision ? job->opts->revision : src->target_revision;
+        if ((job->rc = ws_git_mirror(&mirror, cache, src->repo_url, &creds, &job->err)) < 0)
+            break;
+        if ((job->rc = ws_git_resolve(commit, mirror, rev, &job->err)) < 0) {
+            free(mirror);
+            break;
+        }
+        if (i == 0)
+            memcpy(job->commit, commit, sizeof(commit));
+        ctx.repo_path = mirror;
+        ctx.commit = commit;
+        ctx.app_name = app->name;
+        ctx.namespace_ = app->dest_namespace;
+        ctx.tmp_root = tmp;
+        job->rc = ws_render_source(job->objects, &ctx, src, &job->err);
+        free(mirror);
+    }
+out:
+    free(cache);
+    free(tmp);
+}
+
+static void render_after(uv_work_t *w, int status)
+{
+    struct render_job *job = ws_container_of(w, struct render_job, work);
+    (void)status;
+    job->cb(job->rc, &job->err, job->rc == 0 ? job->objects : NULL, job->commit, job->data);
+    json_decref(job->objects);
+    free(job);
+}
+
+int ws_sync_render(uv_loop_t *loop, const struct ws_app *app, const struct ws_sync_opts *opts,
+                   ws_render_done_cb done, void *data)
+{
+    struct render_job *job = calloc(1, sizeof(*job));
+    if (!job)
+        return WS_ENOMEM;
+    job->app = app;
+    job->opts = opts;
+    job->cb = done;
+    job->data = data;
+    ws_err_clear(&job->err);
+    return uv_queue_work(loop, &job->work, render_work, render_after) < 0 ? WS_EIO : 0;
+}
+
+static void on_rendered(int code, const struct ws_err *e, json_t *objects, const char *commit,
+                        void *data)
+{
+    struct ws_sync *s = data;
+    if (s->canceled) {
+        finish(s);
+        return;
+    }
+    snprintf(s->commit, sizeof(s->commit), "%s", commit ? commit : "");
+    if (code < 0) {
+        /* git trouble is "cannot reach"; anything else is bad input */
+        fail(s, code == WS_ENET || code == WS_EAUTH ? code : WS_EINVAL, "%s", e->msg);
+        return;
+    }
+    s->objects = json_incref(objects);
+    say(s, "rendered %zu objects at %.12s", json_array_size(objects), s->commit);
+    advance(s);
+}
+
+/* ---- validate ----------------------------------------------------------- */
+
+static int defined_by_crd_here(const struct ws_sync *s, const json_t *obj)
+{
+    const char *av = json_string_value(json_object_get(obj, "apiVersion"));
+    const char *kind = json_string_value(json_object_get(obj, "kind"));
+    const char *slash = av ? strchr(av, '/') : NULL;
+    size_t i;
+    json_t *o;
+    if (!slash || !kind)
+        return 0;
+    json_array_foreach(s->objects, i, o) {
+        json_t *spec = json_object_get(o, "spec");
+        const char *g = json_string_value(json_object_get(spec, "group"));
+        const char *k = json_string_value(json_object_get(json_object_get(spec, "names"), "kind"));
+        const char *ok = json_string_value(json_object_get(o, "kind"));
+        if (ok && strcmp(ok, "CustomResourceDefinition") == 0 && g && k &&
+            strlen(g) == (size_t)(slash - av) && strncmp(g, av, strlen(g)) == 0 &&
+            strcmp(k, kind) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+struct validate_ctx {
+    struct ws_sync *s;
+};
+
+static void step_done(struct ws_sync *s)
+{
+    if (--s->outstanding == 0)
+        advance(s);
+}
+
+static void on_resolved(const struct ws_kube_result *res, void *data)
+{
+    struct ws_sync *s = data;
+    if (res->code < 0 && !s->failed) {
+        int code = res->code == WS_ENOTFOUND ? WS_EINVAL : res->code;
+        fail(s, code, "%s", res->err->msg);
+    }
+    step_done(s);
+}
+
+static void on_inventory_read(const struct ws_kube_result *res, void *data)
+{
+    struct ws_sync *s = data;
+    if (res->code == 0)
+        s->inventory_old = ws_inventory_refs(res->body);
+    else if (res->code == WS_ENOTFOUND)
+        s->inventory_old = json_array();
+    else if (!s->failed)
+        fail(s, res->code, "reading the inventory: %s", res->err->msg);
+    step_done(s);
+}
+
+static void validate(struct ws_sync *s)
+{
+    size_t i;
+    json_t *o;
+    char name[300];
+    struct ws_kube_ref inv = {"v1", "ConfigMap", s->opts.inventory_namespace, name};
+    ws_inventory_name(name, sizeof(name), s->app->name);
+    s->outstanding = 1;
+    json_array_foreach(s->objects, i, o) {
+        struct ws_kube_ref ref = ws_kube_ref_of(o);
+        if (defined_by_crd_here(s, o))
+            continue;
+        s->outstanding++;
+        ws_kube_resolve(s->kube, &ref, on_resolved, s);
+    }
+    s->outstanding++;
+    ws_kube_get(s->kube, &inv, on_inventory_read, s);
+    step_done(s);
+}
+
+/* ---- plan ---------------------------------------------------------------- */
+
+static int scope_of(const char *api_version, const char *kind, void *data)
+{
+    struct ws_sync *s = data;
+    int ns = ws_kube_is_namespaced(s->kube, api_version, kind);
+    size_t i;
+    json_t *o;
+    if (ns >= 0)
+        return ns;
+    /* a kind defined by a CRD of this application: its scope is in the CRD */
+    json_array_foreach(s->objects, i, o) {
+        json_t *spec = json_object_get(o, "spec");
+        const char *k = json_string_value(json_object_get(json_object_get(spec, "names"), "kind"));
+        const char *scope = json_string_value(json_object_get(spec, "scope"));
+        if (k && strcmp(k, kind) == 0 && scope)
+            return strcmp(scope, "Cluster") != 0;
+    }
+    return 1;
+}
+
+static int make_plan(struct ws_sync *s)
+{
+    struct ws_err e;
+    size_t i;
+    ws_err_clear(&e);
+    if (ws_plan_build(&s->plan, s->objects, s->app->dest_namespace, scope_of, s, &e) < 0) {
+        fail(s, WS_EINVAL, "%s", e.msg);
+        return -1;
+    }
+    s->planned = 1;
+    if (!(s->items = calloc(s->plan.nitems + 1, sizeof(*s->items)))) {
+        fail(s, WS_ENOMEM, "out of memory");
+        return -1;
+    }
+    s->planned_refs = json_array();
+    for (i = 0; i < s->plan.nitems; i++) {
+        struct item *it = &s->items[i];
+        const struct ws_plan_item *p = &s->plan.items[i];
+        const char *n = json_string_value(json_object_get(json_object_get(p->obj, "metadata"), "name"));
+        it->s = s;
+        it->idx = i;
+        snprintf(it->name, sizeof(it->name), "%s", n ? n : "");
+        it->health.status = WS_HEALTH_UNKNOWN;
+        if (!p->is_hook) {
+            /* tracking identity on every object we own */
+            json_t *md = json_object_get(p->obj, "metadata"), *ann = json_object_get(md, "annotations");
+            char *tid = ws_tracking_id(s->app->name, p->obj);
+            if (!json_is_object(ann)) {
+                ann = json_object();
+                json_object_set_new(md, "annotations", ann); /* steals */
+            }
+            json_object_set_new(ann, WS_TRACKING_ANNOTATION, json_string(tid)); /* steals */
+            free(tid);
+            json_array_append_new(s->planned_refs, ws_inventory_ref(p->obj)); /* steals */
+        }
+    }
+    say(s, "plan: %zu objects in %zu waves%s", s->plan.nitems, s->plan.nwaves,
+        s->plan.nskipped ? " (some hooks skipped)" : "");
+    return 0;
+}
+
+/* ---- inventory ----------------------------------------------------------- */
+
+static void on_inventory_written(const struct ws_kube_result *res, void *data)
+{
+    struct ws_sync *s = data;
+    if (res->code < 0 && !s->failed)
+        fail(s, res->code, "writing the inventory: %s", res->err->msg);
+    step_done(s);
+}
+
+static void on_inventory_ns(const struct ws_kube_result *res, void *data)
+{
+    struct ws_sync *s = data;
+    json_t *refs = s->stage == ST_INVENTORY_PRE
+                       ? ws_inventory_union(s->inventory_old, s->planned_refs)
+                       : ws_inventory_union(s->planned_refs, s->kept_refs);
+    json_t *cm = ws_inventory_configmap(s->app->name, s->opts.inventory_namespace, refs);
+    if (res->code < 0) {
+        fail(s, res->code, "creating the inventory namespace: %s", res->err->msg);
+        step_done(s);
+    } else {
+        ws_kube_apply(s->kube, cm, NULL, WS_APPLY_FORCE, on_inventory_written, s);
+    }
+    json_decref(cm);
+    json_decref(refs);
+}
+
+static void write_inventory(struct ws_sync *s)
+{
+    json_t *ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
+                           "metadata", "name", s->opts.inventory_namespace);
+    s->outstanding = 1;
+    ws_kube_apply(s->kube, ns, NULL, 0, on_inventory_ns, s);
+    json_decref(ns);
+}
+
+/* ---- namespace ------------------------------------------------------------- */
+
+static void on_namespace(const struct ws_kube_result *res, void *data)
+{
+    struct ws_sync *s = data;
+    if (res->code < 0)
+        fail(s, res->code, "CreateNamespace=true: %s", res->err->msg);
+    step_done(s);
+}
+
+static void create_namespace(struct ws_sync *s)
+{
+    json_t *ns;
+    if (!(s->app->sync_options & WS_OPT_CREATE_NAMESPACE) || !s->app->dest_namespace ||
+        s->opts.dry_run) {
+        advance(s);
+        return;
+    }
+    ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata",
+                   "name", s->app->dest_namespace);
+    s->outstanding = 1;
+    say(s, "CreateNamespace=true: namespace %s", s->app->dest_namespace);
+    ws_kube_apply(s->kube, ns, NULL, 0, on_namespace, s);
+    json_decref(ns);
+}
+
+/* ---- waves ---------------------------------------------------------------- */
+
+static int in_stage_phase(const struct ws_sync *s, const struct ws_plan_wave *w)
+{
+    return s->stage == ST_SYNCFAIL ? w->phase == WS_PHASE_SYNCFAIL : w->phase != WS_PHASE_SYNCFAIL;
+}
+
+static void record_wave(struct ws_sync *s, const struct ws_plan_wave *w, const char *result,
+                        const char *waited_on)
+{
+    json_t *r = json_pack("{s:s, s:i, s:I, s:I, s:I, s:s, s:I}", "phase", ws_phase_str(w->phase),
+                          "wave", w->wave, "objects", (json_int_t)w->count, "startedMs",
+                          (json_int_t)s->wave_started_ms, "durationMs",
+                          (json_int_t)(elapsed(s) - s->wave_started_ms), "result", result,
+                          "timeoutMs", (json_int_t)s->wave_timeout_ms);
+    if (waited_on && *waited_on)
+        json_object_set_new(r, "waitedOn", json_string(waited_on)); /* steals */
+    json_array_append_new(s->waves_report, r); /* steals */
+}
+
+static void hook_cleanup(struct item *it, int succeeded);
+
+static void item_done(struct item *it)
+{
+    struct ws_sync *s = it->s;
+    const struct ws_plan_wave *w;
+    size_t i, last = 0;
+    uint64_t last_ms = 0;
+    if (it->done)
+        return;
+    it->done = 1;
+    it->state = IT_HEALTHY;
+    it->healthy_ms = elapsed(s);
+    it->result = it->result ? it->result : "Synced";
+    if (pitem(it)->is_hook)
+        hook_cleanup(it, 1);
+    if (--s->wave_pending > 0)
+        return;
+    /* The wave is complete: find what it waited on, then go on at once. */
+    w = &s->plan.waves[s->wave_idx];
+    for (i = w->first; i < w->first + w->count; i++)
+        if (s->items[i].healthy_ms >= last_ms) {
+            last_ms = s->items[i].healthy_ms;
+            last = i;
+        }
+    s->last_healthy_ms = ws_now_ms();
+    stop_timer(&s->wave_timer);
+    for (i = w->first; i < w->first + w->count; i++)
+        item_quiesce(&s->items[i]);
+    record_wave(s, w, "Healthy", pitem(&s->items[last])->ident);
+    say(s, "wave %s %d: %zu objects healthy in %llu ms", ws_phase_str(w->phase), w->wave, w->count,
+        (unsigned long long)(elapsed(s) - s->wave_started_ms));
+    s->wave_idx++;
+    wave_start(s);
+}
+
+static void item_fail(struct item *it, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void item_fail(struct item *it, const char *fmt, ...)
+{
+    struct ws_sync *s = it->s;
+    const struct ws_plan_wave *w = &s->plan.waves[s->wave_idx];
+    va_list ap;
+    it->state = IT_FAILED;
+    it->result = "Failed";
+    va_start(ap, fmt);
+    vsnprintf(it->message, sizeof(it->message), fmt, ap);
+    va_end(ap);
+    if (pitem(it)->is_hook)
+        hook_cleanup(it, 0);
+    if (s->stage == ST_SYNCFAIL) { /* a failing SyncFail hook: record, go on */
+        if (!it->done) {
+            it->done = 1;
+            if (--s->wave_pending == 0) {
+                record_wave(s, w, "Failed", NULL);
+                s->wave_idx++;
+                wave_start(s);
+            }
+        }
+        return;
+    }
+    record_wave(s, w, "Failed", pitem(it)->ident);
+    fail(s, WS_EHTTP, "%s %s: %s", pitem(it)->is_hook ? "hook" : "object", pitem(it)->ident,
+         it->message);
+}
+
+/* Pods of a Job, kept by name for health. */
+static void on_pod_event(enum ws_watch_event ev, json_t *pod, const struct ws_err *e, void *data)
+{
+    struct item *it = data;
+    const char *name;
+    if (ev == WS_WATCH_ERROR || ev == WS_WATCH_SYNCED || !pod)
+        return;
+    name = json_string_value(json_object_get(json_object_get(pod, "metadata"), "name"));
+    if (!it->pods)
+        it->pods = json_object();
+    if (!name)
+        return;
+    if (ev == WS_WATCH_DELETED)
+        json_object_del(it->pods, name);
+    else
+        json_object_set(it->pods, name, pod);
+    (void)e;
+    item_check_health(it);
+}
+
+static void item_check_health(struct item *it)
+{
+    json_t *pods = NULL;
+    const char *key;
+    json_t *p;
+    if (it->done || it->state == IT_FAILED || !it->live)
+        return;
+    if (it->pods) {
+        pods = json_array();
+        json_object_foreach(it->pods, key, p)
+            json_array_append(pods, p);
+    }
+    ws_health_assess(&it->health, it->live, pods);
+    json_decref(pods);
+    if (it->health.status == WS_HEALTH_HEALTHY)
+        item_done(it);
+    else if (it->health.status == WS_HEALTH_DEGRADED)
+        item_fail(it, "Degraded: %s", it->health.message);
+}
+
+static void on_object_event(enum ws_watch_event ev, json_t *obj, const struct ws_err *e, void *data)
+{
+    struct item *it = data;
+    if (ev == WS_WATCH_ERROR) {
+        item_fail(it, "watch failed: %s", e->msg);
+        return;
+    }
+    if (ev == WS_WATCH_SYNCED)
+        return;
+    if (ev == WS_WATCH_DELETED) {
+        json_decref(it->live);
+        it->live = NULL;
+        it->health.status = WS_HEALTH_MISSING;
+        snprintf(it->health.message, sizeof(it->health.message), "deleted while waiting");
+        return;
+    }
+    json_decref(it->live);
+    it->live = json_incref(obj);
+    item_check_health(it);
+}
+
+static void watch_item(struct item *it)
+{
+    struct ws_kube_ref ref = item_ref(it);
+    char selector[512];
+    it->state = IT_WAITING;
+    it->watch = ws_kube_watch_start(it->s->kube, &ref, NULL, on_object_event, it);
+    if (it->live && ws_health_pod_selector(it->live, selector, sizeof(selector))) {
+        struct ws_kube_ref pods = {"v1", "Pod", ref.namespace_, NULL};
+        struct ws_kube_watch_opts o = {.label_selector = selector};
+        it->pod_watch = ws_kube_watch_start(it->s->kube, &pods, &o, on_pod_event, it);
+    }
+}
+
+static int is_immutable_error(const struct ws_kube_result *res)
+{
+    return res->status == 422 && res->err && strstr(res->err->msg, "immutable");
+}
+
+static void wait_gone_then_apply(struct item *it);
+
+static void on_applied(const struct ws_kube_result *res, void *data)
+{
+    struct item *it = data;
+    struct ws_sync *s = it->s;
+    char selector[512];
+    it->req = NULL;
+    if (res->code < 0) {
+        if (is_immutable_error(res) && (pitem(it)->options & WS_OPT_FORCE) && !it->recreated) {
+            /* Force=true: an immutable field changed (a Job's template):
+             * delete, wait until it is gone, apply again. */
+            it->recreated = 1;
+            say(s, "%s: immutable field changed; Force=true: recreating", pitem(it)->ident);
+            wait_gone_then_apply(it);
+            return;
+        }
+        item_fail(it, "%s", res->err->msg);
+        return;
+    }
+    it->applied_ms = elapsed(s);
+    if (res->body) {
+        const char *n = json_string_value(json_object_get(json_object_get(res->body, "metadata"), "name"));
+        if (n)
+            snprintf(it->name, sizeof(it->name), "%s", n);
+        json_decref(it->live);
+        it->live = json_incref(res->body);
+    }
+    /* Most kinds are Healthy straight from the apply response; watch only
+     * what is not. */
+    ws_health_assess(&it->health, it->live, NULL);
+    if (it->health.status == WS_HEALTH_HEALTHY &&
+        !ws_health_pod_selector(it->live, selector, sizeof(selector))) {
+        item_done(it);
+        return;
+    }
+    if (it->health.status == WS_HEALTH_DEGRADED) {
+        item_fail(it, "Degraded: %s", it->health.message);
+        return;
+    }
+    watch_item(it);
+}
+
+static void on_replace_get(const struct ws_kube_result *res, void *data)
+{
+    struct item *it = data;
+    json_t *obj;
+    it->req = NULL;
+    if (res->code == WS_ENOTFOUND) {
+        it->req = ws_kube_create(it->s->kube, pitem(it)->obj, 0, on_applied, it);
+        return;
+    }
+    if (res->code < 0) {
+        item_fail(it, "%s", res->err->msg);
+        return;
+    }
+    obj = json_deep_copy(pitem(it)->obj);
+    json_object_set(json_object_get(obj, "metadata"), "resourceVersion",
+                    json_object_get(json_object_get(res->body, "metadata"), "resourceVersion"));
+    it->req = ws_kube_replace(it->s->kube, obj, on_applied, it);
+    json_decref(obj);
+}
+
+static void on_outofsync_get(const struct ws_kube_result *res, void *data)
+{
+    struct item *it = data;
+    it->req = NULL;
+    if (res->code == 0 && ws_diff_is_subset(pitem(it)->obj, res->body)) {
+        /* ApplyOutOfSyncOnly: already as desired; only wait for health */
+        struct ws_kube_result same = *res;
+        it->result = "Unchanged";
+        same.code = 0;
+        on_applied(&same, it);
+        return;
+    }
+    it->req = ws_kube_apply(it->s->kube, pitem(it)->obj, NULL,
+                            (pitem(it)->options & WS_OPT_VALIDATE_FALSE) ? WS_APPLY_NO_VALIDATION : 0,
+                            on_applied, it);
+}
+
+static void item_apply(struct item *it)
+{
+    struct ws_sync *s = it->s;
+    const struct ws_plan_item *p = pitem(it);
+    unsigned opts = p->options | s->app->sync_options;
+    struct ws_kube_ref ref = item_ref(it);
+    if (!s->wave_first_apply_seen) {
+        s->wave_first_apply_seen = 1;
+        if (s->last_healthy_ms) {
+            json_t *last = json_array_get(s->waves_report, json_array_size(s->waves_report) - 1);
+            /* wave advancement: previous wave Healthy → this first apply */
+            json_object_set_new(last, "advanceMs", /* steals */
+                                json_real((double)(ws_now_ms() - s->last_healthy_ms)));
+        }
+    }
+    it->state = IT_APPLYING;
+    if (p->is_hook && !it->name[0]) { /* generateName hook */
+        it->req = ws_kube_create(s->kube, p->obj, 0, on_applied, it);
+    } else if (opts & WS_OPT_REPLACE) {
+        it->req = ws_kube_get(s->kube, &ref, on_replace_get, it);
+    } else if ((opts & WS_OPT_OUT_OF_SYNC_ONLY) && !p->is_hook) {
+        it->req = ws_kube_get(s->kube, &ref, on_outofsync_get, it);
+    } else {
+        it->req = ws_kube_apply(s->kube, p->obj, NULL,
+                                (opts & WS_OPT_VALIDATE_FALSE) ? WS_APPLY_NO_VALIDATION : 0,
+                                on_applied, it);
+    }
+}
+
+/* Deletion, then re-creation: watch the object until it is gone. */
+static void on_gone_event(enum ws_watch_event ev, json_t *obj, const struct ws_err *e, void *data)
+{
+    struct item *it = data;
+    (void)obj;
+    if (ev == WS_WATCH_ERROR) {
+        item_fail(it, "waiting for deletion: %s", e->msg);
+        return;
+    }
+    if (ev == WS_WATCH_ADDED || ev == WS_WATCH_MODIFIED) {
+        it->gone_seen = 1;
+        return;
+    }
+    if (ev == WS_WATCH_DELETED || (ev == WS_WATCH_SYNCED && !it->gone_seen)) {
+        ws_kube_watch_stop(it->watch);
+        it->watch = NULL;
+        item_apply(it);
+    }
+}
+
+static void on_deleted_for_recreate(const struct ws_kube_result *res, void *data)
+{
+    struct item *it = data;
+    struct ws_kube_ref ref = item_ref(it);
+    it->req = NULL;
+    if (res->code < 0 && res->code != WS_ENOTFOUND) {
+        item_fail(it, "%s", res->err->msg);
+        return;
+    }
+    it->gone_seen = 0;
+    it->watch = ws_kube_watch_start(it->s->kube, &ref, NULL, on_gone_event, it);
+}
+
+static void wait_gone_then_apply(struct item *it)
+{
+    struct ws_kube_ref ref = item_ref(it);
+    it->state = IT_DELETING;
+    it->req = ws_kube_delete(it->s->kube, &ref, "Background", on_deleted_for_recreate, it);
+}
+
+static void on_hook_deleted(const struct ws_kube_result *res, void *data)
+{
+    (void)res;
+    (void)data; /* best effort: a hook left behind is reported by the next run's BeforeHookCreation */
+}
+
+static void hook_cleanup(struct item *it, int succeeded)
+{
+    const struct ws_plan_item *p = pitem(it);
+    struct ws_kube_ref ref = item_ref(it);
+    unsigned want = succeeded ? WS_HOOK_DELETE_SUCCEEDED : WS_HOOK_DELETE_FAILED;
+    if (!(p->hook_delete & want) || !it->name[0])
+        return;
+    ws_kube_delete(it->s->kube, &ref, "Background", on_hook_deleted, NULL);
+}
+
+static void item_begin(struct item *it)
+{
+    const struct ws_plan_item *p = pitem(it);
+    if (p->is_hook && (p->hook_delete & WS_HOOK_DELETE_BEFORE_CREATION) && it->name[0])
+        wait_gone_then_apply(it);
+    else
+        item_apply(it);
+}
+
+static void on_wave_deadline(uv_timer_t *t)
+{
+    struct ws_sync *s = t->data;
+    const struct ws_plan_wave *w = &s->plan.waves[s->wave_idx];
+    struct ws_buf b;
+    size_t i;
+    ws_buf_init(&b, 3500);
+    for (i = w->first; i < w->first + w->count; i++) {
+        struct item *it = &s->items[i];
+        if (it->done)
+            continue;
+        ws_buf_appendf(&b, "%s%s: %s%s%s", b.len ? "; " : "", pitem(it)->ident,
+                       it->state == IT_APPLYING   ? "still applying"
+                       : it->state == IT_DELETING ? "still being deleted"
+                                                  : ws_health_str(it->health.status),
+                       it->health.message[0] && it->state == IT_WAITING ? ": " : "",
+                       it->state == IT_WAITING ? it->health.message : "");
+        it->result = "Failed";
+        snprintf(it->message, sizeof(it->message), "not Healthy at the wave's deadline: %s: %s",
+                 ws_health_str(it->health.status), it->health.message);
+    }
+    s->wave_timer = NULL; /* this timer; closed below */
+    uv_close((uv_handle_t *)t, free_timer);
+    record_wave(s, w, "Timeout", NULL);
+    fail(s, WS_ETIMEOUT, "wave %d (%s) not Healthy within %s: %s", w->wave, ws_phase_str(w->phase),
+         "its deadline", b.data ? b.data : "");
+    ws_buf_free(&b);
+}
+
+static uint64_t wave_timeout(const struct ws_sync *s, const struct ws_plan_wave *w)
+{
+    if (w->timeout_ms)
+        return w->timeout_ms;
+    if (s->app->wave_timeout_ms)
+        return s->app->wave_timeout_ms;
+    return s->opts.wave_timeout_ms ? s->opts.wave_timeout_ms : 300000;
+}
+
+static void wave_start(struct ws_sync *s)
+{
+    const struct ws_plan_wave *w;
+    size_t i;
+    while (s->wave_idx < s->plan.nwaves && !in_stage_phase(s, &s->plan.waves[s->wave_idx]))
+        s->wave_idx++;
+    if (s->wave_idx >= s->plan.nwaves) {
+        if (s->stage == ST_SYNCFAIL)
+            finish(s);
+        else
+            advance(s);
+        return;
+    }
+    w = &s->plan.waves[s->wave_idx];
+    s->wave_started_ms = elapsed(s);
+    s->wave_timeout_ms = wave_timeout(s, w);
+    s->wave_pending = w->count;
+    s->wave_first_apply_seen = 0;
+    say(s, "wave %s %d: applying %zu objects (deadline %llu s)", ws_phase_str(w->phase), w->wave,
+        w->count, (unsigned long long)(s->wave_timeout_ms / 1000));
+    s->wave_timer = start_timer(s, s->wave_timeout_ms, on_wave_deadline);
+    /* Snapshot: an item may finish synchronously and start the next wave. */
+    {
+        size_t first = w->first, count = w->count, idx = s->wave_idx;
+        for (i = first; i < first + count && s->wave_idx == idx && !s->failed; i++)
+            item_begin(&s->items[i]);
+    }
+}
+
+static void run_syncfail(struct ws_sync *s)
+{
+    size_t i;
+    int any = 0;
+    for (i = 0; i < s->plan.nwaves; i++)
+        if (s->plan.waves[i].phase == WS_PHASE_SYNCFAIL)
+            any = 1;
+    if (!s->planned || !any || s->canceled) {
+        finish(s);
+        return;
+    }
+    set_stage(s, ST_SYNCFAIL);
+    say(s, "running SyncFail hooks");
+    s->wave_idx = 0;
+    wave_start(s);
+}
+
+/* ---- dry run --------------------------------------------------------------- */
+
+struct dry_ctx {
+    struct item *it;
+    json_t *live;
+};
+
+static void on_dry_applied(const struct ws_kube_result *res, void *data)
+{
+    struct dry_ctx *d = data;
+    struct item *it = d->it;
+    struct ws_sync *s = it->s;
+    it->req = NULL;
+    if (res->code < 0) {
+        it->result = "Failed";
+        snprintf(it->message, sizeof(it->message), "%s", res->err->msg);
+        if (!s->code) {
+            s->code = res->code == WS_EINVAL ? WS_EINVAL : res->code;
+            s->failed = 1;
+            snprintf(s->message, sizeof(s->message), "%s", res->err->msg);
+        }
+    } else {
+        json_t *changes = ws_diff_objects(res->body, d->live);
+        json_t *kept = json_array(), *c;
+        size_t i;
+        /* metadata the dry run itself invents is not a change */
+        json_array_foreach(changes, i, c) {
+            const char *path = json_string_value(json_object_get(c, "path"));
+            if (path && strncmp(path, ".metadata.annotations.kubectl", 29) != 0)
+                json_array_append(kept, c);
+        }
+        json_decref(changes);
+        it->result = !d->live ? "WouldCreate" : json_array_size(kept) ? "WouldConfigure" : "Unchanged";
+        it->changes = d->live ? kept : (json_decref(kept), NULL);
+        it->health.status = WS_HEALTH_UNKNOWN;
+    }
+    json_decref(d->live);
+    free(d);
+    step_done(s);
+}
+
+static void on_dry_live(const struct ws_kube_result *res, void *data)
+{
+    struct dry_ctx *d = data;
+    struct item *it = d->it;
+    if (res->code < 0 && res->code != WS_ENOTFOUND) {
+        struct ws_kube_result fake = *res;
+        on_dry_applied(&fake, d);
+        return;
+    }
+    d->live = res->code == 0 ? json_incref(res->body) : NULL;
+    it->req = ws_kube_apply(it->s->kube, pitem(it)->obj, NULL, WS_APPLY_DRY_RUN, on_dry_applied, d);
+}
+
+static void dry_run(struct ws_sync *s)
+{
+    size_t i;
+    s->outstanding = 1;
+    for (i = 0; i < s->plan.nitems; i++) {
+        struct item *it = &s->items[i];
+        struct ws_kube_ref ref = item_ref(it);
+        struct dry_ctx *d;
+        if (pitem(it)->is_hook) {
+            it->result = "HookNotRun";
+            continue;
+        }
+        if (!(d = calloc(1, sizeof(*d))))
+            continue;
+        d->it = it;
+        s->outstanding++;
+        it->req = ws_kube_get(s->kube, &ref, on_dry_live, d);
+    }
+    step_done(s);
+}
+
+/* ---- prune ----------------------------------------------------------------- */
+
+static void prune_next(struct ws_sync *s);
+
+static void record_prune(struct ws_sync *s, const json_t *ref, const char *result, const char *why)
+{
+    char ident[600];
+    json_t *r;
+    ws_kube_ident(ident, sizeof(ident), json_string_value(json_object_get(ref, "apiVersion")),
+                  json_string_value(json_object_get(ref, "kind")),
+                  json_string_value(json_object_get(ref, "namespace")),
+                  json_string_value(json_object_get(ref, "name")));
+    r = json_pack("{s:s, s:s}", "object", ident, "result", result);
+    if (why)
+        json_object_set_new(r, "message", json_string(why)); /* steals */
+    json_array_append_new(s->pruned, r); /* steals */
+    say(s, "prune %s: %s%s%s", ident, result, why ? ": " : "", why ? why : "");
+}
+
+static void on_pruned(const struct ws_kube_result *res, void *data)
+{
+    struct ws_sync *s = data;
+    json_t *ref = json_array_get(s->prune_queue, s->prune_next);
+    s->prune_req = NULL;
+    if (res->code < 0 && res->code != WS_ENOTFOUND) {
+        record_prune(s, ref, "Failed", res->err->msg);
+        json_array_append(s->kept_refs, ref);
+        fail(s, res->code, "prune: %s", res->err->msg);
+        return;
+    }
+    record_prune(s, ref, "Pruned", NULL);
+    s->prune_next++;
+    prune_next(s);
+}
+
+static int live_prune_disabled(const json_t *live)
+{
+    const char *opts = json_string_value(json_object_get(
+        json_object_get(json_object_get(live, "metadata"), "annotations"), "argocd.argoproj.io/sync-options"));
+    unsigned flags = 0;
+    return opts && ws_sync_options_parse(&flags, opts, NULL) == 0 && (flags & WS_OPT_PRUNE_FALSE);
+}
+
+static void on_prune_live(const struct ws_kube_result *res, void *data)
+{
+    struct ws_sync *s = data;
+    json_t *ref = json_array_get(s->prune_queue, s->prune_next);
+    struct ws_kube_ref kref = {
+        json_string_value(json_object_get(ref, "apiVersion")), json_string_value(json_object_get(ref, "kind")),
+        json_string_value(json_object_get(ref, "namespace")), json_string_value(json_object_get(ref, "name"))};
+    char *tid;
+    const char *live_tid;
+    s->prune_req = NULL;
+    if (res->code == WS_ENOTFOUND) { /* already gone */
+        s->prune_next++;
+        prune_next(s);
+        return;
+    }
+    if (res->code < 0) {
+        record_prune(s, ref, "Failed", res->err->msg);
+        json_array_append(s->kept_refs, ref);
+        s->prune_next++;
+        prune_next(s);
+        return;
+    }
+    tid = ws_tracking_id(s->app->name, res->body);
+    live_tid = json_string_value(json_object_get(
+        json_object_get(json_object_get(res->body, "metadata"), "annotations"), WS_TRACKING_ANNOTATION));
+    if (!live_tid || !tid || strcmp(live_tid, tid) != 0) {
+        record_prune(s, ref, "Skipped", "no longer tracked by this application");
+    } else if (live_prune_disabled(res->body)) {
+        record_prune(s, ref, "Skipped", "Prune=false");
+        json_array_append(s->kept_refs, ref);
+    } else {
+        free(tid);
+        s->prune_req = ws_kube_delete(s->kube, &kref, "Background", on_pruned, s);
+        return;
+    }
+    free(tid);
+    s->prune_next++;
+    prune_next(s);
+}
+
+static void prune_next(struct ws_sync *s)
+{
+    json_t *ref = json_array_get(s->prune_queue, s->prune_next);
+    struct ws_kube_ref kref;
+    if (!ref) {
+        advance(s);
+        return;
+    }
+    kref = (struct ws_kube_ref){json_string_value(json_object_get(ref, "apiVersion")),
+                                json_string_value(json_object_get(ref, "kind")),
+                                json_string_value(json_object_get(ref, "namespace")),
+                                json_string_value(json_object_get(ref, "name"))};
+    s->prune_req = ws_kube_get(s->kube, &kref, on_prune_live, s);
+}
+
+static int prune_cmp(const void *a, const void *b)
+{
+    const json_t *ra = *(json_t *const *)a, *rb = *(json_t *const *)b;
+    int ka = ws_plan_kind_rank(json_string_value(json_object_get(ra, "kind")));
+    int kb = ws_plan_kind_rank(json_string_value(json_object_get(rb, "kind")));
+    return kb - ka; /* reverse kind order: workloads before their namespace */
+}
+
+static void prune(struct ws_sync *s)
+{
+    json_t *gone = ws_inventory_minus(s->inventory_old, s->planned_refs);
+    size_t n = json_array_size(gone), i;
+    json_t **v;
+    s->prune_next = 0;
+    if (n == 0) {
+        json_decref(gone);
+        advance(s);
+        return;
+    }
+    if (s->opts.dry_run || !(s->app->auto_prune || s->opts.prune)) {
+        const char *why = s->opts.dry_run ? "would be pruned (dry run)"
+                                          : "no longer in Git; prune is off (syncPolicy.automated.prune or --prune)";
+        for (i = 0; i < n; i++)
+            record_prune(s, json_array_get(gone, i), s->opts.dry_run ? "WouldPrune" : "Skipped", why);
+        json_array_extend(s->kept_refs, gone);
+        json_decref(gone);
+        advance(s);
+        return;
+    }
+    /* reverse kind order (stable), then the queue runs one at a time */
+    v = calloc(n, sizeof(*v));
+    for (i = 0; v && i < n; i++)
+        v[i] = json_array_get(gone, i);
+    if (v)
+        qsort(v, n, sizeof(*v), prune_cmp);
+    s->prune_queue = json_array();
+    for (i = 0; v && i < n; i++)
+        json_array_append(s->prune_queue, v[i]);
+    free(v);
+    json_decref(gone);
+    prune_next(s);
+}
+
+/* ---- the stage machine ---------------------------------------------------- */
+
+static void on_sync_deadline(uv_timer_t *t)
+{
+    struct ws_sync *s = t->data;
+    s->sync_timer = NULL;
+    uv_close((uv_handle_t *)t, free_timer);
+    fail(s, WS_ETIMEOUT, "the sync did not finish within syncTimeout (%llu s)",
+         (unsigned long long)(s->opts.sync_timeout_ms / 1000));
+}
+
+/* The one place the stage moves forward. */
+static void advance(struct ws_sync *s)
+{
+    if (s->canceled) {
+        finish(s);
+        return;
+    }
+    if (s->failed) {
+        after_failure(s);
+        return;
+    }
+    switch (s->stage) {
+    case ST_RENDER:
+        set_stage(s, ST_VALIDATE);
+        validate(s);
+        return;
+    case ST_VALIDATE:
+        set_stage(s, ST_PLAN);
+        if (make_plan(s) < 0)
+            return;
+        if (s->opts.dry_run) {
+            dry_run(s);
+            return;
+        }
+        set_stage(s, ST_INVENTORY_PRE);
+        write_inventory(s);
+        return;
+    case ST_PLAN: /* the dry run's comparisons are done */
+        set_stage(s, ST_PRUNE);
+        prune(s);
+        return;
+    case ST_INVENTORY_PRE:
+        set_stage(s, ST_NAMESPACE);
+        create_namespace(s);
+        return;
+    case ST_NAMESPACE:
+        set_stage(s, ST_WAVES);
+        s->wave_idx = 0;
+        wave_start(s);
+        return;
+    case ST_WAVES:
+        set_stage(s, ST_PRUNE);
+        prune(s);
+        return;
+    case ST_PRUNE:
+        if (s->opts.dry_run) {
+            finish(s);
+            return;
+        }
+        set_stage(s, ST_INVENTORY_POST);
+        write_inventory(s);
+        return;
+    case ST_INVENTORY_POST:
+        finish(s);
+        return;
+    case ST_SYNCFAIL:
+    case ST_DONE:
+        return;
+    }
+}
+
+int ws_sync_start(struct ws_sync **out, uv_loop_t *loop, struct ws_kube *kube,
+                  const struct ws_app *app, const struct ws_sync_opts *opts,
+                  ws_sync_progress_cb progress, ws_sync_done_cb done, void *data,
+                  struct ws_err *err)
+{
+    struct ws_sync *s = calloc(1, sizeof(*s));
+    int rc;
+    if (!s)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    s->loop = loop;
+    s->kube = kube;
+    s->app = app;
+    s->opts = *opts;
+    if (!s->opts.inventory_namespace)
+        s->opts.inventory_namespace = "wavesync";
+    s->progress = progress;
+    s->done_cb = done;
+    s->data = data;
+    s->t0 = ws_now_ms();
+    s->waves_report = json_array();
+    s->pruned = json_array();
+    s->kept_refs = json_array();
+    ws_err_clear(&s->err);
+    s->stage = ST_RENDER;
+    if (s->opts.sync_timeout_ms)
+        s->sync_timer = start_timer(s, s->opts.sync_timeout_ms, on_sync_deadline);
+    if ((rc = ws_sync_render(loop, app, &s->opts, on_rendered, s)) < 0) {
+        stop_timer(&s->sync_timer);
+        json_decref(s->waves_report);
+        json_decref(s->pruned);
+        json_decref(s->kept_refs);
+        free(s);
+        return ws_err_set(err, rc, "cannot start rendering");
+    }
+    if (out)
+        *out = s;
+    return 0;
+}
+
+void ws_sync_cancel(struct ws_sync *s)
+{
+    if (!s || s->canceled || s->stage == ST_DONE)
+        return;
+    s->canceled = 1;
+    s->code = WS_ECANCELED;
+    snprintf(s->message, sizeof(s->message), "canceled");
+    wave_quiesce(s);
+    /* the render job, or the step's outstanding requests, call back and
+     * finish then */
+    if (s->stage != ST_RENDER && s->outstanding == 0)
+        finish(s);
+}
+
+const char *ws_sync_app_name(const struct ws_sync *s)
+{
+    return s->app->name;
+}
+
+void ws_sync_status_line(const struct ws_sync *s, char *buf, size_t len)
+{
+    const struct ws_plan_wave *w;
+    const struct item *waiting = NULL;
+    size_t i, healthy = 0;
+    if ((s->stage != ST_WAVES && s->stage != ST_SYNCFAIL) || s->wave_idx >= s->plan.nwaves) {
+        snprintf(buf, len, "%s", stage_names[s->stage]);
+        return;
+    }
+    w = &s->plan.waves[s->wave_idx];
+    for (i = w->first; i < w->first + w->count; i++) {
+        if (s->items[i].done)
+            healthy++;
+        else if (!waiting)
+            waiting = &s->items[i];
+    }
+    snprintf(buf, len, "wave %s %d (%zu of %zu): %zu/%zu healthy, %llus%s%s%s%s%s", ws_phase_str(w->phase),
+             w->wave, s->wave_idx + 1, s->plan.nwaves, healthy, w->count,
+             (unsigned long long)((elapsed(s) - s->wave_started_ms) / 1000),
+             waiting ? "; waiting on " : "", waiting ? pitem(waiting)->ident : "",
+             waiting && waiting->health.message[0] ? ": " : "",
+             waiting && waiting->health.message[0] ? ws_health_str(waiting->health.status) : "",
+             "");
+}

@@ -1,0 +1,68 @@
+/* sync.h — the per-application sync run: render → validate → plan → waves
+ * (apply every object of a wave concurrently, then wait — driven by watch
+ * events — until all are Healthy, within the wave's deadline) → prune →
+ * inventory → report. Hooks run in their phases; SyncFail hooks on failure.
+ * Runs on the libuv loop; rendering (libgit2, external tools) goes to a
+ * worker thread. The CLI and the service drive the same engine. */
+#ifndef WS_SYNC_H
+#define WS_SYNC_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "app.h"
+#include "config.h"
+#include "kube.h"
+
+struct ws_sync;
+
+struct ws_sync_opts {
+    const char *revision;      /* overrides every source's targetRevision; NULL = as written */
+    int prune;                 /* allow prune even without syncPolicy.automated.prune */
+    int dry_run;               /* server-side dry run: report changes, change nothing */
+    uint64_t wave_timeout_ms;  /* base deadline per wave (app and object annotations override) */
+    uint64_t sync_timeout_ms;  /* bound on the whole run; 0 = none */
+    const char *state_dir;     /* mirrors and temporary trees live here */
+    const char *inventory_namespace;
+    const struct ws_config *config; /* repository credentials by URL; may be NULL */
+};
+
+/* Progress (called on the loop thread at every change worth showing). */
+typedef void (*ws_sync_progress_cb)(const struct ws_sync *s, const char *line, void *data);
+
+/* Called once when the run ends. `report` (borrowed for the callback) is the
+ * run's record: application, revision, result ("Succeeded", "Failed",
+ * "Error"), message, durations, per-wave and per-object results (see
+ * README "Reports"). `code` is 0, or the WS_E* class of the failure:
+ * WS_EINVAL/WS_ECONFIG/WS_EPARSE/WS_ENOTFOUND (bad input: nothing applied),
+ * WS_ENET/WS_EAUTH (cannot reach git or the cluster), anything else a failed
+ * sync. */
+typedef void (*ws_sync_done_cb)(struct ws_sync *s, int code, json_t *report, void *data);
+
+/* Start syncing `app` to the cluster behind `kube`. The app and opts strings
+ * must stay valid until the done callback. The run frees itself after the
+ * done callback returns. */
+int ws_sync_start(struct ws_sync **out, uv_loop_t *loop, struct ws_kube *kube,
+                  const struct ws_app *app, const struct ws_sync_opts *opts,
+                  ws_sync_progress_cb progress, ws_sync_done_cb done, void *data,
+                  struct ws_err *err);
+
+/* One line on where the run is, for live progress: "wave Sync 3: 2/4
+ * healthy; waiting on apps/v1 Deployment ml/x: Progressing: …". */
+void ws_sync_status_line(const struct ws_sync *s, char *buf, size_t len);
+const char *ws_sync_app_name(const struct ws_sync *s);
+
+/* Cancel a running sync: in-flight requests are dropped, the report says
+ * "Canceled", the done callback still runs (later, from the loop). */
+void ws_sync_cancel(struct ws_sync *s);
+
+/* Render only (worker thread inside): the application's manifests at its
+ * revision, for `wavesync render` and `plan`. The callback gets an array of
+ * objects, or an error. */
+typedef void (*ws_render_done_cb)(int code, const struct ws_err *err, json_t *objects,
+                                  const char *commit, void *data);
+int ws_sync_render(uv_loop_t *loop, const struct ws_app *app, const struct ws_sync_opts *opts,
+                   ws_render_done_cb done, void *data);
+
+#endif
