@@ -41,8 +41,11 @@ const char *ws_phase_str(enum ws_phase p);
 
 /* Parse "Prune=false,Replace=true" (also a JSON array of such strings when
  * given through ws_sync_options_parse_list). Unknown keys are ignored as Argo
- * CD ignores them; a token without '=' or a value other than true/false is an
- * error naming the token. ORs into *flags. */
+ * CD ignores them; a token without '=' or a known key with a value other than
+ * true/false is an error naming the token. Tokens are trimmed, empty ones
+ * skipped; keys and values are case-insensitive. Prune=confirm and
+ * Delete=confirm (Argo CD ≥ 2.6) count as Prune=false / Delete=false: there is
+ * no confirmation step. ORs into *flags, which is unchanged on error. */
 int ws_sync_options_parse(unsigned *flags, const char *s, struct ws_err *err);
 int ws_sync_options_parse_list(unsigned *flags, const json_t *list, struct ws_err *err);
 
@@ -77,16 +80,22 @@ struct ws_plan {
     size_t nitems;
     struct ws_plan_wave *waves;
     size_t nwaves;
-    size_t nskipped;         /* objects with hook "Skip" (not applied) */
+    size_t nskipped;         /* objects in no sync phase, not applied: hook "Skip", Argo CD
+                              * PreDelete/PostDelete hooks, Helm hooks Argo CD does not
+                              * run (test, pre/post-delete, pre/post-rollback) */
 };
 
-/* Build the plan for `objects` (a JSON array of manifests; borrowed, items
- * are increfed). `default_ns` (may be NULL) is set on namespaced objects
- * without metadata.namespace — "namespaced" is known from `is_namespaced`
- * (a callback answering for apiVersion+kind, e.g. from discovery; NULL treats
- * every kind except the well-known cluster-scoped ones as namespaced). Errors
- * (bad wave number, bad hook type, bad delete policy, bad duration, bad sync
- * option) name the object. Caller frees with ws_plan_free. */
+/* Build the plan for `objects` (a JSON array of manifests; borrowed and never
+ * modified: items hold a reference to the input object, or to a deep copy when
+ * the namespace had to be filled in). `default_ns` (may be NULL) is set on
+ * namespaced objects without metadata.namespace. "Namespaced" is answered by
+ * `is_namespaced` (e.g. from discovery: >0 namespaced, 0 cluster-scoped, <0
+ * unknown; may be NULL), else by a CustomResourceDefinition in `objects`
+ * (spec.scope), else every kind except the well-known cluster-scoped ones is
+ * namespaced. Errors (no apiVersion/kind, no name, bad wave number, bad hook
+ * type, bad delete policy, bad duration, bad sync option, a non-string
+ * annotation) name the object; on error *out is empty. Caller frees with
+ * ws_plan_free (safe on an empty plan). */
 typedef int (*ws_plan_scope_fn)(const char *api_version, const char *kind, void *data);
 int ws_plan_build(struct ws_plan *out, const json_t *objects, const char *default_ns,
                   ws_plan_scope_fn is_namespaced, void *scope_data, struct ws_err *err);
