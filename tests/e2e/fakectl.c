@@ -27,7 +27,7 @@
 
 static uv_loop_t *loop;
 static struct ws_kube *kube;
-static FILE *logf;
+static FILE *log_file;
 static uint64_t t0;
 static json_t *handled; /* "Kind/ns/name/generation" already acted on */
 
@@ -40,8 +40,8 @@ static void log_json(json_t *o)
 {
     char *s = json_dumps(o, JSON_COMPACT);
     if (s) {
-        fprintf(logf, "%s\n", s);
-        fflush(logf);
+        fprintf(log_file, "%s\n", s);
+        fflush(log_file);
         free(s);
     }
     json_decref(o);
@@ -247,7 +247,7 @@ static void on_event(enum ws_watch_event ev, json_t *obj, const struct ws_err *e
 static void on_signal(uv_signal_t *s, int signum)
 {
     (void)signum;
-    fclose(logf);
+    fclose(log_file);
     uv_stop(s->loop);
     _Exit(0);
 }
@@ -267,7 +267,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: fakectl LOGFILE\n");
         return 2;
     }
-    if (!(logf = fopen(argv[1], "a"))) {
+    if (!(log_file = fopen(argv[1], "a"))) {
         perror(argv[1]);
         return 2;
     }
