@@ -18,7 +18,7 @@ ok $rc "version against the cluster exits 0"
 grep -q "server $DEVCLUSTER_K8S_VERSION" "$E2E_DIR/version.out"
 ok $? "version prints the server's version"
 
-run_ws apply1 --kubeconfig "$kc" apply "$WS_SRCDIR/fixtures/ml-platform/manifests"
+run_ws apply1 --kubeconfig "$kc" apply "$WS_SRCDIR/fixtures/plain"
 ok $rc "apply the sample ML platform exits 0"
 n=$(grep -c '^applied ' "$E2E_DIR/apply1.out" || true)
 [ "$n" -eq 11 ]
@@ -34,12 +34,12 @@ for p in /api/v1/namespaces/ml-platform \
 	ok $? "exists: $p"
 done
 
-run_ws apply2 --kubeconfig "$kc" apply "$WS_SRCDIR/fixtures/ml-platform/manifests"
+run_ws apply2 --kubeconfig "$kc" apply "$WS_SRCDIR/fixtures/plain"
 ok $rc "applying again exits 0"
 # kube-apiserver rewrites a Job's managedFields once on its first re-apply (it
 # takes over the generated selector labels), so idempotence is checked from
 # the second apply on: a third apply must change nothing at all.
-run_ws apply3 --kubeconfig "$kc" apply "$WS_SRCDIR/fixtures/ml-platform/manifests"
+run_ws apply3 --kubeconfig "$kc" apply "$WS_SRCDIR/fixtures/plain"
 diff <(grep '^applied' "$E2E_DIR/apply2.out") <(grep '^applied' "$E2E_DIR/apply3.out") >/dev/null
 ok $? "applying unchanged manifests leaves every resourceVersion unchanged"
 
