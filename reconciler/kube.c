@@ -1201,7 +1201,8 @@ void ws_kube_cancel(struct ws_kube_req *r)
     if (r->in_callback) /* inside its own write callback: on_done frees it */
         return;
     if (r->easy && r->list == &k->active) {
-        ws_http_remove(k->http, r->easy);
+        ws_http_remove(k->http, r->easy); /* the transport cleans it up */
+        r->easy = NULL;
         if (!r->stream_cb)
             k->active_count--;
     }
@@ -1260,8 +1261,10 @@ static void drop_list(struct ws_kube *k, struct ws__req_list *l)
 {
     struct ws_kube_req *r;
     while ((r = l->head)) {
-        if (r->easy && l == &k->active)
+        if (r->easy && l == &k->active) {
             ws_http_remove(k->http, r->easy);
+            r->easy = NULL;
+        }
         stop_backoff(r);
         req_free(r);
     }

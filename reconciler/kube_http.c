@@ -16,6 +16,8 @@ struct ws_http {
     uv_timer_t timer;
     size_t running;
     struct xfer *xfers;
+    struct deferred *adds, *removes;
+    int in_curl;
     int closing;
 };
 
@@ -24,6 +26,14 @@ struct xfer {
     ws_http_done_cb cb;
     void *data;
     struct xfer *prev, *next; /* every running transfer, for ws_http_close */
+};
+
+/* Transfers added or removed while curl is running our callbacks wait here:
+ * curl refuses multi calls from inside its own callbacks. */
+struct deferred {
+    CURL *easy;
+    struct xfer *x; /* set for adds */
+    struct deferred *next;
 };
 
 static void xfer_unlink(struct ws_http *h, struct xfer *x)
@@ -68,10 +78,45 @@ static void drain_done(struct ws_http *h)
     }
 }
 
+static size_t discard(char *p, size_t size, size_t n, void *userp)
+{
+    (void)p;
+    (void)userp;
+    return size * n;
+}
+
+/* Apply adds and removes requested from inside curl's callbacks. */
+static void flush_deferred(struct ws_http *h)
+{
+    while (h->removes) {
+        struct deferred *d = h->removes;
+        h->removes = d->next;
+        curl_multi_remove_handle(h->multi, d->easy);
+        curl_easy_cleanup(d->easy);
+        free(d);
+    }
+    while (h->adds) {
+        struct deferred *d = h->adds;
+        h->adds = d->next;
+        if (curl_multi_add_handle(h->multi, d->easy) != CURLM_OK) {
+            /* report it like any failed transfer */
+            struct xfer *x = d->x;
+            xfer_unlink(h, x);
+            curl_easy_setopt(d->easy, CURLOPT_PRIVATE, NULL);
+            x->cb(d->easy, CURLE_FAILED_INIT, x->data);
+            free(x);
+        }
+        free(d);
+    }
+}
+
 static void socket_action(struct ws_http *h, curl_socket_t fd, int flags)
 {
     int still;
+    h->in_curl = 1;
     curl_multi_socket_action(h->multi, fd, flags, &still);
+    h->in_curl = 0;
+    flush_deferred(h);
     drain_done(h);
 }
 
@@ -186,7 +231,19 @@ int ws_http_add(struct ws_http *h, CURL *easy, ws_http_done_cb cb, void *data)
     x->cb = cb;
     x->data = data;
     curl_easy_setopt(easy, CURLOPT_PRIVATE, x);
-    if (curl_multi_add_handle(h->multi, easy) != CURLM_OK) {
+    if (h->in_curl) {
+        struct deferred *d = calloc(1, sizeof(*d)), **tail = &h->adds;
+        if (!d) {
+            curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+            free(x);
+            return WS_ENOMEM;
+        }
+        d->easy = easy;
+        d->x = x;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = d;
+    } else if (curl_multi_add_handle(h->multi, easy) != CURLM_OK) {
         curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
         free(x);
         return WS_EHTTP;
@@ -203,13 +260,41 @@ int ws_http_add(struct ws_http *h, CURL *easy, ws_http_done_cb cb, void *data)
 void ws_http_remove(struct ws_http *h, CURL *easy)
 {
     struct xfer *x = NULL;
+    struct deferred **pd;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
-    if (!x)
-        return; /* not (or no longer) ours */
-    curl_multi_remove_handle(h->multi, easy);
+    if (!x) { /* not (or no longer) running: just clean it up */
+        curl_easy_cleanup(easy);
+        return;
+    }
     curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
     xfer_unlink(h, x);
     free(x);
+    /* an add still waiting for curl: drop it */
+    for (pd = &h->adds; *pd; pd = &(*pd)->next) {
+        if ((*pd)->easy == easy) {
+            struct deferred *d = *pd;
+            *pd = d->next;
+            free(d);
+            curl_easy_cleanup(easy);
+            return;
+        }
+    }
+    if (h->in_curl) {
+        /* curl is inside a callback: silence the transfer now, remove it
+         * once curl returns */
+        struct deferred *d = calloc(1, sizeof(*d));
+        curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(easy, CURLOPT_WRITEDATA, NULL);
+        curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 1L);
+        if (d) {
+            d->easy = easy;
+            d->next = h->removes;
+            h->removes = d;
+            return;
+        }
+    }
+    curl_multi_remove_handle(h->multi, easy);
+    curl_easy_cleanup(easy);
 }
 
 size_t ws_http_running(const struct ws_http *h)
@@ -233,6 +318,7 @@ void ws_http_close(struct ws_http *h)
      * close its sockets, which calls back CURL_POLL_REMOVE for our polls. */
     while (h->xfers)
         ws_http_remove(h, h->xfers->easy);
+    flush_deferred(h);
     curl_multi_cleanup(h->multi);
     uv_timer_stop(&h->timer);
     uv_close((uv_handle_t *)&h->timer, on_timer_closed);

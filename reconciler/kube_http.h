@@ -20,16 +20,18 @@ int ws_http_new(struct ws_http **out, uv_loop_t *loop);
  * owns it. Returns 0 or WS_ENOMEM/WS_EHTTP. */
 int ws_http_add(struct ws_http *h, CURL *easy, ws_http_done_cb cb, void *data);
 
-/* Abort a running transfer without calling its callback; the caller still
- * owns `easy`. Must not be called from inside one of that easy handle's own
- * curl callbacks (write/header): defer it to a loop callback instead. */
+/* Abort a running transfer without calling its callback. The transport
+ * takes `easy` over and cleans it up (at once, or — when called from inside
+ * curl's callbacks — as soon as curl returns; its write callback is
+ * silenced meanwhile). Adds made from inside curl's callbacks are likewise
+ * deferred until curl returns. */
 void ws_http_remove(struct ws_http *h, CURL *easy);
 
 /* Number of transfers running. */
 size_t ws_http_running(const struct ws_http *h);
 
-/* Detach any transfer still running (no callbacks; owners keep their easy
- * handles), close the loop handles and free the transport once they are
+/* Abort any transfer still running (no callbacks; their easy handles are
+ * cleaned up), close the loop handles and free the transport once they are
  * closed. Owners normally remove their own transfers first. */
 void ws_http_close(struct ws_http *h);
 

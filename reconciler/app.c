@@ -1,0 +1,658 @@
+/* app.c — Argo CD's argoproj.io/v1alpha1 Application, read from one parsed
+ * YAML document: sources, destination, sync policy, wavesync's annotations.
+ * Pure: no I/O. Errors name file:line through the YAML position mirror.
+ *
+ * Leniency follows Argo CD: spec fields we do not act on (ignoreDifferences,
+ * info, revisionHistoryLimit, syncPolicy.managedNamespaceMetadata, helm
+ * fileParameters/skipCrds/version, kustomize commonLabels/patches, …) and
+ * unknown spec keys are accepted and ignored, as the Application CRD's
+ * consumers ignore them; what would change the result in a way we cannot
+ * honour (jsonnet options, two source types in one source) is an error. */
+#include "app.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+#include "util.h"
+#include "yaml.h"
+
+#define ANN_WAVE_TIMEOUT "wavesync.dev/wave-timeout"
+#define ANN_GENERATE_PATHS "argocd.argoproj.io/manifest-generate-paths"
+
+/* Defaults of Argo CD's syncPolicy.retry.backoff. */
+#define RETRY_BACKOFF_MS 5000
+#define RETRY_FACTOR 2
+#define RETRY_MAX_BACKOFF_MS (3 * 60 * 1000)
+
+struct actx {
+    const char *file;
+    const char *name; /* NULL until metadata.name is known */
+    struct ws_err *err;
+};
+
+static int fail(const struct actx *x, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(const struct actx *x, int line, const char *fmt, ...)
+{
+    char msg[900], at[32] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (line > 0)
+        snprintf(at, sizeof(at), ":%d", line);
+    if (x->name)
+        return ws_err_set(x->err, WS_EINVAL, "%s%s: Application \"%s\": %s", x->file, at, x->name,
+                          msg);
+    return ws_err_set(x->err, WS_EINVAL, "%s%s: %s", x->file, at, msg);
+}
+
+static int nomem(const struct actx *x)
+{
+    return ws_err_set(x->err, WS_ENOMEM, "out of memory");
+}
+
+/* --- position mirror (yaml.h): [line, column, children] ------------------- */
+
+static const json_t *pos_key(const json_t *pos, const char *key)
+{
+    const json_t *kids = json_array_get(pos, 2);
+    return json_is_object(kids) ? json_object_get(kids, key) : NULL;
+}
+
+static const json_t *pos_item(const json_t *pos, size_t i)
+{
+    const json_t *kids = json_array_get(pos, 2);
+    return json_is_array(kids) ? json_array_get(kids, i) : NULL;
+}
+
+static int pos_line(const json_t *pos)
+{
+    return ws_yaml_pos_line(pos, (const char *)NULL);
+}
+
+/* Line of `key`'s value, or of the mapping itself when the key is absent. */
+static int key_line(const json_t *pos, const char *key)
+{
+    return ws_yaml_pos_line(pos, key, (const char *)NULL);
+}
+
+/* --- field helpers ------------------------------------------------------------ */
+
+/* `key` of `obj` when present and not null. */
+static const json_t *field(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    return v && !json_is_null(v) ? v : NULL;
+}
+
+/* Optional string: absent, null or "" leaves *out NULL. */
+static int get_str(const struct actx *x, char **out, const json_t *obj, const json_t *pos,
+                   const char *key, const char *where)
+{
+    const json_t *v = field(obj, key);
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return fail(x, key_line(pos, key), "%s.%s must be a string", where, key);
+    if (json_string_length(v) == 0)
+        return 0;
+    if (!(*out = strdup(json_string_value(v))))
+        return nomem(x);
+    return 0;
+}
+
+static int get_bool(const struct actx *x, int *out, const json_t *obj, const json_t *pos,
+                    const char *key, const char *where)
+{
+    const json_t *v = field(obj, key);
+    if (!v)
+        return 0;
+    if (!json_is_boolean(v))
+        return fail(x, key_line(pos, key), "%s.%s must be true or false", where, key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* Absent/null → NULL; otherwise it must be a mapping. */
+static int get_map(const struct actx *x, const json_t **out, const json_t *obj,
+                   const json_t *pos, const char *key, const char *where)
+{
+    const json_t *v = field(obj, key);
+    *out = v;
+    if (v && !json_is_object(v))
+        return fail(x, key_line(pos, key), "%s%s%s must be a mapping", where, *where ? "." : "",
+                    key);
+    return 0;
+}
+
+static int get_list(const struct actx *x, const json_t **out, const json_t *obj,
+                    const json_t *pos, const char *key, const char *where)
+{
+    const json_t *v = field(obj, key);
+    *out = v;
+    if (v && !json_is_array(v))
+        return fail(x, key_line(pos, key), "%s.%s must be a list", where, key);
+    return 0;
+}
+
+/* A scalar as text: helm parameter values and revisions may be written as
+ * YAML numbers or booleans. NULL for collections. Caller frees. */
+static char *scalar_text(const json_t *v)
+{
+    if (json_is_string(v))
+        return strdup(json_string_value(v));
+    if (json_is_integer(v) || json_is_real(v) || json_is_boolean(v))
+        return json_dumps(v, JSON_ENCODE_ANY);
+    return NULL;
+}
+
+/* A duration written as a string ("5s", "3m") or a bare number of seconds. */
+static int get_duration(const struct actx *x, uint64_t *out, const json_t *obj,
+                        const json_t *pos, const char *key, const char *where)
+{
+    const json_t *v = field(obj, key);
+    char *text;
+    int rc = 0;
+    if (!v)
+        return 0;
+    if (!(json_is_string(v) || json_is_integer(v)) || !(text = scalar_text(v)))
+        return fail(x, key_line(pos, key), "%s.%s must be a duration such as \"5s\"", where, key);
+    if (ws_duration_parse(out, text) < 0)
+        rc = fail(x, key_line(pos, key), "%s.%s: bad duration \"%s\"", where, key, text);
+    free(text);
+    return rc;
+}
+
+/* metadata.annotations / labels: a mapping of strings, copied ({} when absent). */
+static int get_string_map(const struct actx *x, json_t **out, const json_t *meta,
+                          const json_t *mpos, const char *key)
+{
+    const json_t *m = NULL, *v, *kpos = pos_key(mpos, key);
+    const char *k;
+    int rc;
+    if ((rc = get_map(x, &m, meta, mpos, key, "metadata")) < 0)
+        return rc;
+    json_object_foreach((json_t *)m, k, v) {
+        if (!json_is_string(v))
+            return fail(x, key_line(kpos, k), "metadata.%s[\"%s\"] must be a string", key, k);
+    }
+    if (!(*out = m ? json_deep_copy(m) : json_object()))
+        return nomem(x);
+    return 0;
+}
+
+/* --- sources ------------------------------------------------------------------ */
+
+/* Whether every option of a jsonnet block is empty (`argocd app get -o
+ * yaml` writes `jsonnet: {}`; real jsonnet options cannot be honoured). */
+static int jsonnet_is_empty(const json_t *j)
+{
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)j, k, v) {
+        if (json_is_null(v) || (json_is_array(v) && json_array_size(v) == 0) ||
+            (json_is_object(v) && json_object_size(v) == 0) ||
+            (json_is_string(v) && json_string_length(v) == 0))
+            continue;
+        return 0;
+    }
+    return 1;
+}
+
+static int parse_directory(const struct actx *x, struct ws_app_source *s, const json_t *d,
+                           const json_t *dpos, const char *where)
+{
+    char w[96];
+    const json_t *jsonnet = NULL;
+    int rc;
+    snprintf(w, sizeof(w), "%s.directory", where);
+    if ((rc = get_bool(x, &s->recurse, d, dpos, "recurse", w)) < 0 ||
+        (rc = get_str(x, &s->include, d, dpos, "include", w)) < 0 ||
+        (rc = get_str(x, &s->exclude, d, dpos, "exclude", w)) < 0 ||
+        (rc = get_map(x, &jsonnet, d, dpos, "jsonnet", w)) < 0)
+        return rc;
+    if (jsonnet && !jsonnet_is_empty(jsonnet))
+        return fail(x, key_line(dpos, "jsonnet"),
+                    "%s.jsonnet is not supported (render the jsonnet into YAML, or use a plugin)", w);
+    return 0;
+}
+
+static int parse_helm_parameters(const struct actx *x, struct ws_app_source *s,
+                                 const json_t *list, const json_t *lpos, const char *w)
+{
+    const json_t *p;
+    size_t i;
+    if (!(s->helm_parameters = json_array()))
+        return nomem(x);
+    json_array_foreach(list, i, p) {
+        const json_t *ppos = pos_item(lpos, i);
+        const char *name = json_string_value(field(p, "name"));
+        const json_t *value = field(p, "value");
+        char *text = value ? scalar_text(value) : strdup("");
+        json_t *item;
+        if (!json_is_object(p) || !name || !*name) {
+            free(text);
+            return fail(x, pos_line(ppos), "%s.parameters[%zu] needs a name", w, i);
+        }
+        if (!text) {
+            if (value && !json_is_string(value) && !json_is_number(value) && !json_is_boolean(value))
+                return fail(x, key_line(ppos, "value"), "%s.parameters[%zu].value must be a scalar",
+                            w, i);
+            return nomem(x);
+        }
+        item = json_pack("{s:s, s:s}", "name", name, "value", text);
+        free(text);
+        if (!item)
+            return nomem(x);
+        if (json_is_true(field(p, "forceString")))
+            json_object_set_new(item, "forceString", json_true()); /* steals */
+        if (json_array_append_new(s->helm_parameters, item) < 0) /* steals */
+            return nomem(x);
+    }
+    return 0;
+}
+
+static int parse_helm(const struct actx *x, struct ws_app_source *s, const json_t *h,
+                      const json_t *hpos, const char *where)
+{
+    char w[96];
+    const json_t *files = NULL, *params = NULL, *v, *obj = NULL, *vals;
+    size_t i;
+    int rc;
+    snprintf(w, sizeof(w), "%s.helm", where);
+    if ((rc = get_str(x, &s->helm_release_name, h, hpos, "releaseName", w)) < 0 ||
+        (rc = get_list(x, &files, h, hpos, "valueFiles", w)) < 0 ||
+        (rc = get_list(x, &params, h, hpos, "parameters", w)) < 0 ||
+        (rc = get_map(x, &obj, h, hpos, "valuesObject", w)) < 0)
+        return rc;
+    if (files) {
+        if (!(s->helm_value_files = calloc(json_array_size(files) + 1, sizeof(char *))))
+            return nomem(x);
+        json_array_foreach(files, i, v) {
+            if (!json_is_string(v))
+                return fail(x, pos_line(pos_item(pos_key(hpos, "valueFiles"), i)),
+                            "%s.valueFiles[%zu] must be a string", w, i);
+            if (!(s->helm_value_files[i] = strdup(json_string_value(v))))
+                return nomem(x);
+        }
+    }
+    if (params && (rc = parse_helm_parameters(x, s, params, pos_key(hpos, "parameters"), w)) < 0)
+        return rc;
+    /* valuesObject wins over values, as in Argo CD; a mapping under values
+     * (written by hand instead of a block string) is taken too. */
+    vals = field(h, "values");
+    if (obj || json_is_object(vals)) {
+        if (!(s->helm_values = ws_yaml_dump(obj ? obj : vals)))
+            return nomem(x);
+    } else if (vals) {
+        if (!json_is_string(vals))
+            return fail(x, key_line(hpos, "values"), "%s.values must be a string or a mapping", w);
+        if (json_string_length(vals) && !(s->helm_values = strdup(json_string_value(vals))))
+            return nomem(x);
+    }
+    return 0;
+}
+
+static int parse_kustomize(const struct actx *x, struct ws_app_source *s, const json_t *k,
+                           const json_t *kpos, const char *where)
+{
+    char w[96];
+    const json_t *images = NULL, *v;
+    size_t i;
+    int rc;
+    snprintf(w, sizeof(w), "%s.kustomize", where);
+    if ((rc = get_str(x, &s->kustomize_name_prefix, k, kpos, "namePrefix", w)) < 0 ||
+        (rc = get_str(x, &s->kustomize_name_suffix, k, kpos, "nameSuffix", w)) < 0 ||
+        (rc = get_list(x, &images, k, kpos, "images", w)) < 0)
+        return rc;
+    if (!images)
+        return 0;
+    json_array_foreach(images, i, v) {
+        if (!json_is_string(v) || json_string_length(v) == 0)
+            return fail(x, pos_line(pos_item(pos_key(kpos, "images"), i)),
+                        "%s.images[%zu] must be a string such as \"name=new:tag\"", w, i);
+    }
+    if (!(s->kustomize_images = json_deep_copy(images)))
+        return nomem(x);
+    return 0;
+}
+
+static int parse_source(const struct actx *x, struct ws_app_source *s, const json_t *src,
+                        const json_t *spos, const char *where)
+{
+    const json_t *dir = NULL, *helm = NULL, *kust = NULL, *plugin = NULL, *rev;
+    char *path = NULL, kinds[64] = "";
+    int rc;
+    if (!json_is_object(src))
+        return fail(x, pos_line(spos), "%s must be a mapping", where);
+    if ((rc = get_str(x, &s->repo_url, src, spos, "repoURL", where)) < 0 ||
+        (rc = get_str(x, &s->chart, src, spos, "chart", where)) < 0 ||
+        (rc = get_str(x, &path, src, spos, "path", where)) < 0)
+        return rc;
+    if (!s->repo_url) {
+        free(path);
+        return fail(x, pos_line(spos), "%s.repoURL is required", where);
+    }
+    rc = ws_repo_path_clean(&s->path, path ? path : "");
+    if (rc == WS_ENOMEM)
+        rc = nomem(x);
+    else if (rc < 0)
+        rc = fail(x, key_line(spos, "path"), "%s: path \"%s\" escapes the repository", where, path);
+    free(path);
+    if (rc < 0)
+        return rc;
+    rev = field(src, "targetRevision");
+    if (rev && !json_is_string(rev) && !json_is_integer(rev))
+        return fail(x, key_line(spos, "targetRevision"),
+                    "%s.targetRevision must be a string (quote versions such as \"1.10\")", where);
+    if (rev && !(json_is_string(rev) && json_string_length(rev) == 0)) {
+        if (!(s->target_revision = scalar_text(rev)))
+            return nomem(x);
+    } else if (!(s->target_revision = strdup("HEAD"))) {
+        return nomem(x);
+    }
+    if ((rc = get_map(x, &dir, src, spos, "directory", where)) < 0 ||
+        (rc = get_map(x, &helm, src, spos, "helm", where)) < 0 ||
+        (rc = get_map(x, &kust, src, spos, "kustomize", where)) < 0 ||
+        (rc = get_map(x, &plugin, src, spos, "plugin", where)) < 0)
+        return rc;
+    s->has_directory = dir != NULL;
+    s->has_helm = helm != NULL;
+    s->has_kustomize = kust != NULL;
+    s->has_plugin = plugin != NULL;
+    if (s->has_directory + s->has_helm + s->has_kustomize + s->has_plugin > 1) {
+        snprintf(kinds, sizeof(kinds), "%s%s%s%s", dir ? " directory" : "", helm ? " helm" : "",
+                 kust ? " kustomize" : "", plugin ? " plugin" : "");
+        return fail(x, pos_line(spos), "%s has more than one source type:%s", where, kinds);
+    }
+    if (dir && (rc = parse_directory(x, s, dir, pos_key(spos, "directory"), where)) < 0)
+        return rc;
+    if (helm && (rc = parse_helm(x, s, helm, pos_key(spos, "helm"), where)) < 0)
+        return rc;
+    if (kust && (rc = parse_kustomize(x, s, kust, pos_key(spos, "kustomize"), where)) < 0)
+        return rc;
+    return 0;
+}
+
+static int parse_sources(const struct actx *x, struct ws_app *a, const json_t *spec,
+                         const json_t *spos)
+{
+    const json_t *one = field(spec, "source"), *many = field(spec, "sources"), *v;
+    char where[48];
+    size_t i;
+    int rc;
+    if (one && many)
+        return fail(x, key_line(spos, "sources"),
+                    "spec.source and spec.sources are both set: give one");
+    if (!one && !many)
+        return fail(x, pos_line(spos), "spec.source or spec.sources is required");
+    if (many && (!json_is_array(many) || json_array_size(many) == 0))
+        return fail(x, key_line(spos, "sources"), "spec.sources must be a non-empty list");
+    a->nsources = one ? 1 : json_array_size(many);
+    if (!(a->sources = calloc(a->nsources, sizeof(*a->sources))))
+        return nomem(x);
+    if (one)
+        return parse_source(x, &a->sources[0], one, pos_key(spos, "source"), "spec.source");
+    json_array_foreach(many, i, v) {
+        snprintf(where, sizeof(where), "spec.sources[%zu]", i);
+        if ((rc = parse_source(x, &a->sources[i], v, pos_item(pos_key(spos, "sources"), i),
+                               where)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* --- destination, sync policy, annotations -------------------------------------- */
+
+static int parse_destination(const struct actx *x, struct ws_app *a, const json_t *spec,
+                             const json_t *spos)
+{
+    const json_t *d = NULL, *dpos = pos_key(spos, "destination");
+    int rc;
+    if ((rc = get_map(x, &d, spec, spos, "destination", "spec")) < 0)
+        return rc;
+    if (!d)
+        return fail(x, pos_line(spos), "spec.destination is required");
+    if ((rc = get_str(x, &a->dest_server, d, dpos, "server", "spec.destination")) < 0 ||
+        (rc = get_str(x, &a->dest_name, d, dpos, "name", "spec.destination")) < 0 ||
+        (rc = get_str(x, &a->dest_namespace, d, dpos, "namespace", "spec.destination")) < 0)
+        return rc;
+    if (a->dest_server && a->dest_name)
+        return fail(x, pos_line(dpos), "spec.destination has both server and name: give one");
+    if (!a->dest_server && !a->dest_name)
+        return fail(x, pos_line(dpos), "spec.destination needs server or name");
+    return 0;
+}
+
+static int parse_retry(const struct actx *x, struct ws_app *a, const json_t *r, const json_t *rpos)
+{
+    const json_t *limit = field(r, "limit"), *b = NULL, *factor;
+    const json_t *bpos = pos_key(rpos, "backoff");
+    const char *w = "spec.syncPolicy.retry.backoff";
+    int rc;
+    if (limit) {
+        if (!json_is_integer(limit) || json_integer_value(limit) > 1000000 ||
+            json_integer_value(limit) < -1000000)
+            return fail(x, key_line(rpos, "limit"), "spec.syncPolicy.retry.limit must be an integer");
+        /* negative: retry without limit, as in Argo CD */
+        a->retry_limit = (int)json_integer_value(limit);
+    }
+    if ((rc = get_map(x, &b, r, rpos, "backoff", "spec.syncPolicy.retry")) < 0 || !b)
+        return rc;
+    if ((rc = get_duration(x, &a->retry_backoff_ms, b, bpos, "duration", w)) < 0 ||
+        (rc = get_duration(x, &a->retry_max_backoff_ms, b, bpos, "maxDuration", w)) < 0)
+        return rc;
+    factor = field(b, "factor");
+    if (factor) {
+        if (!json_is_integer(factor) || json_integer_value(factor) < 1 ||
+            json_integer_value(factor) > 1000)
+            return fail(x, key_line(bpos, "factor"), "%s.factor must be a whole number of at least 1",
+                        w);
+        a->retry_factor = (int)json_integer_value(factor);
+    }
+    return 0;
+}
+
+static int parse_sync_policy(const struct actx *x, struct ws_app *a, const json_t *spec,
+                             const json_t *spos)
+{
+    const json_t *sp = NULL, *aut = NULL, *opts = NULL, *retry = NULL, *v;
+    const json_t *ppos = pos_key(spos, "syncPolicy"), *apos = pos_key(ppos, "automated");
+    const char *w = "spec.syncPolicy";
+    size_t i;
+    int rc, enabled = 1;
+    a->retry_backoff_ms = RETRY_BACKOFF_MS;
+    a->retry_factor = RETRY_FACTOR;
+    a->retry_max_backoff_ms = RETRY_MAX_BACKOFF_MS;
+    if ((rc = get_map(x, &sp, spec, spos, "syncPolicy", "spec")) < 0 || !sp)
+        return rc;
+    if ((rc = get_map(x, &aut, sp, ppos, "automated", w)) < 0 ||
+        (rc = get_list(x, &opts, sp, ppos, "syncOptions", w)) < 0 ||
+        (rc = get_map(x, &retry, sp, ppos, "retry", w)) < 0)
+        return rc;
+    if (aut) {
+        const char *aw = "spec.syncPolicy.automated";
+        if ((rc = get_bool(x, &enabled, aut, apos, "enabled", aw)) < 0 ||
+            (rc = get_bool(x, &a->auto_prune, aut, apos, "prune", aw)) < 0 ||
+            (rc = get_bool(x, &a->self_heal, aut, apos, "selfHeal", aw)) < 0 ||
+            (rc = get_bool(x, &a->allow_empty, aut, apos, "allowEmpty", aw)) < 0)
+            return rc;
+        a->automated = enabled; /* automated.enabled: false (Argo CD 3) turns it off */
+    }
+    /* item by item (ws_sync_options_parse_list's rule) so an error names its line */
+    json_array_foreach(opts, i, v) {
+        int line = pos_line(pos_item(pos_key(ppos, "syncOptions"), i));
+        if (!json_is_string(v))
+            return fail(x, line, "%s.syncOptions[%zu] must be a string", w, i);
+        if ((rc = ws_sync_options_parse(&a->sync_options, json_string_value(v), x->err)) < 0) {
+            char msg[sizeof(x->err->msg)];
+            if (rc == WS_ENOMEM || !x->err)
+                return rc;
+            snprintf(msg, sizeof(msg), "%s", x->err->msg);
+            return fail(x, line, "%s.syncOptions[%zu]: %s", w, i, msg);
+        }
+    }
+    if (retry && (rc = parse_retry(x, a, retry, pos_key(ppos, "retry"))) < 0)
+        return rc;
+    return 0;
+}
+
+static int parse_annotations(const struct actx *x, struct ws_app *a, const json_t *mpos)
+{
+    const char *wt = json_string_value(json_object_get(a->annotations, ANN_WAVE_TIMEOUT));
+    const char *mgp = json_string_value(json_object_get(a->annotations, ANN_GENERATE_PATHS));
+    int line = ws_yaml_pos_line(mpos, "annotations", ANN_WAVE_TIMEOUT, (const char *)NULL);
+    if (wt) {
+        if (ws_duration_parse(&a->wave_timeout_ms, wt) < 0)
+            return fail(x, line, "annotation %s: bad duration \"%s\" (e.g. \"90s\", \"5m\")",
+                        ANN_WAVE_TIMEOUT, wt);
+        if (a->wave_timeout_ms == 0)
+            return fail(x, line, "annotation %s must be greater than zero", ANN_WAVE_TIMEOUT);
+    }
+    if (mgp && *mgp && !(a->manifest_generate_paths = strdup(mgp)))
+        return nomem(x);
+    return 0;
+}
+
+/* --- the Application ---------------------------------------------------------- */
+
+int ws_app_parse(struct ws_app *out, const json_t *obj, const json_t *pos, const char *file,
+                 struct ws_err *err)
+{
+    struct actx x = {file ? file : "<input>", NULL, err};
+    const json_t *meta = NULL, *spec = NULL, *mpos = pos_key(pos, "metadata");
+    const json_t *spos = pos_key(pos, "spec");
+    const char *api, *kind;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if (!json_is_object(obj)) {
+        rc = fail(&x, pos_line(pos), "expected an Application (a mapping)");
+        goto out;
+    }
+    api = json_string_value(json_object_get(obj, "apiVersion"));
+    kind = json_string_value(json_object_get(obj, "kind"));
+    if (!kind || strcmp(kind, "Application") != 0) {
+        rc = fail(&x, key_line(pos, "kind"), "kind \"%s\" is not Application", kind ? kind : "");
+        goto out;
+    }
+    if (!api || strcmp(api, "argoproj.io/v1alpha1") != 0) {
+        rc = fail(&x, key_line(pos, "apiVersion"), "apiVersion \"%s\" is not argoproj.io/v1alpha1",
+                  api ? api : "");
+        goto out;
+    }
+    if ((rc = get_map(&x, &meta, obj, pos, "metadata", "")) < 0 ||
+        (rc = get_str(&x, &out->name, meta, mpos, "name", "metadata")) < 0)
+        goto out;
+    if (!out->name) {
+        rc = fail(&x, meta ? pos_line(mpos) : pos_line(pos), "Application has no metadata.name");
+        goto out;
+    }
+    x.name = out->name;
+    out->line = pos_line(pos);
+    if (!(out->file = strdup(x.file))) {
+        rc = nomem(&x);
+        goto out;
+    }
+    if ((rc = get_string_map(&x, &out->annotations, meta, mpos, "annotations")) < 0 ||
+        (rc = get_string_map(&x, &out->labels, meta, mpos, "labels")) < 0 ||
+        (rc = parse_annotations(&x, out, mpos)) < 0 ||
+        (rc = get_map(&x, &spec, obj, pos, "spec", "")) < 0)
+        goto out;
+    if (!spec) {
+        rc = fail(&x, pos_line(pos), "spec is required");
+        goto out;
+    }
+    if ((rc = parse_sources(&x, out, spec, spos)) < 0 ||
+        (rc = parse_destination(&x, out, spec, spos)) < 0 ||
+        (rc = get_str(&x, &out->project, spec, spos, "project", "spec")) < 0 ||
+        (rc = parse_sync_policy(&x, out, spec, spos)) < 0)
+        goto out;
+    if (!out->project && !(out->project = strdup("default")))
+        rc = nomem(&x);
+out:
+    if (rc < 0)
+        ws_app_free(out);
+    return rc;
+}
+
+static void source_free(struct ws_app_source *s)
+{
+    char **p;
+    free(s->repo_url);
+    free(s->target_revision);
+    free(s->path);
+    free(s->chart);
+    free(s->include);
+    free(s->exclude);
+    free(s->helm_release_name);
+    for (p = s->helm_value_files; p && *p; p++)
+        free(*p);
+    free(s->helm_value_files);
+    json_decref(s->helm_parameters);
+    free(s->helm_values);
+    free(s->kustomize_name_prefix);
+    free(s->kustomize_name_suffix);
+    json_decref(s->kustomize_images);
+}
+
+void ws_app_free(struct ws_app *a)
+{
+    size_t i;
+    if (!a)
+        return;
+    for (i = 0; i < a->nsources; i++)
+        source_free(&a->sources[i]);
+    free(a->sources);
+    free(a->name);
+    free(a->file);
+    json_decref(a->annotations);
+    json_decref(a->labels);
+    free(a->dest_server);
+    free(a->dest_name);
+    free(a->dest_namespace);
+    free(a->project);
+    free(a->manifest_generate_paths);
+    memset(a, 0, sizeof(*a));
+}
+
+int ws_repo_path_clean(char **out, const char *path)
+{
+    const char *p = path ? path : "", *seg;
+    char *buf;
+    size_t n = 0, len;
+    *out = NULL;
+    if (p[0] == '/')
+        return WS_EINVAL;
+    if (!(buf = malloc(strlen(p) + 1)))
+        return WS_ENOMEM;
+    while (*p) {
+        seg = p;
+        len = strcspn(seg, "/");
+        p = seg + len + (seg[len] == '/');
+        if (len == 0 || (len == 1 && seg[0] == '.'))
+            continue;
+        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+            if (n == 0) {
+                free(buf);
+                return WS_EINVAL;
+            }
+            while (n > 0 && buf[n - 1] != '/')
+                n--;
+            if (n > 0)
+                n--; /* the '/' before the dropped segment */
+            continue;
+        }
+        if (n > 0)
+            buf[n++] = '/';
+        memcpy(buf + n, seg, len);
+        n += len;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    return 0;
+}

@@ -1,0 +1,981 @@
+/* config.c — wavesync.yaml: strict parsing (unknown keys are errors naming
+ * file:line from the YAML position mirror), secret references, loading each
+ * cluster's access settings, and the lookups routing and sync use.
+ * Blocking file reads (kubeconfigs, file: secrets): call at startup only. */
+#include "config.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "util.h"
+#include "yaml.h"
+
+#define CONFIG_MAX_BYTES (4u << 20)
+#define SECRET_MAX_BYTES (64u << 10)
+
+/* What every parse step needs to point an error at the right place. */
+struct cfg {
+    const char *name;     /* file name for messages */
+    const char *base_dir; /* relative paths resolve here */
+    struct ws_err *err;
+};
+
+static int fail(const struct cfg *x, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(const struct cfg *x, int line, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (line > 0)
+        return ws_err_set(x->err, WS_ECONFIG, "%s:%d: %s", x->name, line, msg);
+    return ws_err_set(x->err, WS_ECONFIG, "%s: %s", x->name, msg);
+}
+
+static int nomem(const struct cfg *x)
+{
+    return ws_err_set(x->err, WS_ENOMEM, "out of memory");
+}
+
+/* --- position mirror (yaml.h): [line, column, children] ------------------- */
+
+static const json_t *pos_key(const json_t *pos, const char *key)
+{
+    const json_t *kids = json_array_get(pos, 2);
+    return json_is_object(kids) ? json_object_get(kids, key) : NULL;
+}
+
+static const json_t *pos_item(const json_t *pos, size_t i)
+{
+    const json_t *kids = json_array_get(pos, 2);
+    return json_is_array(kids) ? json_array_get(kids, i) : NULL;
+}
+
+static int pos_line(const json_t *pos)
+{
+    return ws_yaml_pos_line(pos, (const char *)NULL);
+}
+
+/* Line of `key`'s value, or of the mapping itself when the key is absent.
+ * (The mirror records where values start: for a block collection that is
+ * the line after its key.) */
+static int key_line(const json_t *pos, const char *key)
+{
+    return ws_yaml_pos_line(pos, key, (const char *)NULL);
+}
+
+/* --- paths ------------------------------------------------------------------- */
+
+/* `p` made absolute against `base` ("~/" against $HOME). Caller frees. */
+static char *abs_path(const char *base, const char *p)
+{
+    const char *home = getenv("HOME");
+    char *out = NULL;
+    if (!p)
+        return NULL;
+    if (p[0] == '/')
+        return strdup(p);
+    if (p[0] == '~' && (p[1] == '/' || !p[1]) && home && *home) {
+        if (asprintf(&out, "%s%s", home, p + 1) < 0)
+            return NULL;
+        return out;
+    }
+    while (p[0] == '.' && p[1] == '/')
+        p += 2;
+    if (!strcmp(p, "."))
+        p = "";
+    if (asprintf(&out, "%s%s%s", base ? base : ".", *p ? "/" : "", p) < 0)
+        return NULL;
+    return out;
+}
+
+/* --- secrets ----------------------------------------------------------------- */
+
+static void free_secret(char *s)
+{
+    if (s)
+        memset(s, 0, strlen(s));
+    free(s);
+}
+
+int ws_secret_resolve(char **out, const char *ref, const char *base_dir, struct ws_err *err)
+{
+    char *path = NULL, *buf = NULL;
+    size_t len = 0;
+    int rc;
+    *out = NULL;
+    if (!ref)
+        return ws_err_set(err, WS_EINVAL, "no secret given");
+    if (strncmp(ref, "env:", 4) == 0) {
+        const char *name = ref + 4, *v;
+        if (!*name)
+            return ws_err_set(err, WS_ECONFIG, "\"env:\" needs a variable name");
+        v = getenv(name);
+        if (!v || !*v)
+            return ws_err_set(err, WS_ECONFIG, "environment variable %s is %s", name,
+                              v ? "empty" : "not set");
+        if (!(*out = strdup(v)))
+            return ws_err_set(err, WS_ENOMEM, "out of memory");
+        return 0;
+    }
+    if (strncmp(ref, "file:", 5) != 0) {
+        if (!(*out = strdup(ref)))
+            return ws_err_set(err, WS_ENOMEM, "out of memory");
+        return 0;
+    }
+    if (!ref[5])
+        return ws_err_set(err, WS_ECONFIG, "\"file:\" needs a path");
+    if (!(path = abs_path(base_dir, ref + 5)))
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    /* ws_file_read's messages name the path, never the content. */
+    if ((rc = ws_file_read(&buf, &len, path, SECRET_MAX_BYTES, err)) < 0) {
+        ws_err_prefix(err, "secret file");
+        rc = rc == WS_ENOMEM ? rc : WS_ECONFIG;
+        if (err)
+            err->code = rc;
+        goto out;
+    }
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        buf[--len] = '\0';
+    if (len == 0 || strlen(buf) != len) {
+        rc = ws_err_set(err, WS_ECONFIG, "secret file %s %s", path,
+                        len == 0 ? "is empty" : "contains a NUL byte");
+        goto out;
+    }
+    *out = buf;
+    buf = NULL;
+out:
+    if (buf)
+        memset(buf, 0, len);
+    free(buf);
+    free(path);
+    return rc;
+}
+
+/* --- URL normalisation -------------------------------------------------------- */
+
+static void lower_into(struct ws_buf *b, const char *s, size_t n, int *bad)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        char c = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
+        *bad |= ws_buf_append(b, &c, 1) < 0;
+    }
+}
+
+/* Append a path, collapsing repeated slashes. */
+static void path_into(struct ws_buf *b, const char *s, size_t n, int *bad)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (s[i] == '/' && b->len > 0 && b->data[b->len - 1] == '/')
+            continue;
+        *bad |= ws_buf_append(b, &s[i], 1) < 0;
+    }
+}
+
+static const char *default_port(const char *scheme, size_t n)
+{
+    static const char *const ports[][2] = {{"https", "443"}, {"http", "80"}, {"ssh", "22"},
+                                           {"git+ssh", "22"}, {"ssh+git", "22"},
+                                           {"git", "9418"}};
+    size_t i;
+    for (i = 0; i < WS_ARRAY_SIZE(ports); i++)
+        if (strlen(ports[i][0]) == n && strncasecmp(scheme, ports[i][0], n) == 0)
+            return ports[i][1];
+    return NULL;
+}
+
+/* host[:port] of an authority (user info already dropped), lower-cased,
+ * the scheme's default port dropped. */
+static void host_into(struct ws_buf *b, const char *h, size_t n, const char *defport, int *bad)
+{
+    const char *colon = NULL, *p;
+    for (p = h + n; p > h; p--) {
+        if (p[-1] == ']')
+            break;
+        if (p[-1] == ':') {
+            colon = p - 1;
+            break;
+        }
+    }
+    if (colon && defport && (size_t)(h + n - colon - 1) == strlen(defport) &&
+        strncmp(colon + 1, defport, strlen(defport)) == 0)
+        n = (size_t)(colon - h);
+    else if (colon && colon + 1 == h + n) /* "host:" */
+        n = (size_t)(colon - h);
+    lower_into(b, h, n, bad);
+}
+
+char *ws_git_url_normalize(const char *url)
+{
+    struct ws_buf b;
+    const char *s = url ? url : "", *e, *sep, *p;
+    size_t n;
+    int bad = 0;
+    ws_buf_init(&b, 0);
+    while (*s == ' ' || *s == '\t')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+        e--;
+    for (p = s; p < e && (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.'); p++)
+        ;
+    sep = p > s && e - p >= 3 && strncmp(p, "://", 3) == 0 ? p : NULL;
+    if (sep) {
+        const char *auth = sep + 3, *aend, *at, *q;
+        for (aend = auth; aend < e && *aend != '/' && *aend != '?' && *aend != '#'; aend++)
+            ;
+        for (q = aend; q < e && *q != '?' && *q != '#'; q++)
+            ;
+        e = q; /* query and fragment never identify a repository */
+        for (at = aend; at > auth && at[-1] != '@'; at--)
+            ;
+        if ((size_t)(sep - s) == 4 && strncasecmp(s, "file", 4) == 0) {
+            if (at < aend && !(aend - at == 9 && strncasecmp(at, "localhost", 9) == 0)) {
+                lower_into(&b, at, (size_t)(aend - at), &bad);
+            }
+        } else {
+            host_into(&b, at, (size_t)(aend - at), default_port(s, (size_t)(sep - s)), &bad);
+        }
+        path_into(&b, aend, (size_t)(e - aend), &bad);
+    } else if (s < e && *s != '/' && (p = memchr(s, ':', (size_t)(e - s))) &&
+               !memchr(s, '/', (size_t)(p - s))) {
+        /* scp-like "user@host:path" is ssh */
+        const char *at = p;
+        while (at > s && at[-1] != '@')
+            at--;
+        lower_into(&b, at, (size_t)(p - at), &bad);
+        bad |= ws_buf_append(&b, "/", 1) < 0;
+        path_into(&b, p + 1, (size_t)(e - p - 1), &bad);
+    } else {
+        path_into(&b, s, (size_t)(e - s), &bad);
+    }
+    if (bad) {
+        ws_buf_free(&b);
+        return NULL;
+    }
+    if (!b.data) /* nothing was appended */
+        return strdup("");
+    n = b.len;
+    while (n > 1 && b.data[n - 1] == '/')
+        n--;
+    if (n > 4 && strncmp(b.data + n - 4, ".git", 4) == 0)
+        n -= 4;
+    while (n > 1 && b.data[n - 1] == '/')
+        n--;
+    b.data[n] = '\0';
+    b.len = n;
+    return ws_buf_steal(&b);
+}
+
+/* Server URLs compare as their scheme, lower-cased, then the rest
+ * normalised as a Git URL is (host lower-cased, the scheme's default port and
+ * trailing '/' dropped). NULL when not a URL or on ENOMEM. */
+static char *server_normalize(const char *url)
+{
+    const char *sep = url ? strstr(url, "://") : NULL;
+    char *rest, *out = NULL, *p;
+    if (!sep || !(rest = ws_git_url_normalize(url)))
+        return NULL;
+    if (asprintf(&out, "%.*s://%s", (int)(sep - url), url, rest) < 0)
+        out = NULL;
+    for (p = out; p && *p != ':'; p++)
+        *p = (char)tolower((unsigned char)*p);
+    free(rest);
+    return out;
+}
+
+static int same_server(const char *want, const char *have)
+{
+    char *n = have ? server_normalize(have) : NULL;
+    int same = n && strcmp(n, want) == 0;
+    free(n);
+    return same;
+}
+
+/* The first of clusters[0..n) whose server or an alias is `server`. */
+static const struct ws_cluster_cfg *find_server(const struct ws_config *c, size_t n,
+                                                const char *server)
+{
+    const struct ws_cluster_cfg *found = NULL;
+    char *want = server ? server_normalize(server) : NULL;
+    size_t i, j;
+    for (i = 0; want && !found && i < n; i++) {
+        if (same_server(want, c->clusters[i].kc.server))
+            found = &c->clusters[i];
+        for (j = 0; !found && j < c->clusters[i].naliases; j++)
+            if (same_server(want, c->clusters[i].aliases[j]))
+                found = &c->clusters[i];
+    }
+    free(want);
+    return found;
+}
+
+/* --- field helpers ------------------------------------------------------------ */
+
+/* Closest allowed key within edit distance 2 (case-insensitive), for
+ * "did you mean". */
+static const char *suggest(const char *key, const char *const *allowed)
+{
+    size_t i, r, c, best_d = 3, d[64], diag, up, lk = strlen(key);
+    const char *best = NULL;
+    for (i = 0; allowed[i] && lk < 63; i++) {
+        size_t la = strlen(allowed[i]);
+        for (c = 0; c <= la && la < 63; c++)
+            d[c] = c;
+        for (r = 1; r <= lk && la < 63; r++) {
+            for (diag = d[0]++, c = 1; c <= la; c++, diag = up) {
+                up = d[c];
+                d[c] = diag + ((key[r - 1] | 32) != (allowed[i][c - 1] | 32));
+                d[c] = d[c - 1] + 1 < d[c] ? d[c - 1] + 1 : d[c];
+                d[c] = up + 1 < d[c] ? up + 1 : d[c];
+            }
+        }
+        if (la < 63 && d[la] < best_d) {
+            best_d = d[la];
+            best = allowed[i];
+        }
+    }
+    return best;
+}
+
+/* Every key of `obj` must be in `allowed`; `where` names the mapping
+ * ("clusters[1]"), NULL for the top level. */
+static int check_keys(const struct cfg *x, const json_t *obj, const json_t *pos,
+                      const char *const *allowed, const char *where)
+{
+    const char *key, *hint;
+    json_t *v;
+    size_t i;
+    json_object_foreach((json_t *)obj, key, v) {
+        for (i = 0; allowed[i] && strcmp(key, allowed[i]) != 0; i++)
+            ;
+        if (allowed[i])
+            continue;
+        hint = suggest(key, allowed);
+        return fail(x, key_line(pos, key), "unknown key \"%s\" %s%s%s%s%s", key,
+                    where ? "in " : "at the top level", where ? where : "",
+                    hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "");
+    }
+    return 0;
+}
+
+/* Optional string: absent, null or "" leaves *out NULL. */
+static int get_str(const struct cfg *x, char **out, const json_t *obj, const json_t *pos,
+                   const char *key, const char *where)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return fail(x, key_line(pos, key), "%s.%s must be a string", where, key);
+    if (json_string_length(v) == 0)
+        return 0;
+    if (!(*out = strdup(json_string_value(v))))
+        return nomem(x);
+    return 0;
+}
+
+static int require_str(const struct cfg *x, char **out, const json_t *obj, const json_t *pos,
+                       const char *key, const char *where)
+{
+    int rc = get_str(x, out, obj, pos, key, where);
+    if (rc == 0 && !*out)
+        return fail(x, pos_line(pos), "%s: %s is required", where, key);
+    return rc;
+}
+
+/* A string that may be a secret reference (env:NAME, file:PATH). */
+static int get_secret(const struct cfg *x, char **out, const json_t *obj, const json_t *pos,
+                      const char *key, const char *where)
+{
+    char *ref = NULL;
+    int rc = get_str(x, &ref, obj, pos, key, where);
+    if (rc < 0 || !ref)
+        return rc;
+    if ((rc = ws_secret_resolve(out, ref, x->base_dir, x->err)) < 0)
+        ws_err_prefix(x->err, "%s:%d: %s.%s", x->name, key_line(pos, key), where, key);
+    free_secret(ref);
+    return rc;
+}
+
+/* A section that must be a mapping (or a list): absent/null → NULL. */
+static int get_typed(const struct cfg *x, const json_t **out, const json_t *obj, const json_t *pos,
+                     const char *key, const char *where, int list)
+{
+    const json_t *v = json_object_get(obj, key);
+    *out = v && !json_is_null(v) ? v : NULL;
+    if (*out && (list ? !json_is_array(v) : !json_is_object(v)))
+        return fail(x, key_line(pos, key), "%s%s%s must be a %s", where, *where ? "." : "", key,
+                    list ? "list" : "mapping");
+    return 0;
+}
+
+/* --- repositories ------------------------------------------------------------- */
+
+static const char *const repo_keys[] = {"name", "url", "credentials", NULL};
+static const char *const cred_keys[] = {"username", "password", NULL};
+
+static int parse_repo(const struct cfg *x, struct ws_repo *r, const json_t *obj,
+                      const json_t *pos, size_t i)
+{
+    char where[64], cwhere[96];
+    const json_t *cred = NULL, *cpos = pos_key(pos, "credentials");
+    int rc;
+    snprintf(where, sizeof(where), "repositories[%zu]", i);
+    r->line = pos_line(pos);
+    if (!json_is_object(obj))
+        return fail(x, r->line, "%s must be a mapping", where);
+    if ((rc = check_keys(x, obj, pos, repo_keys, where)) < 0 ||
+        (rc = require_str(x, &r->name, obj, pos, "name", where)) < 0 ||
+        (rc = require_str(x, &r->url, obj, pos, "url", where)) < 0 ||
+        (rc = get_typed(x, &cred, obj, pos, "credentials", where, 0)) < 0)
+        return rc;
+    if (!(r->norm_url = ws_git_url_normalize(r->url)))
+        return nomem(x);
+    if (!cred)
+        return 0;
+    snprintf(cwhere, sizeof(cwhere), "%s.credentials", where);
+    if ((rc = check_keys(x, cred, cpos, cred_keys, cwhere)) < 0 ||
+        (rc = get_secret(x, &r->username, cred, cpos, "username", cwhere)) < 0 ||
+        (rc = get_secret(x, &r->password, cred, cpos, "password", cwhere)) < 0)
+        return rc;
+    return 0;
+}
+
+/* --- clusters ----------------------------------------------------------------- */
+
+static const char *const cluster_keys[] = {
+    "name",     "kubeconfig", "context",  "aliases",  "server",   "caFile",
+    "caData",   "insecure",   "tlsServerName", "token", "tokenFile", "certFile",
+    "certData", "keyFile",    "keyData",  "exec",     "namespace", NULL};
+/* Inline settings that make no sense next to a kubeconfig. */
+static const char *const inline_only[] = {"caFile",  "caData",   "insecure", "tlsServerName",
+                                          "token",   "tokenFile", "certFile", "certData",
+                                          "keyFile", "keyData",  "exec",     NULL};
+static const char *const cluster_strings[] = {
+    "name",      "kubeconfig", "context",  "server",   "caFile",  "caData",  "tlsServerName",
+    "token",     "tokenFile",  "certFile", "certData", "keyFile", "keyData", "namespace", NULL};
+static const char *const inline_paths[] = {"caFile", "tokenFile", "certFile", "keyFile", NULL};
+
+static int parse_aliases(const struct cfg *x, struct ws_cluster_cfg *c, const json_t *obj,
+                         const json_t *pos, const char *where)
+{
+    const json_t *list = NULL, *v, *lpos = pos_key(pos, "aliases");
+    size_t i;
+    int rc;
+    if ((rc = get_typed(x, &list, obj, pos, "aliases", where, 1)) < 0 || !list)
+        return rc;
+    if (!(c->aliases = calloc(json_array_size(list) + 1, sizeof(char *))))
+        return nomem(x);
+    json_array_foreach(list, i, v) {
+        const char *s = json_string_value(v);
+        size_t n;
+        if (!s || (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0))
+            return fail(x, pos_line(pos_item(lpos, i)),
+                        "%s.aliases[%zu] must be a server URL (https://…)", where, i);
+        if (!(c->aliases[i] = strdup(s)))
+            return nomem(x);
+        c->naliases++;
+        n = strlen(s);
+        while (n > 0 && c->aliases[i][n - 1] == '/')
+            c->aliases[i][--n] = '\0';
+    }
+    return 0;
+}
+
+/* Make obj[key] absolute against base; 0, or -1 when out of memory. */
+static int set_abs(json_t *obj, const char *key, const char *base)
+{
+    const char *p = json_string_value(json_object_get(obj, key));
+    char *abs;
+    int rc;
+    if (!p || !*p || p[0] == '/')
+        return 0;
+    abs = abs_path(base, p);
+    rc = abs ? json_object_set_new(obj, key, json_string(abs)) : -1; /* steals */
+    free(abs);
+    return rc;
+}
+
+/* Inline settings: a copy of the mapping with paths made absolute, handed to
+ * ws_kubeconfig_from_inline; the token (maybe a secret reference) is
+ * resolved separately and never copied around. */
+static int load_inline(const struct cfg *x, struct ws_cluster_cfg *c, const json_t *obj,
+                       const json_t *pos, const char *where, const char *label)
+{
+    json_t *copy = json_deep_copy(obj), *exec;
+    const char *cmd;
+    char prefix[1200];
+    size_t k;
+    int rc = 0;
+    if (!copy)
+        return nomem(x);
+    json_object_del(copy, "name");
+    json_object_del(copy, "aliases");
+    json_object_del(copy, "token");
+    for (k = 0; inline_paths[k] && rc == 0; k++)
+        rc = set_abs(copy, inline_paths[k], x->base_dir);
+    /* an exec command with a '/' is relative to the config file, a bare name is looked up in PATH */
+    exec = json_object_get(copy, "exec");
+    cmd = json_string_value(json_object_get(exec, "command"));
+    if (rc == 0 && cmd && strchr(cmd, '/'))
+        rc = set_abs(exec, "command", x->base_dir);
+    if (rc < 0) {
+        rc = nomem(x);
+        goto out;
+    }
+    snprintf(prefix, sizeof(prefix), "%s:%d: %s", x->name, c->line, label);
+    if ((rc = ws_kubeconfig_from_inline(&c->kc, copy, prefix, x->err)) < 0) {
+        if (x->err && rc != WS_ENOMEM)
+            x->err->code = rc = WS_ECONFIG;
+        goto out;
+    }
+    rc = get_secret(x, &c->kc.token, obj, pos, "token", where);
+out:
+    json_decref(copy);
+    return rc;
+}
+
+static int load_kubeconfig(const struct cfg *x, struct ws_cluster_cfg *c, const json_t *obj,
+                           const json_t *pos, const char *where, const char *label)
+{
+    const char *file = json_string_value(json_object_get(obj, "kubeconfig"));
+    const char *ctx = json_string_value(json_object_get(obj, "context"));
+    const char *ns = json_string_value(json_object_get(obj, "namespace"));
+    char *path;
+    size_t k;
+    int rc;
+    for (k = 0; inline_only[k]; k++)
+        if (json_object_get(obj, inline_only[k]))
+            return fail(x, key_line(pos, inline_only[k]),
+                        "%s: \"%s\" is an inline setting: use it with server, not with kubeconfig",
+                        where, inline_only[k]);
+    if (!(path = abs_path(x->base_dir, file)))
+        return nomem(x);
+    rc = ws_kubeconfig_load(&c->kc, path, ctx && *ctx ? ctx : NULL, x->err);
+    free(path);
+    if (rc < 0) {
+        /* point at the context when it is what was not found */
+        int line = key_line(pos, "kubeconfig");
+        if (ctx && x->err && strstr(x->err->msg, "context \"") && strstr(x->err->msg, "not found"))
+            line = key_line(pos, "context");
+        ws_err_prefix(x->err, "%s:%d: %s", x->name, line, label);
+        if (x->err && rc != WS_ENOMEM)
+            x->err->code = rc = WS_ECONFIG;
+        return rc;
+    }
+    if (ns && *ns) { /* the cluster entry's namespace overrides the context's */
+        char *dup = strdup(ns);
+        if (!dup)
+            return nomem(x);
+        free(c->kc.namespace_);
+        c->kc.namespace_ = dup;
+    }
+    return 0;
+}
+
+static int parse_cluster(const struct cfg *x, struct ws_cluster_cfg *c, const json_t *obj,
+                         const json_t *pos, size_t i)
+{
+    char where[64], label[400];
+    json_t *v;
+    size_t k;
+    int rc, has_kc, has_server;
+    snprintf(where, sizeof(where), "clusters[%zu]", i);
+    c->line = pos_line(pos);
+    if (!json_is_object(obj))
+        return fail(x, c->line, "%s must be a mapping", where);
+    if ((rc = check_keys(x, obj, pos, cluster_keys, where)) < 0)
+        return rc;
+    for (k = 0; cluster_strings[k]; k++) {
+        v = json_object_get(obj, cluster_strings[k]);
+        if (v && !json_is_null(v) && !json_is_string(v))
+            return fail(x, key_line(pos, cluster_strings[k]), "%s.%s must be a string", where,
+                        cluster_strings[k]);
+    }
+    v = json_object_get(obj, "insecure");
+    if (v && !json_is_boolean(v) && !json_is_null(v))
+        return fail(x, key_line(pos, "insecure"), "%s.insecure must be true or false", where);
+    if ((rc = require_str(x, &c->name, obj, pos, "name", where)) < 0)
+        return rc;
+    snprintf(label, sizeof(label), "%s \"%s\"", where, c->name);
+    has_kc = json_string_length(json_object_get(obj, "kubeconfig")) > 0;
+    has_server = json_string_length(json_object_get(obj, "server")) > 0;
+    if (has_kc && has_server)
+        return fail(x, key_line(pos, "server"),
+                    "%s: give either kubeconfig (and context) or server (inline settings), not both",
+                    label);
+    if (!has_kc && !has_server)
+        return fail(x, c->line, "%s: needs kubeconfig (and context) or server (inline settings)",
+                    label);
+    if (!has_kc && json_string_length(json_object_get(obj, "context")) > 0)
+        return fail(x, key_line(pos, "context"), "%s: context needs kubeconfig", label);
+    if ((rc = parse_aliases(x, c, obj, pos, where)) < 0)
+        return rc;
+    if (has_kc)
+        return load_kubeconfig(x, c, obj, pos, where, label);
+    return load_inline(x, c, obj, pos, where, label);
+}
+
+/* Two clusters answering to the same server URL would make
+ * destination.server ambiguous. */
+static int check_servers(const struct cfg *x, const struct ws_config *c)
+{
+    size_t i, a;
+    for (i = 1; i < c->nclusters; i++) {
+        const struct ws_cluster_cfg *ci = &c->clusters[i], *hit;
+        for (a = 0; a <= ci->naliases; a++) {
+            const char *url = a ? ci->aliases[a - 1] : ci->kc.server;
+            if ((hit = find_server(c, i, url)))
+                return fail(x, ci->line,
+                            "clusters[%zu] \"%s\": server %s also selects cluster \"%s\" (line %d)",
+                            i, ci->name, url, hit->name, hit->line);
+        }
+    }
+    return 0;
+}
+
+/* --- applications and settings ------------------------------------------------ */
+
+static const char *const appdir_keys[] = {"repository", "path", "revision", NULL};
+static const char *const settings_keys[] = {"waveTimeout", "syncTimeout", "concurrency",
+                                            "stateDir", "inventoryNamespace", NULL};
+
+static int parse_app_dir(const struct cfg *x, const struct ws_config *c, struct ws_app_dir *d,
+                         const json_t *obj, const json_t *pos, size_t i)
+{
+    char where[64], *raw = NULL;
+    int rc;
+    snprintf(where, sizeof(where), "applications[%zu]", i);
+    d->line = pos_line(pos);
+    if (!json_is_object(obj))
+        return fail(x, d->line, "%s must be a mapping", where);
+    if ((rc = check_keys(x, obj, pos, appdir_keys, where)) < 0 ||
+        (rc = require_str(x, &d->repository, obj, pos, "repository", where)) < 0 ||
+        (rc = get_str(x, &d->revision, obj, pos, "revision", where)) < 0 ||
+        (rc = get_str(x, &raw, obj, pos, "path", where)) < 0)
+        return rc;
+    if (!ws_config_repo_by_name(c, d->repository))
+        rc = fail(x, key_line(pos, "repository"), "%s: unknown repository \"%s\"", where,
+                  d->repository);
+    else if ((rc = ws_repo_path_clean(&d->path, raw ? raw : "")) == WS_ENOMEM)
+        rc = nomem(x);
+    else if (rc < 0)
+        rc = fail(x, key_line(pos, "path"), "%s: path \"%s\" escapes the repository", where, raw);
+    free(raw);
+    return rc;
+}
+
+static int get_duration(const struct cfg *x, uint64_t *out, const json_t *obj, const json_t *pos,
+                        const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    char num[32];
+    const char *s = json_string_value(v);
+    uint64_t ms = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    if (json_is_integer(v)) { /* a bare number is seconds */
+        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        s = num;
+    }
+    if (!s || ws_duration_parse(&ms, s) < 0)
+        return fail(x, key_line(pos, key), "bad duration \"%s\" for settings.%s (e.g. \"90s\", \"5m\")",
+                    s ? s : "(not a string)", key);
+    if (ms == 0)
+        return fail(x, key_line(pos, key), "settings.%s must be greater than zero", key);
+    *out = ms;
+    return 0;
+}
+
+/* RFC 1123 label, as Kubernetes requires of a namespace name. */
+static int is_dns_label(const char *s)
+{
+    size_t i, n = strlen(s);
+    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+static char *default_state_dir(const char *base_dir)
+{
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    char *out = NULL;
+    int n;
+    if (xdg && xdg[0] == '/') /* the XDG spec ignores relative values */
+        n = asprintf(&out, "%s/wavesync", xdg);
+    else if (home && *home)
+        n = asprintf(&out, "%s/.local/state/wavesync", home);
+    else
+        n = asprintf(&out, "%s/.wavesync", base_dir);
+    return n < 0 ? NULL : out;
+}
+
+static int parse_settings(const struct cfg *x, struct ws_settings *s, const json_t *obj,
+                          const json_t *pos)
+{
+    json_t *v;
+    char *dir = NULL;
+    int rc = 0;
+    s->wave_timeout_ms = 5 * 60 * 1000;
+    s->sync_timeout_ms = 30 * 60 * 1000;
+    s->concurrency = 4;
+    if (obj) {
+        if ((rc = check_keys(x, obj, pos, settings_keys, "settings")) < 0 ||
+            (rc = get_duration(x, &s->wave_timeout_ms, obj, pos, "waveTimeout")) < 0 ||
+            (rc = get_duration(x, &s->sync_timeout_ms, obj, pos, "syncTimeout")) < 0 ||
+            (rc = get_str(x, &dir, obj, pos, "stateDir", "settings")) < 0 ||
+            (rc = get_str(x, &s->inventory_namespace, obj, pos, "inventoryNamespace", "settings")) < 0)
+            goto out;
+        v = json_object_get(obj, "concurrency");
+        if (v && !json_is_null(v)) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > INT_MAX) {
+                char *text = json_dumps(v, JSON_ENCODE_ANY);
+                rc = fail(x, key_line(pos, "concurrency"),
+                          "settings.concurrency must be an integer of at least 1 (got %s)",
+                          text ? text : "?");
+                free(text);
+                goto out;
+            }
+            s->concurrency = (int)json_integer_value(v);
+        }
+        if (s->inventory_namespace && !is_dns_label(s->inventory_namespace)) {
+            rc = fail(x, key_line(pos, "inventoryNamespace"),
+                      "settings.inventoryNamespace \"%s\" is not a valid namespace name",
+                      s->inventory_namespace);
+            goto out;
+        }
+    }
+    s->state_dir = dir ? abs_path(x->base_dir, dir) : default_state_dir(x->base_dir);
+    if (!s->inventory_namespace)
+        s->inventory_namespace = strdup("wavesync");
+    if (!s->state_dir || !s->inventory_namespace)
+        rc = nomem(x);
+out:
+    free(dir);
+    return rc;
+}
+
+/* --- the whole file -------------------------------------------------------------- */
+
+static const char *const top_keys[] = {"repositories", "clusters", "applications", "settings",
+                                       NULL};
+
+static int parse_root(const struct cfg *x, struct ws_config *c, const json_t *root,
+                      const json_t *pos)
+{
+    const json_t *repos = NULL, *clusters = NULL, *apps = NULL, *settings = NULL, *v;
+    size_t i, j;
+    int rc;
+    if (json_is_null(root) || (json_is_object(root) && json_object_size(root) == 0))
+        return fail(x, pos_line(pos) ? pos_line(pos) : 1,
+                    "no repositories: the configuration is empty");
+    if (!json_is_object(root))
+        return fail(x, pos_line(pos), "expected a mapping with repositories, clusters, "
+                                      "applications and settings");
+    if ((rc = check_keys(x, root, pos, top_keys, NULL)) < 0 ||
+        (rc = get_typed(x, &repos, root, pos, "repositories", "", 1)) < 0 ||
+        (rc = get_typed(x, &clusters, root, pos, "clusters", "", 1)) < 0 ||
+        (rc = get_typed(x, &apps, root, pos, "applications", "", 1)) < 0 ||
+        (rc = get_typed(x, &settings, root, pos, "settings", "", 0)) < 0)
+        return rc;
+    if ((json_array_size(repos) && !(c->repos = calloc(json_array_size(repos), sizeof(*c->repos)))) ||
+        (json_array_size(clusters) &&
+         !(c->clusters = calloc(json_array_size(clusters), sizeof(*c->clusters)))) ||
+        (json_array_size(apps) && !(c->app_dirs = calloc(json_array_size(apps), sizeof(*c->app_dirs)))))
+        return nomem(x);
+    json_array_foreach(repos, i, v) {
+        struct ws_repo *r = &c->repos[i];
+        c->nrepos++;
+        if ((rc = parse_repo(x, r, v, pos_item(pos_key(pos, "repositories"), i), i)) < 0)
+            return rc;
+        for (j = 0; j < i; j++) {
+            if (strcmp(c->repos[j].name, r->name) == 0)
+                return fail(x, r->line, "duplicate repository name \"%s\" (lines %d and %d)",
+                            r->name, c->repos[j].line, r->line);
+            if (strcmp(c->repos[j].norm_url, r->norm_url) == 0)
+                return fail(x, r->line,
+                            "repositories \"%s\" (line %d) and \"%s\" (line %d) have the same URL",
+                            c->repos[j].name, c->repos[j].line, r->name, r->line);
+        }
+    }
+    json_array_foreach(clusters, i, v) {
+        struct ws_cluster_cfg *cl = &c->clusters[i];
+        c->nclusters++;
+        if ((rc = parse_cluster(x, cl, v, pos_item(pos_key(pos, "clusters"), i), i)) < 0)
+            return rc;
+        for (j = 0; j < i; j++)
+            if (strcmp(c->clusters[j].name, cl->name) == 0)
+                return fail(x, cl->line, "duplicate cluster name \"%s\" (lines %d and %d)",
+                            cl->name, c->clusters[j].line, cl->line);
+    }
+    if ((rc = check_servers(x, c)) < 0)
+        return rc;
+    json_array_foreach(apps, i, v) {
+        c->napp_dirs++;
+        if ((rc = parse_app_dir(x, c, &c->app_dirs[i], v, pos_item(pos_key(pos, "applications"), i),
+                                i)) < 0)
+            return rc;
+    }
+    return parse_settings(x, &c->settings, settings, pos_key(pos, "settings"));
+}
+
+int ws_config_parse(struct ws_config *out, const char *buf, size_t len, const char *name,
+                    const char *base_dir, struct ws_err *err)
+{
+    struct ws_yaml_stream st = {NULL, 0};
+    struct cfg x;
+    const struct ws_yaml_doc *doc = NULL;
+    char cwd[PATH_MAX], *abs = NULL;
+    size_t i;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if (!name)
+        name = "wavesync.yaml";
+    if (!base_dir || !*base_dir)
+        base_dir = getcwd(cwd, sizeof(cwd)) ? cwd : ".";
+    if (base_dir[0] != '/' && (abs = realpath(base_dir, NULL)))
+        base_dir = abs;
+    out->path = strdup(name);
+    out->base_dir = strdup(base_dir);
+    free(abs);
+    x.name = name;
+    x.base_dir = out->base_dir;
+    x.err = err;
+    if (!out->path || !out->base_dir) {
+        rc = nomem(&x);
+        goto out;
+    }
+    if ((rc = ws_yaml_parse(&st, buf, len, name, NULL, err)) < 0) {
+        if (rc != WS_ENOMEM && err)
+            err->code = rc = WS_ECONFIG;
+        goto out;
+    }
+    for (i = 0; i < st.ndocs; i++) {
+        if (json_is_null(st.docs[i].value))
+            continue;
+        if (doc) {
+            rc = fail(&x, st.docs[i].line, "expected one YAML document, found another");
+            goto out;
+        }
+        doc = &st.docs[i];
+    }
+    rc = doc ? parse_root(&x, out, doc->value, doc->pos) : parse_root(&x, out, json_null(), NULL);
+out:
+    ws_yaml_stream_free(&st);
+    if (rc < 0)
+        ws_config_free(out);
+    return rc;
+}
+
+int ws_config_load(struct ws_config *out, const char *path, struct ws_err *err)
+{
+    char *buf = NULL, *dir = NULL, *slash;
+    size_t len = 0;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if ((rc = ws_file_read(&buf, &len, path, CONFIG_MAX_BYTES, err)) < 0) {
+        if (rc != WS_ENOMEM && err)
+            err->code = rc = WS_ECONFIG;
+        return rc;
+    }
+    if (!(dir = strdup(path))) {
+        free(buf);
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
+    if ((slash = strrchr(dir, '/')))
+        slash[slash == dir ? 1 : 0] = '\0';
+    else
+        strcpy(dir, ".");
+    rc = ws_config_parse(out, buf, len, path, dir, err);
+    free(dir);
+    free(buf);
+    return rc;
+}
+
+void ws_config_free(struct ws_config *c)
+{
+    size_t i, j;
+    if (!c)
+        return;
+    for (i = 0; i < c->nrepos; i++) {
+        free(c->repos[i].name);
+        free(c->repos[i].url);
+        free(c->repos[i].norm_url);
+        free_secret(c->repos[i].username);
+        free_secret(c->repos[i].password);
+    }
+    free(c->repos);
+    for (i = 0; i < c->nclusters; i++) {
+        free(c->clusters[i].name);
+        for (j = 0; c->clusters[i].aliases && c->clusters[i].aliases[j]; j++)
+            free(c->clusters[i].aliases[j]);
+        free(c->clusters[i].aliases);
+        ws_kubeconfig_free(&c->clusters[i].kc);
+    }
+    free(c->clusters);
+    for (i = 0; i < c->napp_dirs; i++) {
+        free(c->app_dirs[i].repository);
+        free(c->app_dirs[i].path);
+        free(c->app_dirs[i].revision);
+    }
+    free(c->app_dirs);
+    free(c->settings.state_dir);
+    free(c->settings.inventory_namespace);
+    free(c->path);
+    free(c->base_dir);
+    memset(c, 0, sizeof(*c));
+}
+
+/* --- lookups ------------------------------------------------------------------ */
+
+const struct ws_repo *ws_config_repo_by_name(const struct ws_config *c, const char *name)
+{
+    size_t i;
+    for (i = 0; name && i < c->nrepos; i++)
+        if (c->repos[i].name && strcmp(c->repos[i].name, name) == 0)
+            return &c->repos[i];
+    return NULL;
+}
+
+const struct ws_repo *ws_config_repo_by_url(const struct ws_config *c, const char *url)
+{
+    const struct ws_repo *found = NULL;
+    char *n = url ? ws_git_url_normalize(url) : NULL;
+    size_t i;
+    for (i = 0; n && !found && i < c->nrepos; i++)
+        if (c->repos[i].norm_url && strcmp(c->repos[i].norm_url, n) == 0)
+            found = &c->repos[i];
+    free(n);
+    return found;
+}
+
+const struct ws_cluster_cfg *ws_config_cluster_by_name(const struct ws_config *c, const char *name)
+{
+    size_t i;
+    for (i = 0; name && i < c->nclusters; i++)
+        if (c->clusters[i].name && strcmp(c->clusters[i].name, name) == 0)
+            return &c->clusters[i];
+    return NULL;
+}
+
+const struct ws_cluster_cfg *ws_config_cluster_by_server(const struct ws_config *c,
+                                                         const char *server)
+{
+    return find_server(c, c->nclusters, server);
+}

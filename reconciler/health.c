@@ -1,0 +1,807 @@
+/* health.c — built-in health rules for core Kubernetes kinds, following Argo
+ * CD's gitops-engine (pkg/health) and its CronJob script; pure functions over
+ * the live object, no allocation that outlives a call. */
+#include "health.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+const char *ws_health_str(enum ws_health_status s)
+{
+    switch (s) {
+#define WS_X(name, text) \
+    case name:           \
+        return text;
+        WS_HEALTH_STATUSES(WS_X)
+#undef WS_X
+    }
+    return "Unknown";
+}
+
+/* --- reading the object ---------------------------------------------------- */
+
+/* Walk object keys; NULL when any step is missing or not an object. */
+static __attribute__((sentinel)) const json_t *dig(const json_t *v, ...)
+{
+    va_list ap;
+    const char *key;
+    va_start(ap, v);
+    while (v && (key = va_arg(ap, const char *)) != NULL)
+        v = json_is_object(v) ? json_object_get(v, key) : NULL;
+    va_end(ap);
+    return v;
+}
+#define get(v, ...) dig((v), __VA_ARGS__, (const char *)NULL)
+
+/* The string at a path, or "" (never NULL). */
+#define str(v, ...) text_of(get((v), __VA_ARGS__))
+/* The integer at a path, or 0. */
+#define num(v, ...) int_of(get((v), __VA_ARGS__))
+
+static const char *text_of(const json_t *v)
+{
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static long long int_of(const json_t *v)
+{
+    if (json_is_integer(v))
+        return (long long)json_integer_value(v);
+    if (json_is_real(v))
+        return (long long)json_real_value(v);
+    return 0;
+}
+
+/* s, or `dflt` when s is empty. */
+static const char *or_else(const char *s, const char *dflt)
+{
+    return *s ? s : dflt;
+}
+
+static int streq(const char *a, const char *b)
+{
+    return strcmp(a, b) == 0;
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* The condition of `type` in status.conditions, or NULL. */
+static const json_t *cond(const json_t *obj, const char *type)
+{
+    size_t i;
+    const json_t *c;
+    json_array_foreach(get(obj, "status", "conditions"), i, c)
+        if (streq(str(c, "type"), type))
+            return c;
+    return NULL;
+}
+
+/* The condition of `type` when its status is `status` ("True"), or NULL. */
+static const json_t *cond_is(const json_t *obj, const char *type, const char *status)
+{
+    const json_t *c = cond(obj, type);
+    return c && streq(str(c, "status"), status) ? c : NULL;
+}
+
+/* spec.replicas as the apiserver defaults it (1 when absent). */
+static long long spec_replicas(const json_t *obj)
+{
+    const json_t *r = get(obj, "spec", "replicas");
+    return r ? int_of(r) : 1;
+}
+
+/* --- writing the verdict --------------------------------------------------- */
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\n' || c == '\t' || c == '\r';
+}
+
+/* Copy src into dst (cap bytes) as one line: whitespace runs (controller
+ * messages carry newlines) become one space. A message that does not fit,
+ * or was already cut (`cut`), ends in "..." on a UTF-8 character boundary. */
+static void fit(char *dst, size_t cap, const char *src, int cut)
+{
+    size_t len = 0;
+    while (is_space(*src))
+        src++;
+    for (; *src && len < cap - 1; src++) {
+        if (is_space(*src) && (is_space(src[1]) || !src[1]))
+            continue;
+        dst[len++] = is_space(*src) ? ' ' : *src;
+    }
+    dst[len] = '\0';
+    while (is_space(*src))
+        src++;
+    if (!cut && !*src)
+        return;
+    if (len + 4 > cap) {
+        len = cap - 4;
+        while (len > 0 && ((unsigned char)dst[len] & 0xC0) == 0x80)
+            len--;
+    }
+    memcpy(dst + len, "...", 4);
+}
+
+static __attribute__((format(printf, 3, 4))) void say(struct ws_health *out, enum ws_health_status s, const char *fmt, ...)
+{
+    char scratch[2048];
+    va_list ap;
+    int n;
+    out->status = s;
+    va_start(ap, fmt);
+    n = vsnprintf(scratch, sizeof(scratch), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        scratch[0] = '\0';
+    fit(out->message, sizeof(out->message), scratch, n >= (int)sizeof(scratch));
+}
+
+/* A bounded string being built from parts ("container a: ...; container b: ..."). */
+struct text {
+    char buf[2048]; /* larger than a message: fit() decides where to cut */
+    size_t len;
+};
+
+static __attribute__((format(printf, 2, 3))) void add(struct text *t, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    if (t->len >= sizeof(t->buf) - 1)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(t->buf + t->len, sizeof(t->buf) - t->len, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        t->buf[t->len] = '\0';
+    else
+        t->len = t->len + (size_t)n < sizeof(t->buf) ? t->len + (size_t)n : sizeof(t->buf) - 1;
+}
+
+/* "reason: message", "reason", "message" or "". */
+static void reason_message(struct text *t, const json_t *v)
+{
+    const char *reason = str(v, "reason"), *message = str(v, "message");
+    add(t, "%s%s%s", reason, *reason && *message ? ": " : "", message);
+}
+
+/* --- shared rules ---------------------------------------------------------- */
+
+/* Progressing while the controller has not seen the latest spec. With
+ * `required`, a missing status.observedGeneration counts as not observed
+ * (workload controllers always report it); otherwise only a reported one
+ * that is behind counts. Returns 1 when it decided. */
+static int generation_pending(struct ws_health *out, const json_t *obj, int required)
+{
+    const json_t *seen = get(obj, "status", "observedGeneration");
+    long long gen = num(obj, "metadata", "generation");
+    if (!json_is_integer(seen)) {
+        if (!required)
+            return 0;
+        say(out, WS_HEALTH_PROGRESSING,
+            "Waiting for rollout to finish: generation %lld not observed yet", gen);
+        return 1;
+    }
+    if (int_of(seen) >= gen)
+        return 0;
+    say(out, WS_HEALTH_PROGRESSING, "Waiting for rollout to finish: observed generation %lld of %lld",
+        int_of(seen), gen);
+    return 1;
+}
+
+/* A pod's container statuses, init containers first. */
+static const char *const status_lists[] = {"initContainerStatuses", "containerStatuses"};
+
+/* Waiting reasons that will not fix themselves: gitops-engine's pattern
+ * (Err*, *Error, *BackOff) plus InvalidImageName. */
+static int fatal_wait_reason(const char *r)
+{
+    return *r && (starts_with(r, "Err") || ends_with(r, "Error") || ends_with(r, "BackOff") ||
+                  streq(r, "InvalidImageName"));
+}
+
+/* Describe every init or app container of `pod` stuck in a fatal waiting
+ * state into t; returns how many. */
+static int stuck_containers(struct text *t, const json_t *pod)
+{
+    int found = 0;
+    size_t l, i;
+    const json_t *cs;
+    for (l = 0; l < WS_ARRAY_SIZE(status_lists); l++) {
+        json_array_foreach(get(pod, "status", status_lists[l]), i, cs) {
+            const json_t *waiting = get(cs, "state", "waiting");
+            if (!fatal_wait_reason(str(waiting, "reason")))
+                continue;
+            add(t, "%s%scontainer %s: ", found ? "; " : "", l == 0 ? "init " : "", str(cs, "name"));
+            reason_message(t, waiting);
+            found++;
+        }
+    }
+    return found;
+}
+
+/* Why a failed container failed, into t; 0 when it did not. */
+static int container_failure(struct text *t, const json_t *cs)
+{
+    const json_t *term = get(cs, "state", "terminated");
+    const char *reason = str(term, "reason"), *message = str(term, "message");
+    long long code = num(term, "exitCode");
+    if (!term || (code == 0 && !*message && !streq(reason, "OOMKilled")))
+        return 0;
+    if (*message)
+        add(t, "container %s: %s", str(cs, "name"), message);
+    else if (streq(reason, "OOMKilled"))
+        add(t, "container %s: OOMKilled (exit code %lld)", str(cs, "name"), code);
+    else
+        add(t, "container %s failed with exit code %lld%s%s%s", str(cs, "name"), code,
+            *reason ? " (" : "", reason, *reason ? ")" : "");
+    return 1;
+}
+
+/* Why a pending pod is pending, into t. */
+static void pending_reason(struct text *t, const json_t *pod)
+{
+    const json_t *sched = cond_is(pod, "PodScheduled", "False"), *cs;
+    size_t l, i;
+    if (sched) {
+        reason_message(t, sched);
+        return;
+    }
+    if (*str(pod, "status", "message")) {
+        add(t, "%s", str(pod, "status", "message"));
+        return;
+    }
+    for (l = 0; l < WS_ARRAY_SIZE(status_lists); l++)
+        json_array_foreach(get(pod, "status", status_lists[l]), i, cs) {
+            const json_t *waiting = get(cs, "state", "waiting");
+            if (*str(waiting, "reason")) {
+                add(t, "%scontainer %s: ", l == 0 ? "init " : "", str(cs, "name"));
+                reason_message(t, waiting);
+                return;
+            }
+        }
+    add(t, "Pod is pending");
+}
+
+/* --- apps/v1 --------------------------------------------------------------- */
+
+static void deployment_health(struct ws_health *out, const json_t *d, const json_t *pods)
+{
+    long long want = spec_replicas(d), updated = num(d, "status", "updatedReplicas"),
+              total = num(d, "status", "replicas"), avail = num(d, "status", "availableReplicas");
+    const json_t *progressing = cond(d, "Progressing");
+    if (json_is_true(get(d, "spec", "paused")))
+        say(out, WS_HEALTH_SUSPENDED, "Deployment is paused");
+    else if (generation_pending(out, d, 1))
+        return;
+    else if (progressing && streq(str(progressing, "reason"), "ProgressDeadlineExceeded"))
+        say(out, WS_HEALTH_DEGRADED, "Deployment \"%s\" exceeded its progress deadline: %s",
+            str(d, "metadata", "name"), str(progressing, "message"));
+    else if (updated < want)
+        say(out, WS_HEALTH_PROGRESSING,
+            "Waiting for rollout to finish: %lld out of %lld new replicas have been updated...",
+            updated, want);
+    else if (total > updated)
+        say(out, WS_HEALTH_PROGRESSING,
+            "Waiting for rollout to finish: %lld old replicas are pending termination...",
+            total - updated);
+    else if (avail < updated)
+        say(out, WS_HEALTH_PROGRESSING,
+            "Waiting for rollout to finish: %lld of %lld updated replicas are available...", avail,
+            updated);
+    else
+        say(out, WS_HEALTH_HEALTHY, "%lld of %lld replicas updated and available", avail, want);
+}
+
+static void statefulset_health(struct ws_health *out, const json_t *s, const json_t *pods)
+{
+    long long want = spec_replicas(s), ready = num(s, "status", "readyReplicas"),
+              updated = num(s, "status", "updatedReplicas");
+    const json_t *strategy = get(s, "spec", "updateStrategy");
+    const json_t *rolling = get(strategy, "rollingUpdate");
+    const char *type = str(strategy, "type");
+    const char *update_rev = str(s, "status", "updateRevision");
+
+    if (generation_pending(out, s, 1))
+        return;
+    if (num(s, "status", "observedGeneration") == 0) /* like kubectl */
+        say(out, WS_HEALTH_PROGRESSING, "Waiting for statefulset spec update to be observed...");
+    else if (ready < want)
+        say(out, WS_HEALTH_PROGRESSING, "Waiting for %lld pods to be ready... (%lld of %lld ready)",
+            want - ready, ready, want);
+    else if (streq(type, "OnDelete"))
+        say(out, WS_HEALTH_HEALTHY, "statefulset has %lld ready pods (%lld updated)", ready, updated);
+    else if (json_is_object(rolling)) {
+        /* The apiserver defaults partition to 0, so this is the usual path. */
+        long long partition = num(rolling, "partition"), target = want - partition;
+        if (target < 0)
+            target = 0;
+        if (updated < target)
+            say(out, WS_HEALTH_PROGRESSING,
+                "Waiting for %sroll out to finish: %lld out of %lld new pods have been updated...",
+                partition > 0 ? "partitioned " : "", updated, target);
+        else if (partition > 0)
+            say(out, WS_HEALTH_HEALTHY,
+                "partitioned roll out complete: %lld new pods have been updated (partition %lld)",
+                updated, partition);
+        else
+            say(out, WS_HEALTH_HEALTHY, "statefulset rolling update complete: %lld pods at revision %s",
+                updated, update_rev);
+    } else if (!streq(update_rev, str(s, "status", "currentRevision")))
+        say(out, WS_HEALTH_PROGRESSING,
+            "waiting for statefulset rolling update to complete %lld pods at revision %s...", updated,
+            update_rev);
+    else
+        say(out, WS_HEALTH_HEALTHY, "statefulset rolling update complete: %lld pods at revision %s",
+            num(s, "status", "currentReplicas"), str(s, "status", "currentRevision"));
+}
+
+static void daemonset_health(struct ws_health *out, const json_t *d, const json_t *pods)
+{
+    long long desired = num(d, "status", "desiredNumberScheduled"),
+              updated = num(d, "status", "updatedNumberScheduled"),
+              avail = num(d, "status", "numberAvailable");
+    const char *name = str(d, "metadata", "name");
+    if (generation_pending(out, d, 1))
+        return;
+    if (streq(str(d, "spec", "updateStrategy", "type"), "OnDelete"))
+        say(out, WS_HEALTH_HEALTHY, "daemon set %lld out of %lld new pods have been updated", updated,
+            desired);
+    else if (updated < desired)
+        say(out, WS_HEALTH_PROGRESSING,
+            "Waiting for daemon set \"%s\" rollout to finish: %lld out of %lld new pods have been "
+            "updated...",
+            name, updated, desired);
+    else if (avail < desired)
+        say(out, WS_HEALTH_PROGRESSING,
+            "Waiting for daemon set \"%s\" rollout to finish: %lld of %lld updated pods are "
+            "available...",
+            name, avail, desired);
+    else
+        say(out, WS_HEALTH_HEALTHY, "%lld of %lld pods updated and available", avail, desired);
+}
+
+static void replicaset_health(struct ws_health *out, const json_t *r, const json_t *pods)
+{
+    long long want = spec_replicas(r), avail = num(r, "status", "availableReplicas");
+    const json_t *failure = cond_is(r, "ReplicaFailure", "True");
+    struct text t = {.len = 0};
+    if (generation_pending(out, r, 1))
+        return;
+    if (failure) {
+        reason_message(&t, failure);
+        say(out, WS_HEALTH_DEGRADED, "%s", t.buf);
+    } else if (avail < want)
+        say(out, WS_HEALTH_PROGRESSING,
+            "Waiting for rollout to finish: %lld out of %lld new replicas are available...", avail,
+            want);
+    else
+        say(out, WS_HEALTH_HEALTHY, "%lld of %lld replicas available", avail, want);
+}
+
+/* --- core/v1 --------------------------------------------------------------- */
+
+static void pod_health(struct ws_health *out, const json_t *pod, const json_t *pods)
+{
+    const char *phase = str(pod, "status", "phase");
+    const char *policy = str(pod, "spec", "restartPolicy");
+    struct text t = {.len = 0};
+    size_t i;
+    const json_t *cs;
+
+    /* Unlike gitops-engine (restartPolicy Always only), for every policy:
+     * a hook or job pod that cannot pull its image will not recover either. */
+    if (stuck_containers(&t, pod)) {
+        say(out, WS_HEALTH_DEGRADED, "%s", t.buf);
+        return;
+    }
+    if (streq(phase, "Pending")) {
+        pending_reason(&t, pod);
+        say(out, WS_HEALTH_PROGRESSING, "%s", t.buf);
+    } else if (streq(phase, "Succeeded")) {
+        say(out, WS_HEALTH_HEALTHY, "%s", or_else(str(pod, "status", "message"), "Pod completed"));
+    } else if (streq(phase, "Failed")) {
+        size_t l;
+        if (*str(pod, "status", "message") || *str(pod, "status", "reason"))
+            reason_message(&t, get(pod, "status"));
+        for (l = 0; l < WS_ARRAY_SIZE(status_lists) && !t.len; l++)
+            json_array_foreach(get(pod, "status", status_lists[l]), i, cs)
+                if (container_failure(&t, cs))
+                    break;
+        say(out, WS_HEALTH_DEGRADED, "%s", t.len ? t.buf : "Pod failed");
+    } else if (streq(phase, "Running")) {
+        const json_t *ready = cond(pod, "Ready");
+        int always = !*policy || streq(policy, "Always") ||
+                     get(pod, "metadata", "annotations", "argocd.argoproj.io/ignore-restart-policy");
+        int unready = 0;
+        if (!always) {
+            /* Finite pods (hooks, job pods) are done only when Succeeded. */
+            say(out, WS_HEALTH_PROGRESSING, "%s", or_else(str(pod, "status", "message"), "Pod is running"));
+            return;
+        }
+        json_array_foreach(get(pod, "status", "containerStatuses"), i, cs)
+            if (!json_is_true(json_object_get(cs, "ready"))) {
+                const json_t *last = get(cs, "lastState", "terminated");
+                if (last) {
+                    /* Restarted and not ready again: gitops-engine says Degraded. */
+                    say(out, WS_HEALTH_DEGRADED,
+                        "container %s is not ready, last terminated: %s (exit code %lld)",
+                        str(cs, "name"), or_else(str(last, "reason"), "Error"), num(last, "exitCode"));
+                    return;
+                }
+                unready++;
+            }
+        if (ready ? streq(str(ready, "status"), "True") : unready == 0) {
+            say(out, WS_HEALTH_HEALTHY, "Pod is running and ready");
+            return;
+        }
+        add(&t, "Waiting for pod to be ready");
+        if (ready && (*str(ready, "reason") || *str(ready, "message"))) {
+            add(&t, ": ");
+            reason_message(&t, ready);
+        }
+        say(out, WS_HEALTH_PROGRESSING, "%s", t.buf);
+    } else {
+        say(out, WS_HEALTH_UNKNOWN, "%s", or_else(str(pod, "status", "message"), "Pod phase is unknown"));
+    }
+}
+
+static void pvc_health(struct ws_health *out, const json_t *pvc, const json_t *pods)
+{
+    const char *phase = str(pvc, "status", "phase");
+    const json_t *ann = get(pvc, "metadata", "annotations");
+    const char *prov = str(ann, "volume.kubernetes.io/storage-provisioner");
+    if (!*prov)
+        prov = str(ann, "volume.beta.kubernetes.io/storage-provisioner");
+    if (streq(phase, "Bound"))
+        say(out, WS_HEALTH_HEALTHY, "Bound to volume %s", str(pvc, "spec", "volumeName"));
+    else if (streq(phase, "Lost"))
+        say(out, WS_HEALTH_DEGRADED, "Claim lost its volume %s", str(pvc, "spec", "volumeName"));
+    else if (streq(phase, "Pending") && *prov)
+        say(out, WS_HEALTH_PROGRESSING, "Waiting for %s to provision a volume", prov);
+    else if (streq(phase, "Pending"))
+        /* No provisioner has picked it up: a static volume that does not
+         * exist yet, or a WaitForFirstConsumer class (binds only once a pod
+         * uses the claim, so a consumer in a later wave will never come). */
+        say(out, WS_HEALTH_PROGRESSING,
+            "Waiting for the claim to be bound (a WaitForFirstConsumer storage class binds only "
+            "once a pod uses the claim)");
+    else
+        say(out, WS_HEALTH_UNKNOWN, "Claim phase is \"%s\"", phase);
+}
+
+/* Service and Ingress: Healthy once the load balancer has an address (a
+ * Service only when it is of type LoadBalancer). */
+static void lb_health(struct ws_health *out, const json_t *obj, const json_t *pods)
+{
+    const json_t *first = json_array_get(get(obj, "status", "loadBalancer", "ingress"), 0);
+    const char *type = str(obj, "spec", "type");
+    int svc = streq(str(obj, "kind"), "Service");
+    if (svc && !streq(type, "LoadBalancer"))
+        say(out, WS_HEALTH_HEALTHY, "%s service", or_else(type, "ClusterIP"));
+    else if (first)
+        say(out, WS_HEALTH_HEALTHY, "Load balancer at %s",
+            or_else(str(first, "ip"), str(first, "hostname")));
+    else
+        say(out, WS_HEALTH_PROGRESSING, "Waiting for the %s to publish an address",
+            svc ? "load balancer" : "ingress controller");
+}
+
+/* --- other groups ---------------------------------------------------------- */
+
+/* Is this pod in the Job's way? Pods of another controller are skipped in
+ * case the caller's selector was wider than the Job's. */
+static int pod_of(const json_t *pod, const char *uid)
+{
+    size_t i;
+    const json_t *ref;
+    if (get(pod, "metadata", "deletionTimestamp"))
+        return 0;
+    json_array_foreach(get(pod, "metadata", "ownerReferences"), i, ref)
+        if (json_is_true(json_object_get(ref, "controller")) && *uid && !streq(str(ref, "uid"), uid))
+            return 0;
+    return 1;
+}
+
+static void job_health(struct ws_health *out, const json_t *job, const json_t *pods)
+{
+    const json_t *pod, *unscheduled = NULL, *failed = cond_is(job, "Failed", "True");
+    const char *uid = str(job, "metadata", "uid");
+    struct text t = {.len = 0};
+    size_t i;
+
+    if (failed || (failed = cond_is(job, "FailureTarget", "True")) != NULL) {
+        reason_message(&t, failed);
+        say(out, WS_HEALTH_DEGRADED, "%s", t.len ? t.buf : "Job failed");
+        return;
+    }
+    if (cond_is(job, "Complete", "True")) {
+        say(out, WS_HEALTH_HEALTHY, "Job completed: %lld succeeded",
+            num(job, "status", "succeeded"));
+        return;
+    }
+    if (json_is_true(get(job, "spec", "suspend")) || cond_is(job, "Suspended", "True")) {
+        const char *queue = str(job, "metadata", "labels", "kueue.x-k8s.io/queue-name");
+        say(out, WS_HEALTH_SUSPENDED, "Job is suspended%s%s%s",
+            *queue ? " (waiting for admission to queue " : "", queue, *queue ? ")" : "");
+        return;
+    }
+    /* A pod that crash-loops or cannot pull its image fails the Job long
+     * before backoffLimit does (OnFailure restarts never count). */
+    json_array_foreach(pods, i, pod) {
+        if (!pod_of(pod, uid))
+            continue;
+        add(&t, "pod %s: ", str(pod, "metadata", "name"));
+        if (stuck_containers(&t, pod)) {
+            say(out, WS_HEALTH_DEGRADED, "%s", t.buf);
+            return;
+        }
+        t.len = 0;
+        t.buf[0] = '\0';
+        if (!unscheduled && streq(str(pod, "status", "phase"), "Pending") &&
+            cond_is(pod, "PodScheduled", "False"))
+            unscheduled = pod;
+    }
+    add(&t, "Job running: %lld active, %lld succeeded", num(job, "status", "active"),
+        num(job, "status", "succeeded"));
+    if (num(job, "status", "failed"))
+        add(&t, ", %lld failed", num(job, "status", "failed"));
+    if (unscheduled) {
+        add(&t, "; pod %s: ", str(unscheduled, "metadata", "name"));
+        reason_message(&t, cond(unscheduled, "PodScheduled"));
+    }
+    say(out, WS_HEALTH_PROGRESSING, "%s", t.buf);
+}
+
+/* Argo CD's CronJob script, except that a failed last run is Healthy with a
+ * note: it happened before this sync and must not fail it. */
+static void cronjob_health(struct ws_health *out, const json_t *cj, const json_t *pods)
+{
+    const char *scheduled = str(cj, "status", "lastScheduleTime");
+    const char *succeeded = str(cj, "status", "lastSuccessfulTime");
+    size_t active = json_array_size(get(cj, "status", "active"));
+    int64_t ts, tok;
+    struct text t = {.len = 0};
+
+    if (json_is_true(get(cj, "spec", "suspend"))) {
+        say(out, WS_HEALTH_SUSPENDED, "CronJob is suspended");
+        return;
+    }
+    if (!*scheduled) {
+        say(out, WS_HEALTH_HEALTHY, "CronJob has not been scheduled yet");
+        return;
+    }
+    add(&t, "Last scheduled at %s", scheduled);
+    if (active)
+        add(&t, "; %zu active job%s", active, active == 1 ? "" : "s");
+    if (!*succeeded)
+        add(&t, "; no successful run yet");
+    else if (!active && ws_time_parse_rfc3339(&ts, scheduled) == 0 &&
+             ws_time_parse_rfc3339(&tok, succeeded) == 0 && tok < ts)
+        add(&t, "; the last run did not succeed (last success at %s)", succeeded);
+    else
+        add(&t, "; last successful run at %s", succeeded);
+    say(out, WS_HEALTH_HEALTHY, "%s", t.buf);
+}
+
+static void crd_health(struct ws_health *out, const json_t *crd, const json_t *pods)
+{
+    const json_t *terminating = cond_is(crd, "Terminating", "True"),
+                 *names = cond_is(crd, "NamesAccepted", "False"), *established = cond(crd, "Established"),
+                 *nonstructural = cond_is(crd, "NonStructuralSchema", "True");
+    if (!json_array_size(get(crd, "status", "conditions")))
+        say(out, WS_HEALTH_PROGRESSING, "Waiting for the CRD to be established");
+    else if (terminating)
+        say(out, WS_HEALTH_PROGRESSING, "CRD is being terminated: %s", str(terminating, "message"));
+    else if (names)
+        say(out, WS_HEALTH_DEGRADED, "CRD names have not been accepted: %s", str(names, "message"));
+    else if (!streq(str(established, "status"), "True"))
+        /* gitops-engine says Degraded; it is only not yet, and waves wait for it. */
+        say(out, WS_HEALTH_PROGRESSING, "CRD is not established yet%s%s",
+            *str(established, "message") ? ": " : "", str(established, "message"));
+    else if (nonstructural)
+        say(out, WS_HEALTH_DEGRADED, "Schema violations found: %s", str(nonstructural, "message"));
+    else
+        say(out, WS_HEALTH_HEALTHY, "CRD is established");
+}
+
+static void apiservice_health(struct ws_health *out, const json_t *api, const json_t *pods)
+{
+    const json_t *avail = cond(api, "Available");
+    struct text t = {.len = 0};
+    if (!avail) {
+        say(out, WS_HEALTH_PROGRESSING, "Waiting to be processed");
+        return;
+    }
+    reason_message(&t, avail);
+    /* Not Degraded when unavailable: its backing service is usually still
+     * starting (gitops-engine agrees). */
+    say(out, streq(str(avail, "status"), "True") ? WS_HEALTH_HEALTHY : WS_HEALTH_PROGRESSING, "%s",
+        t.buf);
+}
+
+static int hpa_degraded(const json_t *c)
+{
+    const char *type = str(c, "type"), *reason = str(c, "reason");
+    if (streq(type, "AbleToScale"))
+        return streq(reason, "FailedGetScale") || streq(reason, "FailedUpdateScale");
+    if (streq(type, "ScalingActive"))
+        /* gitops-engine lists FailedGetResourceMetric; the HPA controller
+         * reports the same failure for the other metric sources too. */
+        return (starts_with(reason, "FailedGet") && ends_with(reason, "Metric")) ||
+               streq(reason, "InvalidSelector");
+    return 0;
+}
+
+static void hpa_health(struct ws_health *out, const json_t *hpa, const json_t *pods)
+{
+    const json_t *conds = get(hpa, "status", "conditions"), *c;
+    json_t *parsed = NULL;
+    size_t i;
+    if (generation_pending(out, hpa, 0))
+        return;
+    /* autoscaling/v1 keeps its conditions as JSON in an annotation. */
+    if (!conds) {
+        const char *ann = str(hpa, "metadata", "annotations", "autoscaling.alpha.kubernetes.io/conditions");
+        conds = parsed = *ann ? json_loads(ann, 0, NULL) : NULL;
+    }
+    /* Any degraded condition wins over a healthy one before it (the order
+     * of conditions is not meaningful). */
+    json_array_foreach(conds, i, c)
+        if (hpa_degraded(c)) {
+            say(out, WS_HEALTH_DEGRADED, "%s", str(c, "message"));
+            goto out;
+        }
+    json_array_foreach(conds, i, c)
+        if ((streq(str(c, "type"), "AbleToScale") || streq(str(c, "type"), "ScalingLimited")) &&
+            streq(str(c, "status"), "True")) {
+            say(out, WS_HEALTH_HEALTHY, "%s", str(c, "message"));
+            goto out;
+        }
+    say(out, WS_HEALTH_PROGRESSING, "Waiting to Autoscale");
+out:
+    json_decref(parsed);
+}
+
+/* --- dispatch -------------------------------------------------------------- */
+
+typedef void (*ws_health_rule_fn)(struct ws_health *out, const json_t *obj, const json_t *pods);
+
+static const struct {
+    const char *group, *kind;
+    ws_health_rule_fn assess;
+} rules[] = {
+    {"apps", "Deployment", deployment_health},
+    {"apps", "StatefulSet", statefulset_health},
+    {"apps", "DaemonSet", daemonset_health},
+    {"apps", "ReplicaSet", replicaset_health},
+    {"", "Pod", pod_health},
+    {"", "PersistentVolumeClaim", pvc_health},
+    {"", "Service", lb_health},
+    {"networking.k8s.io", "Ingress", lb_health},
+    {"extensions", "Ingress", lb_health},
+    {"batch", "Job", job_health},
+    {"batch", "CronJob", cronjob_health},
+    {"apiextensions.k8s.io", "CustomResourceDefinition", crd_health},
+    {"apiregistration.k8s.io", "APIService", apiservice_health},
+    {"autoscaling", "HorizontalPodAutoscaler", hpa_health},
+};
+
+/* Is obj of group/kind? The group is apiVersion up to '/' ("" for core). */
+static int is_kind(const json_t *obj, const char *group, const char *kind)
+{
+    const char *api = str(obj, "apiVersion"), *slash = strchr(api, '/');
+    size_t glen = slash ? (size_t)(slash - api) : 0;
+    return streq(str(obj, "kind"), kind) && strlen(group) == glen && strncmp(api, group, glen) == 0;
+}
+
+/* Argo CD keeps hook objects it is about to delete out of "Pending deletion". */
+static int hook_finalizer(const json_t *obj)
+{
+    size_t i;
+    const json_t *f;
+    json_array_foreach(get(obj, "metadata", "finalizers"), i, f)
+        if (streq(text_of(f), "argocd.argoproj.io/hook-finalizer"))
+            return 1;
+    return 0;
+}
+
+void ws_health_assess(struct ws_health *out, const json_t *obj, const json_t *pods)
+{
+    size_t i;
+    out->status = WS_HEALTH_UNKNOWN;
+    out->message[0] = '\0';
+    if (!obj || json_is_null(obj)) {
+        say(out, WS_HEALTH_MISSING, "Object does not exist");
+        return;
+    }
+    if (!json_is_object(obj)) {
+        say(out, WS_HEALTH_UNKNOWN, "Not a Kubernetes object");
+        return;
+    }
+    if (get(obj, "metadata", "deletionTimestamp") && !hook_finalizer(obj)) {
+        say(out, WS_HEALTH_PROGRESSING, "Pending deletion");
+        return;
+    }
+    for (i = 0; i < WS_ARRAY_SIZE(rules); i++)
+        if (is_kind(obj, rules[i].group, rules[i].kind)) {
+            rules[i].assess(out, obj, json_is_array(pods) ? pods : NULL);
+            return;
+        }
+    if (!generation_pending(out, obj, 0))
+        say(out, WS_HEALTH_HEALTHY, "no health check for %s", str(obj, "kind"));
+}
+
+/* --- pod selector ---------------------------------------------------------- */
+
+static int compare_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A LabelSelector in the syntax of the labelSelector query parameter:
+ * matchLabels (sorted), then matchExpressions. -1 when it has neither or
+ * uses what that syntax cannot say. */
+static int write_selector(struct text *t, const json_t *sel)
+{
+    const json_t *labels = get(sel, "matchLabels"), *e, *v;
+    const char *keys[64], *key;
+    size_t n = 0, i, j;
+    json_t *val;
+    json_object_foreach((json_t *)labels, key, val) {
+        if (n == WS_ARRAY_SIZE(keys))
+            return -1;
+        keys[n++] = key;
+    }
+    qsort(keys, n, sizeof(keys[0]), compare_keys);
+    for (i = 0; i < n; i++)
+        add(t, "%s%s=%s", t->len ? "," : "", keys[i], str(labels, keys[i]));
+    json_array_foreach(get(sel, "matchExpressions"), i, e) {
+        const char *op = str(e, "operator"), *k = str(e, "key"), *sep = t->len ? "," : "";
+        if (streq(op, "Exists") || streq(op, "DoesNotExist"))
+            add(t, "%s%s%s", sep, *op == 'D' ? "!" : "", k);
+        else if (streq(op, "In") || streq(op, "NotIn")) {
+            add(t, "%s%s %s (", sep, k, *op == 'I' ? "in" : "notin");
+            json_array_foreach(get(e, "values"), j, v)
+                add(t, "%s%s", j ? "," : "", text_of(v));
+            add(t, ")");
+        } else
+            return -1;
+    }
+    return t->len ? 0 : -1;
+}
+
+int ws_health_pod_selector(const json_t *obj, char *buf, size_t len)
+{
+    const char *name = str(obj, "metadata", "name");
+    struct text t = {.len = 0};
+    if (!buf || len == 0)
+        return 0;
+    buf[0] = '\0';
+    if (!is_kind(obj, "batch", "Job"))
+        return 0;
+    if (write_selector(&t, get(obj, "spec", "selector")) < 0) {
+        /* Not defaulted yet (never the case for a live Job): the name label. */
+        t.len = 0;
+        if (*name)
+            add(&t, "batch.kubernetes.io/job-name=%s", name);
+    }
+    if (!t.len || t.len >= len || t.len >= sizeof(t.buf) - 1)
+        return 0;
+    memcpy(buf, t.buf, t.len + 1);
+    return 1;
+}

@@ -1,0 +1,629 @@
+/* test_config.c — tests for reconciler/config.c: wavesync.yaml fixtures
+ * (tests/unit/data/config/ok_*.yaml, err_*.yaml) parsed against a scratch
+ * folder holding a kubeconfig and secret files, lookups, secret references,
+ * Git URL normalisation, and that no secret ever reaches an error message. */
+#include "config.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tap.h"
+#include "util.h"
+
+#define GIT_TOKEN "env-secret-git-7f3a"
+#define CLUSTER_TOKEN "env-secret-cluster-91c2"
+#define FILE_TOKEN "file-secret-token-55d0"
+#define KUBE_TOKEN "kube-token-value-0b1e"
+
+static char data_dir[PATH_MAX];
+static char tmp[PATH_MAX]; /* scratch folder: base_dir of every parse */
+
+static const char kubeconfig_text[] =
+    "apiVersion: v1\n"
+    "kind: Config\n"
+    "current-context: dev\n"
+    "clusters:\n"
+    "- name: dev\n"
+    "  cluster: {server: https://127.0.0.1:6443}\n"
+    "- name: prod\n"
+    "  cluster: {server: \"https://10.1.0.1:6443/\"}\n"
+    "users:\n"
+    "- name: bot\n"
+    "  user: {token: " KUBE_TOKEN "}\n"
+    "contexts:\n"
+    "- name: dev\n"
+    "  context: {cluster: dev, user: bot}\n"
+    "- name: prod\n"
+    "  context: {cluster: prod, user: bot, namespace: ml-prod}\n";
+
+static void write_file(const char *rel, const char *text)
+{
+    char path[PATH_MAX + 64];
+    FILE *f;
+    snprintf(path, sizeof(path), "%s/%s", tmp, rel);
+    if (!(f = fopen(path, "w")) || fputs(text, f) < 0) {
+        tap_diag("cannot write %s", path);
+        exit(1);
+    }
+    fclose(f);
+}
+
+static void make_dir(const char *rel)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/%s", tmp, rel);
+    mkdir(path, 0700);
+}
+
+static void setup(void)
+{
+    const char *src = getenv("WS_SRCDIR");
+    char rel[PATH_MAX], t[] = "/tmp/ws-test-config-XXXXXX";
+    snprintf(rel, sizeof(rel), "%s/tests/unit/data/config", src && *src ? src : ".");
+    if (!realpath(rel, data_dir))
+        snprintf(data_dir, sizeof(data_dir), "%s", rel);
+    if (!mkdtemp(t) || !realpath(t, tmp)) {
+        tap_diag("mkdtemp failed");
+        exit(1);
+    }
+    write_file("kubeconfig", kubeconfig_text);
+    make_dir("kube");
+    make_dir("secrets");
+    make_dir("certs");
+    write_file("secrets/git-user", "bot-from-file\n");
+    write_file("secrets/git-token", FILE_TOKEN "\r\n");
+    write_file("secrets/cluster-token", "cluster-file-secret\n");
+    write_file("secrets/empty", "\n");
+    setenv("WS_TEST_GIT_TOKEN", GIT_TOKEN, 1);
+    setenv("WS_TEST_CLUSTER_TOKEN", CLUSTER_TOKEN, 1);
+    unsetenv("WS_TEST_UNSET_VARIABLE");
+}
+
+static void teardown(void)
+{
+    static const char *const files[] = {"kubeconfig", "wavesync.yaml", "secrets/git-user",
+                                        "secrets/git-token", "secrets/cluster-token",
+                                        "secrets/empty", "secrets", "certs", "kube"};
+    char path[PATH_MAX + 64];
+    size_t i;
+    for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", tmp, files[i]);
+        remove(path);
+    }
+    rmdir(tmp);
+}
+
+/* "<tmp>/<rel>" */
+static const char *in_tmp(const char *rel)
+{
+    static char out[PATH_MAX + 64];
+    snprintf(out, sizeof(out), "%s/%s", tmp, rel);
+    return out;
+}
+
+/* Parse text with "@TMP@" replaced by the scratch folder. */
+static int parse_text(struct ws_config *c, const char *text, const char *name, struct ws_err *err)
+{
+    char buf[16384];
+    size_t n = 0;
+    const char *p = text;
+    while (*p && n + PATH_MAX < sizeof(buf)) {
+        if (strncmp(p, "@TMP@", 5) == 0) {
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s", tmp);
+            p += 5;
+        } else {
+            buf[n++] = *p++;
+        }
+    }
+    buf[n] = '\0';
+    ws_err_clear(err);
+    return ws_config_parse(c, buf, n, name, tmp, err);
+}
+
+static int parse_fixture(struct ws_config *c, const char *file, struct ws_err *err)
+{
+    char path[PATH_MAX + 64], *buf = NULL;
+    int rc;
+    snprintf(path, sizeof(path), "%s/%s", data_dir, file);
+    if (ws_file_read(&buf, NULL, path, 1 << 20, err) < 0) {
+        tap_diag("cannot read fixture: %s", err->msg);
+        memset(c, 0, sizeof(*c));
+        return WS_EIO;
+    }
+    rc = parse_text(c, buf, file, err);
+    free(buf);
+    return rc;
+}
+
+static int is_zeroed(const struct ws_config *c)
+{
+    static const struct ws_config zero;
+    return memcmp(c, &zero, sizeof(zero)) == 0;
+}
+
+/* --- ok fixtures ---------------------------------------------------------------- */
+
+static void test_minimal(void)
+{
+    struct ws_config c;
+    struct ws_err err;
+    const char *home = getenv("HOME");
+    char *saved_home = home ? strdup(home) : NULL;
+
+    setenv("XDG_STATE_HOME", "/xdg/state", 1);
+    tap_is_int(parse_fixture(&c, "ok_minimal.yaml", &err), 0, "minimal: parses");
+    if (err.msg[0])
+        tap_diag("%s", err.msg);
+    tap_is_int(c.nrepos, 1, "minimal: one repository");
+    tap_is_str(c.repos[0].name, "platform", "minimal: repository name");
+    tap_is_str(c.repos[0].norm_url, "/srv/git/ml-platform", "minimal: normalised file URL");
+    tap_ok(c.repos[0].username == NULL && c.repos[0].password == NULL, "minimal: no credentials");
+    tap_is_int(c.repos[0].line, 2, "minimal: repository line");
+    tap_is_int(c.nclusters + c.napp_dirs, 0, "minimal: no clusters or application folders");
+    tap_is_int(c.settings.wave_timeout_ms, 5 * 60 * 1000, "minimal: waveTimeout default 5m");
+    tap_is_int(c.settings.sync_timeout_ms, 30 * 60 * 1000, "minimal: syncTimeout default 30m");
+    tap_is_int(c.settings.concurrency, 4, "minimal: concurrency default 4");
+    tap_is_str(c.settings.inventory_namespace, "wavesync", "minimal: inventoryNamespace default");
+    tap_is_str(c.settings.state_dir, "/xdg/state/wavesync", "minimal: stateDir from XDG_STATE_HOME");
+    tap_is_str(c.path, "ok_minimal.yaml", "minimal: path is the name given");
+    tap_is_str(c.base_dir, tmp, "minimal: base_dir as given");
+    ws_config_free(&c);
+    tap_ok(is_zeroed(&c), "minimal: free zeroes");
+
+    setenv("XDG_STATE_HOME", "relative/state", 1); /* ignored: XDG wants absolute paths */
+    setenv("HOME", "/home/tester", 1);
+    parse_fixture(&c, "ok_minimal.yaml", &err);
+    tap_is_str(c.settings.state_dir, "/home/tester/.local/state/wavesync",
+               "minimal: stateDir under HOME when XDG_STATE_HOME is not absolute");
+    ws_config_free(&c);
+    unsetenv("XDG_STATE_HOME");
+    parse_fixture(&c, "ok_minimal.yaml", &err);
+    tap_is_str(c.settings.state_dir, "/home/tester/.local/state/wavesync",
+               "minimal: stateDir under HOME without XDG_STATE_HOME");
+    ws_config_free(&c);
+    if (saved_home)
+        setenv("HOME", saved_home, 1);
+    else
+        unsetenv("HOME");
+    free(saved_home);
+}
+
+static void test_full(void)
+{
+    struct ws_config c;
+    struct ws_err err;
+    const struct ws_cluster_cfg *k;
+    tap_is_int(parse_fixture(&c, "ok_full.yaml", &err), 0, "full: parses");
+    if (err.msg[0])
+        tap_diag("%s", err.msg);
+    if (c.nrepos != 3 || c.nclusters != 2 || c.napp_dirs != 2) {
+        tap_ok(0, "full: 3 repositories, 2 clusters, 2 application folders");
+        ws_config_free(&c);
+        return;
+    }
+    tap_is_str(c.repos[0].url, "https://GitHub.com/Acme/ml-platform.git", "full: url as written");
+    tap_is_str(c.repos[0].norm_url, "github.com/Acme/ml-platform", "full: url normalised");
+    tap_is_str(c.repos[0].username, "deploy-bot", "full: literal username");
+    tap_is_str(c.repos[0].password, GIT_TOKEN, "full: password from env:");
+    tap_is_int(c.repos[0].line, 3, "full: repository line");
+    tap_is_str(c.repos[1].norm_url, "gitlab.example.com/ml/models", "full: scp-like URL normalised");
+    tap_ok(c.repos[1].username == NULL, "full: second repository has no credentials");
+    tap_is_str(c.repos[2].norm_url, "/srv/git/local", "full: file URL normalised");
+
+    k = &c.clusters[0];
+    tap_is_str(k->name, "in-cluster", "full: kubeconfig cluster name");
+    tap_is_int(k->line, 13, "full: cluster line");
+    tap_is_str(k->kc.context, "prod", "full: context selected");
+    tap_is_str(k->kc.server, "https://10.1.0.1:6443", "full: server from the context's cluster");
+    tap_is_str(k->kc.token, KUBE_TOKEN, "full: kubeconfig user token");
+    tap_is_str(k->kc.namespace_, "ml", "full: cluster namespace overrides the context's");
+    tap_is_int(k->naliases, 2, "full: two aliases");
+    tap_is_str(k->aliases[1], "https://Kubernetes.Default.svc:443",
+               "full: alias kept as written without trailing '/'");
+    k = &c.clusters[1];
+    tap_is_str(k->kc.server, "https://ml.example.com:443", "full: inline server, no trailing '/'");
+    tap_is_str(k->kc.ca_file, in_tmp("certs/ca.crt"), "full: inline caFile resolved against base_dir");
+    tap_is_str(k->kc.token, CLUSTER_TOKEN, "full: inline token from env:");
+    tap_is_str(k->kc.namespace_, "serving", "full: inline namespace");
+    tap_ok(k->kc.context == NULL, "full: inline cluster has no context");
+
+    tap_is_str(c.app_dirs[0].repository, "platform", "full: application folder repository");
+    tap_is_str(c.app_dirs[0].path, "apps", "full: application folder path cleaned");
+    tap_is_str(c.app_dirs[0].revision, "main", "full: application folder revision");
+    tap_is_int(c.app_dirs[0].line, 26, "full: application folder line");
+    tap_is_str(c.app_dirs[1].path, "", "full: application folder path defaults to the root");
+    tap_ok(c.app_dirs[1].revision == NULL, "full: revision defaults to NULL (HEAD)");
+
+    tap_is_int(c.settings.wave_timeout_ms, 90000, "full: waveTimeout 90s");
+    tap_is_int(c.settings.sync_timeout_ms, 3600000, "full: syncTimeout 1h");
+    tap_is_int(c.settings.concurrency, 8, "full: concurrency");
+    tap_is_str(c.settings.state_dir, in_tmp("state"), "full: stateDir resolved against base_dir");
+    tap_is_str(c.settings.inventory_namespace, "wavesync-system", "full: inventoryNamespace");
+
+    /* lookups */
+    tap_ok(ws_config_repo_by_name(&c, "models") == &c.repos[1], "lookup: repository by name");
+    tap_ok(ws_config_repo_by_name(&c, "nope") == NULL, "lookup: unknown repository name");
+    {
+        static const struct {
+            const char *url;
+            int index; /* -1: no match */
+        } rows[] = {
+            {"https://github.com/Acme/ml-platform", 0},
+            {"https://GITHUB.COM/Acme/ml-platform.git/", 0},
+            {"git@github.com:Acme/ml-platform.git", 0},
+            {"ssh://git@github.com:22/Acme/ml-platform", 0},
+            {"https://bot:pw@github.com:443/Acme/ml-platform.git", 0},
+            {"https://github.com/acme/ml-platform", -1}, /* paths keep their case */
+            {"ssh://git@gitlab.example.com/ml/models.git", 1},
+            {"https://gitlab.example.com/ml/models", 1},
+            {"/srv/git/local", 2},
+            {"file:///srv/git/local/", 2},
+            {"https://gitlab.example.com:8443/ml/models", -1},
+            {"", -1},
+        };
+        size_t i;
+        for (i = 0; i < WS_ARRAY_SIZE(rows); i++) {
+            const struct ws_repo *r = ws_config_repo_by_url(&c, rows[i].url);
+            tap_ok(r == (rows[i].index < 0 ? NULL : &c.repos[rows[i].index]),
+                   "lookup: repository by URL \"%s\"", rows[i].url);
+        }
+    }
+    {
+        static const struct {
+            const char *server;
+            int index;
+        } rows[] = {
+            {"https://10.1.0.1:6443", 0},
+            {"https://10.1.0.1:6443/", 0},
+            {"HTTPS://10.1.0.1:6443", 0},
+            {"https://kubernetes.default.svc", 0},
+            {"https://kubernetes.default.svc/", 0},
+            {"https://KUBERNETES.default.svc:443", 0},
+            {"https://ml.example.com", 1},
+            {"https://ml.example.com:443/", 1},
+            {"https://Ml.Example.Com", 1},
+            {"https://ml.example.com:6443", -1},
+            {"http://ml.example.com", -1},
+            {"https://127.0.0.1:6443", -1},
+            {"kubernetes.default.svc", -1},
+        };
+        size_t i;
+        for (i = 0; i < WS_ARRAY_SIZE(rows); i++) {
+            const struct ws_cluster_cfg *r = ws_config_cluster_by_server(&c, rows[i].server);
+            tap_ok(r == (rows[i].index < 0 ? NULL : &c.clusters[rows[i].index]),
+                   "lookup: cluster by server \"%s\"", rows[i].server);
+        }
+    }
+    tap_ok(ws_config_cluster_by_name(&c, "edge") == &c.clusters[1], "lookup: cluster by name");
+    tap_ok(ws_config_cluster_by_name(&c, "https://ml.example.com") == NULL,
+           "lookup: a server URL is not a cluster name");
+    ws_config_free(&c);
+}
+
+static void test_inline_and_secrets(void)
+{
+    struct ws_config c;
+    struct ws_err err;
+    tap_is_int(parse_fixture(&c, "ok_inline.yaml", &err), 0, "inline: parses");
+    if (err.msg[0])
+        tap_diag("%s", err.msg);
+    if (c.nclusters == 3) {
+        tap_ok(c.clusters[0].kc.insecure, "inline: insecure");
+        tap_is_str(c.clusters[0].kc.token, "literal-token-value", "inline: literal token");
+        tap_is_str(c.clusters[0].kc.namespace_, "default", "inline: namespace defaults to default");
+        tap_ok(c.clusters[1].kc.ca_data && strstr(c.clusters[1].kc.ca_data, "TEST-CA"),
+               "inline: caData decoded");
+        tap_is_str(c.clusters[1].kc.token_file, in_tmp("tokens/gpu"), "inline: tokenFile resolved");
+        tap_is_str(c.clusters[1].aliases[0], "https://gpu.internal", "inline: alias trailing '/' dropped");
+        tap_ok(ws_config_cluster_by_server(&c, "https://gpu.internal:443") == &c.clusters[1],
+               "inline: cluster by alias");
+        tap_ok(c.clusters[2].kc.exec != NULL, "inline: exec plugin");
+        if (c.clusters[2].kc.exec) {
+            tap_is_str(c.clusters[2].kc.exec->command, in_tmp("bin/get-token"),
+                       "inline: exec command with a '/' resolved against base_dir");
+            tap_is_str(c.clusters[2].kc.exec->args[1], "exec", "inline: exec args");
+        }
+        tap_is_str(c.repos[0].norm_url, "git.example.com:2222/ml/platform",
+                   "inline: ssh URL keeps a non-default port");
+    } else {
+        tap_ok(0, "inline: three clusters");
+    }
+    ws_config_free(&c);
+
+    tap_is_int(parse_fixture(&c, "ok_secrets_file.yaml", &err), 0, "file secrets: parses");
+    if (err.msg[0])
+        tap_diag("%s", err.msg);
+    if (c.nrepos == 1 && c.nclusters == 1) {
+        tap_is_str(c.repos[0].username, "bot-from-file", "file secrets: username from a relative file");
+        tap_is_str(c.repos[0].password, FILE_TOKEN, "file secrets: password, CRLF dropped");
+        tap_is_str(c.clusters[0].kc.token, "cluster-file-secret",
+                   "file secrets: inline token from an absolute file");
+    }
+    ws_config_free(&c);
+
+    tap_is_int(parse_fixture(&c, "ok_relative_paths.yaml", &err), 0, "relative paths: parses");
+    if (err.msg[0])
+        tap_diag("%s", err.msg);
+    if (c.nclusters == 2) {
+        tap_is_str(c.clusters[0].kc.server, "https://127.0.0.1:6443",
+                   "relative paths: kubeconfig found through ./kube/..");
+        tap_is_str(c.clusters[0].kc.context, "dev", "relative paths: current-context used");
+        tap_is_str(c.clusters[1].kc.cert_file, in_tmp("certs/client.crt"), "relative paths: certFile");
+        tap_is_str(c.clusters[1].kc.key_file, in_tmp("certs/client.key"), "relative paths: keyFile");
+        tap_is_str(c.settings.state_dir, in_tmp("var/state"), "relative paths: stateDir");
+    }
+    ws_config_free(&c);
+
+    tap_is_int(parse_fixture(&c, "ok_empty_lists.yaml", &err), 0, "empty lists: allowed");
+    tap_is_int(c.nrepos + c.nclusters + c.napp_dirs, 0, "empty lists: nothing configured");
+    ws_config_free(&c);
+
+    tap_is_int(parse_fixture(&c, "ok_flow_style.yaml", &err), 0, "flow style: parses");
+    if (err.msg[0])
+        tap_diag("%s", err.msg);
+    tap_is_int(c.settings.wave_timeout_ms, 120000, "flow style: a bare number is seconds");
+    tap_is_int(c.settings.sync_timeout_ms, 9000000, "flow style: 2h30m");
+    tap_is_int(c.settings.concurrency, 1, "flow style: concurrency 1");
+    if (c.napp_dirs == 2) {
+        tap_is_str(c.app_dirs[1].path, "apps/training", "flow style: application folder path");
+        tap_is_int(c.app_dirs[1].line, 6, "flow style: application folder line");
+    }
+    ws_config_free(&c);
+}
+
+static void test_load(void)
+{
+    struct ws_config c;
+    struct ws_err err;
+    char *text = NULL, path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/ok_relative_paths.yaml", data_dir);
+    if (ws_file_read(&text, NULL, path, 1 << 20, &err) == 0)
+        write_file("wavesync.yaml", text);
+    free(text);
+    ws_err_clear(&err);
+    tap_is_int(ws_config_load(&c, in_tmp("wavesync.yaml"), &err), 0, "load: reads the file");
+    if (err.msg[0])
+        tap_diag("%s", err.msg);
+    tap_is_str(c.path, in_tmp("wavesync.yaml"), "load: path");
+    tap_is_str(c.base_dir, tmp, "load: base_dir is the file's folder");
+    tap_is_str(c.settings.state_dir, in_tmp("var/state"), "load: stateDir relative to the file");
+    ws_config_free(&c);
+
+    {
+        char cwd[PATH_MAX];
+        if (getcwd(cwd, sizeof(cwd)) && chdir(tmp) == 0) {
+            tap_is_int(ws_config_load(&c, "wavesync.yaml", &err), 0, "load: a relative path");
+            tap_is_str(c.base_dir, tmp, "load: relative path's base_dir made absolute");
+            tap_is_str(c.clusters ? c.clusters[0].kc.server : NULL, "https://127.0.0.1:6443",
+                       "load: kubeconfig found relative to the file");
+            ws_config_free(&c);
+            tap_is_int(ws_config_parse(&c, "repositories: []\n", 17, NULL, NULL, &err), 0,
+                       "parse: no name, no base_dir");
+            tap_is_str(c.path, "wavesync.yaml", "parse: default name");
+            tap_is_str(c.base_dir, tmp, "parse: base_dir defaults to the working directory");
+            ws_config_free(&c);
+            tap_ok(chdir(cwd) == 0, "load: back to the working directory");
+        }
+    }
+
+    tap_is_int(ws_config_load(&c, in_tmp("missing.yaml"), &err), WS_ECONFIG,
+               "load: a missing file is a configuration error");
+    tap_contains(err.msg, "missing.yaml", "load: the message names the file");
+    tap_ok(is_zeroed(&c), "load: failure leaves the config zeroed");
+}
+
+/* --- err fixtures ---------------------------------------------------------------- */
+
+static void test_errors(void)
+{
+    static const struct {
+        const char *file;
+        int line; /* 0: any */
+        const char *msg;
+    } rows[] = {
+        {"err_empty.yaml", 1, "no repositories"},
+        {"err_not_mapping.yaml", 1, "expected a mapping"},
+        {"err_yaml_syntax.yaml", 0, "err_yaml_syntax.yaml:"},
+        {"err_two_documents.yaml", 4, "expected one YAML document"},
+        {"err_unknown_top.yaml", 4, "unknown key \"waveTimeout\" at the top level"},
+        {"err_unknown_repo_key.yaml", 6, "unknown key \"branch\" in repositories[1]"},
+        {"err_unknown_cluster_key.yaml", 9,
+         "unknown key \"contex\" in clusters[1] (did you mean \"context\"?)"},
+        {"err_unknown_settings_key.yaml", 6, "unknown key \"parallelism\" in settings"},
+        {"err_unknown_credentials_key.yaml", 6,
+         "unknown key \"sshKey\" in repositories[0].credentials"},
+        {"err_repositories_not_list.yaml", 2, "repositories must be a list"},
+        {"err_missing_url.yaml", 4, "repositories[1]: url is required"},
+        {"err_missing_name.yaml", 2, "repositories[0]: name is required"},
+        {"err_name_not_string.yaml", 2, "repositories[0].name must be a string"},
+        {"err_duplicate_repo.yaml", 6, "duplicate repository name \"platform\" (lines 2 and 6)"},
+        {"err_duplicate_repo_url.yaml", 4,
+         "repositories \"platform\" (line 2) and \"platform-ssh\" (line 4) have the same URL"},
+        {"err_duplicate_cluster.yaml", 9, "duplicate cluster name \"dev\" (lines 5 and 9)"},
+        {"err_same_server.yaml", 7,
+         "clusters[1] \"other\": server https://127.0.0.1:6443 also selects cluster \"dev\" (line 5)"},
+        {"err_unknown_repository_ref.yaml", 7, "applications[1]: unknown repository \"platfrom\""},
+        {"err_app_path_escapes.yaml", 6, "path \"apps/../../etc\" escapes the repository"},
+        {"err_bad_wave_timeout.yaml", 5, "bad duration \"5x\" for settings.waveTimeout"},
+        {"err_bad_sync_timeout.yaml", 6, "bad duration \"soon\" for settings.syncTimeout"},
+        {"err_zero_timeout.yaml", 5, "settings.waveTimeout must be greater than zero"},
+        {"err_bad_concurrency.yaml", 5, "settings.concurrency must be an integer of at least 1 (got 0)"},
+        {"err_concurrency_string.yaml", 5, "(got \"four\")"},
+        {"err_bad_inventory_namespace.yaml", 5, "is not a valid namespace name"},
+        {"err_kubeconfig_and_server.yaml", 7, "not both"},
+        {"err_no_access.yaml", 5, "clusters[0] \"dev\": needs kubeconfig (and context) or server"},
+        {"err_inline_with_kubeconfig.yaml", 8, "\"token\" is an inline setting"},
+        {"err_context_without_kubeconfig.yaml", 7, "context needs kubeconfig"},
+        {"err_missing_env.yaml", 6,
+         "repositories[0].credentials.password: environment variable WS_TEST_UNSET_VARIABLE is not set"},
+        {"err_missing_secret_file.yaml", 7, "secrets/missing-token: No such file"},
+        {"err_empty_secret_file.yaml", 5, "secrets/empty is empty"},
+        {"err_kubeconfig_missing.yaml", 6, "clusters[0] \"dev\": kubeconfig: "},
+        {"err_context_not_found.yaml", 7, "context \"staging\" not found"},
+        {"err_inline_server_scheme.yaml", 5, "must start with https://"},
+        {"err_insecure_not_bool.yaml", 7, "clusters[0].insecure must be true or false"},
+        {"err_alias_not_url.yaml", 9, "clusters[0].aliases[1] must be a server URL"},
+    };
+    size_t i;
+    for (i = 0; i < WS_ARRAY_SIZE(rows); i++) {
+        struct ws_config c;
+        struct ws_err err;
+        char prefix[256];
+        int rc = parse_fixture(&c, rows[i].file, &err);
+        tap_ok(rc == WS_ECONFIG, "%s: configuration error", rows[i].file);
+        if (rc != WS_ECONFIG)
+            tap_diag("  rc %d, message \"%s\"", rc, err.msg);
+        if (rows[i].line)
+            snprintf(prefix, sizeof(prefix), "%s:%d: ", rows[i].file, rows[i].line);
+        else
+            snprintf(prefix, sizeof(prefix), "%s:", rows[i].file);
+        if (!tap_ok(strncmp(err.msg, prefix, strlen(prefix)) == 0, "%s: message starts with %s",
+                    rows[i].file, prefix))
+            tap_diag("  got \"%s\"", err.msg);
+        tap_contains(err.msg, rows[i].msg, rows[i].file);
+        tap_ok(is_zeroed(&c), "%s: failure leaves the config zeroed", rows[i].file);
+        ws_config_free(&c);
+    }
+}
+
+/* --- secrets --------------------------------------------------------------------- */
+
+static void test_secret_resolve(void)
+{
+    struct ws_err err;
+    char *s = NULL;
+    tap_is_int(ws_secret_resolve(&s, "plain-value", tmp, &err), 0, "secret: literal");
+    tap_is_str(s, "plain-value", "secret: literal value");
+    free(s);
+    tap_is_int(ws_secret_resolve(&s, "env:WS_TEST_GIT_TOKEN", tmp, &err), 0, "secret: env");
+    tap_is_str(s, GIT_TOKEN, "secret: env value");
+    free(s);
+    tap_is_int(ws_secret_resolve(&s, "file:secrets/git-token", tmp, &err), 0, "secret: file");
+    tap_is_str(s, FILE_TOKEN, "secret: file value without its line ending");
+    free(s);
+    s = (char *)"untouched";
+    tap_is_int(ws_secret_resolve(&s, "env:WS_TEST_UNSET_VARIABLE", tmp, &err), WS_ECONFIG,
+               "secret: unset variable");
+    tap_ok(s == NULL, "secret: *out NULL on failure");
+    tap_contains(err.msg, "WS_TEST_UNSET_VARIABLE is not set", "secret: message names the variable");
+    setenv("WS_TEST_EMPTY_VARIABLE", "", 1);
+    tap_is_int(ws_secret_resolve(&s, "env:WS_TEST_EMPTY_VARIABLE", tmp, &err), WS_ECONFIG,
+               "secret: empty variable");
+    tap_contains(err.msg, "is empty", "secret: empty variable message");
+    tap_is_int(ws_secret_resolve(&s, "env:", tmp, &err), WS_ECONFIG, "secret: env: without a name");
+    tap_is_int(ws_secret_resolve(&s, "file:", tmp, &err), WS_ECONFIG, "secret: file: without a path");
+    tap_is_int(ws_secret_resolve(&s, "file:secrets/none", tmp, &err), WS_ECONFIG,
+               "secret: missing file");
+    tap_contains(err.msg, in_tmp("secrets/none"), "secret: missing file message names the path");
+}
+
+/* Secrets resolved before a later error must not leak into its message. */
+static void test_no_secret_in_errors(void)
+{
+    static const struct {
+        const char *what, *text, *secret;
+    } rows[] = {
+        {"literal password, then a bad duration",
+         "repositories:\n- name: a\n  url: /srv/a\n  credentials: {username: u, password: hunter2-literal-pw}\n"
+         "settings: {waveTimeout: 5x}\n",
+         "hunter2-literal-pw"},
+        {"env: password, then an unknown cluster key",
+         "repositories:\n- {name: a, url: /srv/a, credentials: {password: env:WS_TEST_GIT_TOKEN}}\n"
+         "clusters:\n- {name: c, server: https://h, tokn: x}\n",
+         GIT_TOKEN},
+        {"file: password, then a path escaping",
+         "repositories:\n- {name: a, url: /srv/a, credentials: {password: file:secrets/git-token}}\n"
+         "applications:\n- {repository: a, path: ../up}\n",
+         FILE_TOKEN},
+        {"inline literal token with a bad server",
+         "repositories: []\nclusters:\n- {name: c, server: ftp://h, token: tok-literal-secret-8812}\n",
+         "tok-literal-secret-8812"},
+        {"inline env: token with bad caData",
+         "repositories: []\nclusters:\n- {name: c, server: https://h, caData: '%%%', token: env:WS_TEST_CLUSTER_TOKEN}\n",
+         CLUSTER_TOKEN},
+        {"env: token, then a duplicate cluster",
+         "repositories: []\nclusters:\n- {name: c, server: https://h, token: env:WS_TEST_CLUSTER_TOKEN}\n"
+         "- {name: c, server: https://i, token: env:WS_TEST_CLUSTER_TOKEN}\n",
+         CLUSTER_TOKEN},
+        {"kubeconfig token, then a bad setting",
+         "repositories: []\nclusters:\n- {name: c, kubeconfig: kubeconfig}\nsettings: {concurrency: -1}\n",
+         KUBE_TOKEN},
+        {"a secret that is not a string",
+         "repositories:\n- {name: a, url: /srv/a, credentials: {password: [sekrit-in-list]}}\n",
+         "sekrit-in-list"},
+    };
+    size_t i;
+    for (i = 0; i < WS_ARRAY_SIZE(rows); i++) {
+        struct ws_config c;
+        struct ws_err err;
+        int rc = parse_text(&c, rows[i].text, "inline.yaml", &err);
+        tap_ok(rc < 0, "no secret in errors: %s: fails", rows[i].what);
+        if (!tap_ok(strstr(err.msg, rows[i].secret) == NULL, "no secret in errors: %s: message clean",
+                    rows[i].what))
+            tap_diag("  leaked in \"%s\"", err.msg);
+        ws_config_free(&c);
+    }
+}
+
+/* --- Git URL normalisation --------------------------------------------------------- */
+
+static void test_url_normalize(void)
+{
+    static const struct {
+        const char *in, *want;
+    } rows[] = {
+        {"https://GitHub.com/Org/Repo.git", "github.com/Org/Repo"},
+        {"https://github.com/Org/Repo/", "github.com/Org/Repo"},
+        {"https://github.com/Org/Repo.git/", "github.com/Org/Repo"},
+        {"HTTPS://Host.COM:443", "host.com"},
+        {"http://git.example.com:80/a/b", "git.example.com/a/b"},
+        {"https://git.example.com:8443/a/b.git", "git.example.com:8443/a/b"},
+        {"https://user:secret@github.com/org/repo", "github.com/org/repo"},
+        {"ssh://git@github.com/org/repo.git", "github.com/org/repo"},
+        {"ssh://git@GitHub.com:22/org/repo.git", "github.com/org/repo"},
+        {"ssh://git@git.example.com:2222/ml/platform.git", "git.example.com:2222/ml/platform"},
+        {"git+ssh://git@host.example/x", "host.example/x"},
+        {"git://git.example.com/x.git", "git.example.com/x"},
+        {"git@github.com:org/repo.git", "github.com/org/repo"},
+        {"git@GitHub.com:/org/repo", "github.com/org/repo"},
+        {"github.com:org/repo", "github.com/org/repo"},
+        {"file:///srv/git/ml-platform.git", "/srv/git/ml-platform"},
+        {"file://localhost/srv/x.git", "/srv/x"},
+        {"file:///", "/"},
+        {"/srv/git/x.git/", "/srv/git/x"},
+        {"/srv//git/x", "/srv/git/x"},
+        {"relative/dir.git", "relative/dir"},
+        {"https://github.com/org/repo?ref=main#frag", "github.com/org/repo"},
+        {"https://[::1]:8443/r.git", "[::1]:8443/r"},
+        {"https://[FE80::1]/r", "[fe80::1]/r"},
+        {"  https://github.com/org/repo  ", "github.com/org/repo"},
+        {"https://gitlab.com/Group/Sub/Project", "gitlab.com/Group/Sub/Project"},
+        {"", ""},
+    };
+    size_t i;
+    for (i = 0; i < WS_ARRAY_SIZE(rows); i++) {
+        char *got = ws_git_url_normalize(rows[i].in), name[256];
+        snprintf(name, sizeof(name), "normalize \"%s\"", rows[i].in);
+        tap_is_str(got, rows[i].want, name);
+        free(got);
+    }
+}
+
+int main(void)
+{
+    setup();
+    test_minimal();
+    test_full();
+    test_inline_and_secrets();
+    test_load();
+    test_errors();
+    test_secret_resolve();
+    test_no_secret_in_errors();
+    test_url_normalize();
+    teardown();
+    return tap_done();
+}
