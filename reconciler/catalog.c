@@ -17,6 +17,7 @@ void ws_catalog_free(struct ws_catalog *c)
     free(c->apps);
     json_decref(c->skipped);
     json_decref(c->sources);
+    json_decref(c->invalid);
     memset(c, 0, sizeof(*c));
 }
 
@@ -26,6 +27,24 @@ const struct ws_app *ws_catalog_find(const struct ws_catalog *c, const char *nam
         if (strcmp(c->apps[i].name, name) == 0)
             return &c->apps[i];
     return NULL;
+}
+
+const char *ws_catalog_invalid(const struct ws_catalog *c, const char *name)
+{
+    json_t *e;
+    size_t i;
+    json_array_foreach(c->invalid, i, e) {
+        const char *n = json_string_value(json_object_get(e, "name"));
+        if (n && strcmp(n, name) == 0)
+            return json_string_value(json_object_get(e, "error"));
+    }
+    return NULL;
+}
+
+static void mark_invalid(struct ws_catalog *c, const char *file, const char *name, const char *msg)
+{
+    json_array_append_new(c->invalid, json_pack("{s:s, s:s?, s:s}", "file", file, "name", name, /* steals */
+                                                "error", msg));
 }
 
 static int add_app(struct ws_catalog *c, const json_t *doc, const json_t *pos, const char *file,
@@ -63,9 +82,11 @@ static int read_folder(struct ws_catalog *c, const char *mirror, const char *com
     }
     for (i = 0; i < files.n && rc == 0; i++) {
         struct ws_yaml_stream st = {0};
-        if ((rc = ws_yaml_parse(&st, files.v[i].data, files.v[i].len, files.v[i].path, NULL, err)) < 0) {
-            rc = WS_ECONFIG;
-            break;
+        struct ws_err e;
+        ws_err_clear(&e);
+        if (ws_yaml_parse(&st, files.v[i].data, files.v[i].len, files.v[i].path, NULL, &e) < 0) {
+            mark_invalid(c, files.v[i].path, NULL, e.msg);
+            continue;
         }
         for (d = 0; d < st.ndocs && rc == 0; d++) {
             const json_t *doc = st.docs[d].value;
@@ -73,19 +94,24 @@ static int read_folder(struct ws_catalog *c, const char *mirror, const char *com
             const char *name = json_string_value(json_object_get(json_object_get(doc, "metadata"), "name"));
             if (json_is_null(doc))
                 continue;
+            ws_err_clear(&e);
             if (kind && strcmp(kind, "Application") == 0) {
-                rc = add_app(c, doc, st.docs[d].pos, files.v[i].path, err);
+                if ((rc = add_app(c, doc, st.docs[d].pos, files.v[i].path, &e)) < 0 && rc != WS_ENOMEM) {
+                    mark_invalid(c, files.v[i].path, name, e.msg);
+                    rc = 0;
+                }
             } else if (kind && strcmp(kind, "ApplicationSet") == 0) {
                 json_array_append_new(c->skipped, /* steals */
                                       json_pack("{s:s, s:s, s:s?, s:s}", "file", files.v[i].path,
                                                 "kind", kind, "name", name, "reason",
                                                 "ApplicationSets are not supported yet"));
             } else {
-                rc = ws_err_set(err, WS_ECONFIG,
-                                "%s:%d: %s%s%s is not an Application (the applications folder "
-                                "\"%s\" holds Application YAML only)",
-                                files.v[i].path, st.docs[d].line, kind ? kind : "a document without kind",
-                                name ? " " : "", name ? name : "", path);
+                ws_err_set(&e, WS_ECONFIG,
+                           "%s:%d: %s%s%s is not an Application (the applications folder \"%s\" "
+                           "holds Application YAML only)",
+                           files.v[i].path, st.docs[d].line, kind ? kind : "a document without kind",
+                           name ? " " : "", name ? name : "", path);
+                mark_invalid(c, files.v[i].path, NULL, e.msg);
             }
         }
         ws_yaml_stream_free(&st);
@@ -101,6 +127,7 @@ int ws_catalog_load(struct ws_catalog *out, const struct ws_config *cfg, struct 
     memset(out, 0, sizeof(*out));
     out->skipped = json_array();
     out->sources = json_array();
+    out->invalid = json_array();
     if (asprintf(&cache, "%s/repos", cfg->settings.state_dir) < 0)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     for (size_t i = 0; i < cfg->napp_dirs && rc == 0; i++) {

@@ -14,15 +14,20 @@ struct ws_catalog {
     size_t napps;
     json_t *skipped; /* [{file, kind, name, reason}] documents that are not Applications we run */
     json_t *sources; /* [{repository, path, revision, commit}] what was read */
+    json_t *invalid; /* [{file, name?, error}] Application documents that failed to parse */
 };
 
 /* Mirror each applications[] repository into state_dir/repos, read its folder
- * (recursively) at its revision and parse every Application. Duplicate
- * names are an error naming both files; an ApplicationSet is listed in
- * `skipped` (ApplicationSets are not supported yet); any other kind is an
- * error naming the file. */
+ * (recursively) at its revision and parse every Application. An Application
+ * that does not parse, a duplicate name, a document of another kind, or a
+ * YAML error goes to `invalid` with a message naming the file, and the rest
+ * load: one bad file does not stop the other applications. An
+ * ApplicationSet is listed in `skipped` (not supported yet). Errors are
+ * returned only for what stops everything (git, the configuration). */
 int ws_catalog_load(struct ws_catalog *out, const struct ws_config *cfg, struct ws_err *err);
 void ws_catalog_free(struct ws_catalog *c);
 const struct ws_app *ws_catalog_find(const struct ws_catalog *c, const char *name);
+/* The error recorded for an invalid Application called `name`, or NULL. */
+const char *ws_catalog_invalid(const struct ws_catalog *c, const char *name);
 
 #endif

@@ -130,6 +130,8 @@ static int cli_open(struct cli *c, const struct ws_global_opts *g)
         fprintf(stderr, "wavesync: %s\n", c->err.msg);
         return exit_for(c->load_rc);
     }
+    for (size_t i = 0; i < json_array_size(c->cat.invalid); i++)
+        ws_warn("%s", json_string_value(json_object_get(json_array_get(c->cat.invalid, i), "error")));
     for (size_t i = 0; i < json_array_size(c->cat.skipped); i++) {
         json_t *sk = json_array_get(c->cat.skipped, i);
         ws_warn("%s: %s %s skipped: %s", json_string_value(json_object_get(sk, "file")),
@@ -199,9 +201,14 @@ static struct ws_kube *client_for(struct cli *c, const struct ws_app *app, struc
 static const struct ws_app *find_app(struct cli *c, const char *name)
 {
     const struct ws_app *a = ws_catalog_find(&c->cat, name);
-    if (!a)
+    const char *why;
+    if (a)
+        return a;
+    if ((why = ws_catalog_invalid(&c->cat, name)))
+        fprintf(stderr, "wavesync: %s\n", why);
+    else
         fprintf(stderr, "wavesync: no Application \"%s\" (wavesync apps lists them)\n", name);
-    return a;
+    return NULL;
 }
 
 /* ---- apps --------------------------------------------------------------- */
@@ -225,8 +232,8 @@ int ws_cli_apps(const struct ws_global_opts *g, int argc, char **argv)
                                             a->auto_prune, "file", a->file, "line", a->line));
         }
         if (g->json_output) {
-            json_t *out = json_pack("{s:O, s:O, s:O}", "applications", list, "sources", c.cat.sources,
-                                    "skipped", c.cat.skipped);
+            json_t *out = json_pack("{s:O, s:O, s:O, s:O}", "applications", list, "sources", c.cat.sources,
+                                    "skipped", c.cat.skipped, "invalid", c.cat.invalid);
             json_dumpf(out, stdout, JSON_INDENT(2));
             printf("\n");
             json_decref(out);
@@ -410,9 +417,16 @@ int ws_cli_plan(const struct ws_global_opts *g, int argc, char **argv)
 
 /* ---- sync and diff ----------------------------------------------------- */
 
+struct retry {
+    struct run *r;
+    size_t idx;
+    uv_timer_t timer;
+};
+
 struct run {
     struct cli *c;
     const struct ws_app **apps;
+    int *attempts;
     size_t napps, next, running, finished;
     int concurrency;
     struct ws_sync_opts opts;
@@ -424,6 +438,7 @@ struct run {
 };
 
 static void run_next(struct run *r);
+static int start_app(struct run *r, size_t idx);
 
 static void on_progress(const struct ws_sync *s, const char *line, void *data)
 {
@@ -444,13 +459,66 @@ static void note_exit(struct run *r, int code)
         r->worst_exit = code;
 }
 
+static void on_retry_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    struct retry *rt = t->data;
+    struct run *r = rt->r;
+    size_t idx = rt->idx;
+    uv_close((uv_handle_t *)t, on_retry_closed);
+    if (start_app(r, idx) < 0) {
+        r->running--;
+        r->finished++;
+        run_next(r);
+    }
+}
+
+/* syncPolicy.retry: a failed sync (not bad input) runs again after a backoff
+ * that grows by `factor` up to maxDuration, `limit` times (negative:
+ * unlimited, bounded here by the sync timeout). */
+static int maybe_retry(struct run *r, size_t idx, int code, const char *result)
+{
+    const struct ws_app *app = r->apps[idx];
+    struct retry *rt;
+    uint64_t delay = app->retry_backoff_ms ? app->retry_backoff_ms : 5000;
+    int n = r->attempts[idx];
+    if (r->opts.dry_run || app->retry_limit == 0 || (app->retry_limit > 0 && n > app->retry_limit) ||
+        n > 100 || !result || strcmp(result, "Failed") != 0 || exit_for(code) != WS_EXIT_FAILED)
+        return 0;
+    for (int i = 1; i < n; i++)
+        delay *= (uint64_t)(app->retry_factor > 0 ? app->retry_factor : 2);
+    if (app->retry_max_backoff_ms && delay > app->retry_max_backoff_ms)
+        delay = app->retry_max_backoff_ms;
+    if (!(rt = calloc(1, sizeof(*rt))))
+        return 0;
+    rt->r = r;
+    rt->idx = idx;
+    uv_timer_init(&r->c->loop, &rt->timer);
+    rt->timer.data = rt;
+    uv_timer_start(&rt->timer, on_retry, delay, 0);
+    if (!r->quiet)
+        fprintf(stderr, "%s: retrying in %.1fs (attempt %d of %d)\n", app->name, (double)delay / 1000.0,
+                n + 1, app->retry_limit < 0 ? 0 : app->retry_limit + 1);
+    return 1;
+}
+
 static void on_synced(struct ws_sync *s, int code, json_t *report, void *data)
 {
     struct run *r = data;
     const char *result = json_string_value(json_object_get(report, "result"));
+    size_t idx = 0;
     for (size_t i = 0; i < r->napps; i++)
-        if (r->active[i] == s)
+        if (r->active[i] == s) {
             r->active[i] = NULL;
+            idx = i;
+        }
+    json_object_set_new(report, "attempts", json_integer(r->attempts[idx])); /* steals */
+    if (maybe_retry(r, idx, code, result))
+        return;
     json_array_append(r->reports, report);
     /* a dry run "fails" only on errors; changes are its answer */
     note_exit(r, code == 0 ? 0 : (result && strcmp(result, "Failed") == 0 && code != WS_EINVAL) ? WS_EXIT_FAILED
@@ -460,22 +528,31 @@ static void on_synced(struct ws_sync *s, int code, json_t *report, void *data)
     run_next(r);
 }
 
+/* Start (or restart) app idx; on failure record an Error report. */
+static int start_app(struct run *r, size_t idx)
+{
+    const struct ws_app *app = r->apps[idx];
+    struct ws_err err;
+    struct ws_kube *k;
+    ws_err_clear(&err);
+    r->attempts[idx]++;
+    if (!(k = client_for(r->c, app, &err)) ||
+        ws_sync_start(&r->active[idx], &r->c->loop, k, app, &r->opts, on_progress, on_synced, r, &err) < 0) {
+        json_t *rep = json_pack("{s:s, s:s, s:s, s:I, s:[], s:[], s:[]}", "application", app->name, "result",
+                                "Error", "message", err.msg, "durationMs", (json_int_t)0, "waves", "objects",
+                                "pruned");
+        fprintf(stderr, "wavesync: %s\n", err.msg);
+        json_array_append_new(r->reports, rep); /* steals */
+        note_exit(r, exit_for(err.code ? err.code : WS_ECONFIG));
+        return -1;
+    }
+    return 0;
+}
+
 static void run_next(struct run *r)
 {
     while (r->running < (size_t)r->concurrency && r->next < r->napps) {
-        const struct ws_app *app = r->apps[r->next++];
-        struct ws_err err;
-        struct ws_kube *k;
-        ws_err_clear(&err);
-        if (!(k = client_for(r->c, app, &err)) ||
-            ws_sync_start(&r->active[r->next - 1], &r->c->loop, k, app, &r->opts, on_progress, on_synced, r,
-                          &err) < 0) {
-            json_t *rep = json_pack("{s:s, s:s, s:s, s:I, s:[], s:[], s:[]}", "application", app->name,
-                                    "result", "Error", "message", err.msg, "durationMs", (json_int_t)0,
-                                    "waves", "objects", "pruned");
-            fprintf(stderr, "wavesync: %s\n", err.msg);
-            json_array_append_new(r->reports, rep); /* steals */
-            note_exit(r, exit_for(err.code ? err.code : WS_ECONFIG));
+        if (start_app(r, r->next++) < 0) {
             r->finished++;
             continue;
         }
@@ -562,9 +639,12 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
         r.opts.wave_timeout_ms = wave_timeout;
     r.apps = calloc(c.cat.napps + (size_t)argc + 1, sizeof(*r.apps));
     r.active = calloc(c.cat.napps + (size_t)argc + 1, sizeof(*r.active));
+    r.attempts = calloc(c.cat.napps + (size_t)argc + 1, sizeof(*r.attempts));
     if (optind == argc) {
         for (size_t i = 0; i < c.cat.napps; i++)
             r.apps[r.napps++] = &c.cat.apps[i];
+        if (json_array_size(c.cat.invalid)) /* reported above; the valid ones still sync */
+            note_exit(&r, WS_EXIT_USAGE);
     } else {
         for (int i = optind; i < argc; i++) {
             const struct ws_app *a = find_app(&c, argv[i]);
@@ -622,6 +702,7 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
 out:
     free(r.apps);
     free(r.active);
+    free(r.attempts);
     json_decref(r.reports);
     cli_close(&c);
     return rc;

@@ -51,7 +51,7 @@ char *ws_report_text(const json_t *report)
             json_t *adv = json_object_get(w, "advanceMs");
             char advs[32] = "-";
             if (adv)
-                snprintf(advs, sizeof(advs), "%.1fms", json_number_value(adv));
+                snprintf(advs, sizeof(advs), "%.2fms", json_number_value(adv));
             ws_buf_appendf(&b, "  %-9s %5lld %8lld %-8s %8.2fs %10s  %s\n", str(w, "phase"),
                            (long long)json_integer_value(json_object_get(w, "wave")),
                            (long long)json_integer_value(json_object_get(w, "objects")), str(w, "result"),
@@ -63,7 +63,8 @@ char *ws_report_text(const json_t *report)
         const char *r = str(o, "result");
         json_t *changes = json_object_get(o, "changes"), *c;
         size_t j;
-        if (strcmp(r, "Synced") == 0 || strcmp(r, "Unchanged") == 0)
+        if (strcmp(r, "Synced") == 0 || strcmp(r, "Unchanged") == 0 ||
+            (strcmp(r, "NotRun") == 0 && strcmp(str(o, "phase"), "SyncFail") == 0))
             continue;
         ws_buf_appendf(&b, "  %-14s %s%s%s\n", r, str(o, "object"), *str(o, "message") ? ": " : "",
                        str(o, "message"));

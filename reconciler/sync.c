@@ -89,7 +89,8 @@ struct ws_sync {
     /* waves */
     size_t wave_idx;
     size_t wave_pending;
-    uint64_t wave_started_ms, wave_timeout_ms, last_healthy_ms;
+    uint64_t wave_started_ms, wave_timeout_ms;
+    uint64_t last_healthy_ns; /* uv_hrtime() when the previous wave became Healthy */
     int wave_first_apply_seen;
     uv_timer_t *wave_timer, *sync_timer;
     json_t *waves_report;
@@ -640,7 +641,7 @@ static void item_done(struct item *it)
             last_ms = s->items[i].healthy_ms;
             last = i;
         }
-    s->last_healthy_ms = ws_now_ms();
+    s->last_healthy_ns = uv_hrtime();
     stop_timer(&s->wave_timer);
     for (i = w->first; i < w->first + w->count; i++)
         item_quiesce(&s->items[i]);
@@ -847,11 +848,12 @@ static void item_apply(struct item *it)
     struct ws_kube_ref ref = item_ref(it);
     if (!s->wave_first_apply_seen) {
         s->wave_first_apply_seen = 1;
-        if (s->last_healthy_ms) {
+        if (s->last_healthy_ns) {
             json_t *last = json_array_get(s->waves_report, json_array_size(s->waves_report) - 1);
-            /* wave advancement: previous wave Healthy → this first apply */
+            /* wave advancement: previous wave Healthy → this wave's first
+             * apply request, in milliseconds with microsecond precision */
             json_object_set_new(last, "advanceMs", /* steals */
-                                json_real((double)(ws_now_ms() - s->last_healthy_ms)));
+                                json_real((double)(uv_hrtime() - s->last_healthy_ns) / 1e6));
         }
     }
     it->state = IT_APPLYING;

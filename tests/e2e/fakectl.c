@@ -258,7 +258,7 @@ int main(int argc, char **argv)
         const char *api_version, *kind;
     } kinds[] = {{"apps/v1", "Deployment"}, {"apps/v1", "StatefulSet"}, {"batch/v1", "Job"},
                  {"v1", "PersistentVolumeClaim"}, {"v1", "Pod"}, {"v1", "ConfigMap"}, {"v1", "Service"},
-                 {"v1", "Secret"}, {"v1", "Namespace"}};
+                 {"v1", "Secret"}, {"v1", "Namespace"}, {"v1", "PersistentVolume"}};
     struct ws_kubeconfig cfg;
     struct ws_http *http;
     struct ws_err err;
