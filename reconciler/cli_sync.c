@@ -124,8 +124,10 @@ static int cli_open(struct cli *c, const struct ws_global_opts *g)
         return WS_EXIT_FAILED;
     j->c = c;
     uv_queue_work(&c->loop, &j->work, catalog_work, catalog_after);
-    while (!c->loaded)
-        uv_run(&c->loop, UV_RUN_ONCE);
+    while (!c->loaded && uv_run(&c->loop, UV_RUN_ONCE))
+        ;
+    if (!c->loaded)
+        c->load_rc = ws_err_set(&c->err, WS_EIO, "internal error: reading the applications stalled");
     if (c->load_rc < 0) {
         fprintf(stderr, "wavesync: %s\n", c->err.msg);
         return exit_for(c->load_rc);
@@ -295,9 +297,11 @@ static int render_app(struct cli *c, const struct ws_app *app, const char *revis
     memset(r, 0, sizeof(*r));
     if (ws_sync_render(&c->loop, app, &o, on_render, r) < 0)
         return WS_EXIT_FAILED;
-    while (!r->done)
-        uv_run(&c->loop, UV_RUN_ONCE);
-    if (r->code < 0) {
+    while (!r->done && uv_run(&c->loop, UV_RUN_ONCE))
+        ;
+    if (!r->done)
+        snprintf(r->msg, sizeof(r->msg), "internal error: rendering stalled");
+    if (!r->done || r->code < 0) {
         fprintf(stderr, "wavesync: %s\n", r->msg);
         return exit_for(r->code == WS_ENET || r->code == WS_EAUTH ? r->code : WS_EINVAL);
     }
@@ -664,8 +668,15 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
     if (!r.quiet && isatty(STDERR_FILENO))
         uv_timer_start(&r.ticker, on_tick, 2000, 2000);
     run_next(&r);
-    while (r.finished < r.napps)
-        uv_run(&c.loop, UV_RUN_ONCE);
+    while (r.finished < r.napps) {
+        if (uv_run(&c.loop, UV_RUN_ONCE) == 0 && r.finished < r.napps) {
+            /* nothing left to wait for, yet a sync has not ended: a bug;
+             * say so rather than spin */
+            fprintf(stderr, "wavesync %s: internal error: %zu sync(s) stalled\n", cmd, r.napps - r.finished);
+            note_exit(&r, WS_EXIT_FAILED);
+            break;
+        }
+    }
     uv_timer_stop(&r.ticker);
     uv_close((uv_handle_t *)&r.ticker, NULL);
     if (g->json_output) {

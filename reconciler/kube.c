@@ -594,6 +594,7 @@ static void on_done(CURL *easy, CURLcode result, void *data)
     ws__req_list_remove(r);
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     r->status = status;
+    ws_debug("kube: <- %s: %ld (curl %d)", r->what, status, (int)result);
     {
         long version = 0, connects = 0;
         curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
@@ -654,8 +655,11 @@ static void on_done(CURL *easy, CURLcode result, void *data)
         return;
     }
     if (status < 200 || status >= 300) {
+        /* callers may need more than the message (a Status's details) */
+        json_t *st = r->resp.len ? json_loadb(r->resp.data, r->resp.len, 0, NULL) : NULL;
         ws_kube_decode_error(&e, status, r->resp.data, r->resp.len, r->what);
-        req_fail(r, &e);
+        req_finish(r, e.code < 0 ? e.code : WS_EHTTP, &e, st);
+        json_decref(st);
         pump(k);
         return;
     }
@@ -763,6 +767,7 @@ static int send_attempt(struct ws_kube_req *r, struct ws_err *e)
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, r->hdrs);
     if ((rc = ws_http_add(k->http, easy, on_done, r)) < 0)
         return ws_err_set(e, rc, "%s: cannot start request", r->what);
+    ws_debug("kube: -> %s (%s %s)", r->what, r->method, r->path);
     if (!r->stream_cb) /* long-lived watches do not hold request slots */
         k->active_count++;
     k->stats.requests++;
@@ -776,6 +781,8 @@ static void pump(struct ws_kube *k)
     struct ws_kube_req *r;
     if (k->pumping) /* re-entered from a failing start: the outer loop goes on */
         return;
+    if (k->pending.head && k->active_count >= k->opts.max_inflight)
+        ws_debug("kube: %zu requests in flight; queueing %s", k->active_count, k->pending.head->what);
     k->pumping = 1;
     while (k->pending.head &&
            (k->active_count < k->opts.max_inflight || k->pending.head->stream_cb)) {

@@ -54,8 +54,9 @@ uv_loop_t *ws_kube_loop(const struct ws_kube *k);
 const struct ws_kube_stats *ws_kube_stats(const struct ws_kube *k);
 
 /* The result handed to every callback. `body` is the decoded JSON response
- * (borrowed: json_incref to keep it past the callback), or NULL. On failure
- * `code` < 0 and `err` says what failed. */
+ * (borrowed: json_incref to keep it past the callback), or NULL — on an HTTP
+ * error it is the server's Status, when there was one. On failure `code` < 0
+ * and `err` says what failed. */
 struct ws_kube_result {
     int code;
     long status;

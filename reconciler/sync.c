@@ -606,6 +606,8 @@ static int in_stage_phase(const struct ws_sync *s, const struct ws_plan_wave *w)
 static void record_wave(struct ws_sync *s, const struct ws_plan_wave *w, const char *result,
                         const char *waited_on)
 {
+    if (strcmp(result, "Healthy") != 0) /* advancement is measured from Healthy waves only */
+        s->last_healthy_ns = 0;
     json_t *r = json_pack("{s:s, s:i, s:I, s:I, s:I, s:s, s:I}", "phase", ws_phase_str(w->phase),
                           "wave", w->wave, "objects", (json_int_t)w->count, "startedMs",
                           (json_int_t)s->wave_started_ms, "durationMs",
@@ -755,9 +757,23 @@ static void watch_item(struct item *it)
     }
 }
 
+/* 422 Invalid because a field cannot change (a Job's template, a
+ * Service's clusterIP): the Status message and causes say "immutable". */
 static int is_immutable_error(const struct ws_kube_result *res)
 {
-    return res->status == 422 && res->err && strstr(res->err->msg, "immutable");
+    const char *msg = json_string_value(json_object_get(res->body, "message"));
+    json_t *cause;
+    size_t i;
+    if (res->status != 422)
+        return 0;
+    if (msg && strstr(msg, "immutable"))
+        return 1;
+    json_array_foreach(json_object_get(json_object_get(res->body, "details"), "causes"), i, cause) {
+        const char *m = json_string_value(json_object_get(cause, "message"));
+        if (m && strstr(m, "immutable"))
+            return 1;
+    }
+    return res->err && strstr(res->err->msg, "immutable");
 }
 
 static void wait_gone_then_apply(struct item *it);
@@ -994,10 +1010,14 @@ static void wave_start(struct ws_sync *s)
     say(s, "wave %s %d: applying %zu objects (deadline %llu s)", ws_phase_str(w->phase), w->wave,
         w->count, (unsigned long long)(s->wave_timeout_ms / 1000));
     s->wave_timer = start_timer(s, s->wave_timeout_ms, on_wave_deadline);
-    /* Snapshot: an item may finish synchronously and start the next wave. */
+    /* Snapshot: an item may finish synchronously and start the next wave,
+     * or fail and move the run to its SyncFail hooks. */
     {
         size_t first = w->first, count = w->count, idx = s->wave_idx;
-        for (i = first; i < first + count && s->wave_idx == idx && !s->failed; i++)
+        enum stage stage = s->stage;
+        int failed = s->failed;
+        for (i = first; i < first + count && s->wave_idx == idx && s->stage == stage && s->failed == failed;
+             i++)
             item_begin(&s->items[i]);
     }
 }

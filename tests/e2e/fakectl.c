@@ -102,6 +102,13 @@ static const char *now_rfc3339(char *buf, size_t len)
     return buf;
 }
 
+static void on_sa(const struct ws_kube_result *res, void *data)
+{
+    (void)data;
+    if (res->code < 0)
+        fprintf(stderr, "fakectl: service account: %s\n", res->err->msg);
+}
+
 static void on_pod_created(const struct ws_kube_result *res, void *data)
 {
     json_t *status = data;
@@ -190,6 +197,12 @@ static void act(const json_t *obj)
         }
     } else if (strcmp(kind, "PersistentVolumeClaim") == 0) {
         patch_status(obj, json_pack("{s:s}", "phase", "Bound"), "ready");
+    } else if (strcmp(kind, "Namespace") == 0) {
+        /* the service-account controller: pods need "default" */
+        json_t *sa = json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion", "v1", "kind", "ServiceAccount",
+                               "metadata", "name", "default", "namespace", md(obj, "name"));
+        ws_kube_apply(kube, sa, "fakectl", 0, on_sa, NULL);
+        json_decref(sa);
     }
 }
 
