@@ -1197,6 +1197,8 @@ struct ws_kube_req *ws_kube_patch_status(struct ws_kube *k, const struct ws_kube
     return r;
 }
 
+static void cancel_now(void *arg);
+
 void ws_kube_cancel(struct ws_kube_req *r)
 {
     struct ws_kube *k;
@@ -1207,6 +1209,19 @@ void ws_kube_cancel(struct ws_kube_req *r)
     r->cb = NULL;
     if (r->in_callback) /* inside its own write callback: on_done frees it */
         return;
+    if (r->easy && r->list == &k->active && ws_http_in_curl(k->http)) {
+        /* curl still points at our buffers: free them once it returns */
+        if (ws_http_defer(k->http, cancel_now, r) == 0)
+            return;
+    }
+    cancel_now(r);
+}
+
+/* The second half of ws_kube_cancel, outside curl. */
+static void cancel_now(void *arg)
+{
+    struct ws_kube_req *r = arg;
+    struct ws_kube *k = r->kube;
     if (r->easy && r->list == &k->active) {
         ws_http_remove(k->http, r->easy); /* the transport cleans it up */
         r->easy = NULL;

@@ -16,7 +16,7 @@ struct ws_http {
     uv_timer_t timer;
     size_t running;
     struct xfer *xfers;
-    struct deferred *adds, *removes;
+    struct deferred *adds, *removes, *calls;
     int in_curl;
     int closing;
 };
@@ -33,6 +33,8 @@ struct xfer {
 struct deferred {
     CURL *easy;
     struct xfer *x; /* set for adds */
+    void (*fn)(void *); /* set for ws_http_defer */
+    void *arg;
     struct deferred *next;
 };
 
@@ -88,6 +90,12 @@ static size_t discard(char *p, size_t size, size_t n, void *userp)
 /* Apply adds and removes requested from inside curl's callbacks. */
 static void flush_deferred(struct ws_http *h)
 {
+    while (h->calls) {
+        struct deferred *d = h->calls;
+        h->calls = d->next;
+        d->fn(d->arg);
+        free(d);
+    }
     while (h->removes) {
         struct deferred *d = h->removes;
         h->removes = d->next;
@@ -285,6 +293,7 @@ void ws_http_remove(struct ws_http *h, CURL *easy)
         struct deferred *d = calloc(1, sizeof(*d));
         curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard);
         curl_easy_setopt(easy, CURLOPT_WRITEDATA, NULL);
+        curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
         curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 1L);
         if (d) {
             d->easy = easy;
@@ -295,6 +304,28 @@ void ws_http_remove(struct ws_http *h, CURL *easy)
     }
     curl_multi_remove_handle(h->multi, easy);
     curl_easy_cleanup(easy);
+}
+
+int ws_http_in_curl(const struct ws_http *h)
+{
+    return h->in_curl;
+}
+
+int ws_http_defer(struct ws_http *h, void (*fn)(void *), void *arg)
+{
+    struct deferred *d, **tail = &h->calls;
+    if (!h->in_curl) {
+        fn(arg);
+        return 0;
+    }
+    if (!(d = calloc(1, sizeof(*d))))
+        return WS_ENOMEM;
+    d->fn = fn;
+    d->arg = arg;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = d;
+    return 0;
 }
 
 size_t ws_http_running(const struct ws_http *h)

@@ -27,6 +27,15 @@ int ws_http_add(struct ws_http *h, CURL *easy, ws_http_done_cb cb, void *data);
  * deferred until curl returns. */
 void ws_http_remove(struct ws_http *h, CURL *easy);
 
+/* Is curl inside one of its callbacks right now (a write callback, say)?
+ * Owners that must free what an easy handle points at (buffers, headers)
+ * defer that with ws_http_defer until curl has returned. */
+int ws_http_in_curl(const struct ws_http *h);
+
+/* Run fn(arg) as soon as curl has returned to us (at once when it is not
+ * running). Returns 0 or WS_ENOMEM. */
+int ws_http_defer(struct ws_http *h, void (*fn)(void *), void *arg);
+
 /* Number of transfers running. */
 size_t ws_http_running(const struct ws_http *h);
 
