@@ -40,10 +40,23 @@ char *ws_report_text(const json_t *report)
     json_t *w, *o;
     size_t i;
     ws_buf_init(&b, 0);
-    ws_buf_appendf(&b, "%s: %s at %.12s in %.1fs%s%s\n", str(report, "application"),
-                   str(report, "result"), str(report, "revision"),
-                   (double)json_integer_value(json_object_get(report, "durationMs")) / 1000.0,
-                   *str(report, "message") ? " — " : "", str(report, "message"));
+    if (json_is_true(json_object_get(report, "dryRun"))) {
+        size_t create = 0, configure = 0, same = 0;
+        json_array_foreach(json_object_get(report, "objects"), i, o) {
+            const char *r = str(o, "result");
+            create += strcmp(r, "WouldCreate") == 0;
+            configure += strcmp(r, "WouldConfigure") == 0;
+            same += strcmp(r, "Unchanged") == 0;
+        }
+        ws_buf_appendf(&b, "%s: dry run at %.12s: %zu to create, %zu to change, %zu unchanged%s%s\n",
+                       str(report, "application"), str(report, "revision"), create, configure, same,
+                       *str(report, "message") ? " — " : "", str(report, "message"));
+    } else {
+        ws_buf_appendf(&b, "%s: %s at %.12s in %.1fs%s%s\n", str(report, "application"),
+                       str(report, "result"), str(report, "revision"),
+                       (double)json_integer_value(json_object_get(report, "durationMs")) / 1000.0,
+                       *str(report, "message") ? " — " : "", str(report, "message"));
+    }
     if (json_array_size(json_object_get(report, "waves"))) {
         ws_buf_appendf(&b, "  %-9s %5s %8s %-8s %9s %10s  %s\n", "PHASE", "WAVE", "OBJECTS", "RESULT",
                        "DURATION", "ADVANCE", "WAITED ON");
@@ -63,7 +76,7 @@ char *ws_report_text(const json_t *report)
         const char *r = str(o, "result");
         json_t *changes = json_object_get(o, "changes"), *c;
         size_t j;
-        if (strcmp(r, "Synced") == 0 || strcmp(r, "Unchanged") == 0 ||
+        if (strcmp(r, "Synced") == 0 || strcmp(r, "Unchanged") == 0 || strcmp(r, "HookNotRun") == 0 ||
             (strcmp(r, "NotRun") == 0 && strcmp(str(o, "phase"), "SyncFail") == 0))
             continue;
         ws_buf_appendf(&b, "  %-14s %s%s%s\n", r, str(o, "object"), *str(o, "message") ? ": " : "",

@@ -317,7 +317,7 @@ ln -s ../../../../../../etc/passwd "$repo/serving/05-evil.yaml"
 commit "a symlink out of the repository"
 ws symlink sync serving
 [ $rc -eq 2 ] && grep -q 'escapes the repository' "$E2E_DIR/symlink.err"
-ok $? "a symlink escaping the repository: exit 2 ($(head -c 160 "$E2E_DIR/symlink.err"))"
+ok $? "a symlink escaping the repository: exit 2 ($(grep -m1 escapes "$E2E_DIR/symlink.err" | head -c 160))"
 git -C "$repo" rm -q serving/05-evil.yaml
 cat >"$repo/apps/escape.yaml" <<'EOF'
 apiVersion: argoproj.io/v1alpha1
@@ -331,7 +331,7 @@ EOF
 commit "an application whose path escapes the repository"
 ws escape sync escape
 [ $rc -eq 2 ] && grep -q 'apps/escape.yaml' "$E2E_DIR/escape.err" && grep -q 'escapes the repository' "$E2E_DIR/escape.err"
-ok $? "a path escaping the repository: exit 2 naming the file ($(head -c 160 "$E2E_DIR/escape.err"))"
+ok $? "a path escaping the repository: exit 2 naming the file ($(grep -m1 escapes "$E2E_DIR/escape.err" | head -c 160))"
 ws others sync serving
 ok $rc "the other applications still sync beside the broken one"
 [ "$(field $NS/ml-serving/configmaps/serving-config 'd["data"]["MODEL_REGISTRY"]')" = s3://models.local/registry-v2 ]
