@@ -326,6 +326,14 @@ static json_t *new_mirror(yaml_mark_t m, json_t *children)
     return json_pack("[IIo]", (json_int_t)m.line + 1, (json_int_t)m.column + 1, children);
 }
 
+/* A merged member's mirror: the value's [line, column, children] (children
+ * shared) with `keyline`, the line of the `<<` that brought it in. */
+static json_t *member_mirror(const json_t *value_pos, size_t keyline)
+{
+    return json_pack("[OOOI]", json_array_get(value_pos, 0), json_array_get(value_pos, 1),
+                     json_array_get(value_pos, 2), (json_int_t)keyline);
+}
+
 static void drop_node(struct node *n)
 {
     json_decref(n->value);
@@ -414,14 +422,19 @@ static int read_key(struct builder *b, yaml_event_t *ev, size_t level, char **te
     return rc;
 }
 
-/* Add a built child to a collection and its mirror (key NULL: append);
- * the child's references are handed over even on failure. */
-static int add_child(json_t *value, json_t *kids, const char *key, size_t klen, struct node *n)
+/* Add a built child to a collection and its mirror (key NULL: append; else
+ * the member's mirror also gets `keyline`); the child's references are handed
+ * over even on failure. */
+static int add_child(json_t *value, json_t *kids, const char *key, size_t klen, size_t keyline,
+                     struct node *n)
 {
     int bad;
 
     if (key) {
         bad = json_object_setn_new(value, key, klen, n->value);
+        /* n->pos is new, or shared only with the anchor table, which reads
+         * nothing but its children: appending the key line in place is safe. */
+        bad |= json_array_append_new(n->pos, json_integer((json_int_t)keyline));
         bad |= json_object_setn_new(kids, key, klen, n->pos);
     } else {
         bad = json_array_append_new(value, n->value);
@@ -433,7 +446,9 @@ static int add_child(json_t *value, json_t *kids, const char *key, size_t klen, 
 
 /* YAML 1.1 merge (`<<`): each merged mapping adds the keys the mapping does
  * not have yet, so explicit keys win whatever their order, and among several
- * merged mappings the first one listed wins. */
+ * merged mappings the first one listed wins. `merges` holds
+ * [value, mirror, line of the `<<` key] per `<<`; a merged member's mirror
+ * names that line as its key line, since its key is written elsewhere. */
 static int apply_merges(struct builder *b, json_t *value, json_t *kids, const json_t *merges)
 {
     const json_t *entry = NULL, *merged = NULL, *src = NULL, *srcpos = NULL, *srckids = NULL;
@@ -460,7 +475,10 @@ static int apply_merges(struct builder *b, json_t *value, json_t *kids, const js
                 if (json_object_getn(value, k, klen))
                     continue;
                 if (json_object_setn(value, k, klen, v) < 0 ||
-                    json_object_setn(kids, k, klen, json_object_getn(srckids, k, klen)) < 0)
+                    json_object_setn_new(
+                        kids, k, klen,
+                        member_mirror(json_object_getn(srckids, k, klen),
+                                      (size_t)json_integer_value(json_array_get(entry, 2)))) < 0)
                     return report_oom(b);
             }
         }
@@ -518,15 +536,16 @@ static int build_collection(struct builder *b, const yaml_event_t *start, size_t
         if (child.height > height)
             height = child.height;
         if (!is_map) {
-            if (add_child(value, kids, NULL, 0, &child) < 0)
+            if (add_child(value, kids, NULL, 0, 0, &child) < 0)
                 goto oom;
         } else if (merge) {
-            if (json_array_append_new(merges, json_pack("[oo]", child.value, child.pos)) < 0) {
+            if (json_array_append_new(merges, json_pack("[ooI]", child.value, child.pos,
+                                                        (json_int_t)keyline)) < 0) {
                 child.value = child.pos = NULL;
                 goto oom;
             }
             child.value = child.pos = NULL;
-        } else if (add_child(value, kids, key, klen, &child) < 0 ||
+        } else if (add_child(value, kids, key, klen, keyline, &child) < 0 ||
                    json_object_setn_new(keylines, key, klen, json_integer((json_int_t)keyline))) {
             goto oom;
         }
@@ -762,6 +781,15 @@ out:
     return rc;
 }
 
+/* A node's line for messages: its key's line when it is a mapping member
+ * (a block value starts on the line after its key), else its own. */
+static int node_line(const json_t *pos)
+{
+    const json_t *keyline = json_array_get(pos, 3);
+
+    return (int)json_integer_value(keyline ? keyline : json_array_get(pos, 0));
+}
+
 int ws_yaml_pos_line(const json_t *pos, ...)
 {
     const json_t *kids = NULL, *next = NULL;
@@ -773,7 +801,7 @@ int ws_yaml_pos_line(const json_t *pos, ...)
 
     if (!json_is_array(pos))
         return 0;
-    line = (int)json_integer_value(json_array_get(pos, 0));
+    line = node_line(pos);
     va_start(ap, pos);
     while ((key = va_arg(ap, const char *))) {
         kids = json_array_get(pos, 2);
@@ -789,7 +817,7 @@ int ws_yaml_pos_line(const json_t *pos, ...)
         if (!json_is_array(next))
             break;
         pos = next;
-        line = (int)json_integer_value(json_array_get(pos, 0));
+        line = node_line(pos);
     }
     va_end(ap);
     return line;

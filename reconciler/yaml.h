@@ -22,10 +22,14 @@ struct ws_yaml_limits {
  * mirror is a JSON array [line, column, children] (1-based line and column of
  * the node's start), where children is an object (for a mapping: key -> mirror
  * of the value), an array (for a sequence: mirror of each item) or null (for a
- * scalar). `line` is the document's first line.
+ * scalar). A mapping member's mirror has a fourth element, the line of its key:
+ * [line, column, children, key_line]; for a block value (`key:` then the value
+ * on the next lines) key_line is before line. A member brought in by a `<<`
+ * merge has the `<<` key's line. Sequence items and the document root keep
+ * three elements. `line` is the document's first line.
  * Aliases are expanded into deep copies, so `value` may be edited freely; the
- * mirror under an alias shares its children with the anchor's mirror, so treat
- * `pos` as read-only. */
+ * mirror under an alias shares its children with the anchor's mirror (so their
+ * key lines are the anchor's), so treat `pos` as read-only. */
 struct ws_yaml_doc {
     json_t *value;
     json_t *pos;
@@ -70,7 +74,10 @@ int ws_yaml_parse_one(json_t **out, const char *buf, size_t len,
  * of keys (for mappings) given as a NULL-terminated list of strings; a string
  * of decimal digits indexes a sequence. Returns the line of the deepest node
  * found (so an unknown path still gives its parent's line), or 0 if pos is
- * NULL. */
+ * NULL. A node that is a mapping member (its mirror has a key_line, also when
+ * it is `pos` itself with an empty path) gives its key's line, so messages
+ * about "key" name the line where `key:` is written; any other node gives the
+ * line where it starts. The value's own line stays at index 0 of its mirror. */
 int ws_yaml_pos_line(const json_t *pos, ...);
 
 /* Serialise a jansson value as block-style YAML (for `wavesync render`).
