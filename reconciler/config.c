@@ -65,9 +65,8 @@ static int pos_line(const json_t *pos)
     return ws_yaml_pos_line(pos, (const char *)NULL);
 }
 
-/* Line of `key`'s value, or of the mapping itself when the key is absent.
- * (The mirror records where values start: for a block collection that is
- * the line after its key.) */
+/* Line of `key` (where the key is written), or of the mapping itself when
+ * the key is absent. */
 static int key_line(const json_t *pos, const char *key)
 {
     return ws_yaml_pos_line(pos, key, (const char *)NULL);

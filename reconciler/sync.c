@@ -1401,11 +1401,16 @@ void ws_sync_status_line(const struct ws_sync *s, char *buf, size_t len)
         else if (!waiting)
             waiting = &s->items[i];
     }
-    snprintf(buf, len, "wave %s %d (%zu of %zu): %zu/%zu healthy, %llus%s%s%s%s%s", ws_phase_str(w->phase),
-             w->wave, s->wave_idx + 1, s->plan.nwaves, healthy, w->count,
-             (unsigned long long)((elapsed(s) - s->wave_started_ms) / 1000),
-             waiting ? "; waiting on " : "", waiting ? pitem(waiting)->ident : "",
-             waiting && waiting->health.message[0] ? ": " : "",
-             waiting && waiting->health.message[0] ? ws_health_str(waiting->health.status) : "",
-             "");
+    snprintf(buf, len, "wave %s %d (%zu of %zu): %zu/%zu healthy after %llus", ws_phase_str(w->phase), w->wave,
+             s->wave_idx + 1, s->plan.nwaves, healthy, w->count,
+             (unsigned long long)((elapsed(s) - s->wave_started_ms) / 1000));
+    if (waiting) {
+        size_t n = strlen(buf);
+        snprintf(buf + n, len - n, "; waiting on %s (%s%s%s)", pitem(waiting)->ident,
+                 waiting->state == IT_APPLYING   ? "applying"
+                 : waiting->state == IT_DELETING ? "being replaced"
+                                                 : ws_health_str(waiting->health.status),
+                 waiting->state == IT_WAITING && waiting->health.message[0] ? ": " : "",
+                 waiting->state == IT_WAITING ? waiting->health.message : "");
+    }
 }

@@ -436,7 +436,7 @@ static void test_errors(void)
         {"err_unknown_settings_key.yaml", 6, "unknown key \"parallelism\" in settings"},
         {"err_unknown_credentials_key.yaml", 6,
          "unknown key \"sshKey\" in repositories[0].credentials"},
-        {"err_repositories_not_list.yaml", 2, "repositories must be a list"},
+        {"err_repositories_not_list.yaml", 1, "repositories must be a list"},
         {"err_missing_url.yaml", 4, "repositories[1]: url is required"},
         {"err_missing_name.yaml", 2, "repositories[0]: name is required"},
         {"err_name_not_string.yaml", 2, "repositories[0].name must be a string"},

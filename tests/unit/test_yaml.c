@@ -3,6 +3,7 @@
 #include "yaml.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,6 +298,35 @@ static void test_streams(void)
 
 /* --- Kubernetes-like documents, anchors, merges, mirrors --------------------- */
 
+/* The mirror at a path of keys and decimal indexes (NULL-terminated), or NULL. */
+static const json_t *mirror_at(const json_t *pos, ...)
+{
+    const json_t *kids = NULL;
+    const char *key = NULL;
+    va_list ap;
+
+    va_start(ap, pos);
+    while (pos && (key = va_arg(ap, const char *))) {
+        kids = json_array_get(pos, 2);
+        pos = json_is_object(kids) ? json_object_get(kids, key)
+                                   : json_array_get(kids, (size_t)strtoul(key, NULL, 10));
+    }
+    va_end(ap);
+    return pos;
+}
+
+/* A mirror's own (value) line, index 0; -1 without a mirror. */
+static int value_line(const json_t *pos)
+{
+    return pos ? (int)json_integer_value(json_array_get(pos, 0)) : -1;
+}
+
+/* A mirror's element count: 4 for a mapping member, 3 otherwise. */
+static int mirror_size(const json_t *pos)
+{
+    return pos ? (int)json_array_size(pos) : -1;
+}
+
 static void test_list(void)
 {
     static const char src[] = "apiVersion: v1\n"
@@ -343,12 +373,13 @@ static void test_list(void)
     tap_is_int(ws_yaml_pos_line(pos, "items", "0", "data", "script", NULL), 9, "pos: block scalar");
     tap_is_int(ws_yaml_pos_line(pos, "items", "1", "spec", "ports", "1", "targetPort", NULL), 17,
                "pos: deep path");
-    tap_is_int(ws_yaml_pos_line(pos, "items", "1", "spec", "ports", "9", NULL), 15,
+    /* The parent is reached through a key: its line is the key's (`ports:`,
+     * `spec:`, `items:`), not the line after where its block value starts. */
+    tap_is_int(ws_yaml_pos_line(pos, "items", "1", "spec", "ports", "9", NULL), 14,
                "pos: index past the end gives the parent's line");
-    /* A mapping starts at its first key, the line after `spec:`. */
-    tap_is_int(ws_yaml_pos_line(pos, "items", "1", "spec", "nope", "x", NULL), 14,
+    tap_is_int(ws_yaml_pos_line(pos, "items", "1", "spec", "nope", "x", NULL), 13,
                "pos: missing key gives the parent's line");
-    tap_is_int(ws_yaml_pos_line(pos, "items", "first", NULL), 4,
+    tap_is_int(ws_yaml_pos_line(pos, "items", "first", NULL), 3,
                "pos: non-numeric index gives the parent's line");
     tap_is_int(ws_yaml_pos_line(pos, "kind", "deeper", NULL), 2, "pos: path below a scalar");
     tap_is_int(ws_yaml_pos_line(NULL, "kind", NULL), 0, "pos: NULL mirror is 0");
@@ -435,12 +466,129 @@ static void test_merge(void)
     if (rc < 0 || s.ndocs != 1)
         return;
     is_json(s.docs[0].value, want, "merge: explicit keys win, first merged mapping wins");
-    tap_is_int(ws_yaml_pos_line(s.docs[0].pos, "m1", "a", NULL), 1,
-               "merge: merged key's mirror points at its source");
+    /* A merged key is named by its `<<`; its value's mirror is the source's. */
+    tap_is_int(ws_yaml_pos_line(s.docs[0].pos, "m1", "a", NULL), 4,
+               "merge: merged key's line is its `<<` line");
+    tap_is_int(value_line(mirror_at(s.docs[0].pos, "m1", "a", NULL)), 1,
+               "merge: merged key's value mirror points at its source");
     tap_is_int(ws_yaml_pos_line(s.docs[0].pos, "m1", "b", NULL), 5,
                "merge: explicit key's mirror is its own");
-    tap_is_int(ws_yaml_pos_line(s.docs[0].pos, "m2", "c", NULL), 2,
+    tap_is_int(ws_yaml_pos_line(s.docs[0].pos, "m2", "c", NULL), 7,
                "merge: key from the second merged mapping");
+    tap_is_int(value_line(mirror_at(s.docs[0].pos, "m2", "c", NULL)), 2,
+               "merge: value from the second merged mapping");
+    tap_is_int(ws_yaml_pos_line(s.docs[0].pos, "m3", "a", NULL), 11,
+               "merge: `<<` after the explicit keys");
+    tap_is_int(ws_yaml_pos_line(s.docs[0].pos, "m7", "c", NULL), 19,
+               "merge: second `<<` of a mapping");
+    tap_is_int(ws_yaml_pos_line(s.docs[0].pos, "base", "a", NULL), 1,
+               "merge: the source mapping keeps its own key lines");
+    ws_yaml_stream_free(&s);
+}
+
+/* Mapping members also record their key's line, which ws_yaml_pos_line
+ * reports: errors about a key name the line where it is written, even when
+ * its value is a block starting on the next line. */
+static void test_key_lines(void)
+{
+    static const char cfg[] = "clusters:\n"
+                              "  - name: x\n"
+                              "    unknwon:\n"
+                              "      a: 1\n";
+    static const char src[] = "name: top\n"          /* 1 */
+                              "block:\n"             /* 2 */
+                              "  a: 1\n"             /* 3 */
+                              "  seq:\n"             /* 4 */
+                              "  - x: 1\n"           /* 5 */
+                              "    nested:\n"        /* 6 */
+                              "      deep:\n"        /* 7 */
+                              "        z: 2\n"       /* 8 */
+                              "  -\n"                /* 9 */
+                              "    y: 3\n"           /* 10 */
+                              "flow: {p: 1,\n"       /* 11 */
+                              "  q: 2}\n"            /* 12 */
+                              "base: &b\n"           /* 13 */
+                              "  k: 1\n"             /* 14 */
+                              "merged:\n"            /* 15 */
+                              "  <<: *b\n"           /* 16 */
+                              "  own: 2\n"           /* 17 */
+                              "alias:\n"             /* 18 */
+                              "  *b\n"               /* 19 */
+                              "empty:\n"             /* 20 */
+                              "lit: |\n"             /* 21 */
+                              "  text\n";            /* 22 */
+    struct ws_yaml_stream s = {NULL, 0};
+    struct ws_err err;
+    const json_t *pos = NULL;
+    int rc;
+
+    rc = ws_yaml_parse(&s, cfg, strlen(cfg), NAME, NULL, &err);
+    if (!tap_ok(rc == 0 && s.ndocs == 1, "key lines: config parses"))
+        tap_diag("  %s", err.msg);
+    if (rc == 0 && s.ndocs == 1) {
+        pos = s.docs[0].pos;
+        tap_is_int(ws_yaml_pos_line(pos, "clusters", "0", "unknwon", NULL), 3,
+                   "key lines: block value in a sequence of mappings gives its key's line");
+        tap_is_int(value_line(mirror_at(pos, "clusters", "0", "unknwon", NULL)), 4,
+                   "key lines: the mirror's first element is still the value's line");
+        tap_is_int(ws_yaml_pos_line(pos, "clusters", "0", "name", NULL), 2,
+                   "key lines: same-line value in a sequence item");
+        tap_is_int(ws_yaml_pos_line(pos, "clusters", "0", NULL), 2,
+                   "key lines: a sequence item gives its own line");
+        tap_is_int(ws_yaml_pos_line(pos, "clusters", NULL), 1, "key lines: top-level block key");
+        tap_is_int(ws_yaml_pos_line(pos, "clusters", "0", "unknwon", "b", NULL), 3,
+                   "key lines: missing key below gives the parent key's line");
+    }
+    ws_yaml_stream_free(&s);
+
+    rc = ws_yaml_parse(&s, src, strlen(src), NAME, NULL, &err);
+    if (!tap_ok(rc == 0 && s.ndocs == 1, "key lines: parses"))
+        tap_diag("  %s", err.msg);
+    if (rc < 0 || s.ndocs != 1)
+        return;
+    pos = s.docs[0].pos;
+    tap_is_int(mirror_size(pos), 3, "key lines: the root mirror has three elements");
+    tap_is_int(ws_yaml_pos_line(pos, NULL), 1, "key lines: root");
+    tap_is_int(mirror_size(mirror_at(pos, "name", NULL)), 4,
+               "key lines: a member's mirror has four elements");
+    tap_is_int(ws_yaml_pos_line(pos, "name", NULL), 1, "key lines: same-line scalar");
+    tap_is_int(ws_yaml_pos_line(pos, "block", NULL), 2, "key lines: block mapping value");
+    tap_is_int(value_line(mirror_at(pos, "block", NULL)), 3,
+               "key lines: block mapping value starts on the next line");
+    tap_is_int(ws_yaml_pos_line(mirror_at(pos, "block", NULL), NULL), 2,
+               "key lines: a member's mirror given directly gives its key's line");
+    tap_is_int(ws_yaml_pos_line(pos, "block", "a", NULL), 3, "key lines: nested same-line value");
+    tap_is_int(ws_yaml_pos_line(pos, "block", "seq", NULL), 4, "key lines: block sequence value");
+    tap_is_int(value_line(mirror_at(pos, "block", "seq", NULL)), 5,
+               "key lines: block sequence starts on the next line");
+    tap_is_int(mirror_size(mirror_at(pos, "block", "seq", "0", NULL)), 3,
+               "key lines: a sequence item's mirror has three elements");
+    tap_is_int(ws_yaml_pos_line(pos, "block", "seq", "0", NULL), 5, "key lines: sequence item");
+    tap_is_int(ws_yaml_pos_line(pos, "block", "seq", "0", "nested", NULL), 6,
+               "key lines: block value inside a sequence item");
+    tap_is_int(ws_yaml_pos_line(pos, "block", "seq", "0", "nested", "deep", NULL), 7,
+               "key lines: nested block value");
+    tap_is_int(ws_yaml_pos_line(pos, "block", "seq", "0", "nested", "deep", "z", NULL), 8,
+               "key lines: deepest same-line value");
+    tap_is_int(ws_yaml_pos_line(pos, "block", "seq", "0", "nested", "nope", NULL), 6,
+               "key lines: missing key gives the parent key's line");
+    tap_is_int(ws_yaml_pos_line(pos, "block", "seq", "1", NULL), 10,
+               "key lines: an item after a bare `-` gives where it starts");
+    tap_is_int(ws_yaml_pos_line(pos, "block", "seq", "1", "y", NULL), 10,
+               "key lines: key in that item");
+    tap_is_int(ws_yaml_pos_line(pos, "flow", "q", NULL), 12, "key lines: flow mapping over lines");
+    tap_is_int(ws_yaml_pos_line(pos, "base", NULL), 13, "key lines: anchored block value");
+    tap_is_int(ws_yaml_pos_line(pos, "merged", "k", NULL), 16, "key lines: merged key gives `<<`");
+    tap_is_int(value_line(mirror_at(pos, "merged", "k", NULL)), 14,
+               "key lines: merged value keeps the anchor's line");
+    tap_is_int(ws_yaml_pos_line(pos, "merged", "own", NULL), 17,
+               "key lines: explicit key beside a merge");
+    tap_is_int(ws_yaml_pos_line(pos, "alias", NULL), 18, "key lines: alias as a block value");
+    tap_is_int(value_line(mirror_at(pos, "alias", NULL)), 19, "key lines: alias value line");
+    tap_is_int(ws_yaml_pos_line(pos, "alias", "k", NULL), 14,
+               "key lines: below an alias, the anchor's key lines");
+    tap_is_int(ws_yaml_pos_line(pos, "empty", NULL), 20, "key lines: empty value");
+    tap_is_int(ws_yaml_pos_line(pos, "lit", NULL), 21, "key lines: block scalar");
     ws_yaml_stream_free(&s);
 }
 
@@ -733,6 +881,7 @@ int main(void)
     test_list();
     test_anchors();
     test_merge();
+    test_key_lines();
     test_keys();
     test_limits();
     test_dump();
