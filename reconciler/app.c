@@ -57,18 +57,6 @@ static int nomem(const struct actx *x)
 
 /* --- position mirror (yaml.h): [line, column, children] ------------------- */
 
-static const json_t *pos_key(const json_t *pos, const char *key)
-{
-    const json_t *kids = json_array_get(pos, 2);
-    return json_is_object(kids) ? json_object_get(kids, key) : NULL;
-}
-
-static const json_t *pos_item(const json_t *pos, size_t i)
-{
-    const json_t *kids = json_array_get(pos, 2);
-    return json_is_array(kids) ? json_array_get(kids, i) : NULL;
-}
-
 static int pos_line(const json_t *pos)
 {
     return ws_yaml_pos_line(pos, (const char *)NULL);
@@ -172,7 +160,7 @@ static int get_duration(const struct actx *x, uint64_t *out, const json_t *obj,
 static int get_string_map(const struct actx *x, json_t **out, const json_t *meta,
                           const json_t *mpos, const char *key)
 {
-    const json_t *m = NULL, *v, *kpos = pos_key(mpos, key);
+    const json_t *m = NULL, *v, *kpos = ws_yaml_pos_child(mpos, key);
     const char *k;
     int rc;
     if ((rc = get_map(x, &m, meta, mpos, key, "metadata")) < 0)
@@ -230,7 +218,7 @@ static int parse_helm_parameters(const struct actx *x, struct ws_app_source *s,
     if (!(s->helm_parameters = json_array()))
         return nomem(x);
     json_array_foreach(list, i, p) {
-        const json_t *ppos = pos_item(lpos, i);
+        const json_t *ppos = ws_yaml_pos_item(lpos, i);
         const char *name = json_string_value(field(p, "name"));
         const json_t *value = field(p, "value");
         char *text = value ? scalar_text(value) : strdup("");
@@ -275,13 +263,13 @@ static int parse_helm(const struct actx *x, struct ws_app_source *s, const json_
             return nomem(x);
         json_array_foreach(files, i, v) {
             if (!json_is_string(v))
-                return fail(x, pos_line(pos_item(pos_key(hpos, "valueFiles"), i)),
+                return fail(x, pos_line(ws_yaml_pos_item(ws_yaml_pos_child(hpos, "valueFiles"), i)),
                             "%s.valueFiles[%zu] must be a string", w, i);
             if (!(s->helm_value_files[i] = strdup(json_string_value(v))))
                 return nomem(x);
         }
     }
-    if (params && (rc = parse_helm_parameters(x, s, params, pos_key(hpos, "parameters"), w)) < 0)
+    if (params && (rc = parse_helm_parameters(x, s, params, ws_yaml_pos_child(hpos, "parameters"), w)) < 0)
         return rc;
     /* valuesObject wins over values, as in Argo CD; a mapping under values
      * (written by hand instead of a block string) is taken too. */
@@ -314,7 +302,7 @@ static int parse_kustomize(const struct actx *x, struct ws_app_source *s, const 
         return 0;
     json_array_foreach(images, i, v) {
         if (!json_is_string(v) || json_string_length(v) == 0)
-            return fail(x, pos_line(pos_item(pos_key(kpos, "images"), i)),
+            return fail(x, pos_line(ws_yaml_pos_item(ws_yaml_pos_child(kpos, "images"), i)),
                         "%s.images[%zu] must be a string such as \"name=new:tag\"", w, i);
     }
     if (!(s->kustomize_images = json_deep_copy(images)))
@@ -370,11 +358,11 @@ static int parse_source(const struct actx *x, struct ws_app_source *s, const jso
                  kust ? " kustomize" : "", plugin ? " plugin" : "");
         return fail(x, pos_line(spos), "%s has more than one source type:%s", where, kinds);
     }
-    if (dir && (rc = parse_directory(x, s, dir, pos_key(spos, "directory"), where)) < 0)
+    if (dir && (rc = parse_directory(x, s, dir, ws_yaml_pos_child(spos, "directory"), where)) < 0)
         return rc;
-    if (helm && (rc = parse_helm(x, s, helm, pos_key(spos, "helm"), where)) < 0)
+    if (helm && (rc = parse_helm(x, s, helm, ws_yaml_pos_child(spos, "helm"), where)) < 0)
         return rc;
-    if (kust && (rc = parse_kustomize(x, s, kust, pos_key(spos, "kustomize"), where)) < 0)
+    if (kust && (rc = parse_kustomize(x, s, kust, ws_yaml_pos_child(spos, "kustomize"), where)) < 0)
         return rc;
     return 0;
 }
@@ -397,10 +385,10 @@ static int parse_sources(const struct actx *x, struct ws_app *a, const json_t *s
     if (!(a->sources = calloc(a->nsources, sizeof(*a->sources))))
         return nomem(x);
     if (one)
-        return parse_source(x, &a->sources[0], one, pos_key(spos, "source"), "spec.source");
+        return parse_source(x, &a->sources[0], one, ws_yaml_pos_child(spos, "source"), "spec.source");
     json_array_foreach(many, i, v) {
         snprintf(where, sizeof(where), "spec.sources[%zu]", i);
-        if ((rc = parse_source(x, &a->sources[i], v, pos_item(pos_key(spos, "sources"), i),
+        if ((rc = parse_source(x, &a->sources[i], v, ws_yaml_pos_item(ws_yaml_pos_child(spos, "sources"), i),
                                where)) < 0)
             return rc;
     }
@@ -412,7 +400,7 @@ static int parse_sources(const struct actx *x, struct ws_app *a, const json_t *s
 static int parse_destination(const struct actx *x, struct ws_app *a, const json_t *spec,
                              const json_t *spos)
 {
-    const json_t *d = NULL, *dpos = pos_key(spos, "destination");
+    const json_t *d = NULL, *dpos = ws_yaml_pos_child(spos, "destination");
     int rc;
     if ((rc = get_map(x, &d, spec, spos, "destination", "spec")) < 0)
         return rc;
@@ -432,7 +420,7 @@ static int parse_destination(const struct actx *x, struct ws_app *a, const json_
 static int parse_retry(const struct actx *x, struct ws_app *a, const json_t *r, const json_t *rpos)
 {
     const json_t *limit = field(r, "limit"), *b = NULL, *factor;
-    const json_t *bpos = pos_key(rpos, "backoff");
+    const json_t *bpos = ws_yaml_pos_child(rpos, "backoff");
     const char *w = "spec.syncPolicy.retry.backoff";
     int rc;
     if (limit) {
@@ -462,7 +450,7 @@ static int parse_sync_policy(const struct actx *x, struct ws_app *a, const json_
                              const json_t *spos)
 {
     const json_t *sp = NULL, *aut = NULL, *opts = NULL, *retry = NULL, *v;
-    const json_t *ppos = pos_key(spos, "syncPolicy"), *apos = pos_key(ppos, "automated");
+    const json_t *ppos = ws_yaml_pos_child(spos, "syncPolicy"), *apos = ws_yaml_pos_child(ppos, "automated");
     const char *w = "spec.syncPolicy";
     size_t i;
     int rc, enabled = 1;
@@ -486,7 +474,7 @@ static int parse_sync_policy(const struct actx *x, struct ws_app *a, const json_
     }
     /* item by item (ws_sync_options_parse_list's rule) so an error names its line */
     json_array_foreach(opts, i, v) {
-        int line = pos_line(pos_item(pos_key(ppos, "syncOptions"), i));
+        int line = pos_line(ws_yaml_pos_item(ws_yaml_pos_child(ppos, "syncOptions"), i));
         if (!json_is_string(v))
             return fail(x, line, "%s.syncOptions[%zu] must be a string", w, i);
         if ((rc = ws_sync_options_parse(&a->sync_options, json_string_value(v), x->err)) < 0) {
@@ -497,7 +485,7 @@ static int parse_sync_policy(const struct actx *x, struct ws_app *a, const json_
             return fail(x, line, "%s.syncOptions[%zu]: %s", w, i, msg);
         }
     }
-    if (retry && (rc = parse_retry(x, a, retry, pos_key(ppos, "retry"))) < 0)
+    if (retry && (rc = parse_retry(x, a, retry, ws_yaml_pos_child(ppos, "retry"))) < 0)
         return rc;
     return 0;
 }
@@ -525,8 +513,8 @@ int ws_app_parse(struct ws_app *out, const json_t *obj, const json_t *pos, const
                  struct ws_err *err)
 {
     struct actx x = {file ? file : "<input>", NULL, err};
-    const json_t *meta = NULL, *spec = NULL, *mpos = pos_key(pos, "metadata");
-    const json_t *spos = pos_key(pos, "spec");
+    const json_t *meta = NULL, *spec = NULL, *mpos = ws_yaml_pos_child(pos, "metadata");
+    const json_t *spos = ws_yaml_pos_child(pos, "spec");
     const char *api, *kind;
     int rc;
     memset(out, 0, sizeof(*out));

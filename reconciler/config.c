@@ -48,18 +48,6 @@ static int nomem(const struct cfg *x)
 
 /* --- position mirror (yaml.h): [line, column, children] ------------------- */
 
-static const json_t *pos_key(const json_t *pos, const char *key)
-{
-    const json_t *kids = json_array_get(pos, 2);
-    return json_is_object(kids) ? json_object_get(kids, key) : NULL;
-}
-
-static const json_t *pos_item(const json_t *pos, size_t i)
-{
-    const json_t *kids = json_array_get(pos, 2);
-    return json_is_array(kids) ? json_array_get(kids, i) : NULL;
-}
-
 static int pos_line(const json_t *pos)
 {
     return ws_yaml_pos_line(pos, (const char *)NULL);
@@ -430,7 +418,7 @@ static int parse_repo(const struct cfg *x, struct ws_repo *r, const json_t *obj,
                       const json_t *pos, size_t i)
 {
     char where[64], cwhere[96];
-    const json_t *cred = NULL, *cpos = pos_key(pos, "credentials");
+    const json_t *cred = NULL, *cpos = ws_yaml_pos_child(pos, "credentials");
     int rc;
     snprintf(where, sizeof(where), "repositories[%zu]", i);
     r->line = pos_line(pos);
@@ -471,7 +459,7 @@ static const char *const inline_paths[] = {"caFile", "tokenFile", "certFile", "k
 static int parse_aliases(const struct cfg *x, struct ws_cluster_cfg *c, const json_t *obj,
                          const json_t *pos, const char *where)
 {
-    const json_t *list = NULL, *v, *lpos = pos_key(pos, "aliases");
+    const json_t *list = NULL, *v, *lpos = ws_yaml_pos_child(pos, "aliases");
     size_t i;
     int rc;
     if ((rc = get_typed(x, &list, obj, pos, "aliases", where, 1)) < 0 || !list)
@@ -482,7 +470,7 @@ static int parse_aliases(const struct cfg *x, struct ws_cluster_cfg *c, const js
         const char *s = json_string_value(v);
         size_t n;
         if (!s || (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0))
-            return fail(x, pos_line(pos_item(lpos, i)),
+            return fail(x, pos_line(ws_yaml_pos_item(lpos, i)),
                         "%s.aliases[%zu] must be a server URL (https://…)", where, i);
         if (!(c->aliases[i] = strdup(s)))
             return nomem(x);
@@ -801,7 +789,7 @@ static int parse_root(const struct cfg *x, struct ws_config *c, const json_t *ro
     json_array_foreach(repos, i, v) {
         struct ws_repo *r = &c->repos[i];
         c->nrepos++;
-        if ((rc = parse_repo(x, r, v, pos_item(pos_key(pos, "repositories"), i), i)) < 0)
+        if ((rc = parse_repo(x, r, v, ws_yaml_pos_item(ws_yaml_pos_child(pos, "repositories"), i), i)) < 0)
             return rc;
         for (j = 0; j < i; j++) {
             if (strcmp(c->repos[j].name, r->name) == 0)
@@ -816,7 +804,7 @@ static int parse_root(const struct cfg *x, struct ws_config *c, const json_t *ro
     json_array_foreach(clusters, i, v) {
         struct ws_cluster_cfg *cl = &c->clusters[i];
         c->nclusters++;
-        if ((rc = parse_cluster(x, cl, v, pos_item(pos_key(pos, "clusters"), i), i)) < 0)
+        if ((rc = parse_cluster(x, cl, v, ws_yaml_pos_item(ws_yaml_pos_child(pos, "clusters"), i), i)) < 0)
             return rc;
         for (j = 0; j < i; j++)
             if (strcmp(c->clusters[j].name, cl->name) == 0)
@@ -827,11 +815,11 @@ static int parse_root(const struct cfg *x, struct ws_config *c, const json_t *ro
         return rc;
     json_array_foreach(apps, i, v) {
         c->napp_dirs++;
-        if ((rc = parse_app_dir(x, c, &c->app_dirs[i], v, pos_item(pos_key(pos, "applications"), i),
+        if ((rc = parse_app_dir(x, c, &c->app_dirs[i], v, ws_yaml_pos_item(ws_yaml_pos_child(pos, "applications"), i),
                                 i)) < 0)
             return rc;
     }
-    return parse_settings(x, &c->settings, settings, pos_key(pos, "settings"));
+    return parse_settings(x, &c->settings, settings, ws_yaml_pos_child(pos, "settings"));
 }
 
 int ws_config_parse(struct ws_config *out, const char *buf, size_t len, const char *name,

@@ -790,6 +790,18 @@ static int node_line(const json_t *pos)
     return (int)json_integer_value(keyline ? keyline : json_array_get(pos, 0));
 }
 
+const json_t *ws_yaml_pos_child(const json_t *pos, const char *key)
+{
+    const json_t *kids = json_array_get(pos, 2);
+    return json_is_object(kids) ? json_object_get(kids, key) : NULL;
+}
+
+const json_t *ws_yaml_pos_item(const json_t *pos, size_t i)
+{
+    const json_t *kids = json_array_get(pos, 2);
+    return json_is_array(kids) ? json_array_get(kids, i) : NULL;
+}
+
 int ws_yaml_pos_line(const json_t *pos, ...)
 {
     const json_t *kids = NULL, *next = NULL;

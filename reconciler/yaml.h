@@ -80,6 +80,11 @@ int ws_yaml_parse_one(json_t **out, const char *buf, size_t len,
  * line where it starts. The value's own line stays at index 0 of its mirror. */
 int ws_yaml_pos_line(const json_t *pos, ...);
 
+/* One step down a mirror: the member `key` of a mapping's mirror, or item i
+ * of a sequence's; NULL when there is none. Borrowed from pos. */
+const json_t *ws_yaml_pos_child(const json_t *pos, const char *key);
+const json_t *ws_yaml_pos_item(const json_t *pos, size_t i);
+
 /* Serialise a jansson value as block-style YAML (for `wavesync render`).
  * Strings that would be typed differently when re-read (e.g. "3", "true",
  * "null", "") are quoted. Caller frees with free(). NULL on ENOMEM. */
