@@ -337,6 +337,18 @@ ok $rc "the other applications still sync beside the broken one"
 [ "$(field $NS/ml-serving/configmaps/serving-config 'd["data"]["MODEL_REGISTRY"]')" = s3://models.local/registry-v2 ]
 ok $? "and their pending change is applied once the input is fixed"
 
+# ---- a Kustomize source ------------------------------------------------------------------
+# kubectl from the dev cluster's cache renders it (`kubectl kustomize`), so the
+# test does not depend on what the machine happens to have installed.
+kubectl_bin=$("$DEVCLUSTER" build-kubectl 2>/dev/null | tail -n 1)
+PATH="$(dirname "$kubectl_bin"):$PATH" ws kustomize sync features
+ok $rc "a Kustomize source syncs (kustomize build via $(basename "$kubectl_bin"))"
+[ "$(status_of /apis/batch/v1/namespaces/ml-features/cronjobs/prod-materialize-features)" = 200 ]
+ok $? "the rendered objects (namePrefix applied) are in the cluster"
+PATH=/nonexistent ws notools sync features
+[ $rc -eq 2 ] && grep -q 'kustomize' "$E2E_DIR/notools.err" && grep -q 'kubectl' "$E2E_DIR/notools.err"
+ok $? "without kustomize or kubectl: exit 2 with a clear message ($(grep -m1 -o 'install.*' "$E2E_DIR/notools.err" | head -c 120))"
+
 # ---- dry run, diff, JUnit ---------------------------------------------------------------
 sed -i 's#replicas: 2#replicas: 3#' "$repo/serving/02-feature-store.yaml"
 commit "scale the feature store"
