@@ -18,7 +18,7 @@
 # no inventory to prune. The sync has 7 waves (PreSync 0, Sync 0-4, PostSync 0),
 # hence 6 wave boundaries per run.
 #
-# Two figures per wave boundary:
+# Three figures per wave boundary:
 #   client      advanceMs from `wavesync --output json sync`: from the moment the
 #               previous wave's last object was judged Healthy inside wavesync
 #               (a watch event, or the apply response for kinds that are Healthy
@@ -26,15 +26,24 @@
 #               request is started (uv_hrtime, microseconds). wavesync's own
 #               reaction time only: it does not include the watch delivery
 #               before it nor the apply round trip after it.
+#   client +apply RTT  from the same report, 1 ms resolution: the previous
+#               wave's last healthyMs to the next wave's first appliedMs (the
+#               apply response), i.e. advanceMs plus one server-side apply.
 #   end-to-end  from fakectl's log (minimal mode only): first ADDED event of any
 #               object of wave N+1 as seen by fakectl's watch, minus the moment
 #               wave N became Healthy on the server: the latest, over the objects
-#               of wave N, of fakectl's status write that made it Healthy (logged
-#               when the PATCH response arrived) or, for kinds Healthy on
-#               creation, its ADDED event. This covers watch event to wavesync +
+#               of wave N, of fakectl's status write that made it Healthy (the
+#               first of its PATCH response and its MODIFIED event to reach
+#               fakectl) or, for kinds Healthy on creation, its ADDED event. This covers watch event to wavesync +
 #               wavesync's reaction + the apply request + the watch event back to
 #               fakectl: what a controller, or a user, would see. Millisecond
 #               resolution (fakectl's "t").
+# After every run the apiserver's apiserver_watch_cache_read_wait_seconds
+# histogram is scraped: how long consistent LISTs (wavesync starts each watch
+# with a LIST without resourceVersion) waited for the watch cache to catch up
+# with etcd. Since Kubernetes 1.31 (ConsistentListFromCache) such a LIST can wait
+# for etcd's next progress notification, up to about 100 ms, when the last write
+# was to another resource; the per-run column shows where that happened.
 # A run only counts if the sync exits 0 with result Succeeded, all 7 waves are
 # Healthy with an advanceMs on each of the 6 later ones, and (minimal mode) by
 # etcd resourceVersions every object of wave N+1 was created after wave N was
@@ -172,6 +181,18 @@ prepare_run() { # dir tag -> prints the config path
 	printf '%s' "$cfg"
 }
 
+api() { # path -> body (admin client certificate)
+	curl -sS --fail --max-time 20 --cacert "$DEVCLUSTER_CA" --cert "$DEVCLUSTER_CLIENT_CERT" \
+		--key "$DEVCLUSTER_CLIENT_KEY" "$DEVCLUSTER_SERVER$1"
+}
+
+# The apiserver's histogram of how long consistent reads (a LIST without
+# resourceVersion, as a watch starts with) waited for its watch cache to catch
+# up with etcd: scraped after every run, differences shown per run.
+scrape_waits() { # file
+	api /metrics | grep '^apiserver_watch_cache_read_wait_seconds' >"$1" || true
+}
+
 now_ms() { printf '%s' "$((${EPOCHREALTIME/[.,]/} / 1000))"; }
 
 run_one() { # mode index (0 = warm-up)
@@ -189,12 +210,14 @@ run_one() { # mode index (0 = warm-up)
 	echo "$rc" >"$d/rc"
 	echo "$((t1 - t0))" >"$d/wall_ms"
 	echo "$APP-$tag" >"$d/app"
+	scrape_waits "$d/waits"
 	log "$mode run $i$( ((i)) || echo ' (warm-up)'): exit $rc in $((t1 - t0)) ms"
 }
 
 cluster_up() { # mode
 	local mode=$1
 	CLUSTER=$T/cluster-$mode
+	mkdir -p "$T/$mode"
 	log "starting a $mode devcluster in $CLUSTER"
 	if [[ $mode == full ]]; then
 		"$REPO/tests/devcluster" up --full --dir "$CLUSTER" --timeout 180 >&2
@@ -242,21 +265,74 @@ def key_of(ident):  # "apps/v1 Deployment ns/name" -> (kind, ns, name)
     return (kind, ns, name)
 
 created, ready = {}, {}  # key -> (t, rv)
+seen = {}  # (key, rv) -> t of the first watch event fakectl saw at that resourceVersion
 if ctl_log:
-    for line in open(ctl_log):
-        e = json.loads(line)
+    events = [json.loads(line) for line in open(ctl_log)]
+    for e in events:
         key = (e["kind"], e.get("namespace") or "", e["name"])
+        if e.get("event"):
+            seen.setdefault((key, e["rv"]), e["t"])
         if e.get("event") == "ADDED":
             created.setdefault(key, (e["t"], e["rv"]))
+    for e in events:
+        key = (e["kind"], e.get("namespace") or "", e["name"])
         if e.get("action") == "ready":
-            ready[key] = (e["t"], e["rv"])
+            # the status write is committed by the first of: its PATCH
+            # response, or its MODIFIED event, reaching fakectl
+            ready[key] = (min(e["t"], seen.get((key, e["rv"]), e["t"])), e["rv"])
+
+RES = ["namespaces", "jobs.batch", "secrets", "configmaps", "persistentvolumes", "persistentvolumeclaims",
+       "services", "deployments.apps", "pods"]
+
+def read_waits(path):  # -> {resource: {"count": n, "sum": s, le: n...}}
+    out = {}
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        name, _, val = line.rpartition(" ")
+        labels = dict(kv.split("=", 1) for kv in name[name.index("{") + 1:name.rindex("}")].split(","))
+        r = labels["resource"].strip('"')
+        d = out.setdefault(r, {})
+        if name.startswith("apiserver_watch_cache_read_wait_seconds_bucket"):
+            d[labels["le"].strip('"')] = float(val)
+        elif "_sum" in name:
+            d["sum"] = float(val)
+        elif "_count" in name:
+            d["count"] = float(val)
+    return out
+
+def wait_delta(before, after):  # -> (reads, wait ms, reads over 25 ms, slowest bucket, {res: ms})
+    reads = tot = over = 0
+    top = 0.0
+    per = {}
+    for r in RES:
+        a, b = after.get(r, {}), before.get(r, {})
+        n = a.get("count", 0) - b.get("count", 0)
+        if n <= 0:
+            continue
+        reads += n
+        ms = (a.get("sum", 0) - b.get("sum", 0)) * 1000
+        tot += ms
+        if ms >= 1:
+            per[r.split(".")[0]] = ms
+        over += n - (a.get("0.025", 0) - b.get("0.025", 0))
+        les = sorted((float(k), k) for k in a if k not in ("sum", "count", "+Inf"))
+        for le, k in les:
+            if a[k] - b.get(k, 0) >= n:
+                top = max(top, le)
+                break
+        else:
+            top = float("inf")
+    return int(reads), tot, int(over), top, per
 
 bad = 0
 client, rtt, e2e, wall = [], [], [], []
 client_at, e2e_at = [], []
 print(f"\n== {mode} mode: {runs} runs (+1 warm-up) ==")
 print("run       exit  wall ms  sync ms  waves  client advanceMs per boundary (ms)            "
-      "client +apply RTT (ms)  end-to-end (ms)")
+      "client +apply RTT (ms)  end-to-end (ms)          server: consistent reads, waited")
 for i in range(0, runs + 1):
     d = os.path.join(T, mode, f"r{i}")
     rc = int(open(os.path.join(d, "rc")).read())
@@ -304,9 +380,13 @@ for i in range(0, runs + 1):
             ends.append(min(x[0] for x in c) - h_t)
     ok = not problems
     tag = "warm-up" if i == 0 else f"r{i}"
+    before = read_waits(os.path.join(T, mode, f"r{i - 1}", "waits") if i else os.path.join(T, mode, "waits.before"))
+    reads, waited, over, top, per = wait_delta(before, read_waits(os.path.join(d, "waits")))
+    waits = (f"{reads:3d} reads, {over} over 25 ms (slowest <= {top * 1000:.0f} ms); ms waited: " +
+             (", ".join(f"{r} {ms:.0f}" for r, ms in sorted(per.items(), key=lambda x: -x[1])) or "-"))
     print(f"{tag:<9} {rc:>4} {wall_ms:>8} {rep.get('durationMs', -1):>8} {len(waves):>6}  "
           f"{' '.join(f'{a:7.3f}' for a in adv):<45} {' '.join(f'{r:3d}' for r in rtts):<23} "
-          f"{' '.join(f'{e:3d}' for e in ends)}"
+          f"{' '.join(f'{e:3d}' for e in ends):<24} {waits}"
           f"{'' if ok else '   INVALID: ' + '; '.join(problems)}")
     if i == 0:
         continue
@@ -325,14 +405,14 @@ print()
 if client:
     m = max(client_at)
     print(f"{mode}: client advanceMs (ms)      median {pct(client, 50):.3f}  p90 {pct(client, 90):.3f}  "
-          f"max {m[0]:.3f} ({m[1]}: {m[2]})  n={len(client)}")
+          f"max {m[0]:.3f} ({m[1]}: {m[2]})  n={len(client)}  over 50 ms: {sum(a >= 50 for a in client)}")
 if rtt:
     print(f"{mode}: client, to first apply answered (ms) median {pct(rtt, 50)}  p90 {pct(rtt, 90)}  "
           f"max {max(rtt)}  n={len(rtt)}")
 if e2e:
     m = max(e2e_at)
     print(f"{mode}: end-to-end via fakectl (ms) median {pct(e2e, 50)}  p90 {pct(e2e, 90)}  "
-          f"max {m[0]} ({m[1]}: {m[2]})  n={len(e2e)}")
+          f"max {m[0]} ({m[1]}: {m[2]})  min {min(e2e)}  n={len(e2e)}  over 50 ms: {sum(e >= 50 for e in e2e)}")
 if wall:
     ws = [w[0] for w in wall]
     print(f"{mode}: sync wall time (ms)         median {pct(ws, 50)}  min {min(ws)}  max {max(ws)}  "
@@ -362,6 +442,7 @@ if ((MINIMAL)); then
 	cluster_up minimal
 	echo "server: kube-apiserver $DEVCLUSTER_K8S_VERSION (minimal devcluster) at $DEVCLUSTER_SERVER; controllers played by fakectl"
 	start_fakectl
+	scrape_waits "$T/minimal/waits.before"
 	for ((i = 0; i <= RUNS; i++)); do run_one minimal "$i"; done
 	sleep 0.5 # let fakectl log the last events
 	kill "$CTL_PID" 2>/dev/null || true
@@ -373,10 +454,15 @@ fi
 if ((FULL)); then
 	cluster_up full
 	echo "server: kube-apiserver $DEVCLUSTER_K8S_VERSION (full devcluster: controller-manager, scheduler, kwok nodes) at $DEVCLUSTER_SERVER"
+	scrape_waits "$T/full/waits.before"
 	for ((i = 0; i <= FULL_RUNS; i++)); do run_one full "$i"; done
 	cluster_down
 	analyze full "$FULL_RUNS" "" || status=1
 fi
 echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "command: bench/waves.sh$( ((FULL && MINIMAL)) && echo ' --full')$( ((!MINIMAL)) && echo ' --full-only') $RUNS (FULL_RUNS=$FULL_RUNS)"
+if ((MINIMAL)); then
+	echo "command: RUNS=$RUNS$( ((FULL)) && echo " FULL_RUNS=$FULL_RUNS") bench/waves.sh$( ((FULL)) && echo ' --full')"
+else
+	echo "command: FULL_RUNS=$FULL_RUNS bench/waves.sh --full-only"
+fi
 exit "$status"

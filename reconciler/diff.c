@@ -30,7 +30,7 @@ static void add(json_t *out, const char *path, const json_t *desired, const json
 static void walk(json_t *out, const char *path, const json_t *desired, const json_t *live)
 {
     char sub[1024];
-    if (server_owned(path))
+    if ((!desired && !live) || server_owned(path))
         return;
     if (json_is_object(desired) && json_is_object(live)) {
         const char *key;
@@ -66,24 +66,31 @@ json_t *ws_diff_objects(const json_t *desired, const json_t *live)
     return out;
 }
 
-int ws_diff_is_subset(const json_t *desired, const json_t *live)
+static int subset_at(const char *path, const json_t *desired, const json_t *live)
 {
+    char sub[1024];
+    if (server_owned(path)) /* a manifest's status or creationTimestamp: not ours to compare */
+        return 1;
     if (json_is_object(desired)) {
         const char *key;
         json_t *v;
         if (!json_is_object(live))
             return 0;
-        json_object_foreach((json_t *)desired, key, v)
-            if (!ws_diff_is_subset(v, json_object_get(live, key)))
+        json_object_foreach((json_t *)desired, key, v) {
+            snprintf(sub, sizeof(sub), "%s.%s", path, key);
+            if (!subset_at(sub, v, json_object_get(live, key)))
                 return 0;
+        }
         return 1;
     }
     if (json_is_array(desired)) {
         if (!json_is_array(live) || json_array_size(desired) != json_array_size(live))
             return 0;
-        for (size_t i = 0; i < json_array_size(desired); i++)
-            if (!ws_diff_is_subset(json_array_get(desired, i), json_array_get(live, i)))
+        for (size_t i = 0; i < json_array_size(desired); i++) {
+            snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+            if (!subset_at(sub, json_array_get(desired, i), json_array_get(live, i)))
                 return 0;
+        }
         return 1;
     }
     if (json_is_integer(desired) && json_is_string(live)) {
@@ -93,4 +100,9 @@ int ws_diff_is_subset(const json_t *desired, const json_t *live)
         return strcmp(buf, json_string_value(live)) == 0;
     }
     return json_equal(desired, live);
+}
+
+int ws_diff_is_subset(const json_t *desired, const json_t *live)
+{
+    return subset_at("", desired, live);
 }

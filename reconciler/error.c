@@ -17,6 +17,31 @@ const char *ws_code_str(int code)
     return "unknown error";
 }
 
+void ws_utf8_sanitize(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (p && *p) {
+        size_t n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
+        size_t i;
+        if (n == 0 || (n == 2 && *p < 0xC2)) {
+            *p++ = '?';
+            continue;
+        }
+        for (i = 1; i < n; i++)
+            if ((p[i] & 0xC0) != 0x80)
+                break;
+        if (i < n) {
+            if (p[i] == '\0') { /* cut short at the end */
+                *p = '\0';
+                return;
+            }
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 void ws_err_clear(struct ws_err *e)
 {
     if (!e)
@@ -36,6 +61,7 @@ int ws_err_set(struct ws_err *e, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
     va_end(ap);
+    ws_utf8_sanitize(e->msg);
     return code;
 }
 
@@ -64,5 +90,6 @@ int ws_err_prefix(struct ws_err *e, const char *fmt, ...)
         memcpy(e->msg + n, old, ol);
         e->msg[n + ol] = '\0';
     }
+    ws_utf8_sanitize(e->msg);
     return e->code;
 }

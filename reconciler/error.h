@@ -39,6 +39,10 @@ struct ws_err {
     char msg[1024]; /* full human-readable message */
 };
 
+/* Make s valid UTF-8 in place: invalid bytes become '?', a sequence cut
+ * short at the end (by a fixed-size buffer) is dropped. JSON needs it. */
+void ws_utf8_sanitize(char *s);
+
 /* Reset to "no error". Safe with NULL. */
 void ws_err_clear(struct ws_err *e);
 

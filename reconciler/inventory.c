@@ -53,13 +53,19 @@ char *ws_tracking_id(const char *app, const json_t *obj)
 
 json_t *ws_inventory_configmap(const char *app, const char *ns, const json_t *refs)
 {
-    char name[300];
+    char name[300], label[64];
     char *text = json_dumps(refs, JSON_COMPACT);
     json_t *cm;
+    size_t n;
     ws_inventory_name(name, sizeof(name), app);
+    /* a label value: at most 63 characters, ending in a letter or digit */
+    snprintf(label, sizeof(label), "%.63s", name + 19);
+    n = strlen(label);
+    while (n > 0 && !isalnum((unsigned char)label[n - 1]))
+        label[--n] = '\0';
     cm = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s}}, s:{s:s}}", "apiVersion", "v1", "kind",
                    "ConfigMap", "metadata", "name", name, "namespace", ns, "labels",
-                   "app.kubernetes.io/managed-by", "wavesync", WS_INVENTORY_LABEL, name + 19,
+                   "app.kubernetes.io/managed-by", "wavesync", WS_INVENTORY_LABEL, label,
                    "data", "objects.json", text ? text : "[]");
     free(text);
     return cm;

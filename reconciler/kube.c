@@ -437,6 +437,7 @@ static void req_free(struct ws_kube_req *r)
     free(r->ns);
     free(r->name);
     free(r->sub);
+    json_decref(r->done_body);
     free(r);
 }
 
@@ -455,22 +456,41 @@ static void stop_backoff(struct ws_kube_req *r)
 }
 
 /* Deliver the final result and free the request. */
+/* Deliver finished requests: their callbacks run from here, on a loop
+ * iteration of their own, so no call ever calls back before it returns. */
+static void deliver(uv_timer_t *t)
+{
+    struct ws_kube *k = t->data;
+    struct ws_kube_req *r;
+    while ((r = k->completed.head)) {
+        struct ws_kube_result res;
+        ws__req_list_remove(r);
+        memset(&res, 0, sizeof(res));
+        res.code = r->done_code;
+        res.status = r->status;
+        res.body = r->done_body;
+        res.err = &r->done_err;
+        res.resource = r->resolved ? &r->resource : NULL;
+        if (r->cb)
+            r->cb(&res, r->data);
+        req_free(r);
+    }
+}
+
+/* Record the outcome and queue it for delivery. */
 static void req_finish(struct ws_kube_req *r, int code, const struct ws_err *e, json_t *body)
 {
-    struct ws_kube_result res;
     struct ws_kube *k = r->kube;
-    memset(&res, 0, sizeof(res));
-    res.code = code;
-    res.status = r->status;
-    res.body = body;
-    res.err = e;
-    res.resource = r->resolved ? &r->resource : NULL;
     stop_backoff(r);
     ws__req_list_remove(r);
-    if (r->cb)
-        r->cb(&res, r->data);
-    req_free(r);
-    (void)k;
+    r->done_code = code;
+    if (e)
+        r->done_err = *e;
+    else
+        ws_err_clear(&r->done_err);
+    r->done_body = json_incref(body);
+    ws__req_list_push(&k->completed, r);
+    uv_timer_start(k->deliver_timer, deliver, 0, 0);
 }
 
 static void req_fail(struct ws_kube_req *r, const struct ws_err *e)
@@ -586,6 +606,7 @@ static void on_done(CURL *easy, CURLcode result, void *data)
     struct ws_err e;
     json_t *body = NULL;
     long status = 0;
+    long request_bytes = 0;
     uint64_t retry_after = 0;
     int can_retry = r->attempt <= k->opts.max_retries && !r->no_retry;
     ws_err_clear(&e);
@@ -605,6 +626,7 @@ static void on_done(CURL *easy, CURLcode result, void *data)
     }
     if (status == 429) /* headers die with the easy handle: read it now */
         retry_after = retry_after_ms(easy);
+    curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_bytes);
     k->stats.by_class[status >= 200 && status < 600 ? status / 100 : 0]++;
     curl_easy_cleanup(easy);
     r->easy = NULL;
@@ -620,7 +642,11 @@ static void on_done(CURL *easy, CURLcode result, void *data)
         if (r->too_large) {
             ws_err_set(&e, WS_ELIMIT, "%s: response larger than %u MiB", r->what,
                        RESPONSE_MAX >> 20);
-        } else if (is_retryable_curl(result) && can_retry) {
+        } else if (is_retryable_curl(result) && can_retry &&
+                   (strcmp(r->method, "POST") != 0 || result == CURLE_COULDNT_CONNECT ||
+                    result == CURLE_COULDNT_RESOLVE_HOST)) {
+            /* a POST that may have reached the server is not repeated: it
+             * could create a second object */
             ws_debug("%s: %s; retrying (attempt %d)", r->what, curl_easy_strerror(result),
                      r->attempt);
             ws_buf_free(&r->resp);
@@ -628,7 +654,8 @@ static void on_done(CURL *easy, CURLcode result, void *data)
             pump(k);
             return;
         } else {
-            ws_err_set(&e, result == CURLE_OPERATION_TIMEDOUT ? WS_ETIMEOUT : WS_ENET,
+            /* a timeout before the request went out is "cannot reach", not slowness */
+            ws_err_set(&e, result == CURLE_OPERATION_TIMEDOUT && request_bytes > 0 ? WS_ETIMEOUT : WS_ENET,
                        "%s: cannot reach %s: %s%s", r->what, k->cfg.server,
                        r->errbuf[0] ? r->errbuf : curl_easy_strerror(result),
                        r->attempt > 1 ? " (gave up after retries)" : "");
@@ -647,7 +674,8 @@ static void on_done(CURL *easy, CURLcode result, void *data)
         pump(k);
         return;
     }
-    if ((status == 429 || (status >= 500 && status != 501 && strcmp(r->method, "POST") != 0)) &&
+    if ((status == 429 || (status >= 500 && status != 501 && strcmp(r->method, "POST") != 0 &&
+                           !(r->resp.data && strstr(r->resp.data, "failed to create typed patch object")))) &&
         can_retry) {
         ws_buf_free(&r->resp);
         schedule_retry(r, retry_after ? retry_after : backoff_ms(k, r->attempt));
@@ -736,8 +764,9 @@ static int send_attempt(struct ws_kube_req *r, struct ws_err *e)
         curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_file);
     }
     if (k->exec_cred.cert_pem) {
-        struct curl_blob cb = {k->exec_cred.cert_pem, strlen(k->exec_cred.cert_pem), CURL_BLOB_NOCOPY};
-        struct curl_blob kb = {k->exec_cred.key_pem, strlen(k->exec_cred.key_pem), CURL_BLOB_NOCOPY};
+        /* copied: a refresh may free these while curl still holds the handle */
+        struct curl_blob cb = {k->exec_cred.cert_pem, strlen(k->exec_cred.cert_pem), CURL_BLOB_COPY};
+        struct curl_blob kb = {k->exec_cred.key_pem, strlen(k->exec_cred.key_pem), CURL_BLOB_COPY};
         curl_easy_setopt(easy, CURLOPT_SSLCERT_BLOB, &cb);
         curl_easy_setopt(easy, CURLOPT_SSLKEY_BLOB, &kb);
     } else if (c->cert_data) {
@@ -841,19 +870,27 @@ static int set_body(struct ws_kube_req *r, const json_t *body, const char *conte
 }
 
 /* Report an error for a request that never made it to the queue. */
-static struct ws_kube_req *fail_now(ws_kube_cb cb, void *data, int code, const char *what,
-                                    const char *why)
+/* A request that fails before it starts (bad arguments, no memory): its
+ * callback still runs later, from the loop. NULL only when even that
+ * cannot be arranged (then the callback has run already). */
+static struct ws_kube_req *fail_now(struct ws_kube *k, ws_kube_cb cb, void *data, int code,
+                                    const char *what, const char *why)
 {
     struct ws_err e;
-    struct ws_kube_result res;
+    struct ws_kube_req *r = ws__req_new(k, "GET", what, cb, data);
     ws_err_clear(&e);
     ws_err_set(&e, code, "%s: %s", what, why);
-    memset(&res, 0, sizeof(res));
-    res.code = code;
-    res.err = &e;
-    if (cb)
-        cb(&res, data);
-    return NULL;
+    if (!r) {
+        struct ws_kube_result res;
+        memset(&res, 0, sizeof(res));
+        res.code = code;
+        res.err = &e;
+        if (cb)
+            cb(&res, data);
+        return NULL;
+    }
+    req_finish(r, code, &e, NULL);
+    return r;
 }
 
 struct ws_kube_req *ws_kube_request(struct ws_kube *k, const char *method, const char *path,
@@ -865,12 +902,12 @@ struct ws_kube_req *ws_kube_request(struct ws_kube *k, const char *method, const
     const char *q = strchr(path, '?');
     snprintf(label, sizeof(label), "%s", what ? what : path);
     if (!(r = ws__req_new(k, method, label, cb, data)))
-        return fail_now(cb, data, WS_ENOMEM, label, "out of memory");
+        return fail_now(k, cb, data, WS_ENOMEM, label, "out of memory");
     r->path = q ? strndup(path, (size_t)(q - path)) : strdup(path);
     r->query = q ? strdup(q + 1) : NULL;
     if (!r->path || (q && !r->query) || set_body(r, body, content_type) < 0) {
         req_free(r);
-        return fail_now(cb, data, WS_ENOMEM, label, "out of memory");
+        return fail_now(k, cb, data, WS_ENOMEM, label, "out of memory");
     }
     ws__req_submit(r);
     return r;
@@ -1017,16 +1054,16 @@ struct ws_kube_req *ws__kind_req(struct ws_kube *k, const char *method, const ch
     snprintf(what, sizeof(what), "%s %s", verb, ident);
     if (!ref->api_version || !ref->kind || !*ref->kind ||
         ws_api_version_split(ref->api_version, g, sizeof(g), v, sizeof(v)) < 0)
-        return fail_now(cb, data, WS_EINVAL, what, "apiVersion and kind are required");
+        return fail_now(k, cb, data, WS_EINVAL, what, "apiVersion and kind are required");
     if (!(r = ws__req_new(k, method, what, cb, data)))
-        return fail_now(cb, data, WS_ENOMEM, what, "out of memory");
+        return fail_now(k, cb, data, WS_ENOMEM, what, "out of memory");
     r->api_version = strdup(ref->api_version);
     r->kind = strdup(ref->kind);
     r->ns = ws_strdup0(ref->namespace_);
     r->name = ws_strdup0(ref->name);
     if (!r->api_version || !r->kind || (ref->namespace_ && !r->ns) || (ref->name && !r->name)) {
         req_free(r);
-        return fail_now(cb, data, WS_ENOMEM, what, "out of memory");
+        return fail_now(k, cb, data, WS_ENOMEM, what, "out of memory");
     }
     return r;
 }
@@ -1070,7 +1107,7 @@ struct ws_kube_req *ws_kube_apply(struct ws_kube *k, const json_t *obj, const ch
     if (!ref.name || !*ref.name) {
         char ident[512];
         ws_kube_ident_obj(ident, sizeof(ident), obj);
-        return fail_now(cb, data, WS_EINVAL, ident, "apply: metadata.name is required");
+        return fail_now(k, cb, data, WS_EINVAL, ident, "apply: metadata.name is required");
     }
     if (!(r = ws__kind_req(k, "PATCH", "apply", &ref, cb, data)))
         return NULL;
@@ -1083,7 +1120,7 @@ struct ws_kube_req *ws_kube_apply(struct ws_kube *k, const json_t *obj, const ch
         free(fm);
         r->query = NULL;
         req_free(r);
-        return fail_now(cb, data, WS_ENOMEM, "apply", "out of memory");
+        return fail_now(k, cb, data, WS_ENOMEM, "apply", "out of memory");
     }
     free(fm);
     ws__kind_req_start(r);
@@ -1102,7 +1139,7 @@ struct ws_kube_req *ws_kube_create(struct ws_kube *k, const json_t *obj, unsigne
     if ((flags & WS_APPLY_DRY_RUN && !(r->query = strdup("dryRun=All"))) ||
         set_body(r, obj, "application/json") < 0) {
         req_free(r);
-        return fail_now(cb, data, WS_ENOMEM, "create", "out of memory");
+        return fail_now(k, cb, data, WS_ENOMEM, "create", "out of memory");
     }
     ws__kind_req_start(r);
     return r;
@@ -1117,7 +1154,7 @@ struct ws_kube_req *ws_kube_replace(struct ws_kube *k, const json_t *obj, ws_kub
         return NULL;
     if (set_body(r, obj, "application/json") < 0) {
         req_free(r);
-        return fail_now(cb, data, WS_ENOMEM, "replace", "out of memory");
+        return fail_now(k, cb, data, WS_ENOMEM, "replace", "out of memory");
     }
     ws__kind_req_start(r);
     return r;
@@ -1153,7 +1190,7 @@ struct ws_kube_req *ws_kube_delete(struct ws_kube *k, const struct ws_kube_ref *
         json_decref(opts);
         if (rc < 0) {
             req_free(r);
-            return fail_now(cb, data, WS_ENOMEM, "delete", "out of memory");
+            return fail_now(k, cb, data, WS_ENOMEM, "delete", "out of memory");
         }
     }
     ws__kind_req_start(r);
@@ -1175,7 +1212,7 @@ struct ws_kube_req *ws_kube_list(struct ws_kube *k, const struct ws_kube_ref *re
             free(sel);
             r->query = NULL;
             req_free(r);
-            return fail_now(cb, data, WS_ENOMEM, "list", "out of memory");
+            return fail_now(k, cb, data, WS_ENOMEM, "list", "out of memory");
         }
         free(sel);
     }
@@ -1191,7 +1228,7 @@ struct ws_kube_req *ws_kube_patch_status(struct ws_kube *k, const struct ws_kube
         return NULL;
     if (!(r->sub = strdup("status")) || set_body(r, patch, "application/merge-patch+json") < 0) {
         req_free(r);
-        return fail_now(cb, data, WS_ENOMEM, "patch status", "out of memory");
+        return fail_now(k, cb, data, WS_ENOMEM, "patch status", "out of memory");
     }
     ws__kind_req_start(r);
     return r;
@@ -1263,7 +1300,11 @@ int ws_kube_new(struct ws_kube **out, uv_loop_t *loop, struct ws_http *http,
         k->opts.retry_max_ms = 5000;
     if (!k->opts.user_agent)
         k->opts.user_agent = "wavesync/" PACKAGE_VERSION;
-    if (ws_discovery_new(&k->disc) < 0 || !(k->disc_inflight = json_object())) {
+    if ((k->deliver_timer = malloc(sizeof(*k->deliver_timer)))) {
+        uv_timer_init(loop, k->deliver_timer);
+        k->deliver_timer->data = k;
+    }
+    if (!k->deliver_timer || ws_discovery_new(&k->disc) < 0 || !(k->disc_inflight = json_object())) {
         ws_kube_free(k);
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     }
@@ -1302,6 +1343,11 @@ void ws_kube_free(struct ws_kube *k)
     drop_list(k, &k->waiting);
     drop_list(k, &k->resolving);
     drop_list(k, &k->failing);
+    drop_list(k, &k->completed);
+    if (k->deliver_timer) {
+        uv_timer_stop(k->deliver_timer);
+        uv_close((uv_handle_t *)k->deliver_timer, on_backoff_timer_closed);
+    }
     if (k->cred_job)
         ((struct cred_job *)k->cred_job)->kube = NULL;
     set_bearer(k, NULL);

@@ -145,7 +145,8 @@ enum ws_watch_event {
     WS_WATCH_MODIFIED,
     WS_WATCH_DELETED,
     WS_WATCH_SYNCED, /* the initial list has been delivered (object NULL) */
-    WS_WATCH_ERROR,  /* the watch failed for good and has stopped (err set) */
+    WS_WATCH_ERROR,  /* the watch failed for good: no more events (err set); still
+                        call ws_kube_watch_stop to free it */
 };
 
 typedef void (*ws_kube_watch_cb)(enum ws_watch_event ev, json_t *object,

@@ -35,6 +35,11 @@ struct ws_kube_req {
     int attempt, auth_retried, no_retry, too_large, canceled, in_callback;
     uv_timer_t *backoff;
     ws__stream_cb stream_cb; /* set for watches: 200 bodies go here, not to resp */
+    /* the outcome, kept until it is delivered from the loop (never from
+     * inside the call that started the request) */
+    int done_code;
+    struct ws_err done_err;
+    json_t *done_body;
     ws_kube_cb cb;
     void *data;
 };
@@ -48,7 +53,8 @@ struct ws_kube {
     struct ws_kube_opts opts;
     struct ws_discovery *disc;
     json_t *disc_inflight; /* set of group versions being fetched */
-    struct ws__req_list pending, active, waiting, resolving, failing;
+    struct ws__req_list pending, active, waiting, resolving, failing, completed;
+    uv_timer_t *deliver_timer; /* delivers `completed` on the next loop iteration */
     size_t active_count;
     int pumping;
     /* credentials */

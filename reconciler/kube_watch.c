@@ -93,6 +93,12 @@ static int dispatch(struct ws_kube_watch *w, enum ws_watch_event ev, json_t *obj
     w->in_dispatch++;
     w->cb(ev, obj, e, w->data);
     w->in_dispatch--;
+    if (w->stopped && w->in_dispatch == 0) {
+        /* stopped by its own callback outside a stream chunk: free now;
+         * every caller returns at once on 0 */
+        watch_free(w);
+        return 0;
+    }
     return !w->stopped;
 }
 

@@ -105,14 +105,20 @@ char *ws_report_junit(const json_t *reports)
     json_array_foreach(reports, i, r) {
         size_t tests = json_array_size(json_object_get(r, "objects")), failures = 0;
         char *app = ws_xml_escape(str(r, "application"));
+        int run_failed;
         json_array_foreach(json_object_get(r, "objects"), j, o)
             if (strcmp(str(o, "result"), "Failed") == 0)
                 failures++;
-        if (tests == 0 && strcmp(str(r, "result"), "Succeeded") != 0) /* failed before any object */
-            tests = failures = 1;
+        /* a run that failed without any object failing (inventory, namespace,
+         * prune…) still shows as a failure */
+        run_failed = failures == 0 && strcmp(str(r, "result"), "Succeeded") != 0;
+        if (run_failed) {
+            tests++;
+            failures = 1;
+        }
         ws_buf_appendf(&b, "  <testsuite name=\"%s\" tests=\"%zu\" failures=\"%zu\" time=\"%.3f\">\n", app,
                        tests, failures, (double)json_integer_value(json_object_get(r, "durationMs")) / 1000.0);
-        if (json_array_size(json_object_get(r, "objects")) == 0 && strcmp(str(r, "result"), "Succeeded") != 0) {
+        if (run_failed) {
             char *msg = ws_xml_escape(str(r, "message"));
             ws_buf_appendf(&b, "    <testcase classname=\"%s\" name=\"sync\"><failure message=\"%s\"/></testcase>\n",
                            app, msg);
@@ -129,7 +135,10 @@ char *ws_report_junit(const json_t *reports)
             if (strcmp(str(o, "result"), "Failed") == 0)
                 ws_buf_appendf(&b, "><failure message=\"%s\"/></testcase>\n", msg);
             else if (strcmp(str(o, "result"), "NotRun") == 0)
-                ws_buf_appendf(&b, "><skipped message=\"not run: the sync stopped before its wave\"/></testcase>\n");
+                ws_buf_appendf(&b, "><skipped message=\"%s\"/></testcase>\n",
+                               strcmp(str(o, "phase"), "SyncFail") == 0
+                                   ? "SyncFail hook: runs only when the sync fails"
+                                   : "not run: the sync stopped before its wave");
             else
                 ws_buf_appendf(&b, "/>\n");
             free(name);

@@ -41,6 +41,14 @@ static const char *const stage_names[] = {
 #undef WS_X
 };
 
+struct item;
+
+/* dry run of one object: its live state, then a server-side dry-run apply */
+struct dry_ctx {
+    struct item *it;
+    json_t *live;
+};
+
 enum item_state { IT_PENDING, IT_DELETING, IT_APPLYING, IT_WAITING, IT_HEALTHY, IT_FAILED };
 
 struct item {
@@ -59,6 +67,8 @@ struct item {
     int done;                   /* counted towards the wave */
     const char *result;         /* "Synced", "Failed", "Created", "Configured", "Unchanged" */
     json_t *changes;            /* dry run: fields that would change */
+    int step_pending;           /* a request of this item is counted in s->outstanding */
+    struct dry_ctx *dry;        /* dry run: the comparison in progress */
     char message[1024];
 };
 
@@ -89,6 +99,7 @@ struct ws_sync {
     /* waves */
     size_t wave_idx;
     size_t wave_pending;
+    int wave_failures;          /* SyncFail hooks of the current wave that failed */
     uint64_t wave_started_ms, wave_timeout_ms;
     uint64_t last_healthy_ns; /* uv_hrtime() when the previous wave became Healthy */
     int wave_first_apply_seen;
@@ -168,6 +179,15 @@ static uv_timer_t *start_timer(struct ws_sync *s, uint64_t ms, uv_timer_cb cb)
 
 static void item_quiesce(struct item *it)
 {
+    if (it->step_pending) { /* counted in s->outstanding; its callback will not run */
+        it->step_pending = 0;
+        it->s->outstanding--;
+        if (it->dry) {
+            json_decref(it->dry->live);
+            free(it->dry);
+            it->dry = NULL;
+        }
+    }
     if (it->req) {
         ws_kube_cancel(it->req);
         it->req = NULL;
@@ -244,7 +264,10 @@ static void finish(struct ws_sync *s)
                           s->message, "durationMs", (json_int_t)elapsed(s), "dryRun",
                           s->opts.dry_run, "waves", json_incref(s->waves_report), "objects", objects,
                           "pruned", s->pruned);
-    if (s->kept_refs && json_array_size(s->kept_refs))
+    if (!s->report) /* packing failed (out of memory): still report the outcome */
+        s->report = json_pack("{s:s, s:s, s:[], s:[], s:[]}", "application", s->app->name, "result",
+                              result, "waves", "objects", "pruned");
+    if (s->report && s->kept_refs && json_array_size(s->kept_refs))
         json_object_set(s->report, "notPruned", s->kept_refs);
     s->done_cb(s, s->code, s->report, s->data);
     /* free everything */
@@ -273,6 +296,8 @@ static void run_syncfail(struct ws_sync *s);
  * applied, else straight to the end. */
 static void after_failure(struct ws_sync *s)
 {
+    if (s->stage == ST_RENDER) /* the render job still uses s: on_rendered finishes */
+        return;
     if (s->stage == ST_WAVES || s->stage == ST_NAMESPACE || s->stage == ST_INVENTORY_PRE)
         run_syncfail(s);
     else if (s->stage != ST_SYNCFAIL && s->stage != ST_DONE)
@@ -291,6 +316,7 @@ static void fail(struct ws_sync *s, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(s->message, sizeof(s->message), fmt, ap);
     va_end(ap);
+    ws_utf8_sanitize(s->message);
     say(s, "FAILED: %s", s->message);
     wave_quiesce(s);
     /* Requests of a step still out (validation, inventory) call back later:
@@ -381,14 +407,15 @@ static void on_rendered(int code, const struct ws_err *e, json_t *objects, const
                         void *data)
 {
     struct ws_sync *s = data;
-    if (s->canceled) {
+    snprintf(s->commit, sizeof(s->commit), "%s", commit ? commit : "");
+    if (s->canceled || s->failed) { /* canceled, or syncTimeout passed, while rendering */
         finish(s);
         return;
     }
-    snprintf(s->commit, sizeof(s->commit), "%s", commit ? commit : "");
     if (code < 0) {
         /* git trouble is "cannot reach"; anything else is bad input */
         fail(s, code == WS_ENET || code == WS_EAUTH ? code : WS_EINVAL, "%s", e->msg);
+        finish(s); /* fail() leaves the render stage to us */
         return;
     }
     s->objects = json_incref(objects);
@@ -620,12 +647,33 @@ static void record_wave(struct ws_sync *s, const struct ws_plan_wave *w, const c
 
 static void hook_cleanup(struct item *it, int succeeded);
 
+/* The current wave is over (all Healthy, or a SyncFail wave ending either
+ * way): stop its timer and watches, record it, start the next one at once. */
+static void wave_complete(struct ws_sync *s, const char *result)
+{
+    const struct ws_plan_wave *w = &s->plan.waves[s->wave_idx];
+    size_t i, last = w->first;
+    uint64_t last_ms = 0, healthy_ns = uv_hrtime(); /* the verdict; advancement counts from here */
+    for (i = w->first; i < w->first + w->count; i++)
+        if (s->items[i].healthy_ms >= last_ms) {
+            last_ms = s->items[i].healthy_ms;
+            last = i;
+        }
+    stop_timer(&s->wave_timer);
+    for (i = w->first; i < w->first + w->count; i++)
+        item_quiesce(&s->items[i]);
+    record_wave(s, w, result, strcmp(result, "Healthy") == 0 ? pitem(&s->items[last])->ident : NULL);
+    if (strcmp(result, "Healthy") == 0)
+        s->last_healthy_ns = healthy_ns;
+    say(s, "wave %s %d: %zu objects %s in %llu ms", ws_phase_str(w->phase), w->wave, w->count,
+        strcmp(result, "Healthy") == 0 ? "healthy" : "done", (unsigned long long)(elapsed(s) - s->wave_started_ms));
+    s->wave_idx++;
+    wave_start(s);
+}
+
 static void item_done(struct item *it)
 {
     struct ws_sync *s = it->s;
-    const struct ws_plan_wave *w;
-    size_t i, last = 0;
-    uint64_t last_ms = 0;
     if (it->done)
         return;
     it->done = 1;
@@ -634,24 +682,8 @@ static void item_done(struct item *it)
     it->result = it->result ? it->result : "Synced";
     if (pitem(it)->is_hook)
         hook_cleanup(it, 1);
-    if (--s->wave_pending > 0)
-        return;
-    /* The wave is complete: find what it waited on, then go on at once. */
-    w = &s->plan.waves[s->wave_idx];
-    for (i = w->first; i < w->first + w->count; i++)
-        if (s->items[i].healthy_ms >= last_ms) {
-            last_ms = s->items[i].healthy_ms;
-            last = i;
-        }
-    s->last_healthy_ns = uv_hrtime();
-    stop_timer(&s->wave_timer);
-    for (i = w->first; i < w->first + w->count; i++)
-        item_quiesce(&s->items[i]);
-    record_wave(s, w, "Healthy", pitem(&s->items[last])->ident);
-    say(s, "wave %s %d: %zu objects healthy in %llu ms", ws_phase_str(w->phase), w->wave, w->count,
-        (unsigned long long)(elapsed(s) - s->wave_started_ms));
-    s->wave_idx++;
-    wave_start(s);
+    if (--s->wave_pending == 0)
+        wave_complete(s, s->stage == ST_SYNCFAIL && s->wave_failures ? "Failed" : "Healthy");
 }
 
 static void item_fail(struct item *it, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -665,16 +697,15 @@ static void item_fail(struct item *it, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(it->message, sizeof(it->message), fmt, ap);
     va_end(ap);
+    ws_utf8_sanitize(it->message);
     if (pitem(it)->is_hook)
         hook_cleanup(it, 0);
     if (s->stage == ST_SYNCFAIL) { /* a failing SyncFail hook: record, go on */
         if (!it->done) {
             it->done = 1;
-            if (--s->wave_pending == 0) {
-                record_wave(s, w, "Failed", NULL);
-                s->wave_idx++;
-                wave_start(s);
-            }
+            s->wave_failures++;
+            if (--s->wave_pending == 0)
+                wave_complete(s, "Failed");
         }
         return;
     }
@@ -748,8 +779,13 @@ static void watch_item(struct item *it)
 {
     struct ws_kube_ref ref = item_ref(it);
     char selector[512];
+    const char *rv = json_string_value(json_object_get(json_object_get(it->live, "metadata"), "resourceVersion"));
+    /* Watch from the apply's resourceVersion: we have the object as of
+     * then, and a LIST would wait for the apiserver's watch cache to catch
+     * up with etcd (up to ~100 ms). */
+    struct ws_kube_watch_opts wo = {.resource_version = rv};
     it->state = IT_WAITING;
-    it->watch = ws_kube_watch_start(it->s->kube, &ref, NULL, on_object_event, it);
+    it->watch = ws_kube_watch_start(it->s->kube, &ref, rv ? &wo : NULL, on_object_event, it);
     if (it->live && ws_health_pod_selector(it->live, selector, sizeof(selector))) {
         struct ws_kube_ref pods = {"v1", "Pod", ref.namespace_, NULL};
         struct ws_kube_watch_opts o = {.label_selector = selector};
@@ -782,7 +818,6 @@ static void on_applied(const struct ws_kube_result *res, void *data)
 {
     struct item *it = data;
     struct ws_sync *s = it->s;
-    char selector[512];
     it->req = NULL;
     if (res->code < 0) {
         if (is_immutable_error(res) && (pitem(it)->options & WS_OPT_FORCE) && !it->recreated) {
@@ -807,8 +842,7 @@ static void on_applied(const struct ws_kube_result *res, void *data)
     /* Most kinds are Healthy straight from the apply response; watch only
      * what is not. */
     ws_health_assess(&it->health, it->live, NULL);
-    if (it->health.status == WS_HEALTH_HEALTHY &&
-        !ws_health_pod_selector(it->live, selector, sizeof(selector))) {
+    if (it->health.status == WS_HEALTH_HEALTHY) {
         item_done(it);
         return;
     }
@@ -974,6 +1008,14 @@ static void on_wave_deadline(uv_timer_t *t)
     }
     s->wave_timer = NULL; /* this timer; closed below */
     uv_close((uv_handle_t *)t, free_timer);
+    ws_utf8_sanitize(b.data);
+    if (s->stage == ST_SYNCFAIL) { /* the run has failed already: go on to the next hooks */
+        ws_buf_free(&b);
+        for (i = w->first; i < w->first + w->count; i++)
+            s->items[i].done = 1;
+        wave_complete(s, "Timeout");
+        return;
+    }
     record_wave(s, w, "Timeout", NULL);
     fail(s, WS_ETIMEOUT, "wave %d (%s) not Healthy within %s: %s", w->wave, ws_phase_str(w->phase),
          "its deadline", b.data ? b.data : "");
@@ -1003,6 +1045,8 @@ static void wave_start(struct ws_sync *s)
         return;
     }
     w = &s->plan.waves[s->wave_idx];
+    stop_timer(&s->wave_timer);
+    s->wave_failures = 0;
     s->wave_started_ms = elapsed(s);
     s->wave_timeout_ms = wave_timeout(s, w);
     s->wave_pending = w->count;
@@ -1041,17 +1085,14 @@ static void run_syncfail(struct ws_sync *s)
 
 /* ---- dry run --------------------------------------------------------------- */
 
-struct dry_ctx {
-    struct item *it;
-    json_t *live;
-};
-
 static void on_dry_applied(const struct ws_kube_result *res, void *data)
 {
     struct dry_ctx *d = data;
     struct item *it = d->it;
     struct ws_sync *s = it->s;
     it->req = NULL;
+    it->step_pending = 0;
+    it->dry = NULL;
     if (res->code < 0) {
         it->result = "Failed";
         snprintf(it->message, sizeof(it->message), "%s", res->err->msg);
@@ -1109,6 +1150,8 @@ static void dry_run(struct ws_sync *s)
             continue;
         d->it = it;
         s->outstanding++;
+        it->step_pending = 1;
+        it->dry = d;
         it->req = ws_kube_get(s->kube, &ref, on_dry_live, d);
     }
     step_done(s);
@@ -1255,6 +1298,56 @@ static void prune(struct ws_sync *s)
     prune_next(s);
 }
 
+/* ---- preflight: every object through a server-side dry run ------------------ */
+
+/* The namespace of this object does not exist yet (it is created by this
+ * sync, or by CreateNamespace=true): not an error for a dry run. */
+static int missing_namespace(const struct ws_kube_result *res)
+{
+    const char *kind = json_string_value(json_object_get(json_object_get(res->body, "details"), "kind"));
+    return res->code == WS_ENOTFOUND && kind && strcmp(kind, "namespaces") == 0;
+}
+
+static void on_preflight(const struct ws_kube_result *res, void *data)
+{
+    struct item *it = data;
+    struct ws_sync *s = it->s;
+    unsigned opts = pitem(it)->options | s->app->sync_options;
+    it->req = NULL;
+    it->step_pending = 0;
+    if (res->code < 0 && !missing_namespace(res) &&
+        !(is_immutable_error(res) && (opts & (WS_OPT_FORCE | WS_OPT_REPLACE)))) {
+        int code = res->code == WS_ENOTFOUND || res->code == WS_EINVAL ? WS_EINVAL : res->code;
+        it->result = "Failed";
+        snprintf(it->message, sizeof(it->message), "%s", res->err->msg);
+        /* nothing has been applied: bad input (exit 2), a conflict or an
+         * unreachable cluster keep their own class */
+        fail(s, code, "%s (nothing was applied)", res->err->msg);
+    }
+    step_done(s);
+}
+
+/* Everything the sync will apply goes through a server-side dry run first,
+ * so that an object the server rejects fails the sync before wave 0. */
+static void preflight(struct ws_sync *s)
+{
+    size_t i;
+    s->outstanding = 1;
+    for (i = 0; i < s->plan.nitems && !s->failed; i++) {
+        struct item *it = &s->items[i];
+        const struct ws_plan_item *p = pitem(it);
+        unsigned opts = p->options | s->app->sync_options;
+        if ((p->is_hook && !it->name[0]) || defined_by_crd_here(s, p->obj) || (opts & WS_OPT_SKIP_DRY_RUN))
+            continue;
+        s->outstanding++;
+        it->step_pending = 1;
+        it->req = ws_kube_apply(s->kube, p->obj, NULL,
+                                WS_APPLY_DRY_RUN | ((opts & WS_OPT_VALIDATE_FALSE) ? WS_APPLY_NO_VALIDATION : 0),
+                                on_preflight, it);
+    }
+    step_done(s);
+}
+
 /* ---- the stage machine ---------------------------------------------------- */
 
 static void on_sync_deadline(uv_timer_t *t)
@@ -1262,6 +1355,11 @@ static void on_sync_deadline(uv_timer_t *t)
     struct ws_sync *s = t->data;
     s->sync_timer = NULL;
     uv_close((uv_handle_t *)t, free_timer);
+    if (s->failed && s->stage == ST_SYNCFAIL) { /* even SyncFail hooks are bounded */
+        wave_quiesce(s);
+        finish(s);
+        return;
+    }
     fail(s, WS_ETIMEOUT, "the sync did not finish within syncTimeout (%llu s)",
          (unsigned long long)(s->opts.sync_timeout_ms / 1000));
 }
@@ -1286,16 +1384,19 @@ static void advance(struct ws_sync *s)
         set_stage(s, ST_PLAN);
         if (make_plan(s) < 0)
             return;
-        if (s->opts.dry_run) {
+        if (s->opts.dry_run)
             dry_run(s);
+        else
+            preflight(s);
+        return;
+    case ST_PLAN:
+        if (s->opts.dry_run) { /* the dry run's comparisons are done */
+            set_stage(s, ST_PRUNE);
+            prune(s);
             return;
         }
         set_stage(s, ST_INVENTORY_PRE);
         write_inventory(s);
-        return;
-    case ST_PLAN: /* the dry run's comparisons are done */
-        set_stage(s, ST_PRUNE);
-        prune(s);
         return;
     case ST_INVENTORY_PRE:
         set_stage(s, ST_NAMESPACE);
