@@ -69,20 +69,8 @@ WAVESYNC_FROM="given by \$WAVESYNC"
 if [[ -n ${WAVESYNC:-} ]]; then
 	[[ -x $WAVESYNC ]] || die "\$WAVESYNC=$WAVESYNC is not an executable file"
 else
-	if [[ -f $REPO/config.status && -z ${BUILD_DIR:-} ]]; then
-		build=$REPO # configured in place (like scripts/check)
-	else
-		build=${BUILD_DIR:-$REPO/_build}
-	fi
-	log "building wavesync in $build (make, incremental)"
-	(
-		cd "$REPO"
-		[[ -x configure ]] || ./autogen.sh
-		mkdir -p "$build"
-		cd "$build"
-		[[ -f Makefile ]] || "$REPO/configure" -q
-		make -j"$(nproc)" wavesync
-	) >&2 || die "building wavesync failed"
+	log "building wavesync (scripts/build)"
+	build=$("$REPO/scripts/build" wavesync) || die "building wavesync failed"
 	WAVESYNC=$build/wavesync
 	WAVESYNC_FROM="built from $REPO at $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?')"
 fi

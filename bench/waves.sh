@@ -138,20 +138,8 @@ trap 'exit 143' TERM
 
 FROM="given by \$WAVESYNC / \$FAKECTL"
 if [[ -z ${WAVESYNC:-} || (-z ${FAKECTL:-} && $MINIMAL == 1) ]]; then
-	if [[ -f $REPO/config.status && -z ${BUILD_DIR:-} ]]; then
-		build=$REPO # configured in place (like scripts/check)
-	else
-		build=${BUILD_DIR:-$REPO/_build}
-	fi
-	log "building wavesync and fakectl in $build (make, incremental)"
-	(
-		cd "$REPO"
-		[[ -x configure ]] || ./autogen.sh
-		mkdir -p "$build"
-		cd "$build"
-		[[ -f Makefile ]] || "$REPO/configure" -q
-		make -j"$(nproc)" wavesync tests/e2e/fakectl
-	) >&2 || die "building wavesync failed"
+	log "building wavesync and fakectl (scripts/build)"
+	build=$("$REPO/scripts/build" wavesync tests/e2e/fakectl) || die "building wavesync failed"
 	WAVESYNC=${WAVESYNC:-$build/wavesync}
 	FAKECTL=${FAKECTL:-$build/tests/e2e/fakectl}
 	FROM="built from $REPO at $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?')"
