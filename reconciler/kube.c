@@ -617,12 +617,10 @@ static void on_done(CURL *easy, CURLcode result, void *data)
     r->status = status;
     ws_debug("kube: <- %s: %ld (curl %d)", r->what, status, (int)result);
     {
-        long version = 0, connects = 0;
+        long version = 0;
         curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
-        curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
         if (version == CURL_HTTP_VERSION_2_0)
             k->stats.http2++;
-        k->stats.connections += (uint64_t)connects;
     }
     if (status == 429) /* headers die with the easy handle: read it now */
         retry_after = retry_after_ms(easy);
@@ -706,6 +704,16 @@ static void on_done(CURL *easy, CURLcode result, void *data)
     pump(k);
 }
 
+/* Called by curl for every socket it opens: counts new connections. */
+static int on_new_socket(void *clientp, curl_socket_t fd, curlsocktype purpose)
+{
+    struct ws_kube *k = clientp;
+    (void)fd;
+    if (purpose == CURLSOCKTYPE_IPCXN)
+        k->stats.connections++;
+    return CURL_SOCKOPT_OK;
+}
+
 static int add_header(struct ws_kube_req *r, const char *h)
 {
     struct curl_slist *n = curl_slist_append(r->hdrs, h);
@@ -744,6 +752,8 @@ static int send_attempt(struct ws_kube_req *r, struct ws_err *e)
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)k->opts.connect_timeout_ms);
     if (!r->stream_cb)
         curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)k->opts.timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_SOCKOPTFUNCTION, on_new_socket);
+    curl_easy_setopt(easy, CURLOPT_SOCKOPTDATA, k);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, r->method);
