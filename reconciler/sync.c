@@ -2,7 +2,7 @@
  * Stages: render (worker thread) → validate → plan → inventory (before) →
  * namespace → waves → [SyncFail hooks] → prune → inventory (after) → done.
  * One function, set_stage(), changes the stage and logs old → new. */
-#include "sync.h"
+#include "sync_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,112 +17,16 @@
 #include "render.h"
 #include "util.h"
 
-#define STAGES(X)                          \
-    X(ST_RENDER, "render")                 \
-    X(ST_VALIDATE, "validate")             \
-    X(ST_PLAN, "plan")                     \
-    X(ST_INVENTORY_PRE, "inventory-before") \
-    X(ST_NAMESPACE, "namespace")           \
-    X(ST_WAVES, "waves")                   \
-    X(ST_SYNCFAIL, "syncfail-hooks")       \
-    X(ST_PRUNE, "prune")                   \
-    X(ST_INVENTORY_POST, "inventory-after") \
-    X(ST_DONE, "done")
-
-enum stage {
-#define WS_X(name, text) name,
-    STAGES(WS_X)
-#undef WS_X
-};
-
 static const char *const stage_names[] = {
 #define WS_X(name, text) text,
     STAGES(WS_X)
 #undef WS_X
 };
 
-struct item;
-
-/* dry run of one object: its live state, then a server-side dry-run apply */
-struct dry_ctx {
-    struct item *it;
-    json_t *live;
-};
-
-enum item_state { IT_PENDING, IT_DELETING, IT_APPLYING, IT_WAITING, IT_HEALTHY, IT_FAILED };
-
-struct item {
-    struct ws_sync *s;
-    size_t idx;                 /* index into s->plan.items */
-    char name[254];             /* the object's name (a generateName hook learns it on create) */
-    enum item_state state;
-    json_t *live;               /* last live object seen */
-    json_t *pods;               /* the Pods of a Job, by name */
-    struct ws_health health;
-    struct ws_kube_req *req;
-    struct ws_kube_watch *watch, *pod_watch;
-    uint64_t applied_ms, healthy_ms; /* since the run started */
-    int recreated;              /* Force=true: deleted once after an immutable-field error */
-    int gone_seen;              /* waiting for deletion: the object was listed */
-    int done;                   /* counted towards the wave */
-    const char *result;         /* "Synced", "Failed", "Created", "Configured", "Unchanged" */
-    json_t *changes;            /* dry run: fields that would change */
-    int step_pending;           /* a request of this item is counted in s->outstanding */
-    struct dry_ctx *dry;        /* dry run: the comparison in progress */
-    char message[1024];
-};
-
-struct ws_sync {
-    uv_loop_t *loop;
-    struct ws_kube *kube;
-    const struct ws_app *app;
-    struct ws_sync_opts opts;
-    ws_sync_progress_cb progress;
-    ws_sync_done_cb done_cb;
-    void *data;
-    enum stage stage;
-    uint64_t t0;                /* ws_now_ms() at start */
-    char commit[41];
-    char tracking_app[300];
-    json_t *objects;            /* rendered manifests */
-    struct ws_plan plan;
-    int planned;
-    struct item *items;
-    json_t *inventory_old;      /* refs stored before this run */
-    json_t *planned_refs;       /* refs of this run's non-hook objects */
-    json_t *kept_refs;          /* objects gone from Git but not pruned (prune off, Prune=false) */
-    json_t *pruned;             /* report entries */
-    json_t *prune_queue;        /* refs still to prune, in order */
-    size_t prune_next;
-    struct ws_kube_req *prune_req; /* the prune step's request in flight */
-    size_t outstanding;         /* requests of the current step */
-    /* waves */
-    size_t wave_idx;
-    size_t wave_pending;
-    int wave_failures;          /* SyncFail hooks of the current wave that failed */
-    uint64_t wave_started_ms, wave_timeout_ms;
-    uint64_t last_healthy_ns; /* uv_hrtime() when the previous wave became Healthy */
-    int wave_first_apply_seen;
-    uv_timer_t *wave_timer, *sync_timer;
-    json_t *waves_report;
-    /* outcome */
-    int code;
-    int failed, canceled, finishing;
-    char message[4096];
-    struct ws_err err;
-    json_t *report;
-};
-
-static void advance(struct ws_sync *s);
 static void wave_start(struct ws_sync *s);
 static void item_apply(struct item *it);
 static void item_check_health(struct item *it);
-static void fail(struct ws_sync *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static uint64_t elapsed(const struct ws_sync *s)
-{
-    return ws_now_ms() - s->t0;
-}
 
 static void set_stage(struct ws_sync *s, enum stage st)
 {
@@ -130,8 +34,7 @@ static void set_stage(struct ws_sync *s, enum stage st)
     s->stage = st;
 }
 
-static void say(struct ws_sync *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(struct ws_sync *s, const char *fmt, ...)
+void ws__sync_say(struct ws_sync *s, const char *fmt, ...)
 {
     char line[1024];
     va_list ap;
@@ -143,10 +46,6 @@ static void say(struct ws_sync *s, const char *fmt, ...)
     s->progress(s, line, s->data);
 }
 
-static const struct ws_plan_item *pitem(const struct item *it)
-{
-    return &it->s->plan.items[it->idx];
-}
 
 /* ---- timers ------------------------------------------------------------ */
 
@@ -177,7 +76,7 @@ static uv_timer_t *start_timer(struct ws_sync *s, uint64_t ms, uv_timer_cb cb)
 
 /* ---- items ------------------------------------------------------------- */
 
-static void item_quiesce(struct item *it)
+void ws__sync_item_quiesce(struct item *it)
 {
     if (it->step_pending) { /* counted in s->outstanding; its callback will not run */
         it->step_pending = 0;
@@ -211,24 +110,18 @@ static void wave_quiesce(struct ws_sync *s)
     }
     if (s->items)
         for (size_t i = 0; i < s->plan.nitems; i++)
-            item_quiesce(&s->items[i]);
+            ws__sync_item_quiesce(&s->items[i]);
 }
 
-static struct ws_kube_ref item_ref(const struct item *it)
-{
-    struct ws_kube_ref ref = ws_kube_ref_of(pitem(it)->obj);
-    ref.name = it->name;
-    return ref;
-}
 
 /* ---- finishing --------------------------------------------------------- */
 
 static json_t *item_report(const struct item *it)
 {
-    const struct ws_plan_item *p = pitem(it);
+    const struct ws_plan_item *p = ws__sync_pitem(it);
     char ident[600];
     json_t *o;
-    struct ws_kube_ref ref = item_ref(it);
+    struct ws_kube_ref ref = ws__sync_item_ref(it);
     ws_kube_ident(ident, sizeof(ident), ref.api_version, ref.kind,
                   json_string_value(json_object_get(json_object_get(p->obj, "metadata"), "namespace")),
                   it->name[0] ? it->name : NULL);
@@ -261,7 +154,7 @@ static void finish(struct ws_sync *s)
     result = s->canceled ? "Canceled" : s->code == 0 ? "Succeeded" : s->planned && s->failed ? "Failed" : "Error";
     s->report = json_pack("{s:s, s:s, s:s, s:s, s:I, s:b, s:o, s:o, s:O}", "application",
                           s->app->name, "revision", s->commit, "result", result, "message",
-                          s->message, "durationMs", (json_int_t)elapsed(s), "dryRun",
+                          s->message, "durationMs", (json_int_t)ws__sync_elapsed(s), "dryRun",
                           s->opts.dry_run, "waves", json_incref(s->waves_report), "objects", objects,
                           "pruned", s->pruned);
     if (!s->report) /* packing failed (out of memory): still report the outcome */
@@ -306,7 +199,7 @@ static void after_failure(struct ws_sync *s)
 
 /* The run failed: stop the wave, remember why, run SyncFail hooks (once),
  * then finish. Safe to call from any callback; the first failure wins. */
-static void fail(struct ws_sync *s, int code, const char *fmt, ...)
+void ws__sync_fail(struct ws_sync *s, int code, const char *fmt, ...)
 {
     va_list ap;
     if (s->failed || s->stage == ST_DONE)
@@ -317,10 +210,10 @@ static void fail(struct ws_sync *s, int code, const char *fmt, ...)
     vsnprintf(s->message, sizeof(s->message), fmt, ap);
     va_end(ap);
     ws_utf8_sanitize(s->message);
-    say(s, "FAILED: %s", s->message);
+    ws__sync_say(s, "FAILED: %s", s->message);
     wave_quiesce(s);
     /* Requests of a step still out (validation, inventory) call back later:
-     * their step_done() moves on. Waves cancel their own requests. */
+     * their ws__sync_step_done() moves on. Waves cancel their own requests. */
     if (s->outstanding == 0)
         after_failure(s);
 }
@@ -414,18 +307,18 @@ static void on_rendered(int code, const struct ws_err *e, json_t *objects, const
     }
     if (code < 0) {
         /* git trouble is "cannot reach"; anything else is bad input */
-        fail(s, code == WS_ENET || code == WS_EAUTH ? code : WS_EINVAL, "%s", e->msg);
-        finish(s); /* fail() leaves the render stage to us */
+        ws__sync_fail(s, code == WS_ENET || code == WS_EAUTH ? code : WS_EINVAL, "%s", e->msg);
+        finish(s); /* ws__sync_fail() leaves the render stage to us */
         return;
     }
     s->objects = json_incref(objects);
-    say(s, "rendered %zu objects at %.12s", json_array_size(objects), s->commit);
-    advance(s);
+    ws__sync_say(s, "rendered %zu objects at %.12s", json_array_size(objects), s->commit);
+    ws__sync_advance(s);
 }
 
 /* ---- validate ----------------------------------------------------------- */
 
-static int defined_by_crd_here(const struct ws_sync *s, const json_t *obj)
+int ws__sync_defined_here(const struct ws_sync *s, const json_t *obj)
 {
     const char *av = json_string_value(json_object_get(obj, "apiVersion"));
     const char *kind = json_string_value(json_object_get(obj, "kind"));
@@ -451,10 +344,10 @@ struct validate_ctx {
     struct ws_sync *s;
 };
 
-static void step_done(struct ws_sync *s)
+void ws__sync_step_done(struct ws_sync *s)
 {
     if (--s->outstanding == 0)
-        advance(s);
+        ws__sync_advance(s);
 }
 
 static void on_resolved(const struct ws_kube_result *res, void *data)
@@ -462,9 +355,9 @@ static void on_resolved(const struct ws_kube_result *res, void *data)
     struct ws_sync *s = data;
     if (res->code < 0 && !s->failed) {
         int code = res->code == WS_ENOTFOUND ? WS_EINVAL : res->code;
-        fail(s, code, "%s", res->err->msg);
+        ws__sync_fail(s, code, "%s", res->err->msg);
     }
-    step_done(s);
+    ws__sync_step_done(s);
 }
 
 static void on_inventory_read(const struct ws_kube_result *res, void *data)
@@ -475,8 +368,8 @@ static void on_inventory_read(const struct ws_kube_result *res, void *data)
     else if (res->code == WS_ENOTFOUND)
         s->inventory_old = json_array();
     else if (!s->failed)
-        fail(s, res->code, "reading the inventory: %s", res->err->msg);
-    step_done(s);
+        ws__sync_fail(s, res->code, "reading the inventory: %s", res->err->msg);
+    ws__sync_step_done(s);
 }
 
 static void validate(struct ws_sync *s)
@@ -489,14 +382,14 @@ static void validate(struct ws_sync *s)
     s->outstanding = 1;
     json_array_foreach(s->objects, i, o) {
         struct ws_kube_ref ref = ws_kube_ref_of(o);
-        if (defined_by_crd_here(s, o))
+        if (ws__sync_defined_here(s, o))
             continue;
         s->outstanding++;
         ws_kube_resolve(s->kube, &ref, on_resolved, s);
     }
     s->outstanding++;
     ws_kube_get(s->kube, &inv, on_inventory_read, s);
-    step_done(s);
+    ws__sync_step_done(s);
 }
 
 /* ---- plan ---------------------------------------------------------------- */
@@ -526,12 +419,12 @@ static int make_plan(struct ws_sync *s)
     size_t i;
     ws_err_clear(&e);
     if (ws_plan_build(&s->plan, s->objects, s->app->dest_namespace, scope_of, s, &e) < 0) {
-        fail(s, WS_EINVAL, "%s", e.msg);
+        ws__sync_fail(s, WS_EINVAL, "%s", e.msg);
         return -1;
     }
     s->planned = 1;
     if (!(s->items = calloc(s->plan.nitems + 1, sizeof(*s->items)))) {
-        fail(s, WS_ENOMEM, "out of memory");
+        ws__sync_fail(s, WS_ENOMEM, "out of memory");
         return -1;
     }
     s->planned_refs = json_array();
@@ -556,7 +449,7 @@ static int make_plan(struct ws_sync *s)
             json_array_append_new(s->planned_refs, ws_inventory_ref(p->obj)); /* steals */
         }
     }
-    say(s, "plan: %zu objects in %zu waves%s", s->plan.nitems, s->plan.nwaves,
+    ws__sync_say(s, "plan: %zu objects in %zu waves%s", s->plan.nitems, s->plan.nwaves,
         s->plan.nskipped ? " (some hooks skipped)" : "");
     return 0;
 }
@@ -567,8 +460,8 @@ static void on_inventory_written(const struct ws_kube_result *res, void *data)
 {
     struct ws_sync *s = data;
     if (res->code < 0 && !s->failed)
-        fail(s, res->code, "writing the inventory: %s", res->err->msg);
-    step_done(s);
+        ws__sync_fail(s, res->code, "writing the inventory: %s", res->err->msg);
+    ws__sync_step_done(s);
 }
 
 static void on_inventory_ns(const struct ws_kube_result *res, void *data)
@@ -579,8 +472,8 @@ static void on_inventory_ns(const struct ws_kube_result *res, void *data)
                        : ws_inventory_union(s->planned_refs, s->kept_refs);
     json_t *cm = ws_inventory_configmap(s->app->name, s->opts.inventory_namespace, refs);
     if (res->code < 0) {
-        fail(s, res->code, "creating the inventory namespace: %s", res->err->msg);
-        step_done(s);
+        ws__sync_fail(s, res->code, "creating the inventory namespace: %s", res->err->msg);
+        ws__sync_step_done(s);
     } else {
         ws_kube_apply(s->kube, cm, NULL, WS_APPLY_FORCE, on_inventory_written, s);
     }
@@ -603,8 +496,8 @@ static void on_namespace(const struct ws_kube_result *res, void *data)
 {
     struct ws_sync *s = data;
     if (res->code < 0)
-        fail(s, res->code, "CreateNamespace=true: %s", res->err->msg);
-    step_done(s);
+        ws__sync_fail(s, res->code, "CreateNamespace=true: %s", res->err->msg);
+    ws__sync_step_done(s);
 }
 
 static void create_namespace(struct ws_sync *s)
@@ -612,13 +505,13 @@ static void create_namespace(struct ws_sync *s)
     json_t *ns;
     if (!(s->app->sync_options & WS_OPT_CREATE_NAMESPACE) || !s->app->dest_namespace ||
         s->opts.dry_run) {
-        advance(s);
+        ws__sync_advance(s);
         return;
     }
     ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata",
                    "name", s->app->dest_namespace);
     s->outstanding = 1;
-    say(s, "CreateNamespace=true: namespace %s", s->app->dest_namespace);
+    ws__sync_say(s, "CreateNamespace=true: namespace %s", s->app->dest_namespace);
     ws_kube_apply(s->kube, ns, NULL, 0, on_namespace, s);
     json_decref(ns);
 }
@@ -638,7 +531,7 @@ static void record_wave(struct ws_sync *s, const struct ws_plan_wave *w, const c
     json_t *r = json_pack("{s:s, s:i, s:I, s:I, s:I, s:s, s:I}", "phase", ws_phase_str(w->phase),
                           "wave", w->wave, "objects", (json_int_t)w->count, "startedMs",
                           (json_int_t)s->wave_started_ms, "durationMs",
-                          (json_int_t)(elapsed(s) - s->wave_started_ms), "result", result,
+                          (json_int_t)(ws__sync_elapsed(s) - s->wave_started_ms), "result", result,
                           "timeoutMs", (json_int_t)s->wave_timeout_ms);
     if (waited_on && *waited_on)
         json_object_set_new(r, "waitedOn", json_string(waited_on)); /* steals */
@@ -661,12 +554,12 @@ static void wave_complete(struct ws_sync *s, const char *result)
         }
     stop_timer(&s->wave_timer);
     for (i = w->first; i < w->first + w->count; i++)
-        item_quiesce(&s->items[i]);
-    record_wave(s, w, result, strcmp(result, "Healthy") == 0 ? pitem(&s->items[last])->ident : NULL);
+        ws__sync_item_quiesce(&s->items[i]);
+    record_wave(s, w, result, strcmp(result, "Healthy") == 0 ? ws__sync_pitem(&s->items[last])->ident : NULL);
     if (strcmp(result, "Healthy") == 0)
         s->last_healthy_ns = healthy_ns;
-    say(s, "wave %s %d: %zu objects %s in %llu ms", ws_phase_str(w->phase), w->wave, w->count,
-        strcmp(result, "Healthy") == 0 ? "healthy" : "done", (unsigned long long)(elapsed(s) - s->wave_started_ms));
+    ws__sync_say(s, "wave %s %d: %zu objects %s in %llu ms", ws_phase_str(w->phase), w->wave, w->count,
+        strcmp(result, "Healthy") == 0 ? "healthy" : "done", (unsigned long long)(ws__sync_elapsed(s) - s->wave_started_ms));
     s->wave_idx++;
     wave_start(s);
 }
@@ -678,9 +571,9 @@ static void item_done(struct item *it)
         return;
     it->done = 1;
     it->state = IT_HEALTHY;
-    it->healthy_ms = elapsed(s);
+    it->healthy_ms = ws__sync_elapsed(s);
     it->result = it->result ? it->result : "Synced";
-    if (pitem(it)->is_hook)
+    if (ws__sync_pitem(it)->is_hook)
         hook_cleanup(it, 1);
     if (--s->wave_pending == 0)
         wave_complete(s, s->stage == ST_SYNCFAIL && s->wave_failures ? "Failed" : "Healthy");
@@ -698,7 +591,7 @@ static void item_fail(struct item *it, const char *fmt, ...)
     vsnprintf(it->message, sizeof(it->message), fmt, ap);
     va_end(ap);
     ws_utf8_sanitize(it->message);
-    if (pitem(it)->is_hook)
+    if (ws__sync_pitem(it)->is_hook)
         hook_cleanup(it, 0);
     if (s->stage == ST_SYNCFAIL) { /* a failing SyncFail hook: record, go on */
         if (!it->done) {
@@ -709,8 +602,8 @@ static void item_fail(struct item *it, const char *fmt, ...)
         }
         return;
     }
-    record_wave(s, w, "Failed", pitem(it)->ident);
-    fail(s, WS_EHTTP, "%s %s: %s", pitem(it)->is_hook ? "hook" : "object", pitem(it)->ident,
+    record_wave(s, w, "Failed", ws__sync_pitem(it)->ident);
+    ws__sync_fail(s, WS_EHTTP, "%s %s: %s", ws__sync_pitem(it)->is_hook ? "hook" : "object", ws__sync_pitem(it)->ident,
          it->message);
 }
 
@@ -777,7 +670,7 @@ static void on_object_event(enum ws_watch_event ev, json_t *obj, const struct ws
 
 static void watch_item(struct item *it)
 {
-    struct ws_kube_ref ref = item_ref(it);
+    struct ws_kube_ref ref = ws__sync_item_ref(it);
     char selector[512];
     const char *rv = json_string_value(json_object_get(json_object_get(it->live, "metadata"), "resourceVersion"));
     /* Watch from the apply's resourceVersion: we have the object as of
@@ -795,7 +688,7 @@ static void watch_item(struct item *it)
 
 /* 422 Invalid because a field cannot change (a Job's template, a
  * Service's clusterIP): the Status message and causes say "immutable". */
-static int is_immutable_error(const struct ws_kube_result *res)
+int ws__sync_immutable_error(const struct ws_kube_result *res)
 {
     const char *msg = json_string_value(json_object_get(res->body, "message"));
     json_t *cause;
@@ -820,18 +713,18 @@ static void on_applied(const struct ws_kube_result *res, void *data)
     struct ws_sync *s = it->s;
     it->req = NULL;
     if (res->code < 0) {
-        if (is_immutable_error(res) && (pitem(it)->options & WS_OPT_FORCE) && !it->recreated) {
+        if (ws__sync_immutable_error(res) && (ws__sync_pitem(it)->options & WS_OPT_FORCE) && !it->recreated) {
             /* Force=true: an immutable field changed (a Job's template):
              * delete, wait until it is gone, apply again. */
             it->recreated = 1;
-            say(s, "%s: immutable field changed; Force=true: recreating", pitem(it)->ident);
+            ws__sync_say(s, "%s: immutable field changed; Force=true: recreating", ws__sync_pitem(it)->ident);
             wait_gone_then_apply(it);
             return;
         }
         item_fail(it, "%s", res->err->msg);
         return;
     }
-    it->applied_ms = elapsed(s);
+    it->applied_ms = ws__sync_elapsed(s);
     if (res->body) {
         const char *n = json_string_value(json_object_get(json_object_get(res->body, "metadata"), "name"));
         if (n)
@@ -859,14 +752,14 @@ static void on_replace_get(const struct ws_kube_result *res, void *data)
     json_t *obj;
     it->req = NULL;
     if (res->code == WS_ENOTFOUND) {
-        it->req = ws_kube_create(it->s->kube, pitem(it)->obj, 0, on_applied, it);
+        it->req = ws_kube_create(it->s->kube, ws__sync_pitem(it)->obj, 0, on_applied, it);
         return;
     }
     if (res->code < 0) {
         item_fail(it, "%s", res->err->msg);
         return;
     }
-    obj = json_deep_copy(pitem(it)->obj);
+    obj = json_deep_copy(ws__sync_pitem(it)->obj);
     json_object_set(json_object_get(obj, "metadata"), "resourceVersion",
                     json_object_get(json_object_get(res->body, "metadata"), "resourceVersion"));
     it->req = ws_kube_replace(it->s->kube, obj, on_applied, it);
@@ -877,7 +770,7 @@ static void on_outofsync_get(const struct ws_kube_result *res, void *data)
 {
     struct item *it = data;
     it->req = NULL;
-    if (res->code == 0 && ws_diff_is_subset(pitem(it)->obj, res->body)) {
+    if (res->code == 0 && ws_diff_is_subset(ws__sync_pitem(it)->obj, res->body)) {
         /* ApplyOutOfSyncOnly: already as desired; only wait for health */
         struct ws_kube_result same = *res;
         it->result = "Unchanged";
@@ -885,17 +778,17 @@ static void on_outofsync_get(const struct ws_kube_result *res, void *data)
         on_applied(&same, it);
         return;
     }
-    it->req = ws_kube_apply(it->s->kube, pitem(it)->obj, NULL,
-                            (pitem(it)->options & WS_OPT_VALIDATE_FALSE) ? WS_APPLY_NO_VALIDATION : 0,
+    it->req = ws_kube_apply(it->s->kube, ws__sync_pitem(it)->obj, NULL,
+                            (ws__sync_pitem(it)->options & WS_OPT_VALIDATE_FALSE) ? WS_APPLY_NO_VALIDATION : 0,
                             on_applied, it);
 }
 
 static void item_apply(struct item *it)
 {
     struct ws_sync *s = it->s;
-    const struct ws_plan_item *p = pitem(it);
+    const struct ws_plan_item *p = ws__sync_pitem(it);
     unsigned opts = p->options | s->app->sync_options;
-    struct ws_kube_ref ref = item_ref(it);
+    struct ws_kube_ref ref = ws__sync_item_ref(it);
     if (!s->wave_first_apply_seen) {
         s->wave_first_apply_seen = 1;
         if (s->last_healthy_ns) {
@@ -943,7 +836,7 @@ static void on_gone_event(enum ws_watch_event ev, json_t *obj, const struct ws_e
 static void on_deleted_for_recreate(const struct ws_kube_result *res, void *data)
 {
     struct item *it = data;
-    struct ws_kube_ref ref = item_ref(it);
+    struct ws_kube_ref ref = ws__sync_item_ref(it);
     it->req = NULL;
     if (res->code < 0 && res->code != WS_ENOTFOUND) {
         item_fail(it, "%s", res->err->msg);
@@ -955,7 +848,7 @@ static void on_deleted_for_recreate(const struct ws_kube_result *res, void *data
 
 static void wait_gone_then_apply(struct item *it)
 {
-    struct ws_kube_ref ref = item_ref(it);
+    struct ws_kube_ref ref = ws__sync_item_ref(it);
     it->state = IT_DELETING;
     it->req = ws_kube_delete(it->s->kube, &ref, "Background", on_deleted_for_recreate, it);
 }
@@ -968,8 +861,8 @@ static void on_hook_deleted(const struct ws_kube_result *res, void *data)
 
 static void hook_cleanup(struct item *it, int succeeded)
 {
-    const struct ws_plan_item *p = pitem(it);
-    struct ws_kube_ref ref = item_ref(it);
+    const struct ws_plan_item *p = ws__sync_pitem(it);
+    struct ws_kube_ref ref = ws__sync_item_ref(it);
     unsigned want = succeeded ? WS_HOOK_DELETE_SUCCEEDED : WS_HOOK_DELETE_FAILED;
     if (!(p->hook_delete & want) || !it->name[0])
         return;
@@ -978,7 +871,7 @@ static void hook_cleanup(struct item *it, int succeeded)
 
 static void item_begin(struct item *it)
 {
-    const struct ws_plan_item *p = pitem(it);
+    const struct ws_plan_item *p = ws__sync_pitem(it);
     if (p->is_hook && (p->hook_delete & WS_HOOK_DELETE_BEFORE_CREATION) && it->name[0])
         wait_gone_then_apply(it);
     else
@@ -996,7 +889,7 @@ static void on_wave_deadline(uv_timer_t *t)
         struct item *it = &s->items[i];
         if (it->done)
             continue;
-        ws_buf_appendf(&b, "%s%s: %s%s%s", b.len ? "; " : "", pitem(it)->ident,
+        ws_buf_appendf(&b, "%s%s: %s%s%s", b.len ? "; " : "", ws__sync_pitem(it)->ident,
                        it->state == IT_APPLYING   ? "still applying"
                        : it->state == IT_DELETING ? "still being deleted"
                                                   : ws_health_str(it->health.status),
@@ -1017,7 +910,7 @@ static void on_wave_deadline(uv_timer_t *t)
         return;
     }
     record_wave(s, w, "Timeout", NULL);
-    fail(s, WS_ETIMEOUT, "wave %d (%s) not Healthy within %s: %s", w->wave, ws_phase_str(w->phase),
+    ws__sync_fail(s, WS_ETIMEOUT, "wave %d (%s) not Healthy within %s: %s", w->wave, ws_phase_str(w->phase),
          "its deadline", b.data ? b.data : "");
     ws_buf_free(&b);
 }
@@ -1041,17 +934,17 @@ static void wave_start(struct ws_sync *s)
         if (s->stage == ST_SYNCFAIL)
             finish(s);
         else
-            advance(s);
+            ws__sync_advance(s);
         return;
     }
     w = &s->plan.waves[s->wave_idx];
     stop_timer(&s->wave_timer);
     s->wave_failures = 0;
-    s->wave_started_ms = elapsed(s);
+    s->wave_started_ms = ws__sync_elapsed(s);
     s->wave_timeout_ms = wave_timeout(s, w);
     s->wave_pending = w->count;
     s->wave_first_apply_seen = 0;
-    say(s, "wave %s %d: applying %zu objects (deadline %llu s)", ws_phase_str(w->phase), w->wave,
+    ws__sync_say(s, "wave %s %d: applying %zu objects (deadline %llu s)", ws_phase_str(w->phase), w->wave,
         w->count, (unsigned long long)(s->wave_timeout_ms / 1000));
     s->wave_timer = start_timer(s, s->wave_timeout_ms, on_wave_deadline);
     /* Snapshot: an item may finish synchronously and start the next wave,
@@ -1078,274 +971,9 @@ static void run_syncfail(struct ws_sync *s)
         return;
     }
     set_stage(s, ST_SYNCFAIL);
-    say(s, "running SyncFail hooks");
+    ws__sync_say(s, "running SyncFail hooks");
     s->wave_idx = 0;
     wave_start(s);
-}
-
-/* ---- dry run --------------------------------------------------------------- */
-
-static void on_dry_applied(const struct ws_kube_result *res, void *data)
-{
-    struct dry_ctx *d = data;
-    struct item *it = d->it;
-    struct ws_sync *s = it->s;
-    it->req = NULL;
-    it->step_pending = 0;
-    it->dry = NULL;
-    if (res->code < 0) {
-        it->result = "Failed";
-        snprintf(it->message, sizeof(it->message), "%s", res->err->msg);
-        if (!s->code) {
-            s->code = res->code == WS_EINVAL ? WS_EINVAL : res->code;
-            s->failed = 1;
-            snprintf(s->message, sizeof(s->message), "%s", res->err->msg);
-        }
-    } else {
-        json_t *changes = ws_diff_objects(res->body, d->live);
-        json_t *kept = json_array(), *c;
-        size_t i;
-        /* metadata the dry run itself invents is not a change */
-        json_array_foreach(changes, i, c) {
-            const char *path = json_string_value(json_object_get(c, "path"));
-            if (path && strncmp(path, ".metadata.annotations.kubectl", 29) != 0)
-                json_array_append(kept, c);
-        }
-        json_decref(changes);
-        it->result = !d->live ? "WouldCreate" : json_array_size(kept) ? "WouldConfigure" : "Unchanged";
-        it->changes = d->live ? kept : (json_decref(kept), NULL);
-        it->health.status = WS_HEALTH_UNKNOWN;
-    }
-    json_decref(d->live);
-    free(d);
-    step_done(s);
-}
-
-static void on_dry_live(const struct ws_kube_result *res, void *data)
-{
-    struct dry_ctx *d = data;
-    struct item *it = d->it;
-    if (res->code < 0 && res->code != WS_ENOTFOUND) {
-        struct ws_kube_result fake = *res;
-        on_dry_applied(&fake, d);
-        return;
-    }
-    d->live = res->code == 0 ? json_incref(res->body) : NULL;
-    it->req = ws_kube_apply(it->s->kube, pitem(it)->obj, NULL, WS_APPLY_DRY_RUN, on_dry_applied, d);
-}
-
-static void dry_run(struct ws_sync *s)
-{
-    size_t i;
-    s->outstanding = 1;
-    for (i = 0; i < s->plan.nitems; i++) {
-        struct item *it = &s->items[i];
-        struct ws_kube_ref ref = item_ref(it);
-        struct dry_ctx *d;
-        if (pitem(it)->is_hook) {
-            it->result = "HookNotRun";
-            continue;
-        }
-        if (!(d = calloc(1, sizeof(*d))))
-            continue;
-        d->it = it;
-        s->outstanding++;
-        it->step_pending = 1;
-        it->dry = d;
-        it->req = ws_kube_get(s->kube, &ref, on_dry_live, d);
-    }
-    step_done(s);
-}
-
-/* ---- prune ----------------------------------------------------------------- */
-
-static void prune_next(struct ws_sync *s);
-
-static void record_prune(struct ws_sync *s, const json_t *ref, const char *result, const char *why)
-{
-    char ident[600];
-    json_t *r;
-    ws_kube_ident(ident, sizeof(ident), json_string_value(json_object_get(ref, "apiVersion")),
-                  json_string_value(json_object_get(ref, "kind")),
-                  json_string_value(json_object_get(ref, "namespace")),
-                  json_string_value(json_object_get(ref, "name")));
-    r = json_pack("{s:s, s:s}", "object", ident, "result", result);
-    if (why)
-        json_object_set_new(r, "message", json_string(why)); /* steals */
-    json_array_append_new(s->pruned, r); /* steals */
-    say(s, "prune %s: %s%s%s", ident, result, why ? ": " : "", why ? why : "");
-}
-
-static void on_pruned(const struct ws_kube_result *res, void *data)
-{
-    struct ws_sync *s = data;
-    json_t *ref = json_array_get(s->prune_queue, s->prune_next);
-    s->prune_req = NULL;
-    if (res->code < 0 && res->code != WS_ENOTFOUND) {
-        record_prune(s, ref, "Failed", res->err->msg);
-        json_array_append(s->kept_refs, ref);
-        fail(s, res->code, "prune: %s", res->err->msg);
-        return;
-    }
-    record_prune(s, ref, "Pruned", NULL);
-    s->prune_next++;
-    prune_next(s);
-}
-
-static int live_prune_disabled(const json_t *live)
-{
-    const char *opts = json_string_value(json_object_get(
-        json_object_get(json_object_get(live, "metadata"), "annotations"), "argocd.argoproj.io/sync-options"));
-    unsigned flags = 0;
-    return opts && ws_sync_options_parse(&flags, opts, NULL) == 0 && (flags & WS_OPT_PRUNE_FALSE);
-}
-
-static void on_prune_live(const struct ws_kube_result *res, void *data)
-{
-    struct ws_sync *s = data;
-    json_t *ref = json_array_get(s->prune_queue, s->prune_next);
-    struct ws_kube_ref kref = {
-        json_string_value(json_object_get(ref, "apiVersion")), json_string_value(json_object_get(ref, "kind")),
-        json_string_value(json_object_get(ref, "namespace")), json_string_value(json_object_get(ref, "name"))};
-    char *tid;
-    const char *live_tid;
-    s->prune_req = NULL;
-    if (res->code == WS_ENOTFOUND) { /* already gone */
-        s->prune_next++;
-        prune_next(s);
-        return;
-    }
-    if (res->code < 0) {
-        record_prune(s, ref, "Failed", res->err->msg);
-        json_array_append(s->kept_refs, ref);
-        s->prune_next++;
-        prune_next(s);
-        return;
-    }
-    tid = ws_tracking_id(s->app->name, res->body);
-    live_tid = json_string_value(json_object_get(
-        json_object_get(json_object_get(res->body, "metadata"), "annotations"), WS_TRACKING_ANNOTATION));
-    if (!live_tid || !tid || strcmp(live_tid, tid) != 0) {
-        record_prune(s, ref, "Skipped", "no longer tracked by this application");
-    } else if (live_prune_disabled(res->body)) {
-        record_prune(s, ref, "Skipped", "Prune=false");
-        json_array_append(s->kept_refs, ref);
-    } else {
-        free(tid);
-        s->prune_req = ws_kube_delete(s->kube, &kref, "Background", on_pruned, s);
-        return;
-    }
-    free(tid);
-    s->prune_next++;
-    prune_next(s);
-}
-
-static void prune_next(struct ws_sync *s)
-{
-    json_t *ref = json_array_get(s->prune_queue, s->prune_next);
-    struct ws_kube_ref kref;
-    if (!ref) {
-        advance(s);
-        return;
-    }
-    kref = (struct ws_kube_ref){json_string_value(json_object_get(ref, "apiVersion")),
-                                json_string_value(json_object_get(ref, "kind")),
-                                json_string_value(json_object_get(ref, "namespace")),
-                                json_string_value(json_object_get(ref, "name"))};
-    s->prune_req = ws_kube_get(s->kube, &kref, on_prune_live, s);
-}
-
-static int prune_cmp(const void *a, const void *b)
-{
-    const json_t *ra = *(json_t *const *)a, *rb = *(json_t *const *)b;
-    int ka = ws_plan_kind_rank(json_string_value(json_object_get(ra, "kind")));
-    int kb = ws_plan_kind_rank(json_string_value(json_object_get(rb, "kind")));
-    return kb - ka; /* reverse kind order: workloads before their namespace */
-}
-
-static void prune(struct ws_sync *s)
-{
-    json_t *gone = ws_inventory_minus(s->inventory_old, s->planned_refs);
-    size_t n = json_array_size(gone), i;
-    json_t **v;
-    s->prune_next = 0;
-    if (n == 0) {
-        json_decref(gone);
-        advance(s);
-        return;
-    }
-    if (s->opts.dry_run || !(s->app->auto_prune || s->opts.prune)) {
-        const char *why = s->opts.dry_run ? "would be pruned (dry run)"
-                                          : "no longer in Git; prune is off (syncPolicy.automated.prune or --prune)";
-        for (i = 0; i < n; i++)
-            record_prune(s, json_array_get(gone, i), s->opts.dry_run ? "WouldPrune" : "Skipped", why);
-        json_array_extend(s->kept_refs, gone);
-        json_decref(gone);
-        advance(s);
-        return;
-    }
-    /* reverse kind order (stable), then the queue runs one at a time */
-    v = calloc(n, sizeof(*v));
-    for (i = 0; v && i < n; i++)
-        v[i] = json_array_get(gone, i);
-    if (v)
-        qsort(v, n, sizeof(*v), prune_cmp);
-    s->prune_queue = json_array();
-    for (i = 0; v && i < n; i++)
-        json_array_append(s->prune_queue, v[i]);
-    free(v);
-    json_decref(gone);
-    prune_next(s);
-}
-
-/* ---- preflight: every object through a server-side dry run ------------------ */
-
-/* The namespace of this object does not exist yet (it is created by this
- * sync, or by CreateNamespace=true): not an error for a dry run. */
-static int missing_namespace(const struct ws_kube_result *res)
-{
-    const char *kind = json_string_value(json_object_get(json_object_get(res->body, "details"), "kind"));
-    return res->code == WS_ENOTFOUND && kind && strcmp(kind, "namespaces") == 0;
-}
-
-static void on_preflight(const struct ws_kube_result *res, void *data)
-{
-    struct item *it = data;
-    struct ws_sync *s = it->s;
-    unsigned opts = pitem(it)->options | s->app->sync_options;
-    it->req = NULL;
-    it->step_pending = 0;
-    if (res->code < 0 && !missing_namespace(res) &&
-        !(is_immutable_error(res) && (opts & (WS_OPT_FORCE | WS_OPT_REPLACE)))) {
-        int code = res->code == WS_ENOTFOUND || res->code == WS_EINVAL ? WS_EINVAL : res->code;
-        it->result = "Failed";
-        snprintf(it->message, sizeof(it->message), "%s", res->err->msg);
-        /* nothing has been applied: bad input (exit 2), a conflict or an
-         * unreachable cluster keep their own class */
-        fail(s, code, "%s (nothing was applied)", res->err->msg);
-    }
-    step_done(s);
-}
-
-/* Everything the sync will apply goes through a server-side dry run first,
- * so that an object the server rejects fails the sync before wave 0. */
-static void preflight(struct ws_sync *s)
-{
-    size_t i;
-    s->outstanding = 1;
-    for (i = 0; i < s->plan.nitems && !s->failed; i++) {
-        struct item *it = &s->items[i];
-        const struct ws_plan_item *p = pitem(it);
-        unsigned opts = p->options | s->app->sync_options;
-        if ((p->is_hook && !it->name[0]) || defined_by_crd_here(s, p->obj) || (opts & WS_OPT_SKIP_DRY_RUN))
-            continue;
-        s->outstanding++;
-        it->step_pending = 1;
-        it->req = ws_kube_apply(s->kube, p->obj, NULL,
-                                WS_APPLY_DRY_RUN | ((opts & WS_OPT_VALIDATE_FALSE) ? WS_APPLY_NO_VALIDATION : 0),
-                                on_preflight, it);
-    }
-    step_done(s);
 }
 
 /* ---- the stage machine ---------------------------------------------------- */
@@ -1360,12 +988,12 @@ static void on_sync_deadline(uv_timer_t *t)
         finish(s);
         return;
     }
-    fail(s, WS_ETIMEOUT, "the sync did not finish within syncTimeout (%llu s)",
+    ws__sync_fail(s, WS_ETIMEOUT, "the sync did not finish within syncTimeout (%llu s)",
          (unsigned long long)(s->opts.sync_timeout_ms / 1000));
 }
 
 /* The one place the stage moves forward. */
-static void advance(struct ws_sync *s)
+void ws__sync_advance(struct ws_sync *s)
 {
     if (s->canceled) {
         finish(s);
@@ -1385,14 +1013,14 @@ static void advance(struct ws_sync *s)
         if (make_plan(s) < 0)
             return;
         if (s->opts.dry_run)
-            dry_run(s);
+            ws__sync_dry_run(s);
         else
-            preflight(s);
+            ws__sync_preflight(s);
         return;
     case ST_PLAN:
         if (s->opts.dry_run) { /* the dry run's comparisons are done */
             set_stage(s, ST_PRUNE);
-            prune(s);
+            ws__sync_prune(s);
             return;
         }
         set_stage(s, ST_INVENTORY_PRE);
@@ -1409,7 +1037,7 @@ static void advance(struct ws_sync *s)
         return;
     case ST_WAVES:
         set_stage(s, ST_PRUNE);
-        prune(s);
+        ws__sync_prune(s);
         return;
     case ST_PRUNE:
         if (s->opts.dry_run) {
@@ -1504,10 +1132,10 @@ void ws_sync_status_line(const struct ws_sync *s, char *buf, size_t len)
     }
     snprintf(buf, len, "wave %s %d (%zu of %zu): %zu/%zu healthy after %llus", ws_phase_str(w->phase), w->wave,
              s->wave_idx + 1, s->plan.nwaves, healthy, w->count,
-             (unsigned long long)((elapsed(s) - s->wave_started_ms) / 1000));
+             (unsigned long long)((ws__sync_elapsed(s) - s->wave_started_ms) / 1000));
     if (waiting) {
         size_t n = strlen(buf);
-        snprintf(buf + n, len - n, "; waiting on %s (%s%s%s)", pitem(waiting)->ident,
+        snprintf(buf + n, len - n, "; waiting on %s (%s%s%s)", ws__sync_pitem(waiting)->ident,
                  waiting->state == IT_APPLYING   ? "applying"
                  : waiting->state == IT_DELETING ? "being replaced"
                                                  : ws_health_str(waiting->health.status),

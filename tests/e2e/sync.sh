@@ -349,6 +349,25 @@ PATH=/nonexistent ws notools sync features
 [ $rc -eq 2 ] && grep -q 'kustomize' "$E2E_DIR/notools.err" && grep -q 'kubectl' "$E2E_DIR/notools.err"
 ok $? "without kustomize or kubectl: exit 2 with a clear message ($(grep -m1 -o 'install.*' "$E2E_DIR/notools.err" | head -c 120))"
 
+# ---- a Helm source -----------------------------------------------------------------------
+# helm from the dev cluster's cache renders it (`helm template`), likewise.
+helm_bin=$("$DEVCLUSTER" build-helm 2>/dev/null | tail -n 1)
+PATH="$(dirname "$helm_bin"):$PATH" ws helm sync model-registry
+ok $rc "a Helm source syncs (helm template via $(basename "$helm_bin"))"
+REG=/apis/apps/v1/namespaces/ml-registry/deployments/registry-model-registry
+[ "$(status_of $NS/ml-registry/configmaps/registry-model-registry-config)" = 200 ] &&
+	[ "$(status_of $NS/ml-registry/services/registry-model-registry)" = 200 ] &&
+	[ "$(field $REG 'd["metadata"]["annotations"]["wavesync.dev/tracking-id"]')" = \
+		"model-registry:apps/Deployment:ml-registry/registry-model-registry" ]
+ok $? "the rendered objects (release name and namespace applied) are in the cluster"
+[ "$(field $REG 'd["spec"]["replicas"]')" = 2 ]
+ok $? "the parameter replicas=2 wins over values-prod.yaml (got $(field $REG 'd["spec"]["replicas"]'))"
+[ "$(field $REG 'd["spec"]["template"]["spec"]["containers"][0]["image"]')" = registry.local/model-registry:1.4.2 ]
+ok $? "the image tag comes from values-prod.yaml ($(field $REG 'd["spec"]["template"]["spec"]["containers"][0]["image"]'))"
+PATH=/nonexistent ws nohelm sync model-registry
+[ $rc -eq 2 ] && grep -q 'helm' "$E2E_DIR/nohelm.err"
+ok $? "without helm: exit 2 with a clear message ($(grep -m1 -o 'install.*' "$E2E_DIR/nohelm.err" | head -c 120))"
+
 # ---- dry run, diff, JUnit ---------------------------------------------------------------
 sed -i 's#replicas: 2#replicas: 3#' "$repo/serving/02-feature-store.yaml"
 commit "scale the feature store"

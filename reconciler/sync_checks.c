@@ -1,0 +1,136 @@
+/* sync_checks.c — before anything is applied: the preflight server-side dry
+ * run of every object, and `--dry-run` / `diff` (live state, dry-run apply,
+ * field differences). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diff.h"
+#include "inventory.h"
+#include "log.h"
+#include "sync_int.h"
+
+/* ---- preflight: every object through a server-side dry run ------------------ */
+
+/* The namespace of this object does not exist yet (it is created by this
+ * sync, or by CreateNamespace=true): not an error for a dry run. */
+static int missing_namespace(const struct ws_kube_result *res)
+{
+    const char *kind = json_string_value(json_object_get(json_object_get(res->body, "details"), "kind"));
+    return res->code == WS_ENOTFOUND && kind && strcmp(kind, "namespaces") == 0;
+}
+
+static void on_preflight(const struct ws_kube_result *res, void *data)
+{
+    struct item *it = data;
+    struct ws_sync *s = it->s;
+    unsigned opts = ws__sync_pitem(it)->options | s->app->sync_options;
+    it->req = NULL;
+    it->step_pending = 0;
+    if (res->code < 0 && !missing_namespace(res) &&
+        !(ws__sync_immutable_error(res) && (opts & (WS_OPT_FORCE | WS_OPT_REPLACE)))) {
+        int code = res->code == WS_ENOTFOUND || res->code == WS_EINVAL ? WS_EINVAL : res->code;
+        it->result = "Failed";
+        snprintf(it->message, sizeof(it->message), "%s", res->err->msg);
+        /* nothing has been applied: bad input (exit 2), a conflict or an
+         * unreachable cluster keep their own class */
+        ws__sync_fail(s, code, "%s (nothing was applied)", res->err->msg);
+    }
+    ws__sync_step_done(s);
+}
+
+/* Everything the sync will apply goes through a server-side dry run first,
+ * so that an object the server rejects fails the sync before wave 0. */
+void ws__sync_preflight(struct ws_sync *s)
+{
+    size_t i;
+    s->outstanding = 1;
+    for (i = 0; i < s->plan.nitems && !s->failed; i++) {
+        struct item *it = &s->items[i];
+        const struct ws_plan_item *p = ws__sync_pitem(it);
+        unsigned opts = p->options | s->app->sync_options;
+        if ((p->is_hook && !it->name[0]) || ws__sync_defined_here(s, p->obj) || (opts & WS_OPT_SKIP_DRY_RUN))
+            continue;
+        s->outstanding++;
+        it->step_pending = 1;
+        it->req = ws_kube_apply(s->kube, p->obj, NULL,
+                                WS_APPLY_DRY_RUN | ((opts & WS_OPT_VALIDATE_FALSE) ? WS_APPLY_NO_VALIDATION : 0),
+                                on_preflight, it);
+    }
+    ws__sync_step_done(s);
+}
+
+/* ---- dry run --------------------------------------------------------------- */
+
+static void on_dry_applied(const struct ws_kube_result *res, void *data)
+{
+    struct dry_ctx *d = data;
+    struct item *it = d->it;
+    struct ws_sync *s = it->s;
+    it->req = NULL;
+    it->step_pending = 0;
+    it->dry = NULL;
+    if (res->code < 0) {
+        it->result = "Failed";
+        snprintf(it->message, sizeof(it->message), "%s", res->err->msg);
+        if (!s->code) {
+            s->code = res->code == WS_EINVAL ? WS_EINVAL : res->code;
+            s->failed = 1;
+            snprintf(s->message, sizeof(s->message), "%s", res->err->msg);
+        }
+    } else {
+        json_t *changes = ws_diff_objects(res->body, d->live);
+        json_t *kept = json_array(), *c;
+        size_t i;
+        /* metadata the dry run itself invents is not a change */
+        json_array_foreach(changes, i, c) {
+            const char *path = json_string_value(json_object_get(c, "path"));
+            if (path && strncmp(path, ".metadata.annotations.kubectl", 29) != 0)
+                json_array_append(kept, c);
+        }
+        json_decref(changes);
+        it->result = !d->live ? "WouldCreate" : json_array_size(kept) ? "WouldConfigure" : "Unchanged";
+        it->changes = d->live ? kept : (json_decref(kept), NULL);
+        it->health.status = WS_HEALTH_UNKNOWN;
+    }
+    json_decref(d->live);
+    free(d);
+    ws__sync_step_done(s);
+}
+
+static void on_dry_live(const struct ws_kube_result *res, void *data)
+{
+    struct dry_ctx *d = data;
+    struct item *it = d->it;
+    if (res->code < 0 && res->code != WS_ENOTFOUND) {
+        struct ws_kube_result fake = *res;
+        on_dry_applied(&fake, d);
+        return;
+    }
+    d->live = res->code == 0 ? json_incref(res->body) : NULL;
+    it->req = ws_kube_apply(it->s->kube, ws__sync_pitem(it)->obj, NULL, WS_APPLY_DRY_RUN, on_dry_applied, d);
+}
+
+void ws__sync_dry_run(struct ws_sync *s)
+{
+    size_t i;
+    s->outstanding = 1;
+    for (i = 0; i < s->plan.nitems; i++) {
+        struct item *it = &s->items[i];
+        struct ws_kube_ref ref = ws__sync_item_ref(it);
+        struct dry_ctx *d;
+        if (ws__sync_pitem(it)->is_hook) {
+            it->result = "HookNotRun";
+            continue;
+        }
+        if (!(d = calloc(1, sizeof(*d))))
+            continue;
+        d->it = it;
+        s->outstanding++;
+        it->step_pending = 1;
+        it->dry = d;
+        it->req = ws_kube_get(s->kube, &ref, on_dry_live, d);
+    }
+    ws__sync_step_done(s);
+}
+

@@ -1,0 +1,153 @@
+/* sync_prune.c — prune: delete, in reverse kind order, what the inventory
+ * holds and Git no longer does, when the policy allows and the object still
+ * carries this application's tracking id and no Prune=false. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diff.h"
+#include "inventory.h"
+#include "log.h"
+#include "sync_int.h"
+
+/* ---- prune ----------------------------------------------------------------- */
+
+static void prune_next(struct ws_sync *s);
+
+static void record_prune(struct ws_sync *s, const json_t *ref, const char *result, const char *why)
+{
+    char ident[600];
+    json_t *r;
+    ws_kube_ident(ident, sizeof(ident), json_string_value(json_object_get(ref, "apiVersion")),
+                  json_string_value(json_object_get(ref, "kind")),
+                  json_string_value(json_object_get(ref, "namespace")),
+                  json_string_value(json_object_get(ref, "name")));
+    r = json_pack("{s:s, s:s}", "object", ident, "result", result);
+    if (why)
+        json_object_set_new(r, "message", json_string(why)); /* steals */
+    json_array_append_new(s->pruned, r); /* steals */
+    ws__sync_say(s, "prune %s: %s%s%s", ident, result, why ? ": " : "", why ? why : "");
+}
+
+static void on_pruned(const struct ws_kube_result *res, void *data)
+{
+    struct ws_sync *s = data;
+    json_t *ref = json_array_get(s->prune_queue, s->prune_next);
+    s->prune_req = NULL;
+    if (res->code < 0 && res->code != WS_ENOTFOUND) {
+        record_prune(s, ref, "Failed", res->err->msg);
+        json_array_append(s->kept_refs, ref);
+        ws__sync_fail(s, res->code, "prune: %s", res->err->msg);
+        return;
+    }
+    record_prune(s, ref, "Pruned", NULL);
+    s->prune_next++;
+    prune_next(s);
+}
+
+static int live_prune_disabled(const json_t *live)
+{
+    const char *opts = json_string_value(json_object_get(
+        json_object_get(json_object_get(live, "metadata"), "annotations"), "argocd.argoproj.io/sync-options"));
+    unsigned flags = 0;
+    return opts && ws_sync_options_parse(&flags, opts, NULL) == 0 && (flags & WS_OPT_PRUNE_FALSE);
+}
+
+static void on_prune_live(const struct ws_kube_result *res, void *data)
+{
+    struct ws_sync *s = data;
+    json_t *ref = json_array_get(s->prune_queue, s->prune_next);
+    struct ws_kube_ref kref = {
+        json_string_value(json_object_get(ref, "apiVersion")), json_string_value(json_object_get(ref, "kind")),
+        json_string_value(json_object_get(ref, "namespace")), json_string_value(json_object_get(ref, "name"))};
+    char *tid;
+    const char *live_tid;
+    s->prune_req = NULL;
+    if (res->code == WS_ENOTFOUND) { /* already gone */
+        s->prune_next++;
+        prune_next(s);
+        return;
+    }
+    if (res->code < 0) {
+        record_prune(s, ref, "Failed", res->err->msg);
+        json_array_append(s->kept_refs, ref);
+        s->prune_next++;
+        prune_next(s);
+        return;
+    }
+    tid = ws_tracking_id(s->app->name, res->body);
+    live_tid = json_string_value(json_object_get(
+        json_object_get(json_object_get(res->body, "metadata"), "annotations"), WS_TRACKING_ANNOTATION));
+    if (!live_tid || !tid || strcmp(live_tid, tid) != 0) {
+        record_prune(s, ref, "Skipped", "no longer tracked by this application");
+    } else if (live_prune_disabled(res->body)) {
+        record_prune(s, ref, "Skipped", "Prune=false");
+        json_array_append(s->kept_refs, ref);
+    } else {
+        free(tid);
+        s->prune_req = ws_kube_delete(s->kube, &kref, "Background", on_pruned, s);
+        return;
+    }
+    free(tid);
+    s->prune_next++;
+    prune_next(s);
+}
+
+static void prune_next(struct ws_sync *s)
+{
+    json_t *ref = json_array_get(s->prune_queue, s->prune_next);
+    struct ws_kube_ref kref;
+    if (!ref) {
+        ws__sync_advance(s);
+        return;
+    }
+    kref = (struct ws_kube_ref){json_string_value(json_object_get(ref, "apiVersion")),
+                                json_string_value(json_object_get(ref, "kind")),
+                                json_string_value(json_object_get(ref, "namespace")),
+                                json_string_value(json_object_get(ref, "name"))};
+    s->prune_req = ws_kube_get(s->kube, &kref, on_prune_live, s);
+}
+
+static int prune_cmp(const void *a, const void *b)
+{
+    const json_t *ra = *(json_t *const *)a, *rb = *(json_t *const *)b;
+    int ka = ws_plan_kind_rank(json_string_value(json_object_get(ra, "kind")));
+    int kb = ws_plan_kind_rank(json_string_value(json_object_get(rb, "kind")));
+    return kb - ka; /* reverse kind order: workloads before their namespace */
+}
+
+void ws__sync_prune(struct ws_sync *s)
+{
+    json_t *gone = ws_inventory_minus(s->inventory_old, s->planned_refs);
+    size_t n = json_array_size(gone), i;
+    json_t **v;
+    s->prune_next = 0;
+    if (n == 0) {
+        json_decref(gone);
+        ws__sync_advance(s);
+        return;
+    }
+    if (s->opts.dry_run || !(s->app->auto_prune || s->opts.prune)) {
+        const char *why = s->opts.dry_run ? "would be pruned (dry run)"
+                                          : "no longer in Git; prune is off (syncPolicy.automated.prune or --prune)";
+        for (i = 0; i < n; i++)
+            record_prune(s, json_array_get(gone, i), s->opts.dry_run ? "WouldPrune" : "Skipped", why);
+        json_array_extend(s->kept_refs, gone);
+        json_decref(gone);
+        ws__sync_advance(s);
+        return;
+    }
+    /* reverse kind order (stable), then the queue runs one at a time */
+    v = calloc(n, sizeof(*v));
+    for (i = 0; v && i < n; i++)
+        v[i] = json_array_get(gone, i);
+    if (v)
+        qsort(v, n, sizeof(*v), prune_cmp);
+    s->prune_queue = json_array();
+    for (i = 0; v && i < n; i++)
+        json_array_append(s->prune_queue, v[i]);
+    free(v);
+    json_decref(gone);
+    prune_next(s);
+}
+
