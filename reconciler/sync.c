@@ -178,6 +178,7 @@ static void finish(struct ws_sync *s)
     json_decref(s->kept_refs);
     json_decref(s->pruned);
     json_decref(s->prune_queue);
+    json_decref(s->prune_last);
     json_decref(s->waves_report);
     json_decref(s->report);
     free(s);

@@ -82,6 +82,8 @@ struct ws_sync {
     json_t *kept_refs;          /* objects gone from Git but not pruned (prune off, Prune=false) */
     json_t *pruned;             /* report entries */
     json_t *prune_queue;        /* refs still to prune, in order */
+    json_t *prune_last;         /* PruneLast=true objects, pruned after the rest */
+    int pruning_last;
     size_t prune_next;
     struct ws_kube_req *prune_req; /* the prune step's request in flight */
     size_t outstanding;         /* requests of the current step */

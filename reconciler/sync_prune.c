@@ -45,12 +45,15 @@ static void on_pruned(const struct ws_kube_result *res, void *data)
     prune_next(s);
 }
 
-static int live_prune_disabled(const json_t *live)
+/* Sync options on the live object (the manifest is gone from Git). */
+static unsigned live_options(const json_t *live)
 {
     const char *opts = json_string_value(json_object_get(
         json_object_get(json_object_get(live, "metadata"), "annotations"), "argocd.argoproj.io/sync-options"));
     unsigned flags = 0;
-    return opts && ws_sync_options_parse(&flags, opts, NULL) == 0 && (flags & WS_OPT_PRUNE_FALSE);
+    if (opts && ws_sync_options_parse(&flags, opts, NULL) < 0)
+        flags = 0;
+    return flags;
 }
 
 static void on_prune_live(const struct ws_kube_result *res, void *data)
@@ -80,9 +83,12 @@ static void on_prune_live(const struct ws_kube_result *res, void *data)
         json_object_get(json_object_get(res->body, "metadata"), "annotations"), WS_TRACKING_ANNOTATION));
     if (!live_tid || !tid || strcmp(live_tid, tid) != 0) {
         record_prune(s, ref, "Skipped", "no longer tracked by this application");
-    } else if (live_prune_disabled(res->body)) {
+    } else if (live_options(res->body) & WS_OPT_PRUNE_FALSE) {
         record_prune(s, ref, "Skipped", "Prune=false");
         json_array_append(s->kept_refs, ref);
+    } else if ((live_options(res->body) & WS_OPT_PRUNE_LAST) && !s->pruning_last) {
+        /* PruneLast=true: after every other prune */
+        json_array_append(s->prune_last, ref);
     } else {
         free(tid);
         s->prune_req = ws_kube_delete(s->kube, &kref, "Background", on_pruned, s);
@@ -97,6 +103,13 @@ static void prune_next(struct ws_sync *s)
 {
     json_t *ref = json_array_get(s->prune_queue, s->prune_next);
     struct ws_kube_ref kref;
+    if (!ref && !s->pruning_last && json_array_size(s->prune_last)) {
+        s->pruning_last = 1;
+        json_decref(s->prune_queue);
+        s->prune_queue = json_incref(s->prune_last);
+        s->prune_next = 0;
+        ref = json_array_get(s->prune_queue, 0);
+    }
     if (!ref) {
         ws__sync_advance(s);
         return;
@@ -144,6 +157,7 @@ void ws__sync_prune(struct ws_sync *s)
     if (v)
         qsort(v, n, sizeof(*v), prune_cmp);
     s->prune_queue = json_array();
+    s->prune_last = json_array();
     for (i = 0; v && i < n; i++)
         json_array_append(s->prune_queue, v[i]);
     free(v);

@@ -270,24 +270,37 @@ p = sys.argv[1]
 s = open(p).read()
 s = s.replace("kind: ConfigMap\nmetadata:\n  name: prometheus-config\n",
               "kind: ConfigMap\nmetadata:\n  name: prometheus-config\n  annotations:\n    argocd.argoproj.io/sync-options: Prune=false\n")
+s = s.replace("kind: Deployment\nmetadata:\n  name: prometheus\n",
+              "kind: Deployment\nmetadata:\n  name: prometheus\n  annotations:\n    argocd.argoproj.io/sync-options: PruneLast=true\n")
 open(p, "w").write(s)
 PY
-commit "keep the prometheus config"
+commit "keep the prometheus config; prune the server last"
 ws mon2 sync monitoring
 python3 - "$repo/monitoring/prometheus.yaml" <<'PY'
 import sys
 p = sys.argv[1]
 docs = open(p).read().split("\n---\n")
-docs = [d for d in docs if "kind: Service" not in d and "kind: ConfigMap" not in d]
+docs = [d for d in docs if "kind: Service" not in d and "kind: ConfigMap" not in d and "kind: Deployment" not in d]
 open(p, "w").write("\n---\n".join(docs) + "\n")
 PY
-commit "drop prometheus service and config"
+commit "drop prometheus"
 ws mon3 sync monitoring
 ok $rc "sync monitoring after removing objects exits 0"
 [ "$(status_of $NS/monitoring/services/prometheus)" = 404 ]
 ok $? "prune removed the Service deleted from Git"
 [ "$(status_of $NS/monitoring/configmaps/prometheus-config)" = 200 ]
 ok $? "prune kept the ConfigMap marked Prune=false"
+python3 - "$ctl_log" <<'PY'
+import json, sys
+d = {}
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e.get("event") == "DELETED" and e.get("namespace") == "monitoring":
+        d[e["kind"]] = e["rv"]
+# reverse kind order would delete the Deployment before the Service; PruneLast defers it
+sys.exit(0 if "Deployment" in d and "Service" in d and d["Deployment"] > d["Service"] else 1)
+PY
+ok $? "PruneLast=true: the Deployment was pruned after the Service"
 
 # ---- bad input changes nothing -------------------------------------------------------
 rv_before=$(field $NS/ml-serving/configmaps/serving-config 'd["metadata"]["resourceVersion"]')
