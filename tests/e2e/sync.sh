@@ -350,6 +350,36 @@ ok $rc "the other applications still sync beside the broken one"
 [ "$(field $NS/ml-serving/configmaps/serving-config 'd["data"]["MODEL_REGISTRY"]')" = s3://models.local/registry-v2 ]
 ok $? "and their pending change is applied once the input is fixed"
 
+# ---- syncPolicy.retry ------------------------------------------------------------------
+mkdir -p "$repo/retry"
+cat >"$repo/retry/stuck.yaml" <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: never-ready
+  annotations:
+    wavesync.dev/wave-timeout: 1s
+    e2e.wavesync.dev/never-ready: "true"
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: never-ready}}
+  template:
+    metadata: {labels: {app: never-ready}}
+    spec:
+      containers: [{name: s, image: registry.local/stuck:1}]
+EOF
+sed "s#name: monitoring#name: retry-demo#; s#path: monitoring#path: retry#; s#namespace: monitoring#namespace: ml-retry#; s#duration: 5s#duration: 1s#; s#limit: 2#limit: 1#" \
+	"$repo/apps/monitoring.yaml" >"$repo/apps/retry-demo.yaml"
+commit "an application that keeps failing, with retry.limit 1"
+t0=$(date +%s%N)
+ws retry --output json sync retry-demo
+t1=$(date +%s%N)
+attempts=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("attempts"))' "$E2E_DIR/retry.out" 2>/dev/null)
+[ $rc -eq 1 ] && [ "$attempts" = 2 ]
+ok $? "syncPolicy.retry: a failing sync ran again once, then failed (attempts $attempts, $(((t1 - t0) / 1000000)) ms)"
+git -C "$repo" rm -q -r retry apps/retry-demo.yaml
+commit "drop the retry demo"
+
 # ---- a Kustomize source ------------------------------------------------------------------
 # kubectl from the dev cluster's cache renders it (`kubectl kustomize`), so the
 # test does not depend on what the machine happens to have installed.
