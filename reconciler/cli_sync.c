@@ -144,8 +144,27 @@ static int cli_open(struct cli *c, const struct ws_global_opts *g)
     return 0;
 }
 
+static void drain_timeout(uv_timer_t *t)
+{
+    *(int *)t->data = 1;
+}
+
 static void cli_close(struct cli *c)
 {
+    /* let best-effort requests (hook clean-up deletes) finish, briefly */
+    uv_timer_t t;
+    int expired = 0;
+    size_t busy = 0;
+    uv_timer_init(&c->loop, &t);
+    t.data = &expired;
+    uv_timer_start(&t, drain_timeout, 5000, 0);
+    do {
+        busy = 0;
+        for (size_t i = 0; i < c->nclients; i++)
+            busy += ws_kube_outstanding(c->clients[i].kube);
+    } while (busy && !expired && uv_run(&c->loop, UV_RUN_ONCE));
+    uv_timer_stop(&t);
+    uv_close((uv_handle_t *)&t, NULL);
     for (size_t i = 0; i < c->nclients; i++)
         ws_kube_free(c->clients[i].kube);
     free(c->clients);

@@ -1055,8 +1055,9 @@ static void resolve_step(struct ws_kube_req *r)
 }
 
 struct ws_kube_req *ws__kind_req(struct ws_kube *k, const char *method, const char *verb,
-                                 const struct ws_kube_ref *ref, ws_kube_cb cb, void *data)
+                                 const struct ws_kube_ref *ref, ws_kube_cb cb, void *data, int *failed)
 {
+    *failed = 1; /* until the request is ready to start */
     char ident[512], what[600];
     struct ws_kube_req *r;
     char g[254], v[64];
@@ -1064,7 +1065,10 @@ struct ws_kube_req *ws__kind_req(struct ws_kube *k, const char *method, const ch
     snprintf(what, sizeof(what), "%s %s", verb, ident);
     if (!ref->api_version || !ref->kind || !*ref->kind ||
         ws_api_version_split(ref->api_version, g, sizeof(g), v, sizeof(v)) < 0)
-        return fail_now(k, cb, data, WS_EINVAL, what, "apiVersion and kind are required");
+        return fail_now(k, cb, data, WS_EINVAL, what,
+                        !ref->api_version || !*ref->api_version || !ref->kind || !*ref->kind
+                            ? "apiVersion and kind are required"
+                            : "apiVersion is not \"version\" or \"group/version\"");
     if (!(r = ws__req_new(k, method, what, cb, data)))
         return fail_now(k, cb, data, WS_ENOMEM, what, "out of memory");
     r->api_version = strdup(ref->api_version);
@@ -1075,6 +1079,7 @@ struct ws_kube_req *ws__kind_req(struct ws_kube *k, const char *method, const ch
         req_free(r);
         return fail_now(k, cb, data, WS_ENOMEM, what, "out of memory");
     }
+    *failed = 0;
     return r;
 }
 
@@ -1086,9 +1091,10 @@ void ws__kind_req_start(struct ws_kube_req *r)
 struct ws_kube_req *ws_kube_resolve(struct ws_kube *k, const struct ws_kube_ref *ref,
                                     ws_kube_cb cb, void *data)
 {
-    struct ws_kube_req *r = ws__kind_req(k, "GET", "resolve", ref, cb, data);
-    if (!r)
-        return NULL;
+    int failed;
+    struct ws_kube_req *r = ws__kind_req(k, "GET", "resolve", ref, cb, data, &failed);
+    if (failed) /* the callback will report it */
+        return r;
     r->resolve_only = 1;
     ws__kind_req_start(r);
     return r;
@@ -1111,6 +1117,7 @@ struct ws_kube_ref ws_kube_ref_of(const json_t *obj)
 struct ws_kube_req *ws_kube_apply(struct ws_kube *k, const json_t *obj, const char *field_manager,
                                   unsigned flags, ws_kube_cb cb, void *data)
 {
+    int failed;
     struct ws_kube_ref ref = ws_kube_ref_of(obj);
     struct ws_kube_req *r;
     char *fm;
@@ -1119,8 +1126,8 @@ struct ws_kube_req *ws_kube_apply(struct ws_kube *k, const json_t *obj, const ch
         ws_kube_ident_obj(ident, sizeof(ident), obj);
         return fail_now(k, cb, data, WS_EINVAL, ident, "apply: metadata.name is required");
     }
-    if (!(r = ws__kind_req(k, "PATCH", "apply", &ref, cb, data)))
-        return NULL;
+    if (!(r = ws__kind_req(k, "PATCH", "apply", &ref, cb, data, &failed)) || failed)
+        return r;
     fm = ws_url_escape(field_manager ? field_manager : "wavesync");
     if (!fm || asprintf(&r->query, "fieldManager=%s%s%s%s", fm, flags & WS_APPLY_FORCE ? "&force=true" : "",
                         flags & WS_APPLY_DRY_RUN ? "&dryRun=All" : "",
@@ -1140,11 +1147,12 @@ struct ws_kube_req *ws_kube_apply(struct ws_kube *k, const json_t *obj, const ch
 struct ws_kube_req *ws_kube_create(struct ws_kube *k, const json_t *obj, unsigned flags,
                                    ws_kube_cb cb, void *data)
 {
+    int failed;
     struct ws_kube_ref ref = ws_kube_ref_of(obj);
     struct ws_kube_req *r;
     ref.name = NULL; /* POST to the collection; the name (or generateName) is in the body */
-    if (!(r = ws__kind_req(k, "POST", "create", &ref, cb, data)))
-        return NULL;
+    if (!(r = ws__kind_req(k, "POST", "create", &ref, cb, data, &failed)) || failed)
+        return r;
     ws_kube_ident_obj(r->what + 7, sizeof(r->what) - 7, obj); /* "create " + the object */
     if ((flags & WS_APPLY_DRY_RUN && !(r->query = strdup("dryRun=All"))) ||
         set_body(r, obj, "application/json") < 0) {
@@ -1159,9 +1167,10 @@ struct ws_kube_req *ws_kube_replace(struct ws_kube *k, const json_t *obj, ws_kub
                                     void *data)
 {
     struct ws_kube_ref ref = ws_kube_ref_of(obj);
-    struct ws_kube_req *r = ws__kind_req(k, "PUT", "replace", &ref, cb, data);
-    if (!r)
-        return NULL;
+    int failed;
+    struct ws_kube_req *r = ws__kind_req(k, "PUT", "replace", &ref, cb, data, &failed);
+    if (failed)
+        return r;
     if (set_body(r, obj, "application/json") < 0) {
         req_free(r);
         return fail_now(k, cb, data, WS_ENOMEM, "replace", "out of memory");
@@ -1181,8 +1190,9 @@ int ws_kube_is_namespaced(struct ws_kube *k, const char *api_version, const char
 struct ws_kube_req *ws_kube_get(struct ws_kube *k, const struct ws_kube_ref *ref, ws_kube_cb cb,
                                 void *data)
 {
-    struct ws_kube_req *r = ws__kind_req(k, "GET", "get", ref, cb, data);
-    if (r)
+    int failed;
+    struct ws_kube_req *r = ws__kind_req(k, "GET", "get", ref, cb, data, &failed);
+    if (!failed)
         ws__kind_req_start(r);
     return r;
 }
@@ -1190,9 +1200,10 @@ struct ws_kube_req *ws_kube_get(struct ws_kube *k, const struct ws_kube_ref *ref
 struct ws_kube_req *ws_kube_delete(struct ws_kube *k, const struct ws_kube_ref *ref,
                                    const char *propagation, ws_kube_cb cb, void *data)
 {
-    struct ws_kube_req *r = ws__kind_req(k, "DELETE", "delete", ref, cb, data);
-    if (!r)
-        return NULL;
+    int failed;
+    struct ws_kube_req *r = ws__kind_req(k, "DELETE", "delete", ref, cb, data, &failed);
+    if (failed)
+        return r;
     if (propagation) {
         json_t *opts = json_pack("{s:s, s:s, s:s}", "kind", "DeleteOptions", "apiVersion", "v1",
                                  "propagationPolicy", propagation);
@@ -1210,11 +1221,12 @@ struct ws_kube_req *ws_kube_delete(struct ws_kube *k, const struct ws_kube_ref *
 struct ws_kube_req *ws_kube_list(struct ws_kube *k, const struct ws_kube_ref *ref,
                                  const char *label_selector, ws_kube_cb cb, void *data)
 {
+    int failed;
     struct ws_kube_ref lref = *ref;
     struct ws_kube_req *r;
     lref.name = NULL;
-    if (!(r = ws__kind_req(k, "GET", "list", &lref, cb, data)))
-        return NULL;
+    if (!(r = ws__kind_req(k, "GET", "list", &lref, cb, data, &failed)) || failed)
+        return r;
     r->all_namespaces = !ref->namespace_ || !*ref->namespace_;
     if (label_selector && *label_selector) {
         char *sel = ws_url_escape(label_selector);
@@ -1233,9 +1245,10 @@ struct ws_kube_req *ws_kube_list(struct ws_kube *k, const struct ws_kube_ref *re
 struct ws_kube_req *ws_kube_patch_status(struct ws_kube *k, const struct ws_kube_ref *ref,
                                          const json_t *patch, ws_kube_cb cb, void *data)
 {
-    struct ws_kube_req *r = ws__kind_req(k, "PATCH", "patch status of", ref, cb, data);
-    if (!r)
-        return NULL;
+    int failed;
+    struct ws_kube_req *r = ws__kind_req(k, "PATCH", "patch status of", ref, cb, data, &failed);
+    if (failed)
+        return r;
     if (!(r->sub = strdup("status")) || set_body(r, patch, "application/merge-patch+json") < 0) {
         req_free(r);
         return fail_now(k, cb, data, WS_ENOMEM, "patch status", "out of memory");
@@ -1371,6 +1384,20 @@ void ws_kube_free(struct ws_kube *k)
 const struct ws_kubeconfig *ws_kube_config(const struct ws_kube *k)
 {
     return &k->cfg;
+}
+
+static size_t list_len(const struct ws__req_list *l, int count_streams)
+{
+    size_t n = 0;
+    for (const struct ws_kube_req *r = l->head; r; r = r->next)
+        n += count_streams || !r->stream_cb;
+    return n;
+}
+
+size_t ws_kube_outstanding(const struct ws_kube *k)
+{
+    return list_len(&k->pending, 0) + list_len(&k->active, 0) + list_len(&k->waiting, 0) +
+           list_len(&k->resolving, 0) + list_len(&k->completed, 0);
 }
 
 uv_loop_t *ws_kube_loop(const struct ws_kube *k)

@@ -46,8 +46,14 @@ int ws_kube_new(struct ws_kube **out, uv_loop_t *loop, struct ws_http *http,
                 struct ws_kubeconfig *cfg, const struct ws_kube_opts *opts, struct ws_err *err);
 
 /* Cancel every request and watch (no further callbacks) and free the
- * client. Loop handles close asynchronously: run the loop afterwards. */
+ * client. Loop handles close asynchronously: run the loop afterwards. Never
+ * call it from one of this client's own callbacks. */
 void ws_kube_free(struct ws_kube *k);
+
+/* Requests not yet delivered (queued, on the wire, backing off, resolving,
+ * or waiting for delivery); watches not counted. Lets a one-shot caller
+ * drain best-effort requests (hook clean-up) before freeing the client. */
+size_t ws_kube_outstanding(const struct ws_kube *k);
 
 const struct ws_kubeconfig *ws_kube_config(const struct ws_kube *k);
 uv_loop_t *ws_kube_loop(const struct ws_kube *k);
@@ -132,9 +138,10 @@ struct ws_kube_req *ws_kube_request(struct ws_kube *k, const char *method, const
                                     const char *what, ws_kube_cb cb, void *data);
 
 /* Cancel a request that has not called back yet; its callback will not be
- * called. Safe to call from any callback on the loop thread. Requests above
- * return NULL when they could not even start: their callback has then
- * already been called with the error. */
+ * called. Safe to call from any callback on the loop thread. Callbacks never
+ * run before the call that started the request returns (bad arguments are
+ * reported through the callback too); the calls above return NULL only when
+ * memory ran out, after calling back. */
 void ws_kube_cancel(struct ws_kube_req *req);
 
 /* ---- watch ------------------------------------------------------------- */

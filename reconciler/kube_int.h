@@ -73,10 +73,12 @@ void ws__req_list_remove(struct ws_kube_req *r);
 struct ws_kube_req *ws__req_new(struct ws_kube *k, const char *method, const char *what,
                                 ws_kube_cb cb, void *data);
 void ws__req_submit(struct ws_kube_req *r);
-/* A request for a kind (resolved through discovery); NULL after calling cb
- * with the error. Start it with ws__kind_req_start. */
+/* A request for a kind (resolved through discovery). When the arguments are
+ * bad (or memory runs out) *failed is set and the returned request (if not
+ * NULL) already carries its error, delivered later: return it as is, do not
+ * touch or start it. Otherwise start it with ws__kind_req_start. */
 struct ws_kube_req *ws__kind_req(struct ws_kube *k, const char *method, const char *verb,
-                                 const struct ws_kube_ref *ref, ws_kube_cb cb, void *data);
+                                 const struct ws_kube_ref *ref, ws_kube_cb cb, void *data, int *failed);
 void ws__kind_req_start(struct ws_kube_req *r);
 void ws__watch_stop_all(struct ws_kube *k);
 /* How many times the exec plugin ran (tests check the token cache). */

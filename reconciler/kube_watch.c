@@ -275,12 +275,18 @@ static void on_stream_end(const struct ws_kube_result *res, void *data)
     start_stream(w); /* the server ended it (timeoutSeconds): resume */
 }
 
+/* NULL when the request could not be made: its error then reaches cb later
+ * (w->req keeps it, so that stopping the watch cancels that too). */
 static struct ws_kube_req *watch_req(struct ws_kube_watch *w, const char *verb, ws_kube_cb cb)
 {
     struct ws_kube_ref ref = {w->api_version, w->kind, w->ns, NULL};
-    struct ws_kube_req *r = ws__kind_req(w->kube, "GET", verb, &ref, cb, w);
-    if (r)
-        r->all_namespaces = !w->ns && !w->name;
+    int failed;
+    struct ws_kube_req *r = ws__kind_req(w->kube, "GET", verb, &ref, cb, w, &failed);
+    if (failed) {
+        w->req = r;
+        return NULL;
+    }
+    r->all_namespaces = !w->ns && !w->name;
     return r;
 }
 

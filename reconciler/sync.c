@@ -203,7 +203,7 @@ static void after_failure(struct ws_sync *s)
 void ws__sync_fail(struct ws_sync *s, int code, const char *fmt, ...)
 {
     va_list ap;
-    if (s->failed || s->stage == ST_DONE)
+    if (s->failed || s->canceled || s->stage == ST_DONE)
         return;
     s->failed = 1;
     s->code = code < 0 ? code : WS_EHTTP;
@@ -687,6 +687,13 @@ static void watch_item(struct item *it)
     }
 }
 
+int ws__sync_will_recreate(const struct item *it)
+{
+    const struct ws_plan_item *p = ws__sync_pitem(it);
+    return ((p->options | it->s->app->sync_options) & WS_OPT_FORCE) ||
+           (p->is_hook && (p->hook_delete & WS_HOOK_DELETE_BEFORE_CREATION));
+}
+
 /* 422 Invalid because a field cannot change (a Job's template, a
  * Service's clusterIP): the Status message and causes say "immutable". */
 int ws__sync_immutable_error(const struct ws_kube_result *res)
@@ -714,7 +721,7 @@ static void on_applied(const struct ws_kube_result *res, void *data)
     struct ws_sync *s = it->s;
     it->req = NULL;
     if (res->code < 0) {
-        if (ws__sync_immutable_error(res) && (ws__sync_pitem(it)->options & WS_OPT_FORCE) && !it->recreated) {
+        if (ws__sync_immutable_error(res) && ws__sync_will_recreate(it) && !it->recreated) {
             /* Force=true: an immutable field changed (a Job's template):
              * delete, wait until it is gone, apply again. */
             it->recreated = 1;
@@ -1096,6 +1103,14 @@ int ws_sync_start(struct ws_sync **out, uv_loop_t *loop, struct ws_kube *kube,
     return 0;
 }
 
+static void on_canceled(uv_timer_t *t)
+{
+    struct ws_sync *s = t->data;
+    s->wave_timer = NULL;
+    uv_close((uv_handle_t *)t, free_timer);
+    finish(s);
+}
+
 void ws_sync_cancel(struct ws_sync *s)
 {
     if (!s || s->canceled || s->stage == ST_DONE)
@@ -1105,9 +1120,11 @@ void ws_sync_cancel(struct ws_sync *s)
     snprintf(s->message, sizeof(s->message), "canceled");
     wave_quiesce(s);
     /* the render job, or the step's outstanding requests, call back and
-     * finish then */
-    if (s->stage != ST_RENDER && s->outstanding == 0)
-        finish(s);
+     * finish then; otherwise finish from the loop, not inside this call */
+    if (s->stage != ST_RENDER && s->outstanding == 0) {
+        stop_timer(&s->wave_timer);
+        s->wave_timer = start_timer(s, 0, on_canceled);
+    }
 }
 
 const char *ws_sync_app_name(const struct ws_sync *s)

@@ -24,11 +24,15 @@ static void on_preflight(const struct ws_kube_result *res, void *data)
 {
     struct item *it = data;
     struct ws_sync *s = it->s;
-    unsigned opts = ws__sync_pitem(it)->options | s->app->sync_options;
     it->req = NULL;
     it->step_pending = 0;
+    /* Not errors for a dry run: a namespace this sync creates; an immutable
+     * field on an object the sync will delete and recreate (Force=true, a
+     * hook recreated BeforeHookCreation); a 403 from admission (a service
+     * account or a role that an earlier wave creates) — the real apply
+     * decides those. */
     if (res->code < 0 && !missing_namespace(res) &&
-        !(ws__sync_immutable_error(res) && (opts & (WS_OPT_FORCE | WS_OPT_REPLACE)))) {
+        !(ws__sync_immutable_error(res) && ws__sync_will_recreate(it)) && res->status != 403) {
         int code = res->code == WS_ENOTFOUND || res->code == WS_EINVAL ? WS_EINVAL : res->code;
         it->result = "Failed";
         snprintf(it->message, sizeof(it->message), "%s", res->err->msg);
@@ -49,7 +53,10 @@ void ws__sync_preflight(struct ws_sync *s)
         struct item *it = &s->items[i];
         const struct ws_plan_item *p = ws__sync_pitem(it);
         unsigned opts = p->options | s->app->sync_options;
-        if ((p->is_hook && !it->name[0]) || ws__sync_defined_here(s, p->obj) || (opts & WS_OPT_SKIP_DRY_RUN))
+        /* generateName hooks have no name to dry-run; Replace=true objects are
+         * PUT, not applied, so an apply dry run says nothing about them */
+        if ((p->is_hook && !it->name[0]) || ws__sync_defined_here(s, p->obj) ||
+            (opts & (WS_OPT_SKIP_DRY_RUN | WS_OPT_REPLACE)))
             continue;
         s->outstanding++;
         it->step_pending = 1;

@@ -132,6 +132,10 @@ void ws__sync_step_done(struct ws_sync *s);
 void ws__sync_advance(struct ws_sync *s);
 /* Is obj's kind defined by a CRD of this application (so unknown until it is applied)? */
 int ws__sync_defined_here(const struct ws_sync *s, const json_t *obj);
+/* Will the sync delete and recreate this object when an immutable field
+ * changed? Force=true on the object or the Application, or a hook with
+ * BeforeHookCreation (deleted before it is created anyway). */
+int ws__sync_will_recreate(const struct item *it);
 /* A 422 for an immutable field. */
 int ws__sync_immutable_error(const struct ws_kube_result *res);
 /* Stop an item's requests and watches (no callbacks after). */
