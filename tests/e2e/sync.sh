@@ -251,6 +251,39 @@ ok $rc "sync with a changed Job template exits 0 (Force=true)"
 	[ "$(field /apis/batch/v1/namespaces/ml-training/jobs/resnet50-train 'd["spec"]["template"]["spec"]["containers"][0]["image"]')" = registry.local/trainer:1.5 ]
 ok $? "the Job was replaced, not left stuck on an immutable field"
 
+# ---- Replace=true and ApplyOutOfSyncOnly=true ----------------------------------------
+cat >"$repo/training/options.yaml" <<'EOF'
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: replaced-config
+  annotations:
+    argocd.argoproj.io/sync-options: Replace=true
+data: {mode: replace}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: out-of-sync-only
+  annotations:
+    argocd.argoproj.io/sync-options: ApplyOutOfSyncOnly=true
+data: {mode: skip-when-unchanged}
+EOF
+commit "sync options per object"
+ws opts1 --output json sync training
+ok $rc "sync with Replace=true and ApplyOutOfSyncOnly=true objects exits 0"
+[ "$(field $NS/ml-training/configmaps/replaced-config '[m["operation"] for m in d["metadata"]["managedFields"]][0]')" = Update ]
+ok $? "Replace=true: the object was written with PUT (an Update), not server-side apply"
+ws opts2 --output json sync training
+python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+res = {o["object"]: o["result"] for o in r["objects"]}
+sys.exit(0 if res.get("v1 ConfigMap ml-training/out-of-sync-only") == "Unchanged" else 1)' "$E2E_DIR/opts2.out"
+ok $? "ApplyOutOfSyncOnly=true: an unchanged object is not applied again"
+git -C "$repo" rm -q training/options.yaml
+commit "drop the option examples"
+
 # ---- prune off keeps objects removed from Git ---------------------------------------
 git -C "$repo" rm -q training/hyperparams.yaml
 sed -i '/envFrom/d' "$repo/training/train-job.yaml"
