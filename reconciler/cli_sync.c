@@ -30,6 +30,7 @@ struct cluster_client {
 
 struct cli {
     const struct ws_global_opts *g;
+    int64_t started;        /* wall clock at start: mirrors fetched since are current */
     uv_loop_t loop;
     struct ws_config cfg;
     int have_cfg;
@@ -108,6 +109,7 @@ static int cli_open(struct cli *c, const struct ws_global_opts *g)
     const char *path = g->config ? g->config : "wavesync.yaml";
     memset(c, 0, sizeof(*c));
     c->g = g;
+    c->started = ws_wall_s();
     ws_err_clear(&c->err);
     uv_loop_init(&c->loop);
     if (ws_config_load(&c->cfg, path, &c->err) < 0) {
@@ -306,6 +308,7 @@ static void sync_opts_from(struct ws_sync_opts *o, const struct cli *c)
     o->state_dir = c->cfg.settings.state_dir;
     o->inventory_namespace = c->cfg.settings.inventory_namespace;
     o->config = &c->cfg;
+    o->fetched_since = c->started; /* each repository is fetched once per run */
 }
 
 static int render_app(struct cli *c, const struct ws_app *app, const char *revision, struct render_wait *r)

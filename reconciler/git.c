@@ -261,6 +261,29 @@ static int update_head(git_repository *repo, git_remote *remote)
 int ws_git_mirror(char **out_path, const char *cache_dir, const char *url,
                   const struct ws_git_creds *creds, struct ws_err *err)
 {
+    return ws_git_mirror_since(out_path, cache_dir, url, creds, 0, err);
+}
+
+/* Was the mirror at `path` fetched at or after `since` (Unix seconds)? The
+ * stamp is a sibling file touched after every successful clone or fetch. */
+static int fetched_since(const char *stamp, int64_t since)
+{
+    struct stat st;
+    return since > 0 && stat(stamp, &st) == 0 && (int64_t)st.st_mtime >= since;
+}
+
+static void touch(const char *stamp)
+{
+    int fd = open(stamp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        futimens(fd, NULL); /* now, also when the file existed */
+        close(fd);
+    }
+}
+
+int ws_git_mirror_since(char **out_path, const char *cache_dir, const char *url,
+                        const struct ws_git_creds *creds, int64_t since, struct ws_err *err)
+{
     git_repository *repo = NULL;
     git_remote *remote = NULL;
     git_fetch_options opts;
@@ -268,7 +291,7 @@ int ws_git_mirror(char **out_path, const char *cache_dir, const char *url,
     char heads[] = HEADS_SPEC, tags[] = TAGS_SPEC, *specs[] = { heads, tags };
     git_strarray refspecs = { specs, 2 };
     struct fetch_state st = { creds, 0, 0, 0 };
-    char *name = NULL, *path = NULL, *lock = NULL, *shown = NULL, *secret = NULL;
+    char *name = NULL, *path = NULL, *lock = NULL, *stamp = NULL, *shown = NULL, *secret = NULL;
     int fd = -1, created = 0, error;
 
     ws_err_clear(err);
@@ -276,7 +299,8 @@ int ws_git_mirror(char **out_path, const char *cache_dir, const char *url,
     if (!cache_dir || !*cache_dir || !url || !*url)
         return ws_err_set(err, WS_EINVAL, "git: a mirror needs a cache folder and a URL");
     if (split_userinfo(&shown, &secret, url) < 0 || !(name = mirror_name(url)) ||
-        !(path = fmt("%s/%s", cache_dir, name)) || !(lock = fmt("%s.lock", path))) {
+        !(path = fmt("%s/%s", cache_dir, name)) || !(lock = fmt("%s.lock", path)) ||
+        !(stamp = fmt("%s.fetched", path))) {
         error = ws_err_set(err, WS_ENOMEM, "out of memory");
         goto out;
     }
@@ -290,6 +314,12 @@ int ws_git_mirror(char **out_path, const char *cache_dir, const char *url,
         goto out;
 
     error = git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+    if (error == 0 && fetched_since(stamp, since)) {
+        /* fetched already during this run: one snapshot, one fetch */
+        *out_path = path;
+        path = NULL;
+        goto out;
+    }
     if (error == GIT_ENOTFOUND) {
         ws_rmtree(path); /* what an interrupted clone left behind */
         if ((error = create_mirror(&repo, path, shown, err)) < 0)
@@ -323,6 +353,7 @@ int ws_git_mirror(char **out_path, const char *cache_dir, const char *url,
         error = lib_fail(err, WS_EIO, "git: cannot update HEAD of %s", path);
         goto out;
     }
+    touch(stamp);
     *out_path = path;
     path = NULL;
 out:
@@ -341,6 +372,7 @@ out:
     free(name);
     free(path);
     free(lock);
+    free(stamp);
     return error;
 }
 

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -30,6 +31,13 @@ struct ws_git_creds {
  * the credentials) and are WS_ENET when the remote cannot be reached. */
 int ws_git_mirror(char **out_path, const char *cache_dir, const char *url,
                   const struct ws_git_creds *creds, struct ws_err *err);
+
+/* The same, but when the mirror was already fetched at or after `since`
+ * (Unix seconds; 0 = always fetch) it is used as it is: a one-shot run that
+ * read its Applications a moment ago does not fetch again for every
+ * application. */
+int ws_git_mirror_since(char **out_path, const char *cache_dir, const char *url,
+                        const struct ws_git_creds *creds, int64_t since, struct ws_err *err);
 
 /* Resolve a revision in the repository at `repo_path` (bare or not) to a
  * full commit id: "" or "HEAD" (the default branch: HEAD of the mirror),

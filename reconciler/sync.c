@@ -253,7 +253,8 @@ static void render_work(uv_work_t *w)
         struct ws_render_ctx ctx = {0};
         char *mirror = NULL, commit[41];
         const char *rev = job->opts->revision ? job->opts->revision : src->target_revision;
-        if ((job->rc = ws_git_mirror(&mirror, cache, src->repo_url, &creds, &job->err)) < 0)
+        if ((job->rc = ws_git_mirror_since(&mirror, cache, src->repo_url, &creds,
+                                           job->opts->fetched_since, &job->err)) < 0)
             break;
         if ((job->rc = ws_git_resolve(commit, mirror, rev, &job->err)) < 0) {
             free(mirror);

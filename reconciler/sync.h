@@ -26,6 +26,8 @@ struct ws_sync_opts {
     const char *state_dir;     /* mirrors and temporary trees live here */
     const char *inventory_namespace;
     const struct ws_config *config; /* repository credentials by URL; may be NULL */
+    int64_t fetched_since;     /* mirrors fetched at or after this Unix time are not fetched
+                                  again (a one-shot run's snapshot); 0 = always fetch */
 };
 
 /* Progress (called on the loop thread at every change worth showing). */

@@ -5,6 +5,7 @@
  * read at a commit (recursion, Argo CD globs, symlinks inside and escaping
  * the tree, limits), path types, export + rmtree, and tree diffs. */
 #include "git.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -246,6 +247,13 @@ static void test_mirror(void)
     put("manifests/sub/deep/later.yaml", "kind: Later\n");
     commit(c4, "four");
     sh("cd '%s' && git branch -q -D doomed && git tag -d v1 >/dev/null", remote);
+    /* fetched a moment ago: a run's snapshot is kept, no second fetch */
+    rc = ws_git_mirror_since(&path, cache, url, NULL, ws_wall_s() - 60, &err);
+    tap_is_int(rc, 0, "mirror_since: fresh mirror used as is");
+    free(path);
+    path = NULL;
+    tap_is_int(ws_git_resolve(got, mirror, c4, &err), WS_ENOTFOUND,
+               "mirror_since: no fetch, the new commit is not there yet");
     rc = ws_git_mirror(&path, cache, url, NULL, &err);
     tap_is_int(rc, 0, "mirror: fetch");
     tap_is_str(path, mirror, "mirror: same folder on fetch");
