@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "timer.h"
 #include "util.h"
 
 enum stage { STAGE_RESOLVE, STAGE_FIRST, STAGE_CRDS, STAGE_REST, STAGE_DONE };
@@ -36,10 +37,6 @@ static const char *stage_names[] = {"resolve", "namespaces-and-crds", "wait-crds
 
 static void advance(struct ws_applyset *s);
 
-static void free_handle(uv_handle_t *h)
-{
-    free(h);
-}
 
 static void set_stage(struct ws_applyset *s, enum stage st)
 {
@@ -102,10 +99,7 @@ static void finish(struct ws_applyset *s)
     set_stage(s, STAGE_DONE);
     for (i = 0; s->crd_watches && i < json_array_size(s->objects); i++)
         ws_kube_watch_stop(s->crd_watches[i]);
-    if (s->deadline) {
-        uv_timer_stop(s->deadline);
-        uv_close((uv_handle_t *)s->deadline, free_handle);
-    }
+    ws_timer_close(&s->deadline);
     s->cb(s->code, s->results, s->data);
     json_decref(s->results);
     json_decref(s->crd_groups);
@@ -198,11 +192,7 @@ static void wait_crds(struct ws_applyset *s)
         advance(s);
         return;
     }
-    if ((s->deadline = malloc(sizeof(*s->deadline)))) {
-        uv_timer_init(ws_kube_loop(s->kube), s->deadline);
-        s->deadline->data = s;
-        uv_timer_start(s->deadline, on_crd_deadline, s->crd_timeout_ms, 0);
-    }
+    s->deadline = ws_timer_start(ws_kube_loop(s->kube), s->crd_timeout_ms, on_crd_deadline, s);
 }
 
 static void resolve_all(struct ws_applyset *s)
@@ -238,11 +228,7 @@ static void advance(struct ws_applyset *s)
         wait_crds(s);
         return;
     case STAGE_CRDS:
-        if (s->deadline) {
-            uv_timer_stop(s->deadline);
-            uv_close((uv_handle_t *)s->deadline, free_handle);
-            s->deadline = NULL;
-        }
+        ws_timer_close(&s->deadline);
         set_stage(s, STAGE_REST);
         apply_where(s, 0);
         return;

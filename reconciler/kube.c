@@ -8,6 +8,7 @@
 
 #include "autoconfig.h"
 #include "log.h"
+#include "timer.h"
 
 #define RESPONSE_MAX (256u << 20) /* a List of every object of a big kind */
 #define TOKEN_FILE_REFRESH_MS 60000  /* client-go re-reads token files every minute */
@@ -441,18 +442,9 @@ static void req_free(struct ws_kube_req *r)
     free(r);
 }
 
-static void on_backoff_timer_closed(uv_handle_t *h)
-{
-    free(h);
-}
-
 static void stop_backoff(struct ws_kube_req *r)
 {
-    if (r->backoff) {
-        uv_timer_stop(r->backoff);
-        uv_close((uv_handle_t *)r->backoff, on_backoff_timer_closed);
-        r->backoff = NULL;
-    }
+    ws_timer_close(&r->backoff);
 }
 
 /* Deliver the final result and free the request. */
@@ -576,15 +568,12 @@ static void schedule_retry(struct ws_kube_req *r, uint64_t delay)
 {
     struct ws_kube *k = r->kube;
     k->stats.retries++;
-    if (!(r->backoff = malloc(sizeof(*r->backoff)))) {
+    if (!(r->backoff = ws_timer_start(k->loop, delay, on_backoff, r))) {
         list_push_head(&k->pending, r);
         pump(k);
         return;
     }
-    uv_timer_init(k->loop, r->backoff);
-    r->backoff->data = r;
     ws__req_list_push(&k->waiting, r);
-    uv_timer_start(r->backoff, on_backoff, delay, 0);
 }
 
 static uint64_t retry_after_ms(CURL *easy)
@@ -1323,10 +1312,7 @@ int ws_kube_new(struct ws_kube **out, uv_loop_t *loop, struct ws_http *http,
         k->opts.retry_max_ms = 5000;
     if (!k->opts.user_agent)
         k->opts.user_agent = "wavesync/" PACKAGE_VERSION;
-    if ((k->deliver_timer = malloc(sizeof(*k->deliver_timer)))) {
-        uv_timer_init(loop, k->deliver_timer);
-        k->deliver_timer->data = k;
-    }
+    k->deliver_timer = ws_timer_new(loop, k);
     if (!k->deliver_timer || ws_discovery_new(&k->disc) < 0 || !(k->disc_inflight = json_object())) {
         ws_kube_free(k);
         return ws_err_set(err, WS_ENOMEM, "out of memory");
@@ -1367,10 +1353,7 @@ void ws_kube_free(struct ws_kube *k)
     drop_list(k, &k->resolving);
     drop_list(k, &k->failing);
     drop_list(k, &k->completed);
-    if (k->deliver_timer) {
-        uv_timer_stop(k->deliver_timer);
-        uv_close((uv_handle_t *)k->deliver_timer, on_backoff_timer_closed);
-    }
+    ws_timer_close(&k->deliver_timer);
     if (k->cred_job)
         ((struct cred_job *)k->cred_job)->kube = NULL;
     set_bearer(k, NULL);

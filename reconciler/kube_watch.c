@@ -6,6 +6,7 @@
 
 #include "kube_int.h"
 #include "log.h"
+#include "timer.h"
 
 #define WATCH_EVENT_MAX (64u << 20)
 #define WATCH_RETRY_MAX_MS 10000
@@ -47,18 +48,9 @@ static void watch_free(struct ws_kube_watch *w)
     free(w);
 }
 
-static void on_retry_closed(uv_handle_t *h)
-{
-    free(h);
-}
-
 static void stop_retry(struct ws_kube_watch *w)
 {
-    if (w->retry) {
-        uv_timer_stop(w->retry);
-        uv_close((uv_handle_t *)w->retry, on_retry_closed);
-        w->retry = NULL;
-    }
+    ws_timer_close(&w->retry);
 }
 
 void ws_kube_watch_stop(struct ws_kube_watch *w)
@@ -126,16 +118,12 @@ static void schedule_retry(struct ws_kube_watch *w)
     if (d > WATCH_RETRY_MAX_MS)
         d = WATCH_RETRY_MAX_MS;
     w->attempt++;
-    if (!(w->retry = malloc(sizeof(*w->retry)))) {
+    if (!(w->retry = ws_timer_start(w->kube->loop, d, on_retry, w))) {
         struct ws_err e;
         ws_err_clear(&e);
         ws_err_set(&e, WS_ENOMEM, "watch: out of memory");
         fail_watch(w, &e);
-        return;
     }
-    uv_timer_init(w->kube->loop, w->retry);
-    w->retry->data = w;
-    uv_timer_start(w->retry, on_retry, d, 0);
 }
 
 static int transient(int code)

@@ -3,6 +3,7 @@
  * namespace → waves → [SyncFail hooks] → prune → inventory (after) → done.
  * One function, set_stage(), changes the stage and logs old → new. */
 #include "sync_int.h"
+#include "timer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,31 +50,6 @@ void ws__sync_say(struct ws_sync *s, const char *fmt, ...)
 
 /* ---- timers ------------------------------------------------------------ */
 
-static void free_timer(uv_handle_t *h)
-{
-    free(h);
-}
-
-static void stop_timer(uv_timer_t **t)
-{
-    if (*t) {
-        uv_timer_stop(*t);
-        uv_close((uv_handle_t *)*t, free_timer);
-        *t = NULL;
-    }
-}
-
-static uv_timer_t *start_timer(struct ws_sync *s, uint64_t ms, uv_timer_cb cb)
-{
-    uv_timer_t *t = malloc(sizeof(*t));
-    if (!t)
-        return NULL;
-    uv_timer_init(s->loop, t);
-    t->data = s;
-    uv_timer_start(t, cb, ms, 0);
-    return t;
-}
-
 /* ---- items ------------------------------------------------------------- */
 
 void ws__sync_item_quiesce(struct item *it)
@@ -103,7 +79,7 @@ void ws__sync_item_quiesce(struct item *it)
 
 static void wave_quiesce(struct ws_sync *s)
 {
-    stop_timer(&s->wave_timer);
+    ws_timer_close(&s->wave_timer);
     if (s->prune_req) {
         ws_kube_cancel(s->prune_req);
         s->prune_req = NULL;
@@ -148,7 +124,7 @@ static void finish(struct ws_sync *s)
     const char *result;
     set_stage(s, ST_DONE);
     wave_quiesce(s);
-    stop_timer(&s->sync_timer);
+    ws_timer_close(&s->sync_timer);
     for (size_t i = 0; s->items && i < s->plan.nitems; i++)
         json_array_append_new(objects, item_report(&s->items[i])); /* steals */
     result = s->canceled ? "Canceled" : s->code == 0 ? "Succeeded" : s->planned && s->failed ? "Failed" : "Error";
@@ -173,6 +149,7 @@ static void finish(struct ws_sync *s)
     if (s->planned)
         ws_plan_free(&s->plan);
     json_decref(s->objects);
+    json_decref(s->crd_kinds);
     json_decref(s->inventory_old);
     json_decref(s->planned_refs);
     json_decref(s->kept_refs);
@@ -298,6 +275,26 @@ int ws_sync_render(uv_loop_t *loop, const struct ws_app *app, const struct ws_sy
     return uv_queue_work(loop, &job->work, render_work, render_after) < 0 ? WS_EIO : 0;
 }
 
+/* "group/Kind" of every kind a CRD of this application defines, collected
+ * once after rendering so the checks below are lookups. */
+static json_t *crd_kinds(const json_t *objects)
+{
+    json_t *set = json_object(), *o;
+    size_t i;
+    json_array_foreach(objects, i, o) {
+        json_t *spec = json_object_get(o, "spec");
+        const char *g = json_string_value(json_object_get(spec, "group"));
+        const char *k = json_string_value(json_object_get(json_object_get(spec, "names"), "kind"));
+        const char *ok = json_string_value(json_object_get(o, "kind"));
+        char key[400];
+        if (ok && strcmp(ok, "CustomResourceDefinition") == 0 && g && k) {
+            snprintf(key, sizeof(key), "%s/%s", g, k);
+            json_object_set_new(set, key, json_true()); /* steals */
+        }
+    }
+    return set;
+}
+
 static void on_rendered(int code, const struct ws_err *e, json_t *objects, const char *commit,
                         void *data)
 {
@@ -314,6 +311,7 @@ static void on_rendered(int code, const struct ws_err *e, json_t *objects, const
         return;
     }
     s->objects = json_incref(objects);
+    s->crd_kinds = crd_kinds(objects);
     ws__sync_say(s, "rendered %zu objects at %.12s", json_array_size(objects), s->commit);
     ws__sync_advance(s);
 }
@@ -325,26 +323,12 @@ int ws__sync_defined_here(const struct ws_sync *s, const json_t *obj)
     const char *av = json_string_value(json_object_get(obj, "apiVersion"));
     const char *kind = json_string_value(json_object_get(obj, "kind"));
     const char *slash = av ? strchr(av, '/') : NULL;
-    size_t i;
-    json_t *o;
-    if (!slash || !kind)
+    char key[400];
+    if (!slash || !kind || !s->crd_kinds)
         return 0;
-    json_array_foreach(s->objects, i, o) {
-        json_t *spec = json_object_get(o, "spec");
-        const char *g = json_string_value(json_object_get(spec, "group"));
-        const char *k = json_string_value(json_object_get(json_object_get(spec, "names"), "kind"));
-        const char *ok = json_string_value(json_object_get(o, "kind"));
-        if (ok && strcmp(ok, "CustomResourceDefinition") == 0 && g && k &&
-            strlen(g) == (size_t)(slash - av) && strncmp(g, av, strlen(g)) == 0 &&
-            strcmp(k, kind) == 0)
-            return 1;
-    }
-    return 0;
+    snprintf(key, sizeof(key), "%.*s/%s", (int)(slash - av), av, kind);
+    return json_object_get(s->crd_kinds, key) != NULL;
 }
-
-struct validate_ctx {
-    struct ws_sync *s;
-};
 
 void ws__sync_step_done(struct ws_sync *s)
 {
@@ -396,23 +380,12 @@ static void validate(struct ws_sync *s)
 
 /* ---- plan ---------------------------------------------------------------- */
 
+/* Scope from discovery; -1 (unknown: a kind a CRD of this application
+ * defines) lets plan.c read it from that CRD. */
 static int scope_of(const char *api_version, const char *kind, void *data)
 {
     struct ws_sync *s = data;
-    int ns = ws_kube_is_namespaced(s->kube, api_version, kind);
-    size_t i;
-    json_t *o;
-    if (ns >= 0)
-        return ns;
-    /* a kind defined by a CRD of this application: its scope is in the CRD */
-    json_array_foreach(s->objects, i, o) {
-        json_t *spec = json_object_get(o, "spec");
-        const char *k = json_string_value(json_object_get(json_object_get(spec, "names"), "kind"));
-        const char *scope = json_string_value(json_object_get(spec, "scope"));
-        if (k && strcmp(k, kind) == 0 && scope)
-            return strcmp(scope, "Cluster") != 0;
-    }
-    return 1;
+    return ws_kube_is_namespaced(s->kube, api_version, kind);
 }
 
 static int make_plan(struct ws_sync *s)
@@ -554,7 +527,7 @@ static void wave_complete(struct ws_sync *s, const char *result)
             last_ms = s->items[i].healthy_ms;
             last = i;
         }
-    stop_timer(&s->wave_timer);
+    ws_timer_close(&s->wave_timer);
     for (i = w->first; i < w->first + w->count; i++)
         ws__sync_item_quiesce(&s->items[i]);
     record_wave(s, w, result, strcmp(result, "Healthy") == 0 ? ws__sync_pitem(&s->items[last])->ident : NULL);
@@ -909,7 +882,7 @@ static void on_wave_deadline(uv_timer_t *t)
                  ws_health_str(it->health.status), it->health.message);
     }
     s->wave_timer = NULL; /* this timer; closed below */
-    uv_close((uv_handle_t *)t, free_timer);
+    ws_timer_close(&t);
     ws_utf8_sanitize(b.data);
     if (s->stage == ST_SYNCFAIL) { /* the run has failed already: go on to the next hooks */
         ws_buf_free(&b);
@@ -947,7 +920,7 @@ static void wave_start(struct ws_sync *s)
         return;
     }
     w = &s->plan.waves[s->wave_idx];
-    stop_timer(&s->wave_timer);
+    ws_timer_close(&s->wave_timer);
     s->wave_failures = 0;
     s->wave_started_ms = ws__sync_elapsed(s);
     s->wave_timeout_ms = wave_timeout(s, w);
@@ -955,7 +928,7 @@ static void wave_start(struct ws_sync *s)
     s->wave_first_apply_seen = 0;
     ws__sync_say(s, "wave %s %d: applying %zu objects (deadline %llu s)", ws_phase_str(w->phase), w->wave,
         w->count, (unsigned long long)(s->wave_timeout_ms / 1000));
-    s->wave_timer = start_timer(s, s->wave_timeout_ms, on_wave_deadline);
+    s->wave_timer = ws_timer_start(s->loop, s->wave_timeout_ms, on_wave_deadline, s);
     /* Snapshot: an item may finish synchronously and start the next wave,
      * or fail and move the run to its SyncFail hooks. */
     {
@@ -991,7 +964,7 @@ static void on_sync_deadline(uv_timer_t *t)
 {
     struct ws_sync *s = t->data;
     s->sync_timer = NULL;
-    uv_close((uv_handle_t *)t, free_timer);
+    ws_timer_close(&t);
     if (s->failed && s->stage == ST_SYNCFAIL) { /* even SyncFail hooks are bounded */
         wave_quiesce(s);
         finish(s);
@@ -1090,9 +1063,9 @@ int ws_sync_start(struct ws_sync **out, uv_loop_t *loop, struct ws_kube *kube,
     ws_err_clear(&s->err);
     s->stage = ST_RENDER;
     if (s->opts.sync_timeout_ms)
-        s->sync_timer = start_timer(s, s->opts.sync_timeout_ms, on_sync_deadline);
+        s->sync_timer = ws_timer_start(s->loop, s->opts.sync_timeout_ms, on_sync_deadline, s);
     if ((rc = ws_sync_render(loop, app, &s->opts, on_rendered, s)) < 0) {
-        stop_timer(&s->sync_timer);
+        ws_timer_close(&s->sync_timer);
         json_decref(s->waves_report);
         json_decref(s->pruned);
         json_decref(s->kept_refs);
@@ -1108,7 +1081,7 @@ static void on_canceled(uv_timer_t *t)
 {
     struct ws_sync *s = t->data;
     s->wave_timer = NULL;
-    uv_close((uv_handle_t *)t, free_timer);
+    ws_timer_close(&t);
     finish(s);
 }
 
@@ -1123,8 +1096,8 @@ void ws_sync_cancel(struct ws_sync *s)
     /* the render job, or the step's outstanding requests, call back and
      * finish then; otherwise finish from the loop, not inside this call */
     if (s->stage != ST_RENDER && s->outstanding == 0) {
-        stop_timer(&s->wave_timer);
-        s->wave_timer = start_timer(s, 0, on_canceled);
+        ws_timer_close(&s->wave_timer);
+        s->wave_timer = ws_timer_start(s->loop, 0, on_canceled, s);
     }
 }
 

@@ -74,6 +74,7 @@ struct ws_sync {
     char commit[41];
     char tracking_app[300];
     json_t *objects;            /* rendered manifests */
+    json_t *crd_kinds;          /* "group/Kind" defined by CRDs among them */
     struct ws_plan plan;
     int planned;
     struct item *items;
