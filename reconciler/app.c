@@ -55,19 +55,6 @@ static int nomem(const struct actx *x)
     return ws_err_set(x->err, WS_ENOMEM, "out of memory");
 }
 
-/* --- position mirror (yaml.h): [line, column, children] ------------------- */
-
-static int pos_line(const json_t *pos)
-{
-    return ws_yaml_pos_line(pos, (const char *)NULL);
-}
-
-/* Line of `key`'s value, or of the mapping itself when the key is absent. */
-static int key_line(const json_t *pos, const char *key)
-{
-    return ws_yaml_pos_line(pos, key, (const char *)NULL);
-}
-
 /* --- field helpers ------------------------------------------------------------ */
 
 /* `key` of `obj` when present and not null. */
@@ -86,7 +73,7 @@ static int get_str(const struct actx *x, char **out, const json_t *obj, const js
     if (!v)
         return 0;
     if (!json_is_string(v))
-        return fail(x, key_line(pos, key), "%s.%s must be a string", where, key);
+        return fail(x, ws_yaml_key_line(pos, key), "%s.%s must be a string", where, key);
     if (json_string_length(v) == 0)
         return 0;
     if (!(*out = strdup(json_string_value(v))))
@@ -101,7 +88,7 @@ static int get_bool(const struct actx *x, int *out, const json_t *obj, const jso
     if (!v)
         return 0;
     if (!json_is_boolean(v))
-        return fail(x, key_line(pos, key), "%s.%s must be true or false", where, key);
+        return fail(x, ws_yaml_key_line(pos, key), "%s.%s must be true or false", where, key);
     *out = json_is_true(v);
     return 0;
 }
@@ -113,7 +100,7 @@ static int get_map(const struct actx *x, const json_t **out, const json_t *obj,
     const json_t *v = field(obj, key);
     *out = v;
     if (v && !json_is_object(v))
-        return fail(x, key_line(pos, key), "%s%s%s must be a mapping", where, *where ? "." : "",
+        return fail(x, ws_yaml_key_line(pos, key), "%s%s%s must be a mapping", where, *where ? "." : "",
                     key);
     return 0;
 }
@@ -124,7 +111,7 @@ static int get_list(const struct actx *x, const json_t **out, const json_t *obj,
     const json_t *v = field(obj, key);
     *out = v;
     if (v && !json_is_array(v))
-        return fail(x, key_line(pos, key), "%s.%s must be a list", where, key);
+        return fail(x, ws_yaml_key_line(pos, key), "%s.%s must be a list", where, key);
     return 0;
 }
 
@@ -149,9 +136,9 @@ static int get_duration(const struct actx *x, uint64_t *out, const json_t *obj,
     if (!v)
         return 0;
     if (!(json_is_string(v) || json_is_integer(v)) || !(text = scalar_text(v)))
-        return fail(x, key_line(pos, key), "%s.%s must be a duration such as \"5s\"", where, key);
+        return fail(x, ws_yaml_key_line(pos, key), "%s.%s must be a duration such as \"5s\"", where, key);
     if (ws_duration_parse(out, text) < 0)
-        rc = fail(x, key_line(pos, key), "%s.%s: bad duration \"%s\"", where, key, text);
+        rc = fail(x, ws_yaml_key_line(pos, key), "%s.%s: bad duration \"%s\"", where, key, text);
     free(text);
     return rc;
 }
@@ -167,7 +154,7 @@ static int get_string_map(const struct actx *x, json_t **out, const json_t *meta
         return rc;
     json_object_foreach((json_t *)m, k, v) {
         if (!json_is_string(v))
-            return fail(x, key_line(kpos, k), "metadata.%s[\"%s\"] must be a string", key, k);
+            return fail(x, ws_yaml_key_line(kpos, k), "metadata.%s[\"%s\"] must be a string", key, k);
     }
     if (!(*out = m ? json_deep_copy(m) : json_object()))
         return nomem(x);
@@ -205,7 +192,7 @@ static int parse_directory(const struct actx *x, struct ws_app_source *s, const 
         (rc = get_map(x, &jsonnet, d, dpos, "jsonnet", w)) < 0)
         return rc;
     if (jsonnet && !jsonnet_is_empty(jsonnet))
-        return fail(x, key_line(dpos, "jsonnet"),
+        return fail(x, ws_yaml_key_line(dpos, "jsonnet"),
                     "%s.jsonnet is not supported (render the jsonnet into YAML, or use a plugin)", w);
     return 0;
 }
@@ -225,11 +212,11 @@ static int parse_helm_parameters(const struct actx *x, struct ws_app_source *s,
         json_t *item;
         if (!json_is_object(p) || !name || !*name) {
             free(text);
-            return fail(x, pos_line(ppos), "%s.parameters[%zu] needs a name", w, i);
+            return fail(x, ws_yaml_line(ppos), "%s.parameters[%zu] needs a name", w, i);
         }
         if (!text) {
             if (value && !json_is_string(value) && !json_is_number(value) && !json_is_boolean(value))
-                return fail(x, key_line(ppos, "value"), "%s.parameters[%zu].value must be a scalar",
+                return fail(x, ws_yaml_key_line(ppos, "value"), "%s.parameters[%zu].value must be a scalar",
                             w, i);
             return nomem(x);
         }
@@ -263,7 +250,7 @@ static int parse_helm(const struct actx *x, struct ws_app_source *s, const json_
             return nomem(x);
         json_array_foreach(files, i, v) {
             if (!json_is_string(v))
-                return fail(x, pos_line(ws_yaml_pos_item(ws_yaml_pos_child(hpos, "valueFiles"), i)),
+                return fail(x, ws_yaml_line(ws_yaml_pos_item(ws_yaml_pos_child(hpos, "valueFiles"), i)),
                             "%s.valueFiles[%zu] must be a string", w, i);
             if (!(s->helm_value_files[i] = strdup(json_string_value(v))))
                 return nomem(x);
@@ -279,7 +266,7 @@ static int parse_helm(const struct actx *x, struct ws_app_source *s, const json_
             return nomem(x);
     } else if (vals) {
         if (!json_is_string(vals))
-            return fail(x, key_line(hpos, "values"), "%s.values must be a string or a mapping", w);
+            return fail(x, ws_yaml_key_line(hpos, "values"), "%s.values must be a string or a mapping", w);
         if (json_string_length(vals) && !(s->helm_values = strdup(json_string_value(vals))))
             return nomem(x);
     }
@@ -302,7 +289,7 @@ static int parse_kustomize(const struct actx *x, struct ws_app_source *s, const 
         return 0;
     json_array_foreach(images, i, v) {
         if (!json_is_string(v) || json_string_length(v) == 0)
-            return fail(x, pos_line(ws_yaml_pos_item(ws_yaml_pos_child(kpos, "images"), i)),
+            return fail(x, ws_yaml_line(ws_yaml_pos_item(ws_yaml_pos_child(kpos, "images"), i)),
                         "%s.images[%zu] must be a string such as \"name=new:tag\"", w, i);
     }
     if (!(s->kustomize_images = json_deep_copy(images)))
@@ -317,26 +304,26 @@ static int parse_source(const struct actx *x, struct ws_app_source *s, const jso
     char *path = NULL, kinds[64] = "";
     int rc;
     if (!json_is_object(src))
-        return fail(x, pos_line(spos), "%s must be a mapping", where);
+        return fail(x, ws_yaml_line(spos), "%s must be a mapping", where);
     if ((rc = get_str(x, &s->repo_url, src, spos, "repoURL", where)) < 0 ||
         (rc = get_str(x, &s->chart, src, spos, "chart", where)) < 0 ||
         (rc = get_str(x, &path, src, spos, "path", where)) < 0)
         return rc;
     if (!s->repo_url) {
         free(path);
-        return fail(x, pos_line(spos), "%s.repoURL is required", where);
+        return fail(x, ws_yaml_line(spos), "%s.repoURL is required", where);
     }
     rc = ws_repo_path_clean(&s->path, path ? path : "");
     if (rc == WS_ENOMEM)
         rc = nomem(x);
     else if (rc < 0)
-        rc = fail(x, key_line(spos, "path"), "%s: path \"%s\" escapes the repository", where, path);
+        rc = fail(x, ws_yaml_key_line(spos, "path"), "%s: path \"%s\" escapes the repository", where, path);
     free(path);
     if (rc < 0)
         return rc;
     rev = field(src, "targetRevision");
     if (rev && !json_is_string(rev) && !json_is_integer(rev))
-        return fail(x, key_line(spos, "targetRevision"),
+        return fail(x, ws_yaml_key_line(spos, "targetRevision"),
                     "%s.targetRevision must be a string (quote versions such as \"1.10\")", where);
     if (rev && !(json_is_string(rev) && json_string_length(rev) == 0)) {
         if (!(s->target_revision = scalar_text(rev)))
@@ -356,7 +343,7 @@ static int parse_source(const struct actx *x, struct ws_app_source *s, const jso
     if (s->has_directory + s->has_helm + s->has_kustomize + s->has_plugin > 1) {
         snprintf(kinds, sizeof(kinds), "%s%s%s%s", dir ? " directory" : "", helm ? " helm" : "",
                  kust ? " kustomize" : "", plugin ? " plugin" : "");
-        return fail(x, pos_line(spos), "%s has more than one source type:%s", where, kinds);
+        return fail(x, ws_yaml_line(spos), "%s has more than one source type:%s", where, kinds);
     }
     if (dir && (rc = parse_directory(x, s, dir, ws_yaml_pos_child(spos, "directory"), where)) < 0)
         return rc;
@@ -375,12 +362,12 @@ static int parse_sources(const struct actx *x, struct ws_app *a, const json_t *s
     size_t i;
     int rc;
     if (one && many)
-        return fail(x, key_line(spos, "sources"),
+        return fail(x, ws_yaml_key_line(spos, "sources"),
                     "spec.source and spec.sources are both set: give one");
     if (!one && !many)
-        return fail(x, pos_line(spos), "spec.source or spec.sources is required");
+        return fail(x, ws_yaml_line(spos), "spec.source or spec.sources is required");
     if (many && (!json_is_array(many) || json_array_size(many) == 0))
-        return fail(x, key_line(spos, "sources"), "spec.sources must be a non-empty list");
+        return fail(x, ws_yaml_key_line(spos, "sources"), "spec.sources must be a non-empty list");
     a->nsources = one ? 1 : json_array_size(many);
     if (!(a->sources = calloc(a->nsources, sizeof(*a->sources))))
         return nomem(x);
@@ -405,15 +392,15 @@ static int parse_destination(const struct actx *x, struct ws_app *a, const json_
     if ((rc = get_map(x, &d, spec, spos, "destination", "spec")) < 0)
         return rc;
     if (!d)
-        return fail(x, pos_line(spos), "spec.destination is required");
+        return fail(x, ws_yaml_line(spos), "spec.destination is required");
     if ((rc = get_str(x, &a->dest_server, d, dpos, "server", "spec.destination")) < 0 ||
         (rc = get_str(x, &a->dest_name, d, dpos, "name", "spec.destination")) < 0 ||
         (rc = get_str(x, &a->dest_namespace, d, dpos, "namespace", "spec.destination")) < 0)
         return rc;
     if (a->dest_server && a->dest_name)
-        return fail(x, pos_line(dpos), "spec.destination has both server and name: give one");
+        return fail(x, ws_yaml_line(dpos), "spec.destination has both server and name: give one");
     if (!a->dest_server && !a->dest_name)
-        return fail(x, pos_line(dpos), "spec.destination needs server or name");
+        return fail(x, ws_yaml_line(dpos), "spec.destination needs server or name");
     return 0;
 }
 
@@ -426,7 +413,7 @@ static int parse_retry(const struct actx *x, struct ws_app *a, const json_t *r, 
     if (limit) {
         if (!json_is_integer(limit) || json_integer_value(limit) > 1000000 ||
             json_integer_value(limit) < -1000000)
-            return fail(x, key_line(rpos, "limit"), "spec.syncPolicy.retry.limit must be an integer");
+            return fail(x, ws_yaml_key_line(rpos, "limit"), "spec.syncPolicy.retry.limit must be an integer");
         /* negative: retry without limit, as in Argo CD */
         a->retry_limit = (int)json_integer_value(limit);
     }
@@ -439,7 +426,7 @@ static int parse_retry(const struct actx *x, struct ws_app *a, const json_t *r, 
     if (factor) {
         if (!json_is_integer(factor) || json_integer_value(factor) < 1 ||
             json_integer_value(factor) > 1000)
-            return fail(x, key_line(bpos, "factor"), "%s.factor must be a whole number of at least 1",
+            return fail(x, ws_yaml_key_line(bpos, "factor"), "%s.factor must be a whole number of at least 1",
                         w);
         a->retry_factor = (int)json_integer_value(factor);
     }
@@ -474,7 +461,7 @@ static int parse_sync_policy(const struct actx *x, struct ws_app *a, const json_
     }
     /* item by item (ws_sync_options_parse_list's rule) so an error names its line */
     json_array_foreach(opts, i, v) {
-        int line = pos_line(ws_yaml_pos_item(ws_yaml_pos_child(ppos, "syncOptions"), i));
+        int line = ws_yaml_line(ws_yaml_pos_item(ws_yaml_pos_child(ppos, "syncOptions"), i));
         if (!json_is_string(v))
             return fail(x, line, "%s.syncOptions[%zu] must be a string", w, i);
         if ((rc = ws_sync_options_parse(&a->sync_options, json_string_value(v), x->err)) < 0) {
@@ -519,17 +506,17 @@ int ws_app_parse(struct ws_app *out, const json_t *obj, const json_t *pos, const
     int rc;
     memset(out, 0, sizeof(*out));
     if (!json_is_object(obj)) {
-        rc = fail(&x, pos_line(pos), "expected an Application (a mapping)");
+        rc = fail(&x, ws_yaml_line(pos), "expected an Application (a mapping)");
         goto out;
     }
     api = json_string_value(json_object_get(obj, "apiVersion"));
     kind = json_string_value(json_object_get(obj, "kind"));
     if (!kind || strcmp(kind, "Application") != 0) {
-        rc = fail(&x, key_line(pos, "kind"), "kind \"%s\" is not Application", kind ? kind : "");
+        rc = fail(&x, ws_yaml_key_line(pos, "kind"), "kind \"%s\" is not Application", kind ? kind : "");
         goto out;
     }
     if (!api || strcmp(api, "argoproj.io/v1alpha1") != 0) {
-        rc = fail(&x, key_line(pos, "apiVersion"), "apiVersion \"%s\" is not argoproj.io/v1alpha1",
+        rc = fail(&x, ws_yaml_key_line(pos, "apiVersion"), "apiVersion \"%s\" is not argoproj.io/v1alpha1",
                   api ? api : "");
         goto out;
     }
@@ -537,11 +524,11 @@ int ws_app_parse(struct ws_app *out, const json_t *obj, const json_t *pos, const
         (rc = get_str(&x, &out->name, meta, mpos, "name", "metadata")) < 0)
         goto out;
     if (!out->name) {
-        rc = fail(&x, meta ? pos_line(mpos) : pos_line(pos), "Application has no metadata.name");
+        rc = fail(&x, meta ? ws_yaml_line(mpos) : ws_yaml_line(pos), "Application has no metadata.name");
         goto out;
     }
     x.name = out->name;
-    out->line = pos_line(pos);
+    out->line = ws_yaml_line(pos);
     if (!(out->file = strdup(x.file))) {
         rc = nomem(&x);
         goto out;
@@ -552,7 +539,7 @@ int ws_app_parse(struct ws_app *out, const json_t *obj, const json_t *pos, const
         (rc = get_map(&x, &spec, obj, pos, "spec", "")) < 0)
         goto out;
     if (!spec) {
-        rc = fail(&x, pos_line(pos), "spec is required");
+        rc = fail(&x, ws_yaml_line(pos), "spec is required");
         goto out;
     }
     if ((rc = parse_sources(&x, out, spec, spos)) < 0 ||

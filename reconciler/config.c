@@ -46,20 +46,6 @@ static int nomem(const struct cfg *x)
     return ws_err_set(x->err, WS_ENOMEM, "out of memory");
 }
 
-/* --- position mirror (yaml.h): [line, column, children] ------------------- */
-
-static int pos_line(const json_t *pos)
-{
-    return ws_yaml_pos_line(pos, (const char *)NULL);
-}
-
-/* Line of `key` (where the key is written), or of the mapping itself when
- * the key is absent. */
-static int key_line(const json_t *pos, const char *key)
-{
-    return ws_yaml_pos_line(pos, key, (const char *)NULL);
-}
-
 /* --- paths ------------------------------------------------------------------- */
 
 /* `p` made absolute against `base` ("~/" against $HOME). Caller frees. */
@@ -350,7 +336,7 @@ static int check_keys(const struct cfg *x, const json_t *obj, const json_t *pos,
         if (allowed[i])
             continue;
         hint = suggest(key, allowed);
-        return fail(x, key_line(pos, key), "unknown key \"%s\" %s%s%s%s%s", key,
+        return fail(x, ws_yaml_key_line(pos, key), "unknown key \"%s\" %s%s%s%s%s", key,
                     where ? "in " : "at the top level", where ? where : "",
                     hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "");
     }
@@ -366,7 +352,7 @@ static int get_str(const struct cfg *x, char **out, const json_t *obj, const jso
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_string(v))
-        return fail(x, key_line(pos, key), "%s.%s must be a string", where, key);
+        return fail(x, ws_yaml_key_line(pos, key), "%s.%s must be a string", where, key);
     if (json_string_length(v) == 0)
         return 0;
     if (!(*out = strdup(json_string_value(v))))
@@ -379,7 +365,7 @@ static int require_str(const struct cfg *x, char **out, const json_t *obj, const
 {
     int rc = get_str(x, out, obj, pos, key, where);
     if (rc == 0 && !*out)
-        return fail(x, pos_line(pos), "%s: %s is required", where, key);
+        return fail(x, ws_yaml_line(pos), "%s: %s is required", where, key);
     return rc;
 }
 
@@ -392,7 +378,7 @@ static int get_secret(const struct cfg *x, char **out, const json_t *obj, const 
     if (rc < 0 || !ref)
         return rc;
     if ((rc = ws_secret_resolve(out, ref, x->base_dir, x->err)) < 0)
-        ws_err_prefix(x->err, "%s:%d: %s.%s", x->name, key_line(pos, key), where, key);
+        ws_err_prefix(x->err, "%s:%d: %s.%s", x->name, ws_yaml_key_line(pos, key), where, key);
     free_secret(ref);
     return rc;
 }
@@ -404,7 +390,7 @@ static int get_typed(const struct cfg *x, const json_t **out, const json_t *obj,
     const json_t *v = json_object_get(obj, key);
     *out = v && !json_is_null(v) ? v : NULL;
     if (*out && (list ? !json_is_array(v) : !json_is_object(v)))
-        return fail(x, key_line(pos, key), "%s%s%s must be a %s", where, *where ? "." : "", key,
+        return fail(x, ws_yaml_key_line(pos, key), "%s%s%s must be a %s", where, *where ? "." : "", key,
                     list ? "list" : "mapping");
     return 0;
 }
@@ -421,7 +407,7 @@ static int parse_repo(const struct cfg *x, struct ws_repo *r, const json_t *obj,
     const json_t *cred = NULL, *cpos = ws_yaml_pos_child(pos, "credentials");
     int rc;
     snprintf(where, sizeof(where), "repositories[%zu]", i);
-    r->line = pos_line(pos);
+    r->line = ws_yaml_line(pos);
     if (!json_is_object(obj))
         return fail(x, r->line, "%s must be a mapping", where);
     if ((rc = check_keys(x, obj, pos, repo_keys, where)) < 0 ||
@@ -470,7 +456,7 @@ static int parse_aliases(const struct cfg *x, struct ws_cluster_cfg *c, const js
         const char *s = json_string_value(v);
         size_t n;
         if (!s || (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0))
-            return fail(x, pos_line(ws_yaml_pos_item(lpos, i)),
+            return fail(x, ws_yaml_line(ws_yaml_pos_item(lpos, i)),
                         "%s.aliases[%zu] must be a server URL (https://…)", where, i);
         if (!(c->aliases[i] = strdup(s)))
             return nomem(x);
@@ -546,7 +532,7 @@ static int load_kubeconfig(const struct cfg *x, struct ws_cluster_cfg *c, const 
     int rc;
     for (k = 0; inline_only[k]; k++)
         if (json_object_get(obj, inline_only[k]))
-            return fail(x, key_line(pos, inline_only[k]),
+            return fail(x, ws_yaml_key_line(pos, inline_only[k]),
                         "%s: \"%s\" is an inline setting: use it with server, not with kubeconfig",
                         where, inline_only[k]);
     if (!(path = abs_path(x->base_dir, file)))
@@ -555,9 +541,9 @@ static int load_kubeconfig(const struct cfg *x, struct ws_cluster_cfg *c, const 
     free(path);
     if (rc < 0) {
         /* point at the context when it is what was not found */
-        int line = key_line(pos, "kubeconfig");
+        int line = ws_yaml_key_line(pos, "kubeconfig");
         if (ctx && x->err && strstr(x->err->msg, "context \"") && strstr(x->err->msg, "not found"))
-            line = key_line(pos, "context");
+            line = ws_yaml_key_line(pos, "context");
         ws_err_prefix(x->err, "%s:%d: %s", x->name, line, label);
         if (x->err && rc != WS_ENOMEM)
             x->err->code = rc = WS_ECONFIG;
@@ -581,7 +567,7 @@ static int parse_cluster(const struct cfg *x, struct ws_cluster_cfg *c, const js
     size_t k;
     int rc, has_kc, has_server;
     snprintf(where, sizeof(where), "clusters[%zu]", i);
-    c->line = pos_line(pos);
+    c->line = ws_yaml_line(pos);
     if (!json_is_object(obj))
         return fail(x, c->line, "%s must be a mapping", where);
     if ((rc = check_keys(x, obj, pos, cluster_keys, where)) < 0)
@@ -589,26 +575,26 @@ static int parse_cluster(const struct cfg *x, struct ws_cluster_cfg *c, const js
     for (k = 0; cluster_strings[k]; k++) {
         v = json_object_get(obj, cluster_strings[k]);
         if (v && !json_is_null(v) && !json_is_string(v))
-            return fail(x, key_line(pos, cluster_strings[k]), "%s.%s must be a string", where,
+            return fail(x, ws_yaml_key_line(pos, cluster_strings[k]), "%s.%s must be a string", where,
                         cluster_strings[k]);
     }
     v = json_object_get(obj, "insecure");
     if (v && !json_is_boolean(v) && !json_is_null(v))
-        return fail(x, key_line(pos, "insecure"), "%s.insecure must be true or false", where);
+        return fail(x, ws_yaml_key_line(pos, "insecure"), "%s.insecure must be true or false", where);
     if ((rc = require_str(x, &c->name, obj, pos, "name", where)) < 0)
         return rc;
     snprintf(label, sizeof(label), "%s \"%s\"", where, c->name);
     has_kc = json_string_length(json_object_get(obj, "kubeconfig")) > 0;
     has_server = json_string_length(json_object_get(obj, "server")) > 0;
     if (has_kc && has_server)
-        return fail(x, key_line(pos, "server"),
+        return fail(x, ws_yaml_key_line(pos, "server"),
                     "%s: give either kubeconfig (and context) or server (inline settings), not both",
                     label);
     if (!has_kc && !has_server)
         return fail(x, c->line, "%s: needs kubeconfig (and context) or server (inline settings)",
                     label);
     if (!has_kc && json_string_length(json_object_get(obj, "context")) > 0)
-        return fail(x, key_line(pos, "context"), "%s: context needs kubeconfig", label);
+        return fail(x, ws_yaml_key_line(pos, "context"), "%s: context needs kubeconfig", label);
     if ((rc = parse_aliases(x, c, obj, pos, where)) < 0)
         return rc;
     if (has_kc)
@@ -646,7 +632,7 @@ static int parse_app_dir(const struct cfg *x, const struct ws_config *c, struct 
     char where[64], *raw = NULL;
     int rc;
     snprintf(where, sizeof(where), "applications[%zu]", i);
-    d->line = pos_line(pos);
+    d->line = ws_yaml_line(pos);
     if (!json_is_object(obj))
         return fail(x, d->line, "%s must be a mapping", where);
     if ((rc = check_keys(x, obj, pos, appdir_keys, where)) < 0 ||
@@ -655,12 +641,12 @@ static int parse_app_dir(const struct cfg *x, const struct ws_config *c, struct 
         (rc = get_str(x, &raw, obj, pos, "path", where)) < 0)
         return rc;
     if (!ws_config_repo_by_name(c, d->repository))
-        rc = fail(x, key_line(pos, "repository"), "%s: unknown repository \"%s\"", where,
+        rc = fail(x, ws_yaml_key_line(pos, "repository"), "%s: unknown repository \"%s\"", where,
                   d->repository);
     else if ((rc = ws_repo_path_clean(&d->path, raw ? raw : "")) == WS_ENOMEM)
         rc = nomem(x);
     else if (rc < 0)
-        rc = fail(x, key_line(pos, "path"), "%s: path \"%s\" escapes the repository", where, raw);
+        rc = fail(x, ws_yaml_key_line(pos, "path"), "%s: path \"%s\" escapes the repository", where, raw);
     free(raw);
     return rc;
 }
@@ -679,10 +665,10 @@ static int get_duration(const struct cfg *x, uint64_t *out, const json_t *obj, c
         s = num;
     }
     if (!s || ws_duration_parse(&ms, s) < 0)
-        return fail(x, key_line(pos, key), "bad duration \"%s\" for settings.%s (e.g. \"90s\", \"5m\")",
+        return fail(x, ws_yaml_key_line(pos, key), "bad duration \"%s\" for settings.%s (e.g. \"90s\", \"5m\")",
                     s ? s : "(not a string)", key);
     if (ms == 0)
-        return fail(x, key_line(pos, key), "settings.%s must be greater than zero", key);
+        return fail(x, ws_yaml_key_line(pos, key), "settings.%s must be greater than zero", key);
     *out = ms;
     return 0;
 }
@@ -733,7 +719,7 @@ static int parse_settings(const struct cfg *x, struct ws_settings *s, const json
         if (v && !json_is_null(v)) {
             if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > INT_MAX) {
                 char *text = json_dumps(v, JSON_ENCODE_ANY);
-                rc = fail(x, key_line(pos, "concurrency"),
+                rc = fail(x, ws_yaml_key_line(pos, "concurrency"),
                           "settings.concurrency must be an integer of at least 1 (got %s)",
                           text ? text : "?");
                 free(text);
@@ -742,7 +728,7 @@ static int parse_settings(const struct cfg *x, struct ws_settings *s, const json
             s->concurrency = (int)json_integer_value(v);
         }
         if (s->inventory_namespace && !is_dns_label(s->inventory_namespace)) {
-            rc = fail(x, key_line(pos, "inventoryNamespace"),
+            rc = fail(x, ws_yaml_key_line(pos, "inventoryNamespace"),
                       "settings.inventoryNamespace \"%s\" is not a valid namespace name",
                       s->inventory_namespace);
             goto out;
@@ -770,10 +756,10 @@ static int parse_root(const struct cfg *x, struct ws_config *c, const json_t *ro
     size_t i, j;
     int rc;
     if (json_is_null(root) || (json_is_object(root) && json_object_size(root) == 0))
-        return fail(x, pos_line(pos) ? pos_line(pos) : 1,
+        return fail(x, ws_yaml_line(pos) ? ws_yaml_line(pos) : 1,
                     "no repositories: the configuration is empty");
     if (!json_is_object(root))
-        return fail(x, pos_line(pos), "expected a mapping with repositories, clusters, "
+        return fail(x, ws_yaml_line(pos), "expected a mapping with repositories, clusters, "
                                       "applications and settings");
     if ((rc = check_keys(x, root, pos, top_keys, NULL)) < 0 ||
         (rc = get_typed(x, &repos, root, pos, "repositories", "", 1)) < 0 ||

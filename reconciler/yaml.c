@@ -790,6 +790,16 @@ static int node_line(const json_t *pos)
     return (int)json_integer_value(keyline ? keyline : json_array_get(pos, 0));
 }
 
+int ws_yaml_line(const json_t *pos)
+{
+    return ws_yaml_pos_line(pos, (const char *)NULL);
+}
+
+int ws_yaml_key_line(const json_t *pos, const char *key)
+{
+    return ws_yaml_pos_line(pos, key, (const char *)NULL);
+}
+
 const json_t *ws_yaml_pos_child(const json_t *pos, const char *key)
 {
     const json_t *kids = json_array_get(pos, 2);

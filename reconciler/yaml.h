@@ -80,6 +80,11 @@ int ws_yaml_parse_one(json_t **out, const char *buf, size_t len,
  * line where it starts. The value's own line stays at index 0 of its mirror. */
 int ws_yaml_pos_line(const json_t *pos, ...);
 
+/* Shorthands: the line of the node itself, and of its member `key` (the
+ * key's line; the mapping's own when the key is absent). */
+int ws_yaml_line(const json_t *pos);
+int ws_yaml_key_line(const json_t *pos, const char *key);
+
 /* One step down a mirror: the member `key` of a mapping's mirror, or item i
  * of a sequence's; NULL when there is none. Borrowed from pos. */
 const json_t *ws_yaml_pos_child(const json_t *pos, const char *key);

@@ -9,28 +9,10 @@
 #include <string.h>
 
 #include "tap.h"
+#include "testjson.h"
 
 /* ---- building input ------------------------------------------------------ */
 
-/* JSON with ' for " so tables stay readable (a literal apostrophe is
- * written \u0027). NULL stays NULL: a missing object. Caller decrefs. */
-static json_t *J(const char *text)
-{
-    char *copy;
-    json_t *v;
-    json_error_t jerr;
-    if (!text)
-        return NULL;
-    copy = strdup(text);
-    for (char *p = copy; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    v = json_loads(copy, JSON_DECODE_ANY, &jerr);
-    if (!v)
-        tap_diag("bad test JSON %s: %s", text, jerr.text);
-    free(copy);
-    return v;
-}
 
 static int by_path(const void *a, const void *b)
 {

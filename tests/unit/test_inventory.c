@@ -9,25 +9,8 @@
 #include <string.h>
 
 #include "tap.h"
+#include "testjson.h"
 
-/* JSON with ' for " so tables stay readable. NULL stays NULL. Caller decrefs. */
-static json_t *J(const char *text)
-{
-    char *copy;
-    json_t *v;
-    json_error_t jerr;
-    if (!text)
-        return NULL;
-    copy = strdup(text);
-    for (char *p = copy; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    v = json_loads(copy, JSON_DECODE_ANY, &jerr);
-    if (!v)
-        tap_diag("bad test JSON %s: %s", text, jerr.text);
-    free(copy);
-    return v;
-}
 
 static void diag_json(const char *label, const json_t *v)
 {
