@@ -70,11 +70,16 @@ static void record(struct ws_applyset *s, size_t i, const struct ws_kube_result 
 {
     json_t *r = json_array_get(s->results, i);
     if (res->code < 0) {
+        int code = res->code;
+        /* Once applying has begun, a rejected object is a failed apply, not
+         * input that changed nothing (exit 1, not 2). */
+        if (s->stage != STAGE_RESOLVE && code != WS_ENET && code != WS_EAUTH)
+            code = WS_EHTTP;
         json_object_set_new(r, "ok", json_false());                 /* steals */
         json_object_set_new(r, "error", json_string(res->err->msg)); /* steals */
-        json_object_set_new(r, "code", json_integer(res->code));    /* steals */
+        json_object_set_new(r, "code", json_integer(code));         /* steals */
         if (!s->code)
-            s->code = res->code;
+            s->code = code;
     } else if (res->body) {
         const char *rv = json_string_value(
             json_object_get(json_object_get(res->body, "metadata"), "resourceVersion"));

@@ -8,6 +8,10 @@
 #define WS_EXIT_USAGE 2       /* usage, configuration or input error; nothing changed */
 #define WS_EXIT_UNREACHABLE 3 /* cannot reach git or a cluster */
 
+/* The exit code for a WS_E* outcome: bad input and configuration 2,
+ * cannot reach or authenticate 3, any other failure 1. */
+int ws_cli_exit_for(int code);
+
 struct ws_global_opts {
     const char *config;     /* --config; NULL = ./wavesync.yaml */
     const char *kubeconfig; /* --kubeconfig (apply, version) */

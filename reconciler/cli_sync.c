@@ -82,7 +82,7 @@ static void catalog_after(uv_work_t *w, int status)
     free(j);
 }
 
-static int exit_for(int code)
+int ws_cli_exit_for(int code)
 {
     switch (code) {
     case 0:
@@ -132,7 +132,7 @@ static int cli_open(struct cli *c, const struct ws_global_opts *g)
         c->load_rc = ws_err_set(&c->err, WS_EIO, "internal error: reading the applications stalled");
     if (c->load_rc < 0) {
         fprintf(stderr, "wavesync: %s\n", c->err.msg);
-        return exit_for(c->load_rc);
+        return ws_cli_exit_for(c->load_rc);
     }
     for (size_t i = 0; i < json_array_size(c->cat.invalid); i++)
         ws_warn("%s", json_string_value(json_object_get(json_array_get(c->cat.invalid, i), "error")));
@@ -325,7 +325,7 @@ static int render_app(struct cli *c, const struct ws_app *app, const char *revis
         snprintf(r->msg, sizeof(r->msg), "internal error: rendering stalled");
     if (!r->done || r->code < 0) {
         fprintf(stderr, "wavesync: %s\n", r->msg);
-        return exit_for(r->code == WS_ENET || r->code == WS_EAUTH ? r->code : WS_EINVAL);
+        return ws_cli_exit_for(r->code == WS_ENET || r->code == WS_EAUTH ? r->code : WS_EINVAL);
     }
     return 0;
 }
@@ -513,7 +513,7 @@ static int maybe_retry(struct run *r, size_t idx, int code, const char *result)
     uint64_t delay = app->retry_backoff_ms ? app->retry_backoff_ms : 5000;
     int n = r->attempts[idx];
     if (r->opts.dry_run || app->retry_limit == 0 || (app->retry_limit > 0 && n > app->retry_limit) ||
-        n > 100 || !result || strcmp(result, "Failed") != 0 || exit_for(code) != WS_EXIT_FAILED)
+        n > 100 || !result || strcmp(result, "Failed") != 0 || ws_cli_exit_for(code) != WS_EXIT_FAILED)
         return 0;
     for (int i = 1; i < n; i++)
         delay *= (uint64_t)(app->retry_factor > 0 ? app->retry_factor : 2);
@@ -548,7 +548,7 @@ static void on_synced(struct ws_sync *s, int code, json_t *report, void *data)
     json_array_append(r->reports, report);
     /* a dry run "fails" only on errors; changes are its answer */
     note_exit(r, code == 0 ? 0 : (result && strcmp(result, "Failed") == 0 && code != WS_EINVAL) ? WS_EXIT_FAILED
-                                                                                                 : exit_for(code));
+                                                                                                 : ws_cli_exit_for(code));
     r->running--;
     r->finished++;
     run_next(r);
@@ -569,7 +569,7 @@ static int start_app(struct run *r, size_t idx)
                                 "pruned");
         fprintf(stderr, "wavesync: %s\n", err.msg);
         json_array_append_new(r->reports, rep); /* steals */
-        note_exit(r, exit_for(err.code ? err.code : WS_ECONFIG));
+        note_exit(r, ws_cli_exit_for(err.code ? err.code : WS_ECONFIG));
         return -1;
     }
     return 0;

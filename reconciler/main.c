@@ -62,24 +62,6 @@ static void usage(FILE *f)
             "            error (nothing changed), 3 cannot reach git or a cluster\n");
 }
 
-static int exit_code_for(int code)
-{
-    switch (code) {
-    case 0:
-        return 0;
-    case WS_ENET:
-    case WS_ETIMEOUT:
-    case WS_EAUTH:
-        return EXIT_UNREACHABLE;
-    case WS_ENOTFOUND: /* an unknown kind: bad input */
-    case WS_ECONFIG:
-    case WS_EPARSE:
-        return EXIT_USAGE;
-    default:
-        return EXIT_FAILED;
-    }
-}
-
 static int has_manifest_ext(const char *name)
 {
     const char *dot = strrchr(name, '.');
@@ -316,7 +298,7 @@ static int cmd_apply(const struct ws_global_opts *g, int argc, char **argv)
                    flags & WS_APPLY_DRY_RUN ? " (server dry run)" : "");
         }
     }
-    exit_code = exit_code_for(run.code);
+    exit_code = ws_cli_exit_for(run.code);
     json_decref(run.results);
     session_close(&s);
 out_early:
@@ -366,7 +348,7 @@ static int cmd_version(const struct ws_global_opts *g)
     uv_run(&s.loop, UV_RUN_DEFAULT);
     if (v.code < 0) {
         fprintf(stderr, "wavesync version: %s\n", v.msg);
-        code = exit_code_for(v.code);
+        code = ws_cli_exit_for(v.code);
     } else if (g->json_output) {
         json_t *out = json_pack("{s:s, s:O}", "version", PACKAGE_VERSION, "server", v.server);
         json_dumpf(out, stdout, JSON_INDENT(2));
