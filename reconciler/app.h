@@ -49,6 +49,7 @@ struct ws_app {
     int retry_factor;
     uint64_t wave_timeout_ms;    /* wavesync.dev/wave-timeout; 0 = settings default */
     char *manifest_generate_paths; /* argocd.argoproj.io/manifest-generate-paths, or NULL */
+    size_t def_dir;      /* set by the catalog: which configured applications folder `file` is in */
 };
 
 /* Parse an Application from one YAML document (`obj`, with its position

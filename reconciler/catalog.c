@@ -48,7 +48,7 @@ static void mark_invalid(struct ws_catalog *c, const char *file, const char *nam
 }
 
 static int add_app(struct ws_catalog *c, const json_t *doc, const json_t *pos, const char *file,
-                   struct ws_err *err)
+                   size_t dir, struct ws_err *err)
 {
     struct ws_app app, *grown;
     const struct ws_app *dup;
@@ -66,12 +66,13 @@ static int add_app(struct ws_catalog *c, const json_t *doc, const json_t *pos, c
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     }
     c->apps = grown;
+    app.def_dir = dir;
     c->apps[c->napps++] = app;
     return 0;
 }
 
 static int read_folder(struct ws_catalog *c, const char *mirror, const char *commit,
-                       const char *repo_name, const char *path, struct ws_err *err)
+                       const char *repo_name, const char *path, size_t dir, struct ws_err *err)
 {
     struct ws_git_files files = {0};
     size_t i, d;
@@ -96,7 +97,7 @@ static int read_folder(struct ws_catalog *c, const char *mirror, const char *com
                 continue;
             ws_err_clear(&e);
             if (kind && strcmp(kind, "Application") == 0) {
-                if ((rc = add_app(c, doc, st.docs[d].pos, files.v[i].path, &e)) < 0 && rc != WS_ENOMEM) {
+                if ((rc = add_app(c, doc, st.docs[d].pos, files.v[i].path, dir, &e)) < 0 && rc != WS_ENOMEM) {
                     mark_invalid(c, files.v[i].path, name, e.msg);
                     rc = 0;
                 }
@@ -120,7 +121,8 @@ static int read_folder(struct ws_catalog *c, const char *mirror, const char *com
     return rc;
 }
 
-int ws_catalog_load(struct ws_catalog *out, const struct ws_config *cfg, struct ws_err *err)
+int ws_catalog_load(struct ws_catalog *out, const struct ws_config *cfg, int64_t since,
+                    struct ws_err *err)
 {
     char *cache = NULL;
     int rc = 0;
@@ -140,14 +142,14 @@ int ws_catalog_load(struct ws_catalog *out, const struct ws_config *cfg, struct 
                             d->repository);
             break;
         }
-        if ((rc = ws_git_mirror(&mirror, cache, repo->url, &creds, err)) < 0)
+        if ((rc = ws_git_mirror_since(&mirror, cache, repo->url, &creds, since, err)) < 0)
             break;
         if ((rc = ws_git_resolve(commit, mirror, d->revision ? d->revision : "HEAD", err)) == 0) {
             json_array_append_new(out->sources, /* steals */
                                   json_pack("{s:s, s:s, s:s, s:s}", "repository", repo->name, "path",
                                             d->path, "revision", d->revision ? d->revision : "HEAD",
                                             "commit", commit));
-            rc = read_folder(out, mirror, commit, repo->name, d->path, err);
+            rc = read_folder(out, mirror, commit, repo->name, d->path, i, err);
         }
         free(mirror);
     }

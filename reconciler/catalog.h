@@ -23,8 +23,12 @@ struct ws_catalog {
  * YAML error goes to `invalid` with a message naming the file, and the rest
  * load: one bad file does not stop the other applications. An
  * ApplicationSet is listed in `skipped` (not supported yet). Errors are
- * returned only for what stops everything (git, the configuration). */
-int ws_catalog_load(struct ws_catalog *out, const struct ws_config *cfg, struct ws_err *err);
+ * returned only for what stops everything (git, the configuration).
+ * Mirrors fetched at or after `since` (Unix seconds; 0 = always fetch) are
+ * read as they are. Each app's def_dir is the index of the cfg->app_dirs
+ * entry it was read from. */
+int ws_catalog_load(struct ws_catalog *out, const struct ws_config *cfg, int64_t since,
+                    struct ws_err *err);
 void ws_catalog_free(struct ws_catalog *c);
 const struct ws_app *ws_catalog_find(const struct ws_catalog *c, const char *name);
 /* The error recorded for an invalid Application called `name`, or NULL. */

@@ -12,20 +12,21 @@
 #include <unistd.h>
 
 #include "catalog.h"
+#include "clusters.h"
 #include "config.h"
 #include "git.h"
 #include "kube.h"
-#include "kube_http.h"
 #include "log.h"
 #include "plan.h"
+#include "push.h"
 #include "report.h"
 #include "sync.h"
 #include "util.h"
 #include "yaml.h"
 
-struct cluster_client {
-    const struct ws_cluster_cfg *cfg;
-    struct ws_kube *kube;
+/* CI mode (`--repo-dir DIR --before SHA --after SHA`): what was pushed. */
+struct ci_range {
+    const char *dir, *repository, *ref, *before, *after;
 };
 
 struct cli {
@@ -36,9 +37,9 @@ struct cli {
     int have_cfg;
     struct ws_catalog cat;
     int have_cat;
-    struct ws_http *http;
-    struct cluster_client *clients;
-    size_t nclients;
+    struct ws_clusters clusters;
+    const struct ci_range *ci;  /* CI mode: a local clone stands in for its repository */
+    const struct ws_repo *ci_repo;
     struct ws_err err;
     int loaded, load_rc;
 };
@@ -70,7 +71,7 @@ struct catalog_job {
 static void catalog_work(uv_work_t *w)
 {
     struct catalog_job *j = ws_container_of(w, struct catalog_job, work);
-    j->c->load_rc = ws_catalog_load(&j->c->cat, &j->c->cfg, &j->c->err);
+    j->c->load_rc = ws_catalog_load(&j->c->cat, &j->c->cfg, 0, &j->c->err);
 }
 
 static void catalog_after(uv_work_t *w, int status)
@@ -101,14 +102,43 @@ int ws_cli_exit_for(int code)
     }
 }
 
+/* CI mode: which configured repository the local clone is — named by
+ * --repository (name or URL), else by its origin remote's URL, else the only
+ * one configured — and let the clone stand in for it (no fetch). */
+static int ci_attach(struct cli *c)
+{
+    const struct ci_range *ci = c->ci;
+    const struct ws_repo *repo = NULL;
+    char *origin = NULL;
+    if (ci->repository)
+        repo = ws_config_repo_by_name(&c->cfg, ci->repository) ?: ws_config_repo_by_url(&c->cfg, ci->repository);
+    else if (ws_git_remote_url(&origin, ci->dir, "origin", NULL) == 0)
+        repo = ws_config_repo_by_url(&c->cfg, origin);
+    if (!repo && !ci->repository && c->cfg.nrepos == 1)
+        repo = &c->cfg.repos[0];
+    if (!repo) {
+        fprintf(stderr, "wavesync: --repo-dir %s: %s matches no repository in %s (use --repository NAME)\n",
+                ci->dir, ci->repository ? ci->repository : origin ? origin : "the clone", c->cfg.path);
+        free(origin);
+        return WS_EXIT_USAGE;
+    }
+    free(origin);
+    if (ws_git_set_local(repo->url, ci->dir) < 0)
+        return WS_EXIT_FAILED;
+    c->ci_repo = repo;
+    return 0;
+}
+
 /* Load wavesync.yaml and the Applications. Prints the error and returns an
  * exit code on failure. */
-static int cli_open(struct cli *c, const struct ws_global_opts *g)
+static int cli_open(struct cli *c, const struct ws_global_opts *g, const struct ci_range *ci)
 {
     struct catalog_job *j;
     const char *path = g->config ? g->config : "wavesync.yaml";
+    int rc;
     memset(c, 0, sizeof(*c));
     c->g = g;
+    c->ci = ci;
     c->started = ws_wall_s();
     ws_err_clear(&c->err);
     uv_loop_init(&c->loop);
@@ -117,11 +147,14 @@ static int cli_open(struct cli *c, const struct ws_global_opts *g)
         return WS_EXIT_USAGE;
     }
     c->have_cfg = 1;
+    ws_clusters_init(&c->clusters, &c->loop, &c->cfg);
     if (make_dirs(c->cfg.settings.state_dir) < 0) {
         fprintf(stderr, "wavesync: cannot create the state folder %s: %s\n", c->cfg.settings.state_dir,
                 strerror(errno));
         return WS_EXIT_USAGE;
     }
+    if (ci && (rc = ci_attach(c)) != 0)
+        return rc;
     if (!(j = calloc(1, sizeof(*j))))
         return WS_EXIT_FAILED;
     j->c = c;
@@ -161,64 +194,18 @@ static void cli_close(struct cli *c)
     t.data = &expired;
     uv_timer_start(&t, drain_timeout, 5000, 0);
     do {
-        busy = 0;
-        for (size_t i = 0; i < c->nclients; i++)
-            busy += ws_kube_outstanding(c->clients[i].kube);
+        busy = ws_clusters_outstanding(&c->clusters);
     } while (busy && !expired && uv_run(&c->loop, UV_RUN_ONCE));
     uv_timer_stop(&t);
     uv_close((uv_handle_t *)&t, NULL);
-    for (size_t i = 0; i < c->nclients; i++)
-        ws_kube_free(c->clients[i].kube);
-    free(c->clients);
-    if (c->http)
-        ws_http_close(c->http);
+    ws_clusters_free(&c->clusters);
+    ws_git_clear_locals();
     uv_run(&c->loop, UV_RUN_DEFAULT);
     uv_loop_close(&c->loop);
     if (c->have_cat)
         ws_catalog_free(&c->cat);
     if (c->have_cfg)
         ws_config_free(&c->cfg);
-}
-
-/* The cluster an Application deploys to, and a client for it (one per
- * cluster, shared by its applications). */
-static struct ws_kube *client_for(struct cli *c, const struct ws_app *app, struct ws_err *err)
-{
-    const struct ws_cluster_cfg *cl = app->dest_name ? ws_config_cluster_by_name(&c->cfg, app->dest_name)
-                                                     : ws_config_cluster_by_server(&c->cfg, app->dest_server);
-    struct ws_kubeconfig kc;
-    struct cluster_client *grown;
-    struct ws_kube *k;
-    if (!cl) {
-        ws_err_set(err, WS_ECONFIG, "%s:%d: Application \"%s\": destination %s \"%s\" matches no cluster in %s",
-                   app->file, app->line, app->name, app->dest_name ? "name" : "server",
-                   app->dest_name ? app->dest_name : app->dest_server, c->cfg.path);
-        return NULL;
-    }
-    for (size_t i = 0; i < c->nclients; i++)
-        if (c->clients[i].cfg == cl)
-            return c->clients[i].kube;
-    if (!c->http && ws_http_new(&c->http, &c->loop) < 0) {
-        ws_err_set(err, WS_ENOMEM, "out of memory");
-        return NULL;
-    }
-    if (ws_kubeconfig_copy(&kc, &cl->kc) < 0) {
-        ws_err_set(err, WS_ENOMEM, "out of memory");
-        return NULL;
-    }
-    if (ws_kube_new(&k, &c->loop, c->http, &kc, NULL, err) < 0) {
-        ws_kubeconfig_free(&kc);
-        return NULL;
-    }
-    if (!(grown = realloc(c->clients, (c->nclients + 1) * sizeof(*grown)))) {
-        ws_kube_free(k);
-        ws_err_set(err, WS_ENOMEM, "out of memory");
-        return NULL;
-    }
-    c->clients = grown;
-    c->clients[c->nclients].cfg = cl;
-    c->clients[c->nclients++].kube = k;
-    return k;
 }
 
 static const struct ws_app *find_app(struct cli *c, const char *name)
@@ -234,12 +221,88 @@ static const struct ws_app *find_app(struct cli *c, const char *name)
     return NULL;
 }
 
+/* CI mode: the applications the pushed range affects, routed exactly as the
+ * service routes a webhook. *after_out is the pushed commit. Prints errors. */
+static int ci_route(struct cli *c, struct ws_push_target **out, size_t *nout, char after_out[41])
+{
+    const struct ci_range *ci = c->ci;
+    struct ws_push_index *ix = NULL;
+    struct ws_git_push ch = {0};
+    struct ws_err err;
+    char *dflt = NULL, *ref = NULL;
+    const char *base;
+    int rc = 0;
+    ws_err_clear(&err);
+    ws_git_default_branch(&dflt, ci->dir, NULL);
+    if (ci->ref)
+        ref = strncmp(ci->ref, "refs/", 5) == 0 ? strdup(ci->ref) : (asprintf(&ref, "refs/heads/%s", ci->ref) < 0 ? NULL : ref);
+    else if (dflt)
+        ref = strdup(dflt);
+    if (!ref) {
+        fprintf(stderr, "wavesync: --repo-dir %s: cannot tell which ref was pushed: give --ref\n", ci->dir);
+        rc = WS_EXIT_USAGE;
+        goto out;
+    }
+    base = dflt && strncmp(dflt, "refs/heads/", 11) == 0 ? dflt + 11 : dflt;
+    if (ws_git_push_paths(&ch, ci->dir, ci->before, ci->after, base, &err) < 0 ||
+        ws_push_index_build(&ix, &c->cfg, &c->cat, &err) < 0 ||
+        ws_push_match(out, nout, ix, c->ci_repo, ref, dflt, &ch, &err) < 0) {
+        fprintf(stderr, "wavesync: %s\n", err.msg);
+        rc = ws_cli_exit_for(err.code == WS_ENOTFOUND ? WS_EINVAL : err.code);
+        goto out;
+    }
+    memcpy(after_out, ch.after, 41);
+    if (ch.all)
+        fprintf(stderr, "wavesync: %s %.12s: every path counts as changed (%s): %zu application(s)\n", ref,
+                ch.after, ch.why_all, *nout);
+    else
+        fprintf(stderr, "wavesync: %s %.12s..%.12s: %zu changed path(s), %zu application(s) affected\n", ref,
+                ch.base, ch.after, json_array_size(ch.paths), *nout);
+out:
+    ws_push_index_free(ix);
+    ws_git_push_free(&ch);
+    free(dflt);
+    free(ref);
+    return rc;
+}
+
+/* --repo-dir/--before/--after/--ref/--repository, shared by sync and
+ * validate. Returns 1 when `ch` was one of them. */
+#define CI_LONGOPTS                                                                       \
+    {"repo-dir", required_argument, NULL, 1001}, {"before", required_argument, NULL, 1002}, \
+        {"after", required_argument, NULL, 1003}, {"ref", required_argument, NULL, 1004},   \
+        {"repository", required_argument, NULL, 1005}
+static int ci_opt(struct ci_range *ci, int ch)
+{
+    switch (ch) {
+    case 1001: ci->dir = optarg; return 1;
+    case 1002: ci->before = optarg; return 1;
+    case 1003: ci->after = optarg; return 1;
+    case 1004: ci->ref = optarg; return 1;
+    case 1005: ci->repository = optarg; return 1;
+    default: return 0;
+    }
+}
+
+static int ci_check(const struct ci_range *ci, const char *cmd)
+{
+    if (!ci->dir && (ci->before || ci->after || ci->ref || ci->repository)) {
+        fprintf(stderr, "wavesync %s: --before/--after/--ref/--repository need --repo-dir\n", cmd);
+        return -1;
+    }
+    if (ci->dir && !ci->after) {
+        fprintf(stderr, "wavesync %s: --repo-dir needs --after SHA (and --before SHA)\n", cmd);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- apps --------------------------------------------------------------- */
 
 int ws_cli_apps(const struct ws_global_opts *g, int argc, char **argv)
 {
     struct cli c;
-    int rc = cli_open(&c, g);
+    int rc = cli_open(&c, g, NULL);
     (void)argc;
     (void)argv;
     if (rc == 0) {
@@ -361,7 +424,7 @@ int ws_cli_render(const struct ws_global_opts *g, int argc, char **argv)
     int rc;
     if (one_app_args(argc, argv, "render", &name, &revision) < 0)
         return WS_EXIT_USAGE;
-    if ((rc = cli_open(&c, g)) == 0) {
+    if ((rc = cli_open(&c, g, NULL)) == 0) {
         if (!(app = find_app(&c, name)))
             rc = WS_EXIT_USAGE;
         else if ((rc = render_app(&c, app, revision, &r)) == 0) {
@@ -394,7 +457,7 @@ int ws_cli_plan(const struct ws_global_opts *g, int argc, char **argv)
     ws_err_clear(&err);
     if (one_app_args(argc, argv, "plan", &name, &revision) < 0)
         return WS_EXIT_USAGE;
-    if ((rc = cli_open(&c, g)) == 0) {
+    if ((rc = cli_open(&c, g, NULL)) == 0) {
         if (!(app = find_app(&c, name)))
             rc = WS_EXIT_USAGE;
         else if ((rc = render_app(&c, app, revision, &r)) == 0) {
@@ -452,6 +515,7 @@ struct retry {
 struct run {
     struct cli *c;
     const struct ws_app **apps;
+    const char **revisions;  /* per app (CI mode), NULL = opts.revision */
     int *attempts;
     size_t napps, next, running, finished;
     int concurrency;
@@ -562,8 +626,11 @@ static int start_app(struct run *r, size_t idx)
     struct ws_kube *k;
     ws_err_clear(&err);
     r->attempts[idx]++;
-    if (!(k = client_for(r->c, app, &err)) ||
-        ws_sync_start(&r->active[idx], &r->c->loop, k, app, &r->opts, on_progress, on_synced, r, &err) < 0) {
+    struct ws_sync_opts o = r->opts;
+    if (r->revisions && r->revisions[idx])
+        o.revision = r->revisions[idx];
+    if (!(k = ws_clusters_for(&r->c->clusters, app, &err)) ||
+        ws_sync_start(&r->active[idx], &r->c->loop, k, app, &o, on_progress, on_synced, r, &err) < 0) {
         json_t *rep = json_pack("{s:s, s:s, s:s, s:I, s:[], s:[], s:[]}", "application", app->name, "result",
                                 "Error", "message", err.msg, "durationMs", (json_int_t)0, "waves", "objects",
                                 "pruned");
@@ -618,10 +685,15 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
         {"wave-timeout", required_argument, NULL, 'w'},
         {"junit", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
+        CI_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     struct cli c;
     struct run r;
+    struct ci_range ci = {0};
+    struct ws_push_target *targets = NULL;
+    size_t ntargets = 0;
+    char pushed[41] = "";
     const char *junit = NULL, *cmd = diff ? "diff" : "sync";
     uint64_t wave_timeout = 0;
     int ch, rc, dry = diff, prune = 0, quiet = 0;
@@ -634,6 +706,9 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
         case 'n': dry = 1; break;
         case 'q': quiet = 1; break;
         case 'j': junit = optarg; break;
+        case 1001: case 1002: case 1003: case 1004: case 1005:
+            ci_opt(&ci, ch);
+            break;
         case 'w':
             if (ws_duration_parse(&wave_timeout, optarg) < 0 || wave_timeout == 0) {
                 fprintf(stderr, "wavesync %s: bad --wave-timeout \"%s\" (e.g. 90s, 5m)\n", cmd, optarg);
@@ -648,7 +723,13 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
         fprintf(stderr, "wavesync diff: name one application\n");
         return WS_EXIT_USAGE;
     }
-    if ((rc = cli_open(&c, g)) != 0) {
+    if (ci_check(&ci, cmd) < 0 || (ci.dir && optind != argc)) {
+        if (ci.dir && optind != argc)
+            fprintf(stderr, "wavesync %s: --repo-dir syncs the applications the push affects; name none\n", cmd);
+        return WS_EXIT_USAGE;
+    }
+    if ((rc = cli_open(&c, g, ci.dir ? &ci : NULL)) != 0 ||
+        (ci.dir && (rc = ci_route(&c, &targets, &ntargets, pushed)) != 0)) {
         cli_close(&c);
         return rc;
     }
@@ -666,7 +747,13 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
     r.apps = calloc(c.cat.napps + (size_t)argc + 1, sizeof(*r.apps));
     r.active = calloc(c.cat.napps + (size_t)argc + 1, sizeof(*r.active));
     r.attempts = calloc(c.cat.napps + (size_t)argc + 1, sizeof(*r.attempts));
-    if (optind == argc) {
+    if (ci.dir) {
+        r.revisions = calloc(ntargets + 1, sizeof(*r.revisions));
+        for (size_t i = 0; r.revisions && i < ntargets; i++) {
+            r.revisions[r.napps] = targets[i].pinned ? pushed : NULL;
+            r.apps[r.napps++] = &c.cat.apps[targets[i].app];
+        }
+    } else if (optind == argc) {
         for (size_t i = 0; i < c.cat.napps; i++)
             r.apps[r.napps++] = &c.cat.apps[i];
         if (json_array_size(c.cat.invalid)) /* reported above; the valid ones still sync */
@@ -683,6 +770,11 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
     }
     if (r.napps == 0) {
         fprintf(stderr, "wavesync %s: no applications to sync\n", cmd);
+        if (junit) { /* CI publishes the report either way */
+            char *x = ws_report_junit(r.reports);
+            write_file(junit, x);
+            free(x);
+        }
         goto out;
     }
     uv_timer_init(&c.loop, &r.ticker);
@@ -733,6 +825,8 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
             rc = WS_EXIT_FAILED;
     }
 out:
+    free(targets);
+    free(r.revisions);
     free(r.apps);
     free(r.active);
     free(r.attempts);
@@ -749,4 +843,89 @@ int ws_cli_sync(const struct ws_global_opts *g, int argc, char **argv)
 int ws_cli_diff(const struct ws_global_opts *g, int argc, char **argv)
 {
     return sync_or_diff(g, argc, argv, 1);
+}
+
+/* ---- validate ---------------------------------------------------------- */
+
+/* Render and plan (offline) the applications a push affects, or the ones
+ * named: what a pre-receive hook needs to refuse a broken push. */
+int ws_cli_validate(const struct ws_global_opts *g, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"revision", required_argument, NULL, 'r'},
+        CI_LONGOPTS,
+        {NULL, 0, NULL, 0},
+    };
+    struct cli c;
+    struct ci_range ci = {0};
+    struct ws_push_target *targets = NULL;
+    const struct ws_app **apps = NULL;
+    const char *revision = NULL;
+    char pushed[41] = "";
+    size_t n = 0, failed = 0;
+    int ch, rc;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "r:", longopts, NULL)) != -1) {
+        if (ch == 'r')
+            revision = optarg;
+        else if (!ci_opt(&ci, ch))
+            return WS_EXIT_USAGE;
+    }
+    if (ci_check(&ci, "validate") < 0)
+        return WS_EXIT_USAGE;
+    if ((rc = cli_open(&c, g, ci.dir ? &ci : NULL)) != 0 ||
+        (ci.dir && (rc = ci_route(&c, &targets, &n, pushed)) != 0)) {
+        cli_close(&c);
+        return rc;
+    }
+    if (json_array_size(c.cat.invalid)) { /* a broken Application file is a broken push */
+        json_t *v;
+        size_t i;
+        json_array_foreach(c.cat.invalid, i, v)
+            fprintf(stderr, "invalid: %s\n", json_string_value(json_object_get(v, "error")));
+        failed += json_array_size(c.cat.invalid);
+    }
+    if (!(apps = calloc(c.cat.napps + (size_t)argc + 1, sizeof(*apps)))) {
+        rc = WS_EXIT_FAILED;
+        goto out;
+    }
+    if (ci.dir) {
+        for (size_t i = 0; i < n; i++)
+            apps[i] = &c.cat.apps[targets[i].app];
+        revision = pushed;
+    } else if (optind == argc) {
+        for (n = 0; n < c.cat.napps; n++)
+            apps[n] = &c.cat.apps[n];
+    } else {
+        for (int i = optind; i < argc; i++)
+            if (!(apps[n++] = find_app(&c, argv[i]))) {
+                rc = WS_EXIT_USAGE;
+                goto out;
+            }
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct render_wait r;
+        struct ws_plan plan = {0};
+        struct ws_err err;
+        ws_err_clear(&err);
+        if (render_app(&c, apps[i], revision, &r) != 0) { /* printed the reason */
+            failed++;
+        } else if (ws_plan_build(&plan, r.objects, apps[i]->dest_namespace, NULL, NULL, &err) < 0) {
+            fprintf(stderr, "wavesync: %s: %s\n", apps[i]->name, err.msg);
+            failed++;
+        } else {
+            printf("ok: %s at %.12s: %zu object(s) in %zu wave(s)\n", apps[i]->name, r.commit,
+                   json_array_size(r.objects), plan.nwaves);
+        }
+        ws_plan_free(&plan);
+        json_decref(r.objects);
+    }
+    rc = failed ? WS_EXIT_USAGE : 0;
+    if (failed)
+        fprintf(stderr, "wavesync validate: %zu problem(s)\n", failed);
+out:
+    free(apps);
+    free(targets);
+    cli_close(&c);
+    return rc;
 }

@@ -397,14 +397,67 @@ static int get_typed(const struct cfg *x, const json_t **out, const json_t *obj,
 
 /* --- repositories ------------------------------------------------------------- */
 
-static const char *const repo_keys[] = {"name", "url", "credentials", NULL};
+static const char *const repo_keys[] = {"name", "url", "credentials", "webhook", "status", NULL};
 static const char *const cred_keys[] = {"username", "password", NULL};
+static const char *const webhook_keys[] = {"secret", "allowUnsigned", NULL};
+static const char *const status_keys[] = {"provider", "apiURL", "token", "project", NULL};
+
+static int get_bool(const struct cfg *x, int *out, const json_t *obj, const json_t *pos,
+                    const char *key, const char *where)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_boolean(v))
+        return fail(x, ws_yaml_key_line(pos, key), "%s.%s must be true or false", where, key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+static int parse_repo_webhook(const struct cfg *x, struct ws_repo *r, const json_t *obj,
+                              const json_t *pos, const char *where)
+{
+    char w[96];
+    int rc;
+    snprintf(w, sizeof(w), "%s.webhook", where);
+    if ((rc = check_keys(x, obj, pos, webhook_keys, w)) < 0 ||
+        (rc = get_secret(x, &r->webhook_secret, obj, pos, "secret", w)) < 0 ||
+        (rc = get_bool(x, &r->allow_unsigned, obj, pos, "allowUnsigned", w)) < 0)
+        return rc;
+    return 0;
+}
+
+static int parse_repo_status(const struct cfg *x, struct ws_repo *r, const json_t *obj,
+                             const json_t *pos, const char *where)
+{
+    char w[96];
+    int rc;
+    snprintf(w, sizeof(w), "%s.status", where);
+    if ((rc = check_keys(x, obj, pos, status_keys, w)) < 0 ||
+        (rc = require_str(x, &r->status_provider, obj, pos, "provider", w)) < 0 ||
+        (rc = get_str(x, &r->status_api_url, obj, pos, "apiURL", w)) < 0 ||
+        (rc = get_secret(x, &r->status_token, obj, pos, "token", w)) < 0 ||
+        (rc = get_str(x, &r->status_project, obj, pos, "project", w)) < 0)
+        return rc;
+    if (strcmp(r->status_provider, "github") != 0 && strcmp(r->status_provider, "gitlab") != 0)
+        return fail(x, ws_yaml_key_line(pos, "provider"),
+                    "%s.provider must be \"github\" or \"gitlab\" (got \"%s\")", w, r->status_provider);
+    if (!r->status_token)
+        return fail(x, ws_yaml_line(pos), "%s: token is required", w);
+    if (!r->status_api_url &&
+        !(r->status_api_url = strdup(strcmp(r->status_provider, "github") == 0
+                                         ? "https://api.github.com"
+                                         : "https://gitlab.com/api/v4")))
+        return nomem(x);
+    return 0;
+}
 
 static int parse_repo(const struct cfg *x, struct ws_repo *r, const json_t *obj,
                       const json_t *pos, size_t i)
 {
     char where[64], cwhere[96];
     const json_t *cred = NULL, *cpos = ws_yaml_pos_child(pos, "credentials");
+    const json_t *hook = NULL, *status = NULL;
     int rc;
     snprintf(where, sizeof(where), "repositories[%zu]", i);
     r->line = ws_yaml_line(pos);
@@ -413,10 +466,16 @@ static int parse_repo(const struct cfg *x, struct ws_repo *r, const json_t *obj,
     if ((rc = check_keys(x, obj, pos, repo_keys, where)) < 0 ||
         (rc = require_str(x, &r->name, obj, pos, "name", where)) < 0 ||
         (rc = require_str(x, &r->url, obj, pos, "url", where)) < 0 ||
-        (rc = get_typed(x, &cred, obj, pos, "credentials", where, 0)) < 0)
+        (rc = get_typed(x, &cred, obj, pos, "credentials", where, 0)) < 0 ||
+        (rc = get_typed(x, &hook, obj, pos, "webhook", where, 0)) < 0 ||
+        (rc = get_typed(x, &status, obj, pos, "status", where, 0)) < 0)
         return rc;
     if (!(r->norm_url = ws_git_url_normalize(r->url)))
         return nomem(x);
+    if (hook && (rc = parse_repo_webhook(x, r, hook, ws_yaml_pos_child(pos, "webhook"), where)) < 0)
+        return rc;
+    if (status && (rc = parse_repo_status(x, r, status, ws_yaml_pos_child(pos, "status"), where)) < 0)
+        return rc;
     if (!cred)
         return 0;
     snprintf(cwhere, sizeof(cwhere), "%s.credentials", where);
@@ -652,7 +711,7 @@ static int parse_app_dir(const struct cfg *x, const struct ws_config *c, struct 
 }
 
 static int get_duration(const struct cfg *x, uint64_t *out, const json_t *obj, const json_t *pos,
-                        const char *key)
+                        const char *key, const char *where)
 {
     json_t *v = json_object_get(obj, key);
     char num[32];
@@ -665,10 +724,10 @@ static int get_duration(const struct cfg *x, uint64_t *out, const json_t *obj, c
         s = num;
     }
     if (!s || ws_duration_parse(&ms, s) < 0)
-        return fail(x, ws_yaml_key_line(pos, key), "bad duration \"%s\" for settings.%s (e.g. \"90s\", \"5m\")",
-                    s ? s : "(not a string)", key);
+        return fail(x, ws_yaml_key_line(pos, key), "bad duration \"%s\" for %s.%s (e.g. \"90s\", \"5m\")",
+                    s ? s : "(not a string)", where, key);
     if (ms == 0)
-        return fail(x, ws_yaml_key_line(pos, key), "settings.%s must be greater than zero", key);
+        return fail(x, ws_yaml_key_line(pos, key), "%s.%s must be greater than zero", where, key);
     *out = ms;
     return 0;
 }
@@ -710,8 +769,8 @@ static int parse_settings(const struct cfg *x, struct ws_settings *s, const json
     s->concurrency = 4;
     if (obj) {
         if ((rc = check_keys(x, obj, pos, settings_keys, "settings")) < 0 ||
-            (rc = get_duration(x, &s->wave_timeout_ms, obj, pos, "waveTimeout")) < 0 ||
-            (rc = get_duration(x, &s->sync_timeout_ms, obj, pos, "syncTimeout")) < 0 ||
+            (rc = get_duration(x, &s->wave_timeout_ms, obj, pos, "waveTimeout", "settings")) < 0 ||
+            (rc = get_duration(x, &s->sync_timeout_ms, obj, pos, "syncTimeout", "settings")) < 0 ||
             (rc = get_str(x, &dir, obj, pos, "stateDir", "settings")) < 0 ||
             (rc = get_str(x, &s->inventory_namespace, obj, pos, "inventoryNamespace", "settings")) < 0)
             goto out;
@@ -744,15 +803,145 @@ out:
     return rc;
 }
 
+/* --- server ------------------------------------------------------------------------ */
+
+static const char *const server_keys[] = {"listen", "apiToken", "maxBodySize", "readTimeout",
+                                          "fetchRetryTimeout", "shutdownGrace", "rateLimit", "publicURL",
+                                          NULL};
+static const char *const rate_keys[] = {"perSecond", "burst", NULL};
+
+/* "25MB", "512KiB", "1048576": a byte count. */
+static int parse_size(size_t *out, const json_t *v)
+{
+    static const struct { const char *suffix; size_t mult; } units[] = {
+        {"", 1}, {"B", 1}, {"K", 1000}, {"KB", 1000}, {"KiB", 1024}, {"M", 1000000},
+        {"MB", 1000000}, {"MiB", 1u << 20}, {"G", 1000000000}, {"GB", 1000000000}, {"GiB", 1u << 30}};
+    const char *s;
+    char *end;
+    unsigned long long n;
+    size_t i;
+    if (json_is_integer(v) && json_integer_value(v) > 0) {
+        *out = (size_t)json_integer_value(v);
+        return 0;
+    }
+    if (!(s = json_string_value(v)) || !isdigit((unsigned char)*s))
+        return WS_EINVAL;
+    n = strtoull(s, &end, 10);
+    while (*end == ' ')
+        end++;
+    for (i = 0; i < WS_ARRAY_SIZE(units); i++)
+        if (strcmp(end, units[i].suffix) == 0 && n > 0 && n <= SIZE_MAX / units[i].mult) {
+            *out = (size_t)n * units[i].mult;
+            return 0;
+        }
+    return WS_EINVAL;
+}
+
+static int get_number(const struct cfg *x, double *out, const json_t *obj, const json_t *pos,
+                      const char *key, const char *where)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_number(v) || json_number_value(v) <= 0)
+        return fail(x, ws_yaml_key_line(pos, key), "%s.%s must be a number greater than zero", where,
+                    key);
+    *out = json_number_value(v);
+    return 0;
+}
+
+/* "127.0.0.1:8080", ":8080", "[::1]:8080", "8080". */
+static int parse_listen(struct ws_server_cfg *s, const char *text)
+{
+    const char *colon = strrchr(text, ':');
+    const char *host = text, *port = text;
+    size_t hl = 0;
+    char *end;
+    long p;
+    if (colon) {
+        port = colon + 1;
+        hl = (size_t)(colon - text);
+        if (hl >= 2 && text[0] == '[' && text[hl - 1] == ']') {
+            host++;
+            hl -= 2;
+        } else if (memchr(text, ':', hl)) {
+            return WS_EINVAL; /* an IPv6 literal needs brackets */
+        }
+    }
+    p = strtol(port, &end, 10);
+    if (!*port || *end || p < 0 || p > 65535)
+        return WS_EINVAL;
+    s->listen_port = (int)p;
+    if (hl) {
+        free(s->listen_host);
+        if (!(s->listen_host = strndup(host, hl)))
+            return WS_ENOMEM;
+    }
+    return 0;
+}
+
+static int parse_server(const struct cfg *x, struct ws_server_cfg *s, const json_t *obj,
+                        const json_t *pos)
+{
+    const json_t *rate = NULL, *v;
+    char *listen = NULL;
+    int rc = 0;
+    s->listen_port = 8080;
+    s->max_body_bytes = 25u * 1000 * 1000;
+    s->read_timeout_ms = 10 * 1000;
+    s->fetch_retry_ms = 2 * 60 * 1000;
+    s->shutdown_grace_ms = 30 * 1000;
+    s->rate_per_second = 100;
+    s->rate_burst = 200;
+    if (!(s->listen_host = strdup("127.0.0.1")))
+        return nomem(x);
+    if (!obj)
+        return 0;
+    if ((rc = check_keys(x, obj, pos, server_keys, "server")) < 0 ||
+        (rc = get_str(x, &listen, obj, pos, "listen", "server")) < 0 ||
+        (rc = get_secret(x, &s->api_token, obj, pos, "apiToken", "server")) < 0 ||
+        (rc = get_duration(x, &s->read_timeout_ms, obj, pos, "readTimeout", "server")) < 0 ||
+        (rc = get_duration(x, &s->fetch_retry_ms, obj, pos, "fetchRetryTimeout", "server")) < 0 ||
+        (rc = get_duration(x, &s->shutdown_grace_ms, obj, pos, "shutdownGrace", "server")) < 0 ||
+        (rc = get_str(x, &s->public_url, obj, pos, "publicURL", "server")) < 0 ||
+        (rc = get_typed(x, &rate, obj, pos, "rateLimit", "server", 0)) < 0)
+        goto out;
+    if (listen && (rc = parse_listen(s, listen)) < 0) {
+        rc = rc == WS_ENOMEM ? nomem(x)
+                             : fail(x, ws_yaml_key_line(pos, "listen"),
+                                    "server.listen \"%s\" is not HOST:PORT (e.g. \"0.0.0.0:8080\", "
+                                    "\"[::1]:8080\")", listen);
+        goto out;
+    }
+    if ((v = json_object_get(obj, "maxBodySize")) && !json_is_null(v) &&
+        parse_size(&s->max_body_bytes, v) < 0) {
+        rc = fail(x, ws_yaml_key_line(pos, "maxBodySize"),
+                  "server.maxBodySize must be a size such as \"25MB\" or \"512KiB\"");
+        goto out;
+    }
+    if (rate && ((rc = check_keys(x, rate, ws_yaml_pos_child(pos, "rateLimit"), rate_keys,
+                                  "server.rateLimit")) < 0 ||
+                 (rc = get_number(x, &s->rate_per_second, rate, ws_yaml_pos_child(pos, "rateLimit"),
+                                  "perSecond", "server.rateLimit")) < 0 ||
+                 (rc = get_number(x, &s->rate_burst, rate, ws_yaml_pos_child(pos, "rateLimit"),
+                                  "burst", "server.rateLimit")) < 0))
+        goto out;
+    if (s->rate_burst < 1)
+        s->rate_burst = 1;
+out:
+    free(listen);
+    return rc;
+}
+
 /* --- the whole file -------------------------------------------------------------- */
 
 static const char *const top_keys[] = {"repositories", "clusters", "applications", "settings",
-                                       NULL};
+                                       "server", NULL};
 
 static int parse_root(const struct cfg *x, struct ws_config *c, const json_t *root,
                       const json_t *pos)
 {
-    const json_t *repos = NULL, *clusters = NULL, *apps = NULL, *settings = NULL, *v;
+    const json_t *repos = NULL, *clusters = NULL, *apps = NULL, *settings = NULL, *server = NULL, *v;
     size_t i, j;
     int rc;
     if (json_is_null(root) || (json_is_object(root) && json_object_size(root) == 0))
@@ -765,7 +954,8 @@ static int parse_root(const struct cfg *x, struct ws_config *c, const json_t *ro
         (rc = get_typed(x, &repos, root, pos, "repositories", "", 1)) < 0 ||
         (rc = get_typed(x, &clusters, root, pos, "clusters", "", 1)) < 0 ||
         (rc = get_typed(x, &apps, root, pos, "applications", "", 1)) < 0 ||
-        (rc = get_typed(x, &settings, root, pos, "settings", "", 0)) < 0)
+        (rc = get_typed(x, &settings, root, pos, "settings", "", 0)) < 0 ||
+        (rc = get_typed(x, &server, root, pos, "server", "", 0)) < 0)
         return rc;
     if ((json_array_size(repos) && !(c->repos = calloc(json_array_size(repos), sizeof(*c->repos)))) ||
         (json_array_size(clusters) &&
@@ -805,7 +995,9 @@ static int parse_root(const struct cfg *x, struct ws_config *c, const json_t *ro
                                 i)) < 0)
             return rc;
     }
-    return parse_settings(x, &c->settings, settings, ws_yaml_pos_child(pos, "settings"));
+    if ((rc = parse_settings(x, &c->settings, settings, ws_yaml_pos_child(pos, "settings"))) < 0)
+        return rc;
+    return parse_server(x, &c->server, server, ws_yaml_pos_child(pos, "server"));
 }
 
 int ws_config_parse(struct ws_config *out, const char *buf, size_t len, const char *name,
@@ -892,6 +1084,11 @@ void ws_config_free(struct ws_config *c)
         free(c->repos[i].norm_url);
         free_secret(c->repos[i].username);
         free_secret(c->repos[i].password);
+        free_secret(c->repos[i].webhook_secret);
+        free(c->repos[i].status_provider);
+        free(c->repos[i].status_api_url);
+        free_secret(c->repos[i].status_token);
+        free(c->repos[i].status_project);
     }
     free(c->repos);
     for (i = 0; i < c->nclusters; i++) {
@@ -910,9 +1107,17 @@ void ws_config_free(struct ws_config *c)
     free(c->app_dirs);
     free(c->settings.state_dir);
     free(c->settings.inventory_namespace);
+    free(c->server.listen_host);
+    free_secret(c->server.api_token);
+    free(c->server.public_url);
     free(c->path);
     free(c->base_dir);
     memset(c, 0, sizeof(*c));
+}
+
+int ws_config_set_listen(struct ws_config *c, const char *listen)
+{
+    return parse_listen(&c->server, listen);
 }
 
 /* --- lookups ------------------------------------------------------------------ */

@@ -2,12 +2,16 @@
  * settings, and secret references (env:NAME, file:PATH). Unknown keys,
  * missing references and bad durations are errors naming file:line.
  *
- *   repositories: [{name, url, credentials: {username, password}}]
+ *   repositories: [{name, url, credentials: {username, password},
+ *                   webhook: {secret, allowUnsigned},
+ *                   status: {provider: github|gitlab, apiURL, token, project}}]
  *   clusters:     [{name, kubeconfig, context, aliases: [url…]} or
  *                  {name, server, caFile, caData, insecure, token, tokenFile,
  *                   certFile, certData, keyFile, keyData, exec, namespace, aliases}]
  *   applications: [{repository, path, revision}]
  *   settings:     {waveTimeout, syncTimeout, concurrency, stateDir, inventoryNamespace}
+ *   server:       {listen, apiToken, maxBodySize, readTimeout, fetchRetryTimeout,
+ *                  shutdownGrace, rateLimit: {perSecond, burst}, publicURL}
  */
 #ifndef WS_CONFIG_H
 #define WS_CONFIG_H
@@ -25,6 +29,16 @@ struct ws_repo {
     char *norm_url;  /* ws_git_url_normalize(url) */
     char *username;  /* resolved secrets; NULL when not configured; never logged */
     char *password;
+    /* webhooks: the secret (GitHub/Gitea HMAC key, GitLab token, our hooks'
+       HMAC key); deliveries without a valid signature are refused unless
+       allow_unsigned is set explicitly. */
+    char *webhook_secret;
+    int allow_unsigned;
+    /* commit status reporting; status_provider NULL = off */
+    char *status_provider; /* "github" | "gitlab" */
+    char *status_api_url;  /* default https://api.github.com / https://gitlab.com/api/v4 */
+    char *status_token;
+    char *status_project;  /* "owner/repo" or GitLab project id/path; NULL = from the push */
     int line;
 };
 
@@ -52,6 +66,21 @@ struct ws_settings {
     char *inventory_namespace; /* default "wavesync" */
 };
 
+/* `wavesync serve`. */
+struct ws_server_cfg {
+    char *listen_host;          /* default 127.0.0.1 */
+    int listen_port;            /* default 8080 */
+    char *api_token;            /* bearer token for /api/v1; NULL = API writes refused */
+    size_t max_body_bytes;      /* default 25 MB */
+    uint64_t read_timeout_ms;   /* default 10s */
+    uint64_t fetch_retry_ms;    /* how long a pushed commit that is not fetchable yet is retried; 2m */
+    double rate_per_second;     /* webhook deliveries per source address; default 100 */
+    double rate_burst;          /* default 200 */
+    char *public_url;           /* for commit statuses' target_url; NULL = none */
+    uint64_t shutdown_grace_ms; /* SIGTERM: running syncs may finish this long, then are
+                                   checkpointed (run again at the next start); default 30s */
+};
+
 struct ws_config {
     char *path;      /* the file it came from (or the name given to ws_config_parse) */
     char *base_dir;  /* its folder, absolute */
@@ -62,6 +91,7 @@ struct ws_config {
     struct ws_app_dir *app_dirs;
     size_t napp_dirs;
     struct ws_settings settings;
+    struct ws_server_cfg server;
 };
 
 /* Parse config text. `name` labels errors ("wavesync.yaml:12: unknown key
@@ -73,6 +103,9 @@ int ws_config_parse(struct ws_config *out, const char *buf, size_t len, const ch
                     const char *base_dir, struct ws_err *err);
 int ws_config_load(struct ws_config *out, const char *path, struct ws_err *err);
 void ws_config_free(struct ws_config *c);
+
+/* Override server.listen ("HOST:PORT", ":PORT", "[::1]:PORT"). 0 or WS_EINVAL. */
+int ws_config_set_listen(struct ws_config *c, const char *listen);
 
 /* Lookups (borrowed results, NULL when none). A repository matches by
  * normalised URL; a cluster by name, or by server URL / alias. */

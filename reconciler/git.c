@@ -258,6 +258,48 @@ static int update_head(git_repository *repo, git_remote *remote)
     return error == GIT_ENOTFOUND ? 0 : error;
 }
 
+/* Local repositories standing in for remote URLs (CI mode, hooks). Set
+ * before any worker thread starts, read-only afterwards. */
+#define MAX_LOCALS 8
+static struct { char *norm_url; char *path; } locals[MAX_LOCALS];
+static size_t nlocals;
+
+int ws_git_set_local(const char *url, const char *path)
+{
+    if (nlocals == MAX_LOCALS)
+        return WS_ELIMIT;
+    if (!(locals[nlocals].norm_url = ws_git_url_normalize(url)) ||
+        !(locals[nlocals].path = strdup(path))) {
+        free(locals[nlocals].norm_url);
+        return WS_ENOMEM;
+    }
+    nlocals++;
+    return 0;
+}
+
+void ws_git_clear_locals(void)
+{
+    while (nlocals > 0) {
+        nlocals--;
+        free(locals[nlocals].norm_url);
+        free(locals[nlocals].path);
+    }
+}
+
+static const char *local_for(const char *url)
+{
+    char *norm;
+    const char *found = NULL;
+    size_t i;
+    if (!nlocals || !(norm = ws_git_url_normalize(url)))
+        return NULL;
+    for (i = 0; i < nlocals && !found; i++)
+        if (strcmp(locals[i].norm_url, norm) == 0)
+            found = locals[i].path;
+    free(norm);
+    return found;
+}
+
 int ws_git_mirror(char **out_path, const char *cache_dir, const char *url,
                   const struct ws_git_creds *creds, struct ws_err *err)
 {
@@ -296,6 +338,11 @@ int ws_git_mirror_since(char **out_path, const char *cache_dir, const char *url,
 
     ws_err_clear(err);
     *out_path = NULL;
+    if (url && local_for(url)) { /* a local clone stands in: nothing to fetch */
+        if (!(*out_path = strdup(local_for(url))))
+            return ws_err_set(err, WS_ENOMEM, "out of memory");
+        return 0;
+    }
     if (!cache_dir || !*cache_dir || !url || !*url)
         return ws_err_set(err, WS_EINVAL, "git: a mirror needs a cache folder and a URL");
     if (split_userinfo(&shown, &secret, url) < 0 || !(name = mirror_name(url)) ||
@@ -378,12 +425,34 @@ out:
 
 /* --- revisions -------------------------------------------------------------- */
 
+/* Inside a pre-receive hook git keeps the pushed objects in a quarantine
+ * folder named by GIT_OBJECT_DIRECTORY, which libgit2 does not read from the
+ * environment: add it as an alternate so the pushed commits resolve. */
+static int add_quarantine(git_repository *repo)
+{
+    const char *dir = getenv("GIT_QUARANTINE_PATH");
+    git_odb *odb = NULL;
+    int error;
+    if (!dir || !*dir)
+        return 0;
+    if ((error = git_repository_odb(&odb, repo)) == 0)
+        error = git_odb_add_disk_alternate(odb, dir);
+    git_odb_free(odb);
+    return error;
+}
+
 static int open_repo(git_repository **out, const char *path, struct ws_err *err)
 {
     int error = git_repository_open_ext(out, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
     if (error < 0)
         return lib_fail(err, error == GIT_ENOTFOUND ? WS_ENOTFOUND : WS_EIO,
                         "git: cannot open repository %s", path);
+    if (add_quarantine(*out) < 0) {
+        error = lib_fail(err, WS_EIO, "git: cannot read the pushed objects of %s", path);
+        git_repository_free(*out);
+        *out = NULL;
+        return error;
+    }
     return 0;
 }
 
@@ -1077,5 +1146,140 @@ out:
     git_diff_free(diff);
     git_tree_free(old);
     at_close(&at);
+    return error;
+}
+
+static int is_zero_id(const char *id)
+{
+    return !id || !*id || strspn(id, "0") == strlen(id);
+}
+
+int ws_git_default_branch(char **out, const char *repo_path, struct ws_err *err)
+{
+    git_repository *repo = NULL;
+    git_reference *head = NULL;
+    const char *target;
+    int error;
+    *out = NULL;
+    ws_err_clear(err);
+    if ((error = open_repo(&repo, repo_path, err)) < 0)
+        return error;
+    if (git_reference_lookup(&head, repo, "HEAD") < 0 ||
+        git_reference_type(head) != GIT_REFERENCE_SYMBOLIC ||
+        !(target = git_reference_symbolic_target(head)))
+        error = ws_err_set(err, WS_ENOTFOUND, "git: %s has no default branch (HEAD is detached)",
+                           repo_path);
+    else if (strncmp(target, "refs/remotes/origin/", 20) == 0) /* a CI clone */
+        error = (*out = fmt("refs/heads/%s", target + 20)) ? 0
+                                                            : ws_err_set(err, WS_ENOMEM, "out of memory");
+    else if (!(*out = strdup(target)))
+        error = ws_err_set(err, WS_ENOMEM, "out of memory");
+    git_reference_free(head);
+    git_repository_free(repo);
+    return error;
+}
+
+/* The commit a push's range starts from, as a hex id into `out`; "" when
+ * there is none and everything counts as changed (*why says why). */
+static int range_base(char out[41], const char **why, git_repository *repo, const char *repo_path,
+                      const char *before, const git_oid *after, const char *base_rev,
+                      struct ws_err *err)
+{
+    git_commit *old = NULL;
+    git_oid mb;
+    int error;
+    out[0] = '\0';
+    if (is_zero_id(before)) { /* a new branch: what it adds to the base branch */
+        if (!base_rev || find_commit(&old, repo, repo_path, base_rev, NULL) < 0) {
+            *why = "new branch and no base branch to compare with";
+            return 0;
+        }
+    } else if (find_commit(&old, repo, repo_path, before, NULL) < 0) {
+        *why = "the push's \"before\" commit is not in the repository";
+        return 0;
+    }
+    if (git_oid_equal(git_commit_id(old), after)) {
+        git_oid_tostr(out, 41, after);
+        goto out;
+    }
+    error = git_merge_base(&mb, repo, git_commit_id(old), after);
+    if (error == GIT_ENOTFOUND) {
+        *why = "the pushed history shares no commit with the one before";
+    } else if (error < 0) {
+        error = lib_fail(err, WS_EIO, "git: cannot find the merge base in %s", repo_path);
+        git_commit_free(old);
+        return error;
+    } else {
+        /* fast-forward: mb == before; force push or new branch: the merge base */
+        git_oid_tostr(out, 41, &mb);
+    }
+out:
+    git_commit_free(old);
+    return 0;
+}
+
+int ws_git_push_paths(struct ws_git_push *out, const char *repo_path, const char *before,
+                      const char *after, const char *base_rev, struct ws_err *err)
+{
+    git_repository *repo = NULL;
+    git_commit *head = NULL;
+    const char *why = NULL;
+    char base[41];
+    int error;
+
+    memset(out, 0, sizeof(*out));
+    ws_err_clear(err);
+    if (is_zero_id(after))
+        return ws_err_set(err, WS_EINVAL, "the push deletes the ref: nothing to sync");
+    if ((error = open_repo(&repo, repo_path, err)) < 0)
+        goto out;
+    if ((error = find_commit(&head, repo, repo_path, after, err)) < 0)
+        goto out; /* WS_ENOTFOUND: not fetched yet */
+    git_oid_tostr(out->after, 41, git_commit_id(head));
+    if ((error = range_base(base, &why, repo, repo_path, before, git_commit_id(head), base_rev,
+                            err)) < 0)
+        goto out;
+    if (!base[0]) {
+        out->all = 1;
+        out->why_all = why;
+        goto out;
+    }
+    memcpy(out->base, base, sizeof(base));
+    git_repository_free(repo);
+    repo = NULL;
+    error = ws_git_changed_paths(&out->paths, repo_path, base, out->after, err);
+out:
+    git_commit_free(head);
+    git_repository_free(repo);
+    return error;
+}
+
+void ws_git_push_free(struct ws_git_push *p)
+{
+    json_decref(p->paths);
+    p->paths = NULL;
+}
+
+int ws_git_remote_url(char **out, const char *repo_path, const char *remote, struct ws_err *err)
+{
+    git_repository *repo = NULL;
+    git_config *cfg = NULL;
+    git_buf buf = {0};
+    char *key = fmt("remote.%s.url", remote);
+    int error;
+    *out = NULL;
+    ws_err_clear(err);
+    if (!key)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    if ((error = open_repo(&repo, repo_path, err)) == 0) {
+        if (git_repository_config_snapshot(&cfg, repo) < 0 || git_config_get_string_buf(&buf, cfg, key) < 0)
+            error = ws_err_set(err, WS_ENOTFOUND, "git: %s has no %s", repo_path, key);
+        else if (!(*out = strdup(buf.ptr)))
+            error = ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
+    git_buf_dispose(&buf);
+    git_config_free(cfg);
+    git_repository_free(repo);
+    free(key);
     return error;
 }

@@ -88,4 +88,39 @@ int ws_rmtree(const char *path);
 int ws_git_changed_paths(json_t **out, const char *repo_path, const char *before,
                          const char *after, struct ws_err *err);
 
+/* What a push changed, for routing. */
+struct ws_git_push {
+    char after[41];   /* the pushed commit, resolved */
+    char base[41];    /* the commit the range starts from ("" with all) */
+    json_t *paths;    /* changed paths, sorted (NULL with all); free with ws_git_push_free */
+    int all;          /* no usable base: treat every path as changed */
+    const char *why_all; /* static text saying why, with all */
+};
+
+/* The paths a push of `before`→`after` changed: before..after for a
+ * fast-forward; from the merge base for a force push, and for a new branch
+ * (`before` all zeros) from its merge base with `base_rev` (the default
+ * branch). Without a usable base (`before` unknown, unrelated histories, no
+ * base branch) `all` is set. WS_ENOTFOUND when `after` is not in the
+ * repository yet (a lagging mirror: fetch and retry); WS_EINVAL for a
+ * deletion (after all zeros). */
+int ws_git_push_paths(struct ws_git_push *out, const char *repo_path, const char *before,
+                      const char *after, const char *base_rev, struct ws_err *err);
+void ws_git_push_free(struct ws_git_push *p);
+
+/* The default branch of a repository: the full ref HEAD points at
+ * ("refs/heads/main"; a clone's refs/remotes/origin/X maps to refs/heads/X).
+ * Caller frees. */
+int ws_git_default_branch(char **out, const char *repo_path, struct ws_err *err);
+
+/* The URL of `remote` ("origin") in the repository at repo_path. Caller frees. */
+int ws_git_remote_url(char **out, const char *repo_path, const char *remote, struct ws_err *err);
+
+/* Let the local repository at `path` stand in for `url` (matched after
+ * ws_git_url_normalize): ws_git_mirror* return `path` without fetching. For
+ * CI mode and git hooks, where the pushed repository is already on disk.
+ * Call before any worker thread starts. ws_git_clear_locals frees them. */
+int ws_git_set_local(const char *url, const char *path);
+void ws_git_clear_locals(void);
+
 #endif

@@ -588,6 +588,25 @@ static uint64_t retry_after_ms(CURL *easy)
     return 0;
 }
 
+/* One more response for /metrics' requests by method and code. */
+static void count_response(struct ws_kube_stats *st, const char *method, int code)
+{
+    size_t i;
+    for (i = 0; i < st->nby_code; i++)
+        if (st->by_code[i].code == code && strcmp(st->by_code[i].method, method) == 0) {
+            st->by_code[i].n++;
+            return;
+        }
+    if (st->nby_code == WS_KUBE_STAT_CODES) {
+        st->other++;
+        return;
+    }
+    snprintf(st->by_code[i].method, sizeof(st->by_code[i].method), "%s", method);
+    st->by_code[i].code = code;
+    st->by_code[i].n = 1;
+    st->nby_code++;
+}
+
 static void on_done(CURL *easy, CURLcode result, void *data)
 {
     struct ws_kube_req *r = data;
@@ -615,6 +634,7 @@ static void on_done(CURL *easy, CURLcode result, void *data)
         retry_after = retry_after_ms(easy);
     curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_bytes);
     k->stats.by_class[status >= 200 && status < 600 ? status / 100 : 0]++;
+    count_response(&k->stats, r->method, (int)status);
     curl_easy_cleanup(easy);
     r->easy = NULL;
     curl_slist_free_all(r->hdrs);

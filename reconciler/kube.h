@@ -32,12 +32,18 @@ struct ws_kube_opts {
 };
 
 /* Counters for /metrics and benchmarks. */
+#define WS_KUBE_STAT_CODES 48
 struct ws_kube_stats {
     uint64_t requests;  /* attempts sent */
     uint64_t retries;
     uint64_t by_class[6]; /* responses by status class: [0]=no response, [2]=2xx … [5]=5xx */
     uint64_t http2;       /* responses that came over HTTP/2 */
     uint64_t connections; /* new connections opened (the rest reused one) */
+    /* responses by HTTP method and status code (0 = no response), first
+       WS_KUBE_STAT_CODES distinct pairs; later pairs count in `other` */
+    struct { char method[8]; int code; uint64_t n; } by_code[WS_KUBE_STAT_CODES];
+    size_t nby_code;
+    uint64_t other;
 };
 
 /* Create a client. Takes ownership of *cfg's contents (cfg is zeroed).

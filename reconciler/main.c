@@ -428,6 +428,14 @@ int main(int argc, char **argv)
     ws_git_init();
     if (strcmp(cmd, "apply") == 0)
         rc = cmd_apply(&g, argc, argv);
+    else if (strcmp(cmd, "serve") == 0)
+        rc = ws_cli_serve(&g, argc - optind, argv + optind);
+    else if (strcmp(cmd, "validate") == 0)
+        rc = ws_cli_validate(&g, argc - optind, argv + optind);
+    else if (strcmp(cmd, "trigger") == 0)
+        rc = ws_cli_trigger(&g, argc - optind, argv + optind);
+    else if (strcmp(cmd, "notify") == 0)
+        rc = ws_cli_notify(&g, argc - optind, argv + optind);
     else if (strcmp(cmd, "sync") == 0)
         rc = ws_cli_sync(&g, argc, argv);
     else if (strcmp(cmd, "diff") == 0)

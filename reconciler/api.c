@@ -1,0 +1,647 @@
+/* api.c — the service's HTTP face: webhook deliveries (verified, rate
+ * limited, made durable before the answer), the REST API for manual runs and
+ * state, health checks and Prometheus metrics. Loop thread only. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "serve_int.h"
+#include "util.h"
+#include "webhook.h"
+
+#define MAX_BUCKETS 4096
+
+const double ws__sync_bounds[HIST_BUCKETS] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900};
+const double ws__wave_bounds[HIST_BUCKETS] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+const double ws__route_bounds[HIST_BUCKETS] = {1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000};
+
+void ws__hist_add(struct hist *h, double v, const double *bounds)
+{
+    size_t i;
+    for (i = 0; i < HIST_BUCKETS && v > bounds[i]; i++)
+        ;
+    h->counts[i]++;
+    h->sum += v;
+    h->n++;
+}
+
+void ws__metric_webhook(struct svc *s, const char *provider, const char *result)
+{
+    json_t *p = json_object_get(s->m.webhooks, provider);
+    if (!p) {
+        p = json_object();
+        json_object_set_new(s->m.webhooks, provider, p); /* steals p */
+    }
+    json_object_set_new(p, result, json_integer(json_integer_value(json_object_get(p, result)) + 1)); /* steals */
+}
+
+/* --- responses -------------------------------------------------------------- */
+
+static void reply_json(struct ws_httpd_req *req, int status, json_t *body) /* steals body */
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    size_t n = text ? strlen(text) : 0;
+    if (text)
+        text[n] = '\0';
+    ws_httpd_respond(req, status, "application/json", NULL, text ? text : "{}", text ? n : 2);
+    free(text);
+    json_decref(body);
+}
+
+static void reply_error(struct ws_httpd_req *req, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void reply_error(struct ws_httpd_req *req, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ws_utf8_sanitize(msg);
+    reply_json(req, status, json_pack("{s:s}", "error", msg));
+}
+
+/* --- rate limiting: a token bucket per source address ---------------------------- */
+
+static int rate_ok(struct svc *s, const char *remote)
+{
+    uint64_t now = ws_now_ms();
+    double rate = s->cfg->server.rate_per_second, burst = s->cfg->server.rate_burst;
+    struct bucket *b = NULL;
+    size_t i, oldest = 0;
+    for (i = 0; i < s->nbuckets; i++) {
+        if (strcmp(s->buckets[i].remote, remote) == 0) {
+            b = &s->buckets[i];
+            break;
+        }
+        if (s->buckets[i].at_ms < s->buckets[oldest].at_ms)
+            oldest = i;
+    }
+    if (!b) {
+        if (s->nbuckets < MAX_BUCKETS) {
+            struct bucket *grown = realloc(s->buckets, (s->nbuckets + 1) * sizeof(*grown));
+            if (!grown)
+                return 1;
+            s->buckets = grown;
+            b = &s->buckets[s->nbuckets++];
+        } else {
+            b = &s->buckets[oldest]; /* forget the quietest source */
+        }
+        snprintf(b->remote, sizeof(b->remote), "%s", remote);
+        b->tokens = burst;
+        b->at_ms = now;
+    }
+    b->tokens = fmin(burst, b->tokens + (double)(now - b->at_ms) * rate / 1000.0);
+    b->at_ms = now;
+    if (b->tokens < 1)
+        return 0;
+    b->tokens -= 1;
+    return 1;
+}
+
+/* --- webhooks ------------------------------------------------------------------- */
+
+struct delivery {
+    struct svc *s;
+    struct ws_httpd_req *req;
+    const char *provider;
+    int outstanding, failed, accepted, duplicates;
+    json_t *triggers;
+    char first_error[1024];
+};
+
+static void delivery_answer(struct delivery *d)
+{
+    struct svc *s = d->s;
+    if (d->failed && !d->accepted) {
+        ws__metric_webhook(s, d->provider, "error");
+        reply_error(d->req, 503, "cannot record the delivery: %s", d->first_error);
+    } else if (d->accepted) {
+        ws__metric_webhook(s, d->provider, "accepted");
+        reply_json(d->req, 202, json_pack("{s:s, s:O, s:I}", "status", "accepted", "triggers", d->triggers,
+                                          "trigger", json_integer_value(json_array_get(d->triggers, 0))));
+    } else {
+        ws__metric_webhook(s, d->provider, "duplicate");
+        reply_json(d->req, 200, json_pack("{s:s, s:O}", "status", "duplicate", "triggers", d->triggers));
+    }
+    json_decref(d->triggers);
+    free(d);
+}
+
+struct accept_ctx {
+    struct delivery *d;
+    size_t repo;
+    char *ref, *before, *after, *default_branch;
+    json_t *extra;
+};
+
+static void on_accepted(int code, const struct ws_err *err, int64_t id, int duplicate, void *data)
+{
+    struct accept_ctx *c = data;
+    struct delivery *d = c->d;
+    if (code < 0) {
+        d->failed++;
+        snprintf(d->first_error, sizeof(d->first_error), "%s", err ? err->msg : ws_code_str(code));
+        ws_error("webhook %s: %s", d->provider, d->first_error);
+    } else {
+        json_array_append_new(d->triggers, json_integer(id)); /* steals */
+        if (duplicate) {
+            d->duplicates++;
+            ws_info("webhook %s: delivery already received (trigger %lld): not run again", d->provider,
+                    (long long)id);
+        } else {
+            d->accepted++;
+            ws_info("webhook %s: trigger %lld: %s %.12s..%.12s", d->provider, (long long)id, c->ref, c->before,
+                    c->after);
+            if (!d->s->stopping)
+                ws__svc_routed_later(d->s, c->repo, id, c->ref, c->before, c->after, c->default_branch,
+                                     c->extra);
+        }
+    }
+    free(c->ref);
+    free(c->before);
+    free(c->after);
+    free(c->default_branch);
+    json_decref(c->extra);
+    free(c);
+    if (--d->outstanding == 0)
+        delivery_answer(d);
+}
+
+static const struct ws_repo *find_repo(struct svc *s, const struct ws_hook_event *e)
+{
+    for (size_t i = 0; i < e->nrepo_urls; i++) {
+        const struct ws_repo *r = ws_config_repo_by_url(s->cfg, e->repo_urls[i]);
+        if (r)
+            return r;
+    }
+    return NULL;
+}
+
+static void handle_webhook(struct svc *s, struct ws_httpd_req *req, const char *provider_name)
+{
+    struct ws_hook_header hdrs[64];
+    struct ws_hook_event e;
+    struct ws_err err;
+    enum ws_hook_provider p = WS_HOOK_UNKNOWN;
+    const struct ws_repo *repo;
+    struct delivery *d = NULL;
+    char dflt[300], key[300];
+    size_t i, nh = req->nheaders < 64 ? req->nheaders : 64;
+    const char *pname;
+
+    memset(&e, 0, sizeof(e));
+    ws_err_clear(&err);
+    for (i = 0; i < nh; i++) {
+        hdrs[i].name = req->headers[i].name;
+        hdrs[i].value = req->headers[i].value;
+    }
+    if (provider_name && ws_hook_provider_parse(&p, provider_name) < 0) {
+        reply_error(req, 404, "unknown webhook provider \"%s\" (github, gitlab, gitea, gogs, bitbucket-server, "
+                              "generic)", provider_name);
+        return;
+    }
+    if (p == WS_HOOK_UNKNOWN)
+        p = ws_hook_detect(hdrs, nh);
+    pname = ws_hook_provider_name(p);
+    if (!rate_ok(s, req->remote)) {
+        ws__metric_webhook(s, pname, "rate_limited");
+        ws_warn("webhook from %s: rate limit exceeded", req->remote);
+        ws_httpd_respond(req, 429, "application/json", "Retry-After: 1\r\n",
+                         "{\"error\":\"rate limit exceeded\"}", 31);
+        return;
+    }
+    if (p == WS_HOOK_UNKNOWN) {
+        ws__metric_webhook(s, pname, "bad_request");
+        reply_error(req, 400, "unrecognised webhook: no X-GitHub-Event, X-Gitlab-Event, X-Gitea-Event, "
+                              "X-Gogs-Event, X-Event-Key or X-Wavesync-Event header");
+        return;
+    }
+    if (ws_hook_parse(&e, p, hdrs, nh, req->body, req->body_len, &err) < 0) {
+        ws__metric_webhook(s, pname, "bad_request");
+        ws_warn("webhook %s from %s: %s", pname, req->remote, err.msg);
+        reply_error(req, 400, "%s", err.msg);
+        goto out;
+    }
+    if (!(repo = find_repo(s, &e))) {
+        ws__metric_webhook(s, pname, "ignored");
+        reply_json(req, 200, json_pack("{s:s, s:s, s:s?}", "status", "ignored", "reason",
+                                       "the repository is not configured", "repository",
+                                       e.nrepo_urls ? e.repo_urls[0] : NULL));
+        goto out;
+    }
+    if (repo->webhook_secret) {
+        if (ws_hook_verify(p, hdrs, nh, req->body, req->body_len, repo->webhook_secret, &err) < 0) {
+            ws__metric_webhook(s, pname, "unauthorized");
+            ws_warn("webhook %s from %s for %s refused: %s", pname, req->remote, repo->name, err.msg);
+            reply_error(req, 401, "%s", err.msg);
+            goto out;
+        }
+    } else if (!repo->allow_unsigned) {
+        ws__metric_webhook(s, pname, "unauthorized");
+        ws_warn("webhook %s from %s for %s refused: no webhook secret configured", pname, req->remote, repo->name);
+        reply_error(req, 401, "repository \"%s\" has no webhook secret configured (repositories[].webhook.secret)",
+                    repo->name);
+        goto out;
+    }
+    if (e.kind == WS_HOOK_PING) {
+        ws__metric_webhook(s, pname, "ping");
+        reply_json(req, 200, json_pack("{s:s, s:s}", "status", "pong", "repository", repo->name));
+        goto out;
+    }
+    if (e.kind != WS_HOOK_PUSH) {
+        ws__metric_webhook(s, pname, "ignored");
+        reply_json(req, 200, json_pack("{s:s, s:s, s:s?}", "status", "ignored", "reason", "not a push event",
+                                       "event", e.event_name));
+        goto out;
+    }
+    if (e.default_branch)
+        snprintf(dflt, sizeof(dflt), "refs/heads/%s", e.default_branch);
+    if (!(d = calloc(1, sizeof(*d))) || !(d->triggers = json_array())) {
+        free(d);
+        reply_error(req, 503, "out of memory");
+        goto out;
+    }
+    d->s = s;
+    d->req = req;
+    d->provider = ws_hook_provider_name(p);
+    d->outstanding = 1; /* held until every change is queued */
+    for (i = 0; i < e.nchanges; i++) {
+        const struct ws_hook_change *c = &e.changes[i];
+        struct ws_trigger_in t;
+        struct accept_ctx *ac;
+        if (c->deleted || !ws_push_interesting(s->snap->ix, repo, c->ref, e.default_branch ? dflt : NULL))
+            continue;
+        if (e.delivery_id)
+            snprintf(key, sizeof(key), "%s:%s%s%.0zu", pname, e.delivery_id, e.nchanges > 1 ? ":" : "",
+                     e.nchanges > 1 ? i : (size_t)0);
+        memset(&t, 0, sizeof(t));
+        t.delivery_key = e.delivery_id ? key : NULL;
+        t.source = p == WS_HOOK_GENERIC ? "hook" : "webhook";
+        t.provider = pname;
+        t.repo = repo->name;
+        t.ref = c->ref;
+        t.before = c->before;
+        t.after = c->after;
+        if (!(ac = calloc(1, sizeof(*ac))))
+            continue;
+        ac->d = d;
+        ac->repo = (size_t)(repo - s->cfg->repos);
+        ac->ref = strdup(c->ref);
+        ac->before = strdup(c->before);
+        ac->after = strdup(c->after);
+        ac->default_branch = e.default_branch ? strdup(dflt) : NULL;
+        ac->extra = json_pack("{s:s?, s:s?, s:s?}", "fullName", e.repo_full_name, "projectId", e.project_id,
+                              "defaultBranch", e.default_branch ? dflt : NULL);
+        t.extra = ac->extra;
+        d->outstanding++;
+        if (ws_store_accept(s->store, &t, on_accepted, ac) < 0) {
+            d->outstanding--;
+            free(ac->ref);
+            free(ac->before);
+            free(ac->after);
+            free(ac->default_branch);
+            json_decref(ac->extra);
+            free(ac);
+        }
+    }
+    if (--d->outstanding == 0) {
+        /* nothing tracks the pushed refs (or they were deleted) */
+        ws__metric_webhook(s, pname, "ignored");
+        reply_json(req, 200, json_pack("{s:s, s:s, s:s, s:s}", "status", "ignored", "reason",
+                                       "no application tracks this ref", "repository", repo->name, "ref",
+                                       e.ref ? e.ref : ""));
+        json_decref(d->triggers);
+        free(d);
+    }
+out:
+    ws_hook_event_free(&e);
+}
+
+/* --- REST API ---------------------------------------------------------------------- */
+
+static int authorized(struct svc *s, struct ws_httpd_req *req)
+{
+    const char *h = ws_httpd_header(req, "Authorization");
+    const char *token = s->cfg->server.api_token;
+    if (!token) {
+        reply_error(req, 403, "the API is disabled: set server.apiToken in the configuration");
+        return 0;
+    }
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0 ||
+        !ws_consttime_eq(h + 7, strlen(h + 7), token, strlen(token))) {
+        ws_warn("api: %s %s from %s: missing or wrong bearer token", req->method, req->path, req->remote);
+        ws_httpd_respond(req, 401, "application/json", "WWW-Authenticate: Bearer\r\n",
+                         "{\"error\":\"a valid bearer token is required\"}", 43);
+        return 0;
+    }
+    return 1;
+}
+
+struct manual_ctx {
+    struct svc *s;
+    struct ws_httpd_req *req;
+    char *app;
+};
+
+static void on_manual_accepted(int code, const struct ws_err *err, int64_t id, int duplicate, void *data)
+{
+    struct manual_ctx *c = data;
+    struct app_state *a = ws__svc_app(c->s, c->app);
+    (void)duplicate;
+    if (code < 0) {
+        reply_error(c->req, 503, "cannot record the request: %s", err ? err->msg : ws_code_str(code));
+    } else {
+        if (a)
+            a->pending = 1;
+        ws_info("api: manual sync of %s queued (trigger %lld)", c->app, (long long)id);
+        reply_json(c->req, 202, json_pack("{s:s, s:I, s:s}", "status", "queued", "trigger", (json_int_t)id,
+                                          "application", c->app));
+        ws__svc_schedule(c->s);
+    }
+    free(c->app);
+    free(c);
+}
+
+static void manual_sync(struct svc *s, struct ws_httpd_req *req, const char *name)
+{
+    struct ws_trigger_in t;
+    struct manual_ctx *c;
+    json_error_t jerr;
+    json_t *body = NULL, *v;
+    const char *revision = NULL;
+    int prune = 0, dry = 0;
+    if (!authorized(s, req))
+        return;
+    if (!ws__svc_app_def(s, name)) {
+        reply_error(req, 404, "no Application \"%s\"", name);
+        return;
+    }
+    if (req->body_len) {
+        if (!(body = json_loadb(req->body, req->body_len, 0, &jerr)) || !json_is_object(body)) {
+            reply_error(req, 400, "body is not a JSON object: %s", body ? "wrong type" : jerr.text);
+            json_decref(body);
+            return;
+        }
+        if ((v = json_object_get(body, "revision")) && !json_is_null(v) &&
+            (!json_is_string(v) || !json_string_length(v))) {
+            reply_error(req, 400, "\"revision\" must be a non-empty string");
+            json_decref(body);
+            return;
+        }
+        revision = json_string_value(v);
+        prune = json_is_true(json_object_get(body, "prune"));
+        dry = json_is_true(json_object_get(body, "dryRun"));
+    }
+    if (s->stopping) {
+        reply_error(req, 503, "the service is stopping");
+        json_decref(body);
+        return;
+    }
+    memset(&t, 0, sizeof(t));
+    t.source = "api";
+    t.app = name;
+    t.revision = revision;
+    t.prune = prune;
+    t.dry_run = dry;
+    if (!(c = calloc(1, sizeof(*c))) || !(c->app = strdup(name))) {
+        free(c);
+        reply_error(req, 503, "out of memory");
+    } else {
+        c->s = s;
+        c->req = req;
+        if (ws_store_accept(s->store, &t, on_manual_accepted, c) < 0) {
+            free(c->app);
+            free(c);
+            reply_error(req, 503, "cannot queue the request");
+        }
+    }
+    json_decref(body);
+}
+
+static json_t *app_json(struct svc *s, const struct ws_app *a)
+{
+    struct app_state *st = ws__svc_app(s, a->name);
+    json_t *srcs = json_array();
+    for (size_t i = 0; i < a->nsources; i++)
+        json_array_append_new(srcs, json_pack("{s:s, s:s, s:s}", "repoURL", a->sources[i].repo_url, "path", /* steals */
+                                              a->sources[i].path, "targetRevision", a->sources[i].target_revision));
+    return json_pack("{s:s, s:s, s:i, s:o, s:s?, s:s?, s:s?, s:b, s:b, s:s, s:b, s:I, s:s?, s:s?}", "name",
+                     a->name, "file", a->file, "line", a->line, "sources", srcs, "destinationServer",
+                     a->dest_server, "destinationName", a->dest_name, "namespace", a->dest_namespace,
+                     "automated", a->automated, "prune", a->auto_prune, "state",
+                     st && st->running ? "Running" : st && st->pending ? "Pending" : "Idle", "pending",
+                     st && st->pending, "lastRun", (json_int_t)(st ? st->last_run : 0), "lastResult",
+                     st && st->last_result[0] ? st->last_result : NULL, "lastRevision",
+                     st && st->last_revision[0] ? st->last_revision : NULL);
+}
+
+struct read_ctx {
+    struct svc *s;
+    struct ws_httpd_req *req;
+    json_t *doc;   /* application document waiting for its runs */
+    const char *what;
+};
+
+static void on_read(int code, const struct ws_err *err, json_t *result, void *data)
+{
+    struct read_ctx *c = data;
+    if (code < 0)
+        reply_error(c->req, 500, "store: %s", err ? err->msg : ws_code_str(code));
+    else if (c->doc) {
+        json_object_set(c->doc, "runs", result ? result : json_array());
+        reply_json(c->req, 200, c->doc);
+        c->doc = NULL;
+    } else if (!result)
+        reply_error(c->req, 404, "no %s with that id", c->what);
+    else
+        reply_json(c->req, 200, json_incref(result));
+    json_decref(c->doc);
+    free(c);
+}
+
+static struct read_ctx *read_ctx(struct svc *s, struct ws_httpd_req *req, const char *what)
+{
+    struct read_ctx *c = calloc(1, sizeof(*c));
+    if (!c) {
+        reply_error(req, 503, "out of memory");
+        return NULL;
+    }
+    c->s = s;
+    c->req = req;
+    c->what = what;
+    return c;
+}
+
+static int parse_id(int64_t *out, const char *s)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || v <= 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* --- metrics -------------------------------------------------------------------- */
+
+static void hist_text(struct ws_buf *b, const char *name, const char *help, const struct hist *h,
+                      const double *bounds)
+{
+    uint64_t cum = 0;
+    ws_buf_appendf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (size_t i = 0; i < HIST_BUCKETS; i++) {
+        cum += h->counts[i];
+        ws_buf_appendf(b, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], (unsigned long long)cum);
+    }
+    ws_buf_appendf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n", name, (unsigned long long)h->n,
+                   name, h->sum, name, (unsigned long long)h->n);
+}
+
+static void metrics(struct svc *s, struct ws_httpd_req *req)
+{
+    struct ws_buf b;
+    struct ws_kube_stats ks;
+    struct ws_httpd_stats hs;
+    const char *prov, *res;
+    json_t *p, *n;
+    size_t pending = 0, i;
+    ws_buf_init(&b, 1u << 20);
+    for (i = 0; i < s->napps; i++)
+        pending += s->apps[i].pending;
+    ws_buf_appendf(&b, "# HELP wavesync_webhook_deliveries_total Webhook deliveries by provider and result.\n"
+                       "# TYPE wavesync_webhook_deliveries_total counter\n");
+    json_object_foreach(s->m.webhooks, prov, p)
+        json_object_foreach(p, res, n)
+            ws_buf_appendf(&b, "wavesync_webhook_deliveries_total{provider=\"%s\",result=\"%s\"} %lld\n", prov, res,
+                           (long long)json_integer_value(n));
+    ws_buf_appendf(&b,
+                   "# HELP wavesync_queue_depth Applications with a run waiting.\n# TYPE wavesync_queue_depth gauge\n"
+                   "wavesync_queue_depth %zu\n"
+                   "# HELP wavesync_runs_running Syncs running now.\n# TYPE wavesync_runs_running gauge\n"
+                   "wavesync_runs_running %d\n"
+                   "# HELP wavesync_store_backlog Store operations queued or being written.\n"
+                   "# TYPE wavesync_store_backlog gauge\nwavesync_store_backlog %zu\n"
+                   "# HELP wavesync_runs_total Finished runs by result.\n# TYPE wavesync_runs_total counter\n",
+                   pending, s->running, s->store ? ws_store_backlog(s->store) : 0);
+    for (i = 0; ws__svc_run_results(i); i++)
+        ws_buf_appendf(&b, "wavesync_runs_total{result=\"%s\"} %llu\n", ws__svc_run_results(i),
+                       (unsigned long long)s->m.runs_by_result[i]);
+    ws_buf_appendf(&b, "# HELP wavesync_pushes_routed_total Pushes routed to applications.\n"
+                       "# TYPE wavesync_pushes_routed_total counter\nwavesync_pushes_routed_total %llu\n"
+                       "# HELP wavesync_push_route_failures_total Pushes that could not be routed.\n"
+                       "# TYPE wavesync_push_route_failures_total counter\nwavesync_push_route_failures_total %llu\n",
+                   (unsigned long long)s->m.routed, (unsigned long long)s->m.route_failures);
+    hist_text(&b, "wavesync_sync_duration_seconds", "Duration of a sync run.", &s->m.sync_s, ws__sync_bounds);
+    hist_text(&b, "wavesync_wave_duration_seconds", "Duration of one wave (apply and wait for health).",
+              &s->m.wave_s, ws__wave_bounds);
+    hist_text(&b, "wavesync_route_duration_milliseconds", "Fetch, diff and route of a batch of pushes.",
+              &s->m.route_ms, ws__route_bounds);
+    ws_clusters_stats(&s->clusters, &ks);
+    ws_buf_appendf(&b, "# HELP wavesync_kube_requests_total Kubernetes API responses by method and code "
+                       "(code 0: no response).\n# TYPE wavesync_kube_requests_total counter\n");
+    for (i = 0; i < ks.nby_code; i++)
+        ws_buf_appendf(&b, "wavesync_kube_requests_total{verb=\"%s\",code=\"%d\"} %llu\n", ks.by_code[i].method,
+                       ks.by_code[i].code, (unsigned long long)ks.by_code[i].n);
+    ws_buf_appendf(&b, "# HELP wavesync_kube_retries_total Kubernetes API requests retried.\n"
+                       "# TYPE wavesync_kube_retries_total counter\nwavesync_kube_retries_total %llu\n",
+                   (unsigned long long)ks.retries);
+    if (s->httpd) {
+        ws_httpd_stats(s->httpd, &hs);
+        ws_buf_appendf(&b,
+                       "# HELP wavesync_http_requests_total HTTP requests received.\n"
+                       "# TYPE wavesync_http_requests_total counter\nwavesync_http_requests_total %llu\n"
+                       "# HELP wavesync_http_rejected_total HTTP requests refused by the server's limits.\n"
+                       "# TYPE wavesync_http_rejected_total counter\n"
+                       "wavesync_http_rejected_total{reason=\"body_too_large\"} %llu\n"
+                       "wavesync_http_rejected_total{reason=\"headers_too_large\"} %llu\n"
+                       "wavesync_http_rejected_total{reason=\"timeout\"} %llu\n"
+                       "wavesync_http_rejected_total{reason=\"malformed\"} %llu\n"
+                       "wavesync_http_rejected_total{reason=\"too_many_connections\"} %llu\n",
+                       (unsigned long long)hs.requests, (unsigned long long)hs.rejected_413,
+                       (unsigned long long)hs.rejected_431, (unsigned long long)hs.timeouts_408,
+                       (unsigned long long)hs.bad_400, (unsigned long long)hs.rejected_503);
+    }
+    ws_httpd_respond(req, 200, "text/plain; version=0.0.4", NULL, b.data ? b.data : "", b.len);
+    ws_buf_free(&b);
+}
+
+/* --- dispatch -------------------------------------------------------------------- */
+
+void ws__api_handle(struct ws_httpd_req *req, void *data)
+{
+    struct svc *s = data;
+    const char *path = req->path, *rest;
+    int get = strcmp(req->method, "GET") == 0, post = strcmp(req->method, "POST") == 0;
+    char name[256];
+    struct read_ctx *c;
+    int64_t id;
+
+    if (strcmp(path, "/healthz") == 0 && get) {
+        ws_httpd_respond(req, 200, "text/plain", NULL, "ok\n", 3);
+    } else if (strcmp(path, "/readyz") == 0 && get) {
+        if (s->ready && !s->stopping)
+            ws_httpd_respond(req, 200, "text/plain", NULL, "ready\n", 6);
+        else
+            ws_httpd_respond(req, 503, "text/plain", NULL, "not ready\n", 10);
+    } else if (strcmp(path, "/metrics") == 0 && get) {
+        metrics(s, req);
+    } else if (strcmp(path, "/api/webhook") == 0 || strncmp(path, "/api/webhook/", 13) == 0) {
+        if (!post)
+            ws_httpd_respond(req, 405, "application/json", "Allow: POST\r\n", "{\"error\":\"use POST\"}", 20);
+        else
+            handle_webhook(s, req, path[12] == '/' ? path + 13 : NULL);
+    } else if (strcmp(path, "/api/v1/applications") == 0 && get) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < s->snap->cat.napps; i++)
+            json_array_append_new(list, app_json(s, &s->snap->cat.apps[i])); /* steals */
+        reply_json(req, 200, json_pack("{s:o, s:O}", "applications", list, "invalid", s->snap->cat.invalid));
+    } else if (strncmp(path, "/api/v1/applications/", 21) == 0) {
+        const struct ws_app *a;
+        rest = path + 21;
+        size_t n = strcspn(rest, "/");
+        if (n == 0 || n >= sizeof(name)) {
+            reply_error(req, 404, "no such resource: %s", path);
+            return;
+        }
+        memcpy(name, rest, n);
+        name[n] = '\0';
+        rest += n;
+        if (strcmp(rest, "/sync") == 0 && post) {
+            manual_sync(s, req, name);
+        } else if (!*rest && get) {
+            if (!(a = ws__svc_app_def(s, name))) {
+                reply_error(req, 404, "no Application \"%s\"", name);
+            } else if ((c = read_ctx(s, req, "application"))) {
+                c->doc = app_json(s, a);
+                if (ws_store_list_runs(s->store, name, 20, on_read, c) < 0) {
+                    json_decref(c->doc);
+                    free(c);
+                    reply_error(req, 503, "the service is stopping");
+                }
+            }
+        } else {
+            reply_error(req, 404, "no such resource: %s %s", req->method, path);
+        }
+    } else if ((strncmp(path, "/api/v1/runs/", 13) == 0 || strncmp(path, "/api/v1/triggers/", 17) == 0) && get) {
+        int run = path[8] == 'r';
+        if (parse_id(&id, path + (run ? 13 : 17)) < 0) {
+            reply_error(req, 400, "bad id in %s", path);
+        } else if ((c = read_ctx(s, req, run ? "run" : "trigger"))) {
+            if ((run ? ws_store_get_run : ws_store_get_trigger)(s->store, id, on_read, c) < 0) {
+                free(c);
+                reply_error(req, 503, "the service is stopping");
+            }
+        }
+    } else if (strcmp(path, "/api/v1/runs") == 0 && get) {
+        if ((c = read_ctx(s, req, "run")) && ws_store_list_runs(s->store, NULL, 50, on_read, c) < 0) {
+            free(c);
+            reply_error(req, 503, "the service is stopping");
+        }
+    } else {
+        reply_error(req, 404, "no such resource: %s %s", req->method, path);
+    }
+}

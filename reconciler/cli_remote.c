@@ -1,0 +1,336 @@
+/* cli_remote.c — commands that talk to a running `wavesync serve`:
+ * `trigger` (a manual re-run through the API) and `notify` (a signed push
+ * event, sent by hooks/post-receive). One-shot, so plain blocking libcurl. */
+#include "autoconfig.h"
+
+#include <curl/curl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "util.h"
+#include "webhook.h"
+
+struct reply {
+    long status;
+    struct ws_buf body;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *data)
+{
+    struct reply *r = data;
+    return ws_buf_append(&r->body, p, size * n) == 0 ? size * n : 0;
+}
+
+/* One request; 0 when a response came (any status), else -1 with msg. */
+static int request(struct reply *out, const char *method, const char *url, struct curl_slist *hdrs,
+                   const char *body, char *msg, size_t msglen)
+{
+    CURL *c = curl_easy_init();
+    CURLcode rc;
+    char errbuf[CURL_ERROR_SIZE] = "";
+    memset(out, 0, sizeof(*out));
+    ws_buf_init(&out->body, 4u << 20);
+    if (!c) {
+        snprintf(msg, msglen, "out of memory");
+        return -1;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "wavesync/" PACKAGE_VERSION);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_easy_cleanup(c);
+    if (rc != CURLE_OK) {
+        snprintf(msg, msglen, "%s %s: %s", method, url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static const char *error_of(const struct reply *r, json_t **doc)
+{
+    *doc = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
+    const char *e = json_string_value(json_object_get(*doc, "error"));
+    return e ? e : r->body.data ? r->body.data : "";
+}
+
+/* --- trigger ------------------------------------------------------------------ */
+
+static char *default_server(const struct ws_config *cfg)
+{
+    char *out = NULL;
+    const char *host = cfg->server.listen_host;
+    if (!host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+        host = "127.0.0.1";
+    if (asprintf(&out, strchr(host, ':') ? "http://[%s]:%d" : "http://%s:%d", host, cfg->server.listen_port) < 0)
+        return NULL;
+    return out;
+}
+
+static int get_json(json_t **out, const char *url, struct curl_slist *hdrs, char *msg, size_t msglen)
+{
+    struct reply r;
+    json_t *doc = NULL;
+    int rc = request(&r, "GET", url, hdrs, NULL, msg, msglen);
+    *out = NULL;
+    if (rc == 0 && r.status != 200) {
+        snprintf(msg, msglen, "GET %s: HTTP %ld: %s", url, r.status, error_of(&r, &doc));
+        rc = -1;
+    } else if (rc == 0 && !(*out = json_loadb(r.body.data ? r.body.data : "", r.body.len, 0, NULL))) {
+        snprintf(msg, msglen, "GET %s: the answer is not JSON", url);
+        rc = -1;
+    }
+    json_decref(doc);
+    ws_buf_free(&r.body);
+    return rc;
+}
+
+/* Poll the application until a run newer than `after_run` has finished. */
+static int wait_run(const char *server, const char *app, int64_t after_run, struct curl_slist *hdrs,
+                    int json_output)
+{
+    char url[2048], msg[2048];
+    char *esc = ws_url_escape(app);
+    json_t *doc = NULL, *run = NULL;
+    int64_t last = 0;
+    int rc = WS_EXIT_FAILED;
+    snprintf(url, sizeof(url), "%s/api/v1/applications/%s", server, esc ? esc : app);
+    free(esc);
+    for (;;) {
+        if (get_json(&doc, url, hdrs, msg, sizeof(msg)) < 0) {
+            fprintf(stderr, "wavesync trigger: %s\n", msg);
+            return WS_EXIT_UNREACHABLE;
+        }
+        last = json_integer_value(json_object_get(doc, "lastRun"));
+        if (last > after_run && strcmp(json_string_value(json_object_get(doc, "state")) ?: "", "Running") != 0 &&
+            !json_is_true(json_object_get(doc, "pending")))
+            break;
+        json_decref(doc);
+        doc = NULL;
+        usleep(200 * 1000);
+    }
+    json_decref(doc);
+    snprintf(url, sizeof(url), "%s/api/v1/runs/%lld", server, (long long)last);
+    if (get_json(&run, url, hdrs, msg, sizeof(msg)) < 0) {
+        fprintf(stderr, "wavesync trigger: %s\n", msg);
+        return WS_EXIT_UNREACHABLE;
+    }
+    if (json_output) {
+        json_dumpf(run, stdout, JSON_INDENT(2));
+        printf("\n");
+    } else {
+        printf("run %lld of %s: %s%s%s\n", (long long)last, app, json_string_value(json_object_get(run, "state")),
+               json_string_value(json_object_get(run, "message")) ? ": " : "",
+               json_string_value(json_object_get(run, "message")) ?: "");
+    }
+    if (strcmp(json_string_value(json_object_get(run, "state")) ?: "", "Succeeded") == 0)
+        rc = 0;
+    json_decref(run);
+    return rc;
+}
+
+int ws_cli_trigger(const struct ws_global_opts *g, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"server", required_argument, NULL, 's'}, {"token", required_argument, NULL, 't'},
+        {"revision", required_argument, NULL, 'r'}, {"prune", no_argument, NULL, 'p'},
+        {"dry-run", no_argument, NULL, 'n'}, {"wait", no_argument, NULL, 'w'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *server_arg = getenv("WAVESYNC_SERVER"), *token_ref = getenv("WAVESYNC_TOKEN");
+    const char *revision = NULL;
+    char *server = NULL, *token = NULL, *esc = NULL, *body = NULL, url[2048], msg[2048], auth[4200];
+    struct ws_config cfg;
+    int have_cfg = 0, prune = 0, dry = 0, wait = 0, ch, rc = WS_EXIT_USAGE;
+    struct curl_slist *hdrs = NULL;
+    struct reply r = {0};
+    struct ws_err err;
+    json_t *doc = NULL, *app = NULL;
+    int64_t before_run = 0;
+
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "s:t:r:pnw", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 's': server_arg = optarg; break;
+        case 't': token_ref = optarg; break;
+        case 'r': revision = optarg; break;
+        case 'p': prune = 1; break;
+        case 'n': dry = 1; break;
+        case 'w': wait = 1; break;
+        default: return WS_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "wavesync trigger: name one application\n");
+        return WS_EXIT_USAGE;
+    }
+    ws_err_clear(&err);
+    /* the server and token default to what wavesync.yaml says */
+    if ((!server_arg || !token_ref) && access(g->config ? g->config : "wavesync.yaml", R_OK) == 0) {
+        if (ws_config_load(&cfg, g->config ? g->config : "wavesync.yaml", &err) < 0) {
+            fprintf(stderr, "wavesync trigger: %s\n", err.msg);
+            return WS_EXIT_USAGE;
+        }
+        have_cfg = 1;
+    }
+    if (server_arg)
+        server = strdup(server_arg);
+    else if (have_cfg)
+        server = default_server(&cfg);
+    if (token_ref) {
+        if (ws_secret_resolve(&token, token_ref, ".", &err) < 0) {
+            fprintf(stderr, "wavesync trigger: --token: %s\n", err.msg);
+            goto out;
+        }
+    } else if (have_cfg && cfg.server.api_token) {
+        token = strdup(cfg.server.api_token);
+    }
+    if (!server) {
+        fprintf(stderr, "wavesync trigger: no server: give --server URL (or $WAVESYNC_SERVER, or a wavesync.yaml)\n");
+        goto out;
+    }
+    server[strcspn(server, "\n")] = '\0';
+    while (*server && server[strlen(server) - 1] == '/')
+        server[strlen(server) - 1] = '\0';
+    if (token) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+        hdrs = curl_slist_append(hdrs, auth);
+    }
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    esc = ws_url_escape(argv[optind]);
+    if (wait) { /* the run to wait for is newer than the last one now */
+        snprintf(url, sizeof(url), "%s/api/v1/applications/%s", server, esc);
+        if (get_json(&app, url, hdrs, msg, sizeof(msg)) == 0)
+            before_run = json_integer_value(json_object_get(app, "lastRun"));
+    }
+    snprintf(url, sizeof(url), "%s/api/v1/applications/%s/sync", server, esc);
+    body = json_dumps(json_pack("{s:s?, s:b, s:b}", "revision", revision, "prune", prune, "dryRun", dry),
+                      JSON_COMPACT | JSON_ENCODE_ANY);
+    if (request(&r, "POST", url, hdrs, body, msg, sizeof(msg)) < 0) {
+        fprintf(stderr, "wavesync trigger: %s\n", msg);
+        rc = WS_EXIT_UNREACHABLE;
+        goto out;
+    }
+    if (r.status != 202) {
+        fprintf(stderr, "wavesync trigger: %s: HTTP %ld: %s\n", argv[optind], r.status, error_of(&r, &doc));
+        rc = r.status == 401 || r.status == 403 ? WS_EXIT_UNREACHABLE : WS_EXIT_USAGE;
+        goto out;
+    }
+    doc = json_loadb(r.body.data, r.body.len, 0, NULL);
+    if (!g->json_output || !wait)
+        printf("%s: sync queued (trigger %lld)\n", argv[optind],
+               (long long)json_integer_value(json_object_get(doc, "trigger")));
+    rc = wait ? wait_run(server, argv[optind], before_run, hdrs, g->json_output) : 0;
+out:
+    json_decref(doc);
+    json_decref(app);
+    ws_buf_free(&r.body);
+    curl_slist_free_all(hdrs);
+    free(body);
+    free(esc);
+    free(server);
+    if (token) {
+        memset(token, 0, strlen(token));
+        free(token);
+    }
+    if (have_cfg)
+        ws_config_free(&cfg);
+    return rc;
+}
+
+/* --- notify ----------------------------------------------------------------------- */
+
+int ws_cli_notify(const struct ws_global_opts *g, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"server", required_argument, NULL, 's'}, {"secret", required_argument, NULL, 'k'},
+        {"repository", required_argument, NULL, 'R'}, {"ref", required_argument, NULL, 'f'},
+        {"before", required_argument, NULL, 'b'}, {"after", required_argument, NULL, 'a'},
+        {"delivery", required_argument, NULL, 'd'}, {"pusher", required_argument, NULL, 'u'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *server = NULL, *secret_ref = NULL, *repo = NULL, *ref = NULL, *before = NULL, *after = NULL;
+    const char *delivery = NULL, *pusher = getenv("USER");
+    char *secret = NULL, *body = NULL, url[2048], msg[2048], sig[65], h[256], id[64];
+    struct curl_slist *hdrs = NULL;
+    struct reply r = {0};
+    struct ws_err err;
+    json_t *doc = NULL;
+    int ch, rc = WS_EXIT_USAGE;
+    (void)g;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 's': server = optarg; break;
+        case 'k': secret_ref = optarg; break;
+        case 'R': repo = optarg; break;
+        case 'f': ref = optarg; break;
+        case 'b': before = optarg; break;
+        case 'a': after = optarg; break;
+        case 'd': delivery = optarg; break;
+        case 'u': pusher = optarg; break;
+        default: return WS_EXIT_USAGE;
+        }
+    }
+    if (!server || !secret_ref || !repo || !ref || !before || !after || optind != argc) {
+        fprintf(stderr, "usage: wavesync notify --server URL --secret env:NAME|file:PATH --repository URL "
+                        "--ref REF --before SHA --after SHA [--delivery ID] [--pusher NAME]\n");
+        return WS_EXIT_USAGE;
+    }
+    ws_err_clear(&err);
+    if (ws_secret_resolve(&secret, secret_ref, ".", &err) < 0) {
+        fprintf(stderr, "wavesync notify: --secret: %s\n", err.msg);
+        return WS_EXIT_USAGE;
+    }
+    if (!delivery) {
+        snprintf(id, sizeof(id), "%.12s-%lld-%d", after, (long long)ws_wall_s(), (int)getpid());
+        delivery = id;
+    }
+    body = json_dumps(json_pack("{s:s, s:s, s:s, s:s, s:s?}", "repository", repo, "ref", ref, "before", before,
+                                "after", after, "pusher", pusher),
+                      JSON_COMPACT);
+    ws_hook_hmac_hex(sig, secret, strlen(secret), body, strlen(body));
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    hdrs = curl_slist_append(hdrs, "X-Wavesync-Event: push");
+    snprintf(h, sizeof(h), "X-Wavesync-Delivery: %s", delivery);
+    hdrs = curl_slist_append(hdrs, h);
+    snprintf(h, sizeof(h), "X-Wavesync-Signature-256: sha256=%s", sig);
+    hdrs = curl_slist_append(hdrs, h);
+    snprintf(url, sizeof(url), "%.*s/api/webhook/generic", (int)(strlen(server) - (server[strlen(server) - 1] == '/')),
+             server);
+    if (request(&r, "POST", url, hdrs, body, msg, sizeof(msg)) < 0) {
+        fprintf(stderr, "wavesync notify: %s\n", msg);
+        rc = WS_EXIT_UNREACHABLE;
+    } else if (r.status / 100 != 2) {
+        fprintf(stderr, "wavesync notify: %s: HTTP %ld: %s\n", url, r.status, error_of(&r, &doc));
+        rc = r.status == 401 ? WS_EXIT_UNREACHABLE : WS_EXIT_USAGE;
+    } else {
+        doc = json_loadb(r.body.data, r.body.len, 0, NULL);
+        printf("wavesync: %s %.12s: %s\n", ref, after,
+               json_string_value(json_object_get(doc, "status")) ?: "accepted");
+        rc = 0;
+    }
+    json_decref(doc);
+    ws_buf_free(&r.body);
+    curl_slist_free_all(hdrs);
+    free(body);
+    memset(secret, 0, strlen(secret));
+    free(secret);
+    return rc;
+}

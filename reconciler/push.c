@@ -1,0 +1,226 @@
+/* push.c — routing a push to applications: one path index (route.c) per
+ * configured repository, whose ids encode the application and which of its
+ * rules matched (a source, or the Application's own file), so the ref can be
+ * checked per rule after the path match. */
+#include "push.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "route.h"
+#include "util.h"
+
+#define ID_SOURCE 0u
+#define ID_DEFFILE 1u
+
+struct ws_push_index {
+    const struct ws_config *cfg;
+    const struct ws_catalog *cat;
+    struct ws_route **routes; /* per cfg->repos[i] */
+};
+
+static int same_repo(const char *url, const struct ws_repo *repo)
+{
+    char *n = ws_git_url_normalize(url);
+    int same = n && strcmp(n, repo->norm_url) == 0;
+    free(n);
+    return same;
+}
+
+static const struct ws_repo *def_repo(const struct ws_config *cfg, const struct ws_app *a)
+{
+    return a->def_dir < cfg->napp_dirs ? ws_config_repo_by_name(cfg, cfg->app_dirs[a->def_dir].repository)
+                                       : NULL;
+}
+
+int ws_push_index_build(struct ws_push_index **out, const struct ws_config *cfg,
+                        const struct ws_catalog *cat, struct ws_err *err)
+{
+    struct ws_push_index *ix = calloc(1, sizeof(*ix));
+    size_t r, a, s;
+    int rc = 0;
+    *out = NULL;
+    if (!ix || !(ix->routes = calloc(cfg->nrepos + 1, sizeof(*ix->routes)))) {
+        free(ix);
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
+    ix->cfg = cfg;
+    ix->cat = cat;
+    for (r = 0; r < cfg->nrepos && rc == 0; r++) {
+        const struct ws_repo *repo = &cfg->repos[r];
+        if ((rc = ws_route_new(&ix->routes[r])) < 0) {
+            rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+            break;
+        }
+        for (a = 0; a < cat->napps && rc == 0; a++) {
+            const struct ws_app *app = &cat->apps[a];
+            for (s = 0; s < app->nsources && rc == 0; s++)
+                if (same_repo(app->sources[s].repo_url, repo) &&
+                    (rc = ws_route_add_source(ix->routes[r], app->sources[s].path,
+                                              app->manifest_generate_paths,
+                                              (uint32_t)(a * 2 + ID_SOURCE), err)) < 0)
+                    ws_err_prefix(err, "%s:%d: Application \"%s\": manifest-generate-paths", app->file,
+                                  app->line, app->name);
+            if (rc == 0 && def_repo(cfg, app) == repo &&
+                ws_route_add_file(ix->routes[r], app->file, (uint32_t)(a * 2 + ID_DEFFILE)) < 0)
+                rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+        }
+    }
+    if (rc < 0) {
+        ws_push_index_free(ix);
+        return rc;
+    }
+    *out = ix;
+    return 0;
+}
+
+void ws_push_index_free(struct ws_push_index *ix)
+{
+    if (!ix)
+        return;
+    for (size_t r = 0; ix->routes && r < ix->cfg->nrepos; r++)
+        ws_route_free(ix->routes[r]);
+    free(ix->routes);
+    free(ix);
+}
+
+static int is_commit_id(const char *s)
+{
+    size_t n = strspn(s, "0123456789abcdef");
+    return n == strlen(s) && (n == 40 || n == 64);
+}
+
+int ws_push_ref_tracks(const char *rev, const char *ref, const char *default_branch)
+{
+    if (!ref)
+        return 0;
+    if (!rev || !*rev || strcmp(rev, "HEAD") == 0) {
+        if (default_branch)
+            return strcmp(ref, default_branch) == 0;
+        return strcmp(ref, "refs/heads/main") == 0 || strcmp(ref, "refs/heads/master") == 0;
+    }
+    if (strncmp(rev, "refs/", 5) == 0)
+        return strcmp(rev, ref) == 0;
+    if (is_commit_id(rev))
+        return 0;
+    if (strncmp(ref, "refs/heads/", 11) == 0 && strcmp(ref + 11, rev) == 0)
+        return 1;
+    return strncmp(ref, "refs/tags/", 10) == 0 && strcmp(ref + 10, rev) == 0;
+}
+
+static size_t repo_index(const struct ws_push_index *ix, const struct ws_repo *repo)
+{
+    return (size_t)(repo - ix->cfg->repos);
+}
+
+/* Which of app's sources are on this repository and ref: 0 none, 1 some,
+ * 2 its only source. */
+static int source_tracks(const struct ws_app *app, const struct ws_repo *repo, const char *ref,
+                         const char *default_branch)
+{
+    int n = 0;
+    for (size_t s = 0; s < app->nsources; s++)
+        if (same_repo(app->sources[s].repo_url, repo) &&
+            ws_push_ref_tracks(app->sources[s].target_revision, ref, default_branch))
+            n++;
+    return n == 0 ? 0 : app->nsources == 1 ? 2 : 1;
+}
+
+static int dir_tracks(const struct ws_app_dir *d, const struct ws_config *cfg, const struct ws_repo *repo,
+                      const char *ref, const char *default_branch)
+{
+    return ws_config_repo_by_name(cfg, d->repository) == repo &&
+           ws_push_ref_tracks(d->revision, ref, default_branch);
+}
+
+int ws_push_interesting(const struct ws_push_index *ix, const struct ws_repo *repo, const char *ref,
+                        const char *default_branch)
+{
+    size_t i;
+    for (i = 0; i < ix->cfg->napp_dirs; i++)
+        if (dir_tracks(&ix->cfg->app_dirs[i], ix->cfg, repo, ref, default_branch))
+            return 1;
+    for (i = 0; i < ix->cat->napps; i++)
+        if (source_tracks(&ix->cat->apps[i], repo, ref, default_branch))
+            return 1;
+    return 0;
+}
+
+/* Is `path` inside folder `dir` ("" = everything)? */
+static int under(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    return n == 0 || (strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0'));
+}
+
+int ws_push_defs_changed(const struct ws_push_index *ix, const struct ws_repo *repo, const char *ref,
+                         const char *default_branch, const struct ws_git_push *changes)
+{
+    for (size_t i = 0; i < ix->cfg->napp_dirs; i++) {
+        const struct ws_app_dir *d = &ix->cfg->app_dirs[i];
+        json_t *p;
+        size_t j;
+        if (!dir_tracks(d, ix->cfg, repo, ref, default_branch))
+            continue;
+        if (changes->all)
+            return 1;
+        json_array_foreach(changes->paths, j, p)
+            if (under(json_string_value(p), d->path))
+                return 1;
+    }
+    return 0;
+}
+
+int ws_push_match(struct ws_push_target **out, size_t *nout, const struct ws_push_index *ix,
+                  const struct ws_repo *repo, const char *ref, const char *default_branch,
+                  const struct ws_git_push *changes, struct ws_err *err)
+{
+    const struct ws_catalog *cat = ix->cat;
+    struct ws_push_target *res = NULL;
+    uint32_t *ids = NULL;
+    const char **paths = NULL;
+    unsigned char *hit = NULL; /* per app: bit 0 a source matched, bit 1 its file */
+    size_t i, n = 0, nids = 0, np = json_array_size(changes->paths);
+    int rc = 0;
+
+    *out = NULL;
+    *nout = 0;
+    if (!cat->napps)
+        return 0;
+    if (!(hit = calloc(cat->napps, 1)) || !(res = calloc(cat->napps, sizeof(*res))) ||
+        (np && !(paths = calloc(np, sizeof(*paths)))))
+        goto nomem;
+    if (changes->all) {
+        memset(hit, 3, cat->napps);
+    } else {
+        for (i = 0; i < np; i++)
+            paths[i] = json_string_value(json_array_get(changes->paths, i));
+        if (ws_route_match(ix->routes[repo_index(ix, repo)], paths, np, &ids, &nids) < 0)
+            goto nomem;
+        for (i = 0; i < nids; i++)
+            hit[ids[i] / 2] |= (unsigned char)(1u << (ids[i] % 2));
+    }
+    for (i = 0; i < cat->napps; i++) {
+        const struct ws_app *app = &cat->apps[i];
+        int src = source_tracks(app, repo, ref, default_branch);
+        int by_source = (hit[i] & 1) && src;
+        int by_file = (hit[i] & 2) && def_repo(ix->cfg, app) == repo &&
+                      dir_tracks(&ix->cfg->app_dirs[app->def_dir], ix->cfg, repo, ref, default_branch);
+        if (!by_source && !by_file)
+            continue;
+        res[n].app = i;
+        res[n++].pinned = src == 2;
+    }
+    *out = res;
+    *nout = n;
+    res = NULL;
+    goto out;
+nomem:
+    rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+out:
+    free(res);
+    free(ids);
+    free(paths);
+    free(hit);
+    return rc;
+}

@@ -1,0 +1,907 @@
+/* serve.c — `wavesync serve`: durable triggers in, routed per repository
+ * (fetch once, diff each push on a worker thread), coalesced into one
+ * pending run per application, run by the same sync engine as the CLI with
+ * bounded concurrency, reported to the store and to the commit status. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "log.h"
+#include "serve_int.h"
+#include "timer.h"
+#include "util.h"
+
+#define RETRY_FIRST_MS 250
+#define RETRY_MAX_MS 5000
+
+static const char *const run_results[] = {"Succeeded", "Failed", "Error", "Canceled", "Interrupted"};
+
+const char *ws__svc_run_results(size_t i)
+{
+    return i < WS_ARRAY_SIZE(run_results) ? run_results[i] : NULL;
+}
+
+/* --- snapshots and application state ------------------------------------------------- */
+
+static void snap_unref(struct snapshot *sn)
+{
+    if (sn && --sn->refs == 0) {
+        ws_push_index_free(sn->ix);
+        ws_catalog_free(&sn->cat);
+        free(sn);
+    }
+}
+
+/* A snapshot from a loaded catalog (taken over). BLOCKING-free; any thread. */
+static struct snapshot *snap_new(struct ws_catalog *cat, const struct ws_config *cfg, struct ws_err *err)
+{
+    struct snapshot *sn = calloc(1, sizeof(*sn));
+    if (!sn) {
+        ws_err_set(err, WS_ENOMEM, "out of memory");
+        ws_catalog_free(cat);
+        return NULL;
+    }
+    sn->refs = 1;
+    sn->cat = *cat;
+    memset(cat, 0, sizeof(*cat));
+    if (ws_push_index_build(&sn->ix, cfg, &sn->cat, err) < 0) {
+        snap_unref(sn);
+        return NULL;
+    }
+    return sn;
+}
+
+struct app_state *ws__svc_app(struct svc *s, const char *name)
+{
+    for (size_t i = 0; i < s->napps; i++)
+        if (strcmp(s->apps[i].name, name) == 0)
+            return &s->apps[i];
+    return NULL;
+}
+
+const struct ws_app *ws__svc_app_def(struct svc *s, const char *name)
+{
+    return ws_catalog_find(&s->snap->cat, name);
+}
+
+/* Every application of the current snapshot has a state (states of
+ * applications that disappeared stay, idle, for the API's history). */
+static int sync_app_states(struct svc *s)
+{
+    for (size_t i = 0; i < s->snap->cat.napps; i++) {
+        const char *name = s->snap->cat.apps[i].name;
+        struct app_state *grown;
+        if (ws__svc_app(s, name))
+            continue;
+        if (!(grown = realloc(s->apps, (s->napps + 1) * sizeof(*grown))))
+            return WS_ENOMEM;
+        s->apps = grown;
+        memset(&s->apps[s->napps], 0, sizeof(s->apps[s->napps]));
+        if (!(s->apps[s->napps].name = strdup(name)))
+            return WS_ENOMEM;
+        s->napps++;
+    }
+    return 0;
+}
+
+static void log_catalog_problems(const struct ws_catalog *cat)
+{
+    json_t *v;
+    size_t i;
+    json_array_foreach(cat->invalid, i, v)
+        ws_warn("%s", json_string_value(json_object_get(v, "error")));
+}
+
+/* --- routing ------------------------------------------------------------------------ */
+
+enum trig_outcome { T_ROUTED, T_RETRY, T_FAILED };
+
+struct route_result {
+    enum trig_outcome outcome;
+    json_t *apps;        /* [{app, revision}] */
+    char detail[1100];
+};
+
+struct route_job {
+    uv_work_t work;
+    struct svc *s;
+    size_t repo;
+    struct snapshot *snap;     /* ref held */
+    struct snapshot *new_snap; /* made on the worker when Application files changed */
+    struct trig *trigs;
+    size_t ntrigs;
+    struct route_result *res;
+    int64_t fetch_started;
+    uint64_t started_ms;
+};
+
+static void trig_free(struct trig *t)
+{
+    free(t->ref);
+    free(t->before);
+    free(t->after);
+    free(t->default_branch);
+    json_decref(t->extra);
+    free(t);
+}
+
+static void route_one(struct route_job *j, const struct ws_repo *repo, const char *mirror, struct trig *t,
+                      struct route_result *r)
+{
+    const struct ws_config *cfg = j->s->cfg;
+    struct snapshot *sn = j->new_snap ? j->new_snap : j->snap;
+    struct ws_git_push ch = {0};
+    struct ws_push_target *targets = NULL;
+    char *head = NULL;
+    const char *dflt = t->default_branch, *base;
+    size_t n = 0;
+    struct ws_err err;
+    int rc;
+
+    ws_err_clear(&err);
+    if (!dflt && ws_git_default_branch(&head, mirror, &err) == 0)
+        dflt = head;
+    base = dflt && strncmp(dflt, "refs/heads/", 11) == 0 ? dflt + 11 : dflt;
+    if ((rc = ws_git_push_paths(&ch, mirror, t->before, t->after, base, &err)) == WS_ENOTFOUND) {
+        r->outcome = T_RETRY;
+        snprintf(r->detail, sizeof(r->detail), "%s", err.msg);
+        goto out;
+    }
+    if (rc < 0)
+        goto fail;
+    if (ws_push_defs_changed(sn->ix, repo, t->ref, dflt, &ch)) {
+        /* Application files changed: read them again at the new commit (the
+         * mirror was just fetched) and route with the new definitions. */
+        struct ws_catalog cat;
+        struct snapshot *fresh;
+        if ((rc = ws_catalog_load(&cat, cfg, j->fetch_started, &err)) < 0)
+            goto fail;
+        if (!(fresh = snap_new(&cat, cfg, &err))) {
+            rc = err.code;
+            goto fail;
+        }
+        snap_unref(j->new_snap);
+        j->new_snap = sn = fresh;
+    }
+    if ((rc = ws_push_match(&targets, &n, sn->ix, repo, t->ref, dflt, &ch, &err)) < 0)
+        goto fail;
+    r->apps = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(r->apps, json_pack("{s:s, s:s?}", "app", sn->cat.apps[targets[i].app].name, /* steals */
+                                                 "revision", targets[i].pinned ? ch.after : NULL));
+    r->outcome = T_ROUTED;
+    if (ch.all)
+        snprintf(r->detail, sizeof(r->detail), "%s..%.12s: every path counts as changed (%s); %zu application(s)",
+                 t->before, ch.after, ch.why_all, n);
+    else
+        snprintf(r->detail, sizeof(r->detail), "%.12s..%.12s: %zu changed path(s), %zu application(s)", ch.base,
+                 ch.after, json_array_size(ch.paths), n);
+    goto out;
+fail:
+    r->outcome = T_FAILED;
+    snprintf(r->detail, sizeof(r->detail), "%s", err.msg);
+out:
+    free(targets);
+    free(head);
+    ws_git_push_free(&ch);
+}
+
+static void route_work(uv_work_t *w)
+{
+    struct route_job *j = ws_container_of(w, struct route_job, work);
+    const struct ws_repo *repo = &j->s->cfg->repos[j->repo];
+    struct ws_git_creds creds = {repo->username, repo->password};
+    char *cache = NULL, *mirror = NULL;
+    struct ws_err err;
+    size_t i = 0;
+    struct trig *t;
+
+    ws_err_clear(&err);
+    if (asprintf(&cache, "%s/repos", j->s->cfg->settings.state_dir) < 0) {
+        cache = NULL;
+        ws_err_set(&err, WS_ENOMEM, "out of memory");
+    } else if (ws_git_mirror(&mirror, cache, repo->url, &creds, &err) == 0) {
+        for (t = j->trigs; t; t = t->next, i++) {
+            route_one(j, repo, mirror, t, &j->res[i]);
+            if (j->res[i].outcome == T_RETRY) /* keep the order: later pushes wait too */
+                break;
+        }
+    }
+    for (t = j->trigs, i = 0; t; t = t->next, i++)
+        if (!j->res[i].outcome && !j->res[i].apps && !j->res[i].detail[0]) {
+            j->res[i].outcome = T_RETRY;
+            snprintf(j->res[i].detail, sizeof(j->res[i].detail), "%s",
+                     err.msg[0] ? err.msg : "waiting for an earlier push of this repository");
+        }
+    free(mirror);
+    free(cache);
+}
+
+static void start_routing(struct svc *s, size_t repo);
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    struct svc *s = t->data;
+    for (size_t r = 0; r < s->cfg->nrepos; r++)
+        if (s->queues[r].retry == t) {
+            ws_timer_close(&s->queues[r].retry);
+            start_routing(s, r);
+            return;
+        }
+}
+
+struct routed_ctx {
+    struct svc *s;
+    json_t *apps;
+};
+
+static void on_routed_stored(int code, const struct ws_err *err, void *data)
+{
+    struct routed_ctx *c = data;
+    json_t *v;
+    size_t i;
+    if (code == 0) {
+        json_array_foreach(c->apps, i, v) {
+            struct app_state *a = ws__svc_app(c->s, json_string_value(json_object_get(v, "app")));
+            if (a)
+                a->pending = 1;
+        }
+        ws__svc_schedule(c->s);
+    } else {
+        ws_error("store: cannot record a routed push: %s", err ? err->msg : ws_code_str(code));
+    }
+    json_decref(c->apps);
+    free(c);
+}
+
+static void maybe_finish(struct svc *s);
+
+static void route_after(uv_work_t *w, int status)
+{
+    struct route_job *j = ws_container_of(w, struct route_job, work);
+    struct svc *s = j->s;
+    struct repo_queue *q = &s->queues[j->repo];
+    struct trig *t = j->trigs, *next, *retry = NULL, **rtail = &retry;
+    size_t i = 0, repo = j->repo;
+    uint64_t now = ws_now_ms();
+    int delay = 0;
+
+    (void)status;
+    if (j->new_snap) {
+        snap_unref(s->snap);
+        s->snap = j->new_snap;
+        j->new_snap = NULL;
+        if (sync_app_states(s) < 0)
+            ws_error("out of memory tracking applications");
+        log_catalog_problems(&s->snap->cat);
+        ws_info("applications re-read: %zu", s->snap->cat.napps);
+    }
+    ws__hist_add(&s->m.route_ms, (double)(now - j->started_ms), ws__route_bounds);
+    for (; t; t = next, i++) {
+        struct route_result *r = &j->res[i];
+        next = t->next;
+        t->next = NULL;
+        if (r->outcome == T_RETRY && now - t->first_try_ms < s->cfg->server.fetch_retry_ms && !s->stopping) {
+            t->attempts++;
+            *rtail = t;
+            rtail = &t->next;
+            ws_info("trigger %lld: %s; retrying", (long long)t->id, r->detail);
+            delay = RETRY_FIRST_MS << (t->attempts < 5 ? t->attempts - 1 : 4);
+            continue;
+        }
+        if (r->outcome == T_RETRY && !s->stopping)
+            r->outcome = T_FAILED;
+        if (r->outcome == T_RETRY) { /* stopping: stays "received", routed at the next start */
+            trig_free(t);
+            continue;
+        }
+        struct routed_ctx *c = calloc(1, sizeof(*c));
+        if (c) {
+            c->s = s;
+            c->apps = r->apps ? json_incref(r->apps) : json_array();
+        }
+        if (r->outcome == T_ROUTED) {
+            s->m.routed++;
+            ws_info("trigger %lld routed: %s", (long long)t->id, r->detail);
+        } else {
+            s->m.route_failures++;
+            ws_error("trigger %lld: %s", (long long)t->id, r->detail);
+        }
+        if (!c || ws_store_routed(s->store, t->id, r->outcome == T_ROUTED ? c->apps : NULL,
+                                  r->outcome == T_ROUTED ? "routed" : "failed", r->detail,
+                                  on_routed_stored, c) < 0) {
+            if (c)
+                json_decref(c->apps);
+            free(c);
+        }
+        trig_free(t);
+    }
+    for (i = 0; i < j->ntrigs; i++)
+        json_decref(j->res[i].apps);
+    free(j->res);
+    snap_unref(j->snap);
+    free(j);
+    q->busy = 0;
+    if (retry) { /* back to the front, in order */
+        *rtail = q->head;
+        if (!q->head)
+            q->tail = rtail;
+        q->head = retry;
+        if (delay > RETRY_MAX_MS)
+            delay = RETRY_MAX_MS;
+        if (!q->retry)
+            q->retry = ws_timer_start(s->loop, (uint64_t)delay, on_retry_timer, s);
+    } else if (q->head && !s->stopping) {
+        start_routing(s, repo);
+    }
+    maybe_finish(s);
+}
+
+static void start_routing(struct svc *s, size_t repo)
+{
+    struct repo_queue *q = &s->queues[repo];
+    struct route_job *j;
+    size_t n = 0;
+    if (q->busy || q->retry || !q->head || s->stopping)
+        return;
+    if (!(j = calloc(1, sizeof(*j))))
+        return;
+    for (struct trig *t = q->head; t; t = t->next)
+        n++;
+    if (!(j->res = calloc(n, sizeof(*j->res)))) {
+        free(j);
+        return;
+    }
+    j->s = s;
+    j->repo = repo;
+    j->snap = s->snap;
+    s->snap->refs++;
+    j->trigs = q->head;
+    j->ntrigs = n;
+    q->head = NULL;
+    q->tail = &q->head;
+    j->fetch_started = ws_wall_s();
+    j->started_ms = ws_now_ms();
+    q->last_fetch = j->fetch_started;
+    q->busy = 1;
+    if (uv_queue_work(s->loop, &j->work, route_work, route_after) < 0) {
+        ws_error("cannot start routing");
+        q->busy = 0;
+    }
+}
+
+void ws__svc_routed_later(struct svc *s, size_t repo, int64_t id, const char *ref, const char *before,
+                          const char *after, const char *default_branch, json_t *extra)
+{
+    struct repo_queue *q = &s->queues[repo];
+    struct trig *t = calloc(1, sizeof(*t));
+    if (!t || !(t->ref = strdup(ref)) || !(t->before = strdup(before ? before : "")) ||
+        !(t->after = strdup(after)) || (default_branch && !(t->default_branch = strdup(default_branch)))) {
+        if (t)
+            trig_free(t);
+        ws_error("out of memory queueing trigger %lld (it is routed at the next start)", (long long)id);
+        return;
+    }
+    t->id = id;
+    t->extra = json_incref(extra);
+    t->first_try_ms = ws_now_ms();
+    *q->tail = t;
+    q->tail = &t->next;
+    start_routing(s, repo);
+}
+
+/* --- runs --------------------------------------------------------------------------- */
+
+struct job {
+    struct svc *s;
+    struct snapshot *snap;
+    struct app_state *st_unused;
+    char *app;
+    int64_t run, trigger;
+    char *revision;
+    int prune, dry_run, requeue;
+    json_t *extra;
+    struct ws_sync *sync;
+    struct ws_sync_opts opts;
+    const struct ws_repo *status_repo;
+};
+
+static void job_free(struct job *j)
+{
+    snap_unref(j->snap);
+    free(j->app);
+    free(j->revision);
+    json_decref(j->extra);
+    free(j);
+}
+
+/* The repository whose commit the run is about, when it reports statuses. */
+static const struct ws_repo *status_repo_for(struct svc *s, const struct ws_app *app)
+{
+    const struct ws_repo *r;
+    if (!app || app->nsources == 0 || !(r = ws_config_repo_by_url(s->cfg, app->sources[0].repo_url)))
+        return NULL;
+    return r->status_provider ? r : NULL;
+}
+
+static void on_status_posted(int code, const struct ws_err *err, void *data)
+{
+    char *what = data;
+    if (code < 0 && code != WS_ECANCELED)
+        ws_warn("commit status for %s not posted: %s", what, err ? err->msg : ws_code_str(code));
+    free(what);
+}
+
+static void post_status(struct job *j, const char *sha, enum ws_status_state state, const char *desc)
+{
+    const struct ws_repo *r = j->status_repo;
+    struct ws_status_target t;
+    char context[256], url[512], *what = NULL;
+    const char *project;
+    if (!r || !sha || strlen(sha) < 7 || !j->s->status)
+        return;
+    memset(&t, 0, sizeof(t));
+    if (ws_status_provider_parse(&t.provider, r->status_provider) < 0)
+        return;
+    project = r->status_project ? r->status_project
+              : t.provider == WS_STATUS_GITHUB ? json_string_value(json_object_get(j->extra, "fullName"))
+                                               : json_string_value(json_object_get(j->extra, "projectId"));
+    if (!project) {
+        ws_debug("commit status for %s skipped: no project known (set repositories[].status.project)", j->app);
+        return;
+    }
+    snprintf(context, sizeof(context), "wavesync/%s", j->app);
+    t.api_url = r->status_api_url;
+    t.token = r->status_token;
+    t.repo = project;
+    t.sha = sha;
+    t.context = context;
+    t.state = state;
+    t.description = desc;
+    if (j->s->cfg->server.public_url) {
+        snprintf(url, sizeof(url), "%s/api/v1/runs/%lld", j->s->cfg->server.public_url, (long long)j->run);
+        t.target_url = url;
+    }
+    if (asprintf(&what, "%s@%.12s", j->app, sha) < 0)
+        what = NULL;
+    if (ws_status_post(j->s->status, &t, on_status_posted, what) < 0)
+        free(what);
+}
+
+static int result_index(const char *result)
+{
+    for (size_t i = 0; i < WS_ARRAY_SIZE(run_results); i++)
+        if (result && strcmp(result, run_results[i]) == 0)
+            return (int)i;
+    return 2;
+}
+
+static void on_run_recorded(int code, const struct ws_err *err, void *data)
+{
+    struct job *j = data;
+    if (code < 0)
+        ws_error("store: run %lld of %s not recorded: %s", (long long)j->run, j->app,
+                 err ? err->msg : ws_code_str(code));
+    job_free(j);
+}
+
+static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *data)
+{
+    struct job *j = data;
+    struct svc *s = j->s;
+    struct app_state *a = ws__svc_app(s, j->app);
+    const char *result = json_string_value(json_object_get(report, "result"));
+    const char *message = json_string_value(json_object_get(report, "message"));
+    const char *commit = json_string_value(json_object_get(report, "revision"));
+    json_t *w;
+    size_t i;
+    char desc[256];
+    (void)sync;
+    j->sync = NULL;
+    if (!result)
+        result = code == 0 ? "Succeeded" : "Error";
+    if (j->requeue) {
+        ws_info("run %lld of %s stopped by shutdown; it runs again at the next start", (long long)j->run, j->app);
+        if (ws_store_run_requeue(s->store, j->run, on_run_recorded, j) < 0)
+            job_free(j);
+        j = NULL;
+    } else {
+        s->m.runs_by_result[result_index(result)]++;
+        ws__hist_add(&s->m.sync_s, (double)json_integer_value(json_object_get(report, "durationMs")) / 1000.0,
+                     ws__sync_bounds);
+        json_array_foreach(json_object_get(report, "waves"), i, w)
+            ws__hist_add(&s->m.wave_s, (double)json_integer_value(json_object_get(w, "durationMs")) / 1000.0,
+                         ws__wave_bounds);
+        ws_log(strcmp(result, "Succeeded") == 0 ? WS_LOG_INFO : WS_LOG_WARN, "run %lld of %s at %.12s: %s%s%s",
+               (long long)j->run, j->app, commit ? commit : "?", result, message && *message ? ": " : "",
+               message ? message : "");
+        snprintf(desc, sizeof(desc), "%s%s%s", result, message && *message ? ": " : "", message ? message : "");
+        if (!j->dry_run)
+            post_status(j, commit, strcmp(result, "Succeeded") == 0 ? WS_STATUS_SUCCESS
+                                   : strcmp(result, "Canceled") == 0 ? WS_STATUS_CANCELED
+                                   : strcmp(result, "Failed") == 0   ? WS_STATUS_FAILURE
+                                                                     : WS_STATUS_ERROR,
+                        desc);
+        if (a) {
+            a->last_run = j->run;
+            snprintf(a->last_result, sizeof(a->last_result), "%s", result);
+            snprintf(a->last_revision, sizeof(a->last_revision), "%s", commit ? commit : "");
+        }
+        if (ws_store_run_finish(s->store, j->run, result, message, report, on_run_recorded, j) < 0)
+            job_free(j);
+    }
+    if (a)
+        a->running = NULL;
+    s->running--;
+    ws__svc_schedule(s);
+    maybe_finish(s);
+}
+
+static void fail_run(struct svc *s, struct job *j, const char *msg)
+{
+    json_t *rep = json_pack("{s:s, s:s, s:s, s:I, s:[], s:[], s:[]}", "application", j->app, "result", "Error",
+                            "message", msg, "durationMs", (json_int_t)0, "waves", "objects", "pruned");
+    struct app_state *a = ws__svc_app(s, j->app);
+    ws_error("run %lld of %s: %s", (long long)j->run, j->app, msg);
+    s->m.runs_by_result[2]++;
+    if (a) {
+        a->running = NULL;
+        a->last_run = j->run;
+        snprintf(a->last_result, sizeof(a->last_result), "Error");
+    }
+    s->running--;
+    if (ws_store_run_finish(s->store, j->run, "Error", msg, rep, on_run_recorded, j) < 0)
+        job_free(j);
+    json_decref(rep);
+}
+
+struct take_ctx {
+    struct svc *s;
+    char *app;
+};
+
+static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *data)
+{
+    struct take_ctx *c = data;
+    struct svc *s = c->s;
+    struct app_state *a = ws__svc_app(s, c->app);
+    const struct ws_app *def;
+    struct ws_kube *kube;
+    struct job *j = NULL;
+    struct ws_err e;
+    ws_err_clear(&e);
+    if (a)
+        a->starting = 0;
+    if (code < 0 || !row || !a) {
+        if (code < 0)
+            ws_error("store: cannot start a run of %s: %s", c->app, err ? err->msg : ws_code_str(code));
+        if (a && code == 0)
+            a->pending = 0;
+        s->running--;
+        goto out;
+    }
+    a->pending = 0;
+    if (!(j = calloc(1, sizeof(*j))) || !(j->app = strdup(c->app))) {
+        free(j);
+        s->running--;
+        goto out;
+    }
+    j->s = s;
+    j->snap = s->snap;
+    s->snap->refs++;
+    j->run = json_integer_value(json_object_get(row, "id"));
+    j->trigger = json_integer_value(json_object_get(row, "trigger"));
+    j->revision = ws_strdup0(json_string_value(json_object_get(row, "revision")));
+    j->prune = (int)json_integer_value(json_object_get(row, "prune"));
+    j->dry_run = (int)json_integer_value(json_object_get(row, "dryRun"));
+    j->extra = json_incref(json_object_get(row, "extra"));
+    a->running = j;
+    if (!(def = ws_catalog_find(&j->snap->cat, j->app))) {
+        fail_run(s, j, "the Application no longer exists in Git");
+        goto out;
+    }
+    j->status_repo = status_repo_for(s, def);
+    j->opts.revision = j->revision;
+    j->opts.prune = j->prune;
+    j->opts.dry_run = j->dry_run;
+    j->opts.wave_timeout_ms = s->cfg->settings.wave_timeout_ms;
+    j->opts.sync_timeout_ms = s->cfg->settings.sync_timeout_ms;
+    j->opts.state_dir = s->cfg->settings.state_dir;
+    j->opts.inventory_namespace = s->cfg->settings.inventory_namespace;
+    j->opts.config = s->cfg;
+    /* a pushed commit was fetched while routing; a manual run fetches */
+    if (j->revision && strlen(j->revision) == 40) {
+        const struct ws_repo *r = def->nsources ? ws_config_repo_by_url(s->cfg, def->sources[0].repo_url) : NULL;
+        j->opts.fetched_since = r ? s->queues[r - s->cfg->repos].last_fetch : 0;
+    }
+    if (!(kube = ws_clusters_for(&s->clusters, def, &e)) ||
+        ws_sync_start(&j->sync, s->loop, kube, def, &j->opts, NULL, on_sync_done, j, &e) < 0) {
+        fail_run(s, j, e.msg);
+        goto out;
+    }
+    ws_info("run %lld of %s started (trigger %lld, revision %s%s)", (long long)j->run, j->app,
+            (long long)j->trigger, j->revision ? j->revision : "as written", j->dry_run ? ", dry run" : "");
+    if (!j->dry_run && j->revision && strlen(j->revision) == 40)
+        post_status(j, j->revision, WS_STATUS_RUNNING, "sync started");
+out:
+    free(c->app);
+    free(c);
+    ws__svc_schedule(s);
+}
+
+void ws__svc_schedule(struct svc *s)
+{
+    for (size_t i = 0; i < s->napps && !s->stopping && s->running < s->concurrency; i++) {
+        struct app_state *a = &s->apps[i];
+        struct take_ctx *c;
+        if (!a->pending || a->running || a->starting)
+            continue;
+        if (!(c = calloc(1, sizeof(*c))) || !(c->app = strdup(a->name))) {
+            free(c);
+            return;
+        }
+        c->s = s;
+        a->starting = 1;
+        s->running++; /* reserved until the store answers */
+        if (ws_store_run_start(s->store, a->name, on_run_taken, c) < 0) {
+            a->starting = 0;
+            s->running--;
+            free(c->app);
+            free(c);
+            return;
+        }
+    }
+}
+
+/* --- start and stop ----------------------------------------------------------------- */
+
+static void on_store_closed(void *data)
+{
+    struct svc *s = data;
+    s->stopped = 1;
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void maybe_finish(struct svc *s)
+{
+    size_t r;
+    if (!s->stopping || s->running > 0 || s->httpd || !s->store)
+        return;
+    for (r = 0; r < s->cfg->nrepos; r++)
+        if (s->queues[r].busy)
+            return;
+    for (r = 0; r < s->cfg->nrepos; r++)
+        ws_timer_close(&s->queues[r].retry);
+    ws_timer_close(&s->grace);
+    if (s->status) {
+        ws_status_client_close(s->status);
+        s->status = NULL;
+    }
+    ws_clusters_free(&s->clusters);
+    uv_close((uv_handle_t *)&s->sigterm, close_handle);
+    uv_close((uv_handle_t *)&s->sigint, close_handle);
+    ws_store_close(s->store, on_store_closed, s);
+    s->store = NULL;
+    ws_info("stopped");
+}
+
+static void on_httpd_down(void *data)
+{
+    struct svc *s = data;
+    s->httpd = NULL;
+    maybe_finish(s);
+}
+
+static void on_grace(uv_timer_t *t)
+{
+    struct svc *s = t->data;
+    ws_timer_close(&s->grace);
+    for (size_t i = 0; i < s->napps; i++) {
+        struct job *j = s->apps[i].running;
+        if (j && j->sync) {
+            j->requeue = 1;
+            ws_sync_cancel(j->sync);
+        }
+    }
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct svc *s = h->data;
+    if (s->stopping) {
+        if (signum == SIGINT)
+            on_grace(s->grace ? s->grace : NULL);
+        return;
+    }
+    ws_info("%s: stopping (no new runs; %d running)", signum == SIGTERM ? "SIGTERM" : "SIGINT", s->running);
+    s->stopping = 1;
+    s->ready = 0;
+    if (s->running > 0)
+        s->grace = ws_timer_start(s->loop, s->cfg->server.shutdown_grace_ms, on_grace, s);
+    if (s->httpd)
+        ws_httpd_shutdown(s->httpd, on_httpd_down, s);
+    maybe_finish(s);
+}
+
+static int make_dirs(const char *path)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof(buf))
+        return -1;
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(buf, 0700) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* What the store had when the service stopped: unrouted triggers are
+ * routed, pending runs run. */
+static void recover(struct svc *s, json_t *state)
+{
+    json_t *v;
+    size_t i;
+    json_array_foreach(json_object_get(state, "triggers"), i, v) {
+        const struct ws_repo *r = ws_config_repo_by_name(s->cfg, json_string_value(json_object_get(v, "repo")));
+        const char *after = json_string_value(json_object_get(v, "after"));
+        json_t *extra = json_object_get(v, "extra");
+        if (!r || !after) {
+            ws_store_routed(s->store, json_integer_value(json_object_get(v, "id")), NULL, "failed",
+                            "the repository is no longer configured", NULL, NULL);
+            continue;
+        }
+        ws_info("recovered trigger %lld (%s %s)", (long long)json_integer_value(json_object_get(v, "id")),
+                r->name, json_string_value(json_object_get(v, "ref")));
+        ws__svc_routed_later(s, (size_t)(r - s->cfg->repos), json_integer_value(json_object_get(v, "id")),
+                             json_string_value(json_object_get(v, "ref")),
+                             json_string_value(json_object_get(v, "before")), after,
+                             json_string_value(json_object_get(extra, "defaultBranch")), extra);
+    }
+    json_array_foreach(json_object_get(state, "pending"), i, v) {
+        struct app_state *a = ws__svc_app(s, json_string_value(json_object_get(v, "app")));
+        if (a)
+            a->pending = 1;
+        else
+            ws_warn("pending run of unknown application %s left in the store",
+                    json_string_value(json_object_get(v, "app")));
+    }
+}
+
+int ws_cli_serve(const struct ws_global_opts *g, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {NULL, 0, NULL, 0},
+    };
+    struct ws_config cfg;
+    struct ws_catalog cat;
+    struct svc s;
+    struct ws_err err;
+    struct ws_httpd_opts ho;
+    json_t *state = NULL;
+    uv_loop_t loop;
+    const char *listen = NULL;
+    char *dbpath = NULL;
+    int ch, rc = WS_EXIT_USAGE;
+
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "l:", longopts, NULL)) != -1) {
+        if (ch != 'l')
+            return WS_EXIT_USAGE;
+        listen = optarg;
+    }
+    memset(&s, 0, sizeof(s));
+    ws_err_clear(&err);
+    if (ws_config_load(&cfg, g->config ? g->config : "wavesync.yaml", &err) < 0) {
+        fprintf(stderr, "wavesync serve: %s\n", err.msg);
+        return WS_EXIT_USAGE;
+    }
+    if (listen && ws_config_set_listen(&cfg, listen) < 0) {
+        fprintf(stderr, "wavesync serve: --listen \"%s\" is not HOST:PORT\n", listen);
+        goto out_cfg;
+    }
+    if (make_dirs(cfg.settings.state_dir) < 0 || asprintf(&dbpath, "%s/wavesync.db", cfg.settings.state_dir) < 0) {
+        fprintf(stderr, "wavesync serve: cannot create the state folder %s: %s\n", cfg.settings.state_dir,
+                strerror(errno));
+        goto out_cfg;
+    }
+    uv_loop_init(&loop);
+    s.loop = &loop;
+    s.cfg = &cfg;
+    s.started_ms = ws_now_ms();
+    s.concurrency = cfg.settings.concurrency > 0 ? cfg.settings.concurrency : 4;
+    s.m.webhooks = json_object();
+    ws_clusters_init(&s.clusters, &loop, &cfg);
+    if (!(s.queues = calloc(cfg.nrepos + 1, sizeof(*s.queues))))
+        goto out_loop;
+    for (size_t r = 0; r < cfg.nrepos; r++)
+        s.queues[r].tail = &s.queues[r].head;
+    /* startup may block: nothing is being served yet */
+    if (ws_store_open(&s.store, &loop, dbpath, &err) < 0 || ws_store_recover(&state, s.store, &err) < 0) {
+        fprintf(stderr, "wavesync serve: %s\n", err.msg);
+        goto out_loop;
+    }
+    if (ws_catalog_load(&cat, &cfg, 0, &err) < 0 || !(s.snap = snap_new(&cat, &cfg, &err)) ||
+        sync_app_states(&s) < 0) {
+        fprintf(stderr, "wavesync serve: %s\n", err.msg[0] ? err.msg : "out of memory");
+        rc = ws_cli_exit_for(err.code ? err.code : WS_ENOMEM);
+        goto out_loop;
+    }
+    log_catalog_problems(&s.snap->cat);
+    for (size_t r = 0; r < cfg.nrepos; r++)
+        s.queues[r].last_fetch = ws_wall_s();
+    if (ws_status_client_new(&s.status, &loop) < 0) {
+        fprintf(stderr, "wavesync serve: out of memory\n");
+        goto out_loop;
+    }
+    memset(&ho, 0, sizeof(ho));
+    ho.host = cfg.server.listen_host;
+    ho.port = cfg.server.listen_port;
+    ho.max_body_bytes = cfg.server.max_body_bytes;
+    ho.read_timeout_ms = cfg.server.read_timeout_ms;
+    if (ws_httpd_start(&s.httpd, &loop, &ho, ws__api_handle, &s, &err) < 0) {
+        fprintf(stderr, "wavesync serve: %s\n", err.msg);
+        goto out_loop;
+    }
+    uv_signal_init(&loop, &s.sigterm);
+    uv_signal_init(&loop, &s.sigint);
+    s.sigterm.data = s.sigint.data = &s;
+    uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&s.sigint, on_signal, SIGINT);
+    signal(SIGPIPE, SIG_IGN);
+    recover(&s, state);
+    s.ready = 1;
+    ws_info("listening on %s:%d: %zu application(s), %zu repositor%s, state in %s", cfg.server.listen_host,
+            ws_httpd_port(s.httpd), s.snap->cat.napps, cfg.nrepos, cfg.nrepos == 1 ? "y" : "ies",
+            cfg.settings.state_dir);
+    ws__svc_schedule(&s);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    rc = 0;
+out_loop:
+    if (!s.stopped) { /* startup failed: undo what was made */
+        if (s.httpd) {
+            s.stopping = 1;
+            ws_httpd_shutdown(s.httpd, on_httpd_down, &s);
+            s.httpd = NULL;
+        }
+        if (s.status)
+            ws_status_client_close(s.status);
+        ws_clusters_free(&s.clusters);
+        if (s.store)
+            ws_store_close(s.store, NULL, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    for (size_t r = 0; s.queues && r < cfg.nrepos; r++)
+        while (s.queues[r].head) {
+            struct trig *t = s.queues[r].head;
+            s.queues[r].head = t->next;
+            trig_free(t);
+        }
+    free(s.queues);
+    for (size_t i = 0; i < s.napps; i++)
+        free(s.apps[i].name);
+    free(s.apps);
+    free(s.buckets);
+    snap_unref(s.snap);
+    json_decref(s.m.webhooks);
+    json_decref(state);
+    uv_loop_close(&loop);
+out_cfg:
+    free(dbpath);
+    ws_config_free(&cfg);
+    return rc;
+}

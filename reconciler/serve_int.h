@@ -1,0 +1,110 @@
+/* serve_int.h — what serve.c (the service: routing, queue, runs) and api.c
+ * (its HTTP face: webhooks, REST API, metrics) share. Loop thread only. */
+#ifndef WS_SERVE_INT_H
+#define WS_SERVE_INT_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "catalog.h"
+#include "clusters.h"
+#include "config.h"
+#include "httpd.h"
+#include "push.h"
+#include "status.h"
+#include "store.h"
+#include "sync.h"
+
+/* The Applications and their routing index at one point in time. Runs keep
+ * the snapshot they started with alive after a newer one replaced it. */
+struct snapshot {
+    int refs;
+    struct ws_catalog cat;
+    struct ws_push_index *ix;
+};
+
+struct job;
+
+struct app_state {
+    char *name;
+    int pending;          /* a run is waiting in the store */
+    int starting;         /* ws_store_run_start in flight */
+    struct job *running;
+    int64_t last_run;
+    char last_result[16];
+    char last_revision[41];
+};
+
+/* A trigger waiting to be routed (per repository, in arrival order). */
+struct trig {
+    struct trig *next;
+    int64_t id;
+    char *ref, *before, *after, *default_branch;
+    json_t *extra;        /* {fullName, projectId} for commit statuses */
+    uint64_t first_try_ms;
+    int attempts;
+};
+
+struct repo_queue {
+    struct trig *head, **tail;
+    int busy;             /* a routing job is running */
+    uv_timer_t *retry;    /* backoff while a pushed commit is not fetchable yet */
+    int64_t last_fetch;   /* wall-clock second the last routing fetch began */
+};
+
+#define HIST_BUCKETS 12
+struct hist {
+    uint64_t counts[HIST_BUCKETS + 1];
+    double sum;
+    uint64_t n;
+};
+
+struct bucket { char remote[64]; double tokens; uint64_t at_ms; };
+
+struct metrics {
+    /* webhooks by provider × result */
+    json_t *webhooks;     /* {"github": {"accepted": n, …}, …} */
+    uint64_t runs_by_result[5]; /* Succeeded, Failed, Error, Canceled, Interrupted */
+    struct hist sync_s, wave_s, route_ms;
+    uint64_t routed, route_failures;
+};
+
+struct svc {
+    uv_loop_t *loop;
+    struct ws_config *cfg;
+    struct snapshot *snap;
+    struct ws_store *store;
+    struct ws_httpd *httpd;
+    struct ws_status_client *status;
+    struct ws_clusters clusters;
+    struct app_state *apps;
+    size_t napps;
+    struct repo_queue *queues; /* per cfg->repos[i] */
+    int running, concurrency;
+    int ready, stopping, stopped;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t *grace;
+    struct bucket *buckets;
+    size_t nbuckets;
+    struct metrics m;
+    uint64_t started_ms;
+};
+
+/* serve.c */
+struct app_state *ws__svc_app(struct svc *s, const char *name);
+const struct ws_app *ws__svc_app_def(struct svc *s, const char *name);
+/* A trigger is durable: route it (webhook) or run it (manual). */
+void ws__svc_routed_later(struct svc *s, size_t repo, int64_t id, const char *ref, const char *before,
+                          const char *after, const char *default_branch, json_t *extra);
+void ws__svc_schedule(struct svc *s);
+const char *ws__svc_run_results(size_t i);
+
+/* api.c */
+void ws__api_handle(struct ws_httpd_req *req, void *data);
+void ws__hist_add(struct hist *h, double v, const double *bounds);
+extern const double ws__sync_bounds[HIST_BUCKETS], ws__wave_bounds[HIST_BUCKETS],
+    ws__route_bounds[HIST_BUCKETS];
+void ws__metric_webhook(struct svc *s, const char *provider, const char *result);
+
+#endif

@@ -1,0 +1,91 @@
+/* store.h — the service's durable state in SQLite (WAL): webhook deliveries
+ * (for replay protection), triggers, the pending run of each application,
+ * and runs with their reports.
+ *
+ * Every operation is asynchronous: it is queued on the loop thread, and all
+ * operations queued during one loop iteration run on a worker thread as one
+ * transaction (each inside its own savepoint, so one failing operation does
+ * not undo the others). Their callbacks run on the loop thread after the
+ * commit, so a trigger whose callback ran is on disk. Only one batch runs at
+ * a time; operations queued meanwhile form the next batch (group commit). */
+#ifndef WS_STORE_H
+#define WS_STORE_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "error.h"
+
+struct ws_store;
+
+/* Open (creating) the database at `path` — BLOCKING, call at startup. A
+ * run left "running" by a crash is marked "Interrupted" and its application
+ * queued again (unless a newer run is pending). Caller closes with
+ * ws_store_close. */
+int ws_store_open(struct ws_store **out, uv_loop_t *loop, const char *path, struct ws_err *err);
+
+/* Run what is queued, then free the store and call closed(data) (may be
+ * NULL). Callbacks of queued operations still run. */
+void ws_store_close(struct ws_store *st, void (*closed)(void *data), void *data);
+
+/* What the service restarts with (BLOCKING, at startup, after open):
+ * {"triggers": [trigger…] not routed yet, oldest first,
+ *  "pending": [{app, trigger, revision, prune, dryRun}]}. Caller decrefs. */
+int ws_store_recover(json_t **out, struct ws_store *st, struct ws_err *err);
+
+/* A push (or a manual request) to make durable. */
+struct ws_trigger_in {
+    const char *delivery_key; /* "github:<X-GitHub-Delivery>"; NULL = no replay check */
+    const char *source;       /* "webhook", "api", "hook" */
+    const char *provider;     /* "github", "gitlab", … or NULL */
+    const char *repo;         /* configured repository name (NULL for manual) */
+    const char *ref, *before, *after;
+    const char *app;          /* manual: the application; its pending run is set at once */
+    const char *revision;     /* manual: revision to sync (NULL = as written) */
+    int prune, dry_run;
+    json_t *extra;            /* borrowed; stored as JSON (commit status target…) or NULL */
+};
+
+/* `id` is the trigger's id; `duplicate` is set (and nothing stored) when
+ * the delivery key was seen before — `id` is then the earlier trigger. */
+typedef void (*ws_store_accept_cb)(int code, const struct ws_err *err, int64_t id, int duplicate,
+                                   void *data);
+int ws_store_accept(struct ws_store *st, const struct ws_trigger_in *t, ws_store_accept_cb cb,
+                    void *data);
+
+/* A trigger was routed: set each application's pending run to
+ * {app, revision} from `apps` ([{app, revision}], borrowed) — replacing an
+ * older pending revision, never a newer one — and record the outcome on the
+ * trigger ("routed" or "failed" with `detail`). cb may be NULL. */
+typedef void (*ws_store_done_cb)(int code, const struct ws_err *err, void *data);
+int ws_store_routed(struct ws_store *st, int64_t trigger, json_t *apps, const char *state,
+                    const char *detail, ws_store_done_cb cb, void *data);
+
+/* Take `app`'s pending run and record a new run as running. The callback
+ * gets the run (object: {id, app, trigger, revision, prune, dryRun}, borrowed
+ * for the call) or NULL when nothing was pending. */
+typedef void (*ws_store_json_cb)(int code, const struct ws_err *err, json_t *result, void *data);
+int ws_store_run_start(struct ws_store *st, const char *app, ws_store_json_cb cb, void *data);
+
+/* Record the end of a run: result ("Succeeded", "Failed", "Error",
+ * "Canceled"), message, and the sync report (borrowed). cb may be NULL. */
+int ws_store_run_finish(struct ws_store *st, int64_t run, const char *result, const char *message,
+                        json_t *report, ws_store_done_cb cb, void *data);
+
+/* A checkpoint at shutdown: a run that is being canceled goes back to
+ * pending (it runs again at the next start) unless a newer one is pending. */
+int ws_store_run_requeue(struct ws_store *st, int64_t run, ws_store_done_cb cb, void *data);
+
+/* Reads (results borrowed for the callback): one run with its report
+ * (NULL result when unknown); the latest runs of an application (app NULL =
+ * all), newest first; one trigger. */
+int ws_store_get_run(struct ws_store *st, int64_t id, ws_store_json_cb cb, void *data);
+int ws_store_list_runs(struct ws_store *st, const char *app, int limit, ws_store_json_cb cb,
+                       void *data);
+int ws_store_get_trigger(struct ws_store *st, int64_t id, ws_store_json_cb cb, void *data);
+
+/* Operations queued or running (for /metrics and shutdown). */
+size_t ws_store_backlog(const struct ws_store *st);
+
+#endif
