@@ -164,7 +164,7 @@ int ws_cli_trigger(const struct ws_global_opts *g, int argc, char **argv)
     json_t *doc = NULL, *app = NULL;
     int64_t before_run = 0;
 
-    optind = 1;
+    optind = 0; /* 0: glibc re-initialises its permutation state */
     while ((ch = getopt_long(argc, argv, "s:t:r:pnw", longopts, NULL)) != -1) {
         switch (ch) {
         case 's': server_arg = optarg; break;
@@ -274,7 +274,7 @@ int ws_cli_notify(const struct ws_global_opts *g, int argc, char **argv)
     json_t *doc = NULL;
     int ch, rc = WS_EXIT_USAGE;
     (void)g;
-    optind = 1;
+    optind = 0; /* 0: glibc re-initialises its permutation state */
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
         case 's': server = optarg; break;

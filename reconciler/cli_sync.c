@@ -400,7 +400,7 @@ static int one_app_args(int argc, char **argv, const char *cmd, const char **nam
         {NULL, 0, NULL, 0},
     };
     int ch;
-    optind = 1;
+    optind = 0; /* 0: glibc re-initialises its permutation state */
     *revision = NULL;
     while ((ch = getopt_long(argc, argv, "r:", longopts, NULL)) != -1) {
         if (ch != 'r')
@@ -698,7 +698,7 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
     uint64_t wave_timeout = 0;
     int ch, rc, dry = diff, prune = 0, quiet = 0;
     const char *revision = NULL;
-    optind = 1;
+    optind = 0; /* 0: glibc re-initialises its permutation state */
     while ((ch = getopt_long(argc, argv, "r:pnw:j:q", longopts, NULL)) != -1) {
         switch (ch) {
         case 'r': revision = optarg; break;
@@ -864,7 +864,7 @@ int ws_cli_validate(const struct ws_global_opts *g, int argc, char **argv)
     char pushed[41] = "";
     size_t n = 0, failed = 0;
     int ch, rc;
-    optind = 1;
+    optind = 0; /* 0: glibc re-initialises its permutation state */
     while ((ch = getopt_long(argc, argv, "r:", longopts, NULL)) != -1) {
         if (ch == 'r')
             revision = optarg;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <http_parser.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -286,7 +287,7 @@ static void conn_send(struct conn *c, char *data, size_t len)
     uv_buf_t b;
     int rc;
 
-    if (!data || c->closing || c->broken) {
+    if (!data || len > UINT_MAX || c->closing || c->broken) {
         free(data);
         c->broken = 1;
         return;
@@ -372,19 +373,28 @@ static void conn_refuse(struct conn *c, int status)
     conn_send(c, out, n);
 }
 
-static const char continue_100[] = "HTTP/1.1 100 Continue\r\n\r\n";
-
 static void send_continue(struct conn *c)
 {
-    char *copy = malloc(sizeof(continue_100));
-    if (copy)
-        memcpy(copy, continue_100, sizeof(continue_100));
+    static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    char *copy = strdup(msg);
     /* Without memory the client sends its body after its own short wait anyway. */
     if (copy)
-        conn_send(c, copy, sizeof(continue_100) - 1);
+        conn_send(c, copy, sizeof(msg) - 1);
 }
 
 /* --- parser callbacks (inside http_parser_execute: no closing here) -------- */
+
+/* RFC 9110 tchar: what a header name may contain. */
+static int is_token(const char *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch <= 0x20 || ch >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", ch))
+            return 0;
+    }
+    return 1;
+}
 
 static int count_header_bytes(struct conn *c, size_t n)
 {
@@ -440,6 +450,12 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
         return -1;
     if (r->headers_done)
         return 0; /* a trailer after a chunked body: counted, not kept */
+    if (!is_token(at, len)) {
+        /* http_parser lets "Name : v" through; RFC 9112 says 400, as a
+         * proxy in front of us may read such a header differently. */
+        c->reject = 400;
+        return -1;
+    }
     if (r->hstate == 2)
         rc = ws_buf_append(&r->hdrs, "", 1); /* end of the previous value */
     if (r->hstate != 1)
@@ -619,10 +635,8 @@ static void on_timer(uv_timer_t *t)
     c->tmode = TM_NONE;
     switch (mode) {
     case TM_READ:
-        if (c->cur && !c->pending) {
+        if (c->cur && !c->pending)
             conn_refuse(c, 408); /* too slow from the first byte to the last */
-            break;
-        }
         break;
     case TM_IDLE:
     case TM_LINGER:
@@ -634,15 +648,18 @@ static void on_timer(uv_timer_t *t)
     conn_settle(c);
 }
 
-/* Run the timer that fits the state; a running one is left alone, so an
- * idle or read deadline is not pushed back by unrelated events. */
+/* Run the timer that fits the state. A running one is left alone unless a
+ * request began since it started (a request parsed and answered within one
+ * read never leaves the idle state, yet must restart the idle clock), so no
+ * deadline is pushed back by unrelated events. */
 static void conn_set_timer(struct conn *c, enum timer_mode mode)
 {
     struct ws_httpd *s = c->srv;
     uint64_t ms = 0, now, spent;
 
-    if (mode == c->tmode && (mode != TM_READ || c->timer_gen == c->req_gen))
+    if (mode == c->tmode && c->timer_gen == c->req_gen)
         return;
+    c->timer_gen = c->req_gen;
     uv_timer_stop(&c->timer);
     c->tmode = mode;
     switch (mode) {
@@ -655,7 +672,6 @@ static void conn_set_timer(struct conn *c, enum timer_mode mode)
         now = uv_now(s->loop);
         spent = now > c->req_start ? now - c->req_start : 0;
         ms = spent < s->read_timeout ? s->read_timeout - spent : 1;
-        c->timer_gen = c->req_gen;
         break;
     case TM_LINGER:
         ms = s->linger;
@@ -978,6 +994,7 @@ int ws_httpd_start(struct ws_httpd **out, uv_loop_t *loop, const struct ws_httpd
     if (getsockname(fd, &addr.sa, &alen) < 0)
         goto sys_fail;
     s->port = ntohs(v6 ? addr.in6.sin6_port : addr.in.sin_port);
+    snprintf(where, sizeof(where), v6 ? "[%s]:%d" : "%s:%d", host, s->port);
 
     rc = uv_tcp_init(loop, &s->listener);
     if (rc < 0) {
@@ -1050,7 +1067,8 @@ int ws_httpd_respond(struct ws_httpd_req *req, int status, const char *content_t
         body = NULL;
         len = 0;
     }
-    close = c->no_more || c->peer_eof || s->stopping;
+    /* After a half-close, requests already buffered are still answered. */
+    close = c->no_more || s->stopping || (c->peer_eof && c->inbuf.len == 0);
     if (close)
         c->no_more = 1;
     out = build_answer(&n, status, content_type, extra_headers, body, len, close,

@@ -50,8 +50,13 @@ typedef void (*ws_httpd_handler)(struct ws_httpd_req *req, void *data);
 
 /* Bind, listen and start accepting on `loop`. On success *out is the server,
  * released by ws_httpd_shutdown (never freed directly). Errors name
- * host:port ("listen on 127.0.0.1:8080: address already in use") and leave
- * nothing registered with the loop. Returns 0, WS_EINVAL, WS_ENOMEM or WS_ENET. */
+ * host:port ("listen on 127.0.0.1:8080: address already in use"); bind and
+ * listen failures leave nothing registered with the loop (should libuv itself
+ * refuse the bound socket, the listener is freed on the next loop turn).
+ * `host` must be an IP literal (no DNS on the loop). Sets SIGPIPE to ignored
+ * when it still has its default action: libuv writes with write(2), and a
+ * peer that goes away mid-answer must not kill the process.
+ * Returns 0, WS_EINVAL, WS_ENOMEM or WS_ENET. */
 int ws_httpd_start(struct ws_httpd **out, uv_loop_t *loop, const struct ws_httpd_opts *opts,
                    ws_httpd_handler handler, void *data, struct ws_err *err);
 

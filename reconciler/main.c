@@ -219,7 +219,7 @@ static int cmd_apply(const struct ws_global_opts *g, int argc, char **argv)
     struct ws_err err;
     size_t i;
     ws_err_clear(&err);
-    optind = 1;
+    optind = 0; /* 0: glibc re-initialises its permutation state */
     while ((c = getopt_long(argc, argv, "f:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
@@ -429,13 +429,13 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "apply") == 0)
         rc = cmd_apply(&g, argc, argv);
     else if (strcmp(cmd, "serve") == 0)
-        rc = ws_cli_serve(&g, argc - optind, argv + optind);
+        rc = ws_cli_serve(&g, argc, argv);
     else if (strcmp(cmd, "validate") == 0)
-        rc = ws_cli_validate(&g, argc - optind, argv + optind);
+        rc = ws_cli_validate(&g, argc, argv);
     else if (strcmp(cmd, "trigger") == 0)
-        rc = ws_cli_trigger(&g, argc - optind, argv + optind);
+        rc = ws_cli_trigger(&g, argc, argv);
     else if (strcmp(cmd, "notify") == 0)
-        rc = ws_cli_notify(&g, argc - optind, argv + optind);
+        rc = ws_cli_notify(&g, argc, argv);
     else if (strcmp(cmd, "sync") == 0)
         rc = ws_cli_sync(&g, argc, argv);
     else if (strcmp(cmd, "diff") == 0)

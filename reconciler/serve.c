@@ -798,7 +798,7 @@ int ws_cli_serve(const struct ws_global_opts *g, int argc, char **argv)
     char *dbpath = NULL;
     int ch, rc = WS_EXIT_USAGE;
 
-    optind = 1;
+    optind = 0; /* 0: glibc re-initialises its permutation state */
     while ((ch = getopt_long(argc, argv, "l:", longopts, NULL)) != -1) {
         if (ch != 'l')
             return WS_EXIT_USAGE;

@@ -373,25 +373,43 @@ static void post_free(struct post *p)
     free(p);
 }
 
-/* Replace every copy of the token in msg: servers sometimes echo what they
- * were sent. */
-static void scrub(char *msg, size_t size, const char *token)
+static size_t append_cut(char *out, size_t cap, size_t n, const char *p, size_t len)
+{
+    if (len > cap - 1 - n)
+        len = cap - 1 - n;
+    memcpy(out + n, p, len);
+    return n + len;
+}
+
+/* Replace every copy of the token in e->msg — servers sometimes echo what
+ * they were sent — and a start of it left at the end by a cut message. */
+static void scrub(struct ws_err *e, const char *token)
 {
     static const char mask[] = "[redacted]";
-    size_t tl = token ? strlen(token) : 0;
-    char *hit;
+    char out[sizeof(e->msg)];
+    size_t tl = token ? strlen(token) : 0, n = 0, rest;
+    const char *s = e->msg, *hit;
     if (!tl)
         return;
-    while ((hit = strstr(msg, token))) {
-        size_t tail = strlen(hit + tl) + 1, room = size - (size_t)(hit - msg) - (sizeof(mask) - 1);
-        if (tail > room) { /* keep the terminator inside msg */
-            tail = room;
-            hit[tl + tail - 1] = '\0';
-        }
-        memmove(hit + sizeof(mask) - 1, hit + tl, tail);
-        memcpy(hit, mask, sizeof(mask) - 1);
+    while ((hit = strstr(s, token))) {
+        n = append_cut(out, sizeof(out), n, s, (size_t)(hit - s));
+        n = append_cut(out, sizeof(out), n, mask, sizeof(mask) - 1);
+        s = hit + tl;
     }
-    ws_utf8_sanitize(msg);
+    rest = strlen(s);
+    for (size_t k = tl - 1 < rest ? tl - 1 : rest; k >= 4; k--) {
+        if (memcmp(s + rest - k, token, k) == 0) {
+            n = append_cut(out, sizeof(out), n, s, rest - k);
+            n = append_cut(out, sizeof(out), n, mask, sizeof(mask) - 1);
+            s += rest;
+            rest = 0;
+            break;
+        }
+    }
+    n = append_cut(out, sizeof(out), n, s, rest);
+    out[n] = '\0';
+    memcpy(e->msg, out, n + 1);
+    ws_utf8_sanitize(e->msg);
 }
 
 static void deliver(uv_timer_t *t);
@@ -420,7 +438,7 @@ static void queue_done(struct post *p, int code, const struct ws_err *e)
     if (code && e) {
         p->err = *e;
         p->err.code = code;
-        scrub(p->err.msg, sizeof(p->err.msg), p->token);
+        scrub(&p->err, p->token);
     } else if (code) {
         ws_err_set(&p->err, code, "%s: %s", p->what, ws_code_str(code));
     } else {

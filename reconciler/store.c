@@ -254,8 +254,9 @@ static int do_run_start(sqlite3 *db, struct op *op)
     json_t *got = NULL, *row;
     int rc;
     if ((rc = prep(&st, db, &op->err,
-                   "SELECT app, trigger_id AS trigger, revision, prune, dry_run AS dryRun"
-                   " FROM pending WHERE app = ?", "s", op->s[0])) < 0 ||
+                   "SELECT p.app, p.trigger_id AS trigger, p.revision, p.prune, p.dry_run AS dryRun,"
+                   " t.extra FROM pending p LEFT JOIN triggers t ON t.id = p.trigger_id WHERE p.app = ?",
+                   "s", op->s[0])) < 0 ||
         (rc = rows(&got, st, db, &op->err)) < 0)
         return rc;
     if (!(row = json_array_get(got, 0))) {

@@ -1,0 +1,423 @@
+#!/usr/bin/env bash
+# serve.sh — `wavesync serve` end to end: the real binary, a real control
+# plane, a Git repository served over smart HTTP by `git http-backend`
+# (tests/e2e/githttp.py), webhook deliveries signed as GitHub and GitLab sign
+# them (tests/e2e/deliver.py), a stand-in for GitHub's statuses API
+# (tests/e2e/statusd.py), the git hooks in hooks/ installed in a real bare
+# repository, and the CI templates' script steps.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+cluster_up
+py=${PYTHON:-python3}
+ns=e2e-serve
+srv=$E2E_DIR/srv
+work=$E2E_DIR/work
+state=$E2E_DIR/state
+mkdir -p "$srv" "$state"
+export GIT_AUTHOR_NAME=e2e GIT_AUTHOR_EMAIL=e2e@wavesync.invalid
+export GIT_COMMITTER_NAME=e2e GIT_COMMITTER_EMAIL=e2e@wavesync.invalid
+pids=()
+serve_pid=
+cleanup() {
+	[ -n "$serve_pid" ] && kill -9 "$serve_pid" 2>/dev/null
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	cluster_down
+}
+trap cleanup EXIT
+
+wait_file() { # file: wait until it exists and is not empty (10 s)
+	for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done
+	return 1
+}
+free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# --- the Git server and the status receiver ----------------------------------------
+"$py" "$WS_SRCDIR/tests/e2e/githttp.py" --root "$srv" --port-file "$E2E_DIR/git.port" \
+	--log "$E2E_DIR/githttp.log" 2>"$E2E_DIR/githttp.err" &
+pids+=($!)
+"$py" "$WS_SRCDIR/tests/e2e/statusd.py" --out "$E2E_DIR/statuses.jsonl" --port-file "$E2E_DIR/status.port" \
+	2>"$E2E_DIR/statusd.err" &
+pids+=($!)
+wait_file "$E2E_DIR/git.port" && wait_file "$E2E_DIR/status.port" || {
+	echo "Bail out! githttp.py or statusd.py did not start"
+	exit 1
+}
+url="http://127.0.0.1:$(cat "$E2E_DIR/git.port")/org/ml.git"
+status_url="http://127.0.0.1:$(cat "$E2E_DIR/status.port")"
+ws_port=$(free_port)
+ws_url="http://127.0.0.1:$ws_port"
+
+# --- the repository: four applications, one shared folder --------------------------
+app() { # name path mgp
+	cat <<YAML
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: $1
+  namespace: argocd
+${3:+  annotations:
+    argocd.argoproj.io/manifest-generate-paths: "$3"}
+spec:
+  project: default
+  source: {repoURL: $url, targetRevision: HEAD, path: $2}
+  destination: {name: in-cluster, namespace: $ns}
+  syncPolicy:
+    automated: {prune: true}
+    syncOptions: [CreateNamespace=true]
+YAML
+}
+cm() { # name rev
+	printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\ndata:\n  rev: "%s"\n' "$1" "$2"
+}
+git init -q -b main "$work"
+mkdir -p "$work/apps" "$work/alpha" "$work/beta" "$work/gamma" "$work/delta" "$work/shared/common"
+app alpha alpha >"$work/apps/alpha.yaml"
+app beta beta >"$work/apps/beta.yaml"
+app gamma gamma ".;../shared" >"$work/apps/gamma.yaml"
+app delta delta ".;/shared/**/*.yaml" >"$work/apps/delta.yaml"
+for a in alpha beta gamma delta; do cm "$a" 1 >"$work/$a/cm.yaml"; done
+echo "threshold: 1" >"$work/shared/common/settings.yaml"
+git -C "$work" add -A && git -C "$work" commit -q -m "four applications"
+mkdir -p "$srv/org"
+git clone -q --bare "$work" "$srv/org/ml.git"
+git -C "$srv/org/ml.git" config http.receivepack true
+git -C "$work" remote add origin "$url"
+
+printf 'hook-secret-%s' "$RANDOM$RANDOM" >"$E2E_DIR/webhook.secret"
+printf 'api-token-%s' "$RANDOM$RANDOM" >"$E2E_DIR/api.token"
+printf 'gh-token-%s' "$RANDOM" >"$E2E_DIR/gh.token"
+secret=$(cat "$E2E_DIR/webhook.secret")
+token=$(cat "$E2E_DIR/api.token")
+cfg=$E2E_DIR/wavesync.yaml
+cat >"$cfg" <<YAML
+repositories:
+  - name: ml
+    url: $url
+    webhook: {secret: "file:$E2E_DIR/webhook.secret"}
+    status: {provider: github, apiURL: "$status_url", token: "file:$E2E_DIR/gh.token"}
+clusters:
+  - name: in-cluster
+    kubeconfig: $DEVCLUSTER_KUBECONFIG
+applications:
+  - {repository: ml, path: apps}
+settings: {waveTimeout: 60s, stateDir: $state, concurrency: 4}
+server:
+  listen: 127.0.0.1:$ws_port
+  apiToken: "file:$E2E_DIR/api.token"
+  rateLimit: {perSecond: 1000, burst: 1000}
+  shutdownGrace: 5s
+YAML
+
+kapi() { # path -> JSON (empty when absent)
+	curl -sf --cacert "$DEVCLUSTER_CA" --cert "$DEVCLUSTER_CLIENT_CERT" --key "$DEVCLUSTER_CLIENT_KEY" \
+		"$DEVCLUSTER_SERVER$1"
+}
+rev_of() { # configmap -> its data.rev, or "none"
+	kapi "/api/v1/namespaces/$ns/configmaps/$1" |
+		"$py" -c 'import json,sys; print(json.load(sys.stdin)["data"]["rev"])' 2>/dev/null || echo none
+}
+wait_rev() { # configmap rev [seconds]
+	local i
+	for i in $(seq $((${3:-30} * 10))); do
+		[ "$(rev_of "$1")" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+wsapi() { # path -> body (status in $code)
+	local out
+	out=$(curl -s -w '\n%{http_code}' -H "Authorization: Bearer $token" "$ws_url$1")
+	code=${out##*$'\n'}
+	printf '%s' "${out%$'\n'*}"
+}
+jget() { "$py" -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/null; }
+runs_of() { wsapi "/api/v1/applications/$1" | jget 'len(d["runs"])'; }
+idle() { # wait until no application is pending or running (30 s)
+	for _ in $(seq 300); do
+		wsapi /api/v1/applications | jget 'sum(a["state"] != "Idle" for a in d["applications"])' | grep -qx 0 &&
+			return 0
+		sleep 0.1
+	done
+	return 1
+}
+start_serve() {
+	"$WS_BUILDDIR/wavesync" --config "$cfg" serve >>"$E2E_DIR/serve.out" 2>>"$E2E_DIR/serve.err" &
+	serve_pid=$!
+	for _ in $(seq 100); do
+		curl -sf "$ws_url/readyz" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+push() { # message: commit the work tree and push it over HTTP; sets before/after
+	before=$(git -C "$work" rev-parse HEAD)
+	git -C "$work" add -A && git -C "$work" commit -q --allow-empty -m "$1"
+	after=$(git -C "$work" rev-parse HEAD)
+	git -C "$work" push -q origin main 2>>"$E2E_DIR/push.err"
+}
+deliver() { # provider [extra deliver.py args]: deliver before..after; sets code, body
+	local p=$1 out
+	shift
+	out=$("$py" "$WS_SRCDIR/tests/e2e/deliver.py" "$p" --url "$ws_url/api/webhook" --secret "$secret" \
+		--repo-url "$url" --ref refs/heads/main --before "$before" --after "$after" "$@")
+	code=${out%% *}
+	body=${out#* }
+}
+
+start_serve
+ok $? "serve: ready on $ws_url (readyz)"
+[ "$(curl -s "$ws_url/healthz")" = "ok" ]
+ok $? "serve: healthz"
+[ "$(wsapi /api/v1/applications | jget 'len(d["applications"])')" = 4 ]
+ok $? "API: four applications listed"
+[ "$(rev_of alpha)" = none ]
+ok $? "nothing is synced at start (no push yet)"
+
+# --- a push that changes one application syncs it and no other -----------------------
+cm alpha 2 >"$work/alpha/cm.yaml"
+push "alpha: rev 2"
+deliver github
+[ "$code" = 202 ]
+ok $? "GitHub push delivery answered 202 (got $code: $body)"
+wait_rev alpha 2
+ok $? "the push synced alpha at the pushed revision"
+idle
+for a in beta gamma delta; do
+	[ "$(rev_of $a)" = none ]
+	ok $? "$a untouched by a push that changed alpha only"
+done
+trigger_id=$(printf '%s' "$body" | jget 'd["trigger"]')
+wsapi "/api/v1/triggers/$trigger_id" | jget 'd["detail"]' | grep -q '1 changed path(s), 1 application(s)'
+ok $? "the trigger records one changed path and one application"
+
+# --- manifest-generate-paths: a shared folder syncs every application listing it -----
+echo "threshold: 2" >"$work/shared/common/settings.yaml"
+push "shared settings"
+deliver github
+[ "$code" = 202 ] && wait_rev gamma 1 && wait_rev delta 1
+ok $? "a change under shared/ synced gamma (../shared) and delta (/shared/**/*.yaml)"
+idle
+[ "$(rev_of beta)" = none ] && [ "$(runs_of alpha)" = 1 ]
+ok $? "beta and alpha not synced by the shared change"
+
+# --- signatures and replays ---------------------------------------------------------
+cm beta 2 >"$work/beta/cm.yaml"
+push "beta: rev 2"
+deliver github --bad-signature
+[ "$code" = 401 ]
+ok $? "a wrongly signed delivery gets 401 ($code: $body)"
+deliver github --unsigned
+[ "$code" = 401 ]
+ok $? "an unsigned delivery gets 401"
+sleep 1
+[ "$(rev_of beta)" = none ]
+ok $? "nothing synced after refused deliveries"
+deliver github --delivery "replay-1"
+[ "$code" = 202 ] && wait_rev beta 2
+ok $? "the correctly signed delivery syncs beta"
+idle
+n_before=$(runs_of beta)
+deliver github --delivery "replay-1"
+[ "$code" = 200 ] && printf '%s' "$body" | grep -q duplicate
+ok $? "a replayed delivery id is answered 200 duplicate ($code: $body)"
+sleep 1
+[ "$(runs_of beta)" = "$n_before" ]
+ok $? "the replayed delivery did not run again"
+
+# --- GitLab: Push Hook with X-Gitlab-Token ------------------------------------------------
+cm beta 3 >"$work/beta/cm.yaml"
+push "beta: rev 3"
+deliver gitlab
+[ "$code" = 202 ] && wait_rev beta 3
+ok $? "a GitLab Push Hook syncs beta ($code)"
+deliver gitlab --bad-signature
+[ "$code" = 401 ]
+ok $? "a wrong X-Gitlab-Token gets 401"
+idle
+
+# --- a burst of 50 pushes to one application coalesces ----------------------------------
+n_before=$(runs_of beta)
+: >"$E2E_DIR/burst.after"
+first_before=$(git -C "$work" rev-parse HEAD)
+for i in $(seq 4 53); do
+	cm beta "$i" >"$work/beta/cm.yaml"
+	git -C "$work" commit -qam "beta: rev $i"
+	git -C "$work" rev-parse HEAD >>"$E2E_DIR/burst.after"
+done
+git -C "$work" push -q origin main 2>>"$E2E_DIR/push.err"
+before=$first_before
+after=$(git -C "$work" rev-parse HEAD)
+burst_out=$("$py" "$WS_SRCDIR/tests/e2e/deliver.py" github --url "$ws_url/api/webhook" --secret "$secret" \
+	--repo-url "$url" --ref refs/heads/main --before "$before" --after "$after" --burst 50 \
+	--after-list "$E2E_DIR/burst.after")
+[ "$(printf '%s\n' "$burst_out" | grep -c '^202 ')" = 50 ]
+ok $? "50 deliveries in a burst all answered 202"
+wait_rev beta 53 && idle
+ok $? "beta ends at the newest revision (rev 53)"
+n_runs=$(($(runs_of beta) - n_before))
+[ "$n_runs" -ge 1 ] && [ "$n_runs" -le 2 ]
+ok $? "the burst of 50 pushes ran $n_runs time(s) (one or two)"
+last_rev=$(wsapi "/api/v1/applications/beta" | jget 'd["runs"][0]["revision"]')
+[ "$last_rev" = "$after" ]
+ok $? "the last run was at the newest pushed commit"
+
+curl -s "$ws_url/metrics" >"$E2E_DIR/metrics-before-kill.txt"
+
+# --- crash safety: SIGKILL right after the 202 -------------------------------------------
+cm alpha 3 >"$work/alpha/cm.yaml"
+push "alpha: rev 3"
+deliver github
+kill -9 "$serve_pid"
+wait "$serve_pid" 2>/dev/null
+serve_pid=
+[ "$code" = 202 ]
+ok $? "delivery answered 202, then the service was killed with SIGKILL"
+start_serve
+ok $? "serve: restarted"
+wait_rev alpha 3
+ok $? "after the restart the accepted push still synced alpha"
+idle
+
+# --- manual re-run through the API ---------------------------------------------------------
+curl -s -X DELETE --cacert "$DEVCLUSTER_CA" --cert "$DEVCLUSTER_CLIENT_CERT" --key "$DEVCLUSTER_CLIENT_KEY" \
+	"$DEVCLUSTER_SERVER/api/v1/namespaces/$ns/configmaps/alpha" >/dev/null
+[ "$(rev_of alpha)" = none ]
+ok $? "alpha's ConfigMap deleted behind wavesync's back"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$ws_url/api/v1/applications/alpha/sync")
+[ "$code" = 401 ]
+ok $? "manual sync without the token is refused (401)"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer wrong" \
+	"$ws_url/api/v1/applications/alpha/sync")
+[ "$code" = 401 ]
+ok $? "manual sync with a wrong token is refused (401)"
+sleep 0.5
+[ "$(rev_of alpha)" = none ]
+ok $? "refused requests synced nothing"
+run_ws trigger --config "$cfg" trigger alpha --wait
+[ "$rc" = 0 ] && grep -q "Succeeded" "$E2E_DIR/trigger.out"
+ok $? "wavesync trigger alpha --wait: the re-run succeeded (rc $rc)"
+[ "$(rev_of alpha)" = 3 ]
+ok $? "the manual re-run recreated alpha's ConfigMap"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $token" \
+	"$ws_url/api/v1/applications/nope/sync")
+[ "$code" = 404 ]
+ok $? "manual sync of an unknown application: 404"
+run_id=$(wsapi /api/v1/applications/alpha | jget 'd["lastRun"]')
+wsapi "/api/v1/runs/$run_id" | jget 'd["report"]["waves"][0]["objects"]' | grep -qx 1
+ok $? "GET /api/v1/runs/$run_id has the per-wave report"
+
+# --- commit statuses reached the (stand-in) GitHub API ---------------------------------
+"$py" - "$E2E_DIR/statuses.jsonl" "$E2E_DIR/gh.token" <<'PY'
+import json, sys
+token = open(sys.argv[2]).read().strip()
+posts = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+alpha = [p for p in posts if p["body"].get("context") == "wavesync/alpha"]
+states = [p["body"]["state"] for p in alpha]
+ok = bool(alpha) and "pending" in states and "success" in states and states.index("pending") < states.index("success")
+ok = ok and all(p["path"].startswith("/repos/org/ml/statuses/") for p in alpha)
+ok = ok and all(p["headers"].get("Authorization") == "Bearer " + token for p in alpha)
+sys.exit(0 if ok else 1)
+PY
+ok $? "commit statuses posted to the GitHub API stand-in: pending, then success, with the token"
+
+# --- metrics ---------------------------------------------------------------------------------
+deliver github --bad-signature # counters start again with the process (as Prometheus expects)
+curl -s "$ws_url/metrics" >"$E2E_DIR/metrics.txt"
+grep -q 'wavesync_webhook_deliveries_total{provider="github",result="accepted"} [1-9]' "$E2E_DIR/metrics-before-kill.txt" &&
+	grep -q 'wavesync_webhook_deliveries_total{provider="gitlab",result="accepted"} [1-9]' "$E2E_DIR/metrics-before-kill.txt" &&
+	grep -q 'wavesync_webhook_deliveries_total{provider="github",result="unauthorized"}' "$E2E_DIR/metrics.txt" &&
+	grep -q 'wavesync_runs_total{result="Succeeded"}' "$E2E_DIR/metrics.txt" &&
+	grep -q 'wavesync_sync_duration_seconds_bucket' "$E2E_DIR/metrics.txt" &&
+	grep -q 'wavesync_kube_requests_total{verb="PATCH",code="200"}' "$E2E_DIR/metrics.txt"
+ok $? "metrics: webhooks by result, runs, sync histogram, Kubernetes requests by verb and code"
+
+# --- bad input keeps the service up ----------------------------------------------------------
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'X-GitHub-Event: push' -d '{not json' "$ws_url/api/webhook")
+[ "$code" = 400 ] || [ "$code" = 401 ]
+ok $? "a malformed delivery is refused ($code)"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'X-GitHub-Event: push' -H 'Expect:' \
+	--data-binary @<(head -c 30000000 /dev/zero) "$ws_url/api/webhook")
+[ "$code" = 413 ]
+ok $? "an oversized delivery gets 413"
+curl -sf "$ws_url/healthz" >/dev/null
+ok $? "the service is still up"
+
+# --- hooks/post-receive in a real bare repository ----------------------------------------
+bare=$srv/org/ml.git
+cp "$WS_SRCDIR/hooks/post-receive" "$WS_SRCDIR/hooks/pre-receive" "$bare/hooks/"
+chmod +x "$bare/hooks/post-receive" "$bare/hooks/pre-receive"
+git -C "$bare" config wavesync.bin "$WS_BUILDDIR/wavesync"
+git -C "$bare" config wavesync.server "$ws_url"
+git -C "$bare" config wavesync.secret "file:$E2E_DIR/webhook.secret"
+git -C "$bare" config wavesync.repository "$url"
+git -C "$bare" config wavesync.config "$cfg"
+cm alpha 4 >"$work/alpha/cm.yaml"
+git -C "$work" commit -qam "alpha: rev 4"
+git -C "$work" push -q "$bare" main >"$E2E_DIR/hook-push.out" 2>&1
+ok $? "git push into the bare repository with the hooks installed"
+wait_rev alpha 4
+ok $? "hooks/post-receive notified the service, which synced alpha"
+git -C "$work" fetch -q origin
+
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: alpha\ndata: {rev: "5"}\n' >"$work/alpha/cm.yaml"
+git -C "$work" commit -qam "alpha: broken manifest"
+git -C "$work" push -q "$bare" main >"$E2E_DIR/hook-refused.out" 2>&1
+[ $? != 0 ]
+ok $? "hooks/pre-receive refused a push with a broken manifest"
+grep -q "refused" "$E2E_DIR/hook-refused.out" && grep -q "alpha/cm.yaml" "$E2E_DIR/hook-refused.out"
+ok $? "the pusher is told why, naming the file"
+sleep 1
+[ "$(rev_of alpha)" = 4 ]
+ok $? "the cluster is unchanged after the refused push"
+git -C "$work" reset -q --hard origin/main
+rm -f "$bare/hooks/post-receive" "$bare/hooks/pre-receive"
+idle
+
+# --- CI templates: the script steps with the variables GitHub and GitLab set -------------
+ci=$E2E_DIR/ci
+git clone -q "$url" "$ci"
+ci_before=$(git -C "$ci" rev-parse HEAD)
+cm delta 2 >"$ci/delta/cm.yaml"
+git -C "$ci" commit -qam "delta: rev 2"
+ci_after=$(git -C "$ci" rev-parse HEAD)
+"$py" "$WS_SRCDIR/tests/e2e/ci_step.py" github "$WS_SRCDIR/ci-templates/github-actions.yml" >"$E2E_DIR/gh-step.sh"
+(cd "$ci" && PATH="$WS_BUILDDIR:$PATH" GITHUB_WORKSPACE="$ci" GITHUB_REF=refs/heads/main BEFORE="$ci_before" \
+	AFTER="$ci_after" WAVESYNC_CONFIG="$cfg" RUNNER_TEMP="$E2E_DIR" bash "$E2E_DIR/gh-step.sh") \
+	>"$E2E_DIR/gh-step.out" 2>&1
+ok $? "GitHub Actions step: wavesync sync of the pushed range succeeded"
+[ "$(rev_of delta)" = 2 ] && [ "$(rev_of gamma)" = 1 ]
+ok $? "the GitHub step synced delta (changed) and not gamma"
+ls "$ci"/*.xml >/dev/null 2>&1 && grep -q "<testsuite" "$ci"/*.xml
+ok $? "the GitHub step wrote a JUnit report"
+ci_before=$ci_after
+cm gamma 2 >"$ci/gamma/cm.yaml"
+git -C "$ci" commit -qam "gamma: rev 2"
+ci_after=$(git -C "$ci" rev-parse HEAD)
+"$py" "$WS_SRCDIR/tests/e2e/ci_step.py" gitlab "$WS_SRCDIR/ci-templates/gitlab-ci.yml" >"$E2E_DIR/gl-step.sh"
+(cd "$ci" && PATH="$WS_BUILDDIR:$PATH" CI_PROJECT_DIR="$ci" CI_COMMIT_SHA="$ci_after" \
+	CI_COMMIT_BEFORE_SHA="$ci_before" CI_COMMIT_REF_NAME=main WAVESYNC_CONFIG="$cfg" \
+	bash "$E2E_DIR/gl-step.sh") >"$E2E_DIR/gl-step.out" 2>&1
+ok $? "GitLab CI job script: wavesync sync of the pushed range succeeded"
+[ "$(rev_of gamma)" = 2 ]
+ok $? "the GitLab step synced gamma"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: gamma}\ndata: {rev: 3, bad: [x]}\n' >"$ci/gamma/cm.yaml"
+ci_before=$ci_after
+git -C "$ci" commit -qam "gamma: broken"
+ci_after=$(git -C "$ci" rev-parse HEAD)
+(cd "$ci" && PATH="$WS_BUILDDIR:$PATH" CI_PROJECT_DIR="$ci" CI_COMMIT_SHA="$ci_after" \
+	CI_COMMIT_BEFORE_SHA="$ci_before" CI_COMMIT_REF_NAME=main WAVESYNC_CONFIG="$cfg" \
+	bash "$E2E_DIR/gl-step.sh") >"$E2E_DIR/gl-step-fail.out" 2>&1
+[ $? != 0 ]
+ok $? "the GitLab job fails on a failed sync"
+
+# --- graceful shutdown ------------------------------------------------------------------------
+kill -TERM "$serve_pid"
+wait "$serve_pid"
+src=$?
+serve_pid=
+[ "$src" = 0 ]
+ok $? "SIGTERM: the service stopped cleanly (exit $src)"
+grep -q "ERROR\|AddressSanitizer\|runtime error" "$E2E_DIR/serve.err" && diag "$(grep -m5 "ERROR\|runtime error" "$E2E_DIR/serve.err")"
+! grep -q "AddressSanitizer\|runtime error\|LeakSanitizer" "$E2E_DIR/serve.err"
+ok $? "no sanitizer reports from the service"
+tap_end
