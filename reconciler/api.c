@@ -521,12 +521,14 @@ static void metrics(struct svc *s, struct ws_httpd_req *req)
     ws_buf_appendf(&b,
                    "# HELP wavesync_queue_depth Applications with a run waiting.\n# TYPE wavesync_queue_depth gauge\n"
                    "wavesync_queue_depth %zu\n"
+                   "# HELP wavesync_triggers_routing Pushes accepted and not routed yet.\n"
+                   "# TYPE wavesync_triggers_routing gauge\nwavesync_triggers_routing %zu\n"
                    "# HELP wavesync_runs_running Syncs running now.\n# TYPE wavesync_runs_running gauge\n"
                    "wavesync_runs_running %d\n"
                    "# HELP wavesync_store_backlog Store operations queued or being written.\n"
                    "# TYPE wavesync_store_backlog gauge\nwavesync_store_backlog %zu\n"
                    "# HELP wavesync_runs_total Finished runs by result.\n# TYPE wavesync_runs_total counter\n",
-                   pending, s->running, s->store ? ws_store_backlog(s->store) : 0);
+                   pending, s->routing, s->running, s->store ? ws_store_backlog(s->store) : 0);
     for (i = 0; ws__svc_run_results(i); i++)
         ws_buf_appendf(&b, "wavesync_runs_total{result=\"%s\"} %llu\n", ws__svc_run_results(i),
                        (unsigned long long)s->m.runs_by_result[i]);
@@ -598,7 +600,8 @@ void ws__api_handle(struct ws_httpd_req *req, void *data)
         json_t *list = json_array();
         for (size_t i = 0; i < s->snap->cat.napps; i++)
             json_array_append_new(list, app_json(s, &s->snap->cat.apps[i])); /* steals */
-        reply_json(req, 200, json_pack("{s:o, s:O}", "applications", list, "invalid", s->snap->cat.invalid));
+        reply_json(req, 200, json_pack("{s:o, s:O, s:I}", "applications", list, "invalid", s->snap->cat.invalid,
+                                       "routing", (json_int_t)s->routing));
     } else if (strncmp(path, "/api/v1/applications/", 21) == 0) {
         const struct ws_app *a;
         rest = path + 21;

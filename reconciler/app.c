@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "plan.h"
+#include "route.h"
 #include "util.h"
 #include "yaml.h"
 
@@ -549,6 +550,15 @@ int ws_app_parse(struct ws_app *out, const json_t *obj, const json_t *pos, const
         goto out;
     if (!out->project && !(out->project = strdup("default")))
         rc = nomem(&x);
+    /* manifest-generate-paths entries are paths relative to each source path:
+       one that leaves the repository is this Application's error */
+    for (size_t i = 0; rc == 0 && out->manifest_generate_paths && i < out->nsources; i++) {
+        struct ws_err e;
+        ws_err_clear(&e);
+        if (ws_route_check_source(out->sources[i].path, out->manifest_generate_paths, &e) < 0)
+            rc = fail(&x, ws_yaml_pos_line(mpos, "annotations", ANN_GENERATE_PATHS, (const char *)NULL),
+                      "annotation %s: %s", ANN_GENERATE_PATHS, e.msg);
+    }
 out:
     if (rc < 0)
         ws_app_free(out);

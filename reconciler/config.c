@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -826,7 +827,10 @@ static int parse_size(size_t *out, const json_t *v)
     }
     if (!(s = json_string_value(v)) || !isdigit((unsigned char)*s))
         return WS_EINVAL;
+    errno = 0;
     n = strtoull(s, &end, 10);
+    if (errno == ERANGE) /* saturated at ULLONG_MAX: not "unlimited" */
+        return WS_EINVAL;
     while (*end == ' ')
         end++;
     for (i = 0; i < WS_ARRAY_SIZE(units); i++)

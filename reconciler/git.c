@@ -1199,7 +1199,10 @@ static int range_base(char out[41], const char **why, git_repository *repo, cons
         return 0;
     }
     if (git_oid_equal(git_commit_id(old), after)) {
-        git_oid_tostr(out, 41, after);
+        if (is_zero_id(before)) /* e.g. the first push of the default branch */
+            *why = "a new ref with no commits of its own";
+        else
+            git_oid_tostr(out, 41, after);
         goto out;
     }
     error = git_merge_base(&mb, repo, git_commit_id(old), after);
@@ -1235,6 +1238,7 @@ int ws_git_push_paths(struct ws_git_push *out, const char *repo_path, const char
         goto out;
     if ((error = find_commit(&head, repo, repo_path, after, err)) < 0)
         goto out; /* WS_ENOTFOUND: not fetched yet */
+    out->created = is_zero_id(before);
     git_oid_tostr(out->after, 41, git_commit_id(head));
     if ((error = range_base(base, &why, repo, repo_path, before, git_commit_id(head), base_rev,
                             err)) < 0)

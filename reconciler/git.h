@@ -94,6 +94,7 @@ struct ws_git_push {
     char base[41];    /* the commit the range starts from ("" with all) */
     json_t *paths;    /* changed paths, sorted (NULL with all); free with ws_git_push_free */
     int all;          /* no usable base: treat every path as changed */
+    int created;      /* the push created the ref (before all zeros) */
     const char *why_all; /* static text saying why, with all */
 };
 
@@ -101,7 +102,7 @@ struct ws_git_push {
  * fast-forward; from the merge base for a force push, and for a new branch
  * (`before` all zeros) from its merge base with `base_rev` (the default
  * branch). Without a usable base (`before` unknown, unrelated histories, no
- * base branch) `all` is set. WS_ENOTFOUND when `after` is not in the
+ * base branch, a new ref at the base branch's own commit) `all` is set. WS_ENOTFOUND when `after` is not in the
  * repository yet (a lagging mirror: fetch and retry); WS_EINVAL for a
  * deletion (after all zeros). */
 int ws_git_push_paths(struct ws_git_push *out, const char *repo_path, const char *before,

@@ -10,13 +10,13 @@
 #include "route.h"
 #include "util.h"
 
-#define ID_SOURCE 0u
-#define ID_DEFFILE 1u
-
 struct ws_push_index {
     const struct ws_config *cfg;
     const struct ws_catalog *cat;
     struct ws_route **routes; /* per cfg->repos[i] */
+    /* ids: app a owns first[a] (its own file) and first[a] + 1 + s (its
+       source s), so a match says which source's ref to check */
+    uint32_t *first;          /* napps + 1 entries */
 };
 
 static int same_repo(const char *url, const struct ws_repo *repo)
@@ -40,12 +40,22 @@ int ws_push_index_build(struct ws_push_index **out, const struct ws_config *cfg,
     size_t r, a, s;
     int rc = 0;
     *out = NULL;
-    if (!ix || !(ix->routes = calloc(cfg->nrepos + 1, sizeof(*ix->routes)))) {
+    if (!ix || !(ix->routes = calloc(cfg->nrepos + 1, sizeof(*ix->routes))) ||
+        !(ix->first = calloc(cat->napps + 1, sizeof(*ix->first)))) {
+        if (ix)
+            free(ix->routes);
         free(ix);
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     }
     ix->cfg = cfg;
     ix->cat = cat;
+    for (a = 0; a < cat->napps; a++) {
+        if (cat->apps[a].nsources >= UINT32_MAX - 1 - ix->first[a]) {
+            ws_push_index_free(ix);
+            return ws_err_set(err, WS_ELIMIT, "too many application sources to index");
+        }
+        ix->first[a + 1] = ix->first[a] + 1 + (uint32_t)cat->apps[a].nsources;
+    }
     for (r = 0; r < cfg->nrepos && rc == 0; r++) {
         const struct ws_repo *repo = &cfg->repos[r];
         if ((rc = ws_route_new(&ix->routes[r])) < 0) {
@@ -58,11 +68,10 @@ int ws_push_index_build(struct ws_push_index **out, const struct ws_config *cfg,
                 if (same_repo(app->sources[s].repo_url, repo) &&
                     (rc = ws_route_add_source(ix->routes[r], app->sources[s].path,
                                               app->manifest_generate_paths,
-                                              (uint32_t)(a * 2 + ID_SOURCE), err)) < 0)
-                    ws_err_prefix(err, "%s:%d: Application \"%s\": manifest-generate-paths", app->file,
-                                  app->line, app->name);
+                                              ix->first[a] + 1 + (uint32_t)s, err)) < 0)
+                    ws_err_prefix(err, "%s:%d: Application \"%s\"", app->file, app->line, app->name);
             if (rc == 0 && def_repo(cfg, app) == repo &&
-                ws_route_add_file(ix->routes[r], app->file, (uint32_t)(a * 2 + ID_DEFFILE)) < 0)
+                ws_route_add_file(ix->routes[r], app->file, ix->first[a]) < 0)
                 rc = ws_err_set(err, WS_ENOMEM, "out of memory");
         }
     }
@@ -81,6 +90,7 @@ void ws_push_index_free(struct ws_push_index *ix)
     for (size_t r = 0; ix->routes && r < ix->cfg->nrepos; r++)
         ws_route_free(ix->routes[r]);
     free(ix->routes);
+    free(ix->first);
     free(ix);
 }
 
@@ -111,6 +121,18 @@ int ws_push_ref_tracks(const char *rev, const char *ref, const char *default_bra
 static size_t repo_index(const struct ws_push_index *ix, const struct ws_repo *repo)
 {
     return (size_t)(repo - ix->cfg->repos);
+}
+
+/* Does one of app's sources name `ref` itself (a branch or tag, not HEAD)? */
+static int names_ref(const struct ws_app *app, const struct ws_repo *repo, const char *ref)
+{
+    for (size_t s = 0; s < app->nsources; s++) {
+        const char *rev = app->sources[s].target_revision;
+        if (rev && *rev && strcmp(rev, "HEAD") != 0 && same_repo(app->sources[s].repo_url, repo) &&
+            ws_push_ref_tracks(rev, ref, NULL))
+            return 1;
+    }
+    return 0;
 }
 
 /* Which of app's sources are on this repository and ref: 0 none, 1 some,
@@ -179,7 +201,7 @@ int ws_push_match(struct ws_push_target **out, size_t *nout, const struct ws_pus
     struct ws_push_target *res = NULL;
     uint32_t *ids = NULL;
     const char **paths = NULL;
-    unsigned char *hit = NULL; /* per app: bit 0 a source matched, bit 1 its file */
+    unsigned char *hit = NULL; /* per app: bit 0 a source tracking the ref matched, bit 1 its file */
     size_t i, n = 0, nids = 0, np = json_array_size(changes->paths);
     int rc = 0;
 
@@ -197,13 +219,29 @@ int ws_push_match(struct ws_push_target **out, size_t *nout, const struct ws_pus
             paths[i] = json_string_value(json_array_get(changes->paths, i));
         if (ws_route_match(ix->routes[repo_index(ix, repo)], paths, np, &ids, &nids) < 0)
             goto nomem;
-        for (i = 0; i < nids; i++)
-            hit[ids[i] / 2] |= (unsigned char)(1u << (ids[i] % 2));
+        for (i = 0; i < nids; i++) {
+            size_t lo = 0, hi = cat->napps, a; /* the app: last first[a] <= id */
+            while (hi - lo > 1) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (ix->first[mid] <= ids[i])
+                    lo = mid;
+                else
+                    hi = mid;
+            }
+            a = lo;
+            if (ids[i] == ix->first[a])
+                hit[a] |= 2;
+            else if (ws_push_ref_tracks(cat->apps[a].sources[ids[i] - ix->first[a] - 1].target_revision,
+                                        ref, default_branch))
+                hit[a] |= 1; /* this source, on this repository (its route), tracks the ref */
+        }
     }
     for (i = 0; i < cat->napps; i++) {
         const struct ws_app *app = &cat->apps[i];
         int src = source_tracks(app, repo, ref, default_branch);
-        int by_source = (hit[i] & 1) && src;
+        /* an application that names a ref the push created was never synced
+           from it: all of it is new, whatever the diff from the merge base */
+        int by_source = src && ((hit[i] & 1) || (changes->created && names_ref(app, repo, ref)));
         int by_file = (hit[i] & 2) && def_repo(ix->cfg, app) == repo &&
                       dir_tracks(&ix->cfg->app_dirs[app->def_dir], ix->cfg, repo, ref, default_branch);
         if (!by_source && !by_file)

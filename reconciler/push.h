@@ -45,7 +45,10 @@ struct ws_push_target {
                               otherwise at its targetRevision as written */
 };
 
-/* The affected applications, in catalog order. *out (caller frees with free()). */
+/* The affected applications, in catalog order: a rule matched a changed
+ * path and the ref tracks the source (or, for the Application's own file, the
+ * applications folder); when the push created the ref, also every application
+ * naming that ref explicitly (it never synced from it). *out (caller frees with free()). */
 int ws_push_match(struct ws_push_target **out, size_t *nout, const struct ws_push_index *ix,
                   const struct ws_repo *repo, const char *ref, const char *default_branch,
                   const struct ws_git_push *changes, struct ws_err *err);

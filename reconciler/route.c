@@ -787,3 +787,14 @@ out:
     free(bits);
     return rc;
 }
+
+int ws_route_check_source(const char *source_path, const char *mgp, struct ws_err *err)
+{
+    struct ws_route *r = NULL;
+    int rc = ws_route_new(&r);
+    if (rc < 0)
+        return ws_err_set(err, rc, "out of memory");
+    rc = ws_route_add_source(r, source_path, mgp, 0, err);
+    ws_route_free(r);
+    return rc;
+}

@@ -73,4 +73,8 @@ int ws_route_match(const struct ws_route *r, const char *const *paths, size_t np
 /* Rule and node counts, for logs and the benchmark. Any pointer may be NULL. */
 void ws_route_stats(const struct ws_route *r, size_t *nodes, size_t *patterns, size_t *ids);
 
+/* Would ws_route_add_source accept these rules? For validating an
+ * Application's annotation when it is read (0 or WS_EINVAL with err set). */
+int ws_route_check_source(const char *source_path, const char *mgp, struct ws_err *err);
+
 #endif

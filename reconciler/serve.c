@@ -255,6 +255,7 @@ static void on_routed_stored(int code, const struct ws_err *err, void *data)
     } else {
         ws_error("store: cannot record a routed push: %s", err ? err->msg : ws_code_str(code));
     }
+    c->s->routing--;
     json_decref(c->apps);
     free(c);
 }
@@ -297,6 +298,7 @@ static void route_after(uv_work_t *w, int status)
         if (r->outcome == T_RETRY && !s->stopping)
             r->outcome = T_FAILED;
         if (r->outcome == T_RETRY) { /* stopping: stays "received", routed at the next start */
+            s->routing--;
             trig_free(t);
             continue;
         }
@@ -318,8 +320,9 @@ static void route_after(uv_work_t *w, int status)
             if (c)
                 json_decref(c->apps);
             free(c);
+            s->routing--;
         }
-        trig_free(t);
+        trig_free(t); /* counted in `routing` until its outcome is stored */
     }
     for (i = 0; i < j->ntrigs; i++)
         json_decref(j->res[i].apps);
@@ -390,6 +393,7 @@ void ws__svc_routed_later(struct svc *s, size_t repo, int64_t id, const char *re
     t->id = id;
     t->extra = json_incref(extra);
     t->first_try_ms = ws_now_ms();
+    s->routing++;
     *q->tail = t;
     q->tail = &t->next;
     start_routing(s, repo);

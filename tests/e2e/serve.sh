@@ -134,7 +134,7 @@ jget() { "$py" -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/nu
 runs_of() { wsapi "/api/v1/applications/$1" | jget 'len(d["runs"])'; }
 idle() { # wait until no application is pending or running (30 s)
 	for _ in $(seq 300); do
-		wsapi /api/v1/applications | jget 'sum(a["state"] != "Idle" for a in d["applications"])' | grep -qx 0 &&
+		wsapi /api/v1/applications | jget 'd["routing"] + sum(a["state"] != "Idle" for a in d["applications"])' | grep -qx 0 &&
 			return 0
 		sleep 0.1
 	done

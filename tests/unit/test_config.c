@@ -1,10 +1,13 @@
 /* test_config.c — tests for reconciler/config.c: wavesync.yaml fixtures
  * (tests/unit/data/config/ok_*.yaml, err_*.yaml) parsed against a scratch
  * folder holding a kubeconfig and secret files, lookups, secret references,
- * Git URL normalisation, and that no secret ever reaches an error message. */
+ * the webhook/status/server sections and their defaults, listen addresses and
+ * sizes, Git URL normalisation, and that no secret ever reaches an error
+ * message. */
 #include "config.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,8 @@
 #define CLUSTER_TOKEN "env-secret-cluster-91c2"
 #define FILE_TOKEN "file-secret-token-55d0"
 #define KUBE_TOKEN "kube-token-value-0b1e"
+#define HOOK_SECRET "env-secret-hook-3d41"
+#define API_TOKEN "env-secret-api-c07e"
 
 static char data_dir[PATH_MAX];
 static char tmp[PATH_MAX]; /* scratch folder: base_dir of every parse */
@@ -80,6 +85,8 @@ static void setup(void)
     write_file("secrets/empty", "\n");
     setenv("WS_TEST_GIT_TOKEN", GIT_TOKEN, 1);
     setenv("WS_TEST_CLUSTER_TOKEN", CLUSTER_TOKEN, 1);
+    setenv("WS_TEST_HOOK_SECRET", HOOK_SECRET, 1);
+    setenv("WS_TEST_API_TOKEN", API_TOKEN, 1);
     unsetenv("WS_TEST_UNSET_VARIABLE");
 }
 
@@ -416,6 +423,297 @@ static void test_load(void)
     tap_ok(is_zeroed(&c), "load: failure leaves the config zeroed");
 }
 
+/* --- webhook, status and server ---------------------------------------------------- */
+
+static void check_server_defaults(const struct ws_config *c, const char *what)
+{
+    char name[160];
+#define DEFAULT_IS(got, want, field)                                   \
+    do {                                                              \
+        snprintf(name, sizeof(name), "%s: " field " default", what);  \
+        tap_is_int(got, want, name);                                  \
+    } while (0)
+    snprintf(name, sizeof(name), "%s: listen host default 127.0.0.1", what);
+    tap_is_str(c->server.listen_host, "127.0.0.1", name);
+    DEFAULT_IS(c->server.listen_port, 8080, "listen port");
+    DEFAULT_IS(c->server.max_body_bytes, 25000000, "maxBodySize 25 MB");
+    DEFAULT_IS(c->server.read_timeout_ms, 10000, "readTimeout 10s");
+    DEFAULT_IS(c->server.fetch_retry_ms, 120000, "fetchRetryTimeout 2m");
+    DEFAULT_IS(c->server.shutdown_grace_ms, 30000, "shutdownGrace 30s");
+    DEFAULT_IS(c->server.rate_per_second * 1000, 100000, "rateLimit.perSecond 100");
+    DEFAULT_IS(c->server.rate_burst * 1000, 200000, "rateLimit.burst 200");
+#undef DEFAULT_IS
+    snprintf(name, sizeof(name), "%s: no apiToken or publicURL by default", what);
+    tap_ok(c->server.api_token == NULL && c->server.public_url == NULL, "%s", name);
+}
+
+static void test_server_defaults(void)
+{
+    static const struct {
+        const char *what, *text;
+    } rows[] = {
+        {"no server section", "repositories:\n- {name: a, url: /srv/a}\n"},
+        {"server: null", "repositories:\n- {name: a, url: /srv/a}\nserver:\n"},
+        {"server: {}", "repositories:\n- {name: a, url: /srv/a}\nserver: {}\n"},
+        {"empty rateLimit and strings",
+         "repositories:\n- {name: a, url: /srv/a, webhook: {}}\n"
+         "server: {rateLimit: {}, apiToken: \"\", publicURL: null, listen: \"\"}\n"},
+    };
+    size_t i;
+    for (i = 0; i < WS_ARRAY_SIZE(rows); i++) {
+        struct ws_config c;
+        struct ws_err err;
+        char what[96];
+        int rc = parse_text(&c, rows[i].text, "inline.yaml", &err);
+        if (!tap_ok(rc == 0, "defaults: %s: parses", rows[i].what)) {
+            tap_diag("  %s", err.msg);
+            continue;
+        }
+        snprintf(what, sizeof(what), "defaults: %s", rows[i].what);
+        check_server_defaults(&c, what);
+        tap_ok(c.repos[0].webhook_secret == NULL && !c.repos[0].allow_unsigned,
+               "defaults: %s: no webhook secret, signatures required", rows[i].what);
+        tap_ok(c.repos[0].status_provider == NULL && c.repos[0].status_api_url == NULL &&
+                   c.repos[0].status_token == NULL && c.repos[0].status_project == NULL,
+               "defaults: %s: commit statuses off", rows[i].what);
+        ws_config_free(&c);
+    }
+}
+
+static void test_server_full(void)
+{
+    struct ws_config c;
+    struct ws_err err;
+    const struct ws_repo *r;
+    tap_is_int(parse_fixture(&c, "ok_server.yaml", &err), 0, "server: parses");
+    if (err.msg[0])
+        tap_diag("%s", err.msg);
+    if (c.nrepos != 3) {
+        tap_ok(0, "server: three repositories");
+        ws_config_free(&c);
+        return;
+    }
+    r = &c.repos[0];
+    tap_is_str(r->webhook_secret, HOOK_SECRET, "webhook: secret from env:");
+    tap_is_int(r->allow_unsigned, 0, "webhook: allowUnsigned false");
+    tap_is_str(r->status_provider, "github", "status: provider github");
+    tap_is_str(r->status_api_url, "https://api.github.com", "status: GitHub apiURL default");
+    tap_is_str(r->status_token, FILE_TOKEN, "status: token from a file");
+    tap_ok(r->status_project == NULL, "status: project NULL = from the push");
+    r = &c.repos[1];
+    tap_is_str(r->webhook_secret, "bot-from-file", "webhook: secret from an absolute file");
+    tap_is_int(r->allow_unsigned, 1, "webhook: allowUnsigned true");
+    tap_is_str(r->status_provider, "gitlab", "status: provider gitlab");
+    tap_is_str(r->status_api_url, "https://gitlab.example.com/api/v4", "status: apiURL as written");
+    tap_is_str(r->status_token, "literal-status-token", "status: literal token");
+    tap_is_str(r->status_project, "ml/models", "status: project");
+    r = &c.repos[2];
+    tap_ok(r->webhook_secret == NULL, "webhook: no secret");
+    tap_is_int(r->allow_unsigned, 1, "webhook: allowUnsigned without a secret");
+    tap_is_str(r->status_api_url, "https://gitlab.com/api/v4", "status: GitLab apiURL default");
+    tap_is_str(r->status_token, GIT_TOKEN, "status: token from env:");
+
+    tap_is_str(c.server.listen_host, "::1", "server: IPv6 listen host without brackets");
+    tap_is_int(c.server.listen_port, 9443, "server: listen port");
+    tap_is_str(c.server.api_token, API_TOKEN, "server: apiToken from env:");
+    tap_is_int(c.server.max_body_bytes, 512 * 1024, "server: maxBodySize 512KiB");
+    tap_is_int(c.server.read_timeout_ms, 15000, "server: readTimeout 15s");
+    tap_is_int(c.server.fetch_retry_ms, 300000, "server: fetchRetryTimeout 5m");
+    tap_is_int(c.server.shutdown_grace_ms, 45000, "server: shutdownGrace, a bare number is seconds");
+    tap_is_int(c.server.rate_per_second * 10, 25, "server: rateLimit.perSecond 2.5");
+    tap_is_int(c.server.rate_burst, 10, "server: rateLimit.burst");
+    tap_is_str(c.server.public_url, "https://wavesync.example.com/", "server: publicURL as written");
+    ws_config_free(&c);
+}
+
+/* server.listen in the file and ws_config_set_listen on a parsed config:
+ * the same rules. A failure changes nothing. */
+static void test_listen(void)
+{
+    static const struct {
+        const char *listen;
+        int rc;
+        const char *host; /* NULL with an error: the defaults stay */
+        int port;
+    } rows[] = {
+        {"0.0.0.0:9090", 0, "0.0.0.0", 9090},
+        {"localhost:1", 0, "localhost", 1},
+        {"wavesync.internal:65535", 0, "wavesync.internal", 65535},
+        {":9090", 0, "127.0.0.1", 9090}, /* the host stays */
+        {"9090", 0, "127.0.0.1", 9090},
+        {"[::1]:8443", 0, "::1", 8443},
+        {"[::]:80", 0, "::", 80},
+        {"[fe80::1%eth0]:80", 0, "fe80::1%eth0", 80},
+        {"::1:8080", WS_EINVAL, NULL, 0},
+        {"::1", WS_EINVAL, NULL, 0},
+        {"fe80::1", WS_EINVAL, NULL, 0},
+        {"[::1]", WS_EINVAL, NULL, 0},
+        {"[::1]8080", WS_EINVAL, NULL, 0},
+        {"host:", WS_EINVAL, NULL, 0},
+        {"host:http", WS_EINVAL, NULL, 0},
+        {"host:80x", WS_EINVAL, NULL, 0},
+        {"host:65536", WS_EINVAL, NULL, 0},
+        {"host:-1", WS_EINVAL, NULL, 0},
+        {"", WS_EINVAL, NULL, 0},
+    };
+    size_t i;
+    for (i = 0; i < WS_ARRAY_SIZE(rows); i++) {
+        struct ws_config c;
+        struct ws_err err;
+        char text[256];
+        const char *host = rows[i].host ? rows[i].host : "127.0.0.1";
+        int port = rows[i].host ? rows[i].port : 8080, rc;
+
+        if (parse_text(&c, "repositories: []\n", "inline.yaml", &err) < 0) {
+            tap_ok(0, "listen: base configuration");
+            continue;
+        }
+        rc = ws_config_set_listen(&c, rows[i].listen);
+        if (!tap_ok(rc == rows[i].rc, "set_listen(\"%s\") returns %d", rows[i].listen, rows[i].rc))
+            tap_diag("  got %d", rc);
+        if (!tap_ok(c.server.listen_host && strcmp(c.server.listen_host, host) == 0 &&
+                        c.server.listen_port == port,
+                    "set_listen(\"%s\") → %s:%d", rows[i].listen, host, port))
+            tap_diag("  got %s:%d", c.server.listen_host ? c.server.listen_host : "(null)",
+                     c.server.listen_port);
+        ws_config_free(&c);
+
+        if (!*rows[i].listen)
+            continue; /* an empty listen in the file is "not set" */
+        snprintf(text, sizeof(text), "repositories: []\nserver:\n  listen: \"%s\"\n", rows[i].listen);
+        rc = parse_text(&c, text, "inline.yaml", &err);
+        if (rows[i].rc == 0) {
+            if (!tap_ok(rc == 0 && strcmp(c.server.listen_host, host) == 0 && c.server.listen_port == port,
+                        "server.listen \"%s\" → %s:%d", rows[i].listen, host, port))
+                tap_diag("  rc %d: %s", rc, err.msg);
+        } else {
+            tap_ok(rc == WS_ECONFIG && strncmp(err.msg, "inline.yaml:3: server.listen", 28) == 0,
+                   "server.listen \"%s\" is an error at line 3", rows[i].listen);
+        }
+        ws_config_free(&c);
+    }
+
+    /* a failed override leaves the previous one */
+    {
+        struct ws_config c;
+        struct ws_err err;
+        if (parse_text(&c, "repositories: []\n", "inline.yaml", &err) == 0) {
+            ws_config_set_listen(&c, "10.0.0.1:7000");
+            tap_is_int(ws_config_set_listen(&c, "[::1]"), WS_EINVAL, "set_listen: error after a success");
+            tap_ok(strcmp(c.server.listen_host, "10.0.0.1") == 0 && c.server.listen_port == 7000,
+                   "set_listen: the earlier address stays");
+            tap_is_int(ws_config_set_listen(&c, ":7001"), 0, "set_listen: port only");
+            tap_ok(strcmp(c.server.listen_host, "10.0.0.1") == 0 && c.server.listen_port == 7001,
+                   "set_listen: port only keeps the host set before");
+        }
+        ws_config_free(&c);
+    }
+}
+
+static void test_max_body_size(void)
+{
+    static const struct {
+        const char *yaml; /* the value as written in YAML */
+        size_t want;      /* 0: an error */
+    } rows[] = {
+        {"25MB", 25000000},
+        {"512KiB", 524288},
+        {"1048576", 1048576},
+        {"\"1048576\"", 1048576},
+        {"2 MiB", 2097152},
+        {"1GiB", 1073741824},
+        {"3G", 3000000000u},
+        {"10K", 10000},
+        {"64KB", 64000},
+        {"100B", 100},
+        {"25XB", 0},
+        {"25mb", 0},
+        {"MB", 0},
+        {"1.5MB", 0},
+        {"-5", 0},
+        {"\"-5\"", 0},
+        {"0", 0},
+        {"0MB", 0},
+        {"\" 5MB\"", 0},
+        {"true", 0},
+        {"[25MB]", 0},
+        {"2.5", 0},
+        {"99999999999999999999GB", 0},
+        /* beyond 64 bits: strtoull saturates; it must not become "unlimited" */
+        {"\"99999999999999999999\"", 0},
+    };
+    size_t i;
+    for (i = 0; i < WS_ARRAY_SIZE(rows); i++) {
+        struct ws_config c;
+        struct ws_err err;
+        char text[256];
+        int rc;
+        snprintf(text, sizeof(text), "repositories: []\nserver:\n  maxBodySize: %s\n", rows[i].yaml);
+        rc = parse_text(&c, text, "inline.yaml", &err);
+        if (rows[i].want) {
+            if (!tap_ok(rc == 0 && c.server.max_body_bytes == rows[i].want, "maxBodySize %s = %zu",
+                        rows[i].yaml, rows[i].want))
+                tap_diag("  rc %d, got %zu: %s", rc, c.server.max_body_bytes, err.msg);
+        } else if (!tap_ok(rc == WS_ECONFIG && strstr(err.msg, "inline.yaml:3: server.maxBodySize"),
+                           "maxBodySize %s is an error", rows[i].yaml)) {
+            tap_diag("  rc %d, got %zu: %s", rc, c.server.max_body_bytes, err.msg);
+        }
+        ws_config_free(&c);
+    }
+}
+
+/* Durations and rates of the server section, one key at a time. */
+static void test_server_values(void)
+{
+    static const struct {
+        const char *server; /* flow mapping for server: */
+        size_t field;       /* offsetof(struct ws_server_cfg, …) */
+        int is_rate;
+        double want;        /* ms, or the rate; < 0: an error naming this */
+        const char *msg;
+    } rows[] = {
+        {"{readTimeout: 90s}", offsetof(struct ws_server_cfg, read_timeout_ms), 0, 90000, NULL},
+        {"{readTimeout: 3}", offsetof(struct ws_server_cfg, read_timeout_ms), 0, 3000, NULL},
+        {"{readTimeout: 1m30s}", offsetof(struct ws_server_cfg, read_timeout_ms), 0, 90000, NULL},
+        {"{fetchRetryTimeout: 1h}", offsetof(struct ws_server_cfg, fetch_retry_ms), 0, 3600000, NULL},
+        {"{shutdownGrace: 500ms}", offsetof(struct ws_server_cfg, shutdown_grace_ms), 0, 500, NULL},
+        {"{fetchRetryTimeout: 0}", 0, 0, -1, "server.fetchRetryTimeout must be greater than zero"},
+        {"{shutdownGrace: soon}", 0, 0, -1, "bad duration \"soon\" for server.shutdownGrace"},
+        {"{readTimeout: [1s]}", 0, 0, -1, "for server.readTimeout"},
+        {"{rateLimit: {perSecond: 0.5}}", offsetof(struct ws_server_cfg, rate_per_second), 1, 0.5, NULL},
+        {"{rateLimit: {perSecond: 7}}", offsetof(struct ws_server_cfg, rate_burst), 1, 200, NULL},
+        {"{rateLimit: {burst: 3}}", offsetof(struct ws_server_cfg, rate_burst), 1, 3, NULL},
+        {"{rateLimit: {burst: 3}}", offsetof(struct ws_server_cfg, rate_per_second), 1, 100, NULL},
+        {"{rateLimit: {burst: 0.25}}", offsetof(struct ws_server_cfg, rate_burst), 1, 1, NULL},
+        {"{rateLimit: {perSecond: 0}}", 0, 1, -1, "server.rateLimit.perSecond must be a number greater than zero"},
+        {"{rateLimit: {burst: \"10\"}}", 0, 1, -1, "server.rateLimit.burst must be a number greater than zero"},
+        {"{rateLimit: {burst: true}}", 0, 1, -1, "server.rateLimit.burst must be a number greater than zero"},
+        {"{publicURL: 8080}", 0, 0, -1, "server.publicURL must be a string"},
+        {"{listen: [a]}", 0, 0, -1, "server.listen must be a string"},
+    };
+    size_t i;
+    for (i = 0; i < WS_ARRAY_SIZE(rows); i++) {
+        struct ws_config c;
+        struct ws_err err;
+        char text[256];
+        int rc;
+        snprintf(text, sizeof(text), "repositories: []\nserver: %s\n", rows[i].server);
+        rc = parse_text(&c, text, "inline.yaml", &err);
+        if (rows[i].want >= 0) {
+            const char *f = (const char *)&c.server + rows[i].field;
+            double got = rows[i].is_rate ? *(const double *)(const void *)f
+                                         : (double)*(const uint64_t *)(const void *)f;
+            if (!tap_ok(rc == 0 && got == rows[i].want, "server %s → %g", rows[i].server, rows[i].want))
+                tap_diag("  rc %d, got %g: %s", rc, rc == 0 ? got : 0, err.msg);
+        } else {
+            tap_ok(rc == WS_ECONFIG && strncmp(err.msg, "inline.yaml:2: ", 15) == 0,
+                   "server %s: an error at line 2", rows[i].server);
+            tap_contains(err.msg, rows[i].msg, rows[i].server);
+        }
+        ws_config_free(&c);
+    }
+}
+
 /* --- err fixtures ---------------------------------------------------------------- */
 
 static void test_errors(void)
@@ -467,6 +765,40 @@ static void test_errors(void)
         {"err_inline_server_scheme.yaml", 5, "must start with https://"},
         {"err_insecure_not_bool.yaml", 7, "clusters[0].insecure must be true or false"},
         {"err_alias_not_url.yaml", 9, "clusters[0].aliases[1] must be a server URL"},
+        /* repositories[].webhook */
+        {"err_webhook_unknown_key.yaml", 5,
+         "unknown key \"secrte\" in repositories[0].webhook (did you mean \"secret\"?)"},
+        {"err_webhook_not_mapping.yaml", 4, "repositories[0].webhook must be a mapping"},
+        {"err_webhook_allow_unsigned.yaml", 6,
+         "repositories[0].webhook.allowUnsigned must be true or false"},
+        {"err_webhook_secret_env.yaml", 5,
+         "repositories[0].webhook.secret: environment variable WS_TEST_UNSET_VARIABLE is not set"},
+        {"err_webhook_secret_file.yaml", 4, "secrets/empty is empty"},
+        /* repositories[].status */
+        {"err_status_provider.yaml", 6,
+         "repositories[0].status.provider must be \"github\" or \"gitlab\" (got \"bitbucket\")"},
+        {"err_status_no_token.yaml", 4, "repositories[0].status: token is required"},
+        {"err_status_no_provider.yaml", 6, "repositories[1].status: provider is required"},
+        {"err_status_unknown_key.yaml", 7,
+         "unknown key \"apiUrl\" in repositories[0].status (did you mean \"apiURL\"?)"},
+        {"err_status_not_mapping.yaml", 4, "repositories[0].status must be a mapping"},
+        /* server */
+        {"err_server_listen_ipv6.yaml", 6, "server.listen \"::1:8080\" is not HOST:PORT"},
+        {"err_server_listen_port.yaml", 5, "server.listen \"0.0.0.0:65536\" is not HOST:PORT"},
+        {"err_server_max_body.yaml", 6,
+         "server.maxBodySize must be a size such as \"25MB\" or \"512KiB\""},
+        {"err_server_read_timeout.yaml", 5, "bad duration \"10x\" for server.readTimeout"},
+        {"err_server_zero_grace.yaml", 5, "server.shutdownGrace must be greater than zero"},
+        {"err_server_unknown_key.yaml", 6, "unknown key \"listn\" in server (did you mean \"listen\"?)"},
+        {"err_server_not_mapping.yaml", 4, "server must be a mapping"},
+        {"err_server_rate_negative.yaml", 5,
+         "server.rateLimit.perSecond must be a number greater than zero"},
+        {"err_server_rate_string.yaml", 7, "server.rateLimit.burst must be a number greater than zero"},
+        {"err_server_rate_unknown_key.yaml", 6,
+         "unknown key \"perSecnd\" in server.rateLimit (did you mean \"perSecond\"?)"},
+        {"err_server_rate_not_mapping.yaml", 5, "server.rateLimit must be a mapping"},
+        {"err_server_api_token_env.yaml", 5,
+         "server.apiToken: environment variable WS_TEST_UNSET_VARIABLE is not set"},
     };
     size_t i;
     for (i = 0; i < WS_ARRAY_SIZE(rows); i++) {
@@ -552,6 +884,23 @@ static void test_no_secret_in_errors(void)
         {"kubeconfig token, then a bad setting",
          "repositories: []\nclusters:\n- {name: c, kubeconfig: kubeconfig}\nsettings: {concurrency: -1}\n",
          KUBE_TOKEN},
+        {"webhook secret literal, then a bad listen address",
+         "repositories:\n- {name: a, url: /srv/a, webhook: {secret: hook-literal-secret-6a2f}}\n"
+         "server: {listen: \"::1:80\"}\n",
+         "hook-literal-secret-6a2f"},
+        {"webhook secret env:, then a bad status provider",
+         "repositories:\n- {name: a, url: /srv/a, webhook: {secret: env:WS_TEST_HOOK_SECRET},\n"
+         "   status: {provider: gitea, token: env:WS_TEST_HOOK_SECRET}}\n",
+         HOOK_SECRET},
+        {"status token literal, then a bad maxBodySize",
+         "repositories:\n- {name: a, url: /srv/a, status: {provider: github, token: st-literal-91aa}}\n"
+         "server: {maxBodySize: lots}\n",
+         "st-literal-91aa"},
+        {"apiToken env:, then a bad listen address",
+         "repositories: []\nserver: {apiToken: env:WS_TEST_API_TOKEN, listen: \"host:http\"}\n", API_TOKEN},
+        {"apiToken literal, then a bad rate",
+         "repositories: []\nserver: {apiToken: api-literal-77c3, rateLimit: {burst: 0}}\n",
+         "api-literal-77c3"},
         {"a secret that is not a string",
          "repositories:\n- {name: a, url: /srv/a, credentials: {password: [sekrit-in-list]}}\n",
          "sekrit-in-list"},
@@ -620,6 +969,11 @@ int main(void)
     test_full();
     test_inline_and_secrets();
     test_load();
+    test_server_defaults();
+    test_server_full();
+    test_listen();
+    test_max_body_size();
+    test_server_values();
     test_errors();
     test_secret_resolve();
     test_no_secret_in_errors();

@@ -353,7 +353,7 @@ static int split(char *s, char **out, int max)
 /* The pattern (or literal folder) matches the path or one of its ancestors. */
 static bool bf_pattern(const char *pattern, const char *path)
 {
-    char pb[256], sb[256], *p[32], *s[32];
+    char pb[1100], sb[1100], *p[32], *s[32];
     int np, ns;
     snprintf(pb, sizeof(pb), "%s", pattern);
     snprintf(sb, sizeof(sb), "%s", path);

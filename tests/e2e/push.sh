@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# push.sh — push-driven syncs of the sample ML platform (fixtures/ml-platform)
+# served over smart HTTP: `wavesync serve` routes each push by its diff, so a
+# change to training/ syncs `training` only, a change to the shared feature
+# schema syncs the two applications that list it in manifest-generate-paths,
+# a new branch and a tag are matched against targetRevision, and a commit the
+# Git server does not have yet is retried until it appears. fakectl plays the
+# controllers.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+cluster_up
+py=${PYTHON:-python3}
+srv=$E2E_DIR/srv
+mkdir -p "$srv"
+export GIT_AUTHOR_NAME=e2e GIT_AUTHOR_EMAIL=e2e@wavesync.invalid
+export GIT_COMMITTER_NAME=e2e GIT_COMMITTER_EMAIL=e2e@wavesync.invalid
+pids=()
+serve_pid=
+cleanup() {
+	[ -n "$serve_pid" ] && kill -9 "$serve_pid" 2>/dev/null
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	cluster_down
+}
+trap cleanup EXIT
+wait_file() { for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done; return 1; }
+
+"$py" "$WS_SRCDIR/tests/e2e/githttp.py" --root "$srv" --port-file "$E2E_DIR/git.port" \
+	--log "$E2E_DIR/githttp.log" 2>"$E2E_DIR/githttp.err" &
+pids+=($!)
+"$WS_BUILDDIR/tests/e2e/fakectl" "$E2E_DIR/fakectl.log" 2>"$E2E_DIR/fakectl.err" &
+pids+=($!)
+wait_file "$E2E_DIR/git.port" || {
+	echo "Bail out! githttp.py did not start"
+	exit 1
+}
+url="http://127.0.0.1:$(cat "$E2E_DIR/git.port")/ml-platform.git"
+cfg=$("$WS_SRCDIR/tests/make-fixture-repo" "$E2E_DIR/fx" "$DEVCLUSTER_KUBECONFIG" "$url" "$srv/ml-platform.git") || {
+	echo "Bail out! make-fixture-repo failed"
+	exit 1
+}
+repo=$E2E_DIR/fx/repo
+ws_port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+ws_url="http://127.0.0.1:$ws_port"
+secret="fixture-secret-$RANDOM$RANDOM"
+# the fixture's configuration, plus a webhook secret and the server
+sed -i "s#^    url: $url#    url: $url\n    webhook: {secret: \"$secret\"}#" "$cfg"
+cat >>"$cfg" <<YAML
+server:
+  listen: 127.0.0.1:$ws_port
+  fetchRetryTimeout: 20s
+YAML
+grep -q "webhook: {secret" "$cfg"
+ok $? "fixture repository served over HTTP at $url, webhook secret configured"
+
+kubectl_bin=$("$DEVCLUSTER" build-kubectl 2>/dev/null | tail -n 1)
+PATH="$(dirname "$kubectl_bin"):$PATH" "$WS_BUILDDIR/wavesync" --config "$cfg" serve \
+	>"$E2E_DIR/serve.out" 2>"$E2E_DIR/serve.err" &
+serve_pid=$!
+for _ in $(seq 100); do curl -sf "$ws_url/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf "$ws_url/readyz" >/dev/null
+ok $? "serve: ready with the five fixture applications"
+
+kapi_status() { # path -> HTTP status
+	curl -s -o /dev/null -w '%{http_code}' --cacert "$DEVCLUSTER_CA" --cert "$DEVCLUSTER_CLIENT_CERT" \
+		--key "$DEVCLUSTER_CLIENT_KEY" "$DEVCLUSTER_SERVER$1"
+}
+kapi() {
+	curl -sf --cacert "$DEVCLUSTER_CA" --cert "$DEVCLUSTER_CLIENT_CERT" --key "$DEVCLUSTER_CLIENT_KEY" \
+		"$DEVCLUSTER_SERVER$1"
+}
+jget() { "$py" -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/null; }
+runs() { curl -s "$ws_url/api/v1/applications/$1" | jget 'len(d["runs"])'; }
+last_result() { curl -s "$ws_url/api/v1/applications/$1" | jget 'd["lastResult"]'; }
+idle() {
+	for _ in $(seq 1200); do
+		curl -s "$ws_url/api/v1/applications" |
+			jget 'd["routing"] + sum(a["state"] != "Idle" for a in d["applications"])' | grep -qx 0 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+deliver() { # ref before after [deliver.py args]; sets code
+	local out
+	out=$("$py" "$WS_SRCDIR/tests/e2e/deliver.py" github --url "$ws_url/api/webhook/github" --secret "$secret" \
+		--repo-url "$url" --ref "$1" --before "$2" --after "$3" --git-dir "$repo" "${@:4}")
+	code=${out%% *}
+	body=${out#* }
+}
+counts() { for a in serving training monitoring features model-registry; do printf '%s=%s ' "$a" "$(runs $a)"; done; }
+
+# --- a push to training/ syncs training and nothing else -------------------------------
+before=$(git -C "$repo" rev-parse HEAD)
+sed -i 's/learning_rate: .*/learning_rate: "0.0003"/' "$repo/training/hyperparams.yaml"
+git -C "$repo" commit -qam "training: lower the learning rate"
+after=$(git -C "$repo" rev-parse HEAD)
+git -C "$repo" push -q origin main
+deliver refs/heads/main "$before" "$after"
+[ "$code" = 202 ]
+ok $? "push to training/: delivery accepted ($code)"
+idle
+ok $? "the service went idle"
+[ "$(counts)" = "serving=0 training=1 monitoring=0 features=0 model-registry=0 " ]
+ok $? "only training ran ($(counts))"
+[ "$(last_result training)" = Succeeded ]
+ok $? "training's run succeeded"
+[ "$(kapi_status /api/v1/namespaces/ml-training/configmaps/resnet50-hyperparams)" = 200 ] &&
+	kapi /api/v1/namespaces/ml-training/configmaps/resnet50-hyperparams | grep -q '0.0003'
+ok $? "the cluster has training's new hyperparameters"
+[ "$(kapi_status /api/v1/namespaces/ml-serving)" = 404 ] && [ "$(kapi_status /api/v1/namespaces/monitoring)" = 404 ]
+ok $? "serving's and monitoring's namespaces were never created"
+grep -q 'git-upload-pack' "$E2E_DIR/githttp.log"
+ok $? "the service fetched over smart HTTP (git-upload-pack)"
+
+# --- the shared feature schema: every application that lists it -------------------------
+before=$after
+sed -i 's/version: "7"/version: "8"/' "$repo/shared/feature-schema/feature-schema.yaml"
+git -C "$repo" commit -qam "feature schema v8"
+after=$(git -C "$repo" rev-parse HEAD)
+git -C "$repo" push -q origin main
+deliver refs/heads/main "$before" "$after"
+[ "$code" = 202 ] && idle
+ok $? "push to shared/feature-schema accepted and run"
+[ "$(counts)" = "serving=1 training=1 monitoring=0 features=1 model-registry=0 " ]
+ok $? "features (../shared/…) and serving (/shared/…) ran, nothing else ($(counts))"
+[ "$(last_result features)" = Succeeded ] && [ "$(last_result serving)" = Succeeded ]
+ok $? "both succeeded (serving through all its waves and hooks)"
+kapi /api/v1/namespaces/ml-features/configmaps/prod-feature-schema | jget 'd["data"]["version"]' | grep -qx 8
+ok $? "the cluster has the shared schema v8 through features' Kustomization"
+
+# --- an empty commit syncs nothing -----------------------------------------------------------
+before=$after
+git -C "$repo" commit -q --allow-empty -m "empty"
+after=$(git -C "$repo" rev-parse HEAD)
+git -C "$repo" push -q origin main
+deliver refs/heads/main "$before" "$after"
+trig=$(printf '%s' "$body" | jget 'd["trigger"]')
+sleep 1
+idle
+[ "$code" = 202 ] && [ "$(counts)" = "serving=1 training=1 monitoring=0 features=1 model-registry=0 " ]
+ok $? "an empty commit runs nothing"
+curl -s "$ws_url/api/v1/triggers/$trig" | jget 'd["detail"]' | grep -q '0 changed path(s), 0 application(s)'
+ok $? "its trigger says 0 changed paths, 0 applications"
+
+# --- a push to a branch no application tracks is answered 200 and ignored ------------------
+git -C "$repo" checkout -q -b experiment
+echo "# scratch" >>"$repo/monitoring/prometheus.yaml"
+git -C "$repo" commit -qam "experiment"
+exp=$(git -C "$repo" rev-parse HEAD)
+git -C "$repo" push -q origin experiment
+deliver refs/heads/experiment 0000000000000000000000000000000000000000 "$exp"
+[ "$code" = 200 ] && printf '%s' "$body" | grep -q ignored
+ok $? "a new branch no application tracks: 200 ignored ($code)"
+git -C "$repo" checkout -q main
+
+# --- force push: the range is diffed from the merge base ---------------------------------------
+# x changes training and monitoring; it is then rewritten as x2, which changes
+# monitoring only. Diffing x..x2 would touch training (its change reverted);
+# from the merge base only monitoring changed.
+base=$(git -C "$repo" rev-parse HEAD)
+echo "# scrape more" >>"$repo/monitoring/prometheus.yaml"
+echo "# note" >>"$repo/training/hyperparams.yaml"
+git -C "$repo" commit -qam "monitoring and training"
+x=$(git -C "$repo" rev-parse HEAD)
+git -C "$repo" push -q origin main
+deliver refs/heads/main "$base" "$x" # as the forge would: the service has seen x
+idle
+git -C "$repo" checkout -q "$x~1" -- training/hyperparams.yaml
+git -C "$repo" commit -q --amend -am "monitoring only (rewritten)"
+x2=$(git -C "$repo" rev-parse HEAD)
+git -C "$repo" push -q -f origin main
+n_train=$(runs training)
+n_mon=$(runs monitoring)
+deliver refs/heads/main "$x" "$x2"
+[ "$code" = 202 ] && idle
+ok $? "a force push accepted and run"
+[ "$(runs monitoring)" = $((n_mon + 1)) ] && [ "$(runs training)" = "$n_train" ]
+ok $? "the force push synced monitoring and not training (diffed from the merge base: $(counts))"
+curl -s "$ws_url/api/v1/triggers/$(printf '%s' "$body" | jget 'd["trigger"]')" | jget 'd["detail"]' |
+	grep -q "^${base:0:12}\.\."
+ok $? "the trigger's range starts at the merge base ${base:0:12}"
+
+# --- a pushed commit the Git server does not have yet is retried ----------------------------
+before=$after
+sed -i 's/learning_rate: .*/learning_rate: "0.0002"/' "$repo/training/hyperparams.yaml"
+git -C "$repo" commit -qam "training: even lower"
+after=$(git -C "$repo" rev-parse HEAD)
+deliver refs/heads/main "$before" "$after" # delivered before the push reached the server
+[ "$code" = 202 ]
+ok $? "a delivery for a commit not on the server yet is accepted"
+sleep 1.5
+git -C "$repo" push -q origin main
+for _ in $(seq 200); do
+	kapi /api/v1/namespaces/ml-training/configmaps/resnet50-hyperparams | grep -q '0.0002' && break
+	sleep 0.1
+done
+kapi /api/v1/namespaces/ml-training/configmaps/resnet50-hyperparams | grep -q '0.0002'
+ok $? "once the commit reached the server the retried push synced training"
+grep -q "retrying" "$E2E_DIR/serve.err"
+ok $? "the service logged the retry"
+idle
+
+# --- a tag push reaches an application that tracks the tag ---------------------------------
+sed -i 's/targetRevision: HEAD/targetRevision: v1.0.0/' "$repo/apps/monitoring.yaml"
+before=$(git -C "$repo" rev-parse HEAD)
+git -C "$repo" commit -qam "monitoring follows the v1.0.0 tag"
+after=$(git -C "$repo" rev-parse HEAD)
+git -C "$repo" push -q origin main
+deliver refs/heads/main "$before" "$after"
+[ "$code" = 202 ] && idle
+n_mon=$(runs monitoring)
+git -C "$repo" tag v1.0.0
+git -C "$repo" push -q origin v1.0.0
+"$py" "$WS_SRCDIR/tests/e2e/deliver.py" github --url "$ws_url/api/webhook/github" --secret "$secret" \
+	--repo-url "$url" --ref refs/tags/v1.0.0 --before 0000000000000000000000000000000000000000 \
+	--after "$after" >"$E2E_DIR/tag.out"
+idle
+grep -q '^202' "$E2E_DIR/tag.out" && [ "$(runs monitoring)" -gt "$n_mon" ]
+ok $? "a tag push syncs the application whose targetRevision is that tag ($(cat "$E2E_DIR/tag.out"))"
+
+# --- a bad manifest: the run fails, the cluster is unchanged, the service keeps going ------
+before=$(git -C "$repo" rev-parse HEAD)
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: hyperparams\n' >"$repo/training/hyperparams.yaml"
+git -C "$repo" commit -qam "training: broken"
+after=$(git -C "$repo" rev-parse HEAD)
+git -C "$repo" push -q origin main
+deliver refs/heads/main "$before" "$after"
+idle
+[ "$(last_result training)" = Error ]
+ok $? "a push with malformed YAML: training's run is an Error"
+curl -s "$ws_url/api/v1/applications/training" | jget 'd["runs"][0]["message"]' | grep -q "hyperparams.yaml"
+ok $? "the run's message names the file"
+kapi /api/v1/namespaces/ml-training/configmaps/resnet50-hyperparams | grep -q '0.0002'
+ok $? "the cluster still has the last good hyperparameters"
+curl -sf "$ws_url/healthz" >/dev/null
+ok $? "the service is still up"
+
+kill -TERM "$serve_pid"
+wait "$serve_pid"
+src=$?
+serve_pid=
+[ "$src" = 0 ]
+ok $? "SIGTERM: stopped cleanly"
+! grep -q "AddressSanitizer\|runtime error\|LeakSanitizer" "$E2E_DIR/serve.err"
+ok $? "no sanitizer reports from the service"
+tap_end
