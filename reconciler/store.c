@@ -40,6 +40,9 @@ struct ws_store {
     uv_loop_t *loop;
     sqlite3 *db;
     uv_check_t check;      /* flushes what this iteration queued */
+    uv_idle_t idle;        /* keeps the loop awake (and polling without sleeping) while ops wait */
+    int nhandles;          /* handles still open at close */
+    int in_done;           /* batch_done is calling back: it finishes a close itself */
     uv_work_t work;
     struct op *queued, **queued_tail;
     struct op *batch;      /* running on the worker */
@@ -178,11 +181,16 @@ static int do_accept(sqlite3 *db, struct op *op)
         if ((rc = prep(&st, db, &op->err, "SELECT trigger_id FROM deliveries WHERE key = ?", "s",
                        op->s[0])) < 0)
             goto out;
-        if (sqlite3_step(st) == SQLITE_ROW) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
             op->duplicate = 1;
             op->out_id = sqlite3_column_int64(st, 0);
         }
         sqlite3_finalize(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            rc = db_fail(&op->err, db, "replay check");
+            goto out;
+        }
         if (op->duplicate)
             goto out;
     }
@@ -230,7 +238,9 @@ static int do_routed(sqlite3 *db, struct op *op)
         /* newer triggers win: an older push routed late never replaces a newer one */
         if ((rc = prep(&st, db, &op->err,
                        "INSERT INTO pending (app, trigger_id, revision, prune, dry_run, queued_at)"
-                       " VALUES (?,?,?,0,0,?) ON CONFLICT(app) DO UPDATE SET"
+                       " SELECT ?1, ?2, ?3, 0, 0, ?4 WHERE NOT EXISTS"
+                       " (SELECT 1 FROM runs WHERE app = ?1 AND trigger_id > ?2)"
+                       " ON CONFLICT(app) DO UPDATE SET"
                        " trigger_id = excluded.trigger_id, revision = excluded.revision,"
                        " prune = 0, dry_run = 0, queued_at = excluded.queued_at"
                        " WHERE excluded.trigger_id > pending.trigger_id",
@@ -303,11 +313,12 @@ static int requeue(sqlite3 *db, int64_t run_id, const char *state, struct ws_err
     if ((rc = prep(&st, db, err,
                    "INSERT INTO pending (app, trigger_id, revision, prune, dry_run, queued_at)"
                    " SELECT app, COALESCE(trigger_id, 0), revision, prune, dry_run, ? FROM runs"
-                   " WHERE id = ? AND true ON CONFLICT(app) DO NOTHING",
+                   " WHERE id = ? AND state = 'running' ON CONFLICT(app) DO NOTHING",
                    "ii", ws_wall_s(), run_id)) < 0 ||
         (rc = run(st, db, err)) < 0 ||
         (rc = prep(&st, db, err,
-                   "UPDATE runs SET state = ?, finished_at = ?, message = ? WHERE id = ?", "sisi",
+                   "UPDATE runs SET state = ?, finished_at = ?, message = ? WHERE id = ? AND state = 'running'",
+                   "sisi",
                    state, ws_wall_s(),
                    "the service stopped during this run; it runs again at the next start",
                    run_id)) < 0)
@@ -410,11 +421,12 @@ static void batch_done(uv_work_t *w, int status)
     struct op *op = st->batch, *next;
     st->batch = NULL;
     st->nbatch = 0;
+    st->in_done = 1;
     for (; op; op = next) {
         next = op->next;
-        const struct ws_err *err = op->code < 0 ? &op->err : NULL;
         if (status < 0 && op->code == 0) /* canceled: never ran */
-            op->code = WS_ECANCELED;
+            op->code = ws_err_set(&op->err, WS_ECANCELED, "store: the batch could not be queued");
+        const struct ws_err *err = op->code < 0 ? &op->err : NULL;
         if (op->accept_cb)
             op->accept_cb(op->code, err, op->out_id, op->duplicate, op->data);
         else if (op->json_cb)
@@ -423,6 +435,7 @@ static void batch_done(uv_work_t *w, int status)
             op->done_cb(op->code, err, op->data);
         op_free(op);
     }
+    st->in_done = 0;
     if (st->queued)
         flush(st);
     else if (st->closing)
@@ -450,6 +463,18 @@ static void on_check(uv_check_t *h)
 {
     struct ws_store *st = ws_container_of(h, struct ws_store, check);
     uv_check_stop(h);
+    uv_idle_stop(&st->idle);
+    flush(st);
+}
+
+/* Operations queued outside an iteration's I/O phase (before uv_run, in a
+ * timer, check or close callback) must not wait for an unrelated wakeup: an
+ * active idle handle makes the poll return at once and keeps the loop alive. */
+static void on_idle(uv_idle_t *h)
+{
+    struct ws_store *st = ws_container_of(h, struct ws_store, idle);
+    uv_idle_stop(h);
+    uv_check_stop(&st->check);
     flush(st);
 }
 
@@ -473,8 +498,10 @@ static int enqueue(struct ws_store *st, struct op *op, int nomem)
     *st->queued_tail = op;
     st->queued_tail = &op->next;
     st->nqueued++;
-    if (!st->batch)
+    if (!st->batch) {
         uv_check_start(&st->check, on_check);
+        uv_idle_start(&st->idle, on_idle);
+    }
     return 0;
 }
 
@@ -519,10 +546,11 @@ int ws_store_open(struct ws_store **out, uv_loop_t *loop, const char *path, stru
     stale = NULL;
     uv_check_init(loop, &st->check);
     uv_unref((uv_handle_t *)&st->check);
+    uv_idle_init(loop, &st->idle); /* referenced: active only while operations wait */
     *out = st;
     return 0;
 fail:
-    if (st->db && rc < 0 && err)
+    if (st->db && rc < 0 && err && !strstr(err->msg, path))
         ws_err_prefix(err, "%s", path);
     json_decref(stale);
     sqlite3_close(st->db);
@@ -553,9 +581,11 @@ int ws_store_recover(json_t **out, struct ws_store *st, struct ws_err *err)
 
 static void closed_handle(uv_handle_t *h)
 {
-    struct ws_store *st = ws_container_of((uv_check_t *)h, struct ws_store, check);
+    struct ws_store *st = h->data;
     void (*cb)(void *) = st->closed_cb;
     void *data = st->closed_data;
+    if (--st->nhandles > 0)
+        return;
     sqlite3_close(st->db);
     free(st);
     if (cb)
@@ -564,7 +594,10 @@ static void closed_handle(uv_handle_t *h)
 
 static void finish_close(struct ws_store *st)
 {
+    st->check.data = st->idle.data = st;
+    st->nhandles = 2;
     uv_close((uv_handle_t *)&st->check, closed_handle);
+    uv_close((uv_handle_t *)&st->idle, closed_handle);
 }
 
 void ws_store_close(struct ws_store *st, void (*closed)(void *data), void *data)
@@ -575,7 +608,8 @@ void ws_store_close(struct ws_store *st, void (*closed)(void *data), void *data)
     st->closed_cb = closed;
     st->closed_data = data;
     uv_check_stop(&st->check);
-    if (st->batch)
+    uv_idle_stop(&st->idle);
+    if (st->batch || st->in_done)
         return; /* batch_done finishes the queue and closes */
     if (st->queued)
         flush(st);
@@ -607,7 +641,7 @@ int ws_store_accept(struct ws_store *st, const struct ws_trigger_in *t, ws_store
             dup_into(&op->s[8], t->revision);
     op->prune = t->prune;
     op->dry_run = t->dry_run;
-    op->json = json_incref(t->extra);
+    op->json = t->extra ? json_deep_copy(t->extra) : NULL; /* the worker reads it later */
     op->accept_cb = cb;
     op->data = data;
     return enqueue(st, op, nomem);
@@ -621,7 +655,7 @@ int ws_store_routed(struct ws_store *st, int64_t trigger, json_t *apps, const ch
     if (!op)
         return st->closing ? WS_ECANCELED : WS_ENOMEM;
     op->id = trigger;
-    op->json = apps ? json_incref(apps) : json_array();
+    op->json = apps ? json_deep_copy(apps) : json_array(); /* the worker reads it later */
     nomem = dup_into(&op->s[0], state) | dup_into(&op->s[1], detail) | !op->json;
     op->done_cb = cb;
     op->data = data;
@@ -645,7 +679,7 @@ int ws_store_run_finish(struct ws_store *st, int64_t run_id, const char *result,
     if (!op)
         return st->closing ? WS_ECANCELED : WS_ENOMEM;
     op->id = run_id;
-    op->json = json_incref(report);
+    op->json = report ? json_deep_copy(report) : NULL; /* the worker reads it later */
     op->done_cb = cb;
     op->data = data;
     return enqueue(st, op, dup_into(&op->s[0], result) | dup_into(&op->s[1], message));
