@@ -477,6 +477,8 @@ static void post_status(struct job *j, const char *sha, enum ws_status_state sta
         free(what);
 }
 
+static int maybe_retry(struct svc *s, struct app_state *a, const struct ws_app *def, const char *revision);
+
 static int result_index(const char *result)
 {
     for (size_t i = 0; i < WS_ARRAY_SIZE(run_results); i++)
@@ -535,6 +537,10 @@ static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *d
             a->last_run = j->run;
             snprintf(a->last_result, sizeof(a->last_result), "%s", result);
             snprintf(a->last_revision, sizeof(a->last_revision), "%s", commit ? commit : "");
+            /* a failed sync (not bad input, not a dry run) follows syncPolicy.retry */
+            if (strcmp(result, "Failed") != 0 || j->dry_run || ws_cli_exit_for(code) != WS_EXIT_FAILED ||
+                !maybe_retry(s, a, ws_catalog_find(&j->snap->cat, j->app), j->revision))
+                a->attempts = 0;
         }
         if (ws_store_run_finish(s->store, j->run, result, message, report, on_run_recorded, j) < 0)
             job_free(j);
@@ -544,6 +550,80 @@ static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *d
     s->running--;
     ws__svc_schedule(s);
     maybe_finish(s);
+}
+
+/* --- syncPolicy.retry: a failed sync runs again after a growing backoff ------------- */
+
+struct retry_ctx {
+    struct svc *s;
+    char *app;
+};
+
+static void on_retry_queued(int code, const struct ws_err *err, int64_t id, int duplicate, void *data)
+{
+    struct retry_ctx *c = data;
+    struct app_state *a = ws__svc_app(c->s, c->app);
+    (void)duplicate;
+    if (code < 0) {
+        ws_error("retry of %s not queued: %s", c->app, err ? err->msg : ws_code_str(code));
+    } else if (a) {
+        a->pending = 1;
+        ws_info("retrying %s (attempt %d, trigger %lld)", c->app, a->attempts + 1, (long long)id);
+        ws__svc_schedule(c->s);
+    }
+    free(c->app);
+    free(c);
+}
+
+static void on_retry_due(uv_timer_t *t)
+{
+    struct svc *s = t->data;
+    struct ws_trigger_in in;
+    struct retry_ctx *c;
+    for (size_t i = 0; i < s->napps; i++) {
+        struct app_state *a = &s->apps[i];
+        if (a->retry != t)
+            continue;
+        ws_timer_close(&a->retry);
+        /* a newer push or a manual run got there first: nothing to retry */
+        if (a->pending || a->running || s->stopping || !(c = calloc(1, sizeof(*c))))
+            break;
+        c->s = s;
+        c->app = strdup(a->name);
+        memset(&in, 0, sizeof(in));
+        in.source = "retry";
+        in.app = a->name;
+        in.revision = a->retry_revision;
+        if (!c->app || ws_store_accept(s->store, &in, on_retry_queued, c) < 0) {
+            free(c->app);
+            free(c);
+        }
+        break;
+    }
+}
+
+/* After a failed run: schedule the next attempt if the Application asks for
+ * retries (limit < 0: unlimited). Returns 1 when one was scheduled. */
+static int maybe_retry(struct svc *s, struct app_state *a, const struct ws_app *def, const char *revision)
+{
+    uint64_t delay;
+    if (!def || def->retry_limit == 0 || (def->retry_limit > 0 && a->attempts >= def->retry_limit) ||
+        a->attempts >= 100 || s->stopping)
+        return 0;
+    delay = def->retry_backoff_ms ? def->retry_backoff_ms : 5000;
+    for (int i = 0; i < a->attempts && (!def->retry_max_backoff_ms || delay < def->retry_max_backoff_ms); i++)
+        delay *= (uint64_t)(def->retry_factor > 0 ? def->retry_factor : 2);
+    if (def->retry_max_backoff_ms && delay > def->retry_max_backoff_ms)
+        delay = def->retry_max_backoff_ms;
+    free(a->retry_revision);
+    a->retry_revision = ws_strdup0(revision);
+    ws_timer_close(&a->retry);
+    if (!(a->retry = ws_timer_start(s->loop, delay, on_retry_due, s)))
+        return 0;
+    a->attempts++;
+    ws_info("%s failed: retry %d%s%d in %.1fs", def->name, a->attempts, def->retry_limit > 0 ? " of " : "",
+            def->retry_limit > 0 ? def->retry_limit : 0, (double)delay / 1000.0);
+    return 1;
 }
 
 static void fail_run(struct svc *s, struct job *j, const char *msg)
@@ -685,6 +765,8 @@ static void maybe_finish(struct svc *s)
             return;
     for (r = 0; r < s->cfg->nrepos; r++)
         ws_timer_close(&s->queues[r].retry);
+    for (size_t i = 0; i < s->napps; i++)
+        ws_timer_close(&s->apps[i].retry);
     ws_timer_close(&s->grace);
     if (s->status) {
         ws_status_client_close(s->status);
@@ -896,8 +978,10 @@ out_loop:
             trig_free(t);
         }
     free(s.queues);
-    for (size_t i = 0; i < s.napps; i++)
+    for (size_t i = 0; i < s.napps; i++) {
         free(s.apps[i].name);
+        free(s.apps[i].retry_revision);
+    }
     free(s.apps);
     free(s.buckets);
     snap_unref(s.snap);

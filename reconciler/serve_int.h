@@ -32,6 +32,9 @@ struct app_state {
     int starting;         /* ws_store_run_start in flight */
     struct job *running;
     int64_t last_run;
+    int attempts;         /* failed runs in a row, for syncPolicy.retry */
+    uv_timer_t *retry;    /* the next retry, when one is waiting */
+    char *retry_revision;
     char last_result[16];
     char last_revision[41];
 };

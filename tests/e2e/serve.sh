@@ -76,6 +76,34 @@ app beta beta >"$work/apps/beta.yaml"
 app gamma gamma ".;../shared" >"$work/apps/gamma.yaml"
 app delta delta ".;/shared/**/*.yaml" >"$work/apps/delta.yaml"
 for a in alpha beta gamma delta; do cm "$a" 1 >"$work/$a/cm.yaml"; done
+# epsilon never becomes healthy (no controllers run a Deployment here): its
+# wave misses a 1 s deadline, and syncPolicy.retry runs it twice more
+mkdir -p "$work/epsilon"
+cat >"$work/apps/epsilon.yaml" <<YAML
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: epsilon
+  annotations: {wavesync.dev/wave-timeout: 1s}
+spec:
+  source: {repoURL: $url, targetRevision: HEAD, path: epsilon}
+  destination: {name: in-cluster, namespace: $ns}
+  syncPolicy:
+    automated: {}
+    syncOptions: [CreateNamespace=true]
+    retry: {limit: 2, backoff: {duration: 1s, factor: 2, maxDuration: 5s}}
+YAML
+cat >"$work/epsilon/deploy.yaml" <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: epsilon}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: epsilon}}
+  template:
+    metadata: {labels: {app: epsilon}}
+    spec: {containers: [{name: main, image: registry.local/epsilon:1}]}
+YAML
 echo "threshold: 1" >"$work/shared/common/settings.yaml"
 git -C "$work" add -A && git -C "$work" commit -q -m "four applications"
 mkdir -p "$srv/org"
@@ -168,8 +196,8 @@ start_serve
 ok $? "serve: ready on $ws_url (readyz)"
 [ "$(curl -s "$ws_url/healthz")" = "ok" ]
 ok $? "serve: healthz"
-[ "$(wsapi /api/v1/applications | jget 'len(d["applications"])')" = 4 ]
-ok $? "API: four applications listed"
+[ "$(wsapi /api/v1/applications | jget 'len(d["applications"])')" = 5 ]
+ok $? "API: five applications listed"
 [ "$(rev_of alpha)" = none ]
 ok $? "nothing is synced at start (no push yet)"
 
@@ -409,6 +437,29 @@ ci_after=$(git -C "$ci" rev-parse HEAD)
 	bash "$E2E_DIR/gl-step.sh") >"$E2E_DIR/gl-step-fail.out" 2>&1
 [ $? != 0 ]
 ok $? "the GitLab job fails on a failed sync"
+
+# --- syncPolicy.retry ------------------------------------------------------------------------
+before=$(git -C "$work" rev-parse HEAD)
+git -C "$work" fetch -q origin && git -C "$work" reset -q --hard origin/main
+before=$(git -C "$work" rev-parse HEAD)
+sed -i 's/epsilon:1/epsilon:2/' "$work/epsilon/deploy.yaml"
+push "epsilon: image 2"
+deliver github
+[ "$code" = 202 ]
+ok $? "push to epsilon accepted"
+for _ in $(seq 200); do
+	[ "$(runs_of epsilon)" = 3 ] && [ "$(wsapi /api/v1/applications/epsilon | jget 'd["state"]')" = Idle ] && break
+	sleep 0.1
+done
+[ "$(runs_of epsilon)" = 3 ]
+ok $? "a failed sync ran 1 + 2 retries (syncPolicy.retry limit 2): $(runs_of epsilon) runs"
+wsapi /api/v1/applications/epsilon | jget '" ".join(r["state"] for r in d["runs"])' | grep -qx "Failed Failed Failed"
+ok $? "each attempt failed on the wave deadline"
+wsapi /api/v1/applications/epsilon | jget 'd["runs"][0]["message"]' | grep -q "Deployment"
+ok $? "the failure names the Deployment that was not healthy"
+sleep 2.5
+[ "$(runs_of epsilon)" = 3 ]
+ok $? "no retry after the limit"
 
 # --- graceful shutdown ------------------------------------------------------------------------
 kill -TERM "$serve_pid"
