@@ -44,25 +44,6 @@ struct cli {
     int loaded, load_rc;
 };
 
-/* mkdir -p (startup only). */
-static int make_dirs(const char *path)
-{
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n >= sizeof(buf))
-        return -1;
-    memcpy(buf, path, n + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    return mkdir(buf, 0700) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 struct catalog_job {
     uv_work_t work;
     struct cli *c;
@@ -148,7 +129,7 @@ static int cli_open(struct cli *c, const struct ws_global_opts *g, const struct 
     }
     c->have_cfg = 1;
     ws_clusters_init(&c->clusters, &c->loop, &c->cfg);
-    if (make_dirs(c->cfg.settings.state_dir) < 0) {
+    if (ws_mkdir_p(c->cfg.settings.state_dir, 0700) < 0) {
         fprintf(stderr, "wavesync: cannot create the state folder %s: %s\n", c->cfg.settings.state_dir,
                 strerror(errno));
         return WS_EXIT_USAGE;

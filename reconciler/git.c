@@ -78,22 +78,6 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-    char *p = strdup(path), *s = p;
-    int rc = p ? 0 : WS_ENOMEM;
-    while (rc == 0 && s && *s) {
-        if ((s = strchr(s + 1, '/')) != NULL)
-            *s = '\0';
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-            rc = WS_EIO;
-        if (s)
-            *s = '/';
-    }
-    free(p);
-    return rc;
-}
-
 /* A tree entry name we are willing to use as a path component. Git itself
  * refuses these on checkout; a crafted repository may still carry them. */
 static int name_ok(const char *name)
@@ -351,7 +335,7 @@ int ws_git_mirror_since(char **out_path, const char *cache_dir, const char *url,
         error = ws_err_set(err, WS_ENOMEM, "out of memory");
         goto out;
     }
-    if (mkdir_p(cache_dir, 0755) < 0) {
+    if (ws_mkdir_p(cache_dir, 0755) < 0) {
         error = ws_err_set(err, WS_EIO, "git: cannot create %s: %m", cache_dir);
         goto out;
     }
@@ -1053,7 +1037,7 @@ int ws_git_export(char **out_dir, const char *repo_path, const char *commit, con
     *out_dir = NULL;
     if ((error = at_open(&at, repo_path, commit, err)) < 0)
         goto out;
-    if (mkdir_p(tmp_root, 0700) < 0 || !(dir = fmt("%s/wavesync-export-XXXXXX", tmp_root)) ||
+    if (ws_mkdir_p(tmp_root, 0700) < 0 || !(dir = fmt("%s/wavesync-export-XXXXXX", tmp_root)) ||
         !mkdtemp(dir)) {
         error = ws_err_set(err, WS_EIO, "cannot create a folder under %s: %m", tmp_root);
         goto out;

@@ -404,7 +404,6 @@ void ws__svc_routed_later(struct svc *s, size_t repo, int64_t id, const char *re
 struct job {
     struct svc *s;
     struct snapshot *snap;
-    struct app_state *st_unused;
     char *app;
     int64_t run, trigger;
     char *revision;
@@ -818,23 +817,6 @@ static void on_signal(uv_signal_t *h, int signum)
     maybe_finish(s);
 }
 
-static int make_dirs(const char *path)
-{
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n >= sizeof(buf))
-        return -1;
-    memcpy(buf, path, n + 1);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir(buf, 0700) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* What the store had when the service stopped: unrouted triggers are
  * routed, pending runs run. */
 static void recover(struct svc *s, json_t *state)
@@ -900,7 +882,7 @@ int ws_cli_serve(const struct ws_global_opts *g, int argc, char **argv)
         fprintf(stderr, "wavesync serve: --listen \"%s\" is not HOST:PORT\n", listen);
         goto out_cfg;
     }
-    if (make_dirs(cfg.settings.state_dir) < 0 || asprintf(&dbpath, "%s/wavesync.db", cfg.settings.state_dir) < 0) {
+    if (ws_mkdir_p(cfg.settings.state_dir, 0700) < 0 || asprintf(&dbpath, "%s/wavesync.db", cfg.settings.state_dir) < 0) {
         fprintf(stderr, "wavesync serve: cannot create the state folder %s: %s\n", cfg.settings.state_dir,
                 strerror(errno));
         goto out_cfg;

@@ -396,3 +396,19 @@ int ws_consttime_eq(const void *a, size_t alen, const void *b, size_t blen)
         diff |= x[i] ^ y[i];
     return diff == 0;
 }
+
+int ws_mkdir_p(const char *path, unsigned mode)
+{
+    char *p = strdup(path), *s = p;
+    int rc = p ? 0 : WS_ENOMEM;
+    while (rc == 0 && s && *s) {
+        if ((s = strchr(s + 1, '/')) != NULL)
+            *s = '\0';
+        if (mkdir(p, (mode_t)mode) < 0 && errno != EEXIST)
+            rc = WS_EIO;
+        if (s)
+            *s = '/';
+    }
+    free(p);
+    return rc;
+}

@@ -60,6 +60,10 @@ int64_t ws_wall_s(void);
 int ws_file_read(char **out, size_t *outlen, const char *path, size_t max,
                  struct ws_err *err);
 
+/* mkdir -p (blocking: startup or a worker thread). 0, WS_EIO or WS_ENOMEM;
+ * errno says why after WS_EIO. */
+int ws_mkdir_p(const char *path, unsigned mode);
+
 /* strdup that returns NULL for NULL. */
 char *ws_strdup0(const char *s);
 
