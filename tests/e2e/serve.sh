@@ -93,6 +93,11 @@ spec:
     syncOptions: [CreateNamespace=true]
     retry: {limit: 2, backoff: {duration: 1s, factor: 2, maxDuration: 5s}}
 YAML
+# zeta never becomes healthy either, with a long deadline: a sync that is
+# still running when the service is stopped
+mkdir -p "$work/zeta"
+sed -e 's/epsilon/zeta/g' -e 's/wave-timeout: 1s/wave-timeout: 5m/' -e '/retry:/d' "$work/apps/epsilon.yaml" \
+	>"$work/apps/zeta.yaml"
 cat >"$work/epsilon/deploy.yaml" <<YAML
 apiVersion: apps/v1
 kind: Deployment
@@ -104,6 +109,7 @@ spec:
     metadata: {labels: {app: epsilon}}
     spec: {containers: [{name: main, image: registry.local/epsilon:1}]}
 YAML
+sed 's/epsilon/zeta/g' "$work/epsilon/deploy.yaml" >"$work/zeta/deploy.yaml"
 echo "threshold: 1" >"$work/shared/common/settings.yaml"
 git -C "$work" add -A && git -C "$work" commit -q -m "four applications"
 mkdir -p "$srv/org"
@@ -196,8 +202,8 @@ start_serve
 ok $? "serve: ready on $ws_url (readyz)"
 [ "$(curl -s "$ws_url/healthz")" = "ok" ]
 ok $? "serve: healthz"
-[ "$(wsapi /api/v1/applications | jget 'len(d["applications"])')" = 5 ]
-ok $? "API: five applications listed"
+[ "$(wsapi /api/v1/applications | jget 'len(d["applications"])')" = 6 ]
+ok $? "API: six applications listed"
 [ "$(rev_of alpha)" = none ]
 ok $? "nothing is synced at start (no push yet)"
 
@@ -461,13 +467,36 @@ sleep 2.5
 [ "$(runs_of epsilon)" = 3 ]
 ok $? "no retry after the limit"
 
-# --- graceful shutdown ------------------------------------------------------------------------
+# --- graceful shutdown: a running sync is checkpointed and runs again ------------------------
+state_of() { wsapi "/api/v1/applications/$1" | jget 'd["state"]'; }
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $token" \
+	"$ws_url/api/v1/applications/zeta/sync")
+for _ in $(seq 100); do [ "$(state_of zeta)" = Running ] && break; sleep 0.1; done
+[ "$code" = 202 ] && [ "$(state_of zeta)" = Running ]
+ok $? "zeta is syncing (its Deployment never becomes healthy; 5 min deadline)"
+t0=$(date +%s)
+kill -TERM "$serve_pid"
+curl -s -o /dev/null -w '%{http_code}' "$ws_url/healthz" >"$E2E_DIR/during-stop.code" 2>/dev/null
+wait "$serve_pid"
+src=$?
+serve_pid=
+t1=$(date +%s)
+[ "$src" = 0 ] && [ $((t1 - t0)) -ge 4 ] && [ $((t1 - t0)) -le 20 ]
+ok $? "SIGTERM: waited the 5 s shutdownGrace for the running sync, then stopped cleanly (exit $src, $((t1 - t0)) s)"
+grep -q "stopped by shutdown; it runs again" "$E2E_DIR/serve.err"
+ok $? "the running sync was checkpointed"
+start_serve
+ok $? "serve: started again"
+for _ in $(seq 100); do [ "$(state_of zeta)" = Running ] && break; sleep 0.1; done
+[ "$(state_of zeta)" = Running ] &&
+	wsapi /api/v1/applications/zeta | jget '" ".join(r["state"] for r in d["runs"])' | grep -qx "running Interrupted"
+ok $? "the checkpointed sync runs again after the restart (runs: $(wsapi /api/v1/applications/zeta | jget '" ".join(r["state"] for r in d["runs"])'))"
 kill -TERM "$serve_pid"
 wait "$serve_pid"
 src=$?
 serve_pid=
 [ "$src" = 0 ]
-ok $? "SIGTERM: the service stopped cleanly (exit $src)"
+ok $? "SIGTERM again: stopped cleanly (exit $src)"
 grep -q "ERROR\|AddressSanitizer\|runtime error" "$E2E_DIR/serve.err" && diag "$(grep -m5 "ERROR\|runtime error" "$E2E_DIR/serve.err")"
 ! grep -q "AddressSanitizer\|runtime error\|LeakSanitizer" "$E2E_DIR/serve.err"
 ok $? "no sanitizer reports from the service"
