@@ -9,6 +9,13 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_up
 py=${PYTHON:-python3}
+# the CI templates are read with PyYAML: the first python3 that has it
+for p in "$py" python3 /usr/bin/python3; do
+	if "$p" -c 'import yaml' 2>/dev/null; then
+		py=$p
+		break
+	fi
+done
 ns=e2e-serve
 srv=$E2E_DIR/srv
 work=$E2E_DIR/work
