@@ -2,6 +2,7 @@
  * limited, made durable before the answer), the REST API for manual runs and
  * state, health checks and Prometheus metrics. Loop thread only. */
 #include <math.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,6 +172,19 @@ static void on_accepted(int code, const struct ws_err *err, int64_t id, int dupl
         delivery_answer(d);
 }
 
+/* Hex SHA-256 of a delivery's body: a signed push re-sent under a new
+ * delivery id is recognised as the same push. "" if OpenSSL fails. */
+static void body_sha256(char out[65], const char *body, size_t len)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    out[0] = '\0';
+    if (EVP_Digest(body, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
+        return;
+    for (unsigned int i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
 static const struct ws_repo *find_repo(struct svc *s, const struct ws_hook_event *e)
 {
     for (size_t i = 0; i < e->nrepo_urls; i++) {
@@ -183,18 +197,22 @@ static const struct ws_repo *find_repo(struct svc *s, const struct ws_hook_event
 
 static void handle_webhook(struct svc *s, struct ws_httpd_req *req, const char *provider_name)
 {
-    struct ws_hook_header hdrs[64];
+    struct ws_hook_header *hdrs = calloc(req->nheaders + 1, sizeof(*hdrs));
     struct ws_hook_event e;
     struct ws_err err;
     enum ws_hook_provider p = WS_HOOK_UNKNOWN;
     const struct ws_repo *repo;
     struct delivery *d = NULL;
-    char dflt[300], key[300];
-    size_t i, nh = req->nheaders < 64 ? req->nheaders : 64;
-    const char *pname;
+    char dflt[300], key[300], bkey[96], body_hash[65];
+    size_t i, nh = req->nheaders, attempted = 0;
+    const char *pname, *dflt_check;
 
     memset(&e, 0, sizeof(e));
     ws_err_clear(&err);
+    if (!hdrs) {
+        reply_error(req, 503, "out of memory");
+        return;
+    }
     for (i = 0; i < nh; i++) {
         hdrs[i].name = req->headers[i].name;
         hdrs[i].value = req->headers[i].value;
@@ -202,7 +220,7 @@ static void handle_webhook(struct svc *s, struct ws_httpd_req *req, const char *
     if (provider_name && ws_hook_provider_parse(&p, provider_name) < 0) {
         reply_error(req, 404, "unknown webhook provider \"%s\" (github, gitlab, gitea, gogs, bitbucket-server, "
                               "generic)", provider_name);
-        return;
+        goto out;
     }
     if (p == WS_HOOK_UNKNOWN)
         p = ws_hook_detect(hdrs, nh);
@@ -212,13 +230,13 @@ static void handle_webhook(struct svc *s, struct ws_httpd_req *req, const char *
         ws_warn("webhook from %s: rate limit exceeded", req->remote);
         ws_httpd_respond(req, 429, "application/json", "Retry-After: 1\r\n",
                          "{\"error\":\"rate limit exceeded\"}", 31);
-        return;
+        goto out;
     }
     if (p == WS_HOOK_UNKNOWN) {
         ws__metric_webhook(s, pname, "bad_request");
         reply_error(req, 400, "unrecognised webhook: no X-GitHub-Event, X-Gitlab-Event, X-Gitea-Event, "
                               "X-Gogs-Event, X-Event-Key or X-Wavesync-Event header");
-        return;
+        goto out;
     }
     if (ws_hook_parse(&e, p, hdrs, nh, req->body, req->body_len, &err) < 0) {
         ws__metric_webhook(s, pname, "bad_request");
@@ -260,6 +278,7 @@ static void handle_webhook(struct svc *s, struct ws_httpd_req *req, const char *
     }
     if (e.default_branch)
         snprintf(dflt, sizeof(dflt), "refs/heads/%s", e.default_branch);
+    body_sha256(body_hash, req->body, req->body_len);
     if (!(d = calloc(1, sizeof(*d))) || !(d->triggers = json_array())) {
         free(d);
         reply_error(req, 503, "out of memory");
@@ -273,13 +292,24 @@ static void handle_webhook(struct svc *s, struct ws_httpd_req *req, const char *
         const struct ws_hook_change *c = &e.changes[i];
         struct ws_trigger_in t;
         struct accept_ctx *ac;
-        if (c->deleted || !ws_push_interesting(s->snap->ix, repo, c->ref, e.default_branch ? dflt : NULL))
+        /* The default branch: from the delivery, else as the last routing of
+           this repository saw it, else (a first generic or Bitbucket event)
+           assume the pushed branch may be it and let routing decide. */
+        dflt_check = e.default_branch ? dflt
+                     : s->queues[repo - s->cfg->repos].default_branch
+                         ? s->queues[repo - s->cfg->repos].default_branch
+                     : strncmp(c->ref, "refs/heads/", 11) == 0 ? c->ref
+                                                               : NULL;
+        if (c->deleted || !ws_push_interesting(s->snap->ix, repo, c->ref, dflt_check))
             continue;
+        attempted++;
         if (e.delivery_id)
             snprintf(key, sizeof(key), "%s:%s%s%.0zu", pname, e.delivery_id, e.nchanges > 1 ? ":" : "",
                      e.nchanges > 1 ? i : (size_t)0);
+        snprintf(bkey, sizeof(bkey), "sha256:%s:%zu", body_hash, i);
         memset(&t, 0, sizeof(t));
         t.delivery_key = e.delivery_id ? key : NULL;
+        t.body_key = body_hash[0] ? bkey : NULL;
         t.source = p == WS_HOOK_GENERIC ? "hook" : "webhook";
         t.provider = pname;
         t.repo = repo->name;
@@ -308,7 +338,12 @@ static void handle_webhook(struct svc *s, struct ws_httpd_req *req, const char *
             free(ac);
         }
     }
-    if (--d->outstanding == 0) {
+    if (d->outstanding == 1 && attempted > 0) { /* none could be queued */
+        ws__metric_webhook(s, pname, "error");
+        reply_error(req, 503, "cannot queue the push (out of memory or stopping); deliver it again");
+        json_decref(d->triggers);
+        free(d);
+    } else if (--d->outstanding == 0) {
         /* nothing tracks the pushed refs (or they were deleted) */
         ws__metric_webhook(s, pname, "ignored");
         reply_json(req, 200, json_pack("{s:s, s:s, s:s, s:s}", "status", "ignored", "reason",
@@ -319,6 +354,7 @@ static void handle_webhook(struct svc *s, struct ws_httpd_req *req, const char *
     }
 out:
     ws_hook_event_free(&e);
+    free(hdrs);
 }
 
 /* --- REST API ---------------------------------------------------------------------- */
@@ -452,7 +488,7 @@ static void on_read(int code, const struct ws_err *err, json_t *result, void *da
     if (code < 0)
         reply_error(c->req, 500, "store: %s", err ? err->msg : ws_code_str(code));
     else if (c->doc) {
-        json_object_set(c->doc, "runs", result ? result : json_array());
+        json_object_set_new(c->doc, "runs", result ? json_incref(result) : json_array()); /* steals */
         reply_json(c->req, 200, c->doc);
         c->doc = NULL;
     } else if (!result)

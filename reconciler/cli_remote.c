@@ -103,8 +103,9 @@ static int get_json(json_t **out, const char *url, struct curl_slist *hdrs, char
 
 /* Poll the application until a run newer than `after_run` has finished. */
 static int wait_run(const char *server, const char *app, int64_t after_run, struct curl_slist *hdrs,
-                    int json_output)
+                    int json_output, uint64_t timeout_ms)
 {
+    uint64_t deadline = ws_now_ms() + timeout_ms;
     char url[2048], msg[2048];
     char *esc = ws_url_escape(app);
     json_t *doc = NULL, *run = NULL;
@@ -123,6 +124,11 @@ static int wait_run(const char *server, const char *app, int64_t after_run, stru
             break;
         json_decref(doc);
         doc = NULL;
+        if (ws_now_ms() > deadline) {
+            fprintf(stderr, "wavesync trigger: %s: no finished run after %.0fs (--timeout)\n", app,
+                    (double)timeout_ms / 1000.0);
+            return WS_EXIT_FAILED;
+        }
         usleep(200 * 1000);
     }
     json_decref(doc);
@@ -151,6 +157,7 @@ int ws_cli_trigger(const struct ws_global_opts *g, int argc, char **argv)
         {"server", required_argument, NULL, 's'}, {"token", required_argument, NULL, 't'},
         {"revision", required_argument, NULL, 'r'}, {"prune", no_argument, NULL, 'p'},
         {"dry-run", no_argument, NULL, 'n'}, {"wait", no_argument, NULL, 'w'},
+        {"timeout", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
     const char *server_arg = getenv("WAVESYNC_SERVER"), *token_ref = getenv("WAVESYNC_TOKEN");
@@ -161,11 +168,12 @@ int ws_cli_trigger(const struct ws_global_opts *g, int argc, char **argv)
     struct curl_slist *hdrs = NULL;
     struct reply r = {0};
     struct ws_err err;
-    json_t *doc = NULL, *app = NULL;
+    json_t *doc = NULL, *app = NULL, *req = NULL;
     int64_t before_run = 0;
+    uint64_t timeout_ms = 30 * 60 * 1000;
 
     optind = 0; /* 0: glibc re-initialises its permutation state */
-    while ((ch = getopt_long(argc, argv, "s:t:r:pnw", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "s:t:r:pnwT:", longopts, NULL)) != -1) {
         switch (ch) {
         case 's': server_arg = optarg; break;
         case 't': token_ref = optarg; break;
@@ -173,6 +181,12 @@ int ws_cli_trigger(const struct ws_global_opts *g, int argc, char **argv)
         case 'p': prune = 1; break;
         case 'n': dry = 1; break;
         case 'w': wait = 1; break;
+        case 'T':
+            if (ws_duration_parse(&timeout_ms, optarg) < 0 || timeout_ms == 0) {
+                fprintf(stderr, "wavesync trigger: bad --timeout \"%s\" (e.g. 10m)\n", optarg);
+                return WS_EXIT_USAGE;
+            }
+            break;
         default: return WS_EXIT_USAGE;
         }
     }
@@ -208,6 +222,10 @@ int ws_cli_trigger(const struct ws_global_opts *g, int argc, char **argv)
     server[strcspn(server, "\n")] = '\0';
     while (*server && server[strlen(server) - 1] == '/')
         server[strlen(server) - 1] = '\0';
+    if (!*server) {
+        fprintf(stderr, "wavesync trigger: --server is empty\n");
+        goto out;
+    }
     if (token) {
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
         hdrs = curl_slist_append(hdrs, auth);
@@ -220,8 +238,9 @@ int ws_cli_trigger(const struct ws_global_opts *g, int argc, char **argv)
             before_run = json_integer_value(json_object_get(app, "lastRun"));
     }
     snprintf(url, sizeof(url), "%s/api/v1/applications/%s/sync", server, esc);
-    body = json_dumps(json_pack("{s:s?, s:b, s:b}", "revision", revision, "prune", prune, "dryRun", dry),
-                      JSON_COMPACT | JSON_ENCODE_ANY);
+    req = json_pack("{s:s?, s:b, s:b}", "revision", revision, "prune", prune, "dryRun", dry);
+    body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
     if (request(&r, "POST", url, hdrs, body, msg, sizeof(msg)) < 0) {
         fprintf(stderr, "wavesync trigger: %s\n", msg);
         rc = WS_EXIT_UNREACHABLE;
@@ -236,7 +255,7 @@ int ws_cli_trigger(const struct ws_global_opts *g, int argc, char **argv)
     if (!g->json_output || !wait)
         printf("%s: sync queued (trigger %lld)\n", argv[optind],
                (long long)json_integer_value(json_object_get(doc, "trigger")));
-    rc = wait ? wait_run(server, argv[optind], before_run, hdrs, g->json_output) : 0;
+    rc = wait ? wait_run(server, argv[optind], before_run, hdrs, g->json_output, timeout_ms) : 0;
 out:
     json_decref(doc);
     json_decref(app);
@@ -288,7 +307,7 @@ int ws_cli_notify(const struct ws_global_opts *g, int argc, char **argv)
         default: return WS_EXIT_USAGE;
         }
     }
-    if (!server || !secret_ref || !repo || !ref || !before || !after || optind != argc) {
+    if (!server || !*server || !secret_ref || !repo || !ref || !before || !after || optind != argc) {
         fprintf(stderr, "usage: wavesync notify --server URL --secret env:NAME|file:PATH --repository URL "
                         "--ref REF --before SHA --after SHA [--delivery ID] [--pusher NAME]\n");
         return WS_EXIT_USAGE;
@@ -302,9 +321,16 @@ int ws_cli_notify(const struct ws_global_opts *g, int argc, char **argv)
         snprintf(id, sizeof(id), "%.12s-%lld-%d", after, (long long)ws_wall_s(), (int)getpid());
         delivery = id;
     }
-    body = json_dumps(json_pack("{s:s, s:s, s:s, s:s, s:s?}", "repository", repo, "ref", ref, "before", before,
-                                "after", after, "pusher", pusher),
-                      JSON_COMPACT);
+    doc = json_pack("{s:s, s:s, s:s, s:s, s:s?}", "repository", repo, "ref", ref, "before", before, "after",
+                    after, "pusher", pusher);
+    body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    doc = NULL;
+    if (!body) {
+        memset(secret, 0, strlen(secret));
+        free(secret);
+        return WS_EXIT_FAILED;
+    }
     ws_hook_hmac_hex(sig, secret, strlen(secret), body, strlen(body));
     hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
     hdrs = curl_slist_append(hdrs, "X-Wavesync-Event: push");

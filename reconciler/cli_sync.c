@@ -26,7 +26,7 @@
 
 /* CI mode (`--repo-dir DIR --before SHA --after SHA`): what was pushed. */
 struct ci_range {
-    const char *dir, *repository, *ref, *before, *after;
+    const char *dir, *repository, *ref, *before, *after, *default_branch;
 };
 
 struct cli {
@@ -40,6 +40,7 @@ struct cli {
     struct ws_clusters clusters;
     const struct ci_range *ci;  /* CI mode: a local clone stands in for its repository */
     const struct ws_repo *ci_repo;
+    json_t *ci_changed;         /* CI mode: the changed paths (NULL: every path counts) */
     struct ws_err err;
     int loaded, load_rc;
 };
@@ -181,6 +182,7 @@ static void cli_close(struct cli *c)
     uv_close((uv_handle_t *)&t, NULL);
     ws_clusters_free(&c->clusters);
     ws_git_clear_locals();
+    json_decref(c->ci_changed);
     uv_run(&c->loop, UV_RUN_DEFAULT);
     uv_loop_close(&c->loop);
     if (c->have_cat)
@@ -204,6 +206,41 @@ static const struct ws_app *find_app(struct cli *c, const char *name)
 
 /* CI mode: the applications the pushed range affects, routed exactly as the
  * service routes a webhook. *after_out is the pushed commit. Prints errors. */
+static char *full_branch(const char *name)
+{
+    char *out = NULL;
+    if (strncmp(name, "refs/", 5) == 0)
+        return strdup(name);
+    return asprintf(&out, "refs/heads/%s", name) < 0 ? NULL : out;
+}
+
+/* The push changed Application files: read them again as the pushed commit
+ * has them (the applications folders of this repository that track the
+ * ref), so validate judges and sync runs the new definitions. Blocking: the
+ * one-shot CLI does it before its loop has work. */
+static int ci_reload(struct cli *c, const char *ref, const char *dflt, const char *after, struct ws_err *err)
+{
+    for (size_t i = 0; i < c->cfg.napp_dirs; i++) {
+        struct ws_app_dir *d = &c->cfg.app_dirs[i];
+        char *rev;
+        if (ws_config_repo_by_name(&c->cfg, d->repository) != c->ci_repo ||
+            !ws_push_ref_tracks(d->revision, ref, dflt))
+            continue;
+        if (!(rev = strdup(after)))
+            return ws_err_set(err, WS_ENOMEM, "out of memory");
+        free(d->revision);
+        d->revision = rev;
+    }
+    ws_catalog_free(&c->cat);
+    c->have_cat = 0;
+    if (ws_catalog_load(&c->cat, &c->cfg, c->started, err) < 0)
+        return err->code;
+    c->have_cat = 1;
+    return 0;
+}
+
+/* CI mode: the applications the pushed range affects, routed exactly as the
+ * service routes a webhook. *after_out is the pushed commit. Prints errors. */
 static int ci_route(struct cli *c, struct ws_push_target **out, size_t *nout, char after_out[41])
 {
     const struct ci_range *ci = c->ci;
@@ -214,9 +251,12 @@ static int ci_route(struct cli *c, struct ws_push_target **out, size_t *nout, ch
     const char *base;
     int rc = 0;
     ws_err_clear(&err);
-    ws_git_default_branch(&dflt, ci->dir, NULL);
+    if (ci->default_branch)
+        dflt = full_branch(ci->default_branch);
+    else
+        ws_git_default_branch(&dflt, ci->dir, NULL); /* a clone: origin's HEAD; bare: HEAD */
     if (ci->ref)
-        ref = strncmp(ci->ref, "refs/", 5) == 0 ? strdup(ci->ref) : (asprintf(&ref, "refs/heads/%s", ci->ref) < 0 ? NULL : ref);
+        ref = full_branch(ci->ref);
     else if (dflt)
         ref = strdup(dflt);
     if (!ref) {
@@ -226,19 +266,29 @@ static int ci_route(struct cli *c, struct ws_push_target **out, size_t *nout, ch
     }
     base = dflt && strncmp(dflt, "refs/heads/", 11) == 0 ? dflt + 11 : dflt;
     if (ws_git_push_paths(&ch, ci->dir, ci->before, ci->after, base, &err) < 0 ||
-        ws_push_index_build(&ix, &c->cfg, &c->cat, &err) < 0 ||
-        ws_push_match(out, nout, ix, c->ci_repo, ref, dflt, &ch, &err) < 0) {
-        fprintf(stderr, "wavesync: %s\n", err.msg);
-        rc = ws_cli_exit_for(err.code == WS_ENOTFOUND ? WS_EINVAL : err.code);
-        goto out;
+        ws_push_index_build(&ix, &c->cfg, &c->cat, &err) < 0)
+        goto fail;
+    if (ws_push_defs_changed(ix, c->ci_repo, ref, dflt, &ch)) {
+        ws_push_index_free(ix);
+        ix = NULL;
+        fprintf(stderr, "wavesync: the push changes Application files: reading them at %.12s\n", ch.after);
+        if (ci_reload(c, ref, dflt, ch.after, &err) < 0 || ws_push_index_build(&ix, &c->cfg, &c->cat, &err) < 0)
+            goto fail;
     }
+    if (ws_push_match(out, nout, ix, c->ci_repo, ref, dflt, &ch, &err) < 0)
+        goto fail;
     memcpy(after_out, ch.after, 41);
+    c->ci_changed = ch.all ? NULL : json_incref(ch.paths);
     if (ch.all)
         fprintf(stderr, "wavesync: %s %.12s: every path counts as changed (%s): %zu application(s)\n", ref,
                 ch.after, ch.why_all, *nout);
     else
         fprintf(stderr, "wavesync: %s %.12s..%.12s: %zu changed path(s), %zu application(s) affected\n", ref,
                 ch.base, ch.after, json_array_size(ch.paths), *nout);
+    goto out;
+fail:
+    fprintf(stderr, "wavesync: %s\n", err.msg);
+    rc = ws_cli_exit_for(err.code == WS_ENOTFOUND ? WS_EINVAL : err.code);
 out:
     ws_push_index_free(ix);
     ws_git_push_free(&ch);
@@ -252,7 +302,8 @@ out:
 #define CI_LONGOPTS                                                                       \
     {"repo-dir", required_argument, NULL, 1001}, {"before", required_argument, NULL, 1002}, \
         {"after", required_argument, NULL, 1003}, {"ref", required_argument, NULL, 1004},   \
-        {"repository", required_argument, NULL, 1005}
+        {"repository", required_argument, NULL, 1005},                                      \
+        {"default-branch", required_argument, NULL, 1006}
 static int ci_opt(struct ci_range *ci, int ch)
 {
     switch (ch) {
@@ -261,14 +312,15 @@ static int ci_opt(struct ci_range *ci, int ch)
     case 1003: ci->after = optarg; return 1;
     case 1004: ci->ref = optarg; return 1;
     case 1005: ci->repository = optarg; return 1;
+    case 1006: ci->default_branch = optarg; return 1;
     default: return 0;
     }
 }
 
 static int ci_check(const struct ci_range *ci, const char *cmd)
 {
-    if (!ci->dir && (ci->before || ci->after || ci->ref || ci->repository)) {
-        fprintf(stderr, "wavesync %s: --before/--after/--ref/--repository need --repo-dir\n", cmd);
+    if (!ci->dir && (ci->before || ci->after || ci->ref || ci->repository || ci->default_branch)) {
+        fprintf(stderr, "wavesync %s: --before/--after/--ref/--repository/--default-branch need --repo-dir\n", cmd);
         return -1;
     }
     if (ci->dir && !ci->after) {
@@ -687,7 +739,7 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
         case 'n': dry = 1; break;
         case 'q': quiet = 1; break;
         case 'j': junit = optarg; break;
-        case 1001: case 1002: case 1003: case 1004: case 1005:
+        case 1001: case 1002: case 1003: case 1004: case 1005: case 1006:
             ci_opt(&ci, ch);
             break;
         case 'w':
@@ -859,12 +911,22 @@ int ws_cli_validate(const struct ws_global_opts *g, int argc, char **argv)
         cli_close(&c);
         return rc;
     }
-    if (json_array_size(c.cat.invalid)) { /* a broken Application file is a broken push */
-        json_t *v;
-        size_t i;
-        json_array_foreach(c.cat.invalid, i, v)
-            fprintf(stderr, "invalid: %s\n", json_string_value(json_object_get(v, "error")));
-        failed += json_array_size(c.cat.invalid);
+    { /* a broken Application file is a broken push — if the push touched it */
+        json_t *v, *p;
+        size_t i, k;
+        json_array_foreach(c.cat.invalid, i, v) {
+            const char *file = json_string_value(json_object_get(v, "file"));
+            int touched = !ci.dir || !c.ci_changed;
+            json_array_foreach(c.ci_changed, k, p)
+                touched |= file && strcmp(file, json_string_value(p)) == 0;
+            if (touched) {
+                fprintf(stderr, "invalid: %s\n", json_string_value(json_object_get(v, "error")));
+                failed++;
+            } else {
+                fprintf(stderr, "warning (not changed by this push): %s\n",
+                        json_string_value(json_object_get(v, "error")));
+            }
+        }
     }
     if (!(apps = calloc(c.cat.napps + (size_t)argc + 1, sizeof(*apps)))) {
         rc = WS_EXIT_FAILED;

@@ -1148,7 +1148,9 @@ int ws_git_default_branch(char **out, const char *repo_path, struct ws_err *err)
     ws_err_clear(err);
     if ((error = open_repo(&repo, repo_path, err)) < 0)
         return error;
-    if (git_reference_lookup(&head, repo, "HEAD") < 0 ||
+    /* In a clone HEAD is whatever is checked out (a CI job checks out the
+       pushed branch): only origin's HEAD says which branch is the default. */
+    if (git_reference_lookup(&head, repo, git_repository_is_bare(repo) ? "HEAD" : "refs/remotes/origin/HEAD") < 0 ||
         git_reference_type(head) != GIT_REFERENCE_SYMBOLIC ||
         !(target = git_reference_symbolic_target(head)))
         error = ws_err_set(err, WS_ENOTFOUND, "git: %s has no default branch (HEAD is detached)",
@@ -1205,6 +1207,8 @@ out:
     return 0;
 }
 
+static int merge_sorted(json_t *into, const json_t *more, struct ws_err *err);
+
 int ws_git_push_paths(struct ws_git_push *out, const char *repo_path, const char *before,
                       const char *after, const char *base_rev, struct ws_err *err)
 {
@@ -1235,11 +1239,46 @@ int ws_git_push_paths(struct ws_git_push *out, const char *repo_path, const char
     memcpy(out->base, base, sizeof(base));
     git_repository_free(repo);
     repo = NULL;
-    error = ws_git_changed_paths(&out->paths, repo_path, base, out->after, err);
+    if ((error = ws_git_changed_paths(&out->paths, repo_path, base, out->after, err)) < 0)
+        goto out;
+    /* A force push: what the dropped commits changed (base..before) is in the
+       cluster but no longer in Git, so it changed too. */
+    if (!out->created && strncmp(before, base, strlen(before)) != 0) {
+        json_t *dropped = NULL;
+        out->forced = 1;
+        if ((error = ws_git_changed_paths(&dropped, repo_path, base, before, err)) < 0)
+            goto out;
+        error = merge_sorted(out->paths, dropped, err);
+        json_decref(dropped);
+    }
 out:
     git_commit_free(head);
     git_repository_free(repo);
     return error;
+}
+
+/* Add to the sorted, unique array `into` the strings of `more` (sorted,
+ * unique) it lacks, keeping it sorted. */
+static int merge_sorted(json_t *into, const json_t *more, struct ws_err *err)
+{
+    json_t *merged = json_array();
+    size_t i = 0, j = 0, n = json_array_size(into), m = json_array_size(more);
+    if (!merged)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    while (i < n || j < m) {
+        const char *a = i < n ? json_string_value(json_array_get(into, i)) : NULL;
+        const char *b = j < m ? json_string_value(json_array_get(more, j)) : NULL;
+        int c = !a ? 1 : !b ? -1 : strcmp(a, b);
+        json_array_append(merged, json_array_get(c <= 0 ? into : more, c <= 0 ? i : j));
+        i += c <= 0;
+        j += c >= 0;
+    }
+    if (json_array_clear(into) < 0 || json_array_extend(into, merged) < 0) {
+        json_decref(merged);
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
+    json_decref(merged);
+    return 0;
 }
 
 void ws_git_push_free(struct ws_git_push *p)

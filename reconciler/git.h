@@ -95,11 +95,13 @@ struct ws_git_push {
     json_t *paths;    /* changed paths, sorted (NULL with all); free with ws_git_push_free */
     int all;          /* no usable base: treat every path as changed */
     int created;      /* the push created the ref (before all zeros) */
+    int forced;       /* a force push: paths also holds what the dropped commits changed */
     const char *why_all; /* static text saying why, with all */
 };
 
 /* The paths a push of `before`→`after` changed: before..after for a
- * fast-forward; from the merge base for a force push, and for a new branch
+ * fast-forward; for a force push, from the merge base to `after` and to
+ * `before` (what the dropped commits changed differs from Git now); for a new branch
  * (`before` all zeros) from its merge base with `base_rev` (the default
  * branch). Without a usable base (`before` unknown, unrelated histories, no
  * base branch, a new ref at the base branch's own commit) `all` is set. WS_ENOTFOUND when `after` is not in the

@@ -99,12 +99,13 @@ static void log_catalog_problems(const struct ws_catalog *cat)
 
 /* --- routing ------------------------------------------------------------------------ */
 
-enum trig_outcome { T_ROUTED, T_RETRY, T_FAILED };
+enum trig_outcome { T_NONE, T_ROUTED, T_RETRY, T_FAILED }; /* T_NONE: not reached */
 
 struct route_result {
     enum trig_outcome outcome;
     json_t *apps;        /* [{app, revision}] */
     char detail[1100];
+    char dflt[256];      /* the default branch routing used ("" unknown) */
 };
 
 struct route_job {
@@ -118,6 +119,7 @@ struct route_job {
     struct route_result *res;
     int64_t fetch_started;
     uint64_t started_ms;
+    uint64_t gen;              /* snapshot generation when the job started */
 };
 
 static void trig_free(struct trig *t)
@@ -146,6 +148,7 @@ static void route_one(struct route_job *j, const struct ws_repo *repo, const cha
     ws_err_clear(&err);
     if (!dflt && ws_git_default_branch(&head, mirror, &err) == 0)
         dflt = head;
+    snprintf(r->dflt, sizeof(r->dflt), "%s", dflt ? dflt : "");
     base = dflt && strncmp(dflt, "refs/heads/", 11) == 0 ? dflt + 11 : dflt;
     if ((rc = ws_git_push_paths(&ch, mirror, t->before, t->after, base, &err)) == WS_ENOTFOUND) {
         r->outcome = T_RETRY;
@@ -213,7 +216,7 @@ static void route_work(uv_work_t *w)
         }
     }
     for (t = j->trigs, i = 0; t; t = t->next, i++)
-        if (!j->res[i].outcome && !j->res[i].apps && !j->res[i].detail[0]) {
+        if (j->res[i].outcome == T_NONE) {
             j->res[i].outcome = T_RETRY;
             snprintf(j->res[i].detail, sizeof(j->res[i].detail), "%s",
                      err.msg[0] ? err.msg : "waiting for an earlier push of this repository");
@@ -248,8 +251,11 @@ static void on_routed_stored(int code, const struct ws_err *err, void *data)
     if (code == 0) {
         json_array_foreach(c->apps, i, v) {
             struct app_state *a = ws__svc_app(c->s, json_string_value(json_object_get(v, "app")));
-            if (a)
+            if (a) {
                 a->pending = 1;
+                ws_timer_close(&a->retry); /* a newer push supersedes a retry of an older one */
+                a->attempts = 0;
+            }
         }
         ws__svc_schedule(c->s);
     } else {
@@ -272,17 +278,31 @@ static void route_after(uv_work_t *w, int status)
     uint64_t now = ws_now_ms();
     int delay = 0;
 
-    (void)status;
-    if (j->new_snap) {
+    if (status < 0) /* the work never ran: every trigger waits for another try */
+        for (i = 0; i < j->ntrigs; i++)
+            if (j->res[i].outcome == T_NONE)
+                j->res[i].outcome = T_RETRY;
+    i = 0;
+    /* Application files changed: install the catalog read on the worker,
+       unless a job that started later already installed a newer one */
+    if (j->new_snap && j->gen >= s->snap_gen) {
         snap_unref(s->snap);
         s->snap = j->new_snap;
+        s->snap_gen = ++s->gen_counter;
         j->new_snap = NULL;
         if (sync_app_states(s) < 0)
             ws_error("out of memory tracking applications");
         log_catalog_problems(&s->snap->cat);
         ws_info("applications re-read: %zu", s->snap->cat.napps);
     }
+    snap_unref(j->new_snap); /* superseded */
+    j->new_snap = NULL;
     ws__hist_add(&s->m.route_ms, (double)(now - j->started_ms), ws__route_bounds);
+    for (size_t k = 0; k < j->ntrigs; k++)
+        if (j->res[k].dflt[0] && (!q->default_branch || strcmp(q->default_branch, j->res[k].dflt) != 0)) {
+            free(q->default_branch);
+            q->default_branch = strdup(j->res[k].dflt);
+        }
     for (; t; t = next, i++) {
         struct route_result *r = &j->res[i];
         next = t->next;
@@ -370,11 +390,25 @@ static void start_routing(struct svc *s, size_t repo)
     q->tail = &q->head;
     j->fetch_started = ws_wall_s();
     j->started_ms = ws_now_ms();
+    j->gen = s->snap_gen;
     q->last_fetch = j->fetch_started;
     q->busy = 1;
     if (uv_queue_work(s->loop, &j->work, route_work, route_after) < 0) {
-        ws_error("cannot start routing");
+        /* give the triggers back (in order) and try again later */
+        struct trig **tail = &j->trigs;
+        ws_error("cannot start routing; retrying");
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = q->head;
+        if (!q->head)
+            q->tail = tail;
+        q->head = j->trigs;
         q->busy = 0;
+        snap_unref(j->snap);
+        free(j->res);
+        free(j);
+        if (!q->retry)
+            q->retry = ws_timer_start(s->loop, RETRY_MAX_MS, on_retry_timer, s);
     }
 }
 
@@ -610,10 +644,13 @@ static int maybe_retry(struct svc *s, struct app_state *a, const struct ws_app *
         a->attempts >= 100 || s->stopping)
         return 0;
     delay = def->retry_backoff_ms ? def->retry_backoff_ms : 5000;
-    for (int i = 0; i < a->attempts && (!def->retry_max_backoff_ms || delay < def->retry_max_backoff_ms); i++)
+    for (int i = 0; i < a->attempts && delay < 3600 * 1000 &&
+                    (!def->retry_max_backoff_ms || delay < def->retry_max_backoff_ms); i++)
         delay *= (uint64_t)(def->retry_factor > 0 ? def->retry_factor : 2);
     if (def->retry_max_backoff_ms && delay > def->retry_max_backoff_ms)
         delay = def->retry_max_backoff_ms;
+    if (delay > 3600 * 1000) /* no maxDuration: still bounded */
+        delay = 3600 * 1000;
     free(a->retry_revision);
     a->retry_revision = ws_strdup0(revision);
     ws_timer_close(&a->retry);
@@ -643,6 +680,8 @@ static void fail_run(struct svc *s, struct job *j, const char *msg)
     json_decref(rep);
 }
 
+static void on_backoff(uv_timer_t *t);
+
 struct take_ctx {
     struct svc *s;
     char *app;
@@ -661,14 +700,27 @@ static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *
     if (a)
         a->starting = 0;
     if (code < 0 || !row || !a) {
-        if (code < 0)
-            ws_error("store: cannot start a run of %s: %s", c->app, err ? err->msg : ws_code_str(code));
-        if (a && code == 0)
-            a->pending = 0;
         s->running--;
+        if (code < 0) { /* the store failed: try again later, not in a hot loop */
+            ws_error("store: cannot start a run of %s: %s", c->app, err ? err->msg : ws_code_str(code));
+            if (!s->stopping && !s->backoff)
+                s->backoff = ws_timer_start(s->loop, 1000, on_backoff, s);
+            free(c->app);
+            free(c);
+            maybe_finish(s);
+            return;
+        }
+        if (a)
+            a->pending = 0;
         goto out;
     }
     a->pending = 0;
+    ws_timer_close(&a->retry); /* this run is newer than any retry waiting */
+    if (s->stopping) { /* taken while stopping: back to pending for the next start */
+        s->running--;
+        ws_store_run_requeue(s->store, json_integer_value(json_object_get(row, "id")), NULL, NULL);
+        goto out;
+    }
     if (!(j = calloc(1, sizeof(*j))) || !(j->app = strdup(c->app))) {
         free(j);
         s->running--;
@@ -715,10 +767,20 @@ out:
     free(c->app);
     free(c);
     ws__svc_schedule(s);
+    maybe_finish(s);
+}
+
+static void on_backoff(uv_timer_t *t)
+{
+    struct svc *s = t->data;
+    ws_timer_close(&s->backoff);
+    ws__svc_schedule(s);
 }
 
 void ws__svc_schedule(struct svc *s)
 {
+    if (s->backoff)
+        return;
     for (size_t i = 0; i < s->napps && !s->stopping && s->running < s->concurrency; i++) {
         struct app_state *a = &s->apps[i];
         struct take_ctx *c;
@@ -754,6 +816,8 @@ static void close_handle(uv_handle_t *h)
     (void)h;
 }
 
+static void on_drain_tick(uv_timer_t *t);
+
 static void maybe_finish(struct svc *s)
 {
     size_t r;
@@ -762,6 +826,14 @@ static void maybe_finish(struct svc *s)
     for (r = 0; r < s->cfg->nrepos; r++)
         if (s->queues[r].busy)
             return;
+    /* the last commit statuses go out before the client closes (bounded) */
+    if (s->status && ws_status_client_pending(s->status) > 0 && !s->drain_expired) {
+        if (!s->drain)
+            s->drain = ws_timer_start(s->loop, 100, on_drain_tick, s);
+        return;
+    }
+    ws_timer_close(&s->drain);
+    ws_timer_close(&s->backoff);
     for (r = 0; r < s->cfg->nrepos; r++)
         ws_timer_close(&s->queues[r].retry);
     for (size_t i = 0; i < s->napps; i++)
@@ -777,6 +849,18 @@ static void maybe_finish(struct svc *s)
     ws_store_close(s->store, on_store_closed, s);
     s->store = NULL;
     ws_info("stopped");
+}
+
+static void on_drain_tick(uv_timer_t *t)
+{
+    struct svc *s = t->data;
+    ws_timer_close(&s->drain);
+    if (++s->drain_ticks >= 50) { /* 5 s */
+        ws_warn("stopping without %zu commit status(es) still being posted",
+                s->status ? ws_status_client_pending(s->status) : 0);
+        s->drain_expired = 1;
+    }
+    maybe_finish(s);
 }
 
 static void on_httpd_down(void *data)
@@ -802,9 +886,9 @@ static void on_grace(uv_timer_t *t)
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct svc *s = h->data;
-    if (s->stopping) {
-        if (signum == SIGINT)
-            on_grace(s->grace ? s->grace : NULL);
+    if (s->stopping) { /* a second signal: do not wait for the grace period */
+        if (s->grace)
+            on_grace(s->grace);
         return;
     }
     ws_info("%s: stopping (no new runs; %d running)", signum == SIGTERM ? "SIGTERM" : "SIGINT", s->running);
@@ -959,6 +1043,8 @@ out_loop:
             s.queues[r].head = t->next;
             trig_free(t);
         }
+    for (size_t r = 0; s.queues && r < cfg.nrepos; r++)
+        free(s.queues[r].default_branch);
     free(s.queues);
     for (size_t i = 0; i < s.napps; i++) {
         free(s.apps[i].name);

@@ -54,6 +54,7 @@ struct repo_queue {
     int busy;             /* a routing job is running */
     uv_timer_t *retry;    /* backoff while a pushed commit is not fetchable yet */
     int64_t last_fetch;   /* wall-clock second the last routing fetch began */
+    char *default_branch; /* "refs/heads/main" as the last routing found it, or NULL */
 };
 
 #define HIST_BUCKETS 12
@@ -77,6 +78,7 @@ struct svc {
     uv_loop_t *loop;
     struct ws_config *cfg;
     struct snapshot *snap;
+    uint64_t snap_gen, gen_counter; /* which catalog read is the newest installed */
     struct ws_store *store;
     struct ws_httpd *httpd;
     struct ws_status_client *status;
@@ -89,6 +91,9 @@ struct svc {
     int ready, stopping, stopped;
     uv_signal_t sigterm, sigint;
     uv_timer_t *grace;
+    uv_timer_t *backoff;       /* the store failed: scheduling waits a moment */
+    uv_timer_t *drain;         /* stopping: waiting for the last commit statuses */
+    int drain_ticks, drain_expired;
     struct bucket *buckets;
     size_t nbuckets;
     struct metrics m;

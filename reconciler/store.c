@@ -19,7 +19,7 @@ struct op {
     struct op *next;
     enum op_kind kind;
     /* inputs (owned copies) */
-    char *s[9];
+    char *s[10];
     int64_t id;
     int prune, dry_run, limit;
     json_t *json; /* owned */
@@ -177,9 +177,9 @@ static int do_accept(sqlite3 *db, struct op *op)
     char *extra = op->json ? json_dumps(op->json, JSON_COMPACT) : NULL;
     int64_t now = ws_wall_s();
     int rc;
-    if (op->s[0]) {
-        if ((rc = prep(&st, db, &op->err, "SELECT trigger_id FROM deliveries WHERE key = ?", "s",
-                       op->s[0])) < 0)
+    if (op->s[0] || op->s[9]) { /* the delivery id, or the same body again under another id */
+        if ((rc = prep(&st, db, &op->err, "SELECT trigger_id FROM deliveries WHERE key IN (?, ?)", "ss",
+                       op->s[0], op->s[9])) < 0)
             goto out;
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
@@ -203,18 +203,24 @@ static int do_accept(sqlite3 *db, struct op *op)
         (rc = run(st, db, &op->err)) < 0)
         goto out;
     op->out_id = sqlite3_last_insert_rowid(db);
-    if (op->s[0] && ((rc = prep(&st, db, &op->err,
-                                "INSERT INTO deliveries (key, trigger_id, received_at) VALUES (?,?,?)",
-                                "sii", op->s[0], op->out_id, now)) < 0 ||
-                     (rc = run(st, db, &op->err)) < 0))
-        goto out;
-    if (op->s[7]) /* a manual request names its application: pending at once */
+    for (int k = 0; k < 10; k += 9)
+        if (op->s[k] && ((rc = prep(&st, db, &op->err,
+                                    "INSERT INTO deliveries (key, trigger_id, received_at) VALUES (?,?,?)",
+                                    "sii", op->s[k], op->out_id, now)) < 0 ||
+                         (rc = run(st, db, &op->err)) < 0))
+            goto out;
+    /* A manual request (or a retry) names its application: pending at once.
+     * It replaces a pending run, except that a dry run never replaces a real
+     * one and a retry never replaces anything (what is pending is newer). */
+    if (op->s[7])
         rc = prep(&st, db, &op->err,
                   "INSERT INTO pending (app, trigger_id, revision, prune, dry_run, queued_at)"
-                  " VALUES (?,?,?,?,?,?) ON CONFLICT(app) DO UPDATE SET trigger_id = excluded.trigger_id,"
+                  " VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT(app) DO UPDATE SET trigger_id = excluded.trigger_id,"
                   " revision = excluded.revision, prune = excluded.prune, dry_run = excluded.dry_run,"
-                  " queued_at = excluded.queued_at",
-                  "sisnni", op->s[7], op->out_id, op->s[8], op->prune, op->dry_run, now) < 0
+                  " queued_at = excluded.queued_at"
+                  " WHERE ?7 = 0 AND (excluded.dry_run = 0 OR pending.dry_run = 1)",
+                  "sisnnin", op->s[7], op->out_id, op->s[8], op->prune, op->dry_run, now,
+                  op->s[1] && strcmp(op->s[1], "retry") == 0) < 0
                  ? WS_EIO
                  : run(st, db, &op->err);
 out:
@@ -235,15 +241,15 @@ static int do_routed(sqlite3 *db, struct op *op)
         const char *rev = json_string_value(json_object_get(v, "revision"));
         if (!app)
             continue;
-        /* newer triggers win: an older push routed late never replaces a newer one */
+        /* Pushes of one repository are routed in order, so a push replaces
+           what is pending unless that came later (a manual run asked for after
+           this push arrived); it always replaces a pending dry run. */
         if ((rc = prep(&st, db, &op->err,
                        "INSERT INTO pending (app, trigger_id, revision, prune, dry_run, queued_at)"
-                       " SELECT ?1, ?2, ?3, 0, 0, ?4 WHERE NOT EXISTS"
-                       " (SELECT 1 FROM runs WHERE app = ?1 AND trigger_id > ?2)"
-                       " ON CONFLICT(app) DO UPDATE SET"
+                       " VALUES (?,?,?,0,0,?) ON CONFLICT(app) DO UPDATE SET"
                        " trigger_id = excluded.trigger_id, revision = excluded.revision,"
                        " prune = 0, dry_run = 0, queued_at = excluded.queued_at"
-                       " WHERE excluded.trigger_id > pending.trigger_id",
+                       " WHERE excluded.trigger_id > pending.trigger_id OR pending.dry_run = 1",
                        "sisi", app, op->id, rev, now)) < 0 ||
             (rc = run(st, db, &op->err)) < 0)
             goto out;
@@ -532,6 +538,11 @@ int ws_store_open(struct ws_store **out, uv_loop_t *loop, const char *path, stru
     if ((rc = exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err)) < 0 ||
         (rc = exec(st->db, schema, err)) < 0)
         goto fail;
+    /* replay protection remembers deliveries for 90 days */
+    if ((rc = prep(&q, st->db, err, "DELETE FROM deliveries WHERE received_at < ?", "i",
+                   ws_wall_s() - 90 * 24 * 3600)) < 0 ||
+        (rc = run(q, st->db, err)) < 0)
+        goto fail;
     /* runs a crash interrupted run again */
     if ((rc = prep(&q, st->db, err, "SELECT id FROM runs WHERE state = 'running' ORDER BY id", "")) < 0 ||
         (rc = rows(&stale, q, st->db, err)) < 0)
@@ -638,7 +649,7 @@ int ws_store_accept(struct ws_store *st, const struct ws_trigger_in *t, ws_store
             dup_into(&op->s[2], t->provider) | dup_into(&op->s[3], t->repo) |
             dup_into(&op->s[4], t->ref) | dup_into(&op->s[5], t->before) |
             dup_into(&op->s[6], t->after) | dup_into(&op->s[7], t->app) |
-            dup_into(&op->s[8], t->revision);
+            dup_into(&op->s[8], t->revision) | dup_into(&op->s[9], t->body_key);
     op->prune = t->prune;
     op->dry_run = t->dry_run;
     op->json = t->extra ? json_deep_copy(t->extra) : NULL; /* the worker reads it later */

@@ -37,6 +37,8 @@ int ws_store_recover(json_t **out, struct ws_store *st, struct ws_err *err);
 /* A push (or a manual request) to make durable. */
 struct ws_trigger_in {
     const char *delivery_key; /* "github:<X-GitHub-Delivery>"; NULL = no replay check */
+    const char *body_key;     /* "sha256:<hex of the signed body>": the same delivery re-sent
+                                 under another id is a replay too; NULL = none */
     const char *source;       /* "webhook", "api", "hook" */
     const char *provider;     /* "github", "gitlab", … or NULL */
     const char *repo;         /* configured repository name (NULL for manual) */
@@ -48,7 +50,7 @@ struct ws_trigger_in {
 };
 
 /* `id` is the trigger's id; `duplicate` is set (and nothing stored) when
- * the delivery key was seen before — `id` is then the earlier trigger. */
+ * the delivery key or the body key was seen before — `id` is then the earlier trigger. */
 typedef void (*ws_store_accept_cb)(int code, const struct ws_err *err, int64_t id, int duplicate,
                                    void *data);
 int ws_store_accept(struct ws_store *st, const struct ws_trigger_in *t, ws_store_accept_cb cb,

@@ -152,31 +152,38 @@ deliver refs/heads/experiment 0000000000000000000000000000000000000000 "$exp"
 ok $? "a new branch no application tracks: 200 ignored ($code)"
 git -C "$repo" checkout -q main
 
-# --- force push: the range is diffed from the merge base ---------------------------------------
-# x changes training and monitoring; it is then rewritten as x2, which changes
-# monitoring only. Diffing x..x2 would touch training (its change reverted);
-# from the merge base only monitoring changed.
+# --- force push: the range is diffed from the merge base, both ways ------------------------
+# x changes training and monitoring and is synced; it is then rewritten as x2,
+# which changes monitoring only. From the merge base both applications differ
+# from what the cluster runs (training's change was dropped): both sync.
+# serving, untouched on both sides, does not.
 base=$(git -C "$repo" rev-parse HEAD)
 echo "# scrape more" >>"$repo/monitoring/prometheus.yaml"
-echo "# note" >>"$repo/training/hyperparams.yaml"
+sed -i 's/epochs: .*/epochs: "12"/' "$repo/training/hyperparams.yaml"
 git -C "$repo" commit -qam "monitoring and training"
 x=$(git -C "$repo" rev-parse HEAD)
 git -C "$repo" push -q origin main
 deliver refs/heads/main "$base" "$x" # as the forge would: the service has seen x
 idle
+kapi /api/v1/namespaces/ml-training/configmaps/resnet50-hyperparams | jget 'd["data"]["epochs"]' | grep -qx 12
+ok $? "x synced training (epochs 12)"
 git -C "$repo" checkout -q "$x~1" -- training/hyperparams.yaml
 git -C "$repo" commit -q --amend -am "monitoring only (rewritten)"
 x2=$(git -C "$repo" rev-parse HEAD)
 git -C "$repo" push -q -f origin main
 n_train=$(runs training)
 n_mon=$(runs monitoring)
+n_serv=$(runs serving)
 deliver refs/heads/main "$x" "$x2"
 [ "$code" = 202 ] && idle
 ok $? "a force push accepted and run"
-[ "$(runs monitoring)" = $((n_mon + 1)) ] && [ "$(runs training)" = "$n_train" ]
-ok $? "the force push synced monitoring and not training (diffed from the merge base: $(counts))"
+[ "$(runs monitoring)" = $((n_mon + 1)) ] && [ "$(runs training)" = $((n_train + 1)) ] &&
+	[ "$(runs serving)" = "$n_serv" ]
+ok $? "the force push synced monitoring and training (its change dropped), not serving ($(counts))"
+kapi /api/v1/namespaces/ml-training/configmaps/resnet50-hyperparams | jget 'd["data"]["epochs"]' | grep -qx 10
+ok $? "training is back to epochs 10 in the cluster"
 curl -s "$ws_url/api/v1/triggers/$(printf '%s' "$body" | jget 'd["trigger"]')" | jget 'd["detail"]' |
-	grep -q "^${base:0:12}\.\."
+	grep -q "^${base:0:12}\\.\\."
 ok $? "the trigger's range starts at the merge base ${base:0:12}"
 
 # --- a pushed commit the Git server does not have yet is retried ----------------------------

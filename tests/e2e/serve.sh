@@ -411,6 +411,13 @@ sleep 1
 [ "$(rev_of alpha)" = 4 ]
 ok $? "the cluster is unchanged after the refused push"
 git -C "$work" reset -q --hard origin/main
+# a broken Application definition is judged as pushed, not as it was before
+printf '\nspec: [this is not an Application spec\n' >>"$work/apps/alpha.yaml"
+git -C "$work" commit -qam "alpha: broken Application"
+git -C "$work" push -q "$bare" main >"$E2E_DIR/hook-refused-app.out" 2>&1
+[ $? != 0 ] && grep -q "apps/alpha.yaml" "$E2E_DIR/hook-refused-app.out"
+ok $? "hooks/pre-receive refused a broken Application file, naming it"
+git -C "$work" reset -q --hard origin/main
 rm -f "$bare/hooks/post-receive" "$bare/hooks/pre-receive"
 idle
 
@@ -422,7 +429,7 @@ cm delta 2 >"$ci/delta/cm.yaml"
 git -C "$ci" commit -qam "delta: rev 2"
 ci_after=$(git -C "$ci" rev-parse HEAD)
 "$py" "$WS_SRCDIR/tests/e2e/ci_step.py" github "$WS_SRCDIR/ci-templates/github-actions.yml" >"$E2E_DIR/gh-step.sh"
-(cd "$ci" && PATH="$WS_BUILDDIR:$PATH" GITHUB_WORKSPACE="$ci" GITHUB_REF=refs/heads/main BEFORE="$ci_before" \
+(cd "$ci" && PATH="$WS_BUILDDIR:$PATH" GITHUB_WORKSPACE="$ci" GITHUB_REF=refs/heads/main DEFAULT_BRANCH=main BEFORE="$ci_before" \
 	AFTER="$ci_after" WAVESYNC_CONFIG="$cfg" RUNNER_TEMP="$E2E_DIR" bash "$E2E_DIR/gh-step.sh") \
 	>"$E2E_DIR/gh-step.out" 2>&1
 ok $? "GitHub Actions step: wavesync sync of the pushed range succeeded"
@@ -430,13 +437,25 @@ ok $? "GitHub Actions step: wavesync sync of the pushed range succeeded"
 ok $? "the GitHub step synced delta (changed) and not gamma"
 ls "$ci"/*.xml >/dev/null 2>&1 && grep -q "<testsuite" "$ci"/*.xml
 ok $? "the GitHub step wrote a JUnit report"
+# a push to a feature branch, checked out as Actions does (checkout -B): the
+# HEAD-tracking applications follow main, so nothing is synced
+git -C "$ci" checkout -q -B feature
+cm delta 9 >"$ci/delta/cm.yaml"
+git -C "$ci" commit -qam "delta on a feature branch"
+(cd "$ci" && PATH="$WS_BUILDDIR:$PATH" GITHUB_WORKSPACE="$ci" GITHUB_REF=refs/heads/feature DEFAULT_BRANCH=main \
+	BEFORE=0000000000000000000000000000000000000000 AFTER="$(git -C "$ci" rev-parse HEAD)" \
+	WAVESYNC_CONFIG="$cfg" RUNNER_TEMP="$E2E_DIR" bash "$E2E_DIR/gh-step.sh") >"$E2E_DIR/gh-feature.out" 2>&1
+ok $? "GitHub step on a feature branch: succeeds"
+grep -q "0 application(s)" "$E2E_DIR/gh-feature.out" && [ "$(rev_of delta)" = 2 ]
+ok $? "a feature branch push syncs nothing that tracks HEAD (delta still rev 2)"
+git -C "$ci" checkout -q main
 ci_before=$ci_after
 cm gamma 2 >"$ci/gamma/cm.yaml"
 git -C "$ci" commit -qam "gamma: rev 2"
 ci_after=$(git -C "$ci" rev-parse HEAD)
 "$py" "$WS_SRCDIR/tests/e2e/ci_step.py" gitlab "$WS_SRCDIR/ci-templates/gitlab-ci.yml" >"$E2E_DIR/gl-step.sh"
 (cd "$ci" && PATH="$WS_BUILDDIR:$PATH" CI_PROJECT_DIR="$ci" CI_COMMIT_SHA="$ci_after" \
-	CI_COMMIT_BEFORE_SHA="$ci_before" CI_COMMIT_REF_NAME=main WAVESYNC_CONFIG="$cfg" \
+	CI_COMMIT_BEFORE_SHA="$ci_before" CI_COMMIT_REF_NAME=main CI_DEFAULT_BRANCH=main WAVESYNC_CONFIG="$cfg" \
 	bash "$E2E_DIR/gl-step.sh") >"$E2E_DIR/gl-step.out" 2>&1
 ok $? "GitLab CI job script: wavesync sync of the pushed range succeeded"
 [ "$(rev_of gamma)" = 2 ]
