@@ -37,19 +37,13 @@
 # only; stops the cluster and removes its files on exit (also on Ctrl-C).
 set -euo pipefail
 
-SELF=$(readlink -f "${BASH_SOURCE[0]}")
-REPO=${SELF%/*/*}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 N=${1:-1000}
 RUNS=${RUNS:-3}
 CMD_TIMEOUT=${BENCH_CMD_TIMEOUT:-300}
 NS_COUNT=4
 LABEL=bench.wavesync.io/run
-
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-	printf 'bench: error: %s\n' "$*" >&2
-	exit 1
-}
 
 if ! [[ $N =~ ^[0-9]+$ ]] || ((N < 10)); then die "N must be a number >= 10 (got '$N')"; fi
 if ! [[ $RUNS =~ ^[0-9]+$ ]] || ((RUNS < 1)); then die "RUNS must be a number >= 1"; fi
@@ -57,10 +51,6 @@ if ! [[ $RUNS =~ ^[0-9]+$ ]] || ((RUNS < 1)); then die "RUNS must be a number >=
 for t in curl timeout sed sort awk openssl base64; do
 	command -v "$t" >/dev/null || die "$t not found"
 done
-
-# loopback only, never through a proxy
-export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
-unset HTTPS_PROXY https_proxy HTTP_PROXY http_proxy ALL_PROXY all_proxy
 
 # ---------------------------------------------------------------------------
 # Binaries
@@ -84,34 +74,10 @@ KUBECTL=$(readlink -f "$KUBECTL")
 # ---------------------------------------------------------------------------
 # Temporary directory, cluster, cleanup
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/wavesync-bench.XXXXXX")
-CLUSTER=$T/cluster
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [[ -e $CLUSTER ]]; then "$REPO/tests/devcluster" down --dir "$CLUSTER" >/dev/null 2>&1 || true; fi
-	if [[ ${BENCH_KEEP:-} == 1 ]]; then
-		log "kept $T"
-	else
-		rm -rf -- "$T"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-log "starting a minimal devcluster in $CLUSTER"
-"$REPO/tests/devcluster" up --dir "$CLUSTER" --timeout 120 >&2
-# shellcheck disable=SC1091
-source "$CLUSTER/env"
-[[ $DEVCLUSTER_SERVER == https://127.0.0.1:* ]] || die "devcluster server is not on 127.0.0.1: $DEVCLUSTER_SERVER"
+bench_init wavesync-bench
+bench_cluster_up "$T/cluster"
 KCFG=$CLUSTER/kubeconfig
 KC=("$KUBECTL" --kubeconfig "$KCFG" --cache-dir "$T/kubectl-cache")
-api() { # path -> body (admin client certificate)
-	curl -sS --fail --max-time 20 --cacert "$DEVCLUSTER_CA" --cert "$DEVCLUSTER_CLIENT_CERT" \
-		--key "$DEVCLUSTER_CLIENT_KEY" "$DEVCLUSTER_SERVER$1"
-}
 
 # ---------------------------------------------------------------------------
 # Manifests: one template with @P@ (namespace prefix) and @RUN@ (run label),
@@ -364,10 +330,6 @@ measure() { # tool run (ws: wavesync, kc: kubectl, kn: kubectl --validate=false)
 	done
 }
 
-median() { # numbers... -> median (lower middle for even counts)
-	printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
-}
-
 requests_with() { # status-code regex -> how many requests the apiserver answered with such a code
 	api /metrics 2>/dev/null | awk -v re="code=\"$1\"" '/^apiserver_request_total\{/ && $0 ~ re { s += $NF } END { print s + 0 }'
 }
@@ -378,7 +340,7 @@ requests_with() { # status-code regex -> how many requests the apiserver answere
 SERVER_VERSION=$(api /version | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p')
 KUBECTL_VERSION=$("${KC[@]}" version --client 2>/dev/null | sed -n 's/^Client Version: //p')
 WAVESYNC_VERSION=$("$WAVESYNC" version 2>/dev/null | head -n 1)
-CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+CPU=$(bench_cpu_model)
 
 # warm-up, untimed: kubectl's discovery cache, the apiserver's first requests per kind
 log "warm-up (untimed)"

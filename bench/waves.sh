@@ -70,7 +70,8 @@
 set -euo pipefail
 
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
-REPO=${SELF%/*/*}
+# shellcheck source=bench/lib.sh
+. "${SELF%/*}/lib.sh"
 MINIMAL=1
 FULL=0
 while (($#)); do
@@ -95,12 +96,6 @@ CMD_TIMEOUT=${BENCH_CMD_TIMEOUT:-180}
 APP=serving
 NS=ml-serving
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-	printf 'bench: error: %s\n' "$*" >&2
-	exit 1
-}
-
 for v in RUNS FULL_RUNS; do
 	if ! [[ ${!v} =~ ^[0-9]+$ ]] || ((${!v} < 1)); then die "$v must be a number >= 1 (got '${!v}')"; fi
 done
@@ -109,32 +104,14 @@ for t in curl timeout sed git python3 awk; do
 	command -v "$t" >/dev/null || die "$t not found"
 done
 
-# loopback only, never through a proxy
-export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
-unset HTTPS_PROXY https_proxy HTTP_PROXY http_proxy ALL_PROXY all_proxy
-
 # ---------------------------------------------------------------------------
 # Binaries
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/wavesync-bench-waves.XXXXXX")
-CLUSTER=
+bench_init wavesync-bench-waves
 CTL_PID=
-# shellcheck disable=SC2317  # called by the EXIT trap
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [[ -n $CTL_PID ]]; then kill "$CTL_PID" 2>/dev/null || true; fi
-	if [[ -n $CLUSTER && -e $CLUSTER ]]; then "$REPO/tests/devcluster" down --dir "$CLUSTER" >/dev/null 2>&1 || true; fi
-	if [[ ${BENCH_KEEP:-} == 1 ]]; then
-		log "kept $T"
-	else
-		rm -rf -- "$T"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# shellcheck disable=SC2317  # called on exit
+stop_fakectl() { if [[ -n $CTL_PID ]]; then kill "$CTL_PID" 2>/dev/null || true; fi; }
+bench_on_exit stop_fakectl
 
 FROM="given by \$WAVESYNC / \$FAKECTL"
 if [[ -z ${WAVESYNC:-} || (-z ${FAKECTL:-} && $MINIMAL == 1) ]]; then
@@ -169,11 +146,6 @@ prepare_run() { # dir tag -> prints the config path
 	printf '%s' "$cfg"
 }
 
-api() { # path -> body (admin client certificate)
-	curl -sS --fail --max-time 20 --cacert "$DEVCLUSTER_CA" --cert "$DEVCLUSTER_CLIENT_CERT" \
-		--key "$DEVCLUSTER_CLIENT_KEY" "$DEVCLUSTER_SERVER$1"
-}
-
 # The apiserver's histogram of how long consistent reads (a LIST without
 # resourceVersion, as a watch starts with) waited for its watch cache to catch
 # up with etcd: scraped after every run, differences shown per run.
@@ -203,24 +175,9 @@ run_one() { # mode index (0 = warm-up)
 }
 
 cluster_up() { # mode
-	local mode=$1
-	CLUSTER=$T/cluster-$mode
-	mkdir -p "$T/$mode"
-	log "starting a $mode devcluster in $CLUSTER"
-	if [[ $mode == full ]]; then
-		"$REPO/tests/devcluster" up --full --dir "$CLUSTER" --timeout 180 >&2
-	else
-		"$REPO/tests/devcluster" up --dir "$CLUSTER" --timeout 120 >&2
-	fi
-	# shellcheck disable=SC1091
-	source "$CLUSTER/env"
-	[[ $DEVCLUSTER_SERVER == https://127.0.0.1:* ]] || die "devcluster server is not on 127.0.0.1: $DEVCLUSTER_SERVER"
+	mkdir -p "$T/$1"
+	bench_cluster_up "$T/cluster-$1" "$1"
 	export KUBECONFIG
-}
-
-cluster_down() {
-	"$REPO/tests/devcluster" down --dir "$CLUSTER" >/dev/null 2>&1 || true
-	CLUSTER=
 }
 
 start_fakectl() {
@@ -418,7 +375,7 @@ PY
 
 machine() {
 	local cpu
-	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo '?')
+	cpu=$(bench_cpu_model)
 	echo "machine: $(nproc) CPUs ($cpu), $(awk '/^MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo), $(uname -sr)"
 	echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "wavesync: $("$WS" version 2>/dev/null | head -n 1) ($FROM)"
@@ -436,7 +393,7 @@ if ((MINIMAL)); then
 	kill "$CTL_PID" 2>/dev/null || true
 	wait "$CTL_PID" 2>/dev/null || true
 	CTL_PID=
-	cluster_down
+	bench_cluster_down
 	analyze minimal "$RUNS" "$T/fakectl.log" || status=1
 fi
 if ((FULL)); then
@@ -444,7 +401,7 @@ if ((FULL)); then
 	echo "server: kube-apiserver $DEVCLUSTER_K8S_VERSION (full devcluster: controller-manager, scheduler, kwok nodes) at $DEVCLUSTER_SERVER"
 	scrape_waits "$T/full/waits.before"
 	for ((i = 0; i <= FULL_RUNS; i++)); do run_one full "$i"; done
-	cluster_down
+	bench_cluster_down
 	analyze full "$FULL_RUNS" "" || status=1
 fi
 echo "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -133,15 +133,20 @@ static void uuid4(char out[37])
 static char *push_body(long i, const char *url, const char *html, const char *full, const char *name,
                        const char *owner)
 {
+    /* every run's bodies differ from the last run's: the service treats the
+       same signed body under another delivery id as a replay */
+    static char run_id[37];
     char *body = NULL, *commit = NULL;
+    if (!run_id[0])
+        uuid4(run_id);
     if (asprintf(&commit,
              "{\"id\":\"%s\",\"tree_id\":\"%s\",\"distinct\":true,"
-             "\"message\":\"load test push %ld\",\"timestamp\":\"2025-01-01T00:00:00Z\","
+             "\"message\":\"load test push %ld of run %s\",\"timestamp\":\"2025-01-01T00:00:00Z\","
              "\"url\":\"%s/commit/%s\","
              "\"author\":{\"name\":\"Load Gen\",\"email\":\"loadgen@example.invalid\",\"username\":\"loadgen\"},"
              "\"committer\":{\"name\":\"Load Gen\",\"email\":\"loadgen@example.invalid\",\"username\":\"loadgen\"},"
              "\"added\":[],\"removed\":[],\"modified\":[\"deploy/values.yaml\"]}",
-             o.after, o.after, i, html, o.after) < 0)
+             o.after, o.after, i, run_id, html, o.after) < 0)
         return NULL;
     if (asprintf(&body,
                  "{\"ref\":\"%s\",\"before\":\"%s\",\"after\":\"%s\","

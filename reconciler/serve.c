@@ -4,6 +4,7 @@
  * bounded concurrency, reported to the store and to the commit status. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,7 +275,7 @@ static void route_after(uv_work_t *w, int status)
     struct svc *s = j->s;
     struct repo_queue *q = &s->queues[j->repo];
     struct trig *t = j->trigs, *next, *retry = NULL, **rtail = &retry;
-    size_t i = 0, repo = j->repo;
+    size_t i = 0, repo = j->repo, j_ntrigs;
     uint64_t now = ws_now_ms();
     int delay = 0;
 
@@ -346,10 +347,16 @@ static void route_after(uv_work_t *w, int status)
     }
     for (i = 0; i < j->ntrigs; i++)
         json_decref(j->res[i].apps);
+    j_ntrigs = j->ntrigs;
     free(j->res);
     snap_unref(j->snap);
     free(j);
     q->busy = 0;
+#ifdef __GLIBC__
+    /* a large burst leaves glibc holding the freed memory: give it back */
+    if (j_ntrigs > 256 && !q->head && !retry)
+        malloc_trim(0);
+#endif
     if (retry) { /* back to the front, in order */
         *rtail = q->head;
         if (!q->head)
