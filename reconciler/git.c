@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h" /* ws_git_url_normalize */
+#include "git_socket.h"
 #include "util.h"
 
 #define MAX_LINK_HOPS 40  /* the kernel's MAXSYMLINKS: a longer chain is a loop */
@@ -29,7 +30,15 @@
 
 int ws_git_init(void)
 {
-    return git_libgit2_init() < 0 ? WS_EIO : 0;
+    const char *file = getenv("SSL_CERT_FILE"), *dir = getenv("SSL_CERT_DIR");
+    if (git_libgit2_init() < 0 || ws_git_socket_register() < 0)
+        return WS_EIO;
+    /* a private CA for https Git servers, as curl and OpenSSL read it (libgit2
+       built with mbedTLS does not look at these variables itself) */
+    if (((file && *file) || (dir && *dir)) &&
+        git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file && *file ? file : NULL, dir && *dir ? dir : NULL) < 0)
+        return WS_EIO;
+    return 0;
 }
 
 void ws_git_shutdown(void)

@@ -192,9 +192,16 @@ def main():
     ap.add_argument("--log", help="append one line per request here")
     ap.add_argument("--receive-pack", action="store_true",
                     help="accept pushes to every repository (else per repository: http.receivepack=true)")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM; chain allowed)")
+    ap.add_argument("--tls-key", help="the certificate's private key (PEM)")
     args = ap.parse_args()
 
     srv = Server((args.bind, args.port), Handler)
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.root = os.path.abspath(args.root)
     srv.receive_pack = args.receive_pack
     srv.log = Log(args.log)

@@ -241,6 +241,21 @@ ok $? "the cluster still has the last good hyperparameters"
 curl -sf "$ws_url/healthz" >/dev/null
 ok $? "the service is still up"
 
+# --- https: the same repository over TLS, verified --------------------------------------------
+pki=$(dirname "$DEVCLUSTER_CA")
+"$py" "$WS_SRCDIR/tests/e2e/githttp.py" --root "$srv" --port-file "$E2E_DIR/gits.port" \
+	--tls-cert "$pki/apiserver.crt" --tls-key "$pki/apiserver.key" 2>"$E2E_DIR/githttps.err" &
+pids+=($!)
+wait_file "$E2E_DIR/gits.port"
+https_url="https://localhost:$(cat "$E2E_DIR/gits.port")/ml-platform.git"
+sed -e "s#url: $url#url: $https_url#" -e "s#stateDir: .*#stateDir: $E2E_DIR/state-https#" "$cfg" >"$E2E_DIR/https.yaml"
+run_ws https-untrusted --config "$E2E_DIR/https.yaml" apps
+[ "$rc" = 3 ] && grep -q "certificate" "$E2E_DIR/https-untrusted.err"
+ok $? "https Git server with an unknown CA: refused (exit $rc), the message says the certificate"
+SSL_CERT_FILE=$DEVCLUSTER_CA run_ws https --config "$E2E_DIR/https.yaml" apps
+[ "$rc" = 0 ] && grep -q "^training " "$E2E_DIR/https.out"
+ok $? "https Git server with its CA in SSL_CERT_FILE: fetched (exit $rc)"
+
 kill -TERM "$serve_pid"
 wait "$serve_pid"
 src=$?
