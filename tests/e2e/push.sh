@@ -48,6 +48,7 @@ cat >>"$cfg" <<YAML
 server:
   listen: 127.0.0.1:$ws_port
   fetchRetryTimeout: 20s
+  rateLimit: {perSecond: 1, burst: 25}
 YAML
 grep -q "webhook: {secret" "$cfg"
 ok $? "fixture repository served over HTTP at $url, webhook secret configured"
@@ -240,6 +241,13 @@ kapi /api/v1/namespaces/ml-training/configmaps/resnet50-hyperparams | grep -q '0
 ok $? "the cluster still has the last good hyperparameters"
 curl -sf "$ws_url/healthz" >/dev/null
 ok $? "the service is still up"
+
+# --- the rate limit: a source beyond its budget gets 429 ---------------------------------------
+"$py" "$WS_SRCDIR/tests/e2e/deliver.py" github --url "$ws_url/api/webhook/github" --secret "$secret" \
+	--repo-url "$url" --ref refs/heads/main --before "$after" --after "$after" --burst 40 >"$E2E_DIR/burst.out"
+grep -q '^429 ' "$E2E_DIR/burst.out" && curl -sf "$ws_url/healthz" >/dev/null
+ok $? "40 deliveries at once from one address over a 25 burst: some answered 429 ($(cut -c1-3 "$E2E_DIR/burst.out" | sort | uniq -c | tr '\n' ' '))"
+idle
 
 # --- https: the same repository over TLS, verified --------------------------------------------
 pki=$(dirname "$DEVCLUSTER_CA")

@@ -275,6 +275,15 @@ deliver gitlab --bad-signature
 [ "$code" = 401 ]
 ok $? "a wrong X-Gitlab-Token gets 401"
 idle
+cm beta 3b >"$work/beta/cm.yaml"
+push "beta: rev 3b"
+deliver gitlab-system
+[ "$code" = 202 ] && wait_rev beta 3b
+ok $? "a GitLab System Hook (push) syncs beta ($code)"
+deliver github --event ping
+[ "$code" = 200 ] && printf '%s' "$body" | grep -q pong
+ok $? "a GitHub ping is answered 200 ($code: $body)"
+idle
 
 # --- a burst of 50 pushes to one application coalesces ----------------------------------
 n_before=$(runs_of beta)
