@@ -238,6 +238,15 @@ static void handle_webhook(struct svc *s, struct ws_httpd_req *req, const char *
                               "X-Gogs-Event, X-Event-Key or X-Wavesync-Event header");
         goto out;
     }
+    /* Unsigned and no repository takes unsigned deliveries: refuse before
+       spending the loop's time on parsing up to maxBodySize of JSON. */
+    if (!s->any_unsigned && ws_hook_signature_header(p) &&
+        !ws_hook_header_get(hdrs, nh, ws_hook_signature_header(p))) {
+        ws__metric_webhook(s, pname, "unauthorized");
+        ws_warn("webhook %s from %s refused: missing %s", pname, req->remote, ws_hook_signature_header(p));
+        reply_error(req, 401, "missing %s", ws_hook_signature_header(p));
+        goto out;
+    }
     if (ws_hook_parse(&e, p, hdrs, nh, req->body, req->body_len, &err) < 0) {
         ws__metric_webhook(s, pname, "bad_request");
         ws_warn("webhook %s from %s: %s", pname, req->remote, err.msg);

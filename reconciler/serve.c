@@ -983,6 +983,8 @@ int ws_cli_serve(const struct ws_global_opts *g, int argc, char **argv)
     s.cfg = &cfg;
     s.started_ms = ws_now_ms();
     s.concurrency = cfg.settings.concurrency > 0 ? cfg.settings.concurrency : 4;
+    for (size_t r = 0; r < cfg.nrepos; r++)
+        s.any_unsigned |= cfg.repos[r].allow_unsigned;
     s.m.webhooks = json_object();
     ws_clusters_init(&s.clusters, &loop, &cfg);
     if (!(s.queues = calloc(cfg.nrepos + 1, sizeof(*s.queues))))

@@ -87,6 +87,7 @@ struct svc {
     size_t napps;
     struct repo_queue *queues; /* per cfg->repos[i] */
     int running, concurrency;
+    int any_unsigned;          /* some repository accepts unsigned webhooks */
     size_t routing;            /* triggers accepted and not routed yet */
     int ready, stopping, stopped;
     uv_signal_t sigterm, sigint;
