@@ -492,7 +492,7 @@ static int parse_repo(const struct cfg *x, struct ws_repo *r, const json_t *obj,
 static const char *const cluster_keys[] = {
     "name",     "kubeconfig", "context",  "aliases",  "server",   "caFile",
     "caData",   "insecure",   "tlsServerName", "token", "tokenFile", "certFile",
-    "certData", "keyFile",    "keyData",  "exec",     "namespace", NULL};
+    "certData", "keyFile",    "keyData",  "exec",     "namespace", "labels", NULL};
 /* Inline settings that make no sense next to a kubeconfig. */
 static const char *const inline_only[] = {"caFile",  "caData",   "insecure", "tlsServerName",
                                           "token",   "tokenFile", "certFile", "certData",
@@ -619,6 +619,26 @@ static int load_kubeconfig(const struct cfg *x, struct ws_cluster_cfg *c, const 
     return 0;
 }
 
+/* labels: {key: value} strings, for ApplicationSet cluster generators. */
+static int parse_labels(const struct cfg *x, struct ws_cluster_cfg *c, const json_t *obj, const json_t *pos,
+                        const char *label)
+{
+    const json_t *v = json_object_get(obj, "labels"), *val;
+    const char *key;
+    if (!v || json_is_null(v)) {
+        c->labels = json_object();
+        return c->labels ? 0 : nomem(x);
+    }
+    if (!json_is_object(v))
+        return fail(x, ws_yaml_key_line(pos, "labels"), "%s: labels must be a mapping of strings", label);
+    json_object_foreach((json_t *)v, key, val)
+        if (!json_is_string(val))
+            return fail(x, ws_yaml_key_line(ws_yaml_pos_child(pos, "labels"), key),
+                        "%s: label \"%s\" must be a string (quote numbers and booleans)", label, key);
+    c->labels = json_deep_copy(v);
+    return c->labels ? 0 : nomem(x);
+}
+
 static int parse_cluster(const struct cfg *x, struct ws_cluster_cfg *c, const json_t *obj,
                          const json_t *pos, size_t i)
 {
@@ -655,7 +675,7 @@ static int parse_cluster(const struct cfg *x, struct ws_cluster_cfg *c, const js
                     label);
     if (!has_kc && json_string_length(json_object_get(obj, "context")) > 0)
         return fail(x, ws_yaml_key_line(pos, "context"), "%s: context needs kubeconfig", label);
-    if ((rc = parse_aliases(x, c, obj, pos, where)) < 0)
+    if ((rc = parse_aliases(x, c, obj, pos, where)) < 0 || (rc = parse_labels(x, c, obj, pos, label)) < 0)
         return rc;
     if (has_kc)
         return load_kubeconfig(x, c, obj, pos, where, label);
@@ -940,12 +960,48 @@ out:
 /* --- the whole file -------------------------------------------------------------- */
 
 static const char *const top_keys[] = {"repositories", "clusters", "applications", "settings",
-                                       "server", NULL};
+                                       "server", "health", NULL};
+static const char *const health_keys[] = {"directory", "scripts", NULL};
+
+/* health: {directory: PATH, scripts: {"group/Kind": lua}} — custom health
+ * checks in Argo CD's health.lua format; the directory is read by health.c. */
+static int parse_health(const struct cfg *x, struct ws_health_cfg *h, const json_t *obj, const json_t *pos)
+{
+    const json_t *scripts = NULL, *v;
+    const char *key;
+    char *dir = NULL;
+    int rc;
+    if (!obj)
+        return 0;
+    if ((rc = check_keys(x, obj, pos, health_keys, "health")) < 0 ||
+        (rc = get_str(x, &dir, obj, pos, "directory", "health")) < 0 ||
+        (rc = get_typed(x, &scripts, obj, pos, "scripts", "health", 0)) < 0)
+        return rc;
+    if (dir) {
+        h->directory = abs_path(x->base_dir, dir);
+        free(dir);
+        if (!h->directory)
+            return nomem(x);
+    }
+    json_object_foreach((json_t *)scripts, key, v) {
+        const char *slash = strchr(key, '/');
+        if (!json_is_string(v))
+            return fail(x, ws_yaml_key_line(ws_yaml_pos_child(pos, "scripts"), key),
+                        "health.scripts[\"%s\"] must be a Lua script (a string)", key);
+        if (!slash || slash == key + strlen(key) - 1 || strchr(slash + 1, '/'))
+            return fail(x, ws_yaml_key_line(ws_yaml_pos_child(pos, "scripts"), key),
+                        "health.scripts key \"%s\" must be \"group/Kind\" (\"/Kind\" for the core group), "
+                        "e.g. \"kubeflow.org/PyTorchJob\"", key);
+    }
+    if (scripts && !(h->scripts = json_deep_copy(scripts)))
+        return nomem(x);
+    return 0;
+}
 
 static int parse_root(const struct cfg *x, struct ws_config *c, const json_t *root,
                       const json_t *pos)
 {
-    const json_t *repos = NULL, *clusters = NULL, *apps = NULL, *settings = NULL, *server = NULL, *v;
+    const json_t *repos = NULL, *clusters = NULL, *apps = NULL, *settings = NULL, *server = NULL, *health = NULL, *v;
     size_t i, j;
     int rc;
     if (json_is_null(root) || (json_is_object(root) && json_object_size(root) == 0))
@@ -959,7 +1015,8 @@ static int parse_root(const struct cfg *x, struct ws_config *c, const json_t *ro
         (rc = get_typed(x, &clusters, root, pos, "clusters", "", 1)) < 0 ||
         (rc = get_typed(x, &apps, root, pos, "applications", "", 1)) < 0 ||
         (rc = get_typed(x, &settings, root, pos, "settings", "", 0)) < 0 ||
-        (rc = get_typed(x, &server, root, pos, "server", "", 0)) < 0)
+        (rc = get_typed(x, &server, root, pos, "server", "", 0)) < 0 ||
+        (rc = get_typed(x, &health, root, pos, "health", "", 0)) < 0)
         return rc;
     if ((json_array_size(repos) && !(c->repos = calloc(json_array_size(repos), sizeof(*c->repos)))) ||
         (json_array_size(clusters) &&
@@ -1000,6 +1057,8 @@ static int parse_root(const struct cfg *x, struct ws_config *c, const json_t *ro
             return rc;
     }
     if ((rc = parse_settings(x, &c->settings, settings, ws_yaml_pos_child(pos, "settings"))) < 0)
+        return rc;
+    if ((rc = parse_health(x, &c->health, health, ws_yaml_pos_child(pos, "health"))) < 0)
         return rc;
     return parse_server(x, &c->server, server, ws_yaml_pos_child(pos, "server"));
 }
@@ -1101,6 +1160,7 @@ void ws_config_free(struct ws_config *c)
             free(c->clusters[i].aliases[j]);
         free(c->clusters[i].aliases);
         ws_kubeconfig_free(&c->clusters[i].kc);
+        json_decref(c->clusters[i].labels);
     }
     free(c->clusters);
     for (i = 0; i < c->napp_dirs; i++) {
@@ -1114,6 +1174,8 @@ void ws_config_free(struct ws_config *c)
     free(c->server.listen_host);
     free_secret(c->server.api_token);
     free(c->server.public_url);
+    free(c->health.directory);
+    json_decref(c->health.scripts);
     free(c->path);
     free(c->base_dir);
     memset(c, 0, sizeof(*c));

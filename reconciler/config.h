@@ -12,6 +12,8 @@
  *   settings:     {waveTimeout, syncTimeout, concurrency, stateDir, inventoryNamespace}
  *   server:       {listen, apiToken, maxBodySize, readTimeout, fetchRetryTimeout,
  *                  shutdownGrace, rateLimit: {perSecond, burst}, publicURL}
+ *   health:       {directory, scripts: {"group/Kind": lua}}
+ *   (clusters also take labels: {k: v}, for ApplicationSet cluster generators)
  */
 #ifndef WS_CONFIG_H
 #define WS_CONFIG_H
@@ -47,6 +49,7 @@ struct ws_cluster_cfg {
     char **aliases;  /* server URLs that also select this cluster (normalised: no trailing '/') */
     size_t naliases;
     struct ws_kubeconfig kc; /* loaded at config load (kubeconfig+context, or inline) */
+    json_t *labels;          /* {key: value} strings ({} when none), for ApplicationSet cluster generators */
     int line;
 };
 
@@ -81,6 +84,12 @@ struct ws_server_cfg {
                                    checkpointed (run again at the next start); default 30s */
 };
 
+/* Custom health checks, Argo CD's health.lua format. */
+struct ws_health_cfg {
+    char *directory;  /* <group>/<kind>/health.lua files (absolute), or NULL */
+    json_t *scripts;  /* {"group/Kind": "lua source"} or NULL; these win over the directory */
+};
+
 struct ws_config {
     char *path;      /* the file it came from (or the name given to ws_config_parse) */
     char *base_dir;  /* its folder, absolute */
@@ -92,6 +101,7 @@ struct ws_config {
     size_t napp_dirs;
     struct ws_settings settings;
     struct ws_server_cfg server;
+    struct ws_health_cfg health;
 };
 
 /* Parse config text. `name` labels errors ("wavesync.yaml:12: unknown key
