@@ -14,6 +14,7 @@
 #include "catalog.h"
 #include "clusters.h"
 #include "config.h"
+#include "deps.h"
 #include "git.h"
 #include "kube.h"
 #include "log.h"
@@ -547,10 +548,12 @@ struct retry {
 
 struct run {
     struct cli *c;
+    struct ws_deps deps;     /* wavesync.dev/depends-on within this run */
+    unsigned char *started;  /* per app: started (or given up) */
     const struct ws_app **apps;
     const char **revisions;  /* per app (CI mode), NULL = opts.revision */
     int *attempts;
-    size_t napps, next, running, finished;
+    size_t napps, running, finished;
     int concurrency;
     struct ws_sync_opts opts;
     json_t *reports;
@@ -594,6 +597,7 @@ static void on_retry(uv_timer_t *t)
     size_t idx = rt->idx;
     uv_close((uv_handle_t *)t, on_retry_closed);
     if (start_app(r, idx) < 0) {
+        r->deps.state[idx] = WS_DEP_FAILED;
         r->running--;
         r->finished++;
         run_next(r);
@@ -643,6 +647,7 @@ static void on_synced(struct ws_sync *s, int code, json_t *report, void *data)
     if (maybe_retry(r, idx, code, result))
         return;
     json_array_append(r->reports, report);
+    r->deps.state[idx] = code == 0 ? WS_DEP_SUCCEEDED : WS_DEP_FAILED;
     /* a dry run "fails" only on errors; changes are its answer */
     note_exit(r, code == 0 ? 0 : (result && strcmp(result, "Failed") == 0 && code != WS_EINVAL) ? WS_EXIT_FAILED
                                                                                                  : ws_cli_exit_for(code));
@@ -675,14 +680,48 @@ static int start_app(struct run *r, size_t idx)
     return 0;
 }
 
+/* An application whose dependency failed is not synced: its report says why. */
+static void skip_app(struct run *r, size_t idx, size_t failed)
+{
+    char msg[512];
+    snprintf(msg, sizeof(msg), "not synced: it depends on \"%s\", whose sync failed (wavesync.dev/depends-on)",
+             r->apps[failed]->name);
+    fprintf(stderr, "wavesync: %s: %s\n", r->apps[idx]->name, msg);
+    json_array_append_new(r->reports, /* steals */
+                          json_pack("{s:s, s:s, s:s, s:I, s:[], s:[], s:[]}", "application", r->apps[idx]->name,
+                                    "result", "Error", "message", msg, "durationMs", (json_int_t)0, "waves",
+                                    "objects", "pruned"));
+    r->deps.state[idx] = WS_DEP_FAILED; /* its own dependents are skipped too */
+    note_exit(r, WS_EXIT_FAILED);
+}
+
+/* Start what may start: in order, up to the concurrency, once every
+ * dependency in the run has succeeded. */
 static void run_next(struct run *r)
 {
-    while (r->running < (size_t)r->concurrency && r->next < r->napps) {
-        if (start_app(r, r->next++) < 0) {
-            r->finished++;
-            continue;
+    int progress = 1;
+    while (progress) {
+        progress = 0;
+        for (size_t i = 0; i < r->napps && r->running < (size_t)r->concurrency; i++) {
+            size_t failed = 0;
+            int ready;
+            if (r->started[i] || (ready = ws_deps_ready(&r->deps, i, &failed)) == 0)
+                continue;
+            r->started[i] = 1;
+            progress = 1;
+            if (ready < 0) {
+                skip_app(r, i, failed);
+                r->finished++;
+                continue;
+            }
+            r->deps.state[i] = WS_DEP_RUNNING;
+            if (start_app(r, i) < 0) {
+                r->deps.state[i] = WS_DEP_FAILED;
+                r->finished++;
+                continue;
+            }
+            r->running++;
         }
-        r->running++;
     }
     if (r->finished == r->napps)
         uv_timer_stop(&r->ticker);
@@ -801,6 +840,11 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
             r.apps[r.napps++] = a;
         }
     }
+    if (r.napps && (!(r.started = calloc(r.napps, 1)) || ws_deps_build(&r.deps, r.apps, r.napps, &c.err) < 0)) {
+        fprintf(stderr, "wavesync %s: %s\n", cmd, r.started ? c.err.msg : "out of memory");
+        rc = WS_EXIT_USAGE;
+        goto out;
+    }
     if (r.napps == 0) {
         fprintf(stderr, "wavesync %s: no applications to sync\n", cmd);
         if (junit) { /* CI publishes the report either way */
@@ -858,6 +902,8 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
             rc = WS_EXIT_FAILED;
     }
 out:
+    ws_deps_free(&r.deps);
+    free(r.started);
     free(targets);
     free(r.revisions);
     free(r.apps);

@@ -37,7 +37,8 @@ struct ws_kube *ws_clusters_for(struct ws_clusters *cs, const struct ws_app *app
         ws_err_set(err, WS_ENOMEM, "out of memory");
         return NULL;
     }
-    if (ws_kube_new(&k, cs->loop, cs->http, &kc, NULL, err) < 0) {
+    struct ws_kube_opts opts = {.name = cl->name};
+    if (ws_kube_new(&k, cs->loop, cs->http, &kc, &opts, err) < 0) {
         ws_kubeconfig_free(&kc);
         return NULL;
     }

@@ -663,7 +663,7 @@ static void on_done(CURL *easy, CURLcode result, void *data)
         } else {
             /* a timeout before the request went out is "cannot reach", not slowness */
             ws_err_set(&e, result == CURLE_OPERATION_TIMEDOUT && request_bytes > 0 ? WS_ETIMEOUT : WS_ENET,
-                       "%s: cannot reach %s: %s%s", r->what, k->cfg.server,
+                       "%s: cannot reach %s: %s%s", r->what, k->where,
                        r->errbuf[0] ? r->errbuf : curl_easy_strerror(result),
                        r->attempt > 1 ? " (gave up after retries)" : "");
         }
@@ -1316,6 +1316,16 @@ int ws_kube_new(struct ws_kube **out, uv_loop_t *loop, struct ws_http *http,
     memset(cfg, 0, sizeof(*cfg));
     if (opts)
         k->opts = *opts;
+    if (!(k->name = strdup(k->opts.name ? k->opts.name : ""))) {
+        ws_kubeconfig_free(&k->cfg);
+        free(k);
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
+    k->opts.name = k->name;
+    if (*k->name)
+        snprintf(k->where, sizeof(k->where), "cluster \"%s\" (%s)", k->name, k->cfg.server ? k->cfg.server : "?");
+    else
+        snprintf(k->where, sizeof(k->where), "%s", k->cfg.server ? k->cfg.server : "?");
     if (!k->opts.max_inflight)
         k->opts.max_inflight = 64;
     if (!k->opts.timeout_ms)
@@ -1381,6 +1391,7 @@ void ws_kube_free(struct ws_kube *k)
     ws_discovery_free(k->disc);
     json_decref(k->disc_inflight);
     ws_kubeconfig_free(&k->cfg);
+    free(k->name);
     free(k);
 }
 

@@ -29,6 +29,7 @@ struct ws_kube_opts {
     uint64_t retry_base_ms;  /* first backoff; doubles, with jitter; 0 = 200 ms */
     uint64_t retry_max_ms;   /* backoff cap (Retry-After may exceed it up to 60 s); 0 = 5 s */
     const char *user_agent;  /* 0 = "wavesync/VERSION" */
+    const char *name;        /* the cluster's name in wavesync.yaml, for messages (copied); NULL = none */
 };
 
 /* Counters for /metrics and benchmarks. */

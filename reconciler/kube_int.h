@@ -51,6 +51,8 @@ struct ws_kube {
     struct ws_http *http;
     struct ws_kubeconfig cfg;
     struct ws_kube_opts opts;
+    char *name;               /* opts.name, owned; "" when none */
+    char where[600];          /* "cluster \"gpu-east\" (https://…)" or the server URL, for messages */
     struct ws_discovery *disc;
     json_t *disc_inflight; /* set of group versions being fetched */
     struct ws__req_list pending, active, waiting, resolving, failing, completed;

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# multi.sh — several clusters and dependencies between applications, end to
+# end: two control planes from tests/devcluster at once, applications for
+# each synced concurrently in one run; wavesync.dev/depends-on orders two
+# applications; with one cluster stopped the other cluster's applications
+# still sync, and the exit code (3) and message name the stopped one; a
+# depends-on cycle is refused before anything is applied.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+cluster_up
+one_kubeconfig=$DEVCLUSTER_KUBECONFIG
+one_server=$DEVCLUSTER_SERVER
+two=$E2E_DIR/two
+if ! "$DEVCLUSTER" up --dir "$two" >"$E2E_DIR/up-two.log" 2>&1; then
+	echo "Bail out! the second control plane did not start"
+	sed 's/^/# /' "$E2E_DIR/up-two.log" | tail -n 20
+	exit 1
+fi
+diag "$(grep 'is up at' "$E2E_DIR/up-two.log")"
+two_kubeconfig=$(. "$two/env" && echo "$DEVCLUSTER_KUBECONFIG")
+two_server=$(. "$two/env" && echo "$DEVCLUSTER_SERVER")
+two_ca=$(. "$two/env" && echo "$DEVCLUSTER_CA")
+two_cert=$(. "$two/env" && echo "$DEVCLUSTER_CLIENT_CERT")
+two_key=$(. "$two/env" && echo "$DEVCLUSTER_CLIENT_KEY")
+ctl_pid=
+cleanup() {
+	[ -n "$ctl_pid" ] && kill "$ctl_pid" 2>/dev/null
+	"$DEVCLUSTER" down --dir "$two" >/dev/null 2>&1
+	cluster_down
+}
+trap cleanup EXIT
+"$WS_BUILDDIR/tests/e2e/fakectl" "$E2E_DIR/fakectl.log" 2>"$E2E_DIR/fakectl.err" &
+ctl_pid=$!
+[ "$one_server" != "$two_server" ]
+ok $? "two control planes: $one_server and $two_server"
+
+export GIT_AUTHOR_NAME=e2e GIT_AUTHOR_EMAIL=e2e@wavesync.invalid
+export GIT_COMMITTER_NAME=e2e GIT_COMMITTER_EMAIL=e2e@wavesync.invalid
+repo=$E2E_DIR/repo
+mkdir -p "$repo/apps"
+app() { # name cluster path [depends-on]
+	local ann=
+	[ -n "${4:-}" ] && ann="  annotations: {wavesync.dev/depends-on: \"$4\"}"
+	cat <<YAML
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: $1
+$ann
+spec:
+  source: {repoURL: "file://$repo", targetRevision: HEAD, path: $3}
+  destination: {name: $2, namespace: multi}
+  syncPolicy: {automated: {prune: true}, syncOptions: [CreateNamespace=true]}
+YAML
+}
+cm() { printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s}\ndata: {k: "%s"}\n' "$1" "$2"; }
+mkdir -p "$repo/feature-store" "$repo/model-server" "$repo/edge" "$repo/registry"
+# the feature store takes ~2 s to become ready (fakectl); the model server
+# depends on it; edge and registry go to the second cluster
+cat >"$repo/feature-store/deploy.yaml" <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: feature-store
+  annotations: {e2e.wavesync.dev/ready-after: 2s}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: feature-store}}
+  template:
+    metadata: {labels: {app: feature-store}}
+    spec: {containers: [{name: main, image: registry.local/feast:0.40}]}
+YAML
+cm model-server 1 >"$repo/model-server/cm.yaml"
+cm edge 1 >"$repo/edge/cm.yaml"
+cm registry 1 >"$repo/registry/cm.yaml"
+app feature-store one feature-store >"$repo/apps/feature-store.yaml"
+app model-server one model-server feature-store >"$repo/apps/model-server.yaml"
+app edge two edge >"$repo/apps/edge.yaml"
+app registry two registry >"$repo/apps/registry.yaml"
+git init -q -b main "$repo" && git -C "$repo" add -A && git -C "$repo" commit -qm apps
+mkdir -p "$E2E_DIR/two-creds" # kept when cluster two is stopped (its folder goes)
+cp "$two_ca" "$E2E_DIR/two-creds/ca.crt"
+cp "$two_cert" "$E2E_DIR/two-creds/client.crt"
+cp "$two_key" "$E2E_DIR/two-creds/client.key"
+cfg=$E2E_DIR/wavesync.yaml
+cat >"$cfg" <<YAML
+repositories:
+  - {name: platform, url: "file://$repo"}
+clusters:
+  - {name: one, kubeconfig: "$one_kubeconfig", labels: {env: production, gpu: "true"}}
+  - name: two                    # inline: server, CA and client certificate
+    server: "$two_server"
+    caFile: "$E2E_DIR/two-creds/ca.crt"
+    certFile: "$E2E_DIR/two-creds/client.crt"
+    keyFile: "$E2E_DIR/two-creds/client.key"
+    labels: {env: staging}
+applications:
+  - {repository: platform, path: apps}
+settings: {waveTimeout: 60s, stateDir: $E2E_DIR/state, concurrency: 4}
+YAML
+
+kapi() { # cluster path
+	if [ "$1" = one ]; then
+		curl -sf --cacert "$DEVCLUSTER_CA" --cert "$DEVCLUSTER_CLIENT_CERT" --key "$DEVCLUSTER_CLIENT_KEY" "$one_server$2"
+	else
+		curl -sf --cacert "$two_ca" --cert "$two_cert" --key "$two_key" "$two_server$2"
+	fi
+}
+created() { # cluster kind-path name -> creationTimestamp as Unix seconds
+	kapi "$1" "$2/$3" | python3 -c 'import json,sys,datetime
+d=json.load(sys.stdin)["metadata"]["creationTimestamp"]
+print(int(datetime.datetime.strptime(d,"%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()))'
+}
+
+run_ws sync --config "$cfg" --output json sync
+[ "$rc" = 0 ] && ! grep -q "warn" "$E2E_DIR/sync.err"
+ok $? "one run syncs four applications over two clusters (exit $rc)"
+kapi one /api/v1/namespaces/multi/configmaps/model-server >/dev/null &&
+	kapi two /api/v1/namespaces/multi/configmaps/edge >/dev/null &&
+	kapi two /api/v1/namespaces/multi/configmaps/registry >/dev/null
+ok $? "each application reached its own cluster"
+! kapi one /api/v1/namespaces/multi/configmaps/edge >/dev/null && ! kapi two /apis/apps/v1/namespaces/multi/deployments/feature-store >/dev/null
+ok $? "and not the other one"
+fs=$(created one /apis/apps/v1/namespaces/multi/deployments feature-store)
+ms=$(created one /api/v1/namespaces/multi/configmaps model-server)
+edge=$(created two /api/v1/namespaces/multi/configmaps edge)
+[ $((ms - fs)) -ge 2 ]
+ok $? "depends-on: model-server applied after feature-store was Healthy ($((ms - fs)) s later)"
+[ $((edge - fs)) -le 1 ]
+ok $? "the second cluster's applications did not wait (edge applied $((edge - fs)) s after feature-store)"
+python3 - "$E2E_DIR/sync.out" <<'PY'
+import json, sys
+reports = {r["application"]: r for r in json.load(open(sys.argv[1]))}
+sys.exit(0 if all(reports[a]["result"] == "Succeeded" for a in ("feature-store", "model-server", "edge", "registry")) else 1)
+PY
+ok $? "every report says Succeeded"
+
+# --- a cycle is refused before anything is applied --------------------------------
+app feature-store one feature-store model-server >"$repo/apps/feature-store.yaml"
+cm model-server 2 >"$repo/model-server/cm.yaml"
+git -C "$repo" commit -qam "a cycle"
+run_ws cycle --config "$cfg" sync feature-store model-server
+[ "$rc" = 2 ] && grep -q "depends-on cycle: .*feature-store.*model-server\|depends-on cycle: .*model-server.*feature-store" "$E2E_DIR/cycle.err"
+ok $? "a depends-on cycle: exit 2 naming the cycle (rc $rc: $(head -c 200 "$E2E_DIR/cycle.err"))"
+[ "$(kapi one /api/v1/namespaces/multi/configmaps/model-server | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["k"])')" = 1 ]
+ok $? "nothing was applied"
+git -C "$repo" revert --no-edit HEAD >/dev/null
+
+# --- one cluster stopped: the other's applications still sync ------------------------
+cm edge 2 >"$repo/edge/cm.yaml"
+cm model-server 3 >"$repo/model-server/cm.yaml"
+git -C "$repo" commit -qam "edge 2, model-server 3"
+"$DEVCLUSTER" down --dir "$two" >/dev/null 2>&1
+run_ws down --config "$cfg" sync
+[ "$rc" = 3 ]
+ok $? "with cluster two stopped: exit 3 (got $rc)"
+grep -q "edge: .*cannot reach cluster \"two\" ($two_server)" "$E2E_DIR/down.err" &&
+	grep -q "registry: .*cannot reach cluster \"two\"" "$E2E_DIR/down.err"
+ok $? "the message names the stopped cluster and its applications ($(grep -m1 'edge: FAILED' "$E2E_DIR/down.err" | head -c 200))"
+[ "$(kapi one /api/v1/namespaces/multi/configmaps/model-server | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["k"])')" = 3 ]
+ok $? "cluster one's applications still synced"
+tap_end
