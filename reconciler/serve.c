@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "deps.h"
 #include "log.h"
 #include "serve_int.h"
 #include "timer.h"
@@ -32,6 +33,7 @@ const char *ws__svc_run_results(size_t i)
 static void snap_unref(struct snapshot *sn)
 {
     if (sn && --sn->refs == 0) {
+        free(sn->deps_error);
         ws_push_index_free(sn->ix);
         ws_catalog_free(&sn->cat);
         free(sn);
@@ -53,6 +55,19 @@ static struct snapshot *snap_new(struct ws_catalog *cat, const struct ws_config 
     if (ws_push_index_build(&sn->ix, cfg, &sn->cat, err) < 0) {
         snap_unref(sn);
         return NULL;
+    }
+    { /* a depends-on cycle: the applications that declare dependencies refuse to run */
+        const struct ws_app **all = calloc(sn->cat.napps + 1, sizeof(*all));
+        struct ws_deps d;
+        struct ws_err e;
+        ws_err_clear(&e);
+        for (size_t i = 0; all && i < sn->cat.napps; i++)
+            all[i] = &sn->cat.apps[i];
+        if (all && ws_deps_build(&d, all, sn->cat.napps, &e) == 0)
+            ws_deps_free(&d);
+        else
+            sn->deps_error = strdup(all ? e.msg : "out of memory");
+        free(all);
     }
     return sn;
 }
@@ -692,7 +707,43 @@ static void on_backoff(uv_timer_t *t);
 struct take_ctx {
     struct svc *s;
     char *app;
+    char *refuse;   /* the run is recorded as an Error with this message instead */
 };
+
+/* wavesync.dev/depends-on in the service: an application waits while one of
+ * its dependencies has a run pending or running; it runs once they are idle,
+ * unless one's last run did not succeed. 0 go, 1 wait, -1 refuse (*why). */
+static int deps_block(struct svc *s, const struct app_state *a, char *why, size_t len)
+{
+    const struct ws_app *def = ws_catalog_find(&s->snap->cat, a->name);
+    const char *value = def ? json_string_value(json_object_get(def->annotations, "wavesync.dev/depends-on")) : NULL;
+    char **names = NULL;
+    int rc = 0;
+    if (!value)
+        return 0;
+    if (s->snap->deps_error) {
+        snprintf(why, len, "%s", s->snap->deps_error);
+        return -1;
+    }
+    if (ws_deps_parse(&names, value) < 0)
+        return 1;
+    for (size_t k = 0; names[k] && rc == 0; k++) {
+        const struct app_state *d = ws__svc_app(s, names[k]);
+        if (!d || strcmp(names[k], a->name) == 0)
+            continue; /* not an application here: nothing to wait for */
+        if (d->pending || d->starting || d->running)
+            rc = 1;
+        else if (d->last_result[0] && strcmp(d->last_result, "Succeeded") != 0) {
+            snprintf(why, len, "not synced: it depends on \"%s\", whose last sync was %s (wavesync.dev/depends-on)",
+                     names[k], d->last_result);
+            rc = -1;
+        }
+    }
+    for (size_t k = 0; names[k]; k++)
+        free(names[k]);
+    free(names);
+    return rc;
+}
 
 static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *data)
 {
@@ -713,6 +764,7 @@ static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *
             if (!s->stopping && !s->backoff)
                 s->backoff = ws_timer_start(s->loop, 1000, on_backoff, s);
             free(c->app);
+            free(c->refuse);
             free(c);
             maybe_finish(s);
             return;
@@ -743,6 +795,10 @@ static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *
     j->dry_run = (int)json_integer_value(json_object_get(row, "dryRun"));
     j->extra = json_incref(json_object_get(row, "extra"));
     a->running = j;
+    if (c->refuse) {
+        fail_run(s, j, c->refuse);
+        goto out;
+    }
     if (!(def = ws_catalog_find(&j->snap->cat, j->app))) {
         fail_run(s, j, "the Application no longer exists in Git");
         goto out;
@@ -772,6 +828,7 @@ static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *
         post_status(j, j->revision, WS_STATUS_RUNNING, "sync started");
 out:
     free(c->app);
+    free(c->refuse);
     free(c);
     ws__svc_schedule(s);
     maybe_finish(s);
@@ -791,9 +848,14 @@ void ws__svc_schedule(struct svc *s)
     for (size_t i = 0; i < s->napps && !s->stopping && s->running < s->concurrency; i++) {
         struct app_state *a = &s->apps[i];
         struct take_ctx *c;
-        if (!a->pending || a->running || a->starting)
+        char why[1100];
+        int block;
+        if (!a->pending || a->running || a->starting || (block = deps_block(s, a, why, sizeof(why))) == 1)
             continue;
-        if (!(c = calloc(1, sizeof(*c))) || !(c->app = strdup(a->name))) {
+        if (!(c = calloc(1, sizeof(*c))) || !(c->app = strdup(a->name)) ||
+            (block < 0 && !(c->refuse = strdup(why)))) {
+            if (c)
+                free(c->app);
             free(c);
             return;
         }
@@ -804,6 +866,7 @@ void ws__svc_schedule(struct svc *s)
             a->starting = 0;
             s->running--;
             free(c->app);
+            free(c->refuse);
             free(c);
             return;
         }

@@ -117,6 +117,14 @@ spec:
     spec: {containers: [{name: main, image: registry.local/epsilon:1}]}
 YAML
 sed 's/epsilon/zeta/g' "$work/epsilon/deploy.yaml" >"$work/zeta/deploy.yaml"
+# eta depends on beta (wavesync.dev/depends-on); theta on epsilon, which fails
+mkdir -p "$work/eta" "$work/theta"
+app eta eta >"$work/apps/eta.yaml"
+sed -i 's#^  namespace: argocd#  namespace: argocd\n  annotations: {wavesync.dev/depends-on: beta}#' "$work/apps/eta.yaml"
+app theta theta >"$work/apps/theta.yaml"
+sed -i 's#^  namespace: argocd#  namespace: argocd\n  annotations: {wavesync.dev/depends-on: epsilon}#' "$work/apps/theta.yaml"
+cm eta 1 >"$work/eta/cm.yaml"
+cm theta 1 >"$work/theta/cm.yaml"
 echo "threshold: 1" >"$work/shared/common/settings.yaml"
 git -C "$work" add -A && git -C "$work" commit -q -m "four applications"
 mkdir -p "$srv/org"
@@ -209,8 +217,8 @@ start_serve
 ok $? "serve: ready on $ws_url (readyz)"
 [ "$(curl -s "$ws_url/healthz")" = "ok" ]
 ok $? "serve: healthz"
-[ "$(wsapi /api/v1/applications | jget 'len(d["applications"])')" = 6 ]
-ok $? "API: six applications listed"
+[ "$(wsapi /api/v1/applications | jget 'len(d["applications"])')" = 8 ]
+ok $? "API: eight applications listed"
 [ "$(rev_of alpha)" = none ]
 ok $? "nothing is synced at start (no push yet)"
 
@@ -501,6 +509,25 @@ ok $? "the failure names the Deployment that was not healthy"
 sleep 2.5
 [ "$(runs_of epsilon)" = 3 ]
 ok $? "no retry after the limit"
+
+# --- wavesync.dev/depends-on in the service ---------------------------------------------------
+cm beta 60 >"$work/beta/cm.yaml"
+cm eta 2 >"$work/eta/cm.yaml"
+cm theta 2 >"$work/theta/cm.yaml"
+push "beta, eta and theta together"
+deliver github
+[ "$code" = 202 ] && wait_rev eta 2 && idle
+ok $? "one push changing beta and eta (which depends on beta): both synced"
+"$py" - "$(wsapi /api/v1/applications/beta)" "$(wsapi /api/v1/applications/eta)" <<'PY'
+import json, sys
+beta, eta = (json.loads(a)["runs"][0] for a in sys.argv[1:3])
+sys.exit(0 if eta["id"] > beta["id"] and eta["startedAt"] >= beta["finishedAt"] else 1)
+PY
+ok $? "eta's run started after beta's finished"
+wsapi /api/v1/applications/theta | jget 'd["runs"][0]["state"] + " " + d["runs"][0]["message"]' | grep -q '^Error .*epsilon'
+ok $? "theta (depends on epsilon, whose last sync failed) is not synced: $(wsapi /api/v1/applications/theta | jget 'd["runs"][0]["message"]')"
+[ "$(rev_of theta)" = none ]
+ok $? "theta's objects were not applied"
 
 # --- graceful shutdown: a running sync is checkpointed and runs again ------------------------
 state_of() { wsapi "/api/v1/applications/$1" | jget 'd["state"]'; }
