@@ -1,14 +1,18 @@
-/* catalog.c — Applications from the configured Git folders. */
+/* catalog.c — Applications from the configured Git folders, and those their
+ * ApplicationSets generate (appset.c, fed with Git listings read here). */
 #include "catalog.h"
 
+#include <git2.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "appset.h"
 #include "git.h"
 #include "util.h"
 #include "yaml.h"
 
 #define CATALOG_MAX_BYTES (64u << 20)
+#define GEN_MAX_BYTES (64u << 20) /* what git files generators may read per load */
 
 void ws_catalog_free(struct ws_catalog *c)
 {
@@ -18,6 +22,8 @@ void ws_catalog_free(struct ws_catalog *c)
     json_decref(c->skipped);
     json_decref(c->sources);
     json_decref(c->invalid);
+    json_decref(c->generated);
+    json_decref(c->generator_sources);
     memset(c, 0, sizeof(*c));
 }
 
@@ -35,45 +41,140 @@ const char *ws_catalog_invalid(const struct ws_catalog *c, const char *name)
     size_t i;
     json_array_foreach(c->invalid, i, e) {
         const char *n = json_string_value(json_object_get(e, "name"));
-        if (n && strcmp(n, name) == 0)
+        if (n && strcmp(n, name) == 0 && !json_object_get(e, "kind"))
             return json_string_value(json_object_get(e, "error"));
     }
     return NULL;
 }
 
-static void mark_invalid(struct ws_catalog *c, const char *file, const char *name, const char *msg)
+const char *ws_catalog_generated_by(const struct ws_catalog *c, const char *name)
 {
-    json_array_append_new(c->invalid, json_pack("{s:s, s:s?, s:s}", "file", file, "name", name, /* steals */
-                                                "error", msg));
+    json_t *e;
+    size_t i;
+    json_array_foreach(c->generated, i, e) {
+        const char *n = json_string_value(json_object_get(e, "application"));
+        if (n && strcmp(n, name) == 0)
+            return json_string_value(json_object_get(e, "applicationSet"));
+    }
+    return NULL;
 }
 
-static int add_app(struct ws_catalog *c, const json_t *doc, const json_t *pos, const char *file,
-                   size_t dir, struct ws_err *err)
+static void mark_invalid(struct ws_catalog *c, const char *file, const char *name, const char *kind,
+                         const char *msg)
 {
-    struct ws_app app, *grown;
-    const struct ws_app *dup;
+    json_array_append_new(c->invalid, json_pack("{s:s, s:s?, s:s?, s:s}", "file", file, "name", name, /* steals */
+                                                "kind", kind, "error", msg));
+}
+
+/* --- one load ------------------------------------------------------------------------------ */
+
+/* An ApplicationSet document, generated once every written Application is in. */
+struct pending {
+    json_t *doc, *pos;
+    char *file;
+    size_t dir;
+};
+
+/* A repository's tree at a commit, listed for the git generators. */
+struct tree {
+    size_t repo; /* index in cfg->repos */
+    char *revision;
+    char commit[41];
+    git_repository *git;
+    git_tree *root;
+    json_t *dirs, *files;
+};
+
+struct loader {
+    struct ws_catalog *cat;
+    const struct ws_config *cfg;
+    int64_t since;
+    char *cache;     /* state_dir/repos */
+    char **mirrors;  /* per cfg->repos: fetched at most once per load */
+    struct pending *sets;
+    size_t nsets;
+    struct tree *trees;
+    size_t ntrees;
+    size_t read_bytes;
+    const char *appset, *appset_file; /* being generated */
+};
+
+static void loader_free(struct loader *l)
+{
+    for (size_t i = 0; l->mirrors && i < l->cfg->nrepos; i++)
+        free(l->mirrors[i]);
+    free(l->mirrors);
+    for (size_t i = 0; i < l->nsets; i++) {
+        json_decref(l->sets[i].doc);
+        json_decref(l->sets[i].pos);
+        free(l->sets[i].file);
+    }
+    free(l->sets);
+    for (size_t i = 0; i < l->ntrees; i++) {
+        free(l->trees[i].revision);
+        git_tree_free(l->trees[i].root);
+        git_repository_free(l->trees[i].git);
+        json_decref(l->trees[i].dirs);
+        json_decref(l->trees[i].files);
+    }
+    free(l->trees);
+    free(l->cache);
+}
+
+static int mirror_for(struct loader *l, const char **out, const struct ws_repo *repo, struct ws_err *err)
+{
+    size_t i = (size_t)(repo - l->cfg->repos);
+    struct ws_git_creds creds = {repo->username, repo->password};
     int rc;
-    if ((rc = ws_app_parse(&app, doc, pos, file, err)) < 0)
+    if (!l->mirrors[i] && (rc = ws_git_mirror_since(&l->mirrors[i], l->cache, repo->url, &creds, l->since, err)) < 0)
         return rc;
-    if ((dup = ws_catalog_find(c, app.name))) {
-        rc = ws_err_set(err, WS_ECONFIG, "%s:%d: Application \"%s\" is also defined at %s:%d", file,
-                        app.line, app.name, dup->file, dup->line);
-        ws_app_free(&app);
-        return rc;
-    }
-    if (!(grown = realloc(c->apps, (c->napps + 1) * sizeof(*grown)))) {
-        ws_app_free(&app);
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    }
-    c->apps = grown;
-    app.def_dir = dir;
-    c->apps[c->napps++] = app;
+    *out = l->mirrors[i];
     return 0;
 }
 
-static int read_folder(struct ws_catalog *c, const char *mirror, const char *commit,
-                       const char *repo_name, const char *path, size_t dir, struct ws_err *err)
+static int add_app(struct ws_catalog *c, struct ws_app *app, size_t dir, const char *appset, struct ws_err *err)
 {
+    struct ws_app *grown;
+    const struct ws_app *dup;
+    int rc = 0;
+    if ((dup = ws_catalog_find(c, app->name))) {
+        rc = appset ? ws_err_set(err, WS_ECONFIG,
+                                 "%s:%d: Application \"%s\" generated by ApplicationSet \"%s\" is also defined "
+                                 "at %s:%d", app->file, app->line, app->name, appset, dup->file, dup->line)
+                    : ws_err_set(err, WS_ECONFIG, "%s:%d: Application \"%s\" is also defined at %s:%d", app->file,
+                                 app->line, app->name, dup->file, dup->line);
+    } else if (!(grown = realloc(c->apps, (c->napps + 1) * sizeof(*grown)))) {
+        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+    } else {
+        c->apps = grown;
+        app->def_dir = dir;
+        c->apps[c->napps++] = *app;
+        memset(app, 0, sizeof(*app));
+    }
+    ws_app_free(app);
+    return rc;
+}
+
+static int keep_appset(struct loader *l, const struct ws_yaml_doc *doc, const char *file, size_t dir)
+{
+    struct pending *grown = realloc(l->sets, (l->nsets + 1) * sizeof(*grown)), *p;
+    if (!grown)
+        return WS_ENOMEM;
+    l->sets = grown;
+    p = &l->sets[l->nsets];
+    if (!(p->file = strdup(file)))
+        return WS_ENOMEM;
+    p->doc = json_incref(doc->value);
+    p->pos = json_incref(doc->pos);
+    p->dir = dir;
+    l->nsets++;
+    return 0;
+}
+
+static int read_folder(struct loader *l, const char *mirror, const char *commit, const char *repo_name,
+                       const char *path, size_t dir, struct ws_err *err)
+{
+    struct ws_catalog *c = l->cat;
     struct ws_git_files files = {0};
     size_t i, d;
     int rc;
@@ -86,74 +187,378 @@ static int read_folder(struct ws_catalog *c, const char *mirror, const char *com
         struct ws_err e;
         ws_err_clear(&e);
         if (ws_yaml_parse(&st, files.v[i].data, files.v[i].len, files.v[i].path, NULL, &e) < 0) {
-            mark_invalid(c, files.v[i].path, NULL, e.msg);
+            mark_invalid(c, files.v[i].path, NULL, NULL, e.msg);
             continue;
         }
         for (d = 0; d < st.ndocs && rc == 0; d++) {
             const json_t *doc = st.docs[d].value;
             const char *kind = json_string_value(json_object_get(doc, "kind"));
             const char *name = json_string_value(json_object_get(json_object_get(doc, "metadata"), "name"));
+            struct ws_app app;
             if (json_is_null(doc))
                 continue;
             ws_err_clear(&e);
             if (kind && strcmp(kind, "Application") == 0) {
-                if ((rc = add_app(c, doc, st.docs[d].pos, files.v[i].path, dir, &e)) < 0 && rc != WS_ENOMEM) {
-                    mark_invalid(c, files.v[i].path, name, e.msg);
+                if ((rc = ws_app_parse(&app, doc, st.docs[d].pos, files.v[i].path, &e)) == 0)
+                    rc = add_app(c, &app, dir, NULL, &e);
+                if (rc < 0 && rc != WS_ENOMEM) {
+                    mark_invalid(c, files.v[i].path, name, NULL, e.msg);
                     rc = 0;
                 }
             } else if (kind && strcmp(kind, "ApplicationSet") == 0) {
-                json_array_append_new(c->skipped, /* steals */
-                                      json_pack("{s:s, s:s, s:s?, s:s}", "file", files.v[i].path,
-                                                "kind", kind, "name", name, "reason",
-                                                "ApplicationSets are not supported yet"));
+                if ((rc = keep_appset(l, &st.docs[d], files.v[i].path, dir)) < 0)
+                    ws_err_set(err, rc, "out of memory");
             } else {
                 ws_err_set(&e, WS_ECONFIG,
-                           "%s:%d: %s%s%s is not an Application (the applications folder \"%s\" "
-                           "holds Application YAML only)",
+                           "%s:%d: %s%s%s is not an Application or ApplicationSet (the applications folder "
+                           "\"%s\" holds Argo CD Application and ApplicationSet YAML only)",
                            files.v[i].path, st.docs[d].line, kind ? kind : "a document without kind",
                            name ? " " : "", name ? name : "", path);
-                mark_invalid(c, files.v[i].path, NULL, e.msg);
+                mark_invalid(c, files.v[i].path, NULL, NULL, e.msg);
             }
         }
+        if (rc == WS_ENOMEM)
+            ws_err_set(err, rc, "out of memory");
         ws_yaml_stream_free(&st);
     }
     ws_git_files_free(&files);
     return rc;
 }
 
+/* --- Git for the git generators ---------------------------------------------------------- */
+
+/* Inside a pre-receive hook the pushed objects are in a quarantine folder
+ * libgit2 does not read from the environment (as in git.c). */
+static int open_repo(git_repository **out, const char *path)
+{
+    const char *q = getenv("GIT_QUARANTINE_PATH");
+    git_odb *odb = NULL;
+    int error;
+    if ((error = git_repository_open_ext(out, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) < 0 || !q || !*q)
+        return error;
+    if ((error = git_repository_odb(&odb, *out)) == 0)
+        error = git_odb_add_disk_alternate(odb, q);
+    git_odb_free(odb);
+    return error;
+}
+
+struct listing {
+    char **dirs, **files;
+    size_t ndirs, nfiles, cap_dirs, cap_files;
+    int nomem;
+};
+
+static int add_path(char ***v, size_t *n, size_t *cap, const char *root, const char *name)
+{
+    char *p;
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 64;
+        char **g = realloc(*v, c * sizeof(*g));
+        if (!g)
+            return -1;
+        *v = g;
+        *cap = c;
+    }
+    if (asprintf(&p, "%s%s", root, name) < 0)
+        return -1;
+    (*v)[(*n)++] = p;
+    return 0;
+}
+
+/* Folders (but none under or named with a leading '.', as Argo CD lists
+ * them) and regular files; links and submodules are not followed. */
+static int walk_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+    struct listing *w = payload;
+    const char *name = git_tree_entry_name(e);
+    git_filemode_t mode = git_tree_entry_filemode(e);
+    int hidden = root[0] == '.' || strstr(root, "/.") || name[0] == '.';
+    if (mode == GIT_FILEMODE_TREE && !hidden && add_path(&w->dirs, &w->ndirs, &w->cap_dirs, root, name) < 0)
+        w->nomem = 1;
+    else if ((mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE) &&
+             add_path(&w->files, &w->nfiles, &w->cap_files, root, name) < 0)
+        w->nomem = 1;
+    return w->nomem ? -1 : 0;
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted paths as a JSON array; frees v. NULL on ENOMEM. */
+static json_t *sorted(char **v, size_t n)
+{
+    json_t *a = json_array();
+    qsort(v, n, sizeof(*v), cmp_path);
+    for (size_t i = 0; i < n; i++) {
+        if (a && json_array_append_new(a, json_string(v[i])) < 0) { /* steals */
+            json_decref(a);
+            a = NULL;
+        }
+        free(v[i]);
+    }
+    free(v);
+    return a;
+}
+
+static int list_tree(struct tree *t, const char *mirror, const char *name, struct ws_err *err)
+{
+    struct listing w = {0};
+    git_oid id;
+    git_commit *commit = NULL;
+    int error;
+    if (open_repo(&t->git, mirror) < 0 || git_oid_fromstr(&id, t->commit) < 0 ||
+        git_commit_lookup(&commit, t->git, &id) < 0 || git_commit_tree(&t->root, commit) < 0) {
+        const git_error *ge = git_error_last();
+        git_commit_free(commit);
+        return ws_err_set(err, WS_EIO, "repository \"%s\": cannot read commit %.12s: %s", name, t->commit,
+                          ge && ge->message ? ge->message : "unknown error");
+    }
+    git_commit_free(commit);
+    error = git_tree_walk(t->root, GIT_TREEWALK_PRE, walk_cb, &w);
+    t->dirs = sorted(w.dirs, w.ndirs);
+    t->files = sorted(w.files, w.nfiles);
+    if (w.nomem || !t->dirs || !t->files)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    if (error < 0)
+        return ws_err_set(err, WS_EIO, "repository \"%s\": cannot list the tree of %.12s", name, t->commit);
+    return 0;
+}
+
+/* Record that the ApplicationSet being generated read repo@revision. */
+static void note_source(struct loader *l, const struct ws_repo *repo, const struct tree *t)
+{
+    json_t *e;
+    size_t i;
+    json_array_foreach(l->cat->generator_sources, i, e) {
+        if (strcmp(json_string_value(json_object_get(e, "applicationSet")), l->appset) == 0 &&
+            strcmp(json_string_value(json_object_get(e, "repository")), repo->name) == 0 &&
+            strcmp(json_string_value(json_object_get(e, "revision")), t->revision) == 0)
+            return;
+    }
+    json_array_append_new(l->cat->generator_sources, /* steals */
+                          json_pack("{s:s, s:s, s:s, s:s, s:s}", "applicationSet", l->appset, "file", l->appset_file,
+                                    "repository", repo->name, "revision", t->revision, "commit", t->commit));
+}
+
+static int tree_for(struct loader *l, struct tree **out, const char *url, const char *revision, struct ws_err *err)
+{
+    const struct ws_repo *repo = ws_config_repo_by_url(l->cfg, url);
+    struct tree *t, *grown;
+    const char *mirror;
+    size_t i;
+    int rc;
+    if (!repo)
+        return ws_err_set(err, WS_ECONFIG, "repository \"%s\" is not in wavesync.yaml's repositories (git "
+                                           "generators read configured repositories only)", url);
+    for (i = 0; i < l->ntrees; i++) {
+        t = &l->trees[i];
+        if (t->repo == (size_t)(repo - l->cfg->repos) && strcmp(t->revision, revision) == 0) {
+            note_source(l, repo, t);
+            *out = t;
+            return 0;
+        }
+    }
+    if ((rc = mirror_for(l, &mirror, repo, err)) < 0)
+        return rc;
+    if (!(grown = realloc(l->trees, (l->ntrees + 1) * sizeof(*grown))))
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    l->trees = grown;
+    t = memset(&l->trees[l->ntrees], 0, sizeof(*t));
+    t->repo = (size_t)(repo - l->cfg->repos);
+    if (!(t->revision = strdup(revision)))
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    l->ntrees++; /* freed with the loader from here on, even half made */
+    if ((rc = ws_git_resolve(t->commit, mirror, revision, err)) < 0) {
+        ws_err_prefix(err, "repository \"%s\"", repo->name);
+        l->ntrees--;
+        free(t->revision);
+        return rc;
+    }
+    if ((rc = list_tree(t, mirror, repo->name, err)) < 0) {
+        l->ntrees--;
+        free(t->revision);
+        git_tree_free(t->root);
+        git_repository_free(t->git);
+        json_decref(t->dirs);
+        json_decref(t->files);
+        return rc;
+    }
+    note_source(l, repo, t);
+    *out = t;
+    return 0;
+}
+
+static int gen_list(void *ctx, json_t **out, const char *url, const char *revision, int dirs, struct ws_err *err)
+{
+    struct tree *t;
+    int rc = tree_for(ctx, &t, url, revision, err);
+    if (rc == 0)
+        *out = json_incref(dirs ? t->dirs : t->files);
+    return rc;
+}
+
+static int gen_read(void *ctx, char **out, size_t *out_len, const char *url, const char *revision,
+                    const char *path, struct ws_err *err)
+{
+    struct loader *l = ctx;
+    struct tree *t;
+    git_tree_entry *e = NULL;
+    git_blob *blob = NULL;
+    size_t len;
+    int rc;
+    *out = NULL;
+    if ((rc = tree_for(l, &t, url, revision, err)) < 0)
+        return rc;
+    if (git_tree_entry_bypath(&e, t->root, path) < 0 || git_blob_lookup(&blob, t->git, git_tree_entry_id(e)) < 0) {
+        rc = ws_err_set(err, WS_EIO, "%s at %.12s: cannot read", path, t->commit);
+        goto out;
+    }
+    len = (size_t)git_blob_rawsize(blob);
+    if (len > GEN_MAX_BYTES || l->read_bytes > GEN_MAX_BYTES - len) {
+        rc = ws_err_set(err, WS_ELIMIT, "%s: git files generators read more than %u bytes", path, GEN_MAX_BYTES);
+        goto out;
+    }
+    if (!(*out = malloc(len + 1))) {
+        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(*out, git_blob_rawcontent(blob), len);
+    (*out)[len] = '\0';
+    *out_len = len;
+    l->read_bytes += len;
+out:
+    git_blob_free(blob);
+    git_tree_entry_free(e);
+    return rc;
+}
+
+/* --- ApplicationSets -------------------------------------------------------------------- */
+
+static int generate(struct loader *l, const struct pending *p, const struct ws_appset_env *env, struct ws_err *err)
+{
+    struct ws_catalog *c = l->cat;
+    struct ws_appset s;
+    struct ws_err e;
+    char *msg = NULL;
+    int rc;
+    ws_err_clear(&e);
+    l->appset = json_string_value(json_object_get(json_object_get(p->doc, "metadata"), "name"));
+    if (!l->appset)
+        l->appset = "";
+    l->appset_file = p->file;
+    rc = ws_appset_render(&s, p->doc, p->pos, p->file, env, &e);
+    if (rc == WS_ENET || rc == WS_ENOMEM) { /* as for the applications folders: stop the load */
+        ws_err_set(err, rc, "%s", e.msg);
+        ws_appset_free(&s);
+        return rc;
+    }
+    if (rc < 0) {
+        mark_invalid(c, p->file, *l->appset ? l->appset : NULL, "ApplicationSet", e.msg);
+        ws_appset_free(&s);
+        return 0;
+    }
+    for (size_t i = 0; i < s.napps && rc == 0; i++) {
+        const struct ws_appset_app *a = &s.apps[i];
+        struct ws_app app;
+        ws_err_clear(&e);
+        if (a->error) {
+            mark_invalid(c, p->file, a->name, NULL, a->error);
+            continue;
+        }
+        if ((rc = ws_app_parse(&app, a->doc, a->pos, p->file, &e)) == 0) {
+            app.line = s.line;
+            rc = add_app(c, &app, p->dir, s.name, &e);
+        }
+        if (rc == WS_ENOMEM) {
+            ws_err_set(err, rc, "out of memory");
+            break;
+        }
+        if (rc < 0) {
+            if (asprintf(&msg, "%s (generated by ApplicationSet \"%s\", %s:%d)", e.msg, s.name, p->file, s.line) < 0)
+                msg = NULL;
+            mark_invalid(c, p->file, a->name, NULL, msg ? msg : e.msg);
+            free(msg);
+            msg = NULL;
+            rc = 0;
+            continue;
+        }
+        json_array_append_new(c->generated, json_pack("{s:s, s:s, s:s, s:i}", "application", a->name, /* steals */
+                                                      "applicationSet", s.name, "file", p->file, "line", s.line));
+    }
+    ws_appset_free(&s);
+    return rc;
+}
+
+static int generate_all(struct loader *l, struct ws_err *err)
+{
+    const struct ws_config *cfg = l->cfg;
+    struct ws_appset_cluster *clusters = NULL;
+    struct ws_appset_git git = {gen_list, gen_read, l};
+    struct ws_appset_env env = {NULL, 0, &git, 0};
+    int rc = 0;
+    if (l->nsets == 0)
+        return 0;
+    if (cfg->nclusters && !(clusters = calloc(cfg->nclusters, sizeof(*clusters))))
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    for (size_t i = 0; i < cfg->nclusters; i++) {
+        clusters[i].name = cfg->clusters[i].name;
+        clusters[i].server = cfg->clusters[i].kc.server;
+        clusters[i].labels = cfg->clusters[i].labels;
+    }
+    env.clusters = clusters;
+    env.nclusters = cfg->nclusters;
+    for (size_t i = 0; i < l->nsets && rc == 0; i++)
+        rc = generate(l, &l->sets[i], &env, err);
+    free(clusters);
+    return rc;
+}
+
 int ws_catalog_load(struct ws_catalog *out, const struct ws_config *cfg, int64_t since,
                     struct ws_err *err)
 {
-    char *cache = NULL;
+    struct loader l;
     int rc = 0;
     memset(out, 0, sizeof(*out));
+    memset(&l, 0, sizeof(l));
+    l.cat = out;
+    l.cfg = cfg;
+    l.since = since;
     out->skipped = json_array();
     out->sources = json_array();
     out->invalid = json_array();
-    if (asprintf(&cache, "%s/repos", cfg->settings.state_dir) < 0)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    out->generated = json_array();
+    out->generator_sources = json_array();
+    if (!out->skipped || !out->sources || !out->invalid || !out->generated || !out->generator_sources ||
+        asprintf(&l.cache, "%s/repos", cfg->settings.state_dir) < 0 ||
+        (cfg->nrepos && !(l.mirrors = calloc(cfg->nrepos, sizeof(*l.mirrors))))) {
+        l.cache = NULL;
+        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
     for (size_t i = 0; i < cfg->napp_dirs && rc == 0; i++) {
         const struct ws_app_dir *d = &cfg->app_dirs[i];
         const struct ws_repo *repo = ws_config_repo_by_name(cfg, d->repository);
-        struct ws_git_creds creds = {repo ? repo->username : NULL, repo ? repo->password : NULL};
-        char *mirror = NULL, commit[41];
+        const char *mirror;
+        char commit[41];
         if (!repo) {
             rc = ws_err_set(err, WS_ECONFIG, "applications[%zu]: unknown repository \"%s\"", i,
                             d->repository);
             break;
         }
-        if ((rc = ws_git_mirror_since(&mirror, cache, repo->url, &creds, since, err)) < 0)
+        if ((rc = mirror_for(&l, &mirror, repo, err)) < 0)
             break;
         if ((rc = ws_git_resolve(commit, mirror, d->revision ? d->revision : "HEAD", err)) == 0) {
             json_array_append_new(out->sources, /* steals */
                                   json_pack("{s:s, s:s, s:s, s:s}", "repository", repo->name, "path",
                                             d->path, "revision", d->revision ? d->revision : "HEAD",
                                             "commit", commit));
-            rc = read_folder(out, mirror, commit, repo->name, d->path, i, err);
+            rc = read_folder(&l, mirror, commit, repo->name, d->path, i, err);
         }
-        free(mirror);
     }
-    free(cache);
+    if (rc == 0)
+        rc = generate_all(&l, err);
+    loader_free(&l);
     if (rc < 0)
         ws_catalog_free(out);
     return rc;

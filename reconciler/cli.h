@@ -28,5 +28,6 @@ int ws_cli_validate(const struct ws_global_opts *g, int argc, char **argv);
 int ws_cli_serve(const struct ws_global_opts *g, int argc, char **argv);
 int ws_cli_trigger(const struct ws_global_opts *g, int argc, char **argv);
 int ws_cli_notify(const struct ws_global_opts *g, int argc, char **argv);
+int ws_cli_health(const struct ws_global_opts *g, int argc, char **argv);
 
 #endif

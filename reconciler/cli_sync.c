@@ -42,6 +42,7 @@ struct cli {
     const struct ci_range *ci;  /* CI mode: a local clone stands in for its repository */
     const struct ws_repo *ci_repo;
     json_t *ci_changed;         /* CI mode: the changed paths (NULL: every path counts) */
+    struct ws_lua_health *lua;  /* health: scripts from wavesync.yaml, or NULL */
     struct ws_err err;
     int loaded, load_rc;
 };
@@ -136,6 +137,11 @@ static int cli_open(struct cli *c, const struct ws_global_opts *g, const struct 
                 strerror(errno));
         return WS_EXIT_USAGE;
     }
+    if ((c->cfg.health.directory || c->cfg.health.scripts) &&
+        ws_lua_health_new(&c->lua, &c->cfg.health, NULL, &c->err) < 0) {
+        fprintf(stderr, "wavesync: %s\n", c->err.msg);
+        return WS_EXIT_USAGE;
+    }
     if (ci && (rc = ci_attach(c)) != 0)
         return rc;
     if (!(j = calloc(1, sizeof(*j))))
@@ -184,6 +190,7 @@ static void cli_close(struct cli *c)
     ws_clusters_free(&c->clusters);
     ws_git_clear_locals();
     json_decref(c->ci_changed);
+    ws_lua_health_free(c->lua);
     uv_run(&c->loop, UV_RUN_DEFAULT);
     uv_loop_close(&c->loop);
     if (c->have_cat)
@@ -221,23 +228,33 @@ static char *full_branch(const char *name)
  * one-shot CLI does it before its loop has work. */
 static int ci_reload(struct cli *c, const char *ref, const char *dflt, const char *after, struct ws_err *err)
 {
+    char **saved = calloc(c->cfg.napp_dirs + 1, sizeof(*saved));
+    char *pinned = strdup(after);
+    int rc = 0;
+    if (!saved || !pinned) {
+        free(saved);
+        free(pinned);
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
+    /* read the folders that track the pushed ref at the pushed commit, then
+       put their revisions back: routing still matches them against the ref */
     for (size_t i = 0; i < c->cfg.napp_dirs; i++) {
         struct ws_app_dir *d = &c->cfg.app_dirs[i];
-        char *rev;
-        if (ws_config_repo_by_name(&c->cfg, d->repository) != c->ci_repo ||
-            !ws_push_ref_tracks(d->revision, ref, dflt))
-            continue;
-        if (!(rev = strdup(after)))
-            return ws_err_set(err, WS_ENOMEM, "out of memory");
-        free(d->revision);
-        d->revision = rev;
+        saved[i] = d->revision;
+        if (ws_config_repo_by_name(&c->cfg, d->repository) == c->ci_repo && ws_push_ref_tracks(d->revision, ref, dflt))
+            d->revision = pinned;
     }
     ws_catalog_free(&c->cat);
     c->have_cat = 0;
     if (ws_catalog_load(&c->cat, &c->cfg, c->started, err) < 0)
-        return err->code;
-    c->have_cat = 1;
-    return 0;
+        rc = err->code;
+    else
+        c->have_cat = 1;
+    for (size_t i = 0; i < c->cfg.napp_dirs; i++)
+        c->cfg.app_dirs[i].revision = saved[i];
+    free(saved);
+    free(pinned);
+    return rc;
 }
 
 /* CI mode: the applications the pushed range affects, routed exactly as the
@@ -344,21 +361,24 @@ int ws_cli_apps(const struct ws_global_opts *g, int argc, char **argv)
         for (size_t i = 0; i < c.cat.napps; i++) {
             const struct ws_app *a = &c.cat.apps[i];
             json_array_append_new(list, /* steals */
-                                  json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:b, s:b, s:s, s:i}", "name",
-                                            a->name, "repoURL", a->sources[0].repo_url, "path",
+                                  json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:b, s:b, s:s, s:i, s:s?}",
+                                            "name", a->name, "repoURL", a->sources[0].repo_url, "path",
                                             a->sources[0].path, "targetRevision", a->sources[0].target_revision,
                                             "destinationServer", a->dest_server, "destinationName", a->dest_name,
                                             "namespace", a->dest_namespace, "automated", a->automated, "prune",
-                                            a->auto_prune, "file", a->file, "line", a->line));
+                                            a->auto_prune, "file", a->file, "line", a->line, "applicationSet",
+                                            ws_catalog_generated_by(&c.cat, a->name)));
         }
         if (g->json_output) {
-            json_t *out = json_pack("{s:O, s:O, s:O, s:O}", "applications", list, "sources", c.cat.sources,
-                                    "skipped", c.cat.skipped, "invalid", c.cat.invalid);
+            json_t *out = json_pack("{s:O, s:O, s:O, s:O, s:O?}", "applications", list, "sources", c.cat.sources,
+                                    "skipped", c.cat.skipped, "invalid", c.cat.invalid, "generated",
+                                    c.cat.generated);
             json_dumpf(out, stdout, JSON_INDENT(2));
             printf("\n");
             json_decref(out);
         } else {
-            printf("%-28s %-40s %-12s %-28s %s\n", "NAME", "SOURCE", "REVISION", "DESTINATION", "SYNC POLICY");
+            printf("%-28s %-40s %-12s %-28s %-18s %s\n", "NAME", "SOURCE", "REVISION", "DESTINATION", "SYNC POLICY",
+                   "APPLICATIONSET");
             for (size_t i = 0; i < c.cat.napps; i++) {
                 const struct ws_app *a = &c.cat.apps[i];
                 char src[512], dest[512];
@@ -366,8 +386,9 @@ int ws_cli_apps(const struct ws_global_opts *g, int argc, char **argv)
                          a->sources[0].path);
                 snprintf(dest, sizeof(dest), "%s/%s", a->dest_name ? a->dest_name : a->dest_server,
                          a->dest_namespace ? a->dest_namespace : "-");
-                printf("%-28s %-40s %-12s %-28s %s\n", a->name, src, a->sources[0].target_revision, dest,
-                       a->automated ? (a->auto_prune ? "automated, prune" : "automated") : "manual");
+                printf("%-28s %-40s %-12s %-28s %-18s %s\n", a->name, src, a->sources[0].target_revision, dest,
+                       a->automated ? (a->auto_prune ? "automated, prune" : "automated") : "manual",
+                       ws_catalog_generated_by(&c.cat, a->name) ? ws_catalog_generated_by(&c.cat, a->name) : "-");
             }
         }
         json_decref(list);
@@ -406,6 +427,7 @@ static void sync_opts_from(struct ws_sync_opts *o, const struct cli *c)
     o->inventory_namespace = c->cfg.settings.inventory_namespace;
     o->config = &c->cfg;
     o->fetched_since = c->started; /* each repository is fetched once per run */
+    o->lua_health = c->lua;
 }
 
 static int render_app(struct cli *c, const struct ws_app *app, const char *revision, struct render_wait *r)

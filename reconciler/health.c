@@ -1,6 +1,7 @@
 /* health.c — built-in health rules for core Kubernetes kinds, following Argo
- * CD's gitops-engine (pkg/health) and its CronJob script; pure functions over
- * the live object, no allocation that outlives a call. */
+ * CD's gitops-engine (pkg/health) and its CronJob script, and the dispatch
+ * for every rule (ML kinds live in health_ml.c); pure functions over the live
+ * object, no allocation that outlives a call. */
 #include "health.h"
 
 #include <stdarg.h>
@@ -10,6 +11,8 @@
 #include <string.h>
 
 #include "util.h"
+
+#include "health_int.h" /* last: it defines short names for this file */
 
 const char *ws_health_str(enum ws_health_status s)
 {
@@ -24,78 +27,6 @@ const char *ws_health_str(enum ws_health_status s)
 }
 
 /* --- reading the object ---------------------------------------------------- */
-
-/* Walk object keys; NULL when any step is missing or not an object. */
-static __attribute__((sentinel)) const json_t *dig(const json_t *v, ...)
-{
-    va_list ap;
-    const char *key;
-    va_start(ap, v);
-    while (v && (key = va_arg(ap, const char *)) != NULL)
-        v = json_is_object(v) ? json_object_get(v, key) : NULL;
-    va_end(ap);
-    return v;
-}
-#define get(v, ...) dig((v), __VA_ARGS__, (const char *)NULL)
-
-/* The string at a path, or "" (never NULL). */
-#define str(v, ...) text_of(get((v), __VA_ARGS__))
-/* The integer at a path, or 0. */
-#define num(v, ...) int_of(get((v), __VA_ARGS__))
-
-static const char *text_of(const json_t *v)
-{
-    return json_is_string(v) ? json_string_value(v) : "";
-}
-
-static long long int_of(const json_t *v)
-{
-    if (json_is_integer(v))
-        return (long long)json_integer_value(v);
-    if (json_is_real(v))
-        return (long long)json_real_value(v);
-    return 0;
-}
-
-/* s, or `dflt` when s is empty. */
-static const char *or_else(const char *s, const char *dflt)
-{
-    return *s ? s : dflt;
-}
-
-static int streq(const char *a, const char *b)
-{
-    return strcmp(a, b) == 0;
-}
-
-static int starts_with(const char *s, const char *prefix)
-{
-    return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-/* The condition of `type` in status.conditions, or NULL. */
-static const json_t *cond(const json_t *obj, const char *type)
-{
-    size_t i;
-    const json_t *c;
-    json_array_foreach(get(obj, "status", "conditions"), i, c)
-        if (streq(str(c, "type"), type))
-            return c;
-    return NULL;
-}
-
-/* The condition of `type` when its status is `status` ("True"), or NULL. */
-static const json_t *cond_is(const json_t *obj, const char *type, const char *status)
-{
-    const json_t *c = cond(obj, type);
-    return c && streq(str(c, "status"), status) ? c : NULL;
-}
 
 /* spec.replicas as the apiserver defaults it (1 when absent). */
 static long long spec_replicas(const json_t *obj)
@@ -137,7 +68,7 @@ static void fit(char *dst, size_t cap, const char *src, int cut)
     memcpy(dst + len, "...", 4);
 }
 
-static __attribute__((format(printf, 3, 4))) void say(struct ws_health *out, enum ws_health_status s, const char *fmt, ...)
+void say(struct ws_health *out, enum ws_health_status s, const char *fmt, ...)
 {
     char scratch[2048];
     va_list ap;
@@ -151,13 +82,7 @@ static __attribute__((format(printf, 3, 4))) void say(struct ws_health *out, enu
     fit(out->message, sizeof(out->message), scratch, n >= (int)sizeof(scratch));
 }
 
-/* A bounded string being built from parts ("container a: ...; container b: ..."). */
-struct text {
-    char buf[2048]; /* larger than a message: fit() decides where to cut */
-    size_t len;
-};
-
-static __attribute__((format(printf, 2, 3))) void add(struct text *t, const char *fmt, ...)
+void add(struct text *t, const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -173,7 +98,7 @@ static __attribute__((format(printf, 2, 3))) void add(struct text *t, const char
 }
 
 /* "reason: message", "reason", "message" or "". */
-static void reason_message(struct text *t, const json_t *v)
+void reason_message(struct text *t, const json_t *v)
 {
     const char *reason = str(v, "reason"), *message = str(v, "message");
     add(t, "%s%s%s", reason, *reason && *message ? ": " : "", message);
@@ -185,7 +110,7 @@ static void reason_message(struct text *t, const json_t *v)
  * `required`, a missing status.observedGeneration counts as not observed
  * (workload controllers always report it); otherwise only a reported one
  * that is behind counts. Returns 1 when it decided. */
-static int generation_pending(struct ws_health *out, const json_t *obj, int required)
+int generation_pending(struct ws_health *out, const json_t *obj, int required)
 {
     const json_t *seen = get(obj, "status", "observedGeneration");
     long long gen = num(obj, "metadata", "generation");
@@ -216,7 +141,7 @@ static int fatal_wait_reason(const char *r)
 
 /* Describe every init or app container of `pod` stuck in a fatal waiting
  * state into t; returns how many. */
-static int stuck_containers(struct text *t, const json_t *pod)
+int stuck_containers(struct text *t, const json_t *pod)
 {
     int found = 0;
     size_t l, i;
@@ -253,7 +178,7 @@ static int container_failure(struct text *t, const json_t *cs)
 }
 
 /* Why a pending pod is pending, into t. */
-static void pending_reason(struct text *t, const json_t *pod)
+void pending_reason(struct text *t, const json_t *pod)
 {
     const json_t *sched = cond_is(pod, "PodScheduled", "False"), *cs;
     size_t l, i;
@@ -279,7 +204,7 @@ static void pending_reason(struct text *t, const json_t *pod)
 
 /* --- apps/v1 --------------------------------------------------------------- */
 
-static void deployment_health(struct ws_health *out, const json_t *d, const json_t *pods)
+void ws__health_deployment(struct ws_health *out, const json_t *d, const json_t *pods, int64_t now)
 {
     long long want = spec_replicas(d), updated = num(d, "status", "updatedReplicas"),
               total = num(d, "status", "replicas"), avail = num(d, "status", "availableReplicas");
@@ -307,7 +232,7 @@ static void deployment_health(struct ws_health *out, const json_t *d, const json
         say(out, WS_HEALTH_HEALTHY, "%lld of %lld replicas updated and available", avail, want);
 }
 
-static void statefulset_health(struct ws_health *out, const json_t *s, const json_t *pods)
+static void statefulset_health(struct ws_health *out, const json_t *s, const json_t *pods, int64_t now)
 {
     long long want = spec_replicas(s), ready = num(s, "status", "readyReplicas"),
               updated = num(s, "status", "updatedReplicas");
@@ -350,7 +275,7 @@ static void statefulset_health(struct ws_health *out, const json_t *s, const jso
             num(s, "status", "currentReplicas"), str(s, "status", "currentRevision"));
 }
 
-static void daemonset_health(struct ws_health *out, const json_t *d, const json_t *pods)
+static void daemonset_health(struct ws_health *out, const json_t *d, const json_t *pods, int64_t now)
 {
     long long desired = num(d, "status", "desiredNumberScheduled"),
               updated = num(d, "status", "updatedNumberScheduled"),
@@ -375,7 +300,7 @@ static void daemonset_health(struct ws_health *out, const json_t *d, const json_
         say(out, WS_HEALTH_HEALTHY, "%lld of %lld pods updated and available", avail, desired);
 }
 
-static void replicaset_health(struct ws_health *out, const json_t *r, const json_t *pods)
+static void replicaset_health(struct ws_health *out, const json_t *r, const json_t *pods, int64_t now)
 {
     long long want = spec_replicas(r), avail = num(r, "status", "availableReplicas");
     const json_t *failure = cond_is(r, "ReplicaFailure", "True");
@@ -395,7 +320,7 @@ static void replicaset_health(struct ws_health *out, const json_t *r, const json
 
 /* --- core/v1 --------------------------------------------------------------- */
 
-static void pod_health(struct ws_health *out, const json_t *pod, const json_t *pods)
+static void pod_health(struct ws_health *out, const json_t *pod, const json_t *pods, int64_t now)
 {
     const char *phase = str(pod, "status", "phase");
     const char *policy = str(pod, "spec", "restartPolicy");
@@ -460,7 +385,7 @@ static void pod_health(struct ws_health *out, const json_t *pod, const json_t *p
     }
 }
 
-static void pvc_health(struct ws_health *out, const json_t *pvc, const json_t *pods)
+static void pvc_health(struct ws_health *out, const json_t *pvc, const json_t *pods, int64_t now)
 {
     const char *phase = str(pvc, "status", "phase");
     const json_t *ann = get(pvc, "metadata", "annotations");
@@ -486,7 +411,7 @@ static void pvc_health(struct ws_health *out, const json_t *pvc, const json_t *p
 
 /* Service and Ingress: Healthy once the load balancer has an address (a
  * Service only when it is of type LoadBalancer). */
-static void lb_health(struct ws_health *out, const json_t *obj, const json_t *pods)
+static void lb_health(struct ws_health *out, const json_t *obj, const json_t *pods, int64_t now)
 {
     const json_t *first = json_array_get(get(obj, "status", "loadBalancer", "ingress"), 0);
     const char *type = str(obj, "spec", "type");
@@ -505,7 +430,7 @@ static void lb_health(struct ws_health *out, const json_t *obj, const json_t *po
 
 /* Is this pod in the Job's way? Pods of another controller are skipped in
  * case the caller's selector was wider than the Job's. */
-static int pod_of(const json_t *pod, const char *uid)
+int pod_of(const json_t *pod, const char *uid)
 {
     size_t i;
     const json_t *ref;
@@ -517,7 +442,7 @@ static int pod_of(const json_t *pod, const char *uid)
     return 1;
 }
 
-static void job_health(struct ws_health *out, const json_t *job, const json_t *pods)
+static void job_health(struct ws_health *out, const json_t *job, const json_t *pods, int64_t now)
 {
     const json_t *pod, *unscheduled = NULL, *failed = cond_is(job, "Failed", "True");
     const char *uid = str(job, "metadata", "uid");
@@ -569,7 +494,7 @@ static void job_health(struct ws_health *out, const json_t *job, const json_t *p
 
 /* Argo CD's CronJob script, except that a failed last run is Healthy with a
  * note: it happened before this sync and must not fail it. */
-static void cronjob_health(struct ws_health *out, const json_t *cj, const json_t *pods)
+static void cronjob_health(struct ws_health *out, const json_t *cj, const json_t *pods, int64_t now)
 {
     const char *scheduled = str(cj, "status", "lastScheduleTime");
     const char *succeeded = str(cj, "status", "lastSuccessfulTime");
@@ -598,7 +523,7 @@ static void cronjob_health(struct ws_health *out, const json_t *cj, const json_t
     say(out, WS_HEALTH_HEALTHY, "%s", t.buf);
 }
 
-static void crd_health(struct ws_health *out, const json_t *crd, const json_t *pods)
+static void crd_health(struct ws_health *out, const json_t *crd, const json_t *pods, int64_t now)
 {
     const json_t *terminating = cond_is(crd, "Terminating", "True"),
                  *names = cond_is(crd, "NamesAccepted", "False"), *established = cond(crd, "Established"),
@@ -619,7 +544,7 @@ static void crd_health(struct ws_health *out, const json_t *crd, const json_t *p
         say(out, WS_HEALTH_HEALTHY, "CRD is established");
 }
 
-static void apiservice_health(struct ws_health *out, const json_t *api, const json_t *pods)
+static void apiservice_health(struct ws_health *out, const json_t *api, const json_t *pods, int64_t now)
 {
     const json_t *avail = cond(api, "Available");
     struct text t = {.len = 0};
@@ -647,7 +572,7 @@ static int hpa_degraded(const json_t *c)
     return 0;
 }
 
-static void hpa_health(struct ws_health *out, const json_t *hpa, const json_t *pods)
+static void hpa_health(struct ws_health *out, const json_t *hpa, const json_t *pods, int64_t now)
 {
     const json_t *conds = get(hpa, "status", "conditions"), *c;
     json_t *parsed = NULL;
@@ -679,26 +604,35 @@ out:
 
 /* --- dispatch -------------------------------------------------------------- */
 
-typedef void (*ws_health_rule_fn)(struct ws_health *out, const json_t *obj, const json_t *pods);
+static int job_selector(struct text *t, const json_t *job)
+{
+    const char *name = str(job, "metadata", "name");
+    if (write_selector(t, get(job, "spec", "selector")) == 0)
+        return 0;
+    /* Not defaulted yet (never the case for a live Job): the name label. */
+    t->len = 0;
+    t->buf[0] = '\0';
+    if (!*name)
+        return -1;
+    add(t, "batch.kubernetes.io/job-name=%s", name);
+    return 0;
+}
 
-static const struct {
-    const char *group, *kind;
-    ws_health_rule_fn assess;
-} rules[] = {
-    {"apps", "Deployment", deployment_health},
-    {"apps", "StatefulSet", statefulset_health},
-    {"apps", "DaemonSet", daemonset_health},
-    {"apps", "ReplicaSet", replicaset_health},
-    {"", "Pod", pod_health},
-    {"", "PersistentVolumeClaim", pvc_health},
-    {"", "Service", lb_health},
-    {"networking.k8s.io", "Ingress", lb_health},
-    {"extensions", "Ingress", lb_health},
-    {"batch", "Job", job_health},
-    {"batch", "CronJob", cronjob_health},
-    {"apiextensions.k8s.io", "CustomResourceDefinition", crd_health},
-    {"apiregistration.k8s.io", "APIService", apiservice_health},
-    {"autoscaling", "HorizontalPodAutoscaler", hpa_health},
+static const struct ws__health_rule rules[] = {
+    {"apps", "Deployment", NULL, ws__health_deployment, NULL},
+    {"apps", "StatefulSet", NULL, statefulset_health, NULL},
+    {"apps", "DaemonSet", NULL, daemonset_health, NULL},
+    {"apps", "ReplicaSet", NULL, replicaset_health, NULL},
+    {"", "Pod", NULL, pod_health, NULL},
+    {"", "PersistentVolumeClaim", NULL, pvc_health, NULL},
+    {"", "Service", NULL, lb_health, NULL},
+    {"networking.k8s.io", "Ingress", NULL, lb_health, NULL},
+    {"extensions", "Ingress", NULL, lb_health, NULL},
+    {"batch", "Job", NULL, job_health, job_selector},
+    {"batch", "CronJob", NULL, cronjob_health, NULL},
+    {"apiextensions.k8s.io", "CustomResourceDefinition", NULL, crd_health, NULL},
+    {"apiregistration.k8s.io", "APIService", NULL, apiservice_health, NULL},
+    {"autoscaling", "HorizontalPodAutoscaler", NULL, hpa_health, NULL},
 };
 
 /* Is obj of group/kind? The group is apiVersion up to '/' ("" for core). */
@@ -707,6 +641,24 @@ static int is_kind(const json_t *obj, const char *group, const char *kind)
     const char *api = str(obj, "apiVersion"), *slash = strchr(api, '/');
     size_t glen = slash ? (size_t)(slash - api) : 0;
     return streq(str(obj, "kind"), kind) && strlen(group) == glen && strncmp(api, group, glen) == 0;
+}
+
+static const struct ws__health_rule *match(const struct ws__health_rule *table, size_t n, const json_t *obj)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (is_kind(obj, table[i].group, table[i].kind) &&
+            (!table[i].annotation || get(obj, "metadata", "annotations", table[i].annotation)))
+            return &table[i];
+    return NULL;
+}
+
+/* The rule for obj, ML rows first (they hold the annotated variants of core
+ * kinds); NULL for kinds without one. */
+static const struct ws__health_rule *rule_for(const json_t *obj)
+{
+    const struct ws__health_rule *r = match(ws__health_ml_rules, ws__health_ml_rule_count, obj);
+    return r ? r : match(rules, WS_ARRAY_SIZE(rules), obj);
 }
 
 /* Argo CD keeps hook objects it is about to delete out of "Pending deletion". */
@@ -720,11 +672,12 @@ static int hook_finalizer(const json_t *obj)
     return 0;
 }
 
-void ws_health_assess(struct ws_health *out, const json_t *obj, const json_t *pods)
+void ws_health_assess_at(struct ws_health *out, const json_t *obj, const json_t *pods, int64_t now)
 {
-    size_t i;
+    const struct ws__health_rule *r;
     out->status = WS_HEALTH_UNKNOWN;
     out->message[0] = '\0';
+    out->recheck_at = 0;
     if (!obj || json_is_null(obj)) {
         say(out, WS_HEALTH_MISSING, "Object does not exist");
         return;
@@ -737,13 +690,17 @@ void ws_health_assess(struct ws_health *out, const json_t *obj, const json_t *po
         say(out, WS_HEALTH_PROGRESSING, "Pending deletion");
         return;
     }
-    for (i = 0; i < WS_ARRAY_SIZE(rules); i++)
-        if (is_kind(obj, rules[i].group, rules[i].kind)) {
-            rules[i].assess(out, obj, json_is_array(pods) ? pods : NULL);
-            return;
-        }
+    if ((r = rule_for(obj)) != NULL) {
+        r->assess(out, obj, json_is_array(pods) ? pods : NULL, now);
+        return;
+    }
     if (!generation_pending(out, obj, 0))
         say(out, WS_HEALTH_HEALTHY, "no health check for %s", str(obj, "kind"));
+}
+
+void ws_health_assess(struct ws_health *out, const json_t *obj, const json_t *pods)
+{
+    ws_health_assess_at(out, obj, pods, ws_wall_s());
 }
 
 /* --- pod selector ---------------------------------------------------------- */
@@ -756,7 +713,7 @@ static int compare_keys(const void *a, const void *b)
 /* A LabelSelector in the syntax of the labelSelector query parameter:
  * matchLabels (sorted), then matchExpressions. -1 when it has neither or
  * uses what that syntax cannot say. */
-static int write_selector(struct text *t, const json_t *sel)
+int write_selector(struct text *t, const json_t *sel)
 {
     const json_t *labels = get(sel, "matchLabels"), *e, *v;
     const char *keys[64], *key;
@@ -787,19 +744,13 @@ static int write_selector(struct text *t, const json_t *sel)
 
 int ws_health_pod_selector(const json_t *obj, char *buf, size_t len)
 {
-    const char *name = str(obj, "metadata", "name");
+    const struct ws__health_rule *r;
     struct text t = {.len = 0};
     if (!buf || len == 0)
         return 0;
     buf[0] = '\0';
-    if (!is_kind(obj, "batch", "Job"))
+    if (!json_is_object(obj) || !(r = rule_for(obj)) || !r->select || r->select(&t, obj) < 0)
         return 0;
-    if (write_selector(&t, get(obj, "spec", "selector")) < 0) {
-        /* Not defaulted yet (never the case for a live Job): the name label. */
-        t.len = 0;
-        if (*name)
-            add(&t, "batch.kubernetes.io/job-name=%s", name);
-    }
     if (!t.len || t.len >= len || t.len >= sizeof(t.buf) - 1)
         return 0;
     memcpy(buf, t.buf, t.len + 1);

@@ -1,12 +1,14 @@
 /* health.h — built-in health assessment, compatible with Argo CD's statuses:
  * Healthy, Progressing, Degraded, Suspended, Missing, Unknown. Pure functions
- * over the live object (and, for Jobs, its pods); table-tested. ML kinds and
- * Lua overrides come later and plug in through the same entry point. */
+ * over the live object (and, for kinds that run pods, those pods); core kinds
+ * in health.c, ML kinds (training jobs, model servers, feature pipelines) in
+ * health_ml.c; table-tested. Lua overrides plug in through the same entry. */
 #ifndef WS_HEALTH_H
 #define WS_HEALTH_H
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define WS_HEALTH_STATUSES(X)               \
     X(WS_HEALTH_HEALTHY, "Healthy")         \
@@ -27,23 +29,47 @@ const char *ws_health_str(enum ws_health_status s);
 struct ws_health {
     enum ws_health_status status;
     char message[512]; /* why, for people: "Waiting for rollout: 1 of 2 updated replicas are available" */
+    /* Unix seconds after which the verdict may change although neither the
+     * object nor its pods did (a pipeline's SLA running out, a grace period
+     * for a False condition ending); assess again then. 0: only on change. */
+    int64_t recheck_at;
 };
 
 /* Assess `obj` (the live object; NULL or json null means it does not exist:
- * Missing). `pods` (may be NULL) is a JSON array of the Pods that belong to
- * obj, as selected by ws_health_pod_selector; used for Jobs (a pod in
- * CrashLoopBackOff, ImagePullBackOff, ErrImagePull... makes the Job Degraded
- * before it fails); pods being deleted or controlled by another owner are
- * ignored. Both are borrowed for the call only; out is always filled, its
- * message is one line, cut with "..." when longer than the buffer.
- * Rules follow Argo CD's gitops-engine; where they differ, health.c says why. */
+ * Missing) at `now` (Unix seconds; SLAs and grace periods are measured
+ * against it). `pods` (may be NULL) is a JSON array of the Pods that belong
+ * to obj, as selected by ws_health_pod_selector: a pod in CrashLoopBackOff,
+ * ImagePullBackOff, ErrImagePull... makes a Job or training job Degraded
+ * before it fails, a pod the scheduler cannot place (no free GPU) is named as
+ * the reason it waits, and a Deployment annotated wavesync.dev/model-loaded
+ * reads the named condition from them; pods being deleted or controlled by
+ * another owner are ignored. Both are borrowed for the call only; out is
+ * always filled, its message is one line, cut with "..." when longer than
+ * the buffer.
+ * Core rules follow Argo CD's gitops-engine; where they differ, health.c
+ * says why. ML rules (health_ml.c): Kubeflow PyTorchJob, TFJob, MPIJob,
+ * XGBoostJob, PaddleJob, JAXJob; Trainer TrainJob; JobSet; Volcano Job; Kueue
+ * Workload; KServe InferenceService; Seldon SeldonDeployment, Model, Server;
+ * Ray RayJob, RayCluster, RayService; Argo Workflow and CronWorkflow; batch
+ * CronJob and CronWorkflow annotated wavesync.dev/sla: <duration>. */
+void ws_health_assess_at(struct ws_health *out, const json_t *obj, const json_t *pods, int64_t now);
+
+/* ws_health_assess_at at the current wall-clock time. */
 void ws_health_assess(struct ws_health *out, const json_t *obj, const json_t *pods);
 
-/* For kinds whose health depends on their pods (Job): write a label selector
- * for those pods into buf (the Job's spec.selector, e.g.
- * "batch.kubernetes.io/controller-uid=<uid>", in labelSelector query syntax,
- * not yet URL-escaped) and return 1; else return 0 with buf empty. 0 also
- * when buf is too small (256 bytes fit any generated selector). */
+/* For kinds whose health depends on their pods: write a label selector for
+ * those pods (same namespace as obj) into buf, in labelSelector query syntax,
+ * not yet URL-escaped, and return 1; else return 0 with buf empty. 0 also
+ * when buf is too small (256 bytes fit every generated selector; a
+ * Deployment's own spec.selector may need more).
+ *   batch Job                      its spec.selector ("batch.kubernetes.io/controller-uid=<uid>")
+ *   Kubeflow training jobs         training.kubeflow.org/job-name=<name>
+ *   JobSet, TrainJob               jobset.sigs.k8s.io/jobset-name=<name> (a TrainJob runs a JobSet of its name)
+ *   Volcano Job                    volcano.sh/job-name=<name>
+ *   RayCluster                     ray.io/cluster=<name>
+ *   RayJob                         ray.io/cluster=<status.rayClusterName>: only once the
+ *                                  status names the cluster, so it can change after the first call
+ *   Deployment with wavesync.dev/model-loaded   its spec.selector */
 int ws_health_pod_selector(const json_t *obj, char *buf, size_t len);
 
 #endif

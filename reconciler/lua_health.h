@@ -10,8 +10,9 @@
  * Where scripts come from (struct ws_health_cfg), first match wins:
  *   1. health.scripts, exact key: "group/Kind", or "Kind" / "/Kind" for the
  *      core group (Argo CD's argocd-cm keys);
- *   2. health.scripts, a glob key ("*.crossplane.io/*"): the longest pattern
- *      that matches, then the first in byte order;
+ *   2. health.scripts, a glob key ("*.crossplane.io/Bucket",
+ *      "*.upbound.io/[A-Z]*"): the longest pattern that matches, then the
+ *      first in byte order;
  *   3. health.directory, Argo CD's resource_customizations layout:
  *      <group>/<Kind>/health.lua, <Kind>/health.lua for the core group;
  *   4. health.directory, glob folders where "_" stands for "*"
@@ -25,7 +26,9 @@
  * as in Argo CD a safe os (time, date, clock, difftime only). Changed:
  * load/loadstring compile text only, in the script's own environment;
  * require returns only those libraries (Argo CD scripts say
- * `local os = require("os")`); print goes to the debug log; collectgarbage
+ * `local os = require("os")`); xpcall calls its handler after the failed
+ * call has unwound (a real message handler would run inside the limit hook,
+ * where no limit applies); print goes to the debug log; collectgarbage
  * only answers "count"; setmetatable refuses __gc (a finalizer would run
  * after the limits are lifted). Lua 5.1 names Argo CD's scripts may use:
  * unpack, loadstring, table.getn, math.pow. Absent: io, os.execute and the

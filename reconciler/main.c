@@ -44,6 +44,7 @@ static void usage(FILE *f)
             "commands (plain manifests):\n"
             "  apply [-f] PATH...   server-side apply manifests (files or folders) to a cluster:\n"
             "                       kinds resolved first, Namespaces and CRDs before the rest\n"
+            "  health [--config FILE] FILE...  each object's health (wavesync.yaml's Lua scripts, else built-in)\n"
             "  version              print the version (and the cluster's, with --kubeconfig)\n"
             "\n"
             "global options:\n"
@@ -446,6 +447,8 @@ int main(int argc, char **argv)
         rc = ws_cli_render(&g, argc, argv);
     else if (strcmp(cmd, "apps") == 0)
         rc = ws_cli_apps(&g, argc, argv);
+    else if (strcmp(cmd, "health") == 0)
+        rc = ws_cli_health(&g, argc, argv);
     else if (strcmp(cmd, "version") == 0)
         rc = cmd_version(&g);
     else if (strcmp(cmd, "help") == 0) {

@@ -178,6 +178,17 @@ static int under(const char *path, const char *dir)
 int ws_push_defs_changed(const struct ws_push_index *ix, const struct ws_repo *repo, const char *ref,
                          const char *default_branch, const struct ws_git_push *changes)
 {
+    json_t *g;
+    size_t k;
+    /* an ApplicationSet's git generator reads this repository at this ref:
+       any change may change what it generates */
+    json_array_foreach(ix->cat->generator_sources, k, g) {
+        const char *name = json_string_value(json_object_get(g, "repository"));
+        const char *rev = json_string_value(json_object_get(g, "revision"));
+        if (name && strcmp(name, repo->name) == 0 && ws_push_ref_tracks(rev, ref, default_branch) &&
+            (changes->all || json_array_size(changes->paths)))
+            return 1;
+    }
     for (size_t i = 0; i < ix->cfg->napp_dirs; i++) {
         const struct ws_app_dir *d = &ix->cfg->app_dirs[i];
         json_t *p;

@@ -35,7 +35,8 @@ int ws_push_interesting(const struct ws_push_index *ix, const struct ws_repo *re
                         const char *default_branch);
 
 /* Did the push change a file in an applications folder read from this
- * repository and ref (the catalog must be read again before routing)? */
+ * repository and ref, or anything an ApplicationSet's git generator reads
+ * there (the catalog must be read again before routing)? */
 int ws_push_defs_changed(const struct ws_push_index *ix, const struct ws_repo *repo, const char *ref,
                          const char *default_branch, const struct ws_git_push *changes);
 

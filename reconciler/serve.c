@@ -812,6 +812,7 @@ static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *
     j->opts.state_dir = s->cfg->settings.state_dir;
     j->opts.inventory_namespace = s->cfg->settings.inventory_namespace;
     j->opts.config = s->cfg;
+    j->opts.lua_health = s->lua;
     /* a pushed commit was fetched while routing; a manual run fetches */
     if (j->revision && strlen(j->revision) == 40) {
         const struct ws_repo *r = def->nsources ? ws_config_repo_by_url(s->cfg, def->sources[0].repo_url) : NULL;
@@ -1066,6 +1067,10 @@ int ws_cli_serve(const struct ws_global_opts *g, int argc, char **argv)
         goto out_loop;
     }
     log_catalog_problems(&s.snap->cat);
+    if ((cfg.health.directory || cfg.health.scripts) && ws_lua_health_new(&s.lua, &cfg.health, NULL, &err) < 0) {
+        fprintf(stderr, "wavesync serve: %s\n", err.msg);
+        goto out_loop;
+    }
     for (size_t r = 0; r < cfg.nrepos; r++)
         s.queues[r].last_fetch = ws_wall_s();
     if (ws_status_client_new(&s.status, &loop) < 0) {
@@ -1124,6 +1129,7 @@ out_loop:
     }
     free(s.apps);
     free(s.buckets);
+    ws_lua_health_free(s.lua);
     snap_unref(s.snap);
     json_decref(s.m.webhooks);
     json_decref(state);

@@ -84,6 +84,7 @@ struct svc {
     struct ws_httpd *httpd;
     struct ws_status_client *status;
     struct ws_clusters clusters;
+    struct ws_lua_health *lua;  /* health: scripts from wavesync.yaml, or NULL */
     struct app_state *apps;
     size_t napps;
     struct repo_queue *queues; /* per cfg->repos[i] */

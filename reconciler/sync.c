@@ -75,6 +75,7 @@ void ws__sync_item_quiesce(struct item *it)
         ws_kube_watch_stop(it->pod_watch);
         it->pod_watch = NULL;
     }
+    ws_timer_close(&it->recheck);
 }
 
 static void wave_quiesce(struct ws_sync *s)
@@ -602,6 +603,34 @@ static void on_pod_event(enum ws_watch_event ev, json_t *pod, const struct ws_er
     item_check_health(it);
 }
 
+static void on_recheck(uv_timer_t *t)
+{
+    struct item *it = t->data;
+    ws_timer_close(&it->recheck);
+    item_check_health(it);
+}
+
+/* The object's health: a custom (Lua) check for its kind when configured,
+ * else the built-in rules. A verdict that may change with time alone (an
+ * SLA running out) is looked at again then, without waiting for an event. */
+static void assess(struct item *it, const json_t *pods)
+{
+    const struct ws_sync *s = it->s;
+    if (!s->opts.lua_health || !ws_lua_health_assess(s->opts.lua_health, it->live, &it->health))
+        ws_health_assess(&it->health, it->live, pods);
+    else
+        it->health.recheck_at = 0;
+    ws_timer_close(&it->recheck);
+    if (it->health.recheck_at > 0 && it->health.status != WS_HEALTH_HEALTHY &&
+        it->health.status != WS_HEALTH_DEGRADED) {
+        int64_t in_s = it->health.recheck_at - ws_wall_s();
+        it->recheck = ws_timer_start(ws_kube_loop(s->kube), (uint64_t)(in_s > 0 ? in_s : 0) * 1000 + 10,
+                                     on_recheck, it);
+    }
+}
+
+static void start_pod_watch(struct item *it);
+
 static void item_check_health(struct item *it)
 {
     json_t *pods = NULL;
@@ -614,7 +643,7 @@ static void item_check_health(struct item *it)
         json_object_foreach(it->pods, key, p)
             json_array_append(pods, p);
     }
-    ws_health_assess(&it->health, it->live, pods);
+    assess(it, pods);
     json_decref(pods);
     if (it->health.status == WS_HEALTH_HEALTHY)
         item_done(it);
@@ -640,13 +669,28 @@ static void on_object_event(enum ws_watch_event ev, json_t *obj, const struct ws
     }
     json_decref(it->live);
     it->live = json_incref(obj);
+    /* some kinds name their pods only once running (a RayJob's cluster) */
+    if (!it->pod_watch)
+        start_pod_watch(it);
     item_check_health(it);
+}
+
+/* Watch the pods of kinds whose health depends on them (Jobs, training
+ * jobs, model servers), once the object says which they are. */
+static void start_pod_watch(struct item *it)
+{
+    struct ws_kube_ref ref = ws__sync_item_ref(it);
+    char selector[512];
+    if (it->pod_watch || !it->live || !ws_health_pod_selector(it->live, selector, sizeof(selector)))
+        return;
+    struct ws_kube_ref pods = {"v1", "Pod", ref.namespace_, NULL};
+    struct ws_kube_watch_opts o = {.label_selector = selector};
+    it->pod_watch = ws_kube_watch_start(it->s->kube, &pods, &o, on_pod_event, it);
 }
 
 static void watch_item(struct item *it)
 {
     struct ws_kube_ref ref = ws__sync_item_ref(it);
-    char selector[512];
     const char *rv = json_string_value(json_object_get(json_object_get(it->live, "metadata"), "resourceVersion"));
     /* Watch from the apply's resourceVersion: we have the object as of
      * then, and a LIST would wait for the apiserver's watch cache to catch
@@ -654,11 +698,7 @@ static void watch_item(struct item *it)
     struct ws_kube_watch_opts wo = {.resource_version = rv};
     it->state = IT_WAITING;
     it->watch = ws_kube_watch_start(it->s->kube, &ref, rv ? &wo : NULL, on_object_event, it);
-    if (it->live && ws_health_pod_selector(it->live, selector, sizeof(selector))) {
-        struct ws_kube_ref pods = {"v1", "Pod", ref.namespace_, NULL};
-        struct ws_kube_watch_opts o = {.label_selector = selector};
-        it->pod_watch = ws_kube_watch_start(it->s->kube, &pods, &o, on_pod_event, it);
-    }
+    start_pod_watch(it);
 }
 
 int ws__sync_will_recreate(const struct item *it)
@@ -716,7 +756,7 @@ static void on_applied(const struct ws_kube_result *res, void *data)
     }
     /* Most kinds are Healthy straight from the apply response; watch only
      * what is not. */
-    ws_health_assess(&it->health, it->live, NULL);
+    assess(it, NULL);
     if (it->health.status == WS_HEALTH_HEALTHY) {
         item_done(it);
         return;

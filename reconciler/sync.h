@@ -14,6 +14,7 @@
 #include "app.h"
 #include "config.h"
 #include "kube.h"
+#include "lua_health.h"
 
 struct ws_sync;
 
@@ -28,6 +29,7 @@ struct ws_sync_opts {
     const struct ws_config *config; /* repository credentials by URL; may be NULL */
     int64_t fetched_since;     /* mirrors fetched at or after this Unix time are not fetched
                                   again (a one-shot run's snapshot); 0 = always fetch */
+    struct ws_lua_health *lua_health; /* custom health checks (wavesync.yaml health:); NULL = built-in only */
 };
 
 /* Progress (called on the loop thread at every change worth showing). */

@@ -50,6 +50,7 @@ struct item {
     struct ws_health health;
     struct ws_kube_req *req;
     struct ws_kube_watch *watch, *pod_watch;
+    uv_timer_t *recheck;        /* the verdict may change with time alone (an SLA running out) */
     uint64_t applied_ms, healthy_ms; /* since the run started */
     int recreated;              /* Force=true: deleted once after an immutable-field error */
     int gone_seen;              /* waiting for deletion: the object was listed */

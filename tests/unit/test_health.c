@@ -463,14 +463,15 @@ static const struct {
     {"json null", "[null]", NULL, WS_HEALTH_MISSING, "does not exist"},
     {"ConfigMap", "{apiVersion: v1, kind: ConfigMap, metadata: {name: settings}, data: {a: b}}", NULL,
      WS_HEALTH_HEALTHY, "no health check for ConfigMap"},
+    /* (InferenceService has a rule now, in health_ml.c: a made-up kind here) */
     {"custom resource with observedGeneration behind",
-     "{apiVersion: serving.kserve.io/v1beta1, kind: InferenceService, metadata: {name: llama, generation: 4}, "
+     "{apiVersion: features.acme.io/v1, kind: FeatureView, metadata: {name: clicks, generation: 4}, "
      "spec: {}, status: {observedGeneration: 3}}",
      NULL, WS_HEALTH_PROGRESSING, "observed generation 3 of 4"},
     {"custom resource up to date",
-     "{apiVersion: serving.kserve.io/v1beta1, kind: InferenceService, metadata: {name: llama, generation: 4}, "
+     "{apiVersion: features.acme.io/v1, kind: FeatureView, metadata: {name: clicks, generation: 4}, "
      "spec: {}, status: {observedGeneration: 4}}",
-     NULL, WS_HEALTH_HEALTHY, "no health check for InferenceService"},
+     NULL, WS_HEALTH_HEALTHY, "no health check for FeatureView"},
     {"not an object", "[[1, 2]]", NULL, WS_HEALTH_UNKNOWN, "Not a Kubernetes object"},
 };
 

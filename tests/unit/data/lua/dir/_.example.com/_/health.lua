@@ -1,0 +1,2 @@
+-- Argo CD's folder for the glob *.example.com/*
+return {status = "Suspended", message = "from the glob folder: " .. obj.kind}

@@ -1,0 +1,5 @@
+hs = {}
+if obj.status ~= nil then
+  hs.status = = "Healthy"
+end
+return hs
