@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # multi.sh — several clusters and dependencies between applications, end to
 # end: two control planes from tests/devcluster at once, applications for
-# each synced concurrently in one run; wavesync.dev/depends-on orders two
-# applications; with one cluster stopped the other cluster's applications
-# still sync, and the exit code (3) and message name the stopped one; a
-# depends-on cycle is refused before anything is applied.
+# each synced concurrently in one run; an ApplicationSet generating one
+# Application per model and per cluster; wavesync.dev/depends-on orders two
+# applications; ML health on a real apiserver: a PyTorchJob's wave waits until
+# the test marks the job Succeeded, a crash-looping worker fails its wave
+# early, a CronJob past its SLA fails its wave; with one cluster stopped the
+# other cluster's applications still sync, and the exit code (3) and message
+# name the stopped one; a depends-on cycle is refused before anything is
+# applied.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
-cluster_up
+cluster_up --crds
 one_kubeconfig=$DEVCLUSTER_KUBECONFIG
 one_server=$DEVCLUSTER_SERVER
 two=$E2E_DIR/two
@@ -77,6 +81,30 @@ app feature-store one feature-store >"$repo/apps/feature-store.yaml"
 app model-server one model-server feature-store >"$repo/apps/model-server.yaml"
 app edge two edge >"$repo/apps/edge.yaml"
 app registry two registry >"$repo/apps/registry.yaml"
+# one Application per model and per cluster
+mkdir -p "$repo/models/ranker" "$repo/models/embedder"
+cm ranker 1 >"$repo/models/ranker/cm.yaml"
+cm embedder 1 >"$repo/models/embedder/cm.yaml"
+cat >"$repo/apps/models.yaml" <<YAML
+apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: models}
+spec:
+  generators:
+    - matrix:
+        generators:
+          - clusters: {}
+          - list:
+              elements:
+                - {model: ranker, gpus: "4"}
+                - {model: embedder, gpus: "2"}
+  template:
+    metadata: {name: "{{model}}-{{name}}"}
+    spec:
+      source: {repoURL: "file://$repo", targetRevision: HEAD, path: "models/{{model}}"}
+      destination: {name: "{{name}}", namespace: models}
+      syncPolicy: {syncOptions: [CreateNamespace=true]}
+YAML
 git init -q -b main "$repo" && git -C "$repo" add -A && git -C "$repo" commit -qm apps
 mkdir -p "$E2E_DIR/two-creds" # kept when cluster two is stopped (its folder goes)
 cp "$two_ca" "$E2E_DIR/two-creds/ca.crt"
@@ -112,9 +140,20 @@ d=json.load(sys.stdin)["metadata"]["creationTimestamp"]
 print(int(datetime.datetime.strptime(d,"%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()))'
 }
 
+run_ws apps --config "$cfg" --output json apps
+python3 - "$E2E_DIR/apps.out" <<'PY'
+import json, sys
+apps = {a["name"]: a for a in json.load(open(sys.argv[1]))["applications"]}
+want = {"ranker-one", "ranker-two", "embedder-one", "embedder-two"}
+sys.exit(0 if want <= set(apps) and all(apps[n]["applicationSet"] == "models" for n in want) else 1)
+PY
+ok $? "the ApplicationSet generates one Application per model and per cluster (wavesync apps)"
 run_ws sync --config "$cfg" --output json sync
 [ "$rc" = 0 ] && ! grep -q "warn" "$E2E_DIR/sync.err"
-ok $? "one run syncs four applications over two clusters (exit $rc)"
+ok $? "one run syncs eight applications over two clusters (exit $rc)"
+kapi one /api/v1/namespaces/models/configmaps/ranker >/dev/null && kapi two /api/v1/namespaces/models/configmaps/ranker >/dev/null &&
+	kapi one /api/v1/namespaces/models/configmaps/embedder >/dev/null && kapi two /api/v1/namespaces/models/configmaps/embedder >/dev/null
+ok $? "the generated Applications reached both clusters"
 kapi one /api/v1/namespaces/multi/configmaps/model-server >/dev/null &&
 	kapi two /api/v1/namespaces/multi/configmaps/edge >/dev/null &&
 	kapi two /api/v1/namespaces/multi/configmaps/registry >/dev/null
@@ -135,6 +174,103 @@ sys.exit(0 if all(reports[a]["result"] == "Succeeded" for a in ("feature-store",
 PY
 ok $? "every report says Succeeded"
 
+# --- ML health on the real apiserver ---------------------------------------------
+kpatch() { # path json: merge-patch on cluster one
+	curl -sf -X PATCH -H 'Content-Type: application/merge-patch+json' --data "$2" --cacert "$DEVCLUSTER_CA" \
+		--cert "$DEVCLUSTER_CLIENT_CERT" --key "$DEVCLUSTER_CLIENT_KEY" "$one_server$1" >/dev/null
+}
+kpost() { # path json: create on cluster one
+	curl -sf -X POST -H 'Content-Type: application/json' --data "$2" --cacert "$DEVCLUSTER_CA" \
+		--cert "$DEVCLUSTER_CLIENT_CERT" --key "$DEVCLUSTER_CLIENT_KEY" "$one_server$1" >/dev/null
+}
+wait_for() { # seconds command...
+	local n=$(($1 * 10))
+	shift
+	while [ "$n" -gt 0 ]; do "$@" >/dev/null && return 0; sleep 0.1; n=$((n - 1)); done
+	return 1
+}
+pytorchjob() { # name
+	cat <<YAML
+apiVersion: kubeflow.org/v1
+kind: PyTorchJob
+metadata: {name: $1}
+spec:
+  pytorchReplicaSpecs:
+    Master:
+      replicas: 1
+      template:
+        spec: {containers: [{name: pytorch, image: registry.local/resnet-train:1}]}
+    Worker:
+      replicas: 2
+      template:
+        spec: {containers: [{name: pytorch, image: registry.local/resnet-train:1}]}
+YAML
+}
+mkdir -p "$repo/train" "$repo/train-crash" "$repo/pipeline"
+pytorchjob resnet >"$repo/train/job.yaml"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: serve-after-training\n  annotations: {argocd.argoproj.io/sync-wave: "1"}\ndata: {model: resnet}\n' \
+	>"$repo/train/serve.yaml"
+pytorchjob crashy >"$repo/train-crash/job.yaml"
+cat >"$repo/pipeline/cronjob.yaml" <<'YAML'
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: materialize-features
+  annotations: {wavesync.dev/sla: 1h}
+spec:
+  schedule: "0 * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec: {restartPolicy: Never, containers: [{name: main, image: registry.local/feast:0.40}]}
+YAML
+app train one train >"$repo/apps/train.yaml"
+app train-crash one train-crash >"$repo/apps/train-crash.yaml"
+app pipeline one pipeline >"$repo/apps/pipeline.yaml"
+git -C "$repo" add -A && git -C "$repo" commit -qm "training and a pipeline"
+
+"$WAVESYNC" --config "$cfg" sync train >"$E2E_DIR/train.out" 2>"$E2E_DIR/train.err" &
+train_pid=$!
+wait_for 30 kapi one /apis/kubeflow.org/v1/namespaces/multi/pytorchjobs/resnet
+ok $? "the PyTorchJob is applied"
+sleep 1.5
+! kapi one /api/v1/namespaces/multi/configmaps/serve-after-training >/dev/null && kill -0 "$train_pid"
+ok $? "its wave waits: the next wave is not applied while the job runs"
+kpatch /apis/kubeflow.org/v1/namespaces/multi/pytorchjobs/resnet/status \
+	'{"status": {"conditions": [{"type": "Created", "status": "True", "reason": "PyTorchJobCreated"}, {"type": "Succeeded", "status": "True", "reason": "PyTorchJobSucceeded", "message": "PyTorchJob resnet is successfully completed."}]}}'
+wait "$train_pid"
+trc=$?
+[ "$trc" = 0 ] && kapi one /api/v1/namespaces/multi/configmaps/serve-after-training >/dev/null
+ok $? "marked Succeeded: the wave is Healthy and the next one applied (exit $trc)"
+
+"$WAVESYNC" --config "$cfg" sync train-crash >"$E2E_DIR/crash.out" 2>"$E2E_DIR/crash.err" &
+crash_pid=$!
+t0=$(date +%s)
+wait_for 30 kapi one /apis/kubeflow.org/v1/namespaces/multi/pytorchjobs/crashy
+uid=$(kapi one /apis/kubeflow.org/v1/namespaces/multi/pytorchjobs/crashy | python3 -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["uid"])')
+kpatch /apis/kubeflow.org/v1/namespaces/multi/pytorchjobs/crashy/status \
+	'{"status": {"conditions": [{"type": "Created", "status": "True", "reason": "PyTorchJobCreated"}, {"type": "Running", "status": "True", "reason": "PyTorchJobRunning"}]}}'
+kpost /api/v1/namespaces/multi/pods "{\"metadata\": {\"name\": \"crashy-worker-0\", \"labels\": {\"training.kubeflow.org/job-name\": \"crashy\", \"training.kubeflow.org/replica-type\": \"worker\"}, \"ownerReferences\": [{\"apiVersion\": \"kubeflow.org/v1\", \"kind\": \"PyTorchJob\", \"name\": \"crashy\", \"uid\": \"$uid\", \"controller\": true}]}, \"spec\": {\"containers\": [{\"name\": \"pytorch\", \"image\": \"registry.local/resnet-train:1\"}]}}"
+ok $? "a worker pod of the job"
+kpatch /api/v1/namespaces/multi/pods/crashy-worker-0/status \
+	'{"status": {"phase": "Running", "containerStatuses": [{"name": "pytorch", "ready": false, "restartCount": 4, "image": "registry.local/resnet-train:1", "imageID": "", "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 1m20s restarting failed container=pytorch"}}, "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}}'
+wait "$crash_pid"
+crc=$?
+t1=$(date +%s)
+[ "$crc" = 1 ] && grep -q "CrashLoopBackOff" "$E2E_DIR/crash.out" && [ $((t1 - t0)) -lt 30 ]
+ok $? "a crash-looping worker fails the wave early (exit $crc after $((t1 - t0)) s, deadline 60 s)"
+
+"$WAVESYNC" --config "$cfg" sync pipeline >"$E2E_DIR/pipeline.out" 2>"$E2E_DIR/pipeline.err" &
+pipe_pid=$!
+wait_for 30 kapi one /apis/batch/v1/namespaces/multi/cronjobs/materialize-features
+three_h_ago=$(date -u -d '-3 hours' +%Y-%m-%dT%H:%M:%SZ)
+kpatch /apis/batch/v1/namespaces/multi/cronjobs/materialize-features/status \
+	"{\"status\": {\"lastScheduleTime\": \"$three_h_ago\", \"lastSuccessfulTime\": \"$three_h_ago\"}}"
+wait "$pipe_pid"
+prc=$?
+[ "$prc" = 1 ] && grep -q "SLA 1h" "$E2E_DIR/pipeline.out"
+ok $? "a CronJob whose last success is older than its SLA fails its wave (exit $prc: $(grep -m1 -o 'last success[^;]*' "$E2E_DIR/pipeline.out"))"
+
 # --- a cycle is refused before anything is applied --------------------------------
 app feature-store one feature-store model-server >"$repo/apps/feature-store.yaml"
 cm model-server 2 >"$repo/model-server/cm.yaml"
@@ -151,7 +287,8 @@ cm edge 2 >"$repo/edge/cm.yaml"
 cm model-server 3 >"$repo/model-server/cm.yaml"
 git -C "$repo" commit -qam "edge 2, model-server 3"
 "$DEVCLUSTER" down --dir "$two" >/dev/null 2>&1
-run_ws down --config "$cfg" sync
+# the applications of the multi-cluster part (the ML ones above fail on purpose)
+run_ws down --config "$cfg" sync feature-store model-server edge registry ranker-one ranker-two embedder-one embedder-two
 [ "$rc" = 3 ]
 ok $? "with cluster two stopped: exit 3 (got $rc)"
 grep -q "edge: .*cannot reach cluster \"two\" ($two_server)" "$E2E_DIR/down.err" &&

@@ -727,6 +727,27 @@ static void test_cli(void)
     tap_is_int(rc, WS_EXIT_USAGE, "cli: no files exits 2");
     free(out);
     free(errout);
+    g.config = "/nonexistent/wavesync.yaml";
+    rc = run_cli(&g, &out, &errout, objects, NULL);
+    tap_is_int(rc, WS_EXIT_USAGE, "cli: a --config that does not exist exits 2");
+    tap_contains(errout, "/nonexistent/wavesync.yaml", "cli: naming it");
+    free(out);
+    free(errout);
+    g.config = config;
+
+    /* "-" reads standard input, as `kubectl get -o yaml | wavesync health -` */
+    {
+        int saved_in = dup(0), fd = open(objects, O_RDONLY);
+        dup2(fd, 0);
+        close(fd);
+        rc = run_cli(&g, &out, &errout, "-", NULL);
+        dup2(saved_in, 0);
+        close(saved_in);
+        tap_is_int(rc, 0, "cli: - reads standard input");
+        tap_contains(out, row("Widget", "shop/ready", "Healthy", "1/1 widgets ready"), "cli: all of it");
+        free(out);
+        free(errout);
+    }
 
     /* a script that does not compile: exit 2, naming it */
     if (!mkdtemp(dir_tmpl)) {
