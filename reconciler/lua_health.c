@@ -612,8 +612,18 @@ int ws_lua_health_new(struct ws_lua_health **out, const struct ws_health_cfg *cf
         lh->limits.wall_ms = WS_LUA_DEFAULT_WALL_MS;
     if (cfg && cfg->scripts && (rc = load_inline(lh, cfg->scripts, err)) < 0)
         goto out;
-    if (cfg && cfg->directory && (rc = load_dir(lh, cfg->directory, err)) < 0)
-        goto out;
+    if (cfg && cfg->directory) {
+        /* sources read /etc/wavesync/health/..., not /etc/wavesync/./../health/... */
+        char *real = realpath(cfg->directory, NULL);
+        if (!real) {
+            rc = ws_err_set(err, WS_ECONFIG, "health.directory: %s: %s", cfg->directory, strerror(errno));
+            goto out;
+        }
+        rc = load_dir(lh, real, err);
+        free(real);
+        if (rc < 0)
+            goto out;
+    }
     *out = lh;
     lh = NULL;
 out:

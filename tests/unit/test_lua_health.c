@@ -123,7 +123,7 @@ static void test_fixtures(void)
     tap_is_int(ws_lua_health_count(lh), 2, "fixtures/health: two scripts");
     for (size_t i = 0; i < WS_ARRAY_SIZE(fixture_cases); i++) {
         json_t *obj = load_obj(fixture_cases[i].file, fixture_cases[i].name);
-        struct ws_health h = {WS_HEALTH_HEALTHY, "untouched"};
+        struct ws_health h = {WS_HEALTH_HEALTHY, "untouched", 0};
         char name[256];
         int rc = ws_lua_health_assess(lh, obj, &h);
         snprintf(name, sizeof(name), "%s%s%s", fixture_cases[i].file, fixture_cases[i].name ? " " : "",
@@ -288,7 +288,7 @@ static void test_scripts(void)
         struct ws_err err;
         struct ws_lua_health *lh = make(NULL, NULL, &err, "example.com/Widget", script_cases[i].script, NULL);
         json_t *obj = script_cases[i].obj ? Y(script_cases[i].obj) : json_incref(ready);
-        struct ws_health h = {WS_HEALTH_HEALTHY, "untouched"};
+        struct ws_health h = {WS_HEALTH_HEALTHY, "untouched", 0};
         int rc;
         if (!tap_ok(lh != NULL, "%s: compiles", script_cases[i].name)) {
             tap_diag("  %s", err.msg);
@@ -354,7 +354,7 @@ static void test_limits(void)
         struct ws_err err;
         struct ws_lua_health *lh = make(NULL, &limit_cases[i].lim, &err, "example.com/Widget",
                                         limit_cases[i].script, NULL);
-        struct ws_health h = {WS_HEALTH_HEALTHY, "untouched"};
+        struct ws_health h = {WS_HEALTH_HEALTHY, "untouched", 0};
         uint64_t t0, ms;
         int rc;
         if (!tap_ok(lh != NULL, "%s: compiles", limit_cases[i].name)) {
@@ -528,7 +528,7 @@ static void test_sources(void)
     for (size_t i = 0; i < WS_ARRAY_SIZE(source_cases); i++) {
         json_t *obj = source_cases[i].obj ? Y(source_cases[i].obj) : NULL;
         struct ws_lua_health *r = lh[source_cases[i].registry];
-        struct ws_health h = {WS_HEALTH_HEALTHY, "untouched"};
+        struct ws_health h = {WS_HEALTH_HEALTHY, "untouched", 0};
         const char *src = ws_lua_health_source(r, obj);
         int rc = ws_lua_health_assess(r, obj, &h);
         const char *label = source_cases[i].obj ? source_cases[i].obj : "(no object)";
