@@ -988,10 +988,10 @@ static int parse_health(const struct cfg *x, struct ws_health_cfg *h, const json
         if (!json_is_string(v))
             return fail(x, ws_yaml_key_line(ws_yaml_pos_child(pos, "scripts"), key),
                         "health.scripts[\"%s\"] must be a Lua script (a string)", key);
-        if (!slash || slash == key + strlen(key) - 1 || strchr(slash + 1, '/'))
+        if (!*key || (slash && (!slash[1] || strchr(slash + 1, '/'))))
             return fail(x, ws_yaml_key_line(ws_yaml_pos_child(pos, "scripts"), key),
-                        "health.scripts key \"%s\" must be \"group/Kind\" (\"/Kind\" for the core group), "
-                        "e.g. \"kubeflow.org/PyTorchJob\"", key);
+                        "health.scripts key \"%s\" must be \"group/Kind\" (\"Kind\" or \"/Kind\" for the core "
+                        "group), e.g. \"kubeflow.org/PyTorchJob\"", key);
     }
     if (scripts && !(h->scripts = json_deep_copy(scripts)))
         return nomem(x);

@@ -125,6 +125,16 @@ clusters:
 applications:
   - {repository: platform, path: apps}
 settings: {waveTimeout: 60s, stateDir: $E2E_DIR/state, concurrency: 4}
+health:
+  scripts:
+    # Argo CD's health.lua contract, for a core kind: a ConfigMap marked broken is Degraded
+    ConfigMap: |
+      hs = {status = "Healthy", message = "ok"}
+      if obj.data ~= nil and obj.data.broken == "true" then
+        hs.status = "Degraded"
+        hs.message = "marked broken by " .. (obj.metadata.labels and obj.metadata.labels.owner or "someone")
+      end
+      return hs
 YAML
 
 kapi() { # cluster path
@@ -270,6 +280,19 @@ wait "$pipe_pid"
 prc=$?
 [ "$prc" = 1 ] && grep -q "SLA 1h" "$E2E_DIR/pipeline.out"
 ok $? "a CronJob whose last success is older than its SLA fails its wave (exit $prc: $(grep -m1 -o 'last success[^;]*' "$E2E_DIR/pipeline.out"))"
+
+# --- a Lua health script decides in a real sync -------------------------------------
+mkdir -p "$repo/lua-check"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: flags, labels: {owner: ml-oncall}}\ndata: {broken: "true"}\n' \
+	>"$repo/lua-check/cm.yaml"
+app lua-check one lua-check >"$repo/apps/lua-check.yaml"
+git -C "$repo" add -A && git -C "$repo" commit -qm "lua-check"
+run_ws lua --config "$cfg" sync lua-check
+[ "$rc" = 1 ] && grep -q "Degraded: marked broken by ml-oncall" "$E2E_DIR/lua.out"
+ok $? "the Lua script in wavesync.yaml overrides the built-in ConfigMap rule (exit $rc)"
+run_ws lua-cli --config "$cfg" health "$repo/lua-check/cm.yaml"
+[ "$rc" = 0 ] && grep -q "Degraded" "$E2E_DIR/lua-cli.out" && grep -q "marked broken" "$E2E_DIR/lua-cli.out"
+ok $? "wavesync health runs the same script on a file: $(head -c 120 "$E2E_DIR/lua-cli.out")"
 
 # --- a cycle is refused before anything is applied --------------------------------
 app feature-store one feature-store model-server >"$repo/apps/feature-store.yaml"
