@@ -60,3 +60,21 @@ run_ws() {
 	rc=$?
 
 }
+
+# ---- for tests that run helper processes and `wavesync serve` ------------------
+# Background helpers go in pids (killed on exit), the service's pid in
+# serve_pid (killed with -9: the tests restart it on purpose).
+pids=()
+serve_pid=
+services_down() {
+	[ -n "$serve_pid" ] && kill -9 "$serve_pid" 2>/dev/null
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	cluster_down
+}
+
+wait_file() { # file: wait until it exists and is not empty (10 s)
+	for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done
+	return 1
+}
+
+free_port() { "${PYTHON:-python3}" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

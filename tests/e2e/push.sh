@@ -14,15 +14,7 @@ srv=$E2E_DIR/srv
 mkdir -p "$srv"
 export GIT_AUTHOR_NAME=e2e GIT_AUTHOR_EMAIL=e2e@wavesync.invalid
 export GIT_COMMITTER_NAME=e2e GIT_COMMITTER_EMAIL=e2e@wavesync.invalid
-pids=()
-serve_pid=
-cleanup() {
-	[ -n "$serve_pid" ] && kill -9 "$serve_pid" 2>/dev/null
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	cluster_down
-}
-trap cleanup EXIT
-wait_file() { for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done; return 1; }
+trap services_down EXIT
 
 "$py" "$WS_SRCDIR/tests/e2e/githttp.py" --root "$srv" --port-file "$E2E_DIR/git.port" \
 	--log "$E2E_DIR/githttp.log" 2>"$E2E_DIR/githttp.err" &
@@ -39,7 +31,7 @@ cfg=$("$WS_SRCDIR/tests/make-fixture-repo" "$E2E_DIR/fx" "$DEVCLUSTER_KUBECONFIG
 	exit 1
 }
 repo=$E2E_DIR/fx/repo
-ws_port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+ws_port=$(free_port)
 ws_url="http://127.0.0.1:$ws_port"
 secret="fixture-secret-$RANDOM$RANDOM"
 # the fixture's configuration, plus a webhook secret and the server

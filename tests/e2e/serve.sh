@@ -23,20 +23,7 @@ state=$E2E_DIR/state
 mkdir -p "$srv" "$state"
 export GIT_AUTHOR_NAME=e2e GIT_AUTHOR_EMAIL=e2e@wavesync.invalid
 export GIT_COMMITTER_NAME=e2e GIT_COMMITTER_EMAIL=e2e@wavesync.invalid
-pids=()
-serve_pid=
-cleanup() {
-	[ -n "$serve_pid" ] && kill -9 "$serve_pid" 2>/dev/null
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	cluster_down
-}
-trap cleanup EXIT
-
-wait_file() { # file: wait until it exists and is not empty (10 s)
-	for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done
-	return 1
-}
-free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+trap services_down EXIT
 
 # --- the Git server and the status receiver ----------------------------------------
 "$py" "$WS_SRCDIR/tests/e2e/githttp.py" --root "$srv" --port-file "$E2E_DIR/git.port" \
