@@ -32,6 +32,7 @@ static const char LOADED_KEY = 'l'; /* the running evaluation's libraries (for r
 struct script {
     char *key;      /* "kubeflow.org/PyTorchJob", "Service" (core), or a glob ("*.upbound.io/[A-Z]*") */
     char *source;   /* the file, or "inline:<key>" */
+    char *broken;   /* it does not compile: every object it applies to is Unknown with this */
     int from_dir;   /* health.directory (ranks after health.scripts) */
     int glob;
     lua_State *L;
@@ -360,6 +361,7 @@ static void script_free(struct script *s)
         lua_close(s->L);
     free(s->key);
     free(s->source);
+    free(s->broken);
     free(s);
 }
 
@@ -412,8 +414,21 @@ static int add_script(struct ws_lua_health *lh, const char *key, int from_dir, c
     if (lua_pcall(s->L, 1, 0, 0) != LUA_OK) {
         const char *msg = lua_type(s->L, -1) == LUA_TSTRING ? lua_tostring(s->L, -1) : "?";
         if (su.compile_failed) {
-            compile_error(err, msg, chunkname, source);
-            rc = WS_ECONFIG;
+            /* A script that does not compile makes the objects it is for
+               Unknown (saying why), like any other script error: the
+               process and the other scripts carry on. */
+            struct ws_err e;
+            ws_err_clear(&e);
+            compile_error(&e, msg, chunkname, source);
+            ws_warn("%s", e.msg);
+            lua_close(s->L);
+            s->L = NULL;
+            if (!(s->broken = strdup(e.msg))) {
+                rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+                goto out;
+            }
+            lh->v[lh->n++] = s;
+            s = NULL;
         } else {
             rc = ws_err_set(err, WS_ENOMEM, "health script %s: %s", source, msg);
         }
@@ -977,6 +992,12 @@ int ws_lua_health_assess(struct ws_lua_health *lh, const json_t *obj, struct ws_
     struct script *s;
     if (!lh || !lh->n || object_key(obj, key, sizeof(key)) < 0 || !(s = find(lh, key)))
         return 0;
+    if (s->broken) {
+        out->status = WS_HEALTH_UNKNOWN;
+        snprintf(out->message, sizeof(out->message), "%s", s->broken);
+        out->recheck_at = 0;
+        return 1;
+    }
     evaluate(s, key, obj, out);
     return 1;
 }

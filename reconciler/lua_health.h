@@ -81,10 +81,11 @@ struct ws_lua_limits {
 
 /* Load and compile every script cfg names (cfg NULL or empty: none, and
  * assess always returns 0). BLOCKING: reads health.directory; call at
- * startup. A folder that cannot be read, or a script that does not compile,
- * is an error naming it: "health script does not compile:
+ * startup. A folder that cannot be read is an error naming it. A script
+ * that does not compile is logged, and every object it applies to is
+ * Unknown with "health script does not compile:
  * /etc/wavesync/health/kubeflow.org/PyTorchJob/health.lua:12: 'end' expected
- * near <eof>". limits may be NULL for defaults; it is copied. A directory
+ * near <eof>" (like any other script error, it never stops the others). limits may be NULL for defaults; it is copied. A directory
  * script whose exact key is also an inline script is not read.
  * On success *out is set; caller frees with ws_lua_health_free. */
 int ws_lua_health_new(struct ws_lua_health **out, const struct ws_health_cfg *cfg,

@@ -558,23 +558,41 @@ static void test_load_errors(void)
     char want[PATH_MAX + 128];
     struct ws_health_cfg none = {NULL, NULL};
 
+    /* A script that does not compile makes its objects Unknown, saying why;
+       the registry (and the process) carry on. */
+    json_t *widget = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "example.com/v1", "kind", "Widget",
+                               "metadata", "name", "w");
+    json_t *job = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "kubeflow.org/v1", "kind", "PyTorchJob",
+                            "metadata", "name", "j");
+    struct ws_health h = {WS_HEALTH_HEALTHY, "", 0};
+
     lh = make("tests/unit/data/lua/err_syntax", NULL, &err, NULL);
-    tap_ok(lh == NULL && err.code == WS_ECONFIG, "a folder script with a syntax error: refused");
+    tap_ok(lh != NULL, "a folder script with a syntax error: loads (%s)", lh ? "ok" : err.msg);
+    tap_ok(lh && ws_lua_health_assess(lh, widget, &h) == 1 && h.status == WS_HEALTH_UNKNOWN,
+           "  its objects are Unknown");
     snprintf(want, sizeof(want),
              "health script does not compile: %s/tests/unit/data/lua/err_syntax/example.com/Widget/health.lua:3: "
              "unexpected symbol near '='",
              srcdir);
-    tap_contains(err.msg, want, "  names the file and line, with Lua's message");
+    tap_contains(h.message, want, "  the message names the file and line, with Lua's message");
     ws_lua_health_free(lh);
 
+    h.status = WS_HEALTH_HEALTHY;
     lh = make(NULL, NULL, &err, "kubeflow.org/PyTorchJob", "hs = {}\nhs.status = \nreturn hs", NULL);
-    tap_ok(lh == NULL && err.code == WS_ECONFIG, "an inline script with a syntax error: refused");
-    tap_contains(err.msg, "health script does not compile: health.scripts[\"kubeflow.org/PyTorchJob\"]:3:",
+    tap_ok(lh && ws_lua_health_assess(lh, job, &h) == 1 && h.status == WS_HEALTH_UNKNOWN,
+           "an inline script with a syntax error: Unknown");
+    tap_contains(h.message, "health script does not compile: health.scripts[\"kubeflow.org/PyTorchJob\"]:3:",
                  "  names the key and line");
+    ws_lua_health_free(lh);
 
+    h.status = WS_HEALTH_HEALTHY;
     lh = make(NULL, NULL, &err, "example.com/Widget", "\x1bLuaT\x00", NULL);
-    tap_ok(lh == NULL && err.code == WS_ECONFIG, "a precompiled (binary) script: refused");
-    tap_contains(err.msg, "attempt to load a binary chunk", "  says why");
+    tap_ok(lh && ws_lua_health_assess(lh, widget, &h) == 1 && h.status == WS_HEALTH_UNKNOWN,
+           "a precompiled (binary) script: Unknown");
+    tap_contains(h.message, "attempt to load a binary chunk", "  says why");
+    ws_lua_health_free(lh);
+    json_decref(widget);
+    json_decref(job);
 
     lh = make("tests/unit/data/lua/no-such-folder", NULL, &err, NULL);
     tap_ok(lh == NULL && err.code == WS_ECONFIG, "a missing folder: refused");
@@ -749,7 +767,7 @@ static void test_cli(void)
         free(errout);
     }
 
-    /* a script that does not compile: exit 2, naming it */
+    /* a script that does not compile: its objects are Unknown, naming it */
     if (!mkdtemp(dir_tmpl)) {
         tap_ok(0, "mkdtemp");
         return;
@@ -762,8 +780,8 @@ static void test_cli(void)
     }
     g.config = bad_cfg;
     rc = run_cli(&g, &out, &errout, objects, NULL);
-    tap_is_int(rc, WS_EXIT_USAGE, "cli: a script that does not compile exits 2");
-    tap_contains(errout, "err_syntax/example.com/Widget/health.lua:3:", "cli: naming it");
+    tap_is_int(rc, 0, "cli: a script that does not compile: exit 0");
+    tap_contains(out, "err_syntax/example.com/Widget/health.lua:3:", "cli: the Widget is Unknown, naming it");
     free(out);
     free(errout);
     unlink(bad_cfg);
