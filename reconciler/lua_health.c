@@ -229,6 +229,124 @@ static int sb_getn(lua_State *L)
     return 1;
 }
 
+/* --- C functions that could run long between two instruction checks ------------ */
+
+/* The instruction and time limits are checked between Lua instructions; a
+ * library call runs to its end. These wrappers refuse the calls whose cost
+ * does not depend on memory (bounded by the allocator) before they start. */
+#define PATTERN_COST_MAX 1e9
+
+/* Lua's matcher backtracks: each quantifier can multiply the work by the
+ * subject's length. Refuse when (n+1)^(k+1) * (m+1) is too large. */
+static void check_pattern(lua_State *L, int si, int pi)
+{
+    size_t n, m, k = 0;
+    const char *p;
+    double cost;
+    luaL_checklstring(L, si, &n);
+    p = luaL_checklstring(L, pi, &m);
+    for (size_t i = 0; i < m; i++) {
+        if (p[i] == '%') {
+            i++;
+            continue;
+        }
+        k += p[i] == '*' || p[i] == '+' || p[i] == '-' || p[i] == '?';
+    }
+    cost = pow((double)n + 1, (double)k + 1) * ((double)m + 1);
+    if (cost > PATTERN_COST_MAX)
+        luaL_error(L, "pattern too costly for a health script (a %I-byte subject and %I quantifier(s))",
+                   (lua_Integer)n, (lua_Integer)k);
+}
+
+/* Call the original (upvalue 1) with the same arguments. */
+static int call_original(lua_State *L)
+{
+    int nargs = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, nargs, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static int sb_find(lua_State *L)
+{
+    if (!lua_toboolean(L, 4)) /* plain find is linear */
+        check_pattern(L, 1, 2);
+    return call_original(L);
+}
+
+static int sb_match(lua_State *L)
+{
+    check_pattern(L, 1, 2);
+    return call_original(L);
+}
+
+static int sb_rep(lua_State *L)
+{
+    size_t l, lsep = 0;
+    luaL_checklstring(L, 1, &l);
+    luaL_optlstring(L, 3, "", &lsep);
+    if (l + lsep == 0) { /* nothing to allocate, but n copies of nothing to loop over */
+        lua_pushliteral(L, "");
+        return 1;
+    }
+    return call_original(L);
+}
+
+/* table.insert/remove with the raw length: a __len metamethod cannot make
+ * them shift 2^62 elements. */
+static int sb_insert(lua_State *L)
+{
+    lua_Integer e, pos;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    e = (lua_Integer)lua_rawlen(L, 1) + 1;
+    if (lua_gettop(L) == 2) {
+        lua_rawseti(L, 1, e);
+        return 0;
+    }
+    if (lua_gettop(L) != 3)
+        return luaL_error(L, "wrong number of arguments to 'insert'");
+    pos = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, pos >= 1 && pos <= e, 2, "position out of bounds");
+    for (lua_Integer i = e; i > pos; i--) {
+        lua_rawgeti(L, 1, i - 1);
+        lua_rawseti(L, 1, i);
+    }
+    lua_pushvalue(L, 3);
+    lua_rawseti(L, 1, pos);
+    return 0;
+}
+
+static int sb_remove(lua_State *L)
+{
+    lua_Integer size, pos;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    size = (lua_Integer)lua_rawlen(L, 1);
+    pos = luaL_optinteger(L, 2, size);
+    if (lua_gettop(L) >= 2 && size + 1 != pos)
+        luaL_argcheck(L, size == 0 ? pos == 0 || pos == size : pos >= 1 && pos <= size + 1, 2,
+                      "position out of bounds");
+    lua_rawgeti(L, 1, pos);
+    for (; pos < size; pos++) {
+        lua_rawgeti(L, 1, pos + 1);
+        lua_rawseti(L, 1, pos);
+    }
+    if (pos <= size || (size == 0 && pos == 0)) {
+        lua_pushnil(L);
+        lua_rawseti(L, 1, pos);
+    }
+    return 1;
+}
+
+/* Replace lib[name] (the table at the top of the stack) by `wrapper` closing
+ * over the original. */
+static void wrap(lua_State *L, const char *name, lua_CFunction wrapper)
+{
+    lua_getfield(L, -1, name);
+    lua_pushcclosure(L, wrapper, 1);
+    lua_setfield(L, -2, name);
+}
+
 static int sb_pow(lua_State *L)
 {
     lua_pushnumber(L, pow(luaL_checknumber(L, 1), luaL_checknumber(L, 2)));
@@ -303,12 +421,21 @@ static int setup_state(lua_State *L)
 
     luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 0);
     copy_lib(L, lua_gettop(L), NULL, "dump");
+    wrap(L, "find", sb_find);
+    wrap(L, "match", sb_match);
+    wrap(L, "gmatch", sb_match);
+    wrap(L, "gsub", sb_match);
+    wrap(L, "rep", sb_rep);
     lua_setfield(L, proto, "string");
     lua_pop(L, 1);
 
     luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 0);
     lib = lua_gettop(L);
-    copy_lib(L, lib, NULL, NULL);
+    copy_lib(L, lib, NULL, "move"); /* not in Argo CD's Lua 5.1; an unbounded loop in C */
+    lua_pushcfunction(L, sb_insert);
+    lua_setfield(L, -2, "insert");
+    lua_pushcfunction(L, sb_remove);
+    lua_setfield(L, -2, "remove");
     lua_pushcfunction(L, sb_getn);
     lua_setfield(L, -2, "getn");
     lua_getfield(L, lib, "unpack");

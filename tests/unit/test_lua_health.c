@@ -279,6 +279,32 @@ static const struct {
      NULL, WS_HEALTH_HEALTHY, "42b"},
     {"math.random works", "local r = math.random(1, 6)\nreturn {status = (r >= 1 and r <= 6) and 'Healthy' or 'Degraded'}",
      NULL, WS_HEALTH_HEALTHY, ""},
+    /* C functions that would run long between two instruction checks */
+    {"table.move is absent (an unbounded loop in C; not in Argo CD's Lua 5.1)",
+     "table.move({}, 1, 3000000000, 1, {})\nreturn {status = 'Healthy'}", NULL, WS_HEALTH_UNKNOWN, "field 'move'"},
+    {"table.insert does not follow __len",
+     "table.insert(setmetatable({}, {__len = function() return math.maxinteger - 1 end}), 1, 0)\n"
+     "return {status = 'Healthy', message = 'quick'}",
+     NULL, WS_HEALTH_HEALTHY, "quick"},
+    {"a pattern too costly for its subject is refused",
+     "local s = ('x'):rep(1000000)\ns:find('x*y')\nreturn {status = 'Healthy'}", NULL, WS_HEALTH_UNKNOWN,
+     "pattern too costly for a health script (a 1000000-byte subject and 1 quantifier(s))"},
+    {"the same through gsub", "local s = ('a'):rep(100000)\ns:gsub('.*failed', '')\nreturn {status = 'Healthy'}", NULL,
+     WS_HEALTH_UNKNOWN, "pattern too costly"},
+    {"a plain find of a long string is fine",
+     "local s = ('x'):rep(1000000)\nreturn {status = s:find('xy', 1, true) == nil and 'Healthy' or 'Degraded'}", NULL,
+     WS_HEALTH_HEALTHY, ""},
+    {"an ordinary pattern on a status message is fine",
+     "local m = 'back-off 40s restarting failed container'\nreturn {status = m:find('.*failed') and 'Degraded' or 'Healthy', "
+     "message = m:match('back%-off (%d+s)')}",
+     NULL, WS_HEALTH_DEGRADED, "40s"},
+    {"an empty string repeated 10^12 times costs nothing",
+     "local x = (''):rep(1000000000000)\nreturn {status = 'Healthy', message = 'empty:' .. #x}", NULL, WS_HEALTH_HEALTHY,
+     "empty:0"},
+    {"table.insert and table.remove keep their meaning",
+     "local t = {}\ntable.insert(t, 'a')\ntable.insert(t, 1, 'b')\nlocal r = table.remove(t, 1)\n"
+     "table.insert(t, 'c')\nlocal last = table.remove(t)\nreturn {status = 'Healthy', message = r .. t[1] .. last .. #t}",
+     NULL, WS_HEALTH_HEALTHY, "bac1"},
 };
 
 static void test_scripts(void)
