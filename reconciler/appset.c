@@ -717,8 +717,10 @@ static int gen_git(const struct ctx *x, json_t *sets, const json_t *g, const jso
                 rc = nomem(x);
             else if ((rc = path_params(x, p, path, NULL, prefix)) == 0 && vals)
                 rc = add_values(x, p, vals, vpos, w);
-            if (rc == 0 && push(sets, p) < 0)
+            if (rc == 0 && push(sets, p) < 0) /* push steals p, also when it fails */
                 rc = nomem(x);
+            else if (rc < 0)
+                json_decref(p); /* not handed over */
             p = NULL;
             if (rc < 0)
                 break;

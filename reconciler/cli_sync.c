@@ -572,6 +572,7 @@ struct run {
     struct cli *c;
     struct ws_deps deps;     /* wavesync.dev/depends-on within this run */
     unsigned char *started;  /* per app: started (or given up) */
+    int *exit_of;            /* per app: its exit code once finished (for its dependents) */
     const struct ws_app **apps;
     const char **revisions;  /* per app (CI mode), NULL = opts.revision */
     int *attempts;
@@ -670,6 +671,8 @@ static void on_synced(struct ws_sync *s, int code, json_t *report, void *data)
         return;
     json_array_append(r->reports, report);
     r->deps.state[idx] = code == 0 ? WS_DEP_SUCCEEDED : WS_DEP_FAILED;
+    r->exit_of[idx] = code == 0 ? 0 : (result && strcmp(result, "Failed") == 0 && code != WS_EINVAL) ? WS_EXIT_FAILED
+                                                                                                   : ws_cli_exit_for(code);
     /* a dry run "fails" only on errors; changes are its answer */
     note_exit(r, code == 0 ? 0 : (result && strcmp(result, "Failed") == 0 && code != WS_EINVAL) ? WS_EXIT_FAILED
                                                                                                  : ws_cli_exit_for(code));
@@ -696,7 +699,8 @@ static int start_app(struct run *r, size_t idx)
                                 "pruned");
         fprintf(stderr, "wavesync: %s\n", err.msg);
         json_array_append_new(r->reports, rep); /* steals */
-        note_exit(r, ws_cli_exit_for(err.code ? err.code : WS_ECONFIG));
+        r->exit_of[idx] = ws_cli_exit_for(err.code ? err.code : WS_ECONFIG);
+        note_exit(r, r->exit_of[idx]);
         return -1;
     }
     return 0;
@@ -706,15 +710,19 @@ static int start_app(struct run *r, size_t idx)
 static void skip_app(struct run *r, size_t idx, size_t failed)
 {
     char msg[512];
-    snprintf(msg, sizeof(msg), "not synced: it depends on \"%s\", whose sync failed (wavesync.dev/depends-on)",
-             r->apps[failed]->name);
+    int why = r->exit_of[failed] ? r->exit_of[failed] : WS_EXIT_FAILED;
+    snprintf(msg, sizeof(msg), "not synced: it depends on \"%s\", whose sync %s (wavesync.dev/depends-on)",
+             r->apps[failed]->name, why == WS_EXIT_UNREACHABLE ? "could not reach its cluster or Git"
+                                    : why == WS_EXIT_USAGE     ? "had bad input"
+                                                               : "failed");
     fprintf(stderr, "wavesync: %s: %s\n", r->apps[idx]->name, msg);
     json_array_append_new(r->reports, /* steals */
                           json_pack("{s:s, s:s, s:s, s:I, s:[], s:[], s:[]}", "application", r->apps[idx]->name,
                                     "result", "Error", "message", msg, "durationMs", (json_int_t)0, "waves",
                                     "objects", "pruned"));
     r->deps.state[idx] = WS_DEP_FAILED; /* its own dependents are skipped too */
-    note_exit(r, WS_EXIT_FAILED);
+    r->exit_of[idx] = why;
+    note_exit(r, why);
 }
 
 /* Start what may start: in order, up to the concurrency, once every
@@ -862,8 +870,9 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
             r.apps[r.napps++] = a;
         }
     }
-    if (r.napps && (!(r.started = calloc(r.napps, 1)) || ws_deps_build(&r.deps, r.apps, r.napps, &c.err) < 0)) {
-        fprintf(stderr, "wavesync %s: %s\n", cmd, r.started ? c.err.msg : "out of memory");
+    if (r.napps && (!(r.started = calloc(r.napps, 1)) || !(r.exit_of = calloc(r.napps, sizeof(*r.exit_of))) ||
+                    ws_deps_build(&r.deps, r.apps, r.napps, &c.err) < 0)) {
+        fprintf(stderr, "wavesync %s: %s\n", cmd, r.started && r.exit_of ? c.err.msg : "out of memory");
         rc = WS_EXIT_USAGE;
         goto out;
     }
@@ -926,6 +935,7 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
 out:
     ws_deps_free(&r.deps);
     free(r.started);
+    free(r.exit_of);
     free(targets);
     free(r.revisions);
     free(r.apps);

@@ -5,6 +5,7 @@
 #define WS_HEALTH_INT_H
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
@@ -38,8 +39,10 @@ static inline long long ws__health_int_of(const json_t *v)
 {
     if (json_is_integer(v))
         return (long long)json_integer_value(v);
-    if (json_is_real(v))
-        return (long long)json_real_value(v);
+    if (json_is_real(v)) { /* clamped: converting an out-of-range double is undefined */
+        double d = json_real_value(v);
+        return d != d ? 0 : d >= 9.2e18 ? LLONG_MAX : d <= -9.2e18 ? LLONG_MIN : (long long)d;
+    }
     return 0;
 }
 

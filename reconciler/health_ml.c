@@ -765,8 +765,10 @@ static void sla_health(struct ws_health *out, const json_t *obj, const json_t *p
     if (time_of(&created, get(obj, "metadata", "creationTimestamp")) < 0)
         created = now; /* not created yet as far as we know: the SLA starts now */
     if (now - created < sla) {
+        /* a new pipeline has not missed its SLA yet: holding its wave until the
+           first run would fail every first sync */
         recheck(out, created + sla, now);
-        say(out, WS_HEALTH_PROGRESSING, "no successful run yet; SLA %s runs out in %s", span(a, sla),
+        say(out, WS_HEALTH_HEALTHY, "no successful run yet; SLA %s runs out in %s", span(a, sla),
             span(b, created + sla - now));
     } else
         say(out, WS_HEALTH_DEGRADED, "no successful run in %s (created %s ago)", span(a, sla), span(b, now - created));

@@ -33,7 +33,6 @@ const char *ws__svc_run_results(size_t i)
 static void snap_unref(struct snapshot *sn)
 {
     if (sn && --sn->refs == 0) {
-        free(sn->deps_error);
         ws_push_index_free(sn->ix);
         ws_catalog_free(&sn->cat);
         free(sn);
@@ -55,19 +54,6 @@ static struct snapshot *snap_new(struct ws_catalog *cat, const struct ws_config 
     if (ws_push_index_build(&sn->ix, cfg, &sn->cat, err) < 0) {
         snap_unref(sn);
         return NULL;
-    }
-    { /* a depends-on cycle: the applications that declare dependencies refuse to run */
-        const struct ws_app **all = calloc(sn->cat.napps + 1, sizeof(*all));
-        struct ws_deps d;
-        struct ws_err e;
-        ws_err_clear(&e);
-        for (size_t i = 0; all && i < sn->cat.napps; i++)
-            all[i] = &sn->cat.apps[i];
-        if (all && ws_deps_build(&d, all, sn->cat.napps, &e) == 0)
-            ws_deps_free(&d);
-        else
-            sn->deps_error = strdup(all ? e.msg : "out of memory");
-        free(all);
     }
     return sn;
 }
@@ -710,9 +696,28 @@ struct take_ctx {
     char *refuse;   /* the run is recorded as an Error with this message instead */
 };
 
+/* Is there a depends-on path from `from` back to `target` among the
+ * Applications of the snapshot? (depth-bounded; names the first one found) */
+static int reaches(const struct ws_catalog *cat, const char *from, const char *target, size_t depth)
+{
+    const struct ws_app *def = ws_catalog_find(cat, from);
+    const char *value = def ? json_string_value(json_object_get(def->annotations, "wavesync.dev/depends-on")) : NULL;
+    char **names = NULL;
+    int found = 0;
+    if (!value || depth > cat->napps || ws_deps_parse(&names, value) < 0)
+        return 0;
+    for (size_t k = 0; names[k] && !found; k++)
+        found = strcmp(names[k], target) == 0 || reaches(cat, names[k], target, depth + 1);
+    for (size_t k = 0; names[k]; k++)
+        free(names[k]);
+    free(names);
+    return found;
+}
+
 /* wavesync.dev/depends-on in the service: an application waits while one of
- * its dependencies has a run pending or running; it runs once they are idle,
- * unless one's last run did not succeed. 0 go, 1 wait, -1 refuse (*why). */
+ * its dependencies (an Application in Git now) has a run pending, running or
+ * waiting to retry; it runs once they are idle, unless one's last run did not
+ * succeed, or it is on a dependency cycle. 0 go, 1 wait, -1 refuse (*why). */
 static int deps_block(struct svc *s, const struct app_state *a, char *why, size_t len)
 {
     const struct ws_app *def = ws_catalog_find(&s->snap->cat, a->name);
@@ -721,19 +726,19 @@ static int deps_block(struct svc *s, const struct app_state *a, char *why, size_
     int rc = 0;
     if (!value)
         return 0;
-    if (s->snap->deps_error) {
-        snprintf(why, len, "%s", s->snap->deps_error);
-        return -1;
-    }
     if (ws_deps_parse(&names, value) < 0)
         return 1;
     for (size_t k = 0; names[k] && rc == 0; k++) {
-        const struct app_state *d = ws__svc_app(s, names[k]);
-        if (!d || strcmp(names[k], a->name) == 0)
-            continue; /* not an application here: nothing to wait for */
-        if (d->pending || d->starting || d->running)
+        const struct app_state *d;
+        if (!ws_catalog_find(&s->snap->cat, names[k]) || !(d = ws__svc_app(s, names[k])))
+            continue; /* not an Application (any more): nothing to wait for */
+        if (strcmp(names[k], a->name) == 0 || reaches(&s->snap->cat, names[k], a->name, 0)) {
+            snprintf(why, len, "not synced: wavesync.dev/depends-on cycle through \"%s\" and \"%s\" (%s:%d)",
+                     a->name, names[k], def->file, def->line);
+            rc = -1;
+        } else if (d->pending || d->starting || d->running || d->retry) {
             rc = 1;
-        else if (d->last_result[0] && strcmp(d->last_result, "Succeeded") != 0) {
+        } else if (d->last_result[0] && strcmp(d->last_result, "Succeeded") != 0) {
             snprintf(why, len, "not synced: it depends on \"%s\", whose last sync was %s (wavesync.dev/depends-on)",
                      names[k], d->last_result);
             rc = -1;

@@ -22,7 +22,6 @@ struct snapshot {
     int refs;
     struct ws_catalog cat;
     struct ws_push_index *ix;
-    char *deps_error;   /* a wavesync.dev/depends-on cycle among the applications, or NULL */
 };
 
 struct job;

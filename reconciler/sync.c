@@ -683,6 +683,8 @@ static void start_pod_watch(struct item *it)
     char selector[512];
     if (it->pod_watch || !it->live || !ws_health_pod_selector(it->live, selector, sizeof(selector)))
         return;
+    if (it->s->opts.lua_health && ws_lua_health_source(it->s->opts.lua_health, it->live))
+        return; /* a script decides from the object alone: pod events would only re-run it */
     struct ws_kube_ref pods = {"v1", "Pod", ref.namespace_, NULL};
     struct ws_kube_watch_opts o = {.label_selector = selector};
     it->pod_watch = ws_kube_watch_start(it->s->kube, &pods, &o, on_pod_event, it);

