@@ -782,7 +782,36 @@ static void sla_health(struct ws_health *out, const json_t *obj, const json_t *p
  * (a condition the model server or a sidecar patches; a readiness gate of
  * that type is covered by the rollout already). Its pods also say why it
  * waits (no GPU) or that it never will (CrashLoopBackOff while loading). */
+/* The pods of the Deployment's current template: same image for every
+ * container name. A pod of the previous rollout that crash-loops must not
+ * fail the rollout that replaces it. New array (caller decrefs). */
+static json_t *current_pods(const json_t *d, const json_t *pods)
+{
+    const json_t *want = get(d, "spec", "template", "spec", "containers"), *pod, *c, *w;
+    json_t *out = json_array();
+    size_t i, k, j;
+    json_array_foreach(pods, i, pod) {
+        int same = 1;
+        json_array_foreach(get(pod, "spec", "containers"), k, c)
+            json_array_foreach(want, j, w)
+                if (streq(str(c, "name"), str(w, "name")) && !streq(str(c, "image"), str(w, "image")))
+                    same = 0;
+        if (same)
+            json_array_append(out, (json_t *)pod);
+    }
+    return out;
+}
+
+static void model_deployment_health_of(struct ws_health *out, const json_t *d, const json_t *pods, int64_t now);
+
 static void model_deployment_health(struct ws_health *out, const json_t *d, const json_t *pods, int64_t now)
+{
+    json_t *current = pods ? current_pods(d, pods) : NULL;
+    model_deployment_health_of(out, d, current, now);
+    json_decref(current);
+}
+
+static void model_deployment_health_of(struct ws_health *out, const json_t *d, const json_t *pods, int64_t now)
 {
     const char *type = str(d, "metadata", "annotations", WS_HEALTH_ANN_MODEL_LOADED);
     const json_t *c = cond(d, type), *pod, *not_yet = NULL;

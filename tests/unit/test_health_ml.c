@@ -529,6 +529,8 @@ static const struct {
     /* --- Deployments serving a model ---------------------------------------- */
     {"deployment with its model loaded on every pod", "deployment_healthy_model_loaded.json", NULL, NULL,
      WS_HEALTH_HEALTHY, "2 of 2 replicas updated and available; acme.io/ModelLoaded is True on 2 pods", NULL},
+    {"deployment mid-rollout: an old-template pod crash-loops, not the new one", "deployment_progressing_old_pod_crashloop.json",
+     NULL, NULL, WS_HEALTH_PROGRESSING, "1 out of 2 new replicas have been updated", NULL},
     {"deployment with a pod still loading", "deployment_progressing_model_loading.json", NULL, NULL,
      WS_HEALTH_PROGRESSING,
      "waiting for condition acme.io/ModelLoaded: 1 of 2 pods report it True; pod embedder-7c9f8d6b5-9wzt7: "
