@@ -14,6 +14,9 @@
  * final before it counts as Degraded: a Deployment's default progress
  * deadline, which is also how long Knative waits for a revision. */
 #define FALSE_GRACE_S 600
+/* a controller still at work (no GPU free for a replica, a big model
+   loading) normally gives up by itself; if it never does, this bounds it */
+#define WORKING_GRACE_S 3600
 
 /* --- small helpers ------------------------------------------------------------ */
 
@@ -380,7 +383,8 @@ static int in_progress(const json_t *c)
 
 /* Our answer to "a False condition never leaves it Progressing forever": a
  * terminal reason is Degraded at once; a controller still at work is
- * Progressing (its own deadline ends that); any other False condition (an
+ * Progressing (its own deadline normally ends that; WORKING_GRACE_S if it
+ * never does); any other False condition (an
  * IngressNotConfigured while the gateway catches up or never will, a
  * scheduler with no room) is Progressing until it has been False for
  * FALSE_GRACE_S, then Degraded. Without a lastTransitionTime the wave
@@ -392,17 +396,21 @@ static void false_condition(struct ws_health *out, const json_t *c, int64_t now)
     char a[32], b[32];
     int64_t since;
     reason_message(&t, c);
+    int64_t grace = in_progress(c) ? WORKING_GRACE_S : FALSE_GRACE_S;
     if (terminal_reason(str(c, "reason")))
         say(out, WS_HEALTH_DEGRADED, "%s is False: %s", type, t.buf);
-    else if (in_progress(c) || time_of(&since, get(c, "lastTransitionTime")) < 0)
+    else if (time_of(&since, get(c, "lastTransitionTime")) < 0)
         say(out, WS_HEALTH_PROGRESSING, "%s is False: %s", type, or_else(t.buf, "no reason given"));
-    else if (now - since >= FALSE_GRACE_S)
+    else if (in_progress(c) && now - since < grace) {
+        recheck(out, since + grace, now);
+        say(out, WS_HEALTH_PROGRESSING, "%s is False: %s", type, or_else(t.buf, "no reason given"));
+    } else if (now - since >= grace)
         say(out, WS_HEALTH_DEGRADED, "%s has been False for %s: %s", type, span(a, now - since),
             or_else(t.buf, "no reason given"));
     else {
-        recheck(out, since + FALSE_GRACE_S, now);
+        recheck(out, since + grace, now);
         say(out, WS_HEALTH_PROGRESSING, "%s is False (for %s; Degraded after %s): %s", type, span(a, now - since),
-            span(b, FALSE_GRACE_S), or_else(t.buf, "no reason given"));
+            span(b, grace), or_else(t.buf, "no reason given"));
     }
 }
 

@@ -311,7 +311,13 @@ static const struct {
      "'2026-03-02T11:35:00Z'}, {type: IngressReady, status: 'True'}, {type: Ready, status: 'False', reason: "
      "MinimumReplicasUnavailable, lastTransitionTime: '2026-03-02T11:35:00Z'}]}}",
      NULL, NULL, WS_HEALTH_PROGRESSING,
-     "PredictorReady is False: MinimumReplicasUnavailable: Deployment does not have minimum availability.", ""},
+     "PredictorReady is False: MinimumReplicasUnavailable: Deployment does not have minimum availability.",
+     "2026-03-02T12:35:00Z"},
+    {"inferenceservice raw deployment with no replica up for more than an hour: Degraded after all",
+     "{" ISVC "metadata: {name: r}, status: {conditions: [{type: PredictorReady, status: 'False', reason: "
+     "MinimumReplicasUnavailable, message: Deployment does not have minimum availability., lastTransitionTime: "
+     "'2026-03-02T10:55:00Z'}, {type: IngressReady, status: 'True'}]}}",
+     NULL, NULL, WS_HEALTH_DEGRADED, "PredictorReady has been False for 1h5m", NULL},
     {"inferenceservice: a condition under the grace period is judged before one still at work",
      "{" ISVC "metadata: {name: r}, status: {conditions: [{type: PredictorReady, status: 'False', reason: "
      "MinimumReplicasUnavailable, lastTransitionTime: '2026-03-02T11:30:00Z'}, {type: IngressReady, status: 'False', "
@@ -387,7 +393,7 @@ static const struct {
     {"seldon model loading a large model for 40m",
      "{" SMODEL "metadata: {name: llama}, status: {conditions: [{type: ModelReady, status: 'False', message: "
      "ModelProgressing, lastTransitionTime: '2026-03-02T11:20:00Z'}, {type: Ready, status: 'False'}]}}",
-     NULL, NULL, WS_HEALTH_PROGRESSING, "ModelReady is False: ModelProgressing", ""},
+     NULL, NULL, WS_HEALTH_PROGRESSING, "ModelReady is False: ModelProgressing", "2026-03-02T12:20:00Z"},
     {"seldon server ready",
      "{" SSERVER "metadata: {name: mlserver}, status: {replicas: 2, conditions: [{type: StatefulSetReady, status: "
      "'True'}, {type: Ready, status: 'True'}]}}",
