@@ -2,7 +2,6 @@
  * ApplicationSets generate (appset.c, fed with Git listings read here). */
 #include "catalog.h"
 
-#include <git2.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,8 +79,7 @@ struct tree {
     size_t repo; /* index in cfg->repos */
     char *revision;
     char commit[41];
-    git_repository *git;
-    git_tree *root;
+    const char *mirror; /* borrowed from the loader */
     json_t *dirs, *files;
 };
 
@@ -112,8 +110,6 @@ static void loader_free(struct loader *l)
     free(l->sets);
     for (size_t i = 0; i < l->ntrees; i++) {
         free(l->trees[i].revision);
-        git_tree_free(l->trees[i].root);
-        git_repository_free(l->trees[i].git);
         json_decref(l->trees[i].dirs);
         json_decref(l->trees[i].files);
     }
@@ -227,105 +223,6 @@ static int read_folder(struct loader *l, const char *mirror, const char *commit,
 
 /* --- Git for the git generators ---------------------------------------------------------- */
 
-/* Inside a pre-receive hook the pushed objects are in a quarantine folder
- * libgit2 does not read from the environment (as in git.c). */
-static int open_repo(git_repository **out, const char *path)
-{
-    const char *q = getenv("GIT_QUARANTINE_PATH");
-    git_odb *odb = NULL;
-    int error;
-    if ((error = git_repository_open_ext(out, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) < 0 || !q || !*q)
-        return error;
-    if ((error = git_repository_odb(&odb, *out)) == 0)
-        error = git_odb_add_disk_alternate(odb, q);
-    git_odb_free(odb);
-    return error;
-}
-
-struct listing {
-    char **dirs, **files;
-    size_t ndirs, nfiles, cap_dirs, cap_files;
-    int nomem;
-};
-
-static int add_path(char ***v, size_t *n, size_t *cap, const char *root, const char *name)
-{
-    char *p;
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 64;
-        char **g = realloc(*v, c * sizeof(*g));
-        if (!g)
-            return -1;
-        *v = g;
-        *cap = c;
-    }
-    if (asprintf(&p, "%s%s", root, name) < 0)
-        return -1;
-    (*v)[(*n)++] = p;
-    return 0;
-}
-
-/* Folders (but none under or named with a leading '.', as Argo CD lists
- * them) and regular files; links and submodules are not followed. */
-static int walk_cb(const char *root, const git_tree_entry *e, void *payload)
-{
-    struct listing *w = payload;
-    const char *name = git_tree_entry_name(e);
-    git_filemode_t mode = git_tree_entry_filemode(e);
-    int hidden = root[0] == '.' || strstr(root, "/.") || name[0] == '.';
-    if (mode == GIT_FILEMODE_TREE && !hidden && add_path(&w->dirs, &w->ndirs, &w->cap_dirs, root, name) < 0)
-        w->nomem = 1;
-    else if ((mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE) &&
-             add_path(&w->files, &w->nfiles, &w->cap_files, root, name) < 0)
-        w->nomem = 1;
-    return w->nomem ? -1 : 0;
-}
-
-static int cmp_path(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorted paths as a JSON array; frees v. NULL on ENOMEM. */
-static json_t *sorted(char **v, size_t n)
-{
-    json_t *a = json_array();
-    qsort(v, n, sizeof(*v), cmp_path);
-    for (size_t i = 0; i < n; i++) {
-        if (a && json_array_append_new(a, json_string(v[i])) < 0) { /* steals */
-            json_decref(a);
-            a = NULL;
-        }
-        free(v[i]);
-    }
-    free(v);
-    return a;
-}
-
-static int list_tree(struct tree *t, const char *mirror, const char *name, struct ws_err *err)
-{
-    struct listing w = {0};
-    git_oid id;
-    git_commit *commit = NULL;
-    int error;
-    if (open_repo(&t->git, mirror) < 0 || git_oid_fromstr(&id, t->commit) < 0 ||
-        git_commit_lookup(&commit, t->git, &id) < 0 || git_commit_tree(&t->root, commit) < 0) {
-        const git_error *ge = git_error_last();
-        git_commit_free(commit);
-        return ws_err_set(err, WS_EIO, "repository \"%s\": cannot read commit %.12s: %s", name, t->commit,
-                          ge && ge->message ? ge->message : "unknown error");
-    }
-    git_commit_free(commit);
-    error = git_tree_walk(t->root, GIT_TREEWALK_PRE, walk_cb, &w);
-    t->dirs = sorted(w.dirs, w.ndirs);
-    t->files = sorted(w.files, w.nfiles);
-    if (w.nomem || !t->dirs || !t->files)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    if (error < 0)
-        return ws_err_set(err, WS_EIO, "repository \"%s\": cannot list the tree of %.12s", name, t->commit);
-    return 0;
-}
-
 /* Record that the ApplicationSet being generated read repo@revision. */
 static void note_source(struct loader *l, const struct ws_repo *repo, const struct tree *t)
 {
@@ -376,13 +273,11 @@ static int tree_for(struct loader *l, struct tree **out, const char *url, const 
         free(t->revision);
         return rc;
     }
-    if ((rc = list_tree(t, mirror, repo->name, err)) < 0) {
+    t->mirror = mirror;
+    if ((rc = ws_git_list_tree(&t->dirs, &t->files, mirror, t->commit, err)) < 0) {
+        ws_err_prefix(err, "repository \"%s\"", repo->name);
         l->ntrees--;
         free(t->revision);
-        git_tree_free(t->root);
-        git_repository_free(t->git);
-        json_decref(t->dirs);
-        json_decref(t->files);
         return rc;
     }
     note_source(l, repo, t);
@@ -404,34 +299,17 @@ static int gen_read(void *ctx, char **out, size_t *out_len, const char *url, con
 {
     struct loader *l = ctx;
     struct tree *t;
-    git_tree_entry *e = NULL;
-    git_blob *blob = NULL;
-    size_t len;
     int rc;
     *out = NULL;
     if ((rc = tree_for(l, &t, url, revision, err)) < 0)
         return rc;
-    if (git_tree_entry_bypath(&e, t->root, path) < 0 || git_blob_lookup(&blob, t->git, git_tree_entry_id(e)) < 0) {
-        rc = ws_err_set(err, WS_EIO, "%s at %.12s: cannot read", path, t->commit);
-        goto out;
+    if ((rc = ws_git_read_file(out, out_len, t->mirror, t->commit, path, GEN_MAX_BYTES - l->read_bytes, err)) < 0) {
+        if (rc == WS_ELIMIT)
+            ws_err_set(err, WS_ELIMIT, "%s: git files generators read more than %u bytes", path, GEN_MAX_BYTES);
+        return rc == WS_ENOTFOUND ? WS_EIO : rc;
     }
-    len = (size_t)git_blob_rawsize(blob);
-    if (len > GEN_MAX_BYTES || l->read_bytes > GEN_MAX_BYTES - len) {
-        rc = ws_err_set(err, WS_ELIMIT, "%s: git files generators read more than %u bytes", path, GEN_MAX_BYTES);
-        goto out;
-    }
-    if (!(*out = malloc(len + 1))) {
-        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
-        goto out;
-    }
-    memcpy(*out, git_blob_rawcontent(blob), len);
-    (*out)[len] = '\0';
-    *out_len = len;
-    l->read_bytes += len;
-out:
-    git_blob_free(blob);
-    git_tree_entry_free(e);
-    return rc;
+    l->read_bytes += *out_len;
+    return 0;
 }
 
 /* --- ApplicationSets -------------------------------------------------------------------- */

@@ -1319,3 +1319,117 @@ int ws_git_remote_url(char **out, const char *repo_path, const char *remote, str
     free(key);
     return error;
 }
+
+/* --- listing a tree and reading one file (ApplicationSet git generators) ------------ */
+
+struct listing {
+    json_t *dirs, *files;
+    int nomem;
+};
+
+/* Folders (none under or named with a leading '.', as Argo CD lists them)
+ * and regular files; links and submodules are not followed. */
+static int list_entry(const char *root, const git_tree_entry *e, void *payload)
+{
+    struct listing *w = payload;
+    const char *name = git_tree_entry_name(e);
+    git_filemode_t mode = git_tree_entry_filemode(e);
+    int hidden = root[0] == '.' || strstr(root, "/.") || name[0] == '.';
+    json_t *into = mode == GIT_FILEMODE_TREE ? (hidden ? NULL : w->dirs)
+                   : mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE ? w->files
+                                                                                       : NULL;
+    char *path;
+    if (!into)
+        return 0;
+    if (!(path = fmt("%s%s", root, name)) || json_array_append_new(into, json_string(path)) < 0) /* steals */
+        w->nomem = 1;
+    free(path);
+    return w->nomem ? -1 : 0;
+}
+
+static int cmp_json_str(const void *a, const void *b)
+{
+    return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+/* Sort a JSON array of strings in place (jansson has no sort). */
+static int sort_strings(json_t *arr)
+{
+    size_t n = json_array_size(arr), i;
+    json_t **v = n ? calloc(n, sizeof(*v)) : NULL;
+    if (n && !v)
+        return WS_ENOMEM;
+    for (i = 0; i < n; i++)
+        v[i] = json_incref(json_array_get(arr, i));
+    qsort(v, n, sizeof(*v), cmp_json_str);
+    json_array_clear(arr);
+    for (i = 0; i < n; i++)
+        json_array_append_new(arr, v[i]); /* steals */
+    free(v);
+    return 0;
+}
+
+int ws_git_list_tree(json_t **out_dirs, json_t **out_files, const char *repo_path, const char *commit,
+                     struct ws_err *err)
+{
+    struct at at;
+    struct listing w = {json_array(), json_array(), 0};
+    int error;
+    *out_dirs = *out_files = NULL;
+    if ((error = at_open(&at, repo_path, commit, err)) < 0)
+        goto out;
+    if (!w.dirs || !w.files) {
+        error = ws_err_set(err, WS_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (git_tree_walk(at.root, GIT_TREEWALK_PRE, list_entry, &w) < 0) {
+        error = w.nomem ? ws_err_set(err, WS_ENOMEM, "out of memory")
+                        : lib_fail(err, WS_EIO, "git: cannot list the tree of %s", at.short_id);
+        goto out;
+    }
+    if (sort_strings(w.dirs) < 0 || sort_strings(w.files) < 0) {
+        error = ws_err_set(err, WS_ENOMEM, "out of memory");
+        goto out;
+    }
+    *out_dirs = w.dirs;
+    *out_files = w.files;
+    w.dirs = w.files = NULL;
+out:
+    json_decref(w.dirs);
+    json_decref(w.files);
+    at_close(&at);
+    return error;
+}
+
+int ws_git_read_file(char **out, size_t *out_len, const char *repo_path, const char *commit, const char *path,
+                     size_t max_bytes, struct ws_err *err)
+{
+    struct at at;
+    git_tree_entry *e = NULL;
+    git_blob *blob = NULL;
+    size_t len;
+    int error;
+    *out = NULL;
+    if ((error = at_open(&at, repo_path, commit, err)) < 0)
+        goto out;
+    if (git_tree_entry_bypath(&e, at.root, path) < 0 || git_blob_lookup(&blob, at.repo, git_tree_entry_id(e)) < 0) {
+        error = ws_err_set(err, WS_ENOTFOUND, "%s at %s: cannot read", path, at.short_id);
+        goto out;
+    }
+    if ((len = (size_t)git_blob_rawsize(blob)) > max_bytes) {
+        error = ws_err_set(err, WS_ELIMIT, "%s at %s: larger than %zu bytes", path, at.short_id, max_bytes);
+        goto out;
+    }
+    if (!(*out = malloc(len + 1))) {
+        error = ws_err_set(err, WS_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(*out, git_blob_rawcontent(blob), len);
+    (*out)[len] = '\0';
+    *out_len = len;
+out:
+    git_blob_free(blob);
+    git_tree_entry_free(e);
+    at_close(&at);
+    return error;
+}

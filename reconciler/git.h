@@ -126,4 +126,15 @@ int ws_git_remote_url(char **out, const char *repo_path, const char *remote, str
 int ws_git_set_local(const char *url, const char *path);
 void ws_git_clear_locals(void);
 
+/* Every folder (none hidden: no path component starting with '.') and every
+ * regular file at `commit`, as sorted JSON arrays of repository-relative
+ * paths (caller decrefs both); links and submodules are not followed. */
+int ws_git_list_tree(json_t **out_dirs, json_t **out_files, const char *repo_path, const char *commit,
+                     struct ws_err *err);
+
+/* One file at `commit`, NUL-terminated (caller frees); WS_ELIMIT beyond
+ * max_bytes, WS_ENOTFOUND when it is not a file there. */
+int ws_git_read_file(char **out, size_t *out_len, const char *repo_path, const char *commit, const char *path,
+                     size_t max_bytes, struct ws_err *err);
+
 #endif
