@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plan.h"
 #include "route.h"
+#include "sync_options.h"
 #include "util.h"
 #include "yaml.h"
 
@@ -603,41 +603,4 @@ void ws_app_free(struct ws_app *a)
     free(a->project);
     free(a->manifest_generate_paths);
     memset(a, 0, sizeof(*a));
-}
-
-int ws_repo_path_clean(char **out, const char *path)
-{
-    const char *p = path ? path : "", *seg;
-    char *buf;
-    size_t n = 0, len;
-    *out = NULL;
-    if (p[0] == '/')
-        return WS_EINVAL;
-    if (!(buf = malloc(strlen(p) + 1)))
-        return WS_ENOMEM;
-    while (*p) {
-        seg = p;
-        len = strcspn(seg, "/");
-        p = seg + len + (seg[len] == '/');
-        if (len == 0 || (len == 1 && seg[0] == '.'))
-            continue;
-        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
-            if (n == 0) {
-                free(buf);
-                return WS_EINVAL;
-            }
-            while (n > 0 && buf[n - 1] != '/')
-                n--;
-            if (n > 0)
-                n--; /* the '/' before the dropped segment */
-            continue;
-        }
-        if (n > 0)
-            buf[n++] = '/';
-        memcpy(buf + n, seg, len);
-        n += len;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    return 0;
 }

@@ -43,7 +43,7 @@ struct ws_app {
     char *dest_namespace; /* may be NULL */
     char *project;
     int automated, auto_prune, self_heal, allow_empty;
-    unsigned sync_options; /* WS_OPT_* (plan.h) from spec.syncPolicy.syncOptions */
+    unsigned sync_options; /* WS_OPT_* (sync_options.h) from spec.syncPolicy.syncOptions */
     int retry_limit;       /* 0 = no retries */
     uint64_t retry_backoff_ms, retry_max_backoff_ms;
     int retry_factor;
@@ -60,10 +60,5 @@ struct ws_app {
 int ws_app_parse(struct ws_app *out, const json_t *obj, const json_t *pos, const char *file,
                  struct ws_err *err);
 void ws_app_free(struct ws_app *a);
-
-/* Normalise a repository-relative path: strip "./" and trailing '/',
- * collapse "a/../b"; a path that leaves the root ("../x", "/etc") is an
- * error. Caller frees. */
-int ws_repo_path_clean(char **out, const char *path);
 
 #endif

@@ -69,17 +69,12 @@ static void catalog_after(uv_work_t *w, int status)
 
 int ws_cli_exit_for(int code)
 {
-    switch (code) {
-    case 0:
+    switch (ws_err_class(code)) {
+    case WS_ERRC_OK:
         return 0;
-    case WS_ENET:
-    case WS_EAUTH:
+    case WS_ERRC_UNREACHABLE:
         return WS_EXIT_UNREACHABLE;
-    case WS_EINVAL:
-    case WS_ECONFIG:
-    case WS_EPARSE:
-    case WS_ENOTFOUND:
-    case WS_ELIMIT:
+    case WS_ERRC_INPUT:
         return WS_EXIT_USAGE;
     default:
         return WS_EXIT_FAILED;

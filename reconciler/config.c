@@ -14,7 +14,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "app.h"
 #include "util.h"
 #include "yaml.h"
 

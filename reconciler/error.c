@@ -93,3 +93,22 @@ int ws_err_prefix(struct ws_err *e, const char *fmt, ...)
     ws_utf8_sanitize(e->msg);
     return e->code;
 }
+
+enum ws_err_class ws_err_class(int code)
+{
+    switch (code) {
+    case 0:
+        return WS_ERRC_OK;
+    case WS_ENET:
+    case WS_EAUTH:
+        return WS_ERRC_UNREACHABLE;
+    case WS_EINVAL:
+    case WS_ECONFIG:
+    case WS_EPARSE:
+    case WS_ENOTFOUND:
+    case WS_ELIMIT:
+        return WS_ERRC_INPUT;
+    default:
+        return WS_ERRC_FAILED;
+    }
+}

@@ -32,6 +32,16 @@ enum ws_code {
 /* Human name of a code ("timed out"); never NULL. */
 const char *ws_code_str(int code);
 
+/* What a code means for whoever acts on it: the command line's exit code,
+ * the service's retry decision. */
+enum ws_err_class {
+    WS_ERRC_OK,          /* 0 */
+    WS_ERRC_FAILED,      /* the work failed (degraded, deadline, conflict…): may be retried */
+    WS_ERRC_INPUT,       /* bad input or configuration: nothing changed, retrying cannot help */
+    WS_ERRC_UNREACHABLE, /* cannot reach or authenticate to git or a cluster */
+};
+enum ws_err_class ws_err_class(int code);
+
 struct ws_err {
     int code;       /* one of enum ws_code */
     int http_status; /* HTTP status when the error came from a server, else 0 */

@@ -19,6 +19,7 @@
 #include "kubeconfig.h"
 #include "log.h"
 #include "manifest.h"
+#include "serve.h"
 #include "util.h"
 
 #define EXIT_FAILED WS_EXIT_FAILED
@@ -308,6 +309,25 @@ out_early:
     return exit_code;
 }
 
+/* ---- serve ------------------------------------------------------------- */
+
+static int cmd_serve(const struct ws_global_opts *g, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *listen = NULL;
+    int ch;
+    optind = 0; /* 0: glibc re-initialises its permutation state */
+    while ((ch = getopt_long(argc, argv, "l:", longopts, NULL)) != -1) {
+        if (ch != 'l')
+            return EXIT_USAGE;
+        listen = optarg;
+    }
+    return ws_cli_exit_for(ws_serve_run(g->config ? g->config : "wavesync.yaml", listen));
+}
+
 /* ---- version ----------------------------------------------------------- */
 
 struct version_run {
@@ -430,7 +450,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "apply") == 0)
         rc = cmd_apply(&g, argc, argv);
     else if (strcmp(cmd, "serve") == 0)
-        rc = ws_cli_serve(&g, argc, argv);
+        rc = cmd_serve(&g, argc, argv);
     else if (strcmp(cmd, "validate") == 0)
         rc = ws_cli_validate(&g, argc, argv);
     else if (strcmp(cmd, "trigger") == 0)

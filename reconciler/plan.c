@@ -89,52 +89,12 @@ static const struct {
 
 /* ---- small string helpers ------------------------------------------------ */
 
-struct tok {
-    const char *s;
-    size_t n;
-};
-
-static struct tok trim(const char *s, const char *e)
-{
-    while (s < e && isspace((unsigned char)*s))
-        s++;
-    while (e > s && isspace((unsigned char)e[-1]))
-        e--;
-    return (struct tok){s, (size_t)(e - s)};
-}
-
-/* Next comma-separated token of *p, trimmed; empty ones are skipped as
- * gitops-engine's GetAnnotationCSVs skips them. 0 at the end. */
-static int next_token(const char **p, struct tok *t)
-{
-    while (**p) {
-        const char *start = *p, *end = strchr(start, ',');
-        if (!end)
-            end = start + strlen(start);
-        *p = *end ? end + 1 : end;
-        *t = trim(start, end);
-        if (t->n)
-            return 1;
-    }
-    return 0;
-}
-
-static int tok_eq(struct tok t, const char *s)
-{
-    return strlen(s) == t.n && memcmp(t.s, s, t.n) == 0;
-}
-
-static int tok_ieq(struct tok t, const char *s)
-{
-    return strlen(s) == t.n && strncasecmp(t.s, s, t.n) == 0;
-}
-
 /* The group of an apiVersion: "apps/v1" → "apps", "v1" → "". */
-static struct tok api_group(const char *api_version)
+static struct ws_tok api_group(const char *api_version)
 {
     const char *slash = strchr(api_version, '/');
-    return slash ? (struct tok){api_version, (size_t)(slash - api_version)}
-                 : (struct tok){api_version, 0};
+    return slash ? (struct ws_tok){api_version, (size_t)(slash - api_version)}
+                 : (struct ws_tok){api_version, 0};
 }
 
 static const char *md_str(const json_t *obj, const char *key)
@@ -145,85 +105,6 @@ static const char *md_str(const json_t *obj, const char *key)
 static const char *str_or_empty(const char *s)
 {
     return s ? s : "";
-}
-
-/* ---- sync options -------------------------------------------------------- */
-
-static const struct {
-    const char *key;
-    const char *on;    /* the value that sets `flag` */
-    int confirm;       /* "confirm" is accepted too (Argo CD 2.x, see below) */
-    unsigned flag;
-} sync_opts[] = {
-    {"Prune", "false", 1, WS_OPT_PRUNE_FALSE},
-    {"Delete", "false", 1, WS_OPT_DELETE_FALSE},
-    {"Replace", "true", 0, WS_OPT_REPLACE},
-    {"Force", "true", 0, WS_OPT_FORCE},
-    {"Validate", "false", 0, WS_OPT_VALIDATE_FALSE},
-    {"PruneLast", "true", 0, WS_OPT_PRUNE_LAST},
-    {"ApplyOutOfSyncOnly", "true", 0, WS_OPT_OUT_OF_SYNC_ONLY},
-    {"CreateNamespace", "true", 0, WS_OPT_CREATE_NAMESPACE},
-    {"SkipDryRunOnMissingResource", "true", 0, WS_OPT_SKIP_DRY_RUN},
-    {"ServerSideApply", "true", 0, WS_OPT_SERVER_SIDE_APPLY},
-};
-
-int ws_sync_options_parse(unsigned *flags, const char *s, struct ws_err *err)
-{
-    unsigned acc = 0;
-    struct tok t;
-    if (!s)
-        return 0;
-    while (next_token(&s, &t)) {
-        const char *eq = memchr(t.s, '=', t.n);
-        struct tok key, val;
-        size_t i;
-        if (!eq || (key = trim(t.s, eq)).n == 0)
-            return ws_err_set(err, WS_EINVAL, "sync option \"%.*s\" is not Key=value", (int)t.n,
-                              t.s);
-        val = trim(eq + 1, t.s + t.n);
-        /* Keys and values compare case-insensitively: Argo CD compares whole
-         * tokens exactly and silently ignores "prune=false", which then prunes —
-         * the one mistake worth forgiving. */
-        for (i = 0; i < WS_ARRAY_SIZE(sync_opts); i++)
-            if (tok_ieq(key, sync_opts[i].key))
-                break;
-        /* Unknown keys are ignored as Argo CD ignores them; several are valid
-         * Application-level options (PrunePropagationPolicy=background,
-         * RespectIgnoreDifferences=true, FailOnSharedResource=true). */
-        if (i == WS_ARRAY_SIZE(sync_opts))
-            continue;
-        /* Prune=confirm / Delete=confirm (Argo CD ≥ 2.6) mean "only after a
-         * person confirms". We have no confirmation step, so they are the safe
-         * half of that: never prune / delete automatically. */
-        if (tok_ieq(val, sync_opts[i].on) || (sync_opts[i].confirm && tok_ieq(val, "confirm")))
-            acc |= sync_opts[i].flag;
-        else if (!tok_ieq(val, "true") && !tok_ieq(val, "false"))
-            return ws_err_set(err, WS_EINVAL, "sync option \"%.*s\": %s takes true or false%s",
-                              (int)t.n, t.s, sync_opts[i].key,
-                              sync_opts[i].confirm ? " (or confirm)" : "");
-    }
-    *flags |= acc;
-    return 0;
-}
-
-int ws_sync_options_parse_list(unsigned *flags, const json_t *list, struct ws_err *err)
-{
-    unsigned acc = 0;
-    size_t i;
-    json_t *v;
-    int rc;
-    if (!list || json_is_null(list))
-        return 0;
-    if (!json_is_array(list))
-        return ws_err_set(err, WS_EINVAL, "syncOptions is not a list of strings");
-    json_array_foreach(list, i, v) {
-        if (!json_is_string(v))
-            return ws_err_set(err, WS_EINVAL, "syncOptions[%zu] is not a string", i);
-        if ((rc = ws_sync_options_parse(&acc, json_string_value(v), err)) < 0)
-            return rc;
-    }
-    *flags |= acc;
-    return 0;
 }
 
 /* ---- reading one object -------------------------------------------------- */
@@ -289,22 +170,22 @@ static int parse_int(int *out, const char *s)
 static int read_phases(struct obj_info *in, const json_t *obj, struct ws_err *err)
 {
     const char *argo, *helm, *p;
-    struct tok t;
+    struct ws_tok t;
     int rc, nskip = 0, nother = 0, any = 0, all_crd = 1;
     enum ws_phase ph;
     if ((rc = annotation(&argo, obj, ANN_HOOK, in->ident, err)) < 0 ||
         (rc = annotation(&helm, obj, ANN_HELM_HOOK, in->ident, err)) < 0)
         return rc;
     if (argo) {
-        for (p = argo; next_token(&p, &t);) {
+        for (p = argo; ws_csv_next(&p, &t);) {
             for (ph = 0; ph < WS_PHASE_COUNT; ph++)
-                if (tok_eq(t, phase_names[ph]))
+                if (ws_tok_eq(t, phase_names[ph]))
                     break;
             if (ph < WS_PHASE_COUNT)
                 in->phases |= PHASE_BIT(ph);
-            else if (tok_eq(t, "Skip"))
+            else if (ws_tok_eq(t, "Skip"))
                 nskip++;
-            else if (tok_eq(t, "PreDelete") || tok_eq(t, "PostDelete"))
+            else if (ws_tok_eq(t, "PreDelete") || ws_tok_eq(t, "PostDelete"))
                 nother++;
             else
                 return ws_err_set(err, WS_EINVAL,
@@ -321,16 +202,16 @@ static int read_phases(struct obj_info *in, const json_t *obj, struct ws_err *er
     }
     if (!helm)
         return 0;
-    for (p = helm; next_token(&p, &t);) {
+    for (p = helm; ws_csv_next(&p, &t);) {
         any = 1;
-        if (tok_eq(t, "pre-install") || tok_eq(t, "pre-upgrade"))
+        if (ws_tok_eq(t, "pre-install") || ws_tok_eq(t, "pre-upgrade"))
             in->phases |= PHASE_BIT(WS_PHASE_PRESYNC);
-        else if (tok_eq(t, "post-install") || tok_eq(t, "post-upgrade"))
+        else if (ws_tok_eq(t, "post-install") || ws_tok_eq(t, "post-upgrade"))
             in->phases |= PHASE_BIT(WS_PHASE_POSTSYNC);
         /* Argo CD supports no other Helm hook: test, test-success,
          * test-failure, pre/post-delete, pre/post-rollback — and any token
          * Helm itself would not know — are skipped without an error. */
-        if (!tok_eq(t, "crd-install"))
+        if (!ws_tok_eq(t, "crd-install"))
             all_crd = 0;
     }
     /* "crd-install" is Helm 2's way to ship CRDs; Argo CD treats those as
@@ -358,13 +239,13 @@ static int read_delete_policy(struct obj_info *in, const json_t *obj, struct ws_
     int k, rc;
     for (k = 0; k < 2; k++) {
         const char *p;
-        struct tok t;
+        struct ws_tok t;
         size_t i;
         if ((rc = annotation(&p, obj, keys[k], in->ident, err)) < 0)
             return rc;
-        while (p && next_token(&p, &t)) {
+        while (p && ws_csv_next(&p, &t)) {
             for (i = 0; i < WS_ARRAY_SIZE(pol); i++)
-                if (tok_eq(t, k == 0 ? pol[i].argo : pol[i].helm))
+                if (ws_tok_eq(t, k == 0 ? pol[i].argo : pol[i].helm))
                     break;
             if (i == WS_ARRAY_SIZE(pol))
                 return ws_err_set(err, WS_EINVAL, "%s: %s \"%.*s\" is not a delete policy (%s)",
@@ -419,7 +300,7 @@ static int read_rest(struct obj_info *in, const json_t *obj, struct ws_err *err)
 static int is_namespaced(const char *api_version, const char *kind, const json_t *crds,
                          ws_plan_scope_fn fn, void *data)
 {
-    struct tok g = api_group(api_version);
+    struct ws_tok g = api_group(api_version);
     size_t i;
     json_t *crd;
     int r;
@@ -430,11 +311,11 @@ static int is_namespaced(const char *api_version, const char *kind, const json_t
         const char *cg = json_string_value(json_object_get(spec, "group"));
         const char *ck = json_string_value(json_object_get(json_object_get(spec, "names"), "kind"));
         const char *scope = json_string_value(json_object_get(spec, "scope"));
-        if (cg && ck && tok_eq(g, cg) && strcmp(ck, kind) == 0)
+        if (cg && ck && ws_tok_eq(g, cg) && strcmp(ck, kind) == 0)
             return !(scope && strcmp(scope, "Cluster") == 0);
     }
     for (i = 0; i < WS_ARRAY_SIZE(cluster_kinds); i++)
-        if (tok_eq(g, cluster_kinds[i].group) && strcmp(kind, cluster_kinds[i].kind) == 0)
+        if (ws_tok_eq(g, cluster_kinds[i].group) && strcmp(kind, cluster_kinds[i].kind) == 0)
             return 0;
     return 1;
 }
@@ -443,7 +324,7 @@ static int is_kind(const json_t *obj, const char *group, const char *kind)
 {
     const char *av = json_string_value(json_object_get(obj, "apiVersion"));
     const char *k = json_string_value(json_object_get(obj, "kind"));
-    return av && k && strcmp(k, kind) == 0 && tok_eq(api_group(av), group);
+    return av && k && strcmp(k, kind) == 0 && ws_tok_eq(api_group(av), group);
 }
 
 /* ---- ordering ------------------------------------------------------------ */

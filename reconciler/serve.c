@@ -3,7 +3,6 @@
  * pending run per application, run by the same sync engine as the CLI with
  * bounded concurrency, reported to the store and to the commit status. */
 #include <errno.h>
-#include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,9 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
 #include "deps.h"
 #include "log.h"
+#include "serve.h"
 #include "serve_int.h"
 #include "timer.h"
 #include "util.h"
@@ -579,7 +578,7 @@ static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *d
             snprintf(a->last_result, sizeof(a->last_result), "%s", result);
             snprintf(a->last_revision, sizeof(a->last_revision), "%s", commit ? commit : "");
             /* a failed sync (not bad input, not a dry run) follows syncPolicy.retry */
-            if (strcmp(result, "Failed") != 0 || j->dry_run || ws_cli_exit_for(code) != WS_EXIT_FAILED ||
+            if (strcmp(result, "Failed") != 0 || j->dry_run || ws_err_class(code) != WS_ERRC_FAILED ||
                 !maybe_retry(s, a, ws_catalog_find(&j->snap->cat, j->app), j->revision))
                 a->attempts = 0;
         }
@@ -1009,12 +1008,8 @@ static void recover(struct svc *s, json_t *state)
     }
 }
 
-int ws_cli_serve(const struct ws_global_opts *g, int argc, char **argv)
+int ws_serve_run(const char *config_path, const char *listen)
 {
-    static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {NULL, 0, NULL, 0},
-    };
     struct ws_config cfg;
     struct ws_catalog cat;
     struct svc s;
@@ -1022,21 +1017,14 @@ int ws_cli_serve(const struct ws_global_opts *g, int argc, char **argv)
     struct ws_httpd_opts ho;
     json_t *state = NULL;
     uv_loop_t loop;
-    const char *listen = NULL;
     char *dbpath = NULL;
-    int ch, rc = WS_EXIT_USAGE;
+    int rc = WS_ECONFIG;
 
-    optind = 0; /* 0: glibc re-initialises its permutation state */
-    while ((ch = getopt_long(argc, argv, "l:", longopts, NULL)) != -1) {
-        if (ch != 'l')
-            return WS_EXIT_USAGE;
-        listen = optarg;
-    }
     memset(&s, 0, sizeof(s));
     ws_err_clear(&err);
-    if (ws_config_load(&cfg, g->config ? g->config : "wavesync.yaml", &err) < 0) {
+    if (ws_config_load(&cfg, config_path, &err) < 0) {
         fprintf(stderr, "wavesync serve: %s\n", err.msg);
-        return WS_EXIT_USAGE;
+        return WS_ECONFIG;
     }
     if (listen && ws_config_set_listen(&cfg, listen) < 0) {
         fprintf(stderr, "wavesync serve: --listen \"%s\" is not HOST:PORT\n", listen);
@@ -1068,7 +1056,7 @@ int ws_cli_serve(const struct ws_global_opts *g, int argc, char **argv)
     if (ws_catalog_load(&cat, &cfg, 0, &err) < 0 || !(s.snap = snap_new(&cat, &cfg, &err)) ||
         sync_app_states(&s) < 0) {
         fprintf(stderr, "wavesync serve: %s\n", err.msg[0] ? err.msg : "out of memory");
-        rc = ws_cli_exit_for(err.code ? err.code : WS_ENOMEM);
+        rc = err.code ? err.code : WS_ENOMEM;
         goto out_loop;
     }
     log_catalog_problems(&s.snap->cat);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -411,4 +412,76 @@ int ws_mkdir_p(const char *path, unsigned mode)
     }
     free(p);
     return rc;
+}
+
+int ws_repo_path_clean(char **out, const char *path)
+{
+    const char *p = path ? path : "", *seg;
+    char *buf;
+    size_t n = 0, len;
+    *out = NULL;
+    if (p[0] == '/')
+        return WS_EINVAL;
+    if (!(buf = malloc(strlen(p) + 1)))
+        return WS_ENOMEM;
+    while (*p) {
+        seg = p;
+        len = strcspn(seg, "/");
+        p = seg + len + (seg[len] == '/');
+        if (len == 0 || (len == 1 && seg[0] == '.'))
+            continue;
+        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+            if (n == 0) {
+                free(buf);
+                return WS_EINVAL;
+            }
+            while (n > 0 && buf[n - 1] != '/')
+                n--;
+            if (n > 0)
+                n--; /* the '/' before the dropped segment */
+            continue;
+        }
+        if (n > 0)
+            buf[n++] = '/';
+        memcpy(buf + n, seg, len);
+        n += len;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    return 0;
+}
+
+struct ws_tok ws_tok_trim(const char *s, const char *e)
+{
+    while (s < e && isspace((unsigned char)*s))
+        s++;
+    while (e > s && isspace((unsigned char)e[-1]))
+        e--;
+    return (struct ws_tok){s, (size_t)(e - s)};
+}
+
+/* Next comma-separated token of *p, trimmed; empty ones are skipped as
+ * gitops-engine's GetAnnotationCSVs skips them. 0 at the end. */
+int ws_csv_next(const char **p, struct ws_tok *t)
+{
+    while (**p) {
+        const char *start = *p, *end = strchr(start, ',');
+        if (!end)
+            end = start + strlen(start);
+        *p = *end ? end + 1 : end;
+        *t = ws_tok_trim(start, end);
+        if (t->n)
+            return 1;
+    }
+    return 0;
+}
+
+int ws_tok_eq(struct ws_tok t, const char *s)
+{
+    return strlen(s) == t.n && memcmp(t.s, s, t.n) == 0;
+}
+
+int ws_tok_ieq(struct ws_tok t, const char *s)
+{
+    return strlen(s) == t.n && strncasecmp(t.s, s, t.n) == 0;
 }

@@ -71,4 +71,26 @@ char *ws_strdup0(const char *s);
  * (the length difference is not hidden, the content is). 1 when equal. */
 int ws_consttime_eq(const void *a, size_t alen, const void *b, size_t blen);
 
+/* Normalise a repository-relative path: strip "./" and trailing '/',
+ * collapse "a/../b"; a path that leaves the root ("../x", "/etc") is an
+ * error. Caller frees. */
+int ws_repo_path_clean(char **out, const char *path);
+
+/* A slice of a string (not NUL-terminated). */
+struct ws_tok {
+    const char *s;
+    size_t n;
+};
+
+/* [s, e) without leading and trailing white space. */
+struct ws_tok ws_tok_trim(const char *s, const char *e);
+
+/* The next comma-separated token of *p, trimmed, advancing *p; empty tokens
+ * are skipped (as gitops-engine's GetAnnotationCSVs skips them). 0 at the end. */
+int ws_csv_next(const char **p, struct ws_tok *t);
+
+/* 1 when the token equals s exactly (ws_tok_ieq: ignoring ASCII case). */
+int ws_tok_eq(struct ws_tok t, const char *s);
+int ws_tok_ieq(struct ws_tok t, const char *s);
+
 #endif

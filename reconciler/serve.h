@@ -1,0 +1,14 @@
+/* serve.h — the push-driven service (`wavesync serve`): webhooks in, a durable
+ * queue, routing, wave-ordered runs, commit statuses and the HTTP API. */
+#ifndef WS_SERVE_H
+#define WS_SERVE_H
+
+/* Load the configuration at `config_path`, open the store in its stateDir,
+ * listen (on `listen`, "HOST:PORT", when not NULL, else server.listen) and
+ * serve until SIGTERM or SIGINT. Startup problems are printed to stderr as
+ * "wavesync serve: …". Runs the service loop on the calling thread: returns
+ * only when the service has stopped — 0 after a clean shutdown, or a
+ * negative WS_E* code (error.h) when it could not start. */
+int ws_serve_run(const char *config_path, const char *listen);
+
+#endif
