@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # bench/route.sh — routing a push: N applications (default 10000) × M changed
-# paths (default 10000) through reconciler/route.c (target < 10 ms).
+# paths (default 10000) through reconciler/source/route.c (target < 10 ms).
 #
 # Usage: bench/route.sh [N [M [R]]]
 #
-# Compiles bench/route_bench.c with reconciler/route.c, error.c and util.c
+# Compiles bench/route_bench.c with reconciler/source/route.c, base/error.c and base/util.c
 # (plain gcc -O2, no sanitizers) into a temporary directory and runs it. The
 # program lays out N applications like a team monorepo (teams/tNN/appNNNN, some
 # with overlays/prod, overlays/staging or chart below; 30% with
@@ -47,7 +47,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/wavesync-bench-route.XXXXXX")
 trap 'rm -rf -- "$T"' EXIT
 
 BUILD=("$CC" -std=gnu11 -O2 -D_GNU_SOURCE -iquote "$REPO/reconciler" -o "$T/route_bench"
-	"$REPO/reconciler/route.c" "$REPO/reconciler/error.c" "$REPO/reconciler/util.c"
+	"$REPO/reconciler/source/route.c" "$REPO/reconciler/base/error.c" "$REPO/reconciler/base/util.c"
 	"$REPO/bench/route_bench.c")
 "${BUILD[@]}" || die "compiling route_bench failed"
 

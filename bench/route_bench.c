@@ -1,7 +1,7 @@
-/* route_bench.c — times reconciler/route.c: an index of N applications laid
+/* route_bench.c — times reconciler/source/route.c: an index of N applications laid
  * out like a team monorepo, routing a push of M changed paths, R runs each.
  * Built and run by bench/route.sh. Usage: route_bench [N [M [R]]]. */
-#include "route.h"
+#include "source/route.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -11,7 +11,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "util.h"
+#include "base/util.h"
 
 #define SAMPLE_APPS 200 /* apps re-checked one by one against the whole push */
 

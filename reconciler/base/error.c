@@ -1,5 +1,5 @@
 /* error.c — struct ws_err helpers. */
-#include "error.h"
+#include "base/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* log.c — stderr logger; one write(2) per line so threads do not interleave. */
-#include "log.h"
+#include "base/log.h"
 
 #include <jansson.h>
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /* proc.c — child processes on the loop with bounded output and a deadline.
  * A proc is freed only after every one of its handles has closed. */
-#include "proc.h"
+#include "base/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>

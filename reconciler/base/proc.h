@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <uv.h>
 
-#include "util.h"
+#include "base/util.h"
 
 struct ws_proc;
 

@@ -1,5 +1,5 @@
 /* timer.c — heap timers freed in their close callback. */
-#include "timer.h"
+#include "base/timer.h"
 
 #include <stdlib.h>
 

@@ -1,5 +1,5 @@
 /* util.c — buffers, base64, durations, URL escaping, clocks. */
-#include "util.h"
+#include "base/util.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "base/error.h"
 
 #define WS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define ws_container_of(ptr, type, member) \

@@ -1,7 +1,7 @@
 /* yaml.c — YAML text to jansson values through libyaml's event API, and back.
  * One pass over the events with a recursive builder that max_depth bounds;
  * aliases become deep copies only after their expanded size is checked. */
-#include "yaml.h"
+#include "base/yaml.h"
 
 #include <yaml.h> /* libyaml: reconciler/ is an -iquote folder, so this is never ours */
 

@@ -9,7 +9,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "base/error.h"
 
 struct ws_yaml_limits {
     size_t max_doc_bytes;   /* input bytes per document; 0 = default (8 MiB) */

@@ -2,7 +2,7 @@
  * of the objects in files, by wavesync.yaml's Lua scripts or the built-in
  * rules, so people writing scripts can try them (as Argo CD's
  * `argocd admin settings resource-overrides health` does). No cluster. */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -10,11 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "health.h"
-#include "lua_health.h"
-#include "util.h"
-#include "yaml.h"
+#include "config/config.h"
+#include "health/health.h"
+#include "health/lua_health.h"
+#include "base/util.h"
+#include "base/yaml.h"
 
 #define INPUT_MAX_BYTES (32u << 20)
 

@@ -11,10 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "config.h"
-#include "util.h"
-#include "webhook.h"
+#include "cli/cli.h"
+#include "config/config.h"
+#include "base/util.h"
+#include "serve/webhook.h"
 
 struct reply {
     long status;

@@ -1,7 +1,7 @@
 /* cli_sync.c — the Git-driven commands: apps, render, plan, diff, sync.
  * One-shot: load the configuration, read the Applications (worker thread),
  * run the same sync engine the service runs, on a private loop, until done. */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -11,19 +11,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "catalog.h"
-#include "clusters.h"
-#include "config.h"
-#include "deps.h"
-#include "git.h"
-#include "kube.h"
-#include "log.h"
-#include "plan.h"
-#include "push.h"
-#include "report.h"
-#include "sync.h"
-#include "util.h"
-#include "yaml.h"
+#include "source/catalog.h"
+#include "sync/clusters.h"
+#include "config/config.h"
+#include "sync/deps.h"
+#include "git/git.h"
+#include "kube/kube.h"
+#include "base/log.h"
+#include "sync/plan.h"
+#include "source/push.h"
+#include "sync/report.h"
+#include "sync/sync.h"
+#include "base/util.h"
+#include "base/yaml.h"
 
 /* CI mode (`--repo-dir DIR --before SHA --after SHA`): what was pushed. */
 struct ci_range {

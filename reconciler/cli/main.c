@@ -11,16 +11,16 @@
 #include <uv.h>
 
 #include "autoconfig.h"
-#include "applyset.h"
-#include "cli.h"
-#include "git.h"
-#include "kube.h"
-#include "kube_http.h"
-#include "kubeconfig.h"
-#include "log.h"
-#include "manifest.h"
-#include "serve.h"
-#include "util.h"
+#include "kube/applyset.h"
+#include "cli/cli.h"
+#include "git/git.h"
+#include "kube/kube.h"
+#include "kube/kube_http.h"
+#include "config/kubeconfig.h"
+#include "base/log.h"
+#include "source/manifest.h"
+#include "serve/serve.h"
+#include "base/util.h"
 
 #define EXIT_FAILED WS_EXIT_FAILED
 #define EXIT_USAGE WS_EXIT_USAGE

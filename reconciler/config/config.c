@@ -2,7 +2,7 @@
  * file:line from the YAML position mirror), secret references, loading each
  * cluster's access settings, and the lookups routing and sync use.
  * Blocking file reads (kubeconfigs, file: secrets): call at startup only. */
-#include "config.h"
+#include "config/config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -14,8 +14,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "util.h"
-#include "yaml.h"
+#include "base/util.h"
+#include "base/yaml.h"
 
 #define CONFIG_MAX_BYTES (4u << 20)
 #define SECRET_MAX_BYTES (64u << 10)

@@ -22,8 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "kubeconfig.h"
+#include "base/error.h"
+#include "config/kubeconfig.h"
 
 struct ws_repo {
     char *name;

@@ -1,12 +1,12 @@
 /* kubeconfig.c — kubeconfig / inline / in-cluster cluster access settings. */
-#include "kubeconfig.h"
+#include "config/kubeconfig.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
-#include "yaml.h"
+#include "base/util.h"
+#include "base/yaml.h"
 
 #define KUBECONFIG_MAX_BYTES (4u << 20)
 #define SA_DIR_DEFAULT "/var/run/secrets/kubernetes.io/serviceaccount"

@@ -8,7 +8,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "base/error.h"
 
 /* An exec credential plugin (client.authentication.k8s.io/v1 or v1beta1). */
 struct ws_kube_exec {

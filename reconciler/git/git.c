@@ -3,7 +3,7 @@
  * tree export for external renderers and tree-to-tree diffs. Every function
  * blocks and opens its own git_repository (see git.h); the only global state
  * is libgit2's own, set up by ws_git_init. */
-#include "git.h"
+#include "git/git.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -19,9 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h" /* ws_git_url_normalize */
-#include "git_socket.h"
-#include "util.h"
+#include "config/config.h" /* ws_git_url_normalize */
+#include "git/git_socket.h"
+#include "base/util.h"
 
 #define MAX_LINK_HOPS 40  /* the kernel's MAXSYMLINKS: a longer chain is a loop */
 #define MAX_GLOB_ALTS 256 /* bound on brace expansion */

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "base/error.h"
 
 /* libgit2 global setup; call once at startup / shutdown. */
 int ws_git_init(void);

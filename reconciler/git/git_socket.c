@@ -5,7 +5,7 @@
  * with it set). Ours sets TCP_NODELAY, and bounds every read and write so a
  * Git server that stops answering cannot hold a worker thread forever.
  * Blocking, like every libgit2 call: worker threads only. */
-#include "git_socket.h"
+#include "git/git_socket.h"
 
 #include <errno.h>
 #include <git2.h>

@@ -2,7 +2,7 @@
  * CD's gitops-engine (pkg/health) and its CronJob script, and the dispatch
  * for every rule (ML kinds live in health_ml.c); pure functions over the live
  * object, no allocation that outlives a call. */
-#include "health.h"
+#include "health/health.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "base/util.h"
 
-#include "health_int.h" /* last: it defines short names for this file */
+#include "health/health_int.h" /* last: it defines short names for this file */
 
 const char *ws_health_str(enum ws_health_status s)
 {

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "health.h"
+#include "health/health.h"
 
 /* Annotations that select a rule (and are read by it). */
 #define WS_HEALTH_ANN_SLA "wavesync.dev/sla"

@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "util.h"
+#include "base/util.h"
 
-#include "health_int.h" /* last: it defines short names for this file */
+#include "health/health_int.h" /* last: it defines short names for this file */
 
 /* How long a condition may stay False with a reason that is not known to be
  * final before it counts as Degraded: a Deployment's default progress

@@ -1,7 +1,7 @@
 /* lua_health.c — Argo CD health.lua scripts: found by group/kind, compiled
  * once each into their own lua_State, run per evaluation in a fresh sandbox
  * under instruction, memory and wall-time limits. Design notes in lua_health.h. */
-#include "lua_health.h"
+#include "health/lua_health.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,8 +17,8 @@
 #include <lua.h>
 #include <lualib.h>
 
-#include "log.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 #define SCRIPT_MAX_BYTES (1u << 20)
 #define HOOK_STEP 1000 /* instructions between limit checks: a clock read per 1000 is noise */

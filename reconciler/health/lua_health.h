@@ -62,9 +62,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "error.h"
-#include "health.h"
+#include "config/config.h"
+#include "base/error.h"
+#include "health/health.h"
 
 struct ws_lua_health;
 

@@ -1,12 +1,12 @@
 /* applyset.c — resolve, apply namespaces and CRDs, wait Established, apply rest. */
-#include "applyset.h"
+#include "kube/applyset.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "timer.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/timer.h"
+#include "base/util.h"
 
 enum stage { STAGE_RESOLVE, STAGE_FIRST, STAGE_CRDS, STAGE_REST, STAGE_DONE };
 

@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "kube.h"
+#include "kube/kube.h"
 
 struct ws_applyset;
 

@@ -1,5 +1,5 @@
 /* discovery.c — cache of APIResourceLists keyed by group version. */
-#include "discovery.h"
+#include "kube/discovery.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,14 +1,14 @@
 /* kube.c — the Kubernetes client: request queue, credentials, retries,
  * discovery and the object operations. Watches live in kube_watch.c. */
-#include "kube_int.h"
+#include "kube/kube_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "autoconfig.h"
-#include "log.h"
-#include "timer.h"
+#include "base/log.h"
+#include "base/timer.h"
 
 #define RESPONSE_MAX (256u << 20) /* a List of every object of a big kind */
 #define TOKEN_FILE_REFRESH_MS 60000  /* client-go re-reads token files every minute */

@@ -13,10 +13,10 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "discovery.h"
-#include "error.h"
-#include "kube_http.h"
-#include "kubeconfig.h"
+#include "kube/discovery.h"
+#include "base/error.h"
+#include "kube/kube_http.h"
+#include "config/kubeconfig.h"
 
 struct ws_kube;
 struct ws_kube_req;

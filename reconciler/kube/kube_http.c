@@ -2,13 +2,13 @@
  * its gaps closed: poll errors reach curl as CURL_CSELECT_ERR, every
  * allocation is checked, a 0 ms timeout is clamped to 1 ms, and finished
  * transfers are drained after every socket action). */
-#include "kube_http.h"
+#include "kube/kube_http.h"
 
 #include <stdlib.h>
 
-#include "error.h"
-#include "log.h"
-#include "util.h"
+#include "base/error.h"
+#include "base/log.h"
+#include "base/util.h"
 
 struct ws_http {
     uv_loop_t *loop;

@@ -2,9 +2,9 @@
 #ifndef WS_KUBE_INT_H
 #define WS_KUBE_INT_H
 
-#include "kube.h"
-#include "proc.h"
-#include "util.h"
+#include "kube/kube.h"
+#include "base/proc.h"
+#include "base/util.h"
 
 struct ws__req_list {
     struct ws_kube_req *head, *tail;

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kube_int.h"
-#include "log.h"
-#include "timer.h"
+#include "kube/kube_int.h"
+#include "base/log.h"
+#include "base/timer.h"
 
 #define WATCH_EVENT_MAX (64u << 20)
 #define WATCH_RETRY_MAX_MS 10000

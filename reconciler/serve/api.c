@@ -8,10 +8,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "log.h"
-#include "serve_int.h"
-#include "util.h"
-#include "webhook.h"
+#include "base/log.h"
+#include "serve/serve_int.h"
+#include "base/util.h"
+#include "serve/webhook.h"
 
 #define MAX_BUCKETS 4096
 

@@ -1,7 +1,7 @@
 /* httpd.c — HTTP/1.1 server on libuv: one struct conn per TCP connection (its
  * socket, timer and shutdown request embedded), requests parsed by http_parser
  * and handed one at a time to the handler, answers written in order. */
-#include "httpd.h"
+#include "serve/httpd.h"
 
 #include <errno.h>
 #include <http_parser.h>
@@ -15,8 +15,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 #define DEFAULT_HOST "127.0.0.1"
 #define DEFAULT_MAX_HEADER ((size_t)64 * 1024)

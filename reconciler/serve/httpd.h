@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "error.h"
+#include "base/error.h"
 
 struct ws_httpd;
 

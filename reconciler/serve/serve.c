@@ -10,12 +10,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "deps.h"
-#include "log.h"
-#include "serve.h"
-#include "serve_int.h"
-#include "timer.h"
-#include "util.h"
+#include "sync/deps.h"
+#include "base/log.h"
+#include "serve/serve.h"
+#include "serve/serve_int.h"
+#include "base/timer.h"
+#include "base/util.h"
 
 #define RETRY_FIRST_MS 250
 #define RETRY_MAX_MS 5000

@@ -7,14 +7,14 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "catalog.h"
-#include "clusters.h"
-#include "config.h"
-#include "httpd.h"
-#include "push.h"
-#include "status.h"
-#include "store.h"
-#include "sync.h"
+#include "source/catalog.h"
+#include "sync/clusters.h"
+#include "config/config.h"
+#include "serve/httpd.h"
+#include "source/push.h"
+#include "serve/status.h"
+#include "serve/store.h"
+#include "sync/sync.h"
 
 /* The Applications and their routing index at one point in time. Runs keep
  * the snapshot they started with alive after a newer one replaced it. */

@@ -1,7 +1,7 @@
 /* status.c — commit statuses for GitHub and GitLab: a pure request builder,
  * and a client that posts through the curl-multi transport one lane (repo,
  * sha, context) at a time, retrying what a later attempt can fix. */
-#include "status.h"
+#include "serve/status.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -12,10 +12,10 @@
 #include <jansson.h>
 
 #include "autoconfig.h"
-#include "kube_http.h"
-#include "log.h"
-#include "timer.h"
-#include "util.h"
+#include "kube/kube_http.h"
+#include "base/log.h"
+#include "base/timer.h"
+#include "base/util.h"
 
 #define DESCRIPTION_MAX_CHARS 140 /* GitHub answers 422 beyond this */
 #define CONTEXT_MAX_BYTES 255

@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "error.h"
+#include "base/error.h"
 
 /* id, config name, default API base URL */
 #define WS_STATUS_PROVIDERS(X)                                  \

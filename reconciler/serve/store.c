@@ -2,15 +2,15 @@
  * run in batches (one transaction per batch, one savepoint per operation)
  * on a worker thread, so the loop never waits for the disk and a burst of
  * webhooks costs one fsync. */
-#include "store.h"
+#include "serve/store.h"
 
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 enum op_kind { OP_ACCEPT, OP_ROUTED, OP_RUN_START, OP_RUN_FINISH, OP_RUN_REQUEUE, OP_GET_RUN,
                OP_LIST_RUNS, OP_GET_TRIGGER };

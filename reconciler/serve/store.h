@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "error.h"
+#include "base/error.h"
 
 struct ws_store;
 

@@ -1,6 +1,6 @@
 /* webhook.c — provider detection, signature checks and payload parsing for
  * push notifications. Pure: the HTTP server hands in headers and body. */
-#include "webhook.h"
+#include "serve/webhook.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -12,7 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "util.h"
+#include "base/util.h"
 
 #define ZERO_OID "0000000000000000000000000000000000000000"
 

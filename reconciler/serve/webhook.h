@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "error.h"
+#include "base/error.h"
 
 #define WS_HOOK_PROVIDERS(X)                              \
     X(WS_HOOK_UNKNOWN, "unknown")                         \

@@ -8,17 +8,17 @@
  * unknown spec keys are accepted and ignored, as the Application CRD's
  * consumers ignore them; what would change the result in a way we cannot
  * honour (jsonnet options, two source types in one source) is an error. */
-#include "app.h"
+#include "source/app.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "route.h"
-#include "sync_options.h"
-#include "util.h"
-#include "yaml.h"
+#include "source/route.h"
+#include "source/sync_options.h"
+#include "base/util.h"
+#include "base/yaml.h"
 
 #define ANN_WAVE_TIMEOUT "wavesync.dev/wave-timeout"
 #define ANN_GENERATE_PATHS "argocd.argoproj.io/manifest-generate-paths"

@@ -8,7 +8,7 @@
  * unknown {{param}} stays as written, map keys are templated too. Where Argo
  * CD refuses, so do we; where a construct is Go-template territory we do not
  * implement, we refuse with a message rather than guess. */
-#include "appset.h"
+#include "source/appset.h"
 
 #include <ctype.h>
 #include <fnmatch.h>
@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
-#include "yaml.h"
+#include "base/util.h"
+#include "base/yaml.h"
 
 #define MAX_NEST 3        /* matrix/merge nesting (Argo CD itself allows two levels) */
 #define MAX_SETS 10000    /* parameter sets per generator: a runaway matrix is an error */

@@ -10,7 +10,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "error.h"
+#include "base/error.h"
 
 /* A cluster the clusters generator offers (wavesync.yaml's clusters[]).
  * Borrowed for the duration of a call. */

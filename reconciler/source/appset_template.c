@@ -3,7 +3,7 @@
  * (`goTemplate: true`), plus parameter values printed as Go prints them. Pure.
  * Anything of Go's template language outside the subset is refused with a
  * message naming it: a wrong guess would deploy to the wrong place. */
-#include "appset.h"
+#include "source/appset.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "base/util.h"
 
 #define MAX_PARENS 16 /* (nested (pipelines)) in one action */
 #define MAX_ARGS 8

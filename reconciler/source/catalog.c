@@ -1,14 +1,14 @@
 /* catalog.c — Applications from the configured Git folders, and those their
  * ApplicationSets generate (appset.c, fed with Git listings read here). */
-#include "catalog.h"
+#include "source/catalog.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "appset.h"
-#include "git.h"
-#include "util.h"
-#include "yaml.h"
+#include "source/appset.h"
+#include "git/git.h"
+#include "base/util.h"
+#include "base/yaml.h"
 
 #define CATALOG_MAX_BYTES (64u << 20)
 #define GEN_MAX_BYTES (64u << 20) /* what git files generators may read per load */

@@ -7,8 +7,8 @@
 
 #include <jansson.h>
 
-#include "app.h"
-#include "config.h"
+#include "source/app.h"
+#include "config/config.h"
 
 struct ws_catalog {
     struct ws_app *apps;

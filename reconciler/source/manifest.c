@@ -1,9 +1,9 @@
 /* manifest.c — YAML documents to validated Kubernetes objects. */
-#include "manifest.h"
+#include "source/manifest.h"
 
 #include <string.h>
 
-#include "yaml.h"
+#include "base/yaml.h"
 
 static int check_object(const json_t *obj, const char *name, int line, struct ws_err *err)
 {

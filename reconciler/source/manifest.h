@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "error.h"
+#include "base/error.h"
 
 /* Append every object of `buf` to the array `objects` (references are
  * stolen by the array). `name` names the file in errors

@@ -2,13 +2,13 @@
  * configured repository, whose ids encode the application and which of its
  * rules matched (a source, or the Application's own file), so the ref can be
  * checked per rule after the path match. */
-#include "push.h"
+#include "source/push.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "route.h"
-#include "util.h"
+#include "source/route.h"
+#include "base/util.h"
 
 struct ws_push_index {
     const struct ws_config *cfg;

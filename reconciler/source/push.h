@@ -9,9 +9,9 @@
 
 #include <stddef.h>
 
-#include "catalog.h"
-#include "config.h"
-#include "git.h"
+#include "source/catalog.h"
+#include "config/config.h"
+#include "git/git.h"
 
 struct ws_push_index;
 

@@ -1,15 +1,15 @@
 /* render.c — directory, Kustomize and Helm sources to manifest objects. */
-#include "render.h"
+#include "source/render.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "git.h"
-#include "log.h"
-#include "manifest.h"
-#include "proc.h"
-#include "util.h"
+#include "git/git.h"
+#include "base/log.h"
+#include "source/manifest.h"
+#include "base/proc.h"
+#include "base/util.h"
 
 #define RENDER_MAX_BYTES (64u << 20)
 #define TOOL_TIMEOUT_MS 120000

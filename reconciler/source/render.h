@@ -8,8 +8,8 @@
 
 #include <jansson.h>
 
-#include "app.h"
-#include "error.h"
+#include "source/app.h"
+#include "base/error.h"
 
 struct ws_render_ctx {
     const char *repo_path;  /* local mirror of the source's repository */

@@ -1,12 +1,12 @@
 /* route.c — the routing index: a trie over path components holding app ids and
  * glob patterns; a match walks each changed path down it once. Pure, no I/O. */
-#include "route.h"
+#include "source/route.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "base/util.h"
 
 /* Ids are stored as dense indices (0..ndense-1, in order of first use) so
  * that a match can mark them in a small per-call bitmap. */

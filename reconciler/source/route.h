@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "base/error.h"
 
 /* Paths everywhere are repository-relative, '/'-separated. Rules are
  * normalised when added: "./", "." and empty components (duplicate, leading

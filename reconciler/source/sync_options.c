@@ -1,10 +1,10 @@
 /* sync_options.c — parsing Argo CD's sync options ("Prune=false,Replace=true")
  * into WS_OPT_* flags; see sync_options.h. */
-#include "sync_options.h"
+#include "source/sync_options.h"
 
 #include <string.h>
 
-#include "util.h"
+#include "base/util.h"
 
 static const struct {
     const char *key;

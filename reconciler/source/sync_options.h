@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "error.h"
+#include "base/error.h"
 
 /* Sync options (argocd.argoproj.io/sync-options on an object, or
  * spec.syncPolicy.syncOptions on the Application). */

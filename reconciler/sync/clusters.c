@@ -1,10 +1,10 @@
 /* clusters.c — Kubernetes clients per configured cluster, made on demand. */
-#include "clusters.h"
+#include "sync/clusters.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "kube_http.h"
+#include "kube/kube_http.h"
 
 void ws_clusters_init(struct ws_clusters *cs, uv_loop_t *loop, const struct ws_config *cfg)
 {

@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <uv.h>
 
-#include "app.h"
-#include "config.h"
-#include "kube.h"
+#include "source/app.h"
+#include "config/config.h"
+#include "kube/kube.h"
 
 struct ws_clusters {
     uv_loop_t *loop;

@@ -1,10 +1,10 @@
 /* deps.c — ordering applications by wavesync.dev/depends-on within a run. */
-#include "deps.h"
+#include "sync/deps.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "base/util.h"
 
 static void names_free(char **v)
 {

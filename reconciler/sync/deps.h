@@ -7,8 +7,8 @@
 
 #include <stddef.h>
 
-#include "app.h"
-#include "error.h"
+#include "source/app.h"
+#include "base/error.h"
 
 enum ws_dep_state { WS_DEP_WAITING, WS_DEP_RUNNING, WS_DEP_SUCCEEDED, WS_DEP_FAILED };
 

@@ -1,5 +1,5 @@
 /* diff.c — field-level differences between two Kubernetes objects. */
-#include "diff.h"
+#include "sync/diff.h"
 
 #include <stdio.h>
 #include <string.h>

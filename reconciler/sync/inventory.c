@@ -1,5 +1,5 @@
 /* inventory.c — inventory ConfigMaps and tracking ids. */
-#include "inventory.h"
+#include "sync/inventory.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* plan.c — the order of a sync, computed the way gitops-engine does it
  * (pkg/sync/sync_tasks.go, sync_phase.go, hook/, syncwaves/): hook phases and
  * delete policies from annotations, waves, Helm's kind order, names. Pure. */
-#include "plan.h"
+#include "sync/plan.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -9,8 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "kube.h"
-#include "util.h"
+#include "kube/kube.h"
+#include "base/util.h"
 
 #define ANN_HOOK "argocd.argoproj.io/hook"
 #define ANN_HOOK_DELETE "argocd.argoproj.io/hook-delete-policy"

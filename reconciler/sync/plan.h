@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "sync_options.h"
+#include "base/error.h"
+#include "source/sync_options.h"
 
 #define WS_PHASES(X)                    \
     X(WS_PHASE_PRESYNC, "PreSync")      \

@@ -1,10 +1,10 @@
 /* report.c — text and JUnit renderings of sync reports. */
-#include "report.h"
+#include "sync/report.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "base/util.h"
 
 char *ws_xml_escape(const char *s)
 {

@@ -2,21 +2,21 @@
  * Stages: render (worker thread) → validate → plan → inventory (before) →
  * namespace → waves → [SyncFail hooks] → prune → inventory (after) → done.
  * One function, set_stage(), changes the stage and logs old → new. */
-#include "sync_int.h"
-#include "timer.h"
+#include "sync/sync_int.h"
+#include "base/timer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "diff.h"
-#include "git.h"
-#include "health.h"
-#include "inventory.h"
-#include "log.h"
-#include "plan.h"
-#include "render.h"
-#include "util.h"
+#include "sync/diff.h"
+#include "git/git.h"
+#include "health/health.h"
+#include "sync/inventory.h"
+#include "base/log.h"
+#include "sync/plan.h"
+#include "source/render.h"
+#include "base/util.h"
 
 static const char *const stage_names[] = {
 #define WS_X(name, text) text,

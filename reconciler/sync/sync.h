@@ -11,10 +11,10 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "app.h"
-#include "config.h"
-#include "kube.h"
-#include "lua_health.h"
+#include "source/app.h"
+#include "config/config.h"
+#include "kube/kube.h"
+#include "health/lua_health.h"
 
 struct ws_sync;
 

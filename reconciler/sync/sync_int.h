@@ -6,10 +6,10 @@
 
 #include <uv.h>
 
-#include "health.h"
-#include "plan.h"
-#include "sync.h"
-#include "util.h"
+#include "health/health.h"
+#include "sync/plan.h"
+#include "sync/sync.h"
+#include "base/util.h"
 
 #define STAGES(X)                          \
     X(ST_RENDER, "render")                 \

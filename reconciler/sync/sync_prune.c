@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "diff.h"
-#include "inventory.h"
-#include "log.h"
-#include "sync_int.h"
+#include "sync/diff.h"
+#include "sync/inventory.h"
+#include "base/log.h"
+#include "sync/sync_int.h"
 
 /* ---- prune ----------------------------------------------------------------- */
 

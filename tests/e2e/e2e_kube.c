@@ -10,11 +10,11 @@
 #include <curl/curl.h>
 #include <uv.h>
 
-#include "kube.h"
-#include "kube_int.h"
-#include "kubeconfig.h"
+#include "kube/kube.h"
+#include "kube/kube_int.h"
+#include "config/kubeconfig.h"
 #include "../unit/tap.h"
-#include "util.h"
+#include "base/util.h"
 
 static uv_loop_t *loop;
 static struct ws_http *http;

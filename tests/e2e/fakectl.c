@@ -21,9 +21,9 @@
 #include <curl/curl.h>
 #include <uv.h>
 
-#include "kube.h"
-#include "kubeconfig.h"
-#include "util.h"
+#include "kube/kube.h"
+#include "config/kubeconfig.h"
+#include "base/util.h"
 
 static uv_loop_t *loop;
 static struct ws_kube *kube;

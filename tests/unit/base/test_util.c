@@ -1,7 +1,7 @@
-/* test_util.c — table-driven tests for reconciler/util.c: bounded buffers,
+/* test_util.c — table-driven tests for reconciler/base/util.c: bounded buffers,
  * base64, durations, RFC 3339 timestamps, URL escaping, constant-time
  * comparison and whole-file reads. */
-#include "util.h"
+#include "base/util.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
-/* test_yaml.c — table-driven tests for reconciler/yaml.c: core-schema typing,
+/* test_yaml.c — table-driven tests for reconciler/base/yaml.c: core-schema typing,
  * streams, anchors and merges, limits, error positions, mirrors and dumping. */
-#include "yaml.h"
+#include "base/yaml.h"
 
 #include <jansson.h>
 #include <stdarg.h>

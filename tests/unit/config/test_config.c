@@ -1,10 +1,10 @@
-/* test_config.c — tests for reconciler/config.c: wavesync.yaml fixtures
+/* test_config.c — tests for reconciler/config/config.c: wavesync.yaml fixtures
  * (tests/unit/data/config/ok_*.yaml, err_*.yaml) parsed against a scratch
  * folder holding a kubeconfig and secret files, lookups, secret references,
  * the webhook/status/server sections and their defaults, listen addresses and
  * sizes, Git URL normalisation, and that no secret ever reaches an error
  * message. */
-#include "config.h"
+#include "config/config.h"
 
 #include <limits.h>
 #include <stddef.h>
@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 #define GIT_TOKEN "env-secret-git-7f3a"
 #define CLUSTER_TOKEN "env-secret-cluster-91c2"

@@ -1,7 +1,7 @@
-/* test_kubeconfig.c — tests for reconciler/kubeconfig.c: every auth form from
+/* test_kubeconfig.c — tests for reconciler/config/kubeconfig.c: every auth form from
  * fixture files (tests/unit/data/kubeconfig/ok_*.yaml, err_*.yaml), KUBECONFIG
  * merging, in-cluster settings and inline cluster settings. */
-#include "kubeconfig.h"
+#include "config/kubeconfig.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 #define CA_PEM "-----BEGIN CERTIFICATE-----\nTEST-CA\n-----END CERTIFICATE-----\n"
 #define CA_B64 "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tClRFU1QtQ0EKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="

@@ -1,11 +1,11 @@
-/* test_git.c — reconciler/git.c against real repositories built with the git
+/* test_git.c — reconciler/git/git.c against real repositories built with the git
  * CLI in a private temporary folder: mirror clone and fetch over file://
  * (new commits, pruned branches and tags, a changed default branch,
  * concurrent mirrors, unreachable remotes), revision resolution, manifests
  * read at a commit (recursion, Argo CD globs, symlinks inside and escaping
  * the tree, limits), path types, export + rmtree, and tree diffs. */
-#include "git.h"
-#include "util.h"
+#include "git/git.h"
+#include "base/util.h"
 
 #include <dirent.h>
 #include <errno.h>

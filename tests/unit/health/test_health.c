@@ -1,16 +1,16 @@
-/* test_health.c — table-driven tests for reconciler/health.c: every built-in
+/* test_health.c — table-driven tests for reconciler/health/health.c: every built-in
  * rule against live objects as the apiserver returns them (full objects in
  * tests/unit/data/health/, trimmed ones inline as YAML flow), the Job pod
  * selector, status names and message hygiene. */
-#include "health.h"
+#include "health/health.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tap.h"
-#include "util.h"
-#include "yaml.h"
+#include "base/util.h"
+#include "base/yaml.h"
 
 /* A fixture file name under tests/unit/data/health/, or an inline object
  * ("{...}" or "[...]", YAML flow). A *List becomes its items array. */

@@ -1,9 +1,9 @@
-/* test_health_ml.c — table-driven tests for reconciler/health_ml.c: each ML kind
+/* test_health_ml.c — table-driven tests for reconciler/health/health_ml.c: each ML kind
  * against status objects as their controllers write them (full objects in
  * tests/unit/data/health/, a kubectl List of the object and its pods when pods
  * matter; trimmed ones inline as YAML flow), at a fixed "now"; the pod
  * selectors; and when a verdict asks to be looked at again. */
-#include "health.h"
+#include "health/health.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +11,8 @@
 #include <time.h>
 
 #include "tap.h"
-#include "util.h"
-#include "yaml.h"
+#include "base/util.h"
+#include "base/yaml.h"
 
 #define NOW "2026-03-02T12:00:00Z"
 

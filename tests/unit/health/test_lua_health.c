@@ -1,10 +1,10 @@
 /* test_lua_health.c — Argo CD health.lua scripts in wavesync's Lua sandbox
- * (reconciler/lua_health.c): the fixture scripts (fixtures/health) on
+ * (reconciler/health/lua_health.c): the fixture scripts (fixtures/health) on
  * realistic objects (tests/unit/data/lua/), where a script comes from, the
  * limits (endless loops, unbounded allocation), scripts that do not compile,
  * fail or return nonsense, sandbox escapes, isolation between evaluations,
- * and `wavesync health` end to end (reconciler/cli_health.c). */
-#include "lua_health.h"
+ * and `wavesync health` end to end (reconciler/cli/cli_health.c). */
+#include "health/lua_health.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -14,10 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "tap.h"
-#include "util.h"
-#include "yaml.h"
+#include "base/util.h"
+#include "base/yaml.h"
 
 static char srcdir[PATH_MAX];
 

@@ -1,7 +1,7 @@
-/* test_discovery.c — tests for reconciler/discovery.c: storing recorded
+/* test_discovery.c — tests for reconciler/kube/discovery.c: storing recorded
  * APIResourceLists (tests/unit/data/discovery/), kind lookups, misses and
  * forgetting, apiVersion splitting and resource paths. */
-#include "discovery.h"
+#include "kube/discovery.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 static json_t *load_fixture(const char *file)
 {

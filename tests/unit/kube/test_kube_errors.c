@@ -1,13 +1,13 @@
-/* test_kube_errors.c — tests for the pure helpers of reconciler/kube.c:
+/* test_kube_errors.c — tests for the pure helpers of reconciler/kube/kube.c:
  * decoding API error responses, object identities, ExecCredential parsing. */
-#include "kube.h"
+#include "kube/kube.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 /* --- ws_kube_decode_error ----------------------------------------------------- */
 

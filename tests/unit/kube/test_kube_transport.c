@@ -12,9 +12,9 @@
 #include <curl/curl.h>
 #include <uv.h>
 
-#include "kube.h"
+#include "kube/kube.h"
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 static uv_loop_t *loop;
 static struct ws_http *http;

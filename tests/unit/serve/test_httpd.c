@@ -1,10 +1,10 @@
-/* test_httpd.c — reconciler/httpd.c driven over real TCP: the server runs on a
+/* test_httpd.c — reconciler/serve/httpd.c driven over real TCP: the server runs on a
  * libuv loop in this thread, each scenario's client on a second thread with
  * blocking sockets (exact bytes and timing). The client thread asks the loop
  * for actions (answer a held request, shut down) through a uv_async_t.
  * Only the client thread prints TAP lines while the loop runs; the loop
  * thread records counts that the main thread checks after the join. */
-#include "httpd.h"
+#include "serve/httpd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,8 +23,8 @@
 #include <uv.h>
 
 #include "tap.h"
-#include "timer.h"
-#include "util.h"
+#include "base/timer.h"
+#include "base/util.h"
 
 /* --- the loop side -------------------------------------------------------- */
 

@@ -1,8 +1,8 @@
-/* test_status.c — reconciler/status.c: the request builder from tables, then
+/* test_status.c — reconciler/serve/status.c: the request builder from tables, then
  * the client against a scripted GitHub/GitLab API on loopback (libuv, same
  * loop): headers and body, state mapping, retries, errors that name the
  * status but never the token, order within a lane, and close. */
-#include "status.h"
+#include "serve/status.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +13,7 @@
 #include <uv.h>
 
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 #define SHA "0123456789abcdef0123456789abcdef01234567"
 #define TOK "tok-table-5f3a"

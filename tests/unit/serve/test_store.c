@@ -1,7 +1,7 @@
-/* test_store.c — tests for reconciler/store.c on a real SQLite file in a
+/* test_store.c — tests for reconciler/serve/store.c on a real SQLite file in a
  * mkdtemp folder and a real libuv loop: schema and WAL, replay protection,
  * group commit, routing, runs, crash recovery, close, failure isolation. */
-#include "store.h"
+#include "serve/store.h"
 
 #include <sqlite3.h>
 #include <stdint.h>
@@ -12,9 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "base/log.h"
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 static char root[64];
 

@@ -1,8 +1,8 @@
-/* test_webhook.c — tests for reconciler/webhook.c: provider detection,
+/* test_webhook.c — tests for reconciler/serve/webhook.c: provider detection,
  * signatures for every provider (with GitHub's documented HMAC vector), and
  * the provider payloads in fixtures/webhooks/ parsed field by field, with
  * the error reasons for malformed deliveries. */
-#include "webhook.h"
+#include "serve/webhook.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 #define SECRET "whsec-9f2c1e7b-do-not-log"
 #define ZERO "0000000000000000000000000000000000000000"

@@ -1,18 +1,18 @@
-/* test_app.c — tests for reconciler/app.c: Argo CD Application fixtures
+/* test_app.c — tests for reconciler/source/app.c: Argo CD Application fixtures
  * (tests/unit/data/app/ok_*.yaml, err_*.yaml) parsed with their position
  * mirror, every error checked for file:line and message, and the
  * repository path cleaner. */
-#include "app.h"
+#include "source/app.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "plan.h"
+#include "sync/plan.h"
 #include "tap.h"
-#include "util.h"
-#include "yaml.h"
+#include "base/util.h"
+#include "base/yaml.h"
 
 static char data_dir[PATH_MAX];
 

@@ -1,14 +1,14 @@
-/* test_appset.c — reconciler/appset.c and appset_template.c: ApplicationSet
+/* test_appset.c — reconciler/source/appset.c and appset_template.c: ApplicationSet
  * generators (list with the seed's ml-models fixture, clusters with label
  * selectors, git directories and files over a table of repository files,
  * matrix, merge, selectors, generator templates), fasttemplate and the
  * goTemplate subset (and what it refuses), errors naming file:line; then
  * catalog.c generating Applications from ApplicationSets in a real Git
  * repository built with the git CLI. */
-#include "appset.h"
-#include "catalog.h"
-#include "config.h"
-#include "git.h"
+#include "source/appset.h"
+#include "source/catalog.h"
+#include "config/config.h"
+#include "git/git.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,8 +16,8 @@
 #include <string.h>
 
 #include "tap.h"
-#include "util.h"
-#include "yaml.h"
+#include "base/util.h"
+#include "base/yaml.h"
 
 #define REPO "https://git.example.com/ml-platform.git"
 

@@ -1,16 +1,16 @@
-/* test_push.c — table-driven tests for reconciler/push.c: a push (repository,
+/* test_push.c — table-driven tests for reconciler/source/push.c: a push (repository,
  * ref, changed paths) routed to Applications of a hand-built catalog under a
  * wavesync.yaml parsed from text; ref tracking, "interesting" pushes and
  * changes to the applications folder. No git, no files. */
-#include "push.h"
+#include "source/push.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tap.h"
-#include "util.h"
-#include "yaml.h"
+#include "base/util.h"
+#include "base/yaml.h"
 
 #define HEX40 "0123456789abcdef0123456789abcdef01234567"
 #define HEX64 HEX40 "0123456789abcdef01234567"

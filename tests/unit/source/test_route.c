@@ -1,7 +1,7 @@
-/* test_route.c — table-driven tests for reconciler/route.c: subtree, file and
+/* test_route.c — table-driven tests for reconciler/source/route.c: subtree, file and
  * glob rules, Argo CD's manifest-generate-paths, errors, and a randomized
  * cross-check against a brute-force matcher (fnmatch per component). */
-#include "route.h"
+#include "source/route.h"
 
 #include <fnmatch.h>
 #include <stdbool.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 /* kind: 'd' subtree, 'f' file, 'p' pattern, 's' source (path + mgp) */
 struct rule {

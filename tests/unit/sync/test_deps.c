@@ -2,9 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "deps.h"
+#include "sync/deps.h"
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 struct spec {
     const char *name, *depends_on; /* NULL: no annotation */

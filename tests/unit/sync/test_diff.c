@@ -1,8 +1,8 @@
-/* test_diff.c — table-driven tests for reconciler/diff.c: field paths of
+/* test_diff.c — table-driven tests for reconciler/sync/diff.c: field paths of
  * differences (nested maps, arrays, missing and extra keys, null versus
  * absent, missing objects), server-owned fields ignored, and the
  * ApplyOutOfSyncOnly subset test (integers versus quantity strings). */
-#include "diff.h"
+#include "sync/diff.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
-/* test_inventory.c — table-driven tests for reconciler/inventory.c: the
+/* test_inventory.c — table-driven tests for reconciler/sync/inventory.c: the
  * inventory ConfigMap's name, object references, tracking ids, the ConfigMap
  * round trip (and what a damaged one reads as), and same/union/minus. */
-#include "inventory.h"
+#include "sync/inventory.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -1,14 +1,14 @@
-/* test_plan.c — table-driven tests for reconciler/plan.c: sync order (phase,
+/* test_plan.c — table-driven tests for reconciler/sync/plan.c: sync order (phase,
  * wave, kind, name), hooks and their delete policies, Helm annotations, sync
  * options, wave timeouts, Namespace/CRD moves, namespace defaulting, errors. */
-#include "plan.h"
+#include "sync/plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 /* ---- building input ------------------------------------------------------ */
 

@@ -1,9 +1,9 @@
-/* test_report.c — table-driven tests for reconciler/report.c: the text
+/* test_report.c — table-driven tests for reconciler/sync/report.c: the text
  * summary (header, per-wave table, failed objects, dry-run counts and
  * changes, prunes) and JUnit XML (well-formed, one test case per object,
  * failures, skips, escaping). Full reports from a sync are in
  * tests/unit/data/report/, small ones inline. */
-#include "report.h"
+#include "sync/report.h"
 
 #include <stdio.h>
 #include <stdlib.h>
