@@ -485,3 +485,13 @@ int ws_tok_ieq(struct ws_tok t, const char *s)
 {
     return strlen(s) == t.n && strncasecmp(t.s, s, t.n) == 0;
 }
+
+void ws_hex_encode(char *out, const unsigned char *in, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}

@@ -67,6 +67,9 @@ int ws_mkdir_p(const char *path, unsigned mode);
 /* strdup that returns NULL for NULL. */
 char *ws_strdup0(const char *s);
 
+/* Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
+void ws_hex_encode(char *out, const unsigned char *in, size_t n);
+
 /* Constant-time comparison of two byte strings of possibly different length
  * (the length difference is not hidden, the content is). 1 when equal. */
 int ws_consttime_eq(const void *a, size_t alen, const void *b, size_t blen);

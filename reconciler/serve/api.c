@@ -181,8 +181,7 @@ static void body_sha256(char out[65], const char *body, size_t len)
     out[0] = '\0';
     if (EVP_Digest(body, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
         return;
-    for (unsigned int i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    ws_hex_encode(out, md, n);
 }
 
 static const struct ws_repo *find_repo(struct svc *s, const struct ws_hook_event *e)

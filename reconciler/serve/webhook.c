@@ -163,16 +163,11 @@ static int hmac_sha256(unsigned char out[32], const char *key, size_t keylen, co
 
 void ws_hook_hmac_hex(char out[65], const char *key, size_t keylen, const char *body, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char md[32];
     out[0] = '\0';
     if (hmac_sha256(md, key, keylen, body, len) < 0)
         return;
-    for (size_t i = 0; i < 32; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[64] = '\0';
+    ws_hex_encode(out, md, sizeof(md));
     OPENSSL_cleanse(md, sizeof(md));
 }
 

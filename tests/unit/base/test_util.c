@@ -488,6 +488,43 @@ static void test_misc(void)
     }
 }
 
+static void test_hex_and_tokens(void)
+{
+    static const unsigned char bytes[] = {0x00, 0x0f, 0xa5, 0xff};
+    static const struct {
+        const char *in;
+        const char *tokens; /* joined with '|' */
+    } csv[] = {
+        {"", ""},
+        {"a", "a"},
+        {" Prune=false , Replace=true ", "Prune=false|Replace=true"},
+        {",,a,, ,b,", "a|b"},
+        {"PreSync,PostSync", "PreSync|PostSync"},
+    };
+    char hex[2 * sizeof(bytes) + 1];
+    ws_hex_encode(hex, bytes, sizeof(bytes));
+    tap_is_str(hex, "000fa5ff", "hex: lower case, two digits a byte");
+    ws_hex_encode(hex, bytes, 0);
+    tap_is_str(hex, "", "hex: no bytes, empty string");
+    for (size_t i = 0; i < sizeof(csv) / sizeof(csv[0]); i++) {
+        char got[128] = "";
+        const char *p = csv[i].in;
+        struct ws_tok t;
+        while (ws_csv_next(&p, &t))
+            snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%.*s", got[0] ? "|" : "", (int)t.n, t.s);
+        char name[64];
+        snprintf(name, sizeof(name), "csv tokens of \"%s\"", csv[i].in);
+        tap_is_str(got, csv[i].tokens, name);
+    }
+    {
+        const char *p = "Prune=FALSE";
+        struct ws_tok t;
+        ws_csv_next(&p, &t);
+        tap_ok(ws_tok_ieq(t, "prune=false") && !ws_tok_eq(t, "prune=false") && ws_tok_eq(t, "Prune=FALSE"),
+               "tok_eq is exact, tok_ieq ignores case");
+    }
+}
+
 int main(void)
 {
     test_buf();
@@ -498,5 +535,6 @@ int main(void)
     test_consttime();
     test_file_read();
     test_misc();
+    test_hex_and_tokens();
     return tap_done();
 }

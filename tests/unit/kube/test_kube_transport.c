@@ -13,164 +13,25 @@
 #include <uv.h>
 
 #include "kube/kube.h"
+#include "loopsrv.h"
 #include "tap.h"
 #include "base/util.h"
 
 static uv_loop_t *loop;
 static struct ws_http *http;
-static uv_tcp_t server;
 static int port;
 
-/* ---- the scripted server -------------------------------------------------- */
+/* ---- the scripted server (loopsrv.h) ----------------------------------------- */
 
-struct conn {
-    uv_tcp_t tcp;
-    struct ws_buf in;
-    uv_timer_t delay;
-    char *pending; /* a response held back by a delay */
-    int closed;
-};
-
-/* What the current test wants the server to do with a request. Returns a
- * malloc'd raw HTTP response, or NULL to never answer. *delay_ms delays it. */
+/* What the current test wants the server to do with a request: a malloc'd raw
+ * HTTP response, or NULL to never answer. *delay_ms delays it. */
 typedef char *(*handler_fn)(const char *method, const char *target, const char *headers,
                             uint64_t *delay_ms);
 static handler_fn handler;
-static int open_requests, max_open_requests, total_requests;
 
-static char *response(int status, const char *extra_headers, const char *body)
+static char *dispatch(const struct loopsrv_req *r, uint64_t *delay_ms)
 {
-    char *out;
-    if (asprintf(&out, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%sContent-Length: %zu\r\n\r\n%s",
-                 status, extra_headers ? extra_headers : "", strlen(body), body) < 0)
-        return NULL;
-    return out;
-}
-
-static void on_conn_closed(uv_handle_t *h)
-{
-    struct conn *c = h->data;
-    if (--c->closed == 0) {
-        ws_buf_free(&c->in);
-        free(c->pending);
-        free(c);
-    }
-}
-
-static void close_conn(struct conn *c)
-{
-    if (uv_is_closing((uv_handle_t *)&c->tcp))
-        return;
-    c->closed = 2;
-    if (c->pending)
-        open_requests--;
-    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
-    uv_close((uv_handle_t *)&c->delay, on_conn_closed);
-}
-
-static void on_written(uv_write_t *w, int status)
-{
-    free(w->data);
-    free(w);
-    (void)status;
-}
-
-static void send_raw(struct conn *c, const char *text)
-{
-    uv_write_t *w = malloc(sizeof(*w));
-    char *copy = strdup(text);
-    uv_buf_t b = uv_buf_init(copy, (unsigned)strlen(copy));
-    w->data = copy;
-    uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, on_written);
-}
-
-static void on_delay(uv_timer_t *t)
-{
-    struct conn *c = t->data;
-    open_requests--;
-    send_raw(c, c->pending);
-    free(c->pending);
-    c->pending = NULL;
-}
-
-static void handle_requests(struct conn *c)
-{
-    char *end;
-    while (c->in.len && (end = strstr(c->in.data, "\r\n\r\n"))) {
-        char method[16] = "", target[1024] = "";
-        size_t head = (size_t)(end - c->in.data) + 4, body = 0;
-        const char *cl = strcasestr(c->in.data, "Content-Length:");
-        uint64_t delay = 0;
-        char *resp;
-        if (cl && cl < end)
-            body = (size_t)strtoul(cl + 15, NULL, 10);
-        if (c->in.len < head + body)
-            return;
-        sscanf(c->in.data, "%15s %1023s", method, target);
-        end[2] = '\0';
-        total_requests++;
-        open_requests++;
-        if (open_requests > max_open_requests)
-            max_open_requests = open_requests;
-        resp = handler(method, target, c->in.data, &delay);
-        ws_buf_consume(&c->in, head + body);
-        if (!resp) {
-            c->pending = strdup("held");
-            return; /* never answered: the client must time out */
-        }
-        if (delay) {
-            c->pending = resp;
-            uv_timer_start(&c->delay, on_delay, delay, 0);
-            return;
-        }
-        open_requests--;
-        send_raw(c, resp);
-        free(resp);
-    }
-}
-
-static void on_alloc(uv_handle_t *h, size_t n, uv_buf_t *b)
-{
-    (void)h;
-    b->base = malloc(n);
-    b->len = n;
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-    struct conn *c = s->data;
-    if (n > 0) {
-        ws_buf_append(&c->in, b->base, (size_t)n);
-        handle_requests(c);
-    } else if (n < 0) {
-        close_conn(c);
-    }
-    free(b->base);
-}
-
-static void on_connection(uv_stream_t *srv, int status)
-{
-    struct conn *c = calloc(1, sizeof(*c));
-    (void)status;
-    ws_buf_init(&c->in, 0);
-    uv_tcp_init(loop, &c->tcp);
-    uv_timer_init(loop, &c->delay);
-    c->tcp.data = c->delay.data = c;
-    uv_accept(srv, (uv_stream_t *)&c->tcp);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-}
-
-static void server_start(void)
-{
-    struct sockaddr_in addr;
-    struct sockaddr_storage got;
-    int len = sizeof(got);
-    uv_ip4_addr("127.0.0.1", 0, &addr);
-    uv_tcp_init(loop, &server);
-    uv_tcp_bind(&server, (const struct sockaddr *)&addr, 0);
-    uv_listen((uv_stream_t *)&server, 128, on_connection);
-    uv_tcp_getsockname(&server, (struct sockaddr *)&got, &len);
-    port = ntohs(((struct sockaddr_in *)&got)->sin_port);
+    return handler(r->method, r->target, r->headers, delay_ms);
 }
 
 /* ---- client helpers --------------------------------------------------------- */
@@ -220,7 +81,7 @@ static struct ws_kube *client(const struct ws_kube_opts *opts, const char *token
 static void reset_server(handler_fn h)
 {
     handler = h;
-    open_requests = max_open_requests = total_requests = 0;
+    loopsrv_reset(dispatch, NULL);
 }
 
 /* ---- scripts -------------------------------------------------------------- */
@@ -231,23 +92,23 @@ static char *h_429_then_ok(const char *m, const char *t, const char *hd, uint64_
 {
     (void)m; (void)t; (void)hd; (void)d;
     if (script_step++ == 0)
-        return response(429, "Retry-After: 1\r\n", "{\"kind\":\"Status\",\"reason\":\"TooManyRequests\",\"message\":\"slow down\",\"code\":429}");
-    return response(200, NULL, "{\"gitVersion\":\"v1.33.0\"}");
+        return loopsrv_response(429, "Retry-After: 1\r\n", "{\"kind\":\"Status\",\"reason\":\"TooManyRequests\",\"message\":\"slow down\",\"code\":429}");
+    return loopsrv_response(200, NULL, "{\"gitVersion\":\"v1.33.0\"}");
 }
 
 static char *h_503_twice(const char *m, const char *t, const char *hd, uint64_t *d)
 {
     (void)m; (void)t; (void)hd; (void)d;
     if (script_step++ < 2)
-        return response(503, NULL, "{\"kind\":\"Status\",\"reason\":\"ServiceUnavailable\",\"message\":\"etcd is busy\",\"code\":503}");
-    return response(200, NULL, "{}");
+        return loopsrv_response(503, NULL, "{\"kind\":\"Status\",\"reason\":\"ServiceUnavailable\",\"message\":\"etcd is busy\",\"code\":503}");
+    return loopsrv_response(200, NULL, "{}");
 }
 
 static char *h_always_500(const char *m, const char *t, const char *hd, uint64_t *d)
 {
     (void)m; (void)t; (void)hd; (void)d;
     script_step++;
-    return response(500, NULL, "{\"kind\":\"Status\",\"reason\":\"InternalError\",\"message\":\"boom\",\"code\":500}");
+    return loopsrv_response(500, NULL, "{\"kind\":\"Status\",\"reason\":\"InternalError\",\"message\":\"boom\",\"code\":500}");
 }
 
 static char *h_never(const char *m, const char *t, const char *hd, uint64_t *d)
@@ -260,7 +121,7 @@ static char *h_slow_ok(const char *m, const char *t, const char *hd, uint64_t *d
 {
     (void)m; (void)t; (void)hd;
     *d = 30;
-    return response(200, NULL, "{}");
+    return loopsrv_response(200, NULL, "{}");
 }
 
 static char *h_token(const char *m, const char *t, const char *hd, uint64_t *d)
@@ -268,8 +129,8 @@ static char *h_token(const char *m, const char *t, const char *hd, uint64_t *d)
     (void)m; (void)t; (void)d;
     script_step++;
     if (strstr(hd, "Authorization: Bearer new-token"))
-        return response(200, NULL, "{}");
-    return response(401, NULL, "{\"kind\":\"Status\",\"reason\":\"Unauthorized\",\"message\":\"Unauthorized\",\"code\":401}");
+        return loopsrv_response(200, NULL, "{}");
+    return loopsrv_response(401, NULL, "{\"kind\":\"Status\",\"reason\":\"Unauthorized\",\"message\":\"Unauthorized\",\"code\":401}");
 }
 
 /* Watch script: discovery, list, then a stream per request. */
@@ -289,13 +150,13 @@ static char *h_watch(const char *m, const char *t, const char *hd, uint64_t *d)
 {
     (void)m; (void)hd;
     if (strcmp(t, "/api/v1") == 0)
-        return response(200, NULL,
+        return loopsrv_response(200, NULL,
                         "{\"kind\":\"APIResourceList\",\"groupVersion\":\"v1\",\"resources\":[{\"name\":"
                         "\"configmaps\",\"namespaced\":true,\"kind\":\"ConfigMap\",\"verbs\":[\"get\","
                         "\"list\",\"watch\",\"patch\"]}]}");
     if (!strstr(t, "watch=1")) {
         nlist++;
-        return response(200, NULL,
+        return loopsrv_response(200, NULL,
                         nlist == 1 ? "{\"kind\":\"ConfigMapList\",\"metadata\":{\"resourceVersion\":\"10\"},"
                                      "\"items\":[{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"5\"}}]}"
                                    : "{\"kind\":\"ConfigMapList\",\"metadata\":{\"resourceVersion\":\"50\"},"
@@ -358,12 +219,8 @@ static void on_watch(enum ws_watch_event ev, json_t *o, const struct ws_err *e, 
 static void close_any(uv_handle_t *h, void *arg)
 {
     (void)arg;
-    if (!uv_is_closing(h)) {
-        if (h->type == UV_TCP && h != (uv_handle_t *)&server)
-            close_conn(h->data);
-        else
-            uv_close(h, NULL);
-    }
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
 }
 
 int main(void)
@@ -374,7 +231,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     loop = uv_default_loop();
     ws_http_new(&http, loop);
-    server_start();
+    port = loopsrv_start(loop);
 
     /* 429 with Retry-After: waits as told, then succeeds. */
     reset_server(h_429_then_ok);
@@ -442,8 +299,8 @@ int main(void)
                 all &= many[i].done && many[i].code == 0;
         }
         tap_ok(all, "20 requests with max_inflight 4: all succeed");
-        tap_ok(max_open_requests <= 4 && max_open_requests >= 2,
-               "at most 4 requests were in flight at once (saw %d)", max_open_requests);
+        tap_ok(loopsrv_max_open <= 4 && loopsrv_max_open >= 2,
+               "at most 4 requests were in flight at once (saw %d)", loopsrv_max_open);
     }
     ws_kube_free(k);
 
@@ -496,8 +353,8 @@ int main(void)
     ws_kube_free(k);
 
     ws_http_close(http);
-    uv_close((uv_handle_t *)&server, NULL);
-    uv_walk(loop, close_any, NULL); /* server connections the client left */
+    loopsrv_stop();
+    uv_walk(loop, close_any, NULL); /* anything the client left */
     uv_run(loop, UV_RUN_DEFAULT);
     curl_global_cleanup();
     return tap_done();

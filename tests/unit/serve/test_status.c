@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "loopsrv.h"
 #include "tap.h"
 #include "base/util.h"
 
@@ -220,7 +221,7 @@ static void test_names(void)
 /* ---- the scripted API server ------------------------------------------------- */
 
 struct req {
-    char method[16], target[512];
+    char method[16], target[1024];
     char *headers, *body;
     char context[64];
     int answered;
@@ -231,7 +232,6 @@ struct req {
 #define MAX_REQS 64
 static struct req reqs[MAX_REQS];
 static int nreqs;
-static uv_tcp_t server;
 static int port;
 
 /* The current test's answer to request number idx: a malloc'd raw response,
@@ -239,22 +239,42 @@ static int port;
 typedef char *(*handler_fn)(const struct req *r, int idx, uint64_t *delay_ms);
 static handler_fn handler;
 
-struct conn {
-    uv_tcp_t tcp;
-    uv_timer_t delay;
-    struct ws_buf in;
-    char *held;
-    int held_req;
-    int closing;
-};
-
-static char *response(int status, const char *extra, const char *body)
+/* Record a request (its context, whether an earlier one of the same context
+ * or any other was still open) and ask the current test's handler. */
+static char *dispatch(const struct loopsrv_req *lr, uint64_t *delay_ms)
 {
-    char *out;
-    if (asprintf(&out, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%sContent-Length: %zu\r\n\r\n%s",
-                 status, extra ? extra : "", strlen(body), body) < 0)
+    struct req *r;
+    json_t *doc;
+    int idx;
+    if (nreqs == MAX_REQS)
         return NULL;
-    return out;
+    idx = nreqs++;
+    r = &reqs[idx];
+    snprintf(r->method, sizeof(r->method), "%s", lr->method);
+    snprintf(r->target, sizeof(r->target), "%s", lr->target);
+    r->headers = strdup(lr->headers);
+    r->body = strdup(lr->body);
+    if ((doc = json_loads(r->body, 0, NULL))) {
+        const char *ctx = json_string_value(json_object_get(doc, "context"));
+        if (!ctx)
+            ctx = json_string_value(json_object_get(doc, "name"));
+        snprintf(r->context, sizeof(r->context), "%s", ctx ? ctx : "");
+        json_decref(doc);
+    }
+    for (int i = 0; i < idx; i++) {
+        if (!reqs[i].answered) {
+            r->concurrent++;
+            if (strcmp(reqs[i].context, r->context) == 0)
+                r->overlapped = 1;
+        }
+    }
+    return handler(r, idx, delay_ms);
+}
+
+static void answered(int idx)
+{
+    if (idx < nreqs)
+        reqs[idx].answered = 1;
 }
 
 static void reset_server(handler_fn h)
@@ -266,165 +286,7 @@ static void reset_server(handler_fn h)
     memset(reqs, 0, sizeof(reqs));
     nreqs = 0;
     handler = h;
-}
-
-static void on_conn_closed(uv_handle_t *h)
-{
-    struct conn *c = h->data;
-    if (--c->closing == 0) {
-        ws_buf_free(&c->in);
-        free(c->held);
-        free(c);
-    }
-}
-
-static void close_conn(struct conn *c)
-{
-    if (c->closing)
-        return;
-    c->closing = 2;
-    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
-    uv_close((uv_handle_t *)&c->delay, on_conn_closed);
-}
-
-static void on_written(uv_write_t *w, int status)
-{
-    (void)status;
-    free(w->data);
-    free(w);
-}
-
-static void send_response(struct conn *c, char *text, int idx)
-{
-    uv_write_t *w = malloc(sizeof(*w));
-    uv_buf_t b = uv_buf_init(text, (unsigned)strlen(text));
-    w->data = text;
-    reqs[idx].answered = 1;
-    if (uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
-        free(text);
-        free(w);
-    }
-}
-
-static void on_delay(uv_timer_t *t)
-{
-    struct conn *c = t->data;
-    char *text = c->held;
-    c->held = NULL;
-    send_response(c, text, c->held_req);
-}
-
-static const char *header(const char *headers, const char *name, char *out, size_t size)
-{
-    size_t n = strlen(name);
-    for (const char *l = strstr(headers, "\r\n"); l && l[2]; l = strstr(l + 2, "\r\n")) {
-        const char *s = l + 2, *e = strstr(s, "\r\n");
-        if (e && strncasecmp(s, name, n) == 0 && s[n] == ':') {
-            s += n + 1;
-            while (*s == ' ')
-                s++;
-            snprintf(out, size, "%.*s", (int)(e - s), s);
-            return out;
-        }
-    }
-    return NULL;
-}
-
-static void handle_requests(struct conn *c)
-{
-    char *end;
-    while (!c->held && c->in.len && (end = strstr(c->in.data, "\r\n\r\n"))) {
-        size_t head = (size_t)(end - c->in.data) + 4, body = 0;
-        char cl[32];
-        struct req *r;
-        uint64_t delay = 0;
-        char *resp;
-        json_t *doc;
-        int idx;
-        end[2] = '\0'; /* headers end with one CRLF */
-        if (header(c->in.data, "Content-Length", cl, sizeof(cl)))
-            body = strtoul(cl, NULL, 10);
-        end[2] = '\r';
-        if (c->in.len < head + body || nreqs == MAX_REQS)
-            return;
-        idx = nreqs++;
-        r = &reqs[idx];
-        sscanf(c->in.data, "%15s %511s", r->method, r->target);
-        r->headers = strndup(c->in.data, head);
-        r->body = strndup(c->in.data + head, body);
-        if ((doc = json_loads(r->body, 0, NULL))) {
-            const char *ctx = json_string_value(json_object_get(doc, "context"));
-            if (!ctx)
-                ctx = json_string_value(json_object_get(doc, "name"));
-            snprintf(r->context, sizeof(r->context), "%s", ctx ? ctx : "");
-            json_decref(doc);
-        }
-        for (int i = 0; i < idx; i++) {
-            if (!reqs[i].answered) {
-                r->concurrent++;
-                if (strcmp(reqs[i].context, r->context) == 0)
-                    r->overlapped = 1;
-            }
-        }
-        ws_buf_consume(&c->in, head + body);
-        resp = handler(r, idx, &delay);
-        if (!resp) {
-            c->held = strdup("never");
-            c->held_req = idx;
-            return; /* never answered */
-        }
-        if (delay) {
-            c->held = resp;
-            c->held_req = idx;
-            uv_timer_start(&c->delay, on_delay, delay, 0);
-            return;
-        }
-        send_response(c, resp, idx);
-    }
-}
-
-static void on_alloc(uv_handle_t *h, size_t n, uv_buf_t *b)
-{
-    (void)h;
-    b->base = malloc(n);
-    b->len = n;
-}
-
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-    struct conn *c = s->data;
-    if (n > 0) {
-        ws_buf_append(&c->in, b->base, (size_t)n);
-        handle_requests(c);
-    } else if (n < 0) {
-        close_conn(c);
-    }
-    free(b->base);
-}
-
-static void on_connection(uv_stream_t *srv, int status)
-{
-    struct conn *c = calloc(1, sizeof(*c));
-    (void)status;
-    ws_buf_init(&c->in, 0);
-    uv_tcp_init(loop, &c->tcp);
-    uv_timer_init(loop, &c->delay);
-    c->tcp.data = c->delay.data = c;
-    uv_accept(srv, (uv_stream_t *)&c->tcp);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-}
-
-static void server_start(void)
-{
-    struct sockaddr_in addr;
-    struct sockaddr_storage got;
-    int len = sizeof(got);
-    uv_ip4_addr("127.0.0.1", 0, &addr);
-    uv_tcp_init(loop, &server);
-    uv_tcp_bind(&server, (const struct sockaddr *)&addr, 0);
-    uv_listen((uv_stream_t *)&server, 128, on_connection);
-    uv_tcp_getsockname(&server, (struct sockaddr *)&got, &len);
-    port = ntohs(((struct sockaddr_in *)&got)->sin_port);
+    loopsrv_reset(dispatch, answered);
 }
 
 /* ---- client helpers ------------------------------------------------------------ */
@@ -493,27 +355,27 @@ static struct ws_status_target gh(const char *context, enum ws_status_state stat
 static char *h_created(const struct req *r, int idx, uint64_t *delay)
 {
     (void)r, (void)idx, (void)delay;
-    return response(201, NULL, "{\"id\":1}");
+    return loopsrv_response(201, NULL, "{\"id\":1}");
 }
 
 static char *h_500_then_201(const struct req *r, int idx, uint64_t *delay)
 {
     (void)r, (void)delay;
-    return idx == 0 ? response(500, NULL, "{\"message\":\"Server Error\"}") : response(201, NULL, "{}");
+    return idx == 0 ? loopsrv_response(500, NULL, "{\"message\":\"Server Error\"}") : loopsrv_response(201, NULL, "{}");
 }
 
 static char *h_429_then_201(const struct req *r, int idx, uint64_t *delay)
 {
     (void)r, (void)delay;
-    return idx == 0 ? response(429, "Retry-After: 0\r\n", "{\"message\":\"slow down\"}")
-                    : response(201, NULL, "{}");
+    return idx == 0 ? loopsrv_response(429, "Retry-After: 0\r\n", "{\"message\":\"slow down\"}")
+                    : loopsrv_response(201, NULL, "{}");
 }
 
 static char *h_401(const struct req *r, int idx, uint64_t *delay)
 {
     (void)r, (void)idx, (void)delay;
     /* a careless server echoing the credential back */
-    return response(401, NULL, "{\"message\":\"Bad credentials (tok-gh-0123456789)\"}");
+    return loopsrv_response(401, NULL, "{\"message\":\"Bad credentials (tok-gh-0123456789)\"}");
 }
 
 static char *h_401_cut(const struct req *r, int idx, uint64_t *delay)
@@ -522,19 +384,19 @@ static char *h_401_cut(const struct req *r, int idx, uint64_t *delay)
     (void)r, (void)idx, (void)delay;
     /* the echoed token straddles where the client cuts the server's words */
     snprintf(body, sizeof(body), "{\"message\":\"%0290d tok-gh-0123456789\"}", 0);
-    return response(401, NULL, body);
+    return loopsrv_response(401, NULL, body);
 }
 
 static char *h_503(const struct req *r, int idx, uint64_t *delay)
 {
     (void)r, (void)idx, (void)delay;
-    return response(503, NULL, "{\"message\":\"unavailable\"}");
+    return loopsrv_response(503, NULL, "{\"message\":\"unavailable\"}");
 }
 
 static char *h_404(const struct req *r, int idx, uint64_t *delay)
 {
     (void)r, (void)idx, (void)delay;
-    return response(404, NULL, "{\"message\":\"Not Found\"}");
+    return loopsrv_response(404, NULL, "{\"message\":\"Not Found\"}");
 }
 
 static char *h_slow_first(const struct req *r, int idx, uint64_t *delay)
@@ -542,7 +404,7 @@ static char *h_slow_first(const struct req *r, int idx, uint64_t *delay)
     (void)r;
     if (idx == 0)
         *delay = 150;
-    return response(201, NULL, "{}");
+    return loopsrv_response(201, NULL, "{}");
 }
 
 static char *h_never(const struct req *r, int idx, uint64_t *delay)
@@ -554,7 +416,7 @@ static char *h_never(const struct req *r, int idx, uint64_t *delay)
 static char *h_gitlab_transition(const struct req *r, int idx, uint64_t *delay)
 {
     (void)r, (void)delay;
-    return response(400, NULL,
+    return loopsrv_response(400, NULL,
                     idx == 0 ? "{\"message\":\"Cannot transition status via :run from :running "
                                "(Reason(s): Status cannot transition via \\\"run\\\")\"}"
                              : "{\"message\":\"Cannot transition status via :run from :success "
@@ -580,17 +442,17 @@ static void test_github_request(void)
     tap_is_int(nreqs, 1, "github: one request");
     tap_is_str(reqs[0].method, "POST", "github: method");
     tap_is_str(reqs[0].target, "/repos/octo/web/statuses/" SHA, "github: path");
-    tap_is_str(header(reqs[0].headers, "Authorization", v, sizeof(v)), "Bearer tok-gh-0123456789",
+    tap_is_str(loopsrv_header(reqs[0].headers, "Authorization", v, sizeof(v)), "Bearer tok-gh-0123456789",
                "github: Authorization: Bearer");
-    tap_is_str(header(reqs[0].headers, "Accept", v, sizeof(v)), "application/vnd.github+json",
+    tap_is_str(loopsrv_header(reqs[0].headers, "Accept", v, sizeof(v)), "application/vnd.github+json",
                "github: Accept");
-    tap_is_str(header(reqs[0].headers, "X-GitHub-Api-Version", v, sizeof(v)), "2022-11-28",
+    tap_is_str(loopsrv_header(reqs[0].headers, "X-GitHub-Api-Version", v, sizeof(v)), "2022-11-28",
                "github: API version");
-    tap_is_str(header(reqs[0].headers, "Content-Type", v, sizeof(v)), "application/json",
+    tap_is_str(loopsrv_header(reqs[0].headers, "Content-Type", v, sizeof(v)), "application/json",
                "github: Content-Type");
-    tap_ok(header(reqs[0].headers, "User-Agent", v, sizeof(v)) && strncmp(v, "wavesync", 8) == 0,
+    tap_ok(loopsrv_header(reqs[0].headers, "User-Agent", v, sizeof(v)) && strncmp(v, "wavesync", 8) == 0,
            "github: User-Agent wavesync");
-    tap_ok(header(reqs[0].headers, "PRIVATE-TOKEN", v, sizeof(v)) == NULL, "github: no GitLab header");
+    tap_ok(loopsrv_header(reqs[0].headers, "PRIVATE-TOKEN", v, sizeof(v)) == NULL, "github: no GitLab header");
     doc = json_loads(reqs[0].body, 0, NULL);
     tap_ok(doc != NULL, "github: body is JSON");
     tap_is_str(json_string_value(json_object_get(doc, "state")), "pending", "github: running sent as pending");
@@ -639,9 +501,9 @@ static void test_gitlab_states(void)
         json_t *doc = json_loads(reqs[0].body, 0, NULL);
         tap_is_str(reqs[0].target, "/api/v4/projects/group%2Fproject/statuses/" SHA,
                    "gitlab: project path URL-escaped");
-        tap_is_str(header(reqs[0].headers, "PRIVATE-TOKEN", v, sizeof(v)), "glpat-secret",
+        tap_is_str(loopsrv_header(reqs[0].headers, "PRIVATE-TOKEN", v, sizeof(v)), "glpat-secret",
                    "gitlab: PRIVATE-TOKEN");
-        tap_ok(header(reqs[0].headers, "Authorization", v, sizeof(v)) == NULL, "gitlab: no Authorization");
+        tap_ok(loopsrv_header(reqs[0].headers, "Authorization", v, sizeof(v)) == NULL, "gitlab: no Authorization");
         tap_is_str(json_string_value(json_object_get(doc, "name")), "wavesync/prod", "gitlab: name is the context");
         json_decref(doc);
     }
@@ -871,12 +733,8 @@ static void test_close(void)
 static void close_any(uv_handle_t *h, void *arg)
 {
     (void)arg;
-    if (!uv_is_closing(h)) {
-        if (h->type == UV_TCP && h != (uv_handle_t *)&server)
-            close_conn(h->data);
-        else if (h->type != UV_TIMER || h->data == NULL)
-            uv_close(h, NULL);
-    }
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
 }
 
 int main(void)
@@ -886,7 +744,7 @@ int main(void)
     uv_loop_init(&l);
     loop = &l;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    server_start();
+    port = loopsrv_start(loop);
     snprintf(api_github, sizeof(api_github), "http://127.0.0.1:%d", port);
     snprintf(api_gitlab, sizeof(api_gitlab), "http://127.0.0.1:%d/api/v4/", port);
 
@@ -902,6 +760,7 @@ int main(void)
     test_close();
 
     reset_server(NULL);
+    loopsrv_stop();
     uv_walk(loop, close_any, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(loop);
