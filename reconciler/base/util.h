@@ -96,4 +96,10 @@ int ws_csv_next(const char **p, struct ws_tok *t);
 int ws_tok_eq(struct ws_tok t, const char *s);
 int ws_tok_ieq(struct ws_tok t, const char *s);
 
+/* "object" or "objects" for a count, for messages: "%zu %s", n, ws_plural(n, "object", "objects"). */
+static inline const char *ws_plural(unsigned long long n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
 #endif

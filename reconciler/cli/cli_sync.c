@@ -2,6 +2,7 @@
  * One-shot: load the configuration, read the Applications (worker thread),
  * run the same sync engine the service runs, on a private loop, until done. */
 #include "cli/cli.h"
+#include "cli/table.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -293,11 +294,12 @@ static int ci_route(struct cli *c, struct ws_push_target **out, size_t *nout, ch
     memcpy(after_out, ch.after, 41);
     c->ci_changed = ch.all ? NULL : json_incref(ch.paths);
     if (ch.all)
-        fprintf(stderr, "wavesync: %s %.12s: every path counts as changed (%s): %zu application(s)\n", ref,
-                ch.after, ch.why_all, *nout);
+        fprintf(stderr, "wavesync: %s %.12s: every path counts as changed (%s): %zu %s\n", ref, ch.after,
+                ch.why_all, *nout, ws_plural(*nout, "application", "applications"));
     else
-        fprintf(stderr, "wavesync: %s %.12s..%.12s: %zu changed path(s), %zu application(s) affected\n", ref,
-                ch.base, ch.after, json_array_size(ch.paths), *nout);
+        fprintf(stderr, "wavesync: %s %.12s..%.12s: %zu changed %s, %zu %s affected\n", ref, ch.base, ch.after,
+                json_array_size(ch.paths), ws_plural(json_array_size(ch.paths), "path", "paths"), *nout,
+                ws_plural(*nout, "application", "applications"));
     goto out;
 fail:
     fprintf(stderr, "wavesync: %s\n", err.msg);
@@ -345,24 +347,52 @@ static int ci_check(const struct ci_range *ci, const char *cmd)
 
 /* ---- apps --------------------------------------------------------------- */
 
+/* The configured cluster an application deploys to, by destination name or
+ * server (aliases included); NULL when none matches (the sync will say so). */
+static const char *cluster_of(const struct ws_config *cfg, const struct ws_app *a)
+{
+    const struct ws_cluster_cfg *c = a->dest_name ? ws_config_cluster_by_name(cfg, a->dest_name)
+                                                  : ws_config_cluster_by_server(cfg, a->dest_server);
+    return c ? c->name : NULL;
+}
+
 int ws_cli_apps(const struct ws_global_opts *g, int argc, char **argv)
 {
+    static const char *const headers[] = {"NAME", "CLUSTER", "NAMESPACE", "REPO", "PATH", "REVISION",
+                                          "SYNC POLICY", "APPLICATIONSET"};
     struct cli c;
-    int rc = cli_open(&c, g, NULL);
-    (void)argc;
-    (void)argv;
-    if (rc == 0) {
+    int rc;
+    if (argc > 1) {
+        fprintf(stderr, "wavesync apps: unexpected argument \"%s\" (apps lists every application)\n", argv[1]);
+        return WS_EXIT_USAGE;
+    }
+    if ((rc = cli_open(&c, g, NULL)) == 0) {
         json_t *list = json_array();
+        struct ws_table t;
+        ws_table_init(&t, WS_ARRAY_SIZE(headers), headers);
         for (size_t i = 0; i < c.cat.napps; i++) {
             const struct ws_app *a = &c.cat.apps[i];
+            const struct ws_repo *repo = ws_config_repo_by_url(&c.cfg, a->sources[0].repo_url);
+            const char *cluster = cluster_of(&c.cfg, a);
+            char path[1024], unmatched[512];
             json_array_append_new(list, /* steals */
-                                  json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:b, s:b, s:s, s:i, s:s?}",
+                                  json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:b, s:s, s:i, s:s?}",
                                             "name", a->name, "repoURL", a->sources[0].repo_url, "path",
                                             a->sources[0].path, "targetRevision", a->sources[0].target_revision,
                                             "destinationServer", a->dest_server, "destinationName", a->dest_name,
-                                            "namespace", a->dest_namespace, "automated", a->automated, "prune",
-                                            a->auto_prune, "file", a->file, "line", a->line, "applicationSet",
-                                            ws_catalog_generated_by(&c.cat, a->name)));
+                                            "cluster", cluster, "namespace", a->dest_namespace, "automated",
+                                            a->automated, "prune", a->auto_prune, "file", a->file, "line", a->line,
+                                            "applicationSet", ws_catalog_generated_by(&c.cat, a->name)));
+            /* several sources: the first, and how many more */
+            snprintf(path, sizeof(path), "%s%s", a->sources[0].path[0] ? a->sources[0].path : ".",
+                     a->nsources > 1 ? " (+more sources)" : "");
+            snprintf(unmatched, sizeof(unmatched), "%s (not configured)",
+                     a->dest_name ? a->dest_name : a->dest_server);
+            ws_table_add(&t, (const char *const[]){
+                                 a->name, cluster ? cluster : unmatched, a->dest_namespace,
+                                 repo ? repo->name : a->sources[0].repo_url, path, a->sources[0].target_revision,
+                                 a->automated ? (a->auto_prune ? "automated, prune" : "automated") : "manual",
+                                 ws_catalog_generated_by(&c.cat, a->name)});
         }
         if (g->json_output) {
             json_t *out = json_pack("{s:O, s:O, s:O, s:O, s:O?}", "applications", list, "sources", c.cat.sources,
@@ -372,20 +402,9 @@ int ws_cli_apps(const struct ws_global_opts *g, int argc, char **argv)
             printf("\n");
             json_decref(out);
         } else {
-            printf("%-28s %-40s %-12s %-28s %-18s %s\n", "NAME", "SOURCE", "REVISION", "DESTINATION", "SYNC POLICY",
-                   "APPLICATIONSET");
-            for (size_t i = 0; i < c.cat.napps; i++) {
-                const struct ws_app *a = &c.cat.apps[i];
-                char src[512], dest[512];
-                snprintf(src, sizeof(src), "%s%s%s", a->sources[0].repo_url, a->sources[0].path[0] ? "//" : "",
-                         a->sources[0].path);
-                snprintf(dest, sizeof(dest), "%s/%s", a->dest_name ? a->dest_name : a->dest_server,
-                         a->dest_namespace ? a->dest_namespace : "-");
-                printf("%-28s %-40s %-12s %-28s %-18s %s\n", a->name, src, a->sources[0].target_revision, dest,
-                       a->automated ? (a->auto_prune ? "automated, prune" : "automated") : "manual",
-                       ws_catalog_generated_by(&c.cat, a->name) ? ws_catalog_generated_by(&c.cat, a->name) : "-");
-            }
+            ws_table_print(&t, stdout);
         }
+        ws_table_free(&t);
         json_decref(list);
     }
     cli_close(&c);
@@ -1030,15 +1049,16 @@ int ws_cli_validate(const struct ws_global_opts *g, int argc, char **argv)
             fprintf(stderr, "wavesync: %s: %s\n", apps[i]->name, err.msg);
             failed++;
         } else {
-            printf("ok: %s at %.12s: %zu object(s) in %zu wave(s)\n", apps[i]->name, r.commit,
-                   json_array_size(r.objects), plan.nwaves);
+            printf("ok: %s at %.12s: %zu %s in %zu %s\n", apps[i]->name, r.commit, json_array_size(r.objects),
+                   ws_plural(json_array_size(r.objects), "object", "objects"), plan.nwaves,
+                   ws_plural(plan.nwaves, "wave", "waves"));
         }
         ws_plan_free(&plan);
         json_decref(r.objects);
     }
     rc = failed ? WS_EXIT_USAGE : 0;
     if (failed)
-        fprintf(stderr, "wavesync validate: %zu problem(s)\n", failed);
+        fprintf(stderr, "wavesync validate: %zu %s\n", failed, ws_plural(failed, "problem", "problems"));
 out:
     free(apps);
     free(targets);

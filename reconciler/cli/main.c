@@ -29,39 +29,137 @@
 #define MANIFEST_MAX_BYTES (32u << 20)
 
 
+/* ---- commands and their help ---------------------------------------------- */
+
+/* Global options, as bits: which ones a command reads. Any other one given to
+ * it is an error rather than silently ignored. */
+#define G_CONFIG 0x01
+#define G_KUBECONFIG 0x02 /* --kubeconfig and --context */
+#define G_OUTPUT 0x04
+#define G_LOG 0x08
+#define G_APPS (G_CONFIG | G_OUTPUT | G_LOG) /* commands on wavesync.yaml's Applications */
+
+struct command {
+    const char *name;
+    int (*run)(const struct ws_global_opts *g, int argc, char **argv);
+    unsigned globals;
+    const char *synopsis; /* after "wavesync NAME" */
+    const char *summary;
+    const char *options;  /* one "  --opt ARG   what" line each, or NULL */
+};
+
+static int cmd_apply(const struct ws_global_opts *g, int argc, char **argv);
+static int cmd_serve(const struct ws_global_opts *g, int argc, char **argv);
+static int cmd_version(const struct ws_global_opts *g, int argc, char **argv);
+static int cmd_help(const struct ws_global_opts *g, int argc, char **argv);
+
+static const struct command commands[] = {
+    {"sync", ws_cli_sync, G_APPS, "[APP...] [options]",
+     "sync applications (all when none is named), wave by wave",
+     "  -r, --revision REV     sync this branch, tag or commit instead of targetRevision\n"
+     "  -p, --prune            prune even when syncPolicy.automated.prune is off\n"
+     "  -n, --dry-run          server-side dry run: what would be created or changed, per object\n"
+     "  -w, --wave-timeout DUR deadline per wave (default settings.waveTimeout)\n"
+     "  -j, --junit FILE       JUnit XML, one test case per object\n"
+     "  -q, --quiet            no progress lines\n"
+     "  CI mode: --repo-dir DIR --before SHA --after SHA [--ref REF] [--repository NAME|URL]\n"
+     "           [--default-branch BRANCH]: sync exactly the applications the pushed range affects\n"},
+    {"diff", ws_cli_diff, G_APPS, "APP [options]",
+     "live objects against Git, field by field (exit 1 when they differ)",
+     "  -r, --revision REV     compare with this branch, tag or commit\n"},
+    {"plan", ws_cli_plan, G_APPS, "APP [--revision REV]", "the phases and waves of a sync, in order",
+     "  -r, --revision REV     plan this branch, tag or commit instead of targetRevision\n"},
+    {"render", ws_cli_render, G_APPS, "APP [--revision REV]",
+     "the manifests of an application at its revision (YAML; JSON with --output json)",
+     "  -r, --revision REV     render this branch, tag or commit instead of targetRevision\n"},
+    {"apps", ws_cli_apps, G_APPS, "", "the applications, their sources and destinations (and ApplicationSet)",
+     NULL},
+    {"validate", ws_cli_validate, G_APPS, "[APP...] [options]",
+     "render and plan offline; exit 2 naming the file or object at fault",
+     "  -r, --revision REV     validate at this branch, tag or commit\n"
+     "  --repo-dir DIR --before SHA --after SHA [--ref REF] [--repository NAME|URL]\n"
+     "  [--default-branch BRANCH]   only the applications a pushed range affects (a pre-receive hook)\n"},
+    {"health", ws_cli_health, G_CONFIG | G_OUTPUT | G_LOG, "FILE... (- reads standard input)",
+     "each object's health: wavesync.yaml's Lua scripts when one applies, else the built-in rules", NULL},
+    {"serve", cmd_serve, G_CONFIG | G_LOG, "[--listen HOST:PORT]",
+     "the push-driven service: webhooks, the queue, runs, the HTTP API",
+     "  -l, --listen HOST:PORT listen here instead of server.listen\n"},
+    {"trigger", ws_cli_trigger, G_CONFIG | G_OUTPUT | G_LOG, "APP [options]",
+     "ask a running service to sync APP now",
+     "  -s, --server URL       the service (default: wavesync.yaml's server.listen, $WAVESYNC_SERVER)\n"
+     "  -t, --token REF        API token: env:NAME or file:PATH (default server.apiToken, $WAVESYNC_TOKEN)\n"
+     "  -r, --revision REV     sync this revision\n"
+     "  -p, --prune            prune\n"
+     "  -n, --dry-run          server-side dry run\n"
+     "  -w, --wait             wait for the run and exit with its result\n"
+     "  -T, --timeout DUR      how long --wait waits (default 30m)\n"},
+    {"notify", ws_cli_notify, G_LOG,
+     "--server URL --secret REF --repository URL --ref REF --before SHA --after SHA",
+     "send a signed push event to the service (what hooks/post-receive runs)",
+     "  --delivery ID          delivery id (default: generated)\n"
+     "  --pusher NAME          who pushed (default $USER)\n"},
+    {"apply", cmd_apply, G_KUBECONFIG | G_OUTPUT | G_LOG, "[-f] PATH... [options]",
+     "server-side apply plain manifests (files or folders): kinds resolved first, Namespaces and CRDs first",
+     "  -f, --filename PATH    a file or folder (may repeat; bare paths work too)\n"
+     "  --force-conflicts      take ownership of fields another manager owns\n"
+     "  --dry-run              server-side dry run: validate, change nothing\n"
+     "  --crd-timeout DUR      how long to wait for CRDs to be Established (default 60s)\n"},
+    {"version", cmd_version, G_KUBECONFIG | G_OUTPUT | G_LOG, "",
+     "print the version (and the cluster's, with --kubeconfig or --context)", NULL},
+    {"help", cmd_help, 0, "[COMMAND]", "this text, or a command's", NULL},
+};
+
+static const char global_help[] =
+    "global options (before or after the command):\n"
+    "  --config FILE          wavesync.yaml to use (default ./wavesync.yaml)\n"
+    "  --kubeconfig FILE      kubeconfig for apply and version (default $KUBECONFIG, ~/.kube/config)\n"
+    "  --context NAME         kubeconfig context (default current-context)\n"
+    "  -o, --output text|json output format (default text)\n"
+    "  --log-level LEVEL      debug, info, warn, error (default info)\n"
+    "  -h, --help             help (for a command: wavesync COMMAND --help)\n";
+
+static const char exit_help[] =
+    "exit codes: 0 ok, 1 a sync or apply failed, 2 usage, configuration or input\n"
+    "            error (nothing changed), 3 cannot reach git or a cluster\n";
+
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: wavesync [global options] COMMAND [ARGS]\n"
-            "\n"
-            "commands (Applications from Git, as wavesync.yaml points at them):\n"
-            "  sync [APP...]        sync applications (all when none named), wave by wave\n"
-            "       --revision REV  --prune  --dry-run  --wave-timeout DUR  --junit FILE  --quiet\n"
-            "  diff APP             live objects against Git, field by field (exit 1 when they differ)\n"
-            "  plan APP             the phases and waves of a sync, in order\n"
-            "  render APP           the manifests of an application at its revision\n"
-            "  apps                 the applications and where they deploy\n"
-            "\n"
-            "commands (plain manifests):\n"
-            "  apply [-f] PATH...   server-side apply manifests (files or folders) to a cluster:\n"
-            "                       kinds resolved first, Namespaces and CRDs before the rest\n"
-            "  health [--config FILE] FILE...  each object's health (wavesync.yaml's Lua scripts, else built-in)\n"
-            "  version              print the version (and the cluster's, with --kubeconfig)\n"
-            "\n"
-            "global options:\n"
-            "  --config FILE        wavesync.yaml to use (default ./wavesync.yaml)\n"
-            "  --kubeconfig FILE    kubeconfig to use (default $KUBECONFIG, ~/.kube/config)\n"
-            "  --context NAME       kubeconfig context (default current-context)\n"
-            "  --output text|json   output format (default text)\n"
-            "  --log-level LEVEL    debug, info, warn, error (default info)\n"
-            "\n"
-            "apply options:\n"
-            "  --force-conflicts    take ownership of fields another manager owns\n"
-            "  --dry-run            server-side dry run: validate, change nothing\n"
-            "  --crd-timeout DUR    how long to wait for CRDs to be Established (default 60s)\n"
-            "\n"
-            "exit codes: 0 ok, 1 a sync or apply failed, 2 usage, configuration or input\n"
-            "            error (nothing changed), 3 cannot reach git or a cluster\n");
+    fprintf(f, "usage: wavesync COMMAND [ARGS] [options]\n\ncommands:\n");
+    for (size_t i = 0; i < WS_ARRAY_SIZE(commands); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n%s\n%s", global_help, exit_help);
+}
+
+static void command_usage(FILE *f, const struct command *c)
+{
+    fprintf(f, "usage: wavesync %s%s%s\n  %s\n", c->name, *c->synopsis ? " " : "", c->synopsis, c->summary);
+    if (c->options)
+        fprintf(f, "\noptions:\n%s", c->options);
+    fprintf(f, "\n%s", global_help);
+}
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < WS_ARRAY_SIZE(commands); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static int cmd_help(const struct ws_global_opts *g, int argc, char **argv)
+{
+    const struct command *c;
+    (void)g;
+    if (argc < 2) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc > 2 || !(c = find_command(argv[1]))) {
+        fprintf(stderr, "wavesync help: unknown command \"%s\"\n", argv[1]);
+        return EXIT_USAGE;
+    }
+    command_usage(stdout, c);
+    return 0;
 }
 
 static int has_manifest_ext(const char *name)
@@ -208,7 +306,6 @@ static int cmd_apply(const struct ws_global_opts *g, int argc, char **argv)
         {"force-conflicts", no_argument, NULL, 'F'},
         {"dry-run", no_argument, NULL, 'n'},
         {"crd-timeout", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     char **paths = calloc((size_t)argc + 1, sizeof(char *));
@@ -222,7 +319,7 @@ static int cmd_apply(const struct ws_global_opts *g, int argc, char **argv)
     size_t i;
     ws_err_clear(&err);
     optind = 0; /* 0: glibc re-initialises its permutation state */
-    while ((c = getopt_long(argc, argv, "f:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
             paths[npaths++] = optarg;
@@ -240,10 +337,6 @@ static int cmd_apply(const struct ws_global_opts *g, int argc, char **argv)
                 goto out_early;
             }
             break;
-        case 'h':
-            usage(stdout);
-            exit_code = 0;
-            goto out_early;
         default:
             exit_code = EXIT_USAGE;
             goto out_early;
@@ -325,6 +418,10 @@ static int cmd_serve(const struct ws_global_opts *g, int argc, char **argv)
             return EXIT_USAGE;
         listen = optarg;
     }
+    if (optind < argc) {
+        fprintf(stderr, "wavesync serve: unexpected argument \"%s\"\n", argv[optind]);
+        return EXIT_USAGE;
+    }
     return ws_cli_exit_for(ws_serve_run(g->config ? g->config : "wavesync.yaml", listen));
 }
 
@@ -346,13 +443,17 @@ static void on_version(const struct ws_kube_result *res, void *data)
         v->server = json_incref(res->body);
 }
 
-static int cmd_version(const struct ws_global_opts *g)
+static int cmd_version(const struct ws_global_opts *g, int argc, char **argv)
 {
     struct session s;
     struct version_run v = {0};
     struct ws_err err;
     int code = 0;
     ws_err_clear(&err);
+    if (argc > 1) {
+        fprintf(stderr, "wavesync version: unexpected argument \"%s\"\n", argv[1]);
+        return EXIT_USAGE;
+    }
     if (!g->kubeconfig && !g->context) {
         if (g->json_output)
             printf("{\"version\": \"%s\"}\n", PACKAGE_VERSION);
@@ -385,101 +486,175 @@ static int cmd_version(const struct ws_global_opts *g)
     return code;
 }
 
+/* ---- global options, before or after the command ---------------------------- */
+
+struct global_opt {
+    const char *name;  /* long name */
+    char short_name;   /* or 0 */
+    int takes_value;
+    unsigned bit;      /* G_*: what a command must read for this option to apply; 0 = any */
+};
+
+static const struct global_opt global_opts[] = {
+    {"config", 0, 1, G_CONFIG},  {"kubeconfig", 0, 1, G_KUBECONFIG}, {"context", 0, 1, G_KUBECONFIG},
+    {"output", 'o', 1, G_OUTPUT}, {"log-level", 0, 1, 0},             {"help", 'h', 0, 0},
+    {"version", 0, 0, 0},
+};
+
+/* Is argv[*i] a global option? Returns its entry (and its value in *value,
+ * taken from "--name=value", "-ovalue" or the next argument, advancing *i),
+ * NULL when it is not one. A missing value is reported and *bad set. */
+static const struct global_opt *take_global(int argc, char **argv, int *i, const char **value, int *bad)
+{
+    const char *a = argv[*i];
+    *value = NULL;
+    for (size_t k = 0; k < WS_ARRAY_SIZE(global_opts); k++) {
+        const struct global_opt *o = &global_opts[k];
+        size_t n = strlen(o->name);
+        const char *inline_value = NULL;
+        if (a[0] == '-' && a[1] == '-' && strncmp(a + 2, o->name, n) == 0 && (a[2 + n] == '\0' || a[2 + n] == '='))
+            inline_value = a[2 + n] == '=' ? a + 3 + n : NULL;
+        else if (o->short_name && a[0] == '-' && a[1] == o->short_name)
+            inline_value = a[2] ? a + 2 : NULL;
+        else
+            continue;
+        if (!o->takes_value) {
+            if (inline_value) {
+                fprintf(stderr, "wavesync: --%s takes no value\n", o->name);
+                *bad = 1;
+            }
+            return o;
+        }
+        if (inline_value)
+            *value = inline_value;
+        else if (*i + 1 < argc)
+            *value = argv[++*i];
+        else {
+            fprintf(stderr, "wavesync: --%s needs a value\n", o->name);
+            *bad = 1;
+        }
+        return o;
+    }
+    return NULL;
+}
+
+static int set_global(struct ws_global_opts *g, const struct global_opt *o, const char *v)
+{
+    int level;
+    if (strcmp(o->name, "config") == 0) {
+        g->config = v;
+    } else if (strcmp(o->name, "kubeconfig") == 0) {
+        g->kubeconfig = v;
+    } else if (strcmp(o->name, "context") == 0) {
+        g->context = v;
+    } else if (strcmp(o->name, "output") == 0) {
+        if (strcmp(v, "json") != 0 && strcmp(v, "text") != 0) {
+            fprintf(stderr, "wavesync: --output must be text or json (got \"%s\")\n", v);
+            return -1;
+        }
+        g->json_output = strcmp(v, "json") == 0;
+    } else if (strcmp(o->name, "log-level") == 0) {
+        if ((level = ws_log_level_parse(v)) < 0) {
+            fprintf(stderr, "wavesync: unknown log level \"%s\" (debug, info, warn, error)\n", v);
+            return -1;
+        }
+        ws_log_setup((enum ws_log_level)level, 0);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'C'},
-        {"kubeconfig", required_argument, NULL, 'k'},
-        {"context", required_argument, NULL, 'c'},
-        {"output", required_argument, NULL, 'o'},
-        {"log-level", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
     struct ws_global_opts g = {0};
-    int c, level, rc;
-    const char *cmd;
-    /* Global options come before the command; stop at the first non-option. */
-    while ((c = getopt_long(argc, argv, "+ho:", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'C':
-            g.config = optarg;
+    const struct command *cmd = NULL;
+    char **args = calloc((size_t)argc + 1, sizeof(char *));
+    char prog[64];
+    unsigned given = 0;
+    int nargs = 1, help = 0, version = 0, bad = 0, rc;
+    const char *cmd_name = NULL;
+    if (!args)
+        return EXIT_FAILED;
+    /* Global options are taken out wherever they stand (as kubectl and argocd
+     * accept them) until "--"; everything else goes to the command, whose own
+     * parser rejects what it does not know. */
+    for (int i = 1; i < argc && !bad; i++) {
+        const struct global_opt *o;
+        const char *v;
+        if (strcmp(argv[i], "--") == 0) {
+            while (++i < argc)
+                args[nargs++] = argv[i];
             break;
-        case 'k':
-            g.kubeconfig = optarg;
-            break;
-        case 'c':
-            g.context = optarg;
-            break;
-        case 'o':
-            if (strcmp(optarg, "json") == 0)
-                g.json_output = 1;
-            else if (strcmp(optarg, "text") != 0) {
-                fprintf(stderr, "wavesync: --output must be text or json\n");
-                return EXIT_USAGE;
+        }
+        if ((o = take_global(argc, argv, &i, &v, &bad))) {
+            if (bad)
+                break;
+            if (strcmp(o->name, "help") == 0)
+                help = 1;
+            else if (strcmp(o->name, "version") == 0)
+                version = 1;
+            else if (set_global(&g, o, v) < 0)
+                bad = 1;
+            given |= o->bit;
+            continue;
+        }
+        if (!cmd_name) {
+            if (argv[i][0] == '-' && argv[i][1]) {
+                fprintf(stderr, "wavesync: unknown option \"%s\" before the command (its options go after it)\n",
+                        argv[i]);
+                bad = 1;
+                break;
             }
-            break;
-        case 'l':
-            if ((level = ws_log_level_parse(optarg)) < 0) {
-                fprintf(stderr, "wavesync: unknown log level \"%s\"\n", optarg);
-                return EXIT_USAGE;
-            }
-            ws_log_setup((enum ws_log_level)level, 0);
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
+            cmd_name = argv[i];
+            continue;
+        }
+        args[nargs++] = argv[i];
+    }
+    if (bad) {
+        free(args);
+        return EXIT_USAGE;
+    }
+    if (!cmd_name) {
+        free(args);
+        if (version) {
             printf("wavesync %s\n", PACKAGE_VERSION);
             return 0;
-        default:
-            usage(stderr);
+        }
+        usage(help ? stdout : stderr);
+        return help ? 0 : EXIT_USAGE;
+    }
+    if (!(cmd = find_command(cmd_name))) {
+        fprintf(stderr, "wavesync: unknown command \"%s\" (wavesync --help lists them)\n", cmd_name);
+        free(args);
+        return EXIT_USAGE;
+    }
+    if (help || version) {
+        if (help)
+            command_usage(stdout, cmd);
+        else
+            printf("wavesync %s\n", PACKAGE_VERSION);
+        free(args);
+        return 0;
+    }
+    for (size_t k = 0; k < WS_ARRAY_SIZE(global_opts); k++) {
+        unsigned bit = global_opts[k].bit;
+        if (bit && (given & bit) && !(cmd->globals & bit)) {
+            fprintf(stderr, "wavesync %s: --%s does not apply to %s%s\n", cmd->name, global_opts[k].name, cmd->name,
+                    bit == G_KUBECONFIG && (cmd->globals & G_CONFIG) ? " (clusters come from wavesync.yaml)"
+                    : bit == G_CONFIG                                ? " (it reads no wavesync.yaml)"
+                    : bit == G_OUTPUT                                ? " (it has one output format)"
+                                                                     : "");
+            free(args);
             return EXIT_USAGE;
         }
     }
-    if (optind >= argc) {
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-    cmd = argv[optind];
-    argc -= optind;
-    argv += optind;
+    /* getopt prefixes its messages with argv[0] */
+    snprintf(prog, sizeof(prog), "wavesync %s", cmd->name);
+    args[0] = prog;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     ws_git_init();
-    if (strcmp(cmd, "apply") == 0)
-        rc = cmd_apply(&g, argc, argv);
-    else if (strcmp(cmd, "serve") == 0)
-        rc = cmd_serve(&g, argc, argv);
-    else if (strcmp(cmd, "validate") == 0)
-        rc = ws_cli_validate(&g, argc, argv);
-    else if (strcmp(cmd, "trigger") == 0)
-        rc = ws_cli_trigger(&g, argc, argv);
-    else if (strcmp(cmd, "notify") == 0)
-        rc = ws_cli_notify(&g, argc, argv);
-    else if (strcmp(cmd, "sync") == 0)
-        rc = ws_cli_sync(&g, argc, argv);
-    else if (strcmp(cmd, "diff") == 0)
-        rc = ws_cli_diff(&g, argc, argv);
-    else if (strcmp(cmd, "plan") == 0)
-        rc = ws_cli_plan(&g, argc, argv);
-    else if (strcmp(cmd, "render") == 0)
-        rc = ws_cli_render(&g, argc, argv);
-    else if (strcmp(cmd, "apps") == 0)
-        rc = ws_cli_apps(&g, argc, argv);
-    else if (strcmp(cmd, "health") == 0)
-        rc = ws_cli_health(&g, argc, argv);
-    else if (strcmp(cmd, "version") == 0)
-        rc = cmd_version(&g);
-    else if (strcmp(cmd, "help") == 0) {
-        usage(stdout);
-        rc = 0;
-    } else {
-        fprintf(stderr, "wavesync: unknown command \"%s\"\n", cmd);
-        usage(stderr);
-        rc = EXIT_USAGE;
-    }
+    rc = cmd->run(&g, nargs, args);
     ws_git_shutdown();
     curl_global_cleanup();
+    free(args);
     return rc;
 }

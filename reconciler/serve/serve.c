@@ -180,11 +180,12 @@ static void route_one(struct route_job *j, const struct ws_repo *repo, const cha
                                                  "revision", targets[i].pinned ? ch.after : NULL));
     r->outcome = T_ROUTED;
     if (ch.all)
-        snprintf(r->detail, sizeof(r->detail), "%s..%.12s: every path counts as changed (%s); %zu application(s)",
-                 t->before, ch.after, ch.why_all, n);
+        snprintf(r->detail, sizeof(r->detail), "%s..%.12s: every path counts as changed (%s); %zu %s",
+                 t->before, ch.after, ch.why_all, n, ws_plural(n, "application", "applications"));
     else
-        snprintf(r->detail, sizeof(r->detail), "%.12s..%.12s: %zu changed path(s), %zu application(s)", ch.base,
-                 ch.after, json_array_size(ch.paths), n);
+        snprintf(r->detail, sizeof(r->detail), "%.12s..%.12s: %zu changed %s, %zu %s", ch.base, ch.after,
+                 json_array_size(ch.paths), ws_plural(json_array_size(ch.paths), "path", "paths"), n,
+                 ws_plural(n, "application", "applications"));
     goto out;
 fail:
     r->outcome = T_FAILED;
@@ -931,8 +932,8 @@ static void on_drain_tick(uv_timer_t *t)
     struct svc *s = t->data;
     ws_timer_close(&s->drain);
     if (++s->drain_ticks >= 50) { /* 5 s */
-        ws_warn("stopping without %zu commit status(es) still being posted",
-                s->status ? ws_status_client_pending(s->status) : 0);
+        size_t left = s->status ? ws_status_client_pending(s->status) : 0;
+        ws_warn("stopping without %zu commit %s still being posted", left, ws_plural(left, "status", "statuses"));
         s->drain_expired = 1;
     }
     maybe_finish(s);
@@ -1087,8 +1088,9 @@ int ws_serve_run(const char *config_path, const char *listen)
     signal(SIGPIPE, SIG_IGN);
     recover(&s, state);
     s.ready = 1;
-    ws_info("listening on %s:%d: %zu application(s), %zu repositor%s, state in %s", cfg.server.listen_host,
-            ws_httpd_port(s.httpd), s.snap->cat.napps, cfg.nrepos, cfg.nrepos == 1 ? "y" : "ies",
+    ws_info("listening on %s:%d: %zu %s, %zu %s, state in %s", cfg.server.listen_host,
+            ws_httpd_port(s.httpd), s.snap->cat.napps, ws_plural(s.snap->cat.napps, "application", "applications"),
+            cfg.nrepos, ws_plural(cfg.nrepos, "repository", "repositories"),
             cfg.settings.state_dir);
     ws__svc_schedule(&s);
     uv_run(&loop, UV_RUN_DEFAULT);

@@ -313,7 +313,8 @@ static void on_rendered(int code, const struct ws_err *e, json_t *objects, const
     }
     s->objects = json_incref(objects);
     s->crd_kinds = crd_kinds(objects);
-    ws__sync_say(s, "rendered %zu objects at %.12s", json_array_size(objects), s->commit);
+    ws__sync_say(s, "rendered %zu %s at %.12s", json_array_size(objects),
+                 ws_plural(json_array_size(objects), "object", "objects"), s->commit);
     ws__sync_advance(s);
 }
 
@@ -425,8 +426,9 @@ static int make_plan(struct ws_sync *s)
             json_array_append_new(s->planned_refs, ws_inventory_ref(p->obj)); /* steals */
         }
     }
-    ws__sync_say(s, "plan: %zu objects in %zu waves%s", s->plan.nitems, s->plan.nwaves,
-        s->plan.nskipped ? " (some hooks skipped)" : "");
+    ws__sync_say(s, "plan: %zu %s in %zu %s%s", s->plan.nitems, ws_plural(s->plan.nitems, "object", "objects"),
+                 s->plan.nwaves, ws_plural(s->plan.nwaves, "wave", "waves"),
+                 s->plan.nskipped ? " (some hooks skipped)" : "");
     return 0;
 }
 
@@ -534,7 +536,8 @@ static void wave_complete(struct ws_sync *s, const char *result)
     record_wave(s, w, result, strcmp(result, "Healthy") == 0 ? ws__sync_pitem(&s->items[last])->ident : NULL);
     if (strcmp(result, "Healthy") == 0)
         s->last_healthy_ns = healthy_ns;
-    ws__sync_say(s, "wave %s %d: %zu objects %s in %llu ms", ws_phase_str(w->phase), w->wave, w->count,
+    ws__sync_say(s, "wave %s %d: %zu %s %s in %llu ms", ws_phase_str(w->phase), w->wave, w->count,
+                 ws_plural(w->count, "object", "objects"),
         strcmp(result, "Healthy") == 0 ? "healthy" : "done", (unsigned long long)(ws__sync_elapsed(s) - s->wave_started_ms));
     s->wave_idx++;
     wave_start(s);
@@ -968,8 +971,8 @@ static void wave_start(struct ws_sync *s)
     s->wave_timeout_ms = wave_timeout(s, w);
     s->wave_pending = w->count;
     s->wave_first_apply_seen = 0;
-    ws__sync_say(s, "wave %s %d: applying %zu objects (deadline %llu s)", ws_phase_str(w->phase), w->wave,
-        w->count, (unsigned long long)(s->wave_timeout_ms / 1000));
+    ws__sync_say(s, "wave %s %d: applying %zu %s (deadline %llu s)", ws_phase_str(w->phase), w->wave,
+                 w->count, ws_plural(w->count, "object", "objects"), (unsigned long long)(s->wave_timeout_ms / 1000));
     s->wave_timer = ws_timer_start(s->loop, s->wave_timeout_ms, on_wave_deadline, s);
     /* Snapshot: an item may finish synchronously and start the next wave,
      * or fail and move the run to its SyncFail hooks. */

@@ -131,7 +131,7 @@ sleep 1
 idle
 [ "$code" = 202 ] && [ "$(counts)" = "serving=1 training=1 monitoring=0 features=1 model-registry=0 " ]
 ok $? "an empty commit runs nothing"
-curl -s "$ws_url/api/v1/triggers/$trig" | jget 'd["detail"]' | grep -q '0 changed path(s), 0 application(s)'
+curl -s "$ws_url/api/v1/triggers/$trig" | jget 'd["detail"]' | grep -q '0 changed paths, 0 applications'
 ok $? "its trigger says 0 changed paths, 0 applications"
 
 # --- a push to a branch no application tracks is answered 200 and ignored ------------------

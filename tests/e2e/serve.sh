@@ -223,7 +223,7 @@ for a in beta gamma delta; do
 	ok $? "$a untouched by a push that changed alpha only"
 done
 trigger_id=$(printf '%s' "$body" | jget 'd["trigger"]')
-wsapi "/api/v1/triggers/$trigger_id" | jget 'd["detail"]' | grep -q '1 changed path(s), 1 application(s)'
+wsapi "/api/v1/triggers/$trigger_id" | jget 'd["detail"]' | grep -q '1 changed path, 1 application'
 ok $? "the trigger records one changed path and one application"
 
 # --- manifest-generate-paths: a shared folder syncs every application listing it -----
@@ -450,7 +450,7 @@ git -C "$ci" commit -qam "delta on a feature branch"
 	BEFORE=0000000000000000000000000000000000000000 AFTER="$(git -C "$ci" rev-parse HEAD)" \
 	WAVESYNC_CONFIG="$cfg" RUNNER_TEMP="$E2E_DIR" bash "$E2E_DIR/gh-step.sh") >"$E2E_DIR/gh-feature.out" 2>&1
 ok $? "GitHub step on a feature branch: succeeds"
-grep -q "0 application(s)" "$E2E_DIR/gh-feature.out" && [ "$(rev_of delta)" = 2 ]
+grep -q "0 applications" "$E2E_DIR/gh-feature.out" && [ "$(rev_of delta)" = 2 ]
 ok $? "a feature branch push syncs nothing that tracks HEAD (delta still rev 2)"
 git -C "$ci" checkout -q main
 ci_before=$ci_after

@@ -461,5 +461,56 @@ cases = t.findall(".//testcase")
 assert len(cases) >= 16 and not t.findall(".//failure"), len(cases)' "$E2E_DIR/junit.xml"
 ok $? "sync --junit writes one test case per object"
 
+# ---- the command line as kubectl and argocd users type it --------------------------------
+# global options after the command, and never silently ignored
+(cd "$E2E_DIR" && run_ws after_cmd sync --dry-run serving --config "$cfg" --output json)
+[ $rc -eq 0 ] && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$E2E_DIR/after_cmd.out"
+ok $? "sync APP --config FILE --output json: options after the command work (exit $rc)"
+(cd "$E2E_DIR" && run_ws apps_after apps --config "$cfg")
+[ $rc -eq 0 ] && grep -q '^serving ' "$E2E_DIR/apps_after.out"
+ok $? "apps --config FILE reads that file, from a folder with no wavesync.yaml"
+run_ws apps_other apps --config "$E2E_DIR/no-such.yaml"
+[ $rc -eq 2 ] && grep -q 'no-such.yaml' "$E2E_DIR/apps_other.err"
+ok $? "apps --config MISSING: exit 2 naming the file, not ./wavesync.yaml read instead"
+run_ws apps_eq apps --config="$cfg" -ojson
+[ $rc -eq 0 ] && python3 -c 'import json,sys; json.load(open(sys.argv[1]))["applications"]' "$E2E_DIR/apps_eq.out"
+ok $? "--config=FILE and -ojson forms"
+run_ws kc_sync sync serving --config "$cfg" --kubeconfig "$DEVCLUSTER_KUBECONFIG"
+[ $rc -eq 2 ] && grep -q 'kubeconfig does not apply to sync' "$E2E_DIR/kc_sync.err"
+ok $? "--kubeconfig on sync (clusters come from wavesync.yaml): exit 2, not ignored"
+run_ws bogus sync --bogus serving --config "$cfg"
+[ $rc -eq 2 ] && grep -q "wavesync sync: unrecognized option '--bogus'" "$E2E_DIR/bogus.err"
+ok $? "an unknown command option: exit 2 naming it ($(head -c 80 "$E2E_DIR/bogus.err"))"
+ws apps_arg apps serving
+[ $rc -eq 2 ] && grep -q 'unexpected argument "serving"' "$E2E_DIR/apps_arg.err"
+ok $? "apps with an argument: exit 2 (it lists every application)"
+bad=""
+for c in sync diff plan render apps validate health serve trigger notify apply version help; do
+	run_ws "help_$c" "$c" -h
+	{ [ $rc -eq 0 ] && grep -q "^usage: wavesync $c" "$E2E_DIR/help_$c.out"; } || bad+=" $c"
+	run_ws "help2_$c" --help "$c"
+	{ [ $rc -eq 0 ] && grep -q "^usage: wavesync $c" "$E2E_DIR/help2_$c.out"; } || bad+=" $c(--help first)"
+done
+[ -z "$bad" ]
+ok $? "-h and --help on every command print its usage and exit 0${bad:+ (failed:$bad)}"
+# the apps table: destinations by configured cluster name, columns aligned however long a cell
+ws apps_table apps
+python3 - "$E2E_DIR/apps_table.out" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().splitlines()
+head = lines[0]
+cols = [head.index(h) for h in ("NAME", "CLUSTER", "NAMESPACE", "REPO", "PATH", "REVISION", "SYNC POLICY")]
+rows = {l.split()[0]: l for l in lines[1:]}
+for l in lines[1:]:
+    for c in cols[1:]:
+        assert l[c - 1] == " " and l[c] != " ", (l, c)   # every cell starts under its header
+t = rows["training"]
+assert t[cols[1]:].split()[0] == "in-cluster", t          # https://kubernetes.default.svc shown as its cluster
+assert t[cols[2]:].split()[0] == "ml-training", t
+PY
+ok $? "apps: aligned columns, every destination as its configured cluster (training: in-cluster, ml-training)"
+! grep -hE '(^|[^0-9])1 (objects|waves|applications|paths)' "$E2E_DIR"/*.out "$E2E_DIR"/*.err
+ok $? "no \"1 objects\" or \"1 waves\" in any output"
+
 kill $ctl_pid 2>/dev/null
 tap_end
