@@ -15,21 +15,7 @@
 
 #define MAX_BUCKETS 4096
 
-const double ws__sync_bounds[HIST_BUCKETS] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900};
-const double ws__wave_bounds[HIST_BUCKETS] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
-const double ws__route_bounds[HIST_BUCKETS] = {1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000};
-
-void ws__hist_add(struct hist *h, double v, const double *bounds)
-{
-    size_t i;
-    for (i = 0; i < HIST_BUCKETS && v > bounds[i]; i++)
-        ;
-    h->counts[i]++;
-    h->sum += v;
-    h->n++;
-}
-
-void ws__metric_webhook(struct svc *s, const char *provider, const char *result)
+static void metric_webhook(struct svc *s, const char *provider, const char *result)
 {
     json_t *p = json_object_get(s->m.webhooks, provider);
     if (!p) {
@@ -118,14 +104,14 @@ static void delivery_answer(struct delivery *d)
 {
     struct svc *s = d->s;
     if (d->failed && !d->accepted) {
-        ws__metric_webhook(s, d->provider, "error");
+        metric_webhook(s, d->provider, "error");
         reply_error(d->req, 503, "cannot record the delivery: %s", d->first_error);
     } else if (d->accepted) {
-        ws__metric_webhook(s, d->provider, "accepted");
+        metric_webhook(s, d->provider, "accepted");
         reply_json(d->req, 202, json_pack("{s:s, s:O, s:I}", "status", "accepted", "triggers", d->triggers,
                                           "trigger", json_integer_value(json_array_get(d->triggers, 0))));
     } else {
-        ws__metric_webhook(s, d->provider, "duplicate");
+        metric_webhook(s, d->provider, "duplicate");
         reply_json(d->req, 200, json_pack("{s:s, s:O}", "status", "duplicate", "triggers", d->triggers));
     }
     json_decref(d->triggers);
@@ -225,14 +211,14 @@ static void handle_webhook(struct svc *s, struct ws_httpd_req *req, const char *
         p = ws_hook_detect(hdrs, nh);
     pname = ws_hook_provider_name(p);
     if (!rate_ok(s, req->remote)) {
-        ws__metric_webhook(s, pname, "rate_limited");
+        metric_webhook(s, pname, "rate_limited");
         ws_warn("webhook from %s: rate limit exceeded", req->remote);
         ws_httpd_respond(req, 429, "application/json", "Retry-After: 1\r\n",
                          "{\"error\":\"rate limit exceeded\"}", 31);
         goto out;
     }
     if (p == WS_HOOK_UNKNOWN) {
-        ws__metric_webhook(s, pname, "bad_request");
+        metric_webhook(s, pname, "bad_request");
         reply_error(req, 400, "unrecognised webhook: no X-GitHub-Event, X-Gitlab-Event, X-Gitea-Event, "
                               "X-Gogs-Event, X-Event-Key or X-Wavesync-Event header");
         goto out;
@@ -241,19 +227,19 @@ static void handle_webhook(struct svc *s, struct ws_httpd_req *req, const char *
        spending the loop's time on parsing up to maxBodySize of JSON. */
     if (!s->any_unsigned && ws_hook_signature_header(p) &&
         !ws_hook_header_get(hdrs, nh, ws_hook_signature_header(p))) {
-        ws__metric_webhook(s, pname, "unauthorized");
+        metric_webhook(s, pname, "unauthorized");
         ws_warn("webhook %s from %s refused: missing %s", pname, req->remote, ws_hook_signature_header(p));
         reply_error(req, 401, "missing %s", ws_hook_signature_header(p));
         goto out;
     }
     if (ws_hook_parse(&e, p, hdrs, nh, req->body, req->body_len, &err) < 0) {
-        ws__metric_webhook(s, pname, "bad_request");
+        metric_webhook(s, pname, "bad_request");
         ws_warn("webhook %s from %s: %s", pname, req->remote, err.msg);
         reply_error(req, 400, "%s", err.msg);
         goto out;
     }
     if (!(repo = find_repo(s, &e))) {
-        ws__metric_webhook(s, pname, "ignored");
+        metric_webhook(s, pname, "ignored");
         reply_json(req, 200, json_pack("{s:s, s:s, s:s?}", "status", "ignored", "reason",
                                        "the repository is not configured", "repository",
                                        e.nrepo_urls ? e.repo_urls[0] : NULL));
@@ -261,25 +247,25 @@ static void handle_webhook(struct svc *s, struct ws_httpd_req *req, const char *
     }
     if (repo->webhook_secret) {
         if (ws_hook_verify(p, hdrs, nh, req->body, req->body_len, repo->webhook_secret, &err) < 0) {
-            ws__metric_webhook(s, pname, "unauthorized");
+            metric_webhook(s, pname, "unauthorized");
             ws_warn("webhook %s from %s for %s refused: %s", pname, req->remote, repo->name, err.msg);
             reply_error(req, 401, "%s", err.msg);
             goto out;
         }
     } else if (!repo->allow_unsigned) {
-        ws__metric_webhook(s, pname, "unauthorized");
+        metric_webhook(s, pname, "unauthorized");
         ws_warn("webhook %s from %s for %s refused: no webhook secret configured", pname, req->remote, repo->name);
         reply_error(req, 401, "repository \"%s\" has no webhook secret configured (repositories[].webhook.secret)",
                     repo->name);
         goto out;
     }
     if (e.kind == WS_HOOK_PING) {
-        ws__metric_webhook(s, pname, "ping");
+        metric_webhook(s, pname, "ping");
         reply_json(req, 200, json_pack("{s:s, s:s}", "status", "pong", "repository", repo->name));
         goto out;
     }
     if (e.kind != WS_HOOK_PUSH) {
-        ws__metric_webhook(s, pname, "ignored");
+        metric_webhook(s, pname, "ignored");
         reply_json(req, 200, json_pack("{s:s, s:s, s:s?}", "status", "ignored", "reason", "not a push event",
                                        "event", e.event_name));
         goto out;
@@ -347,13 +333,13 @@ static void handle_webhook(struct svc *s, struct ws_httpd_req *req, const char *
         }
     }
     if (d->outstanding == 1 && attempted > 0) { /* none could be queued */
-        ws__metric_webhook(s, pname, "error");
+        metric_webhook(s, pname, "error");
         reply_error(req, 503, "cannot queue the push (out of memory or stopping); deliver it again");
         json_decref(d->triggers);
         free(d);
     } else if (--d->outstanding == 0) {
         /* nothing tracks the pushed refs (or they were deleted) */
-        ws__metric_webhook(s, pname, "ignored");
+        metric_webhook(s, pname, "ignored");
         reply_json(req, 200, json_pack("{s:s, s:s, s:s, s:s}", "status", "ignored", "reason",
                                        "no application tracks this ref", "repository", repo->name, "ref",
                                        e.ref ? e.ref : ""));

@@ -22,6 +22,22 @@
 
 static const char *const run_results[] = {"Succeeded", "Failed", "Error", "Canceled", "Interrupted"};
 
+/* Metrics are recorded here, where runs and routing happen, and only
+ * rendered by api.c. Bucket upper bounds: seconds, seconds, milliseconds. */
+const double ws__sync_bounds[HIST_BUCKETS] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900};
+const double ws__wave_bounds[HIST_BUCKETS] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+const double ws__route_bounds[HIST_BUCKETS] = {1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000};
+
+void ws__hist_add(struct hist *h, double v, const double *bounds)
+{
+    size_t i;
+    for (i = 0; i < HIST_BUCKETS && v > bounds[i]; i++)
+        ;
+    h->counts[i]++;
+    h->sum += v;
+    h->n++;
+}
+
 const char *ws__svc_run_results(size_t i)
 {
     return i < WS_ARRAY_SIZE(run_results) ? run_results[i] : NULL;

@@ -102,7 +102,8 @@ struct svc {
     uint64_t started_ms;
 };
 
-/* serve.c */
+/* serve.c — the service core; api.c calls into it, never the other way
+ * round except for the request handler it installs. */
 struct app_state *ws__svc_app(struct svc *s, const char *name);
 const struct ws_app *ws__svc_app_def(struct svc *s, const char *name);
 /* A trigger is durable: route it (webhook) or run it (manual). */
@@ -110,12 +111,11 @@ void ws__svc_routed_later(struct svc *s, size_t repo, int64_t id, const char *re
                           const char *after, const char *default_branch, json_t *extra);
 void ws__svc_schedule(struct svc *s);
 const char *ws__svc_run_results(size_t i);
-
-/* api.c */
-void ws__api_handle(struct ws_httpd_req *req, void *data);
 void ws__hist_add(struct hist *h, double v, const double *bounds);
 extern const double ws__sync_bounds[HIST_BUCKETS], ws__wave_bounds[HIST_BUCKETS],
     ws__route_bounds[HIST_BUCKETS];
-void ws__metric_webhook(struct svc *s, const char *provider, const char *result);
+
+/* api.c — the HTTP face: the handler serve.c gives the HTTP server. */
+void ws__api_handle(struct ws_httpd_req *req, void *data);
 
 #endif
