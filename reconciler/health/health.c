@@ -320,6 +320,30 @@ static void replicaset_health(struct ws_health *out, const json_t *r, const json
 
 /* --- core/v1 --------------------------------------------------------------- */
 
+#define ANN_HOOK "argocd.argoproj.io/hook"
+#define ANN_HELM_HOOK "helm.sh/hook"
+#define ANN_IGNORE_RESTART_POLICY "argocd.argoproj.io/ignore-restart-policy"
+
+/* Is obj a sync hook? The way sync/plan.c reads it (gitops-engine's
+ * hook.IsHook), from the annotations the object carries live: Argo CD's
+ * annotation wins and makes a hook unless all it says is Skip; without it,
+ * Helm's makes a hook unless all it says is crd-install (Helm 2's CRDs,
+ * ordinary resources to Argo CD). */
+static int is_hook(const json_t *obj)
+{
+    const json_t *ann = get(obj, "metadata", "annotations");
+    const char *p = str(ann, ANN_HOOK), *not_a_hook = "Skip";
+    struct ws_tok t;
+    if (!get(ann, ANN_HOOK)) {
+        p = str(ann, ANN_HELM_HOOK);
+        not_a_hook = "crd-install";
+    }
+    while (ws_csv_next(&p, &t))
+        if (!ws_tok_eq(t, not_a_hook))
+            return 1;
+    return 0;
+}
+
 static void pod_health(struct ws_health *out, const json_t *pod, const json_t *pods, int64_t now)
 {
     const char *phase = str(pod, "status", "phase");
@@ -350,12 +374,20 @@ static void pod_health(struct ws_health *out, const json_t *pod, const json_t *p
         say(out, WS_HEALTH_DEGRADED, "%s", t.len ? t.buf : "Pod failed");
     } else if (streq(phase, "Running")) {
         const json_t *ready = cond(pod, "Ready");
-        int always = !*policy || streq(policy, "Always") ||
-                     get(pod, "metadata", "annotations", "argocd.argoproj.io/ignore-restart-policy");
+        int hook = is_hook(pod);
+        /* ignore-restart-policy (any value, as Argo CD reads it) lets an
+         * operator's long-running pod with restartPolicy Never be judged by
+         * readiness; never a hook's: a hook is done only when it has run to
+         * the end, and a Ready hook pod has only started (Argo CD ignores
+         * the annotation on hooks too). */
+        int lasting = !*policy || streq(policy, "Always") ||
+                      (!hook && get(pod, "metadata", "annotations", ANN_IGNORE_RESTART_POLICY));
         int unready = 0;
-        if (!always) {
+        if (!lasting) {
             /* Finite pods (hooks, job pods) are done only when Succeeded. */
-            say(out, WS_HEALTH_PROGRESSING, "%s", or_else(str(pod, "status", "message"), "Pod is running"));
+            say(out, WS_HEALTH_PROGRESSING, "%s",
+                or_else(str(pod, "status", "message"),
+                        hook ? "Hook pod is running; waiting for it to complete" : "Pod is running"));
             return;
         }
         json_array_foreach(get(pod, "status", "containerStatuses"), i, cs)

@@ -63,6 +63,14 @@ static json_t *load(const char *spec)
 #define APISVC "apiVersion: apiregistration.k8s.io/v1, kind: APIService, "
 #define HPA2 "apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, "
 #define HPA1 "apiVersion: autoscaling/v1, kind: HorizontalPodAutoscaler, "
+/* A hook pod running and ready, with the annotation that would otherwise
+ * make it judged by readiness. */
+#define HOOK_POD_RUNNING(hook_ann, policy)                                                                   \
+    "{" POD "metadata: {name: db-migrate-x7k2p, annotations: {" hook_ann ", "                                \
+    "argocd.argoproj.io/ignore-restart-policy: 'true'}}, spec: {restartPolicy: " policy "}, status: {phase: " \
+    "Running, conditions: [{type: Ready, status: 'True'}, {type: ContainersReady, status: 'True'}], "         \
+    "containerStatuses: [{name: migrate, ready: true, started: true, restartCount: 0, state: {running: "      \
+    "{startedAt: '2026-03-02T09:00:00Z'}}}]}}"
 #define JOB_UID "3f0c2a8e-1b7d-4c6e-9a5f-2e4d6c8b0a13"
 #define JOB_META "metadata: {name: sft-run, namespace: ml-train, uid: " JOB_UID ", generation: 1}, "
 #define OWNED_BY(uid) "ownerReferences: [{apiVersion: batch/v1, kind: Job, name: sft-run, uid: " uid ", controller: true}]"
@@ -213,6 +221,50 @@ static const struct {
      "spec: {restartPolicy: OnFailure}, status: {phase: Running, conditions: [{type: Ready, status: 'True'}], "
      "containerStatuses: [{name: main, ready: true, state: {running: {}}}]}}",
      NULL, WS_HEALTH_HEALTHY, "ready"},
+    {"hook pod (PostSync) with ignore-restart-policy, running and ready",
+     HOOK_POD_RUNNING("argocd.argoproj.io/hook: PostSync", "Never"), NULL, WS_HEALTH_PROGRESSING,
+     "Hook pod is running; waiting for it to complete"},
+    {"hook pod (PreSync, OnFailure) with ignore-restart-policy, running and ready",
+     HOOK_POD_RUNNING("argocd.argoproj.io/hook: PreSync", "OnFailure"), NULL, WS_HEALTH_PROGRESSING,
+     "Hook pod is running"},
+    {"hook pod (several phases) with ignore-restart-policy, running and ready",
+     HOOK_POD_RUNNING("argocd.argoproj.io/hook: 'PreSync, SyncFail'", "Never"), NULL, WS_HEALTH_PROGRESSING,
+     "Hook pod is running"},
+    {"helm hook pod with ignore-restart-policy, running and ready",
+     HOOK_POD_RUNNING("helm.sh/hook: 'pre-install,pre-upgrade'", "Never"), NULL, WS_HEALTH_PROGRESSING,
+     "Hook pod is running"},
+    {"hook pod running, not ready yet",
+     "{" POD "metadata: {name: db-migrate-x7k2p, annotations: {argocd.argoproj.io/hook: PostSync}}, spec: "
+     "{restartPolicy: Never}, status: {phase: Running, conditions: [{type: Ready, status: 'False', reason: "
+     "ContainersNotReady}], containerStatuses: [{name: migrate, ready: false, started: true, state: {running: "
+     "{}}}]}}",
+     NULL, WS_HEALTH_PROGRESSING, "Hook pod is running"},
+    {"hook pod succeeded",
+     "{" POD "metadata: {name: db-migrate-x7k2p, annotations: {argocd.argoproj.io/hook: PostSync, "
+     "argocd.argoproj.io/ignore-restart-policy: 'true'}}, spec: {restartPolicy: Never}, status: {phase: "
+     "Succeeded, conditions: [{type: Ready, status: 'False', reason: PodCompleted}], containerStatuses: [{name: "
+     "migrate, ready: false, state: {terminated: {exitCode: 0, reason: Completed}}}]}}",
+     NULL, WS_HEALTH_HEALTHY, "Pod completed"},
+    {"hook pod failed",
+     "{" POD "metadata: {name: db-migrate-x7k2p, annotations: {argocd.argoproj.io/hook: PostSync, "
+     "argocd.argoproj.io/ignore-restart-policy: 'true'}}, spec: {restartPolicy: Never}, status: {phase: Failed, "
+     "containerStatuses: [{name: migrate, ready: false, state: {terminated: {exitCode: 1, reason: Error, "
+     "message: 'relation \"features\" already exists'}}}]}}",
+     NULL, WS_HEALTH_DEGRADED, "container migrate: relation \"features\" already exists"},
+    /* Argo CD's semantics, kept: restartPolicy Always never reaches
+     * Succeeded, so a hook pod with it is done once ready. */
+    {"hook pod with restartPolicy Always, running and ready",
+     HOOK_POD_RUNNING("argocd.argoproj.io/hook: PreSync", "Always"), NULL, WS_HEALTH_HEALTHY,
+     "running and ready"},
+    {"Skip alone is not a hook: ignore-restart-policy applies",
+     HOOK_POD_RUNNING("argocd.argoproj.io/hook: Skip", "Never"), NULL, WS_HEALTH_HEALTHY, "running and ready"},
+    {"Helm crd-install is not a hook: ignore-restart-policy applies",
+     HOOK_POD_RUNNING("helm.sh/hook: crd-install", "Never"), NULL, WS_HEALTH_HEALTHY, "running and ready"},
+    {"not a hook, restartPolicy Always, running and ready",
+     "{" POD "metadata: {name: api-5d8f-x2x9z, annotations: {prometheus.io/scrape: 'true'}}, spec: "
+     "{restartPolicy: Always}, status: {phase: Running, conditions: [{type: Ready, status: 'True'}], "
+     "containerStatuses: [{name: api, ready: true, restartCount: 0, state: {running: {}}}]}}",
+     NULL, WS_HEALTH_HEALTHY, "Pod is running and ready"},
     {"pod succeeded",
      "{" POD "metadata: {name: db-migrate}, spec: {restartPolicy: Never}, status: {phase: Succeeded, "
      "containerStatuses: [{name: migrate, ready: false, state: {terminated: {exitCode: 0, reason: Completed}}}]}}",
