@@ -353,7 +353,16 @@ static void pod_health(struct ws_health *out, const json_t *pod, const json_t *p
     const json_t *cs;
 
     /* Unlike gitops-engine (restartPolicy Always only), for every policy:
-     * a hook or job pod that cannot pull its image will not recover either. */
+     * a hook or job pod that cannot pull its image will not recover either.
+     * Deliberately, this includes restartPolicy OnFailure in CrashLoopBackOff,
+     * which Argo CD calls Progressing: the kubelet restarts such a container
+     * with a back-off capped at 5 min, for ever in a bare pod, until the
+     * backoffLimit in a Job's, so a crash-looping training or hook pod would
+     * hold its wave until the wave's deadline, hours for a training wave,
+     * burning its GPUs. Failing the wave now, with the container's reason,
+     * is what a person wants to read. A pod meant to survive early crashes
+     * (waiting for a dependency) should say so with an init container or
+     * restartPolicy Always. */
     if (stuck_containers(&t, pod)) {
         say(out, WS_HEALTH_DEGRADED, "%s", t.buf);
         return;

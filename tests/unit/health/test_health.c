@@ -265,6 +265,15 @@ static const struct {
      "{restartPolicy: Always}, status: {phase: Running, conditions: [{type: Ready, status: 'True'}], "
      "containerStatuses: [{name: api, ready: true, restartCount: 0, state: {running: {}}}]}}",
      NULL, WS_HEALTH_HEALTHY, "Pod is running and ready"},
+    /* Deliberately not Argo CD's Progressing: a crash-looping training pod
+     * fails its wave now instead of at the wave's deadline (health.c). */
+    {"pod restartPolicy OnFailure in CrashLoopBackOff",
+     "{" POD "metadata: {name: finetune-llama-0}, spec: {restartPolicy: OnFailure}, status: {phase: Running, "
+     "conditions: [{type: Ready, status: 'False', reason: ContainersNotReady}], containerStatuses: [{name: "
+     "trainer, ready: false, restartCount: 4, state: {waiting: {reason: CrashLoopBackOff, message: 'back-off "
+     "1m20s restarting failed container=trainer pod=finetune-llama-0_ml-train'}}, lastState: {terminated: "
+     "{exitCode: 1, reason: Error}}}]}}",
+     NULL, WS_HEALTH_DEGRADED, "container trainer: CrashLoopBackOff: back-off 1m20s restarting"},
     {"pod succeeded",
      "{" POD "metadata: {name: db-migrate}, spec: {restartPolicy: Never}, status: {phase: Succeeded, "
      "containerStatuses: [{name: migrate, ready: false, state: {terminated: {exitCode: 0, reason: Completed}}}]}}",
