@@ -49,7 +49,8 @@ struct ws_health {
  * Core rules follow Argo CD's gitops-engine; where they differ, health.c
  * says why. A hook Pod (argocd.argoproj.io/hook, helm.sh/hook, read from
  * obj's own annotations) is Progressing until it has run to the end, so the
- * sync engine waits for it. ML rules (health_ml.c): Kubeflow PyTorchJob, TFJob, MPIJob,
+ * sync engine waits for it. Argo Rollouts' Rollout follows Argo CD's
+ * health.lua for it (status.phase since Rollouts 1.0). ML rules (health_ml.c): Kubeflow PyTorchJob, TFJob, MPIJob,
  * XGBoostJob, PaddleJob, JAXJob; Trainer TrainJob; JobSet; Volcano Job; Kueue
  * Workload; KServe InferenceService; Seldon SeldonDeployment, Model, Server;
  * Ray RayJob, RayCluster, RayService; Argo Workflow and CronWorkflow; batch
