@@ -1,6 +1,7 @@
 /* health.c — built-in health rules for core Kubernetes kinds, following Argo
- * CD's gitops-engine (pkg/health) and its CronJob script, and the dispatch
- * for every rule (ML kinds live in health_ml.c); pure functions over the live
+ * CD's gitops-engine (pkg/health) and its CronJob script, and for Argo
+ * Rollouts' Rollout, following Argo CD's script for it; and the dispatch for
+ * every rule (ML kinds live in health_ml.c); pure functions over the live
  * object, no allocation that outlives a call. */
 #include "health/health.h"
 
@@ -320,6 +321,30 @@ static void replicaset_health(struct ws_health *out, const json_t *r, const json
 
 /* --- core/v1 --------------------------------------------------------------- */
 
+#define ANN_HOOK "argocd.argoproj.io/hook"
+#define ANN_HELM_HOOK "helm.sh/hook"
+#define ANN_IGNORE_RESTART_POLICY "argocd.argoproj.io/ignore-restart-policy"
+
+/* Is obj a sync hook? The way sync/plan.c reads it (gitops-engine's
+ * hook.IsHook), from the annotations the object carries live: Argo CD's
+ * annotation wins and makes a hook unless all it says is Skip; without it,
+ * Helm's makes a hook unless all it says is crd-install (Helm 2's CRDs,
+ * ordinary resources to Argo CD). */
+static int is_hook(const json_t *obj)
+{
+    const json_t *ann = get(obj, "metadata", "annotations");
+    const char *p = str(ann, ANN_HOOK), *not_a_hook = "Skip";
+    struct ws_tok t;
+    if (!get(ann, ANN_HOOK)) {
+        p = str(ann, ANN_HELM_HOOK);
+        not_a_hook = "crd-install";
+    }
+    while (ws_csv_next(&p, &t))
+        if (!ws_tok_eq(t, not_a_hook))
+            return 1;
+    return 0;
+}
+
 static void pod_health(struct ws_health *out, const json_t *pod, const json_t *pods, int64_t now)
 {
     const char *phase = str(pod, "status", "phase");
@@ -329,7 +354,16 @@ static void pod_health(struct ws_health *out, const json_t *pod, const json_t *p
     const json_t *cs;
 
     /* Unlike gitops-engine (restartPolicy Always only), for every policy:
-     * a hook or job pod that cannot pull its image will not recover either. */
+     * a hook or job pod that cannot pull its image will not recover either.
+     * Deliberately, this includes restartPolicy OnFailure in CrashLoopBackOff,
+     * which Argo CD calls Progressing: the kubelet restarts such a container
+     * with a back-off capped at 5 min, for ever in a bare pod, until the
+     * backoffLimit in a Job's, so a crash-looping training or hook pod would
+     * hold its wave until the wave's deadline, hours for a training wave,
+     * burning its GPUs. Failing the wave now, with the container's reason,
+     * is what a person wants to read. A pod meant to survive early crashes
+     * (waiting for a dependency) should say so with an init container or
+     * restartPolicy Always. */
     if (stuck_containers(&t, pod)) {
         say(out, WS_HEALTH_DEGRADED, "%s", t.buf);
         return;
@@ -350,12 +384,20 @@ static void pod_health(struct ws_health *out, const json_t *pod, const json_t *p
         say(out, WS_HEALTH_DEGRADED, "%s", t.len ? t.buf : "Pod failed");
     } else if (streq(phase, "Running")) {
         const json_t *ready = cond(pod, "Ready");
-        int always = !*policy || streq(policy, "Always") ||
-                     get(pod, "metadata", "annotations", "argocd.argoproj.io/ignore-restart-policy");
+        int hook = is_hook(pod);
+        /* ignore-restart-policy (any value, as Argo CD reads it) lets an
+         * operator's long-running pod with restartPolicy Never be judged by
+         * readiness; never a hook's: a hook is done only when it has run to
+         * the end, and a Ready hook pod has only started (Argo CD ignores
+         * the annotation on hooks too). */
+        int lasting = !*policy || streq(policy, "Always") ||
+                      (!hook && get(pod, "metadata", "annotations", ANN_IGNORE_RESTART_POLICY));
         int unready = 0;
-        if (!always) {
+        if (!lasting) {
             /* Finite pods (hooks, job pods) are done only when Succeeded. */
-            say(out, WS_HEALTH_PROGRESSING, "%s", or_else(str(pod, "status", "message"), "Pod is running"));
+            say(out, WS_HEALTH_PROGRESSING, "%s",
+                or_else(str(pod, "status", "message"),
+                        hook ? "Hook pod is running; waiting for it to complete" : "Pod is running"));
             return;
         }
         json_array_foreach(get(pod, "status", "containerStatuses"), i, cs)
@@ -602,6 +644,183 @@ out:
     json_decref(parsed);
 }
 
+/* --- argoproj.io Rollout --------------------------------------------------- */
+
+/* Argo CD's Rollout script (resource_customizations/argoproj.io/Rollout),
+ * with one refinement from Argo Rollouts' own GetRolloutPhase (a resume the
+ * controller has not acted on yet is Progressing, not Suspended). */
+
+/* A generation as the Rollouts controller writes it: since v0.10 a string of
+ * digits ("3"; older objects and tests use an integer); 0 for anything else,
+ * such as the pod template hash v0.9 kept in status.observedGeneration. */
+static int rollout_generation(long long *out, const json_t *v)
+{
+    const char *s = text_of(v), *p;
+    if (json_is_integer(v)) {
+        *out = int_of(v);
+        return 1;
+    }
+    if (!*s || strlen(s) > 18) /* 18 digits cannot overflow */
+        return 0;
+    for (p = s; *p; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    *out = strtoll(s, NULL, 10);
+    return 1;
+}
+
+/* Progressing while the controller has not seen the latest spec, or, with
+ * spec.workloadRef, the referenced Deployment's latest template (the
+ * controller notes that generation in an annotation of the Rollout). An
+ * observedGeneration that is not a number says nothing, nor does one above
+ * metadata.generation: an all-digit v0.9 hash. 1 when it decided. */
+static int rollout_spec_pending(struct ws_health *out, const json_t *ro)
+{
+    const json_t *status = get(ro, "status");
+    long long gen = num(ro, "metadata", "generation"), seen = 0, want;
+    int have = 0;
+    if (!json_is_object(status)) {
+        say(out, WS_HEALTH_PROGRESSING, "Waiting for rollout spec update to be observed");
+        return 1;
+    }
+    if (rollout_generation(&seen, get(status, "observedGeneration")) && seen < gen) {
+        say(out, WS_HEALTH_PROGRESSING,
+            "Waiting for rollout spec update to be observed (observed generation %lld of %lld)", seen, gen);
+        return 1;
+    }
+    /* Without the annotation there is nothing to compare with; without the
+     * status field the controller has not looked yet (Argo CD's script). */
+    if (get(ro, "spec", "workloadRef") &&
+        rollout_generation(&want, get(ro, "metadata", "annotations", "rollout.argoproj.io/workload-generation")) &&
+        (!(have = rollout_generation(&seen, get(status, "workloadObservedGeneration"))) || seen != want)) {
+        if (have)
+            say(out, WS_HEALTH_PROGRESSING,
+                "Waiting for rollout spec update to be observed (referenced workload generation %lld, "
+                "observed %lld)", want, seen);
+        else
+            say(out, WS_HEALTH_PROGRESSING,
+                "Waiting for rollout spec update to be observed (referenced workload generation %lld)", want);
+        return 1;
+    }
+    return 0;
+}
+
+/* Suspended, saying why and, for a canary, at which step:
+ * "Rollout is paused: CanaryPauseStep (step 2 of 4)". */
+static void rollout_paused(struct ws_health *out, const json_t *ro, const char *why)
+{
+    const json_t *idx = get(ro, "status", "currentStepIndex");
+    size_t steps = json_array_size(get(ro, "spec", "strategy", "canary", "steps"));
+    struct text t = {.len = 0};
+    add(&t, "Rollout is paused%s%s", *why ? ": " : "", why);
+    if (json_is_integer(idx) && int_of(idx) >= 0 && (size_t)int_of(idx) < steps)
+        add(&t, " (step %lld of %zu)", int_of(idx) + 1, steps);
+    say(out, WS_HEALTH_SUSPENDED, "%s", t.buf);
+}
+
+/* Why a Rollout without a phase is paused ("" when it is not): a pause
+ * condition's reason, or spec.paused. */
+static const char *rollout_pause_reason(const json_t *ro)
+{
+    const json_t *pc = json_array_get(get(ro, "status", "pauseConditions"), 0);
+    if (pc)
+        return or_else(str(pc, "reason"), "paused");
+    return json_is_true(get(ro, "spec", "paused")) ? "manually paused" : "";
+}
+
+/* Before Argo Rollouts 1.0 the controller wrote no phase: work it out from
+ * conditions, pauses, replica counts and which ReplicaSet is stable, as
+ * Argo CD's script does. */
+static void rollout_legacy(struct ws_health *out, const json_t *ro)
+{
+    const json_t *status = get(ro, "status"), *invalid = cond(ro, "InvalidSpec"),
+                 *progressing = cond(ro, "Progressing");
+    const char *reason = str(progressing, "reason"), *hash = str(status, "currentPodHash");
+    const char *stable = or_else(str(status, "stableRS"), str(status, "canary", "stableRS"));
+    const char *paused = rollout_pause_reason(ro);
+    long long want = spec_replicas(ro), updated = num(status, "updatedReplicas"),
+              total = num(status, "replicas"), avail = num(status, "availableReplicas");
+    struct text t = {.len = 0};
+
+    if (invalid || streq(reason, "RolloutAborted") || streq(reason, "ProgressDeadlineExceeded")) {
+        reason_message(&t, invalid ? invalid : progressing);
+        say(out, WS_HEALTH_DEGRADED, "%s", t.buf);
+        return;
+    }
+    if (*paused) {
+        rollout_paused(out, ro, paused);
+        return;
+    }
+    if (!*hash) {
+        say(out, WS_HEALTH_PROGRESSING, "Waiting for rollout to finish: status has not been reconciled");
+        return;
+    }
+    if (updated < want) {
+        say(out, WS_HEALTH_PROGRESSING, "Waiting for rollout to finish: %lld of %lld replicas updated",
+            updated, want);
+        return;
+    }
+    if (avail < updated) {
+        say(out, WS_HEALTH_PROGRESSING,
+            "Waiting for rollout to finish: %lld of %lld updated replicas are available", avail, updated);
+        return;
+    }
+    if (get(ro, "spec", "strategy", "blueGreen")) {
+        if (!streq(str(status, "blueGreen", "activeSelector"), hash)) {
+            say(out, WS_HEALTH_PROGRESSING, "Waiting for rollout to finish: active service cutover pending");
+            return;
+        }
+        /* An empty stableRS is a v0.7 blue-green, which never set it. */
+        if (*stable && !streq(stable, hash)) {
+            say(out, WS_HEALTH_PROGRESSING, "Waiting for rollout to finish: waiting for analysis to complete");
+            return;
+        }
+    } else if (get(ro, "spec", "strategy", "canary")) {
+        if (total > updated) {
+            say(out, WS_HEALTH_PROGRESSING,
+                "Waiting for rollout to finish: %lld old replicas are pending termination", total - updated);
+            return;
+        }
+        if (!*stable || !streq(stable, hash)) {
+            say(out, WS_HEALTH_PROGRESSING, "Waiting for rollout to finish: waiting for all steps to complete");
+            return;
+        }
+    }
+    say(out, WS_HEALTH_HEALTHY, "Rollout is healthy: %lld of %lld replicas updated and available", avail, want);
+}
+
+static void rollout_health(struct ws_health *out, const json_t *ro, const json_t *pods, int64_t now)
+{
+    const json_t *status = get(ro, "status");
+    const char *phase = str(status, "phase"), *message = str(status, "message");
+
+    if (rollout_spec_pending(out, ro))
+        return;
+    /* Resumed (pause conditions cleared) but the controller has not acted
+     * on it yet; the phase still says Paused (Argo Rollouts' IsUnpausing). */
+    if (json_is_true(get(status, "controllerPause")) && !json_array_size(get(status, "pauseConditions"))) {
+        say(out, WS_HEALTH_PROGRESSING, "Waiting for rollout to unpause");
+        return;
+    }
+    if (!*phase) {
+        rollout_legacy(out, ro);
+        return;
+    }
+    /* Since Argo Rollouts 1.0 the controller works out the phase itself,
+     * aborts, progress deadlines and invalid specs included (as Degraded
+     * with a "reason: message"); take it as Argo CD does. */
+    if (streq(phase, "Paused"))
+        rollout_paused(out, ro, or_else(message, rollout_pause_reason(ro)));
+    else if (streq(phase, "Healthy"))
+        say(out, WS_HEALTH_HEALTHY, "%s", or_else(message, "Rollout is healthy"));
+    else if (streq(phase, "Degraded"))
+        say(out, WS_HEALTH_DEGRADED, "%s", or_else(message, "Rollout is degraded"));
+    else if (streq(phase, "Progressing"))
+        say(out, WS_HEALTH_PROGRESSING, "Waiting for rollout to finish%s%s", *message ? ": " : "", message);
+    else
+        say(out, WS_HEALTH_UNKNOWN, "Rollout phase is \"%s\"%s%s", phase, *message ? ": " : "", message);
+}
+
 /* --- dispatch -------------------------------------------------------------- */
 
 static int job_selector(struct text *t, const json_t *job)
@@ -633,6 +852,7 @@ static const struct ws__health_rule rules[] = {
     {"apiextensions.k8s.io", "CustomResourceDefinition", NULL, crd_health, NULL},
     {"apiregistration.k8s.io", "APIService", NULL, apiservice_health, NULL},
     {"autoscaling", "HorizontalPodAutoscaler", NULL, hpa_health, NULL},
+    {"argoproj.io", "Rollout", NULL, rollout_health, NULL},
 };
 
 /* Is obj of group/kind? The group is apiVersion up to '/' ("" for core). */

@@ -47,7 +47,10 @@ struct ws_health {
  * always filled, its message is one line, cut with "..." when longer than
  * the buffer.
  * Core rules follow Argo CD's gitops-engine; where they differ, health.c
- * says why. ML rules (health_ml.c): Kubeflow PyTorchJob, TFJob, MPIJob,
+ * says why. A hook Pod (argocd.argoproj.io/hook, helm.sh/hook, read from
+ * obj's own annotations) is Progressing until it has run to the end, so the
+ * sync engine waits for it. Argo Rollouts' Rollout follows Argo CD's
+ * health.lua for it (status.phase since Rollouts 1.0). ML rules (health_ml.c): Kubeflow PyTorchJob, TFJob, MPIJob,
  * XGBoostJob, PaddleJob, JAXJob; Trainer TrainJob; JobSet; Volcano Job; Kueue
  * Workload; KServe InferenceService; Seldon SeldonDeployment, Model, Server;
  * Ray RayJob, RayCluster, RayService; Argo Workflow and CronWorkflow; batch

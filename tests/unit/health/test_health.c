@@ -63,6 +63,19 @@ static json_t *load(const char *spec)
 #define APISVC "apiVersion: apiregistration.k8s.io/v1, kind: APIService, "
 #define HPA2 "apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, "
 #define HPA1 "apiVersion: autoscaling/v1, kind: HorizontalPodAutoscaler, "
+#define ROLLOUT "apiVersion: argoproj.io/v1alpha1, kind: Rollout, "
+/* A Rollout before Argo Rollouts 1.0 (no status.phase), generation observed. */
+#define RO_META "metadata: {name: ranker, generation: 4}, "
+#define RO_CANARY "spec: {replicas: 3, strategy: {canary: {steps: [{setWeight: 50}, {pause: {}}]}}}, "
+#define RO_BLUEGREEN "spec: {replicas: 2, strategy: {blueGreen: {activeService: a, previewService: p}}}, "
+/* A hook pod running and ready, with the annotation that would otherwise
+ * make it judged by readiness. */
+#define HOOK_POD_RUNNING(hook_ann, policy)                                                                   \
+    "{" POD "metadata: {name: db-migrate-x7k2p, annotations: {" hook_ann ", "                                \
+    "argocd.argoproj.io/ignore-restart-policy: 'true'}}, spec: {restartPolicy: " policy "}, status: {phase: " \
+    "Running, conditions: [{type: Ready, status: 'True'}, {type: ContainersReady, status: 'True'}], "         \
+    "containerStatuses: [{name: migrate, ready: true, started: true, restartCount: 0, state: {running: "      \
+    "{startedAt: '2026-03-02T09:00:00Z'}}}]}}"
 #define JOB_UID "3f0c2a8e-1b7d-4c6e-9a5f-2e4d6c8b0a13"
 #define JOB_META "metadata: {name: sft-run, namespace: ml-train, uid: " JOB_UID ", generation: 1}, "
 #define OWNED_BY(uid) "ownerReferences: [{apiVersion: batch/v1, kind: Job, name: sft-run, uid: " uid ", controller: true}]"
@@ -213,6 +226,59 @@ static const struct {
      "spec: {restartPolicy: OnFailure}, status: {phase: Running, conditions: [{type: Ready, status: 'True'}], "
      "containerStatuses: [{name: main, ready: true, state: {running: {}}}]}}",
      NULL, WS_HEALTH_HEALTHY, "ready"},
+    {"hook pod (PostSync) with ignore-restart-policy, running and ready",
+     HOOK_POD_RUNNING("argocd.argoproj.io/hook: PostSync", "Never"), NULL, WS_HEALTH_PROGRESSING,
+     "Hook pod is running; waiting for it to complete"},
+    {"hook pod (PreSync, OnFailure) with ignore-restart-policy, running and ready",
+     HOOK_POD_RUNNING("argocd.argoproj.io/hook: PreSync", "OnFailure"), NULL, WS_HEALTH_PROGRESSING,
+     "Hook pod is running"},
+    {"hook pod (several phases) with ignore-restart-policy, running and ready",
+     HOOK_POD_RUNNING("argocd.argoproj.io/hook: 'PreSync, SyncFail'", "Never"), NULL, WS_HEALTH_PROGRESSING,
+     "Hook pod is running"},
+    {"helm hook pod with ignore-restart-policy, running and ready",
+     HOOK_POD_RUNNING("helm.sh/hook: 'pre-install,pre-upgrade'", "Never"), NULL, WS_HEALTH_PROGRESSING,
+     "Hook pod is running"},
+    {"hook pod running, not ready yet",
+     "{" POD "metadata: {name: db-migrate-x7k2p, annotations: {argocd.argoproj.io/hook: PostSync}}, spec: "
+     "{restartPolicy: Never}, status: {phase: Running, conditions: [{type: Ready, status: 'False', reason: "
+     "ContainersNotReady}], containerStatuses: [{name: migrate, ready: false, started: true, state: {running: "
+     "{}}}]}}",
+     NULL, WS_HEALTH_PROGRESSING, "Hook pod is running"},
+    {"hook pod succeeded",
+     "{" POD "metadata: {name: db-migrate-x7k2p, annotations: {argocd.argoproj.io/hook: PostSync, "
+     "argocd.argoproj.io/ignore-restart-policy: 'true'}}, spec: {restartPolicy: Never}, status: {phase: "
+     "Succeeded, conditions: [{type: Ready, status: 'False', reason: PodCompleted}], containerStatuses: [{name: "
+     "migrate, ready: false, state: {terminated: {exitCode: 0, reason: Completed}}}]}}",
+     NULL, WS_HEALTH_HEALTHY, "Pod completed"},
+    {"hook pod failed",
+     "{" POD "metadata: {name: db-migrate-x7k2p, annotations: {argocd.argoproj.io/hook: PostSync, "
+     "argocd.argoproj.io/ignore-restart-policy: 'true'}}, spec: {restartPolicy: Never}, status: {phase: Failed, "
+     "containerStatuses: [{name: migrate, ready: false, state: {terminated: {exitCode: 1, reason: Error, "
+     "message: 'relation \"features\" already exists'}}}]}}",
+     NULL, WS_HEALTH_DEGRADED, "container migrate: relation \"features\" already exists"},
+    /* Argo CD's semantics, kept: restartPolicy Always never reaches
+     * Succeeded, so a hook pod with it is done once ready. */
+    {"hook pod with restartPolicy Always, running and ready",
+     HOOK_POD_RUNNING("argocd.argoproj.io/hook: PreSync", "Always"), NULL, WS_HEALTH_HEALTHY,
+     "running and ready"},
+    {"Skip alone is not a hook: ignore-restart-policy applies",
+     HOOK_POD_RUNNING("argocd.argoproj.io/hook: Skip", "Never"), NULL, WS_HEALTH_HEALTHY, "running and ready"},
+    {"Helm crd-install is not a hook: ignore-restart-policy applies",
+     HOOK_POD_RUNNING("helm.sh/hook: crd-install", "Never"), NULL, WS_HEALTH_HEALTHY, "running and ready"},
+    {"not a hook, restartPolicy Always, running and ready",
+     "{" POD "metadata: {name: api-5d8f-x2x9z, annotations: {prometheus.io/scrape: 'true'}}, spec: "
+     "{restartPolicy: Always}, status: {phase: Running, conditions: [{type: Ready, status: 'True'}], "
+     "containerStatuses: [{name: api, ready: true, restartCount: 0, state: {running: {}}}]}}",
+     NULL, WS_HEALTH_HEALTHY, "Pod is running and ready"},
+    /* Deliberately not Argo CD's Progressing: a crash-looping training pod
+     * fails its wave now instead of at the wave's deadline (health.c). */
+    {"pod restartPolicy OnFailure in CrashLoopBackOff",
+     "{" POD "metadata: {name: finetune-llama-0}, spec: {restartPolicy: OnFailure}, status: {phase: Running, "
+     "conditions: [{type: Ready, status: 'False', reason: ContainersNotReady}], containerStatuses: [{name: "
+     "trainer, ready: false, restartCount: 4, state: {waiting: {reason: CrashLoopBackOff, message: 'back-off "
+     "1m20s restarting failed container=trainer pod=finetune-llama-0_ml-train'}}, lastState: {terminated: "
+     "{exitCode: 1, reason: Error}}}]}}",
+     NULL, WS_HEALTH_DEGRADED, "container trainer: CrashLoopBackOff: back-off 1m20s restarting"},
     {"pod succeeded",
      "{" POD "metadata: {name: db-migrate}, spec: {restartPolicy: Never}, status: {phase: Succeeded, "
      "containerStatuses: [{name: migrate, ready: false, state: {terminated: {exitCode: 0, reason: Completed}}}]}}",
@@ -457,6 +523,132 @@ static const struct {
      "{" HPA2 "metadata: {name: api, generation: 2}, spec: {}, status: {observedGeneration: 1, conditions: "
      "[{type: AbleToScale, status: 'True'}]}}",
      NULL, WS_HEALTH_PROGRESSING, "observed generation 1 of 2"},
+
+    /* --- Argo Rollouts Rollout ---------------------------------------------- */
+    {"rollout canary paused at a pause step", "rollout_suspended_canary_pause_step.yaml", NULL,
+     WS_HEALTH_SUSPENDED, "Rollout is paused: CanaryPauseStep (step 2 of 4)"},
+    {"rollout blue-green waiting for promotion", "rollout_suspended_bluegreen_awaiting_promotion.yaml", NULL,
+     WS_HEALTH_SUSPENDED, "Rollout is paused: BlueGreenPause"},
+    {"rollout aborted", "rollout_degraded_aborted.yaml", NULL, WS_HEALTH_DEGRADED,
+     "RolloutAborted: Rollout aborted update to revision 6: Metric \"p95-latency\" assessed Failed"},
+    {"rollout progress deadline exceeded", "rollout_degraded_progress_deadline.yaml", NULL, WS_HEALTH_DEGRADED,
+     "ProgressDeadlineExceeded: ReplicaSet \"tokenizer-5d8f7c9b6\" has timed out progressing."},
+    {"rollout fully promoted", "rollout_healthy_fully_promoted.yaml", NULL, WS_HEALTH_HEALTHY,
+     "Rollout is healthy"},
+    {"rollout generation not yet observed (status still Healthy)", "rollout_progressing_generation.yaml", NULL,
+     WS_HEALTH_PROGRESSING, "Waiting for rollout spec update to be observed (observed generation 11 of 12)"},
+    {"rollout without a phase (v0.10), steps done and stable", "rollout_healthy_legacy_v0_10.yaml", NULL,
+     WS_HEALTH_HEALTHY, "Rollout is healthy: 3 of 3 replicas updated and available"},
+    {"rollout just created, no status",
+     "{" ROLLOUT "metadata: {name: ranker, generation: 1}, " RO_CANARY "}", NULL, WS_HEALTH_PROGRESSING,
+     "Waiting for rollout spec update to be observed"},
+    {"rollout observedGeneration as an integer, behind",
+     "{" ROLLOUT "metadata: {name: ranker, generation: 5}, " RO_CANARY "status: {observedGeneration: 4, phase: "
+     "Healthy}}",
+     NULL, WS_HEALTH_PROGRESSING, "observed generation 4 of 5"},
+    {"rollout v0.9: observedGeneration is a pod hash, says nothing",
+     "{" ROLLOUT RO_META RO_CANARY "status: {observedGeneration: 7d5f9b8c4, currentPodHash: 64d8b9c7f5, stableRS: "
+     "64d8b9c7f5, replicas: 3, updatedReplicas: 3, availableReplicas: 3}}",
+     NULL, WS_HEALTH_HEALTHY, "Rollout is healthy"},
+    {"rollout v0.9: an all-digit pod hash above the generation says nothing",
+     "{" ROLLOUT RO_META RO_CANARY "status: {observedGeneration: '586473921', currentPodHash: 64d8b9c7f5, "
+     "stableRS: 64d8b9c7f5, replicas: 3, updatedReplicas: 3, availableReplicas: 3}}",
+     NULL, WS_HEALTH_HEALTHY, "Rollout is healthy"},
+    {"rollout workloadRef: the referenced Deployment's generation not observed",
+     "{" ROLLOUT "metadata: {name: ranker, generation: 2, annotations: {rollout.argoproj.io/workload-generation: "
+     "'3'}}, spec: {replicas: 3, workloadRef: {apiVersion: apps/v1, kind: Deployment, name: ranker}, strategy: "
+     "{canary: {steps: [{setWeight: 50}]}}}, status: {observedGeneration: '2', workloadObservedGeneration: '2', "
+     "phase: Healthy}}",
+     NULL, WS_HEALTH_PROGRESSING, "referenced workload generation 3, observed 2"},
+    {"rollout workloadRef: the controller has not looked at the Deployment yet",
+     "{" ROLLOUT "metadata: {name: ranker, generation: 2, annotations: {rollout.argoproj.io/workload-generation: "
+     "'1'}}, spec: {replicas: 3, workloadRef: {apiVersion: apps/v1, kind: Deployment, name: ranker}, strategy: "
+     "{canary: {steps: [{setWeight: 50}]}}}, status: {observedGeneration: '2', phase: Progressing}}",
+     NULL, WS_HEALTH_PROGRESSING, "(referenced workload generation 1)"},
+    {"rollout workloadRef observed",
+     "{" ROLLOUT "metadata: {name: ranker, generation: 2, annotations: {rollout.argoproj.io/workload-generation: "
+     "'3'}}, spec: {replicas: 3, workloadRef: {apiVersion: apps/v1, kind: Deployment, name: ranker}, strategy: "
+     "{canary: {steps: [{setWeight: 50}]}}}, status: {observedGeneration: '2', workloadObservedGeneration: '3', "
+     "phase: Healthy}}",
+     NULL, WS_HEALTH_HEALTHY, "Rollout is healthy"},
+    {"rollout resumed, controller not caught up yet",
+     "{" ROLLOUT RO_META RO_CANARY "status: {observedGeneration: '4', controllerPause: true, phase: Paused, "
+     "message: CanaryPauseStep}}",
+     NULL, WS_HEALTH_PROGRESSING, "Waiting for rollout to unpause"},
+    {"rollout phase Progressing",
+     "{" ROLLOUT RO_META RO_CANARY "status: {observedGeneration: '4', phase: Progressing, message: more replicas "
+     "need to be updated}}",
+     NULL, WS_HEALTH_PROGRESSING, "Waiting for rollout to finish: more replicas need to be updated"},
+    {"rollout phase Paused by spec.paused",
+     "{" ROLLOUT RO_META "spec: {paused: true, replicas: 3, strategy: {blueGreen: {activeService: a}}}, status: "
+     "{observedGeneration: '4', phase: Paused, message: manually paused}}",
+     NULL, WS_HEALTH_SUSPENDED, "Rollout is paused: manually paused"},
+    {"rollout phase Degraded from InvalidSpec",
+     "{" ROLLOUT RO_META "spec: {replicas: 3, strategy: {}}, status: {observedGeneration: '4', phase: Degraded, "
+     "message: 'InvalidSpec: The Rollout \"ranker\" is invalid: spec.strategy.strategy: Required value'}}",
+     NULL, WS_HEALTH_DEGRADED, "InvalidSpec: The Rollout \"ranker\" is invalid"},
+    {"rollout phase this rule does not know",
+     "{" ROLLOUT RO_META RO_CANARY "status: {observedGeneration: '4', phase: Scaling}}", NULL, WS_HEALTH_UNKNOWN,
+     "Rollout phase is \"Scaling\""},
+    {"rollout without a phase: InvalidSpec",
+     "{" ROLLOUT RO_META "spec: {replicas: 3, strategy: {}}, status: {observedGeneration: '4', conditions: [{type: "
+     "InvalidSpec, status: 'True', reason: InvalidSpec, message: 'The Rollout \"ranker\" is invalid: "
+     "spec.strategy.strategy: Required value'}]}}",
+     NULL, WS_HEALTH_DEGRADED, "InvalidSpec: The Rollout \"ranker\" is invalid"},
+    {"rollout without a phase: aborted",
+     "{" ROLLOUT RO_META RO_CANARY "status: {observedGeneration: '4', abort: true, currentPodHash: 5c8d, stableRS: "
+     "64d8, conditions: [{type: Progressing, status: 'False', reason: RolloutAborted, message: Rollout is "
+     "aborted}]}}",
+     NULL, WS_HEALTH_DEGRADED, "RolloutAborted: Rollout is aborted"},
+    {"rollout without a phase: progress deadline exceeded",
+     "{" ROLLOUT RO_META RO_BLUEGREEN "status: {observedGeneration: '4', currentPodHash: 5c8d, conditions: [{type: "
+     "Progressing, status: 'False', reason: ProgressDeadlineExceeded, message: 'ReplicaSet \"ranker-5c8d\" has "
+     "timed out progressing.'}]}}",
+     NULL, WS_HEALTH_DEGRADED, "ProgressDeadlineExceeded: ReplicaSet \"ranker-5c8d\" has timed out"},
+    {"rollout without a phase: canary paused at a step",
+     "{" ROLLOUT RO_META RO_CANARY "status: {observedGeneration: '4', currentPodHash: 5c8d, stableRS: 64d8, "
+     "currentStepIndex: 1, controllerPause: true, pauseConditions: [{reason: CanaryPauseStep, startTime: "
+     "'2025-06-03T10:00:00Z'}], replicas: 4, updatedReplicas: 2, availableReplicas: 4}}",
+     NULL, WS_HEALTH_SUSPENDED, "Rollout is paused: CanaryPauseStep (step 2 of 2)"},
+    {"rollout without a phase: spec.paused",
+     "{" ROLLOUT RO_META "spec: {paused: true, replicas: 3, strategy: {canary: {}}}, status: {observedGeneration: "
+     "'4', currentPodHash: 5c8d, stableRS: 5c8d}}",
+     NULL, WS_HEALTH_SUSPENDED, "Rollout is paused: manually paused"},
+    {"rollout without a phase: status not reconciled",
+     "{" ROLLOUT RO_META RO_CANARY "status: {observedGeneration: '4'}}", NULL, WS_HEALTH_PROGRESSING,
+     "status has not been reconciled"},
+    {"rollout without a phase: replicas to update",
+     "{" ROLLOUT RO_META RO_CANARY "status: {observedGeneration: '4', currentPodHash: 5c8d, stableRS: 64d8, "
+     "replicas: 3, updatedReplicas: 1, availableReplicas: 3}}",
+     NULL, WS_HEALTH_PROGRESSING, "1 of 3 replicas updated"},
+    {"rollout without a phase: updated replicas becoming available",
+     "{" ROLLOUT RO_META RO_CANARY "status: {observedGeneration: '4', currentPodHash: 5c8d, stableRS: 64d8, "
+     "replicas: 3, updatedReplicas: 3, availableReplicas: 2}}",
+     NULL, WS_HEALTH_PROGRESSING, "2 of 3 updated replicas are available"},
+    {"rollout without a phase: canary, old replicas pending termination",
+     "{" ROLLOUT RO_META RO_CANARY "status: {observedGeneration: '4', currentPodHash: 5c8d, stableRS: 64d8, "
+     "replicas: 4, updatedReplicas: 3, availableReplicas: 3}}",
+     NULL, WS_HEALTH_PROGRESSING, "1 old replicas are pending termination"},
+    {"rollout without a phase: canary steps not done (v0.7 stableRS under canary)",
+     "{" ROLLOUT RO_META RO_CANARY "status: {observedGeneration: '4', currentPodHash: 5c8d, canary: {stableRS: "
+     "64d8}, replicas: 3, updatedReplicas: 3, availableReplicas: 3}}",
+     NULL, WS_HEALTH_PROGRESSING, "waiting for all steps to complete"},
+    {"rollout without a phase: blue-green cutover pending",
+     "{" ROLLOUT RO_META RO_BLUEGREEN "status: {observedGeneration: '4', currentPodHash: 5c8d, stableRS: 64d8, "
+     "blueGreen: {activeSelector: 64d8, previewSelector: 5c8d}, replicas: 4, updatedReplicas: 2, "
+     "availableReplicas: 4}}",
+     NULL, WS_HEALTH_PROGRESSING, "active service cutover pending"},
+    {"rollout without a phase: blue-green waiting for post-promotion analysis",
+     "{" ROLLOUT RO_META RO_BLUEGREEN "status: {observedGeneration: '4', currentPodHash: 5c8d, stableRS: 64d8, "
+     "blueGreen: {activeSelector: 5c8d}, replicas: 4, updatedReplicas: 2, availableReplicas: 4}}",
+     NULL, WS_HEALTH_PROGRESSING, "waiting for analysis to complete"},
+    {"rollout without a phase: blue-green promoted (v0.7, no stableRS)",
+     "{" ROLLOUT RO_META RO_BLUEGREEN "status: {observedGeneration: '4', currentPodHash: 5c8d, blueGreen: "
+     "{activeSelector: 5c8d}, replicas: 2, updatedReplicas: 2, availableReplicas: 2}}",
+     NULL, WS_HEALTH_HEALTHY, "Rollout is healthy: 2 of 2 replicas"},
+    {"a Rollout kind of another group",
+     "{apiVersion: rollouts.example.com/v1, kind: Rollout, metadata: {name: x, generation: 1}, spec: {}}", NULL,
+     WS_HEALTH_HEALTHY, "no health check for Rollout"},
 
     /* --- everything else ------------------------------------------------- */
     {"no object", NULL, NULL, WS_HEALTH_MISSING, "does not exist"},
