@@ -508,7 +508,10 @@ static void job_health(struct ws_health *out, const json_t *job, const json_t *p
         return;
     }
     /* A pod that crash-loops or cannot pull its image fails the Job long
-     * before backoffLimit does (OnFailure restarts never count). */
+     * before backoffLimit does: a failed pod counts once, and with OnFailure
+     * the container restarts count too, but the kubelet's back-off between
+     * restarts (up to 5 minutes) makes reaching the limit slow, and an image
+     * that cannot be pulled never counts at all. */
     json_array_foreach(pods, i, pod) {
         if (!pod_of(pod, uid))
             continue;
