@@ -459,14 +459,22 @@ static json_t *app_json(struct svc *s, const struct ws_app *a)
     for (size_t i = 0; i < a->nsources; i++)
         json_array_append_new(srcs, json_pack("{s:s, s:s, s:s}", "repoURL", a->sources[i].repo_url, "path", /* steals */
                                               a->sources[i].path, "targetRevision", a->sources[i].target_revision));
-    return json_pack("{s:s, s:s, s:i, s:o, s:s?, s:s?, s:s?, s:b, s:b, s:s, s:b, s:I, s:s?, s:s?}", "name",
-                     a->name, "file", a->file, "line", a->line, "sources", srcs, "destinationServer",
+    json_t *awaiting = st && st->awaiting_revision[0]
+                           ? json_pack("{s:s, s:I, s:I}", "revision", st->awaiting_revision, "trigger",
+                                       (json_int_t)st->awaiting_trigger, "since", (json_int_t)st->awaiting_since)
+                           : json_null();
+    /* Until live tracking compares the cluster with Git, the sync status is
+       known only where a push left a manual application behind. */
+    return json_pack("{s:s, s:s, s:i, s:o, s:s?, s:s?, s:s?, s:b, s:b, s:s, s:b, s:I, s:s?, s:s?, s:s, s:o}",
+                     "name", a->name, "file", a->file, "line", a->line, "sources", srcs, "destinationServer",
                      a->dest_server, "destinationName", a->dest_name, "namespace", a->dest_namespace,
                      "automated", a->automated, "prune", a->auto_prune, "state",
                      st && st->running ? "Running" : st && st->pending ? "Pending" : "Idle", "pending",
                      st && st->pending, "lastRun", (json_int_t)(st ? st->last_run : 0), "lastResult",
                      st && st->last_result[0] ? st->last_result : NULL, "lastRevision",
-                     st && st->last_revision[0] ? st->last_revision : NULL);
+                     st && st->last_revision[0] ? st->last_revision : NULL, "syncStatus",
+                     st && st->awaiting_revision[0] ? "OutOfSync" : "Unknown", "awaitingManualSync",
+                     awaiting); /* steals srcs and awaiting */
 }
 
 struct read_ctx {

@@ -191,9 +191,17 @@ static void route_one(struct route_job *j, const struct ws_repo *repo, const cha
     if ((rc = ws_push_match(&targets, &n, sn->ix, repo, t->ref, dflt, &ch, &err)) < 0)
         goto fail;
     r->apps = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(r->apps, json_pack("{s:s, s:s?}", "app", sn->cat.apps[targets[i].app].name, /* steals */
-                                                 "revision", targets[i].pinned ? ch.after : NULL));
+    for (size_t i = 0; i < n; i++) {
+        const struct ws_app *app = &sn->cat.apps[targets[i].app];
+        /* Argo CD's semantics: a push syncs only an automated application; a
+           manual one becomes OutOfSync at the pushed commit and waits */
+        if (app->automated)
+            json_array_append_new(r->apps, json_pack("{s:s, s:s?}", "app", app->name, /* steals */
+                                                     "revision", targets[i].pinned ? ch.after : NULL));
+        else
+            json_array_append_new(r->apps, json_pack("{s:s, s:b, s:s}", "app", app->name, "manual", 1, /* steals */
+                                                     "commit", ch.after));
+    }
     r->outcome = T_ROUTED;
     if (ch.all)
         snprintf(r->detail, sizeof(r->detail), "%s..%.12s: every path counts as changed (%s); %zu %s",
@@ -259,7 +267,11 @@ static void on_retry_timer(uv_timer_t *t)
 struct routed_ctx {
     struct svc *s;
     json_t *apps;
+    json_t *extra; /* the trigger's commit status target ({fullName, projectId}), or NULL */
+    int64_t trigger;
 };
+
+static void post_awaiting_status(struct svc *s, const char *app, const char *sha, json_t *extra);
 
 static void on_routed_stored(int code, const struct ws_err *err, void *data)
 {
@@ -269,7 +281,17 @@ static void on_routed_stored(int code, const struct ws_err *err, void *data)
     if (code == 0) {
         json_array_foreach(c->apps, i, v) {
             struct app_state *a = ws__svc_app(c->s, json_string_value(json_object_get(v, "app")));
-            if (a) {
+            const char *commit = json_string_value(json_object_get(v, "commit"));
+            if (a && json_is_true(json_object_get(v, "manual"))) {
+                if (c->trigger < a->awaiting_trigger)
+                    continue; /* routed out of order: a newer push already said more */
+                a->awaiting_trigger = c->trigger;
+                ws_info("%s: manual sync policy: OutOfSync at %.12s, awaiting a manual sync", a->name,
+                        commit ? commit : "?");
+                snprintf(a->awaiting_revision, sizeof(a->awaiting_revision), "%s", commit ? commit : "");
+                a->awaiting_since = ws_wall_s();
+                post_awaiting_status(c->s, a->name, commit, c->extra);
+            } else if (a) {
                 a->pending = 1;
                 ws_timer_close(&a->retry); /* a newer push supersedes a retry of an older one */
                 a->attempts = 0;
@@ -281,6 +303,7 @@ static void on_routed_stored(int code, const struct ws_err *err, void *data)
     }
     c->s->routing--;
     json_decref(c->apps);
+    json_decref(c->extra);
     free(c);
 }
 
@@ -344,6 +367,8 @@ static void route_after(uv_work_t *w, int status)
         if (c) {
             c->s = s;
             c->apps = r->apps ? json_incref(r->apps) : json_array();
+            c->extra = json_incref(t->extra);
+            c->trigger = t->id;
         }
         if (r->outcome == T_ROUTED) {
             s->m.routed++;
@@ -355,8 +380,10 @@ static void route_after(uv_work_t *w, int status)
         if (!c || ws_store_routed(s->store, t->id, r->outcome == T_ROUTED ? c->apps : NULL,
                                   r->outcome == T_ROUTED ? "routed" : "failed", r->detail,
                                   on_routed_stored, c) < 0) {
-            if (c)
+            if (c) {
                 json_decref(c->apps);
+                json_decref(c->extra);
+            }
             free(c);
             s->routing--;
         }
@@ -498,25 +525,28 @@ static void on_status_posted(int code, const struct ws_err *err, void *data)
     free(what);
 }
 
-static void post_status(struct job *j, const char *sha, enum ws_status_state state, const char *desc)
+/* Post a commit status for `app` at `sha` to the forge of repository `r`
+ * (NULL: statuses are not configured). `extra` is the trigger's target
+ * ({fullName, projectId}); `link` is the path under server.publicURL. */
+static void post_commit_status(struct svc *s, const struct ws_repo *r, const char *app, json_t *extra,
+                               const char *link, const char *sha, enum ws_status_state state, const char *desc)
 {
-    const struct ws_repo *r = j->status_repo;
     struct ws_status_target t;
     char context[256], url[512], *what = NULL;
     const char *project;
-    if (!r || !sha || strlen(sha) < 7 || !j->s->status)
+    if (!r || !sha || strlen(sha) < 7 || !s->status)
         return;
     memset(&t, 0, sizeof(t));
     if (ws_status_provider_parse(&t.provider, r->status_provider) < 0)
         return;
     project = r->status_project ? r->status_project
-              : t.provider == WS_STATUS_GITHUB ? json_string_value(json_object_get(j->extra, "fullName"))
-                                               : json_string_value(json_object_get(j->extra, "projectId"));
+              : t.provider == WS_STATUS_GITHUB ? json_string_value(json_object_get(extra, "fullName"))
+                                               : json_string_value(json_object_get(extra, "projectId"));
     if (!project) {
-        ws_debug("commit status for %s skipped: no project known (set repositories[].status.project)", j->app);
+        ws_debug("commit status for %s skipped: no project known (set repositories[].status.project)", app);
         return;
     }
-    snprintf(context, sizeof(context), "wavesync/%s", j->app);
+    snprintf(context, sizeof(context), "wavesync/%s", app);
     t.api_url = r->status_api_url;
     t.token = r->status_token;
     t.repo = project;
@@ -524,14 +554,34 @@ static void post_status(struct job *j, const char *sha, enum ws_status_state sta
     t.context = context;
     t.state = state;
     t.description = desc;
-    if (j->s->cfg->server.public_url) {
-        snprintf(url, sizeof(url), "%s/api/v1/runs/%lld", j->s->cfg->server.public_url, (long long)j->run);
+    if (s->cfg->server.public_url && link) {
+        snprintf(url, sizeof(url), "%s%s", s->cfg->server.public_url, link);
         t.target_url = url;
     }
-    if (asprintf(&what, "%s@%.12s", j->app, sha) < 0)
+    if (asprintf(&what, "%s@%.12s", app, sha) < 0)
         what = NULL;
-    if (ws_status_post(j->s->status, &t, on_status_posted, what) < 0)
+    if (ws_status_post(s->status, &t, on_status_posted, what) < 0)
         free(what);
+}
+
+static void post_status(struct job *j, const char *sha, enum ws_status_state state, const char *desc)
+{
+    char link[64];
+    snprintf(link, sizeof(link), "/api/v1/runs/%lld", (long long)j->run);
+    post_commit_status(j->s, j->status_repo, j->app, j->extra, link, sha, state, desc);
+}
+
+/* A push changed a manual application: say so on the commit, as pending. */
+static void post_awaiting_status(struct svc *s, const char *app, const char *sha, json_t *extra)
+{
+    const struct ws_app *def = ws__svc_app_def(s, app);
+    char *link = NULL, *esc = ws_url_escape(app);
+    if (esc && asprintf(&link, "/api/v1/applications/%s", esc) < 0)
+        link = NULL;
+    post_commit_status(s, def ? status_repo_for(s, def) : NULL, app, extra, link, sha, WS_STATUS_PENDING,
+                       "OutOfSync: awaiting manual sync");
+    free(link);
+    free(esc);
 }
 
 static int maybe_retry(struct svc *s, struct app_state *a, const struct ws_app *def, const char *revision);
@@ -591,6 +641,9 @@ static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *d
                                                                      : WS_STATUS_ERROR,
                         desc);
         if (a) {
+            /* a successful sync asked after the push settles a manual application (store: the same rule) */
+            if (strcmp(result, "Succeeded") == 0 && !j->dry_run && j->trigger >= a->awaiting_trigger)
+                a->awaiting_revision[0] = '\0';
             a->last_run = j->run;
             snprintf(a->last_result, sizeof(a->last_result), "%s", result);
             snprintf(a->last_revision, sizeof(a->last_revision), "%s", commit ? commit : "");
@@ -1014,6 +1067,15 @@ static void recover(struct svc *s, json_t *state)
                              json_string_value(json_object_get(v, "ref")),
                              json_string_value(json_object_get(v, "before")), after,
                              json_string_value(json_object_get(extra, "defaultBranch")), extra);
+    }
+    json_array_foreach(json_object_get(state, "awaiting"), i, v) {
+        struct app_state *a = ws__svc_app(s, json_string_value(json_object_get(v, "app")));
+        if (!a)
+            continue;
+        snprintf(a->awaiting_revision, sizeof(a->awaiting_revision), "%s",
+                 json_string_value(json_object_get(v, "revision")) ?: "");
+        a->awaiting_trigger = json_integer_value(json_object_get(v, "trigger"));
+        a->awaiting_since = json_integer_value(json_object_get(v, "since"));
     }
     json_array_foreach(json_object_get(state, "pending"), i, v) {
         struct app_state *a = ws__svc_app(s, json_string_value(json_object_get(v, "app")));

@@ -37,6 +37,10 @@ struct app_state {
     char *retry_revision;
     char last_result[16];
     char last_revision[41];
+    /* manual sync policy: a push made it OutOfSync at this commit ("" = none) */
+    char awaiting_revision[41];
+    int64_t awaiting_trigger;
+    int64_t awaiting_since; /* wall-clock seconds */
 };
 
 /* A trigger waiting to be routed (per repository, in arrival order). */

@@ -68,7 +68,10 @@ static const char schema[] =
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, app TEXT NOT NULL, trigger_id INTEGER, revision TEXT,"
     "  prune INTEGER DEFAULT 0, dry_run INTEGER DEFAULT 0, state TEXT NOT NULL, message TEXT,"
     "  started_at INTEGER NOT NULL, finished_at INTEGER, report TEXT);"
-    "CREATE INDEX IF NOT EXISTS runs_app ON runs(app, id);";
+    "CREATE INDEX IF NOT EXISTS runs_app ON runs(app, id);"
+    /* manual applications a push changed: OutOfSync until a person syncs them */
+    "CREATE TABLE IF NOT EXISTS awaiting ("
+    "  app TEXT PRIMARY KEY, trigger_id INTEGER NOT NULL, revision TEXT, since INTEGER NOT NULL);";
 
 static int db_fail(struct ws_err *err, sqlite3 *db, const char *what)
 {
@@ -241,6 +244,18 @@ static int do_routed(sqlite3 *db, struct op *op)
         const char *rev = json_string_value(json_object_get(v, "revision"));
         if (!app)
             continue;
+        if (json_is_true(json_object_get(v, "manual"))) {
+            /* Argo CD's manual sync policy: the push only makes the application
+               OutOfSync at the pushed commit; nothing is queued. */
+            if ((rc = prep(&st, db, &op->err,
+                           "INSERT INTO awaiting (app, trigger_id, revision, since) VALUES (?,?,?,?)"
+                           " ON CONFLICT(app) DO UPDATE SET trigger_id = excluded.trigger_id,"
+                           " revision = excluded.revision WHERE excluded.trigger_id > awaiting.trigger_id",
+                           "sisi", app, op->id, json_string_value(json_object_get(v, "commit")), now)) < 0 ||
+                (rc = run(st, db, &op->err)) < 0)
+                goto out;
+            continue;
+        }
         /* Pushes of one repository are routed in order, so a push replaces
            what is pending unless that came later (a manual run asked for after
            this push arrived); it always replaces a pending dry run. */
@@ -306,6 +321,14 @@ static int do_run_finish(sqlite3 *db, struct op *op)
                   "UPDATE runs SET state = ?, message = ?, report = ?, finished_at = ? WHERE id = ?",
                   "sssii", op->s[0], op->s[1], report, ws_wall_s(), op->id);
     if (rc == 0)
+        rc = run(st, db, &op->err);
+    /* a successful sync asked after the push that made a manual application
+       OutOfSync settles it (a dry run does not) */
+    if (rc == 0 && strcmp(op->s[0], "Succeeded") == 0 &&
+        (rc = prep(&st, db, &op->err,
+                   "DELETE FROM awaiting WHERE app = (SELECT app FROM runs WHERE id = ?1 AND dry_run = 0)"
+                   " AND trigger_id <= (SELECT COALESCE(trigger_id, 0) FROM runs WHERE id = ?1)",
+                   "i", op->id)) == 0)
         rc = run(st, db, &op->err);
     free(report);
     return rc;
@@ -572,7 +595,7 @@ fail:
 int ws_store_recover(json_t **out, struct ws_store *st, struct ws_err *err)
 {
     sqlite3_stmt *q = NULL;
-    json_t *triggers = NULL, *pending = NULL;
+    json_t *triggers = NULL, *pending = NULL, *awaiting = NULL;
     int rc;
     *out = NULL;
     if ((rc = prep(&q, st->db, err,
@@ -582,11 +605,16 @@ int ws_store_recover(json_t **out, struct ws_store *st, struct ws_err *err)
         (rc = prep(&q, st->db, err,
                    "SELECT app, trigger_id AS trigger, revision, prune, dry_run AS dryRun FROM pending"
                    " ORDER BY trigger_id", "")) < 0 ||
-        (rc = rows(&pending, q, st->db, err)) < 0) {
+        (rc = rows(&pending, q, st->db, err)) < 0 ||
+        (rc = prep(&q, st->db, err,
+                   "SELECT app, trigger_id AS trigger, revision, since FROM awaiting ORDER BY app", "")) < 0 ||
+        (rc = rows(&awaiting, q, st->db, err)) < 0) {
         json_decref(triggers);
+        json_decref(pending);
         return rc;
     }
-    *out = json_pack("{s:o, s:o}", "triggers", triggers, "pending", pending); /* steals both */
+    *out = json_pack("{s:o, s:o, s:o}", "triggers", triggers, "pending", pending, "awaiting",
+                     awaiting); /* steals all three */
     return *out ? 0 : ws_err_set(err, WS_ENOMEM, "out of memory");
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # push.sh — push-driven syncs of the sample ML platform (fixtures/ml-platform)
 # served over smart HTTP: `wavesync serve` routes each push by its diff, so a
-# change to training/ syncs `training` only, a change to the shared feature
+# change to training/ makes the manual `training` OutOfSync and applies nothing
+# until a person syncs it (then, automated, it syncs on push), a change to the shared feature
 # schema syncs the two applications that list it in manifest-generate-paths,
 # a new branch and a tag are matched against targetRevision, and a commit the
 # Git server does not have yet is retried until it appears. fakectl plays the
@@ -39,6 +40,7 @@ sed -i "s#^    url: $url#    url: $url\n    webhook: {secret: \"$secret\"}#" "$c
 cat >>"$cfg" <<YAML
 server:
   listen: 127.0.0.1:$ws_port
+  apiToken: env:WS_E2E_TOKEN
   fetchRetryTimeout: 20s
   rateLimit: {perSecond: 1, burst: 25}
 YAML
@@ -46,6 +48,7 @@ grep -q "webhook: {secret" "$cfg"
 ok $? "fixture repository served over HTTP at $url, webhook secret configured"
 
 kubectl_bin=$("$DEVCLUSTER" build-kubectl 2>/dev/null | tail -n 1)
+export WS_E2E_TOKEN="token-$RANDOM$RANDOM"
 PATH="$(dirname "$kubectl_bin"):$PATH" "$WS_BUILDDIR/wavesync" --config "$cfg" serve \
 	>"$E2E_DIR/serve.out" 2>"$E2E_DIR/serve.err" &
 serve_pid=$!
@@ -81,7 +84,9 @@ deliver() { # ref before after [deliver.py args]; sets code
 }
 counts() { for a in serving training monitoring features model-registry; do printf '%s=%s ' "$a" "$(runs $a)"; done; }
 
-# --- a push to training/ syncs training and nothing else -------------------------------
+app() { curl -s "$ws_url/api/v1/applications/$1" | jget "$2"; }
+
+# --- a push to the manual training/ makes it OutOfSync and applies nothing -------------
 before=$(git -C "$repo" rev-parse HEAD)
 sed -i 's/learning_rate: .*/learning_rate: "0.0003"/' "$repo/training/hyperparams.yaml"
 git -C "$repo" commit -qam "training: lower the learning rate"
@@ -92,17 +97,41 @@ deliver refs/heads/main "$before" "$after"
 ok $? "push to training/: delivery accepted ($code)"
 idle
 ok $? "the service went idle"
-[ "$(counts)" = "serving=0 training=1 monitoring=0 features=0 model-registry=0 " ]
-ok $? "only training ran ($(counts))"
+[ "$(counts)" = "serving=0 training=0 monitoring=0 features=0 model-registry=0 " ]
+ok $? "training has no syncPolicy.automated: nothing ran ($(counts))"
+[ "$(kapi_status /api/v1/namespaces/ml-training)" = 404 ]
+ok $? "nothing was applied (ml-training does not exist)"
+[ "$(app training 'd["syncStatus"]')" = OutOfSync ] &&
+	[ "$(app training 'd["awaitingManualSync"]["revision"]')" = "$after" ]
+ok $? "training is OutOfSync, awaiting a manual sync of ${after:0:12} ($(app training 'd["syncStatus"], d["awaitingManualSync"]'))"
+grep -q "training: manual sync policy: OutOfSync at ${after:0:12}" "$E2E_DIR/serve.err"
+ok $? "the service logged it"
+trig=$(curl -s -X POST -H "Authorization: Bearer $WS_E2E_TOKEN" "$ws_url/api/v1/applications/training/sync" |
+	jget 'd["trigger"]')
+[ -n "$trig" ] && idle && [ "$(counts)" = "serving=0 training=1 monitoring=0 features=0 model-registry=0 " ]
+ok $? "a manual sync through the API ran training alone ($(counts))"
 [ "$(last_result training)" = Succeeded ]
 ok $? "training's run succeeded"
 [ "$(kapi_status /api/v1/namespaces/ml-training/configmaps/resnet50-hyperparams)" = 200 ] &&
 	kapi /api/v1/namespaces/ml-training/configmaps/resnet50-hyperparams | grep -q '0.0003'
 ok $? "the cluster has training's new hyperparameters"
+[ "$(app training 'd["awaitingManualSync"]')" = None ] && [ "$(app training 'd["syncStatus"]')" != OutOfSync ]
+ok $? "the manual sync settled it (no longer awaiting)"
 [ "$(kapi_status /api/v1/namespaces/ml-serving)" = 404 ] && [ "$(kapi_status /api/v1/namespaces/monitoring)" = 404 ]
 ok $? "serving's and monitoring's namespaces were never created"
 grep -q 'git-upload-pack' "$E2E_DIR/githttp.log"
 ok $? "the service fetched over smart HTTP (git-upload-pack)"
+
+# --- training made automated by a push: from now on a push syncs it ---------------------------
+before=$after
+sed -i 's/^  syncPolicy:$/  syncPolicy:\n    automated: {}/' "$repo/apps/training.yaml"
+git -C "$repo" commit -qam "training: automated"
+after=$(git -C "$repo" rev-parse HEAD)
+git -C "$repo" push -q origin main
+deliver refs/heads/main "$before" "$after"
+[ "$code" = 202 ] && idle && [ "$(counts)" = "serving=0 training=2 monitoring=0 features=0 model-registry=0 " ] &&
+	[ "$(app training 'd["automated"]')" = True ]
+ok $? "the push that made training automated synced it ($(counts))"
 
 # --- the shared feature schema: every application that lists it -------------------------
 before=$after
@@ -113,7 +142,7 @@ git -C "$repo" push -q origin main
 deliver refs/heads/main "$before" "$after"
 [ "$code" = 202 ] && idle
 ok $? "push to shared/feature-schema accepted and run"
-[ "$(counts)" = "serving=1 training=1 monitoring=0 features=1 model-registry=0 " ]
+[ "$(counts)" = "serving=1 training=2 monitoring=0 features=1 model-registry=0 " ]
 ok $? "features (../shared/…) and serving (/shared/…) ran, nothing else ($(counts))"
 [ "$(last_result features)" = Succeeded ] && [ "$(last_result serving)" = Succeeded ]
 ok $? "both succeeded (serving through all its waves and hooks)"
@@ -129,7 +158,7 @@ deliver refs/heads/main "$before" "$after"
 trig=$(printf '%s' "$body" | jget 'd["trigger"]')
 sleep 1
 idle
-[ "$code" = 202 ] && [ "$(counts)" = "serving=1 training=1 monitoring=0 features=1 model-registry=0 " ]
+[ "$code" = 202 ] && [ "$(counts)" = "serving=1 training=2 monitoring=0 features=1 model-registry=0 " ]
 ok $? "an empty commit runs nothing"
 curl -s "$ws_url/api/v1/triggers/$trig" | jget 'd["detail"]' | grep -q '0 changed paths, 0 applications'
 ok $? "its trigger says 0 changed paths, 0 applications"

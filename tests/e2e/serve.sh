@@ -112,6 +112,10 @@ app theta theta >"$work/apps/theta.yaml"
 sed -i 's#^  namespace: argocd#  namespace: argocd\n  annotations: {wavesync.dev/depends-on: epsilon}#' "$work/apps/theta.yaml"
 cm eta 1 >"$work/eta/cm.yaml"
 cm theta 1 >"$work/theta/cm.yaml"
+# iota has no syncPolicy.automated: a push only makes it OutOfSync
+mkdir -p "$work/iota"
+app iota iota | sed '/automated:/d' >"$work/apps/iota.yaml"
+cm iota 1 >"$work/iota/cm.yaml"
 echo "threshold: 1" >"$work/shared/common/settings.yaml"
 git -C "$work" add -A && git -C "$work" commit -q -m "four applications"
 mkdir -p "$srv/org"
@@ -204,8 +208,8 @@ start_serve
 ok $? "serve: ready on $ws_url (readyz)"
 [ "$(curl -s "$ws_url/healthz")" = "ok" ]
 ok $? "serve: healthz"
-[ "$(wsapi /api/v1/applications | jget 'len(d["applications"])')" = 8 ]
-ok $? "API: eight applications listed"
+[ "$(wsapi /api/v1/applications | jget 'len(d["applications"])')" = 9 ]
+ok $? "API: nine applications listed"
 [ "$(rev_of alpha)" = none ]
 ok $? "nothing is synced at start (no push yet)"
 
@@ -364,6 +368,30 @@ ok = ok and all(p["headers"].get("Authorization") == "Bearer " + token for p in 
 sys.exit(0 if ok else 1)
 PY
 ok $? "commit statuses posted to the GitHub API stand-in: pending, then success, with the token"
+
+# --- a manual application: OutOfSync on push, a pending commit status, synced on request ------
+cm iota 2 >"$work/iota/cm.yaml"
+push "iota: rev 2"
+deliver github
+[ "$code" = 202 ] && idle && [ "$(runs_of iota)" = 0 ] && [ "$(rev_of iota)" = none ]
+ok $? "a push to the manual iota ran nothing and applied nothing ($code, $(runs_of iota) runs, rev $(rev_of iota))"
+[ "$(wsapi /api/v1/applications/iota | jget 'd["syncStatus"]')" = OutOfSync ] &&
+	[ "$(wsapi /api/v1/applications/iota | jget 'd["awaitingManualSync"]["revision"]')" = "$after" ]
+ok $? "iota is OutOfSync, awaiting a manual sync of the pushed commit"
+for _ in $(seq 50); do grep -q '"wavesync/iota"' "$E2E_DIR/statuses.jsonl" && break; sleep 0.1; done
+"$py" - "$E2E_DIR/statuses.jsonl" "$after" <<'PY'
+import json, sys
+posts = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+iota = [p for p in posts if p["body"].get("context") == "wavesync/iota"]
+assert iota and iota[-1]["body"]["state"] == "pending", iota
+assert iota[-1]["body"]["description"] == "OutOfSync: awaiting manual sync", iota[-1]
+assert iota[-1]["path"].endswith("/statuses/" + sys.argv[2]), iota[-1]["path"]
+PY
+ok $? "its commit status says pending: OutOfSync: awaiting manual sync"
+run_ws trigger_iota --config "$cfg" trigger iota --wait
+[ "$rc" = 0 ] && [ "$(rev_of iota)" = 2 ] && [ "$(runs_of iota)" = 1 ] &&
+	[ "$(wsapi /api/v1/applications/iota | jget 'd["awaitingManualSync"]')" = None ]
+ok $? "wavesync trigger iota synced it and settled it (rc $rc, rev $(rev_of iota))"
 
 # --- metrics ---------------------------------------------------------------------------------
 deliver github --bad-signature # counters start again with the process (as Prometheus expects)
