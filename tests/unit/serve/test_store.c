@@ -268,7 +268,7 @@ static long long sql_int(const char *path, const char *sql)
 
 static void test_open(void)
 {
-    static const char *const tables[] = { "deliveries", "triggers", "pending", "runs" };
+    static const char *const tables[] = { "deliveries", "triggers", "pending", "runs", "awaiting" };
     struct fx f;
     sqlite3 *db = NULL;
     sqlite3_stmt *q = NULL;
@@ -750,6 +750,68 @@ out:
     json_decref(extra);
 }
 
+/* Manual applications: a push records them as awaiting (never pending); a
+ * successful, non-dry run asked after the push settles them; recovery
+ * returns what still waits. */
+static void test_awaiting(void)
+{
+    struct fx f;
+    struct rec g = { 0 }, d = { 0 };
+    json_t *state = NULL, *aw;
+    struct ws_err err;
+    int64_t p1, p2, old, m1, run;
+
+    if (fx_open(&f, "awaiting", 1) < 0)
+        return;
+    g.f = d.f = &f;
+    old = accept_push(&f, "gh:aw0", "c0");
+    p1 = accept_push(&f, "gh:aw1", "c1");
+    p2 = accept_push(&f, "gh:aw2", "c2");
+    tap_is_int(routed1(&f, p1, "[{\"app\": \"man\", \"manual\": true, \"commit\": \"c1\"},"
+                               " {\"app\": \"auto\"}]", "routed", NULL), 0, "awaiting: routed");
+    tap_is_int(start1(&f, &g, "man"), 0, "awaiting: a manual application gets no pending run");
+    tap_ok(start1(&f, &g, "auto") > 0, "awaiting: the automated one does");
+    tap_is_int(routed1(&f, p2, "[{\"app\": \"man\", \"manual\": true, \"commit\": \"c2\"}]", "routed", NULL), 0,
+               "awaiting: a newer push");
+    tap_is_int(routed1(&f, old, "[{\"app\": \"man\", \"manual\": true, \"commit\": \"c0\"}]", "routed", NULL), 0,
+               "awaiting: an older push routed late");
+    tap_is_int(sql_int(f.path, "SELECT COUNT(*) FROM awaiting WHERE app = 'man' AND revision = 'c2'"), 1,
+               "awaiting: the newest pushed commit is kept, an older one routed late does not replace it");
+
+    /* a dry run does not settle it, a failed run does not, a successful one does */
+    accept_manual(&f, "man", NULL, 0, 1, NULL);
+    run = start1(&f, &g, "man");
+    done1(&f, ws_store_run_finish(f.st, run, "Succeeded", NULL, NULL, rec_done, &d), &d);
+    tap_is_int(sql_int(f.path, "SELECT COUNT(*) FROM awaiting"), 1, "awaiting: a dry run leaves it awaiting");
+    m1 = accept_manual(&f, "man", NULL, 0, 0, NULL);
+    run = start1(&f, &g, "man");
+    rec_reset(&d, &f);
+    done1(&f, ws_store_run_finish(f.st, run, "Failed", "deadline", NULL, rec_done, &d), &d);
+    tap_is_int(sql_int(f.path, "SELECT COUNT(*) FROM awaiting"), 1, "awaiting: a failed run leaves it awaiting");
+
+    fx_close_store(&f);
+    tap_is_int(fx_open(&f, "awaiting", 0), 0, "awaiting: reopen");
+    ws_err_clear(&err);
+    tap_is_int(ws_store_recover(&state, f.st, &err), 0, "awaiting: recover");
+    aw = json_object_get(state, "awaiting");
+    tap_is_int(json_array_size(aw), 1, "awaiting: recovered");
+    tap_is_str(jstr(by_app(aw, "man"), "revision"), "c2", "awaiting: with the pushed commit");
+    tap_is_int(jint(by_app(aw, "man"), "trigger"), p2, "awaiting: and its trigger");
+    tap_ok(jint(by_app(aw, "man"), "since") > 0, "awaiting: and since when");
+
+    tap_ok(m1 > p2, "awaiting: the manual request came after the push");
+    accept_manual(&f, "man", NULL, 0, 0, NULL);
+    g.f = d.f = &f;
+    run = start1(&f, &g, "man");
+    rec_reset(&d, &f);
+    done1(&f, ws_store_run_finish(f.st, run, "Succeeded", NULL, NULL, rec_done, &d), &d);
+    tap_is_int(sql_int(f.path, "SELECT COUNT(*) FROM awaiting"), 0, "awaiting: a successful sync settles it");
+    rec_reset(&g, NULL);
+    rec_reset(&d, NULL);
+    json_decref(state);
+    fx_done(&f, "awaiting");
+}
+
 static void test_requeue(void)
 {
     struct fx f;
@@ -1058,7 +1120,7 @@ static void test_close_in_callback(void)
 static void cleanup(void)
 {
     static const char *const names[] = { "open", "accept", "group", "routed", "runs", "recover", "requeue",
-                                         "close", "isolation", "wake", "inner0", "inner1" };
+                                         "close", "awaiting", "isolation", "wake", "inner0", "inner1" };
     static const char *const ext[] = { "", "-wal", "-shm", "-journal" };
     char p[192];
     for (size_t i = 0; i < WS_ARRAY_SIZE(names); i++)
@@ -1088,6 +1150,7 @@ int main(void)
     test_routed();
     test_runs();
     test_recovery();
+    test_awaiting();
     test_requeue();
     test_close_queued();
     test_failure_isolation();
