@@ -866,8 +866,15 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
     if (ci.dir) {
         r.revisions = calloc(ntargets + 1, sizeof(*r.revisions));
         for (size_t i = 0; r.revisions && i < ntargets; i++) {
+            const struct ws_app *a = &c.cat.apps[targets[i].app];
+            /* a push syncs only automated applications (Argo CD's semantics, as the service) */
+            if (!a->automated) {
+                fprintf(stderr, "wavesync: %s: manual sync policy: OutOfSync at %.12s, not synced by a push "
+                                "(sync it by name: wavesync sync %s)\n", a->name, pushed, a->name);
+                continue;
+            }
             r.revisions[r.napps] = targets[i].pinned ? pushed : NULL;
-            r.apps[r.napps++] = &c.cat.apps[targets[i].app];
+            r.apps[r.napps++] = a;
         }
     } else if (optind == argc) {
         for (size_t i = 0; i < c.cat.napps; i++)

@@ -461,6 +461,18 @@ cases = t.findall(".//testcase")
 assert len(cases) >= 16 and not t.findall(".//failure"), len(cases)' "$E2E_DIR/junit.xml"
 ok $? "sync --junit writes one test case per object"
 
+# ---- CI mode is a push: it syncs automated applications only ---------------------------------
+ci_before=$(git -C "$repo" rev-parse HEAD)
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ci-note}\ndata: {from: ci}\n' >"$repo/training/ci-note.yaml"
+commit "training: a push in CI"
+ws ci_manual sync --repo-dir "$repo" --ref refs/heads/main --before "$ci_before" --after "$(git -C "$repo" rev-parse HEAD)"
+[ $rc -eq 0 ] && grep -q 'training: manual sync policy: OutOfSync at' "$E2E_DIR/ci_manual.err" &&
+	[ "$(status_of $NS/ml-training/configmaps/ci-note)" = 404 ]
+ok $? "sync --repo-dir: the manual training is reported OutOfSync and not synced (exit $rc)"
+ws ci_named sync training
+[ $rc -eq 0 ] && [ "$(status_of $NS/ml-training/configmaps/ci-note)" = 200 ]
+ok $? "sync training (named): an explicit sync applies it"
+
 # ---- the command line as kubectl and argocd users type it --------------------------------
 # global options after the command, and never silently ignored
 (cd "$E2E_DIR" && run_ws after_cmd sync --dry-run serving --config "$cfg" --output json)
