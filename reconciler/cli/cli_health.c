@@ -142,7 +142,7 @@ int ws_cli_health(const struct ws_global_opts *g, int argc, char **argv)
         const json_t *meta = json_object_get(obj, "metadata");
         const char *src = ws_lua_health_source(lh, obj);
         char source[1100];
-        struct ws_health h;
+        struct ws_health h = {0};
         if (!ws_lua_health_assess(lh, obj, &h)) {
             ws_health_assess(&h, obj, NULL);
             src = NULL;
@@ -158,8 +158,9 @@ int ws_cli_health(const struct ws_global_opts *g, int argc, char **argv)
                       json_string_value(json_object_get(obj, "kind")), "namespace",
                       json_string_value(json_object_get(meta, "namespace")), "name",
                       json_string_value(json_object_get(meta, "name")), "file", json_object_get(v, "file"), "line",
-                      json_object_get(v, "line"), "status", ws_health_str(h.status), "message", h.message,
-                      "source", source));
+                      json_object_get(v, "line"), "status", ws_health_str(h.status), "message",
+                      ws_health_message(&h), "source", source));
+        ws_health_clear(&h);
     }
     if (g->json_output) {
         json_dumpf(results, stdout, JSON_INDENT(2));
@@ -169,9 +170,15 @@ int ws_cli_health(const struct ws_global_opts *g, int argc, char **argv)
         json_array_foreach(results, i, v) {
             const json_t *o = json_object_get(v, "object");
             char name[600];
+            struct ws_buf msg;
+            /* the message as kept, but on its row: escapes for newlines and
+               other control characters */
+            ws_buf_init(&msg, 0);
+            ws_buf_append_escaped(&msg, json_string_value(json_object_get(v, "message")));
             object_name(name, sizeof(name), json_object_get(json_array_get(objects, i), "object"));
             printf("%-22s %-44s %-12s %s\n", json_string_value(json_object_get(o, "kind")), name,
-                   json_string_value(json_object_get(v, "status")), json_string_value(json_object_get(v, "message")));
+                   json_string_value(json_object_get(v, "status")), msg.data ? msg.data : "");
+            ws_buf_free(&msg);
         }
     }
     fflush(stdout);

@@ -932,9 +932,9 @@ static void push_env(lua_State *L)
 struct call {
     const json_t *obj;
     enum ws_health_status status;
-    char message[2048];
-    int cut;
-    char problem[160]; /* set when the return value is not a health status */
+    char *message;      /* a copy of the returned message: at most WS_HEALTH_MESSAGE_MAX + 1 bytes */
+    size_t message_len; /* its length; more than WS_HEALTH_MESSAGE_MAX: there was more */
+    char problem[160];  /* set when the return value is not a health status */
 };
 
 static void set_problem(struct call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -980,9 +980,18 @@ static void read_result(lua_State *L, struct call *c)
     }
     st = lua_getfield(L, -2, "message");
     if (st == LUA_TSTRING) {
+        /* copied, since the string is gone once the call has unwound; one
+           byte more than is kept tells verdict() to cut */
+        size_t keep;
         s = lua_tolstring(L, -1, &len);
-        c->cut = len >= sizeof(c->message);
-        snprintf(c->message, sizeof(c->message), "%s", s);
+        keep = len > WS_HEALTH_MESSAGE_MAX ? WS_HEALTH_MESSAGE_MAX + 1 : len;
+        if (!(c->message = malloc(keep + 1))) {
+            set_problem(c, "out of memory copying its message");
+            return;
+        }
+        memcpy(c->message, s, keep);
+        c->message[keep] = '\0';
+        c->message_len = len;
     } else if (st != LUA_TNIL) {
         set_problem(c, "returned a message that is a %s, not a string", lua_typename(L, st));
     }
@@ -1024,56 +1033,132 @@ static int end_call(lua_State *L)
     return 0;
 }
 
-static int is_space(char c)
+/* --- the verdict's message --------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if there is
+ * none: what jansson accepts (no overlong forms, surrogates or code points
+ * past U+10FFFF), and no NUL, which would end the C string early. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
 {
-    return c == ' ' || c == '\n' || c == '\t' || c == '\r';
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t len;
+    if (p[0] >= 0x01 && p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF)
+        len = 2;
+    else if (p[0] >= 0xE0 && p[0] <= 0xEF)
+        len = 3;
+    else if (p[0] >= 0xF0 && p[0] <= 0xF4)
+        len = 4;
+    else
+        return 0;
+    if (p[0] == 0xE0)
+        lo = 0xA0;
+    else if (p[0] == 0xED)
+        hi = 0x9F;
+    else if (p[0] == 0xF0)
+        lo = 0x90;
+    else if (p[0] == 0xF4)
+        hi = 0x8F;
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
 }
 
-/* One line in out->message, whitespace runs as one space; "..." when cut. */
-static void verdict(struct ws_health *out, enum ws_health_status st, int cut, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void verdict(struct ws_health *out, enum ws_health_status st, int cut, const char *fmt, ...)
+/* prefix + body (len bytes, maybe with NULs) as a C string of at most
+ * WS_HEALTH_MESSAGE_MAX bytes: cut with "..." past that (also when `more`
+ * says body was cut already), every byte that is not valid UTF-8 a '?'. */
+static char *full_text(const char *prefix, const char *body, size_t len, int more)
 {
-    char scratch[2600];
-    const char *src = scratch;
-    size_t cap = sizeof(out->message), len = 0;
-    va_list ap;
-    int n;
-    va_start(ap, fmt);
-    n = vsnprintf(scratch, sizeof(scratch), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        scratch[0] = '\0';
-    cut |= n >= (int)sizeof(scratch);
-    out->status = st;
-    while (is_space(*src))
+    size_t lp = strlen(prefix), cap = WS_HEALTH_MESSAGE_MAX, n, i = 0;
+    unsigned char *t;
+    if (lp + len > cap)
+        more = 1;
+    n = more ? (lp < cap - 3 ? cap - 3 : lp) : lp + len;
+    if (!(t = malloc(n + 4)))
+        return NULL;
+    memcpy(t, prefix, lp);
+    memcpy(t + lp, body, n - lp);
+    while (i < n) {
+        size_t k = utf8_seq(t + i, n - i);
+        if (k == 0)
+            t[i++] = '?';
+        else
+            i += k;
+    }
+    /* a sequence the cut split shows as '?'s: drop them with the cut */
+    if (more) {
+        for (int k = 0; k < 3 && n > lp && t[n - 1] == '?' && (unsigned char)body[n - 1 - lp] >= 0x80; k++)
+            n--;
+        memcpy(t + n, "...", 3);
+        n += 3;
+    }
+    t[n] = '\0';
+    return (char *)t;
+}
+
+static int is_blank(unsigned char c)
+{
+    return c <= 0x20 || c == 0x7f; /* controls too: a summary line carries no newline or escape */
+}
+
+/* text on one line into buf (cap bytes): blank runs as one space, none at
+ * either end, cut with "..." on a character boundary. */
+static void one_line(char *buf, size_t cap, const char *text)
+{
+    const unsigned char *src = (const unsigned char *)text;
+    size_t len = 0;
+    while (*src && is_blank(*src))
         src++;
     for (; *src && len < cap - 1; src++) {
-        if (is_space(*src) && (is_space(src[1]) || !src[1]))
+        if (is_blank(*src) && (!src[1] || is_blank(src[1])))
             continue;
-        out->message[len++] = is_space(*src) ? ' ' : *src;
+        buf[len++] = is_blank(*src) ? ' ' : (char)*src;
     }
-    out->message[len] = '\0';
-    while (is_space(*src))
+    while (*src && is_blank(*src))
         src++;
-    if (cut || *src) {
-        if (len + 4 > cap) {
+    buf[len] = '\0';
+    if (*src) {
+        if (len + 4 > cap)
             len = cap - 4;
-            while (len > 0 && ((unsigned char)out->message[len] & 0xC0) == 0x80)
-                len--;
-        }
-        memcpy(out->message + len, "...", 4);
+        while (len > 0 && ((unsigned char)buf[len] & 0xC0) == 0x80)
+            len--;
+        memcpy(buf + len, "...", 4);
     }
-    ws_utf8_sanitize(out->message);
+}
+
+/* Set out's status and message from prefix + body: out->message on one
+ * line, out->full_message the whole text when that differs (several lines,
+ * longer than message holds). Any earlier full_message is freed. */
+static void verdict(struct ws_health *out, enum ws_health_status st, const char *prefix, const char *body,
+                    size_t len, int more)
+{
+    char *text = full_text(prefix, body, len, more);
+    out->status = st;
+    ws_health_clear(out);
+    if (!text) {
+        snprintf(out->message, sizeof(out->message), "%sout of memory keeping the message", prefix);
+        return;
+    }
+    one_line(out->message, sizeof(out->message), text);
+    if (strcmp(out->message, text) != 0)
+        out->full_message = text;
+    else
+        free(text);
 }
 
 static void evaluate(struct script *s, const char *key, const json_t *obj, struct ws_health *out)
 {
     lua_State *L = s->L;
     struct call c;
+    char prefix[600], num[64];
     int rc;
     memset(&c, 0, sizeof(c));
     c.obj = obj;
+    snprintf(prefix, sizeof(prefix), "health script for %s: ", key);
     s->limit_hit = 0;
     s->instructions = 0;
     s->hook_step = s->limits->instructions < HOOK_STEP ? (int)s->limits->instructions : HOOK_STEP;
@@ -1088,23 +1173,27 @@ static void evaluate(struct script *s, const char *key, const json_t *obj, struc
     lua_sethook(L, NULL, 0, 0);
     s->mem_limit = SIZE_MAX;
     if (s->limit_hit) {
-        verdict(out, WS_HEALTH_UNKNOWN, 0, "health script for %s: %s", key, s->limit_msg);
+        verdict(out, WS_HEALTH_UNKNOWN, prefix, s->limit_msg, strlen(s->limit_msg), 0);
     } else if (rc != LUA_OK) {
         int t = lua_type(L, -1);
+        size_t len = 0;
+        const char *msg = num;
         if (t == LUA_TSTRING) /* lua_tostring of a number would allocate, unprotected */
-            verdict(out, WS_HEALTH_UNKNOWN, 0, "health script for %s: %s", key, lua_tostring(L, -1));
+            msg = lua_tolstring(L, -1, &len);
         else if (lua_isinteger(L, -1))
-            verdict(out, WS_HEALTH_UNKNOWN, 0, "health script for %s: %lld", key, (long long)lua_tointeger(L, -1));
+            len = (size_t)snprintf(num, sizeof(num), "%lld", (long long)lua_tointeger(L, -1));
         else if (t == LUA_TNUMBER)
-            verdict(out, WS_HEALTH_UNKNOWN, 0, "health script for %s: %.14g", key, (double)lua_tonumber(L, -1));
+            len = (size_t)snprintf(num, sizeof(num), "%.14g", (double)lua_tonumber(L, -1));
         else
-            verdict(out, WS_HEALTH_UNKNOWN, 0, "health script for %s: (error object is a %s value)", key,
-                    lua_typename(L, t));
+            len = (size_t)snprintf(num, sizeof(num), "(error object is a %s value)", lua_typename(L, t));
+        verdict(out, WS_HEALTH_UNKNOWN, prefix, msg, len, 0);
     } else if (c.problem[0]) {
-        verdict(out, WS_HEALTH_UNKNOWN, 0, "health script for %s: %s", key, c.problem);
+        verdict(out, WS_HEALTH_UNKNOWN, prefix, c.problem, strlen(c.problem), 0);
     } else {
-        verdict(out, c.status, c.cut, "%s", c.message);
+        size_t len = c.message_len > WS_HEALTH_MESSAGE_MAX ? WS_HEALTH_MESSAGE_MAX : c.message_len;
+        verdict(out, c.status, "", c.message ? c.message : "", len, c.message_len > len);
     }
+    free(c.message);
     lua_settop(L, 0);
     lua_pushcfunction(L, end_call);
     if (lua_pcall(L, 0, 0, 0) != LUA_OK)
@@ -1119,12 +1208,10 @@ int ws_lua_health_assess(struct ws_lua_health *lh, const json_t *obj, struct ws_
     struct script *s;
     if (!lh || !lh->n || object_key(obj, key, sizeof(key)) < 0 || !(s = find(lh, key)))
         return 0;
-    if (s->broken) {
-        out->status = WS_HEALTH_UNKNOWN;
-        snprintf(out->message, sizeof(out->message), "%s", s->broken);
-        out->recheck_at = 0;
-        return 1;
-    }
-    evaluate(s, key, obj, out);
+    out->recheck_at = 0;
+    if (s->broken)
+        verdict(out, WS_HEALTH_UNKNOWN, "", s->broken, strlen(s->broken), 0);
+    else
+        evaluate(s, key, obj, out);
     return 1;
 }

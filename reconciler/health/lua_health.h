@@ -98,8 +98,13 @@ int ws_lua_health_new(struct ws_lua_health **out, const struct ws_health_cfg *cf
  * kubeflow.org/PyTorchJob: instruction limit exceeded (10000000
  * instructions)". Returns 0 (out untouched) when no script applies, when obj
  * is NULL or not an object with a kind, or when lh is NULL. obj is borrowed for
- * the call; out->message is one line, cut with "..." when too long, and
- * valid UTF-8. */
+ * the call. The message is kept as the script returned it (Argo CD keeps
+ * it too): in out->full_message when it is not one short line (newlines,
+ * more than out->message holds), as valid UTF-8 ('?' for other bytes, a NUL
+ * included) and cut with "..." past WS_HEALTH_MESSAGE_MAX bytes; out->message
+ * has it on one line, cut to fit. out must be zeroed or hold an earlier
+ * verdict: its full_message is freed or replaced (caller frees the last one
+ * with ws_health_clear). */
 int ws_lua_health_assess(struct ws_lua_health *lh, const json_t *obj, struct ws_health *out);
 
 /* Where the script that applies to obj comes from: its file path, or

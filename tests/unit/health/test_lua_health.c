@@ -123,7 +123,7 @@ static void test_fixtures(void)
     tap_is_int(ws_lua_health_count(lh), 2, "fixtures/health: two scripts");
     for (size_t i = 0; i < WS_ARRAY_SIZE(fixture_cases); i++) {
         json_t *obj = load_obj(fixture_cases[i].file, fixture_cases[i].name);
-        struct ws_health h = {WS_HEALTH_HEALTHY, "untouched", 0};
+        struct ws_health h = {WS_HEALTH_HEALTHY, "untouched", 0, NULL};
         char name[256];
         int rc = ws_lua_health_assess(lh, obj, &h);
         snprintf(name, sizeof(name), "%s%s%s", fixture_cases[i].file, fixture_cases[i].name ? " " : "",
@@ -132,9 +132,90 @@ static void test_fixtures(void)
         if (!tap_ok(h.status == fixture_cases[i].want, "%s: %s", name, ws_health_str(fixture_cases[i].want)))
             tap_diag("  got %s: %s", ws_health_str(h.status), h.message);
         tap_is_str(h.message, fixture_cases[i].msg, "  its message");
+        ws_health_clear(&h);
         json_decref(obj);
     }
     ws_lua_health_free(lh);
+}
+
+/* --- the message as the script returned it ---------------------------------- */
+
+static const struct {
+    const char *name;
+    const char *script; /* keyed "example.com/Widget" */
+    const char *line;   /* out->message */
+    const char *full;   /* out->full_message; NULL: none (the same as line) */
+} message_cases[] = {
+    {"one short line: no copy", "return {status = 'Healthy', message = 'all 3 replicas ready'}",
+     "all 3 replicas ready", NULL},
+    {"newlines kept", "return {status = 'Degraded', message = 'quota exceeded:\\n  cpu: 4/4\\n  memory: 8Gi/8Gi'}",
+     "quota exceeded: cpu: 4/4 memory: 8Gi/8Gi", "quota exceeded:\n  cpu: 4/4\n  memory: 8Gi/8Gi"},
+    {"tabs, a trailing newline and other controls kept",
+     "return {status = 'Degraded', message = 'a\\tb\\27[31mred\\27[0m\\n'}", "a b [31mred [0m",
+     "a\tb\033[31mred\033[0m\n"},
+    {"bytes that are not UTF-8 (a NUL included) become '?'",
+     "return {status = 'Degraded', message = 'bad ' .. string.char(0xff, 0xfe) .. ' nul \\0 surrogate \\237\\160\\128 end'}",
+     "bad ?? nul ? surrogate ??? end", NULL},
+    {"an error message over several lines", "error('first line\\nsecond line')",
+     "health script for example.com/Widget: health.scripts[\"example.com/Widget\"]:1: first line second line",
+     "health script for example.com/Widget: health.scripts[\"example.com/Widget\"]:1: first line\nsecond line"},
+};
+
+static void test_messages(void)
+{
+    json_t *ready = load_obj("widgets.yaml", "ready");
+    struct ws_health h = {0};
+    for (size_t i = 0; i < WS_ARRAY_SIZE(message_cases); i++) {
+        struct ws_err err;
+        struct ws_lua_health *lh = make(NULL, NULL, &err, "example.com/Widget", message_cases[i].script, NULL);
+        /* h still holds the previous verdict: assess replaces its full_message */
+        tap_ok(ws_lua_health_assess(lh, ready, &h) == 1, "%s: assessed", message_cases[i].name);
+        tap_is_str(h.message, message_cases[i].line, "  on one line");
+        tap_is_str(h.full_message, message_cases[i].full, "  in full");
+        tap_is_str(ws_health_message(&h), message_cases[i].full ? message_cases[i].full : message_cases[i].line,
+                   "  ws_health_message");
+        ws_lua_health_free(lh);
+    }
+
+    /* long: whole up to WS_HEALTH_MESSAGE_MAX, cut on a character boundary there */
+    {
+        static const struct {
+            const char *script;
+            size_t want_len; /* of the full message, "..." included */
+            int cut;
+        } longs[] = {
+            {"return {status = 'Degraded', message = string.rep('x', 3000)}", 3000, 0},
+            {"return {status = 'Degraded', message = string.rep('y', 65536)}", 65536, 0},
+            {"return {status = 'Degraded', message = string.rep('z', 65537)}", 65536, 1},
+            {"return {status = 'Degraded', message = string.rep('\\u{e9}', 40000)}", 65532 + 3, 1},
+            {"return {status = 'Degraded', message = string.rep('\\u{20ac}', 30000)}", 65532 + 3, 1},
+            {"error(string.rep('w', 1000000))", 65536, 1},
+        };
+        for (size_t i = 0; i < WS_ARRAY_SIZE(longs); i++) {
+            struct ws_err err;
+            struct ws_lua_health *lh = make(NULL, NULL, &err, "example.com/Widget", longs[i].script, NULL);
+            const char *full;
+            size_t n;
+            json_t *j;
+            ws_lua_health_assess(lh, ready, &h);
+            full = ws_health_message(&h);
+            n = strlen(full);
+            if (!tap_ok(n == longs[i].want_len, "long message %zu: %zu bytes kept", i, n))
+                tap_diag("  want %zu", longs[i].want_len);
+            tap_ok((n >= 3 && strcmp(full + n - 3, "...") == 0) == longs[i].cut, "  %s", longs[i].cut ? "cut with ..." : "whole");
+            tap_ok(!strchr(full, '?'), "  no character split by the cut");
+            j = json_string(full);
+            tap_ok(j != NULL, "  valid UTF-8 for JSON");
+            json_decref(j);
+            tap_ok(strlen(h.message) < sizeof(h.message) && strlen(h.message) >= sizeof(h.message) - 4,
+                   "  one line: cut to its buffer, on a character boundary");
+            ws_lua_health_free(lh);
+        }
+    }
+    ws_health_clear(&h);
+    ws_health_clear(&h);
+    tap_ok(h.full_message == NULL, "ws_health_clear twice is fine");
+    json_decref(ready);
 }
 
 /* --- one inline script on one object --------------------------------------- */
@@ -182,8 +263,8 @@ static const struct {
      WS_HEALTH_UNKNOWN, "controller not reporting"},
     {"message on one line", "return {status = 'Degraded', message = '  quota\\n\\n exceeded\\t '}", NULL,
      WS_HEALTH_DEGRADED, "quota exceeded"},
-    {"a long message is cut", "return {status = 'Degraded', message = string.rep('x', 3000)}", NULL,
-     WS_HEALTH_DEGRADED, "xxx..."},
+    {"a long message is cut (on its one line)", "return {status = 'Degraded', message = string.rep('x', 3000)}",
+     NULL, WS_HEALTH_DEGRADED, "xxx..."},
     {"a message that is not UTF-8 is made valid",
      "return {status = 'Degraded', message = 'bad ' .. string.char(0xff, 0xfe) .. ' bytes'}", NULL,
      WS_HEALTH_DEGRADED, "bad ?? bytes"},
@@ -314,7 +395,7 @@ static void test_scripts(void)
         struct ws_err err;
         struct ws_lua_health *lh = make(NULL, NULL, &err, "example.com/Widget", script_cases[i].script, NULL);
         json_t *obj = script_cases[i].obj ? Y(script_cases[i].obj) : json_incref(ready);
-        struct ws_health h = {WS_HEALTH_HEALTHY, "untouched", 0};
+        struct ws_health h = {WS_HEALTH_HEALTHY, "untouched", 0, NULL};
         int rc;
         if (!tap_ok(lh != NULL, "%s: compiles", script_cases[i].name)) {
             tap_diag("  %s", err.msg);
@@ -326,8 +407,9 @@ static void test_scripts(void)
                     ws_health_str(script_cases[i].want)))
             tap_diag("  got %d %s: %s", rc, ws_health_str(h.status), h.message);
         tap_contains(h.message, script_cases[i].msg, "  message");
-        if (strcmp(script_cases[i].name, "a long message is cut") == 0)
+        if (strcmp(script_cases[i].name, "a long message is cut (on its one line)") == 0)
             tap_is_int(strlen(h.message), sizeof(h.message) - 1, "  cut to the buffer");
+        ws_health_clear(&h);
         ws_lua_health_free(lh);
         json_decref(obj);
     }
@@ -380,7 +462,7 @@ static void test_limits(void)
         struct ws_err err;
         struct ws_lua_health *lh = make(NULL, &limit_cases[i].lim, &err, "example.com/Widget",
                                         limit_cases[i].script, NULL);
-        struct ws_health h = {WS_HEALTH_HEALTHY, "untouched", 0};
+        struct ws_health h = {WS_HEALTH_HEALTHY, "untouched", 0, NULL};
         uint64_t t0, ms;
         int rc;
         if (!tap_ok(lh != NULL, "%s: compiles", limit_cases[i].name)) {
@@ -402,6 +484,7 @@ static void test_limits(void)
         rc = ws_lua_health_assess(lh, ready, &h);
         tap_ok(rc == 1 && h.status == WS_HEALTH_UNKNOWN && strstr(h.message, limit_cases[i].msg),
                "  again: the same verdict (%s)", h.message);
+        ws_health_clear(&h);
         ws_lua_health_free(lh);
     }
     json_decref(ready);
@@ -424,7 +507,7 @@ static void test_recovery(void)
                                 "fine: ready", "not enough memory", "instruction limit exceeded", "fine: ready"};
     json_t *big;
     char *blob;
-    struct ws_health h;
+    struct ws_health h = {0};
     for (size_t i = 0; i < WS_ARRAY_SIZE(names); i++) {
         char flow[256];
         json_t *obj;
@@ -446,6 +529,7 @@ static void test_recovery(void)
            "an object larger than the memory budget: Unknown (%s)", h.message);
     json_decref(big);
     free(blob);
+    ws_health_clear(&h);
     ws_lua_health_free(lh);
 }
 
@@ -471,7 +555,7 @@ static void test_isolation(void)
         NULL);
     json_t *widget = Y("{" WIDGET "metadata: {name: w}}");
     json_t *gadget = Y("{apiVersion: example.com/v1alpha1, kind: Gadget, metadata: {name: g}}");
-    struct ws_health h;
+    struct ws_health h = {0};
     tap_ok(lh != NULL, "isolation scripts compile (%s)", err.msg);
     for (int i = 0; i < 3; i++) {
         tap_ok(ws_lua_health_assess(lh, widget, &h) == 1, "call %d runs", i + 1);
@@ -479,6 +563,7 @@ static void test_isolation(void)
     }
     tap_ok(ws_lua_health_assess(lh, gadget, &h) == 1, "another script after it");
     tap_is_str(h.message, "OK nil nil", "  sees neither its globals nor its library changes");
+    ws_health_clear(&h);
     json_decref(widget);
     json_decref(gadget);
     ws_lua_health_free(lh);
@@ -554,7 +639,7 @@ static void test_sources(void)
     for (size_t i = 0; i < WS_ARRAY_SIZE(source_cases); i++) {
         json_t *obj = source_cases[i].obj ? Y(source_cases[i].obj) : NULL;
         struct ws_lua_health *r = lh[source_cases[i].registry];
-        struct ws_health h = {WS_HEALTH_HEALTHY, "untouched", 0};
+        struct ws_health h = {WS_HEALTH_HEALTHY, "untouched", 0, NULL};
         const char *src = ws_lua_health_source(r, obj);
         int rc = ws_lua_health_assess(r, obj, &h);
         const char *label = source_cases[i].obj ? source_cases[i].obj : "(no object)";
@@ -568,6 +653,7 @@ static void test_sources(void)
         } else {
             tap_ok(src == NULL && strcmp(h.message, "untouched") == 0, "  no script, out untouched");
         }
+        ws_health_clear(&h);
         json_decref(obj);
     }
     tap_ok(ws_lua_health_assess(NULL, NULL, NULL) == 0, "a NULL registry applies to nothing");
@@ -590,7 +676,7 @@ static void test_load_errors(void)
                                "metadata", "name", "w");
     json_t *job = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "kubeflow.org/v1", "kind", "PyTorchJob",
                             "metadata", "name", "j");
-    struct ws_health h = {WS_HEALTH_HEALTHY, "", 0};
+    struct ws_health h = {WS_HEALTH_HEALTHY, "", 0, NULL};
 
     lh = make("tests/unit/data/lua/err_syntax", NULL, &err, NULL);
     tap_ok(lh != NULL, "a folder script with a syntax error: loads (%s)", lh ? "ok" : err.msg);
@@ -616,6 +702,7 @@ static void test_load_errors(void)
     tap_ok(lh && ws_lua_health_assess(lh, widget, &h) == 1 && h.status == WS_HEALTH_UNKNOWN,
            "a precompiled (binary) script: Unknown");
     tap_contains(h.message, "attempt to load a binary chunk", "  says why");
+    ws_health_clear(&h);
     ws_lua_health_free(lh);
     json_decref(widget);
     json_decref(job);
@@ -812,6 +899,41 @@ static void test_cli(void)
     free(errout);
     unlink(bad_cfg);
 
+    /* a message over several lines: whole in JSON, escaped on its row */
+    {
+        char msg_cfg[PATH_MAX + 64], msg_obj[PATH_MAX + 64];
+        snprintf(msg_cfg, sizeof(msg_cfg), "%s/wavesync.yaml", dir_tmpl);
+        snprintf(msg_obj, sizeof(msg_obj), "%s/widget.yaml", dir_tmpl);
+        if ((f = fopen(msg_cfg, "w"))) {
+            fprintf(f, "repositories: []\nclusters: []\napplications: []\nhealth:\n  scripts:\n"
+                       "    example.com/Widget: |\n"
+                       "      return {status = 'Degraded', message = 'quota exceeded:\\n\\tcpu: 4/4\\n\\tgpu: 8/8'}\n");
+            fclose(f);
+        }
+        if ((f = fopen(msg_obj, "w"))) {
+            fprintf(f, "apiVersion: example.com/v1alpha1\nkind: Widget\nmetadata: {name: quota, namespace: shop}\n");
+            fclose(f);
+        }
+        g.config = msg_cfg;
+        g.json_output = 1;
+        rc = run_cli(&g, &out, &errout, msg_obj, NULL);
+        res = json_loads(out ? out : "", 0, &jerr);
+        tap_is_int(rc, 0, "cli json, a message over several lines: exit 0");
+        tap_is_str(json_string_value(json_object_get(json_array_get(res, 0), "message")),
+                   "quota exceeded:\n\tcpu: 4/4\n\tgpu: 8/8", "cli json: the message as the script returned it");
+        json_decref(res);
+        free(out);
+        free(errout);
+        g.json_output = 0;
+        rc = run_cli(&g, &out, &errout, msg_obj, NULL);
+        tap_contains(out, row("Widget", "shop/quota", "Degraded", "quota exceeded:\\n\\tcpu: 4/4\\n\\tgpu: 8/8"),
+                     "cli text: the same message on its row, newlines and tabs escaped");
+        free(out);
+        free(errout);
+        unlink(msg_cfg);
+        unlink(msg_obj);
+    }
+
     /* no --config and no ./wavesync.yaml: built-in rules only */
     g.config = NULL;
     g.json_output = 1;
@@ -836,6 +958,7 @@ int main(void)
     if (!realpath(src && *src ? src : ".", srcdir))
         snprintf(srcdir, sizeof(srcdir), "%s", src && *src ? src : ".");
     test_fixtures();
+    test_messages();
     test_scripts();
     test_limits();
     test_recovery();
