@@ -19,6 +19,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "health/lua_pattern.h"
 
 #define SCRIPT_MAX_BYTES (1u << 20)
 #define HOOK_STEP 1000 /* instructions between limit checks: a clock read per 1000 is noise */
@@ -41,9 +42,10 @@ struct script {
     /* the evaluation under way */
     const struct ws_lua_limits *limits;
     uint64_t started_ms, instructions;
+    uint64_t unclocked; /* pattern steps since the clock was last read */
     int hook_step;
     int limit_hit;
-    char limit_msg[96];
+    char limit_msg[256];
 };
 
 struct ws_lua_health {
@@ -82,29 +84,75 @@ static struct script *script_of(lua_State *L)
     return ud;
 }
 
+/* Has the evaluation used up its instructions (clock 0) or its time
+ * (clock 1: read the clock too)? Says which in limit_msg. */
+static int over_limit(struct script *s, int clock)
+{
+    if (s->instructions >= s->limits->instructions)
+        snprintf(s->limit_msg, sizeof(s->limit_msg), "instruction limit exceeded (%llu instructions)",
+                 (unsigned long long)s->limits->instructions);
+    else if (clock && ws_now_ms() - s->started_ms >= s->limits->wall_ms)
+        snprintf(s->limit_msg, sizeof(s->limit_msg), "time limit exceeded (%llu ms)",
+                 (unsigned long long)s->limits->wall_ms);
+    else
+        return 0;
+    return 1;
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar);
+
+/* A limit is hit: from now on the hook fires at every instruction and
+ * raises again, so no handler (pcall, xpcall, __close) can run on. */
+static int stop(lua_State *L, struct script *s)
+{
+    s->limit_hit = 1;
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+    lua_pushstring(L, s->limit_msg);
+    return lua_error(L);
+}
+
 /* Every hook_step instructions: enforce the instruction and wall-time
- * limits. Once one is hit the hook fires at every instruction and raises
- * again, so no handler (pcall, xpcall, __close) can run on. */
+ * limits. */
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
     struct script *s = script_of(L);
     (void)ar;
     if (!s->limit_hit) {
         s->instructions += (uint64_t)s->hook_step;
-        if (s->instructions >= s->limits->instructions)
-            snprintf(s->limit_msg, sizeof(s->limit_msg), "instruction limit exceeded (%llu instructions)",
-                     (unsigned long long)s->limits->instructions);
-        else if (ws_now_ms() - s->started_ms >= s->limits->wall_ms)
-            snprintf(s->limit_msg, sizeof(s->limit_msg), "time limit exceeded (%llu ms)",
-                     (unsigned long long)s->limits->wall_ms);
-        else
+        if (!over_limit(s, 1))
             return;
-        s->limit_hit = 1;
-        lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
     }
-    lua_pushstring(L, s->limit_msg);
-    lua_error(L);
+    stop(L, s);
 }
+
+/* The meter of string.find/match/gmatch/gsub (lua_pattern.c): a matching
+ * step counts as an instruction, and the clock is read about as often as
+ * the count hook reads it, so a pathological pattern ends within the same
+ * limits as an endless loop, and an ordinary call costs no clock read. */
+static void charge_steps(lua_State *L, uint64_t steps, const char *fn, const char *pattern, size_t plen,
+                         size_t slen)
+{
+    struct script *s = script_of(L);
+    char shown[48];
+    size_t n = 0, len;
+    int clock;
+    s->instructions += steps;
+    s->unclocked += steps;
+    if ((clock = s->unclocked >= HOOK_STEP))
+        s->unclocked = 0;
+    if (!over_limit(s, clock))
+        return;
+    for (size_t i = 0; i < plen && n < 40; i++) /* the pattern, printable */
+        shown[n++] = pattern[i] >= 0x20 && pattern[i] < 0x7f ? pattern[i] : '?';
+    shown[n] = '\0';
+    len = strlen(s->limit_msg);
+    snprintf(s->limit_msg + len, sizeof(s->limit_msg) - len, " in %s: pattern \"%s%s\" on a %zu-byte string%s", fn,
+             shown, plen > n ? "..." : "", slen,
+             strncmp(s->limit_msg, "instruction", 11) == 0 ? " (each matching step counts as an instruction)" : "");
+    stop(L, s);
+}
+
+static const struct ws_lua_meter pattern_meter = {charge_steps};
 
 /* Everything runs under lua_pcall; reaching this is a bug in this file. */
 static int on_panic(lua_State *L)
@@ -232,31 +280,9 @@ static int sb_getn(lua_State *L)
 /* --- C functions that could run long between two instruction checks ------------ */
 
 /* The instruction and time limits are checked between Lua instructions; a
- * library call runs to its end. These wrappers refuse the calls whose cost
- * does not depend on memory (bounded by the allocator) before they start. */
-#define PATTERN_COST_MAX 1e9
-
-/* Lua's matcher backtracks: each quantifier can multiply the work by the
- * subject's length. Refuse when (n+1)^(k+1) * (m+1) is too large. */
-static void check_pattern(lua_State *L, int si, int pi)
-{
-    size_t n, m, k = 0;
-    const char *p;
-    double cost;
-    luaL_checklstring(L, si, &n);
-    p = luaL_checklstring(L, pi, &m);
-    for (size_t i = 0; i < m; i++) {
-        if (p[i] == '%') {
-            i++;
-            continue;
-        }
-        k += p[i] == '*' || p[i] == '+' || p[i] == '-' || p[i] == '?';
-    }
-    cost = pow((double)n + 1, (double)k + 1) * ((double)m + 1);
-    if (cost > PATTERN_COST_MAX)
-        luaL_error(L, "pattern too costly for a health script (a %I-byte subject and %I quantifier(s))",
-                   (lua_Integer)n, (lua_Integer)k);
-}
+ * library call runs to its end. The pattern functions are our own, metered
+ * (lua_pattern.c); these wrappers make the other calls whose cost does not
+ * depend on memory (bounded by the allocator) cheap or refuse them. */
 
 /* Call the original (upvalue 1) with the same arguments. */
 static int call_original(lua_State *L)
@@ -266,19 +292,6 @@ static int call_original(lua_State *L)
     lua_insert(L, 1);
     lua_call(L, nargs, LUA_MULTRET);
     return lua_gettop(L);
-}
-
-static int sb_find(lua_State *L)
-{
-    if (!lua_toboolean(L, 4)) /* plain find is linear */
-        check_pattern(L, 1, 2);
-    return call_original(L);
-}
-
-static int sb_match(lua_State *L)
-{
-    check_pattern(L, 1, 2);
-    return call_original(L);
 }
 
 static int sb_rep(lua_State *L)
@@ -421,10 +434,7 @@ static int setup_state(lua_State *L)
 
     luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 0);
     copy_lib(L, lua_gettop(L), NULL, "dump");
-    wrap(L, "find", sb_find);
-    wrap(L, "match", sb_match);
-    wrap(L, "gmatch", sb_match);
-    wrap(L, "gsub", sb_match);
+    ws_lua_pattern_install(L, -1, &pattern_meter);
     wrap(L, "rep", sb_rep);
     lua_setfield(L, proto, "string");
     lua_pop(L, 1);
@@ -1161,6 +1171,7 @@ static void evaluate(struct script *s, const char *key, const json_t *obj, struc
     snprintf(prefix, sizeof(prefix), "health script for %s: ", key);
     s->limit_hit = 0;
     s->instructions = 0;
+    s->unclocked = 0;
     s->hook_step = s->limits->instructions < HOOK_STEP ? (int)s->limits->instructions : HOOK_STEP;
     s->mem_limit = s->limits->memory_bytes < SIZE_MAX - s->mem_used ? s->mem_used + s->limits->memory_bytes
                                                                      : SIZE_MAX;

@@ -47,9 +47,15 @@
  * Limits apply to each evaluation (converting obj included): instructions
  * (a count hook; once hit, every further instruction fails, so a script
  * cannot pcall its way past it), wall time (checked in the same hook), and
- * memory allocated beyond what the state held before the call. A single C
- * library call (a pathological string.find pattern) is not interrupted;
- * only the wall-time check after it fires.
+ * memory allocated beyond what the state held before the call. The hook
+ * never fires inside a C function, so the library calls whose cost is not
+ * bounded by memory are ours: string.find, match, gmatch and gsub run
+ * lua_pattern.c's matcher (Lua 5.4's results), which counts each matching
+ * step as an instruction and reads the clock as often as the hook does, so
+ * a pathological pattern ends like an endless loop ("instruction limit
+ * exceeded (10000000 instructions) in string.find: pattern
+ * \".-.-.-.-.-.-.-x\" on a 100000-byte string ..."); table.insert/remove
+ * ignore __len, string.rep of nothing is free, table.move is absent.
  *
  * Thread-safety: a struct ws_lua_health is used by one thread at a time
  * (evaluation changes its lua_States). The sync engine calls it on the loop
