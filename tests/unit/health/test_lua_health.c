@@ -864,6 +864,7 @@ static void test_cli(void)
     char config[PATH_MAX + 64], objects[PATH_MAX + 64], bad_yaml[PATH_MAX + 64], bad_cfg[PATH_MAX + 64],
         cwd[PATH_MAX];
     char dir_tmpl[] = "/tmp/wavesync-test-lua-XXXXXX";
+    char warning[PATH_MAX + 256];
     struct ws_global_opts g = {0};
     char *out = NULL, *errout = NULL;
     json_t *res;
@@ -1016,6 +1017,39 @@ static void test_cli(void)
         free(errout);
         unlink(msg_cfg);
         unlink(msg_obj);
+    }
+
+    /* a saved object with a key written twice: a warning naming it, the last value counts
+       (manifests to apply stay strict: test_yaml) */
+    {
+        char sts[PATH_MAX + 64];
+        snprintf(sts, sizeof(sts), "%s/statefulset.yaml", dir_tmpl);
+        if ((f = fopen(sts, "w"))) {
+            fprintf(f, "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n  namespace: data\n"
+                       "  generation: 4\nspec:\n  replicas: 3\n  updateStrategy:\n    type: RollingUpdate\n"
+                       "    rollingUpdate:\n      partition: 0\n  serviceName: db\n  updateStrategy:\n"
+                       "    type: OnDelete\nstatus:\n  observedGeneration: 4\n  replicas: 3\n  readyReplicas: 3\n"
+                       "  updatedReplicas: 1\n  currentRevision: db-5d8f\n  updateRevision: db-7c9a\n");
+            fclose(f);
+        }
+        g.config = config;
+        g.json_output = 1;
+        rc = run_cli(&g, &out, &errout, sts, NULL);
+        tap_is_int(rc, 0, "cli, a key written twice: exit 0");
+        snprintf(warning, sizeof(warning),
+                 "wavesync health: warning: %s:14:3: duplicate key spec.updateStrategy (first at line 9); using the "
+                 "last one, as Kubernetes reads it",
+                 sts);
+        tap_contains(errout, warning, "cli: a warning naming the file, line and key path");
+        res = json_loads(out ? out : "", 0, &jerr);
+        /* OnDelete (the last): Healthy with 3 ready; RollingUpdate (the first) would wait for 2 more updates */
+        tap_is_str(json_string_value(json_object_get(json_array_get(res, 0), "status")), "Healthy",
+                   "cli: the last updateStrategy is the one assessed");
+        json_decref(res);
+        free(out);
+        free(errout);
+        g.json_output = 0;
+        unlink(sts);
     }
 
     /* no --config and no ./wavesync.yaml: built-in rules only */
