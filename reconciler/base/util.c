@@ -75,6 +75,32 @@ int ws_buf_appendf(struct ws_buf *b, const char *fmt, ...)
     return 0;
 }
 
+int ws_buf_append_escaped(struct ws_buf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    int rc = 0;
+    while (*p && rc == 0) {
+        size_t n = 0;
+        /* the longest run that needs nothing */
+        while (p[n] && p[n] >= 0x20 && p[n] != 0x7f && !(p[n] == 0xC2 && p[n + 1] >= 0x80 && p[n + 1] <= 0x9F))
+            n++;
+        if (n) {
+            rc = ws_buf_append(b, p, n);
+            p += n;
+        } else if (*p == '\n' || *p == '\t' || *p == '\r') {
+            rc = ws_buf_append(b, *p == '\n' ? "\\n" : *p == '\t' ? "\\t" : "\\r", 2);
+            p++;
+        } else if (*p == 0xC2) { /* a C1 control, U+0080..U+009F: some terminals obey those too */
+            rc = ws_buf_appendf(b, "\\u%04x", p[1]);
+            p += 2;
+        } else {
+            rc = ws_buf_appendf(b, "\\x%02x", *p);
+            p++;
+        }
+    }
+    return rc;
+}
+
 void ws_buf_consume(struct ws_buf *b, size_t n)
 {
     if (n >= b->len) {

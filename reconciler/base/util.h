@@ -27,6 +27,11 @@ void ws_buf_init(struct ws_buf *b, size_t max);
 int ws_buf_append(struct ws_buf *b, const void *p, size_t n);
 int ws_buf_appendf(struct ws_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Append s for a terminal: control characters as escapes (\n, \t, \r,
+ * \x1b; C1 controls as \u009b), so text from a cluster or a script stays
+ * on its line and cannot drive the terminal. Other bytes as they are.
+ * Returns as ws_buf_append. */
+int ws_buf_append_escaped(struct ws_buf *b, const char *s);
 /* Drop the first n bytes. */
 void ws_buf_consume(struct ws_buf *b, size_t n);
 /* Hand the data over to the caller (who frees it with free()); b is reset. */

@@ -20,6 +20,14 @@
 
 #define CORE_TAG "tag:yaml.org,2002:"
 
+/* Where the builder is: one link per collection around the node being
+ * built, for naming a repeated key's path ("spec.containers[0].env"). */
+struct path_seg {
+    const struct path_seg *up;
+    const char *key; /* a mapping member's key, or NULL for a sequence item */
+    size_t klen, index;
+};
+
 struct builder {
     yaml_parser_t parser;
     const char *name;
@@ -33,8 +41,9 @@ struct builder {
     int utf16;
     /* Per document: anchor name -> [value, mirror, nodes, height]. */
     json_t *anchors;
-    size_t nodes, doc_start, doc_line;
+    size_t nodes, doc_start, doc_line, doc_index;
     int in_doc;
+    const struct path_seg *path; /* of the collection being built; NULL at the root */
 };
 
 /* A built node: its value, its position mirror and how many collection
@@ -486,6 +495,59 @@ static int apply_merges(struct builder *b, json_t *value, json_t *kids, const js
     return 0;
 }
 
+/* Append one key to a path: `.key`, or `["key"]` when the key has
+ * characters that would make the path ambiguous (annotation keys). */
+static void path_add_key(char *buf, size_t cap, size_t *len, const char *key, size_t klen)
+{
+    int plain = klen > 0;
+    int n;
+    for (size_t i = 0; i < klen && plain; i++)
+        plain = key[i] != '.' && key[i] != '[' && key[i] != ']' && key[i] != '"' && (unsigned char)key[i] > ' ';
+    if (plain)
+        n = snprintf(buf + *len, cap - *len, "%s%.*s", *len ? "." : "", (int)klen, key);
+    else
+        n = snprintf(buf + *len, cap - *len, "[\"%.*s\"]", (int)klen, key);
+    *len = n < 0 || (size_t)n >= cap - *len ? cap - 1 : *len + (size_t)n;
+}
+
+/* The path of `seg` from the document's root into buf (cut when too long). */
+static void path_write(char *buf, size_t cap, size_t *len, const struct path_seg *seg)
+{
+    int n;
+    if (!seg)
+        return;
+    path_write(buf, cap, len, seg->up);
+    if (seg->key) {
+        path_add_key(buf, cap, len, seg->key, seg->klen);
+        return;
+    }
+    n = snprintf(buf + *len, cap - *len, "[%zu]", seg->index);
+    *len = n < 0 || (size_t)n >= cap - *len ? cap - 1 : *len + (size_t)n;
+}
+
+/* A lenient parse met `key` again (at ev; first at first_line): tell the
+ * caller, who keeps the last value. */
+static void report_duplicate(struct builder *b, const yaml_event_t *ev, const char *key, size_t klen,
+                             json_int_t first_line)
+{
+    char path[1024];
+    size_t len = 0;
+    struct ws_yaml_dup dup;
+    if (!b->lim.on_duplicate)
+        return;
+    path[0] = '\0';
+    path_write(path, sizeof(path), &len, b->path);
+    path_add_key(path, sizeof(path), &len, key, klen);
+    dup.name = b->name;
+    dup.doc = b->doc_index;
+    dup.line = (int)ev->start_mark.line + 1;
+    dup.column = (int)ev->start_mark.column + 1;
+    dup.first_line = (int)first_line;
+    dup.key = key;
+    dup.path = path;
+    b->lim.on_duplicate(b->lim.on_duplicate_data, &dup);
+}
+
 /* Build a sequence or a mapping, from its start event to its end event.
  * `level` counts it. */
 static int build_collection(struct builder *b, const yaml_event_t *start, size_t level,
@@ -498,7 +560,9 @@ static int build_collection(struct builder *b, const yaml_event_t *start, size_t
     json_t *first = NULL;
     struct node child = {NULL, NULL, 0};
     char *key = NULL;
-    size_t klen = 0, keyline = 0, height = 0;
+    size_t klen = 0, keyline = 0, height = 0, items = 0;
+    struct path_seg here = {b->path, NULL, 0, 0};
+    int dup;
     yaml_event_t ev;
 
     memset(&ev, 0, sizeof(ev));
@@ -516,22 +580,34 @@ static int build_collection(struct builder *b, const yaml_event_t *start, size_t
             goto out;
         if (ev.type == YAML_MAPPING_END_EVENT || ev.type == YAML_SEQUENCE_END_EVENT)
             break;
+        dup = 0;
         if (is_map) {
             keyline = ev.start_mark.line + 1;
             if ((rc = read_key(b, &ev, level, &key, &klen, &merge)) < 0)
                 goto out;
-            /* Kubernetes decodes strictly: a repeated key is an error. */
+            /* Kubernetes decodes strictly: a repeated key is an error,
+               unless the caller keeps the last one */
             if (!merge && (first = json_object_getn(keylines, key, klen))) {
-                rc = report(b, WS_EPARSE, AT(ev.start_mark),
-                            "duplicate key \"%.*s\" (first at line %" JSON_INTEGER_FORMAT ")",
-                            klen > 64 ? 64 : (int)klen, key, json_integer_value(first));
-                goto out;
+                if (!b->lim.keep_last_duplicate) {
+                    rc = report(b, WS_EPARSE, AT(ev.start_mark),
+                                "duplicate key \"%.*s\" (first at line %" JSON_INTEGER_FORMAT ")",
+                                klen > 64 ? 64 : (int)klen, key, json_integer_value(first));
+                    goto out;
+                }
+                dup = 1;
+                report_duplicate(b, &ev, key, klen, json_integer_value(first));
             }
             yaml_event_delete(&ev);
             if ((rc = next_event(b, &ev)) < 0)
                 goto out;
         }
-        if ((rc = build_node(b, &ev, level, &child)) < 0)
+        here.key = is_map ? key : NULL;
+        here.klen = klen;
+        here.index = items++;
+        b->path = &here;
+        rc = build_node(b, &ev, level, &child);
+        b->path = here.up;
+        if (rc < 0)
             goto out;
         if (child.height > height)
             height = child.height;
@@ -546,8 +622,8 @@ static int build_collection(struct builder *b, const yaml_event_t *start, size_t
             }
             child.value = child.pos = NULL;
         } else if (add_child(value, kids, key, klen, keyline, &child) < 0 ||
-                   json_object_setn_new(keylines, key, klen, json_integer((json_int_t)keyline))) {
-            goto oom;
+                   (!dup && json_object_setn_new(keylines, key, klen, json_integer((json_int_t)keyline)))) {
+            goto oom; /* a repeat replaced the value and its mirror; the first line stays */
         }
         free(key);
         key = NULL;
@@ -699,6 +775,11 @@ int ws_yaml_parse(struct ws_yaml_stream *out, const char *buf, size_t len,
     b.lim.max_doc_bytes = lim && lim->max_doc_bytes ? lim->max_doc_bytes : DEFAULT_MAX_DOC_BYTES;
     b.lim.max_nodes = lim && lim->max_nodes ? lim->max_nodes : DEFAULT_MAX_NODES;
     b.lim.max_depth = lim && lim->max_depth ? lim->max_depth : DEFAULT_MAX_DEPTH;
+    if (lim) {
+        b.lim.keep_last_duplicate = lim->keep_last_duplicate;
+        b.lim.on_duplicate = lim->on_duplicate;
+        b.lim.on_duplicate_data = lim->on_duplicate_data;
+    }
     /* libyaml's marks do not count the byte-order mark. */
     if (len >= 3 && memcmp(b.buf, "\xEF\xBB\xBF", 3) == 0)
         b.first_byte = 3;
@@ -720,6 +801,7 @@ int ws_yaml_parse(struct ws_yaml_stream *out, const char *buf, size_t len,
                 }
                 docs = grown;
             }
+            b.doc_index = ndocs;
             if ((rc = build_document(&b, &ev, &docs[ndocs])) < 0)
                 goto out;
             ndocs++;

@@ -11,10 +11,33 @@
 
 #include "base/error.h"
 
+/* A mapping key written again in the same mapping, as a lenient parse
+ * reports it. Borrowed for the callback only. */
+struct ws_yaml_dup {
+    const char *name;   /* the input's name, as in error messages */
+    size_t doc;         /* index of the document in the stream */
+    int line, column;   /* where the key is written again */
+    int first_line;     /* where it was written first */
+    const char *key;    /* the key's text */
+    const char *path;   /* the key from the document's root: "spec.updateStrategy",
+                           "spec.template.spec.containers[0].env", "metadata.labels[\"app.kubernetes.io/name\"]" */
+};
+
+/* Parse options. A zeroed struct (or NULL) gives the defaults. */
 struct ws_yaml_limits {
     size_t max_doc_bytes;   /* input bytes per document; 0 = default (8 MiB) */
     size_t max_nodes;       /* nodes per document after alias expansion; 0 = default (1,000,000) */
     size_t max_depth;       /* nesting depth; 0 = default (256) */
+    /* A repeated mapping key is an error by default, as Kubernetes' strict
+     * decoding makes it (kubectl's strict field validation): what wavesync
+     * applies stays strict. With keep_last_duplicate it is not: the last
+     * value is kept, which is what Kubernetes' YAML readers (sigs.k8s.io/yaml,
+     * then encoding/json) keep, and on_duplicate (may be NULL) is called
+     * once per repeat. For reading saved objects (`wavesync health FILE`),
+     * where refusing a dump helps nobody. */
+    int keep_last_duplicate;
+    void (*on_duplicate)(void *data, const struct ws_yaml_dup *dup);
+    void *on_duplicate_data;
 };
 
 /* One parsed document. `value` is the document's root (json null for an
@@ -55,7 +78,7 @@ struct ws_yaml_stream {
  * !!float, !!bool, !!null are honoured; other tags (`!Foo`) are ignored and the
  * content decides. Mapping keys are their source text ("1", "true" as
  * written); a repeated key is an error; `<<` merges mappings (explicit keys
- * win). */
+ * win; see keep_last_duplicate in struct ws_yaml_limits). */
 int ws_yaml_parse(struct ws_yaml_stream *out, const char *buf, size_t len,
                   const char *name, const struct ws_yaml_limits *lim,
                   struct ws_err *err);

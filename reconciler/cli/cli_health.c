@@ -22,7 +22,8 @@ static void health_usage(FILE *f)
 {
     fprintf(f, "usage: wavesync [--output json] health [--config FILE] OBJECT.yaml... (- reads standard input)\n"
                "  prints each object's health: by the Lua scripts of wavesync.yaml's health section\n"
-               "  when one applies, else by the built-in rules (a missing ./wavesync.yaml: built-in only)\n");
+               "  when one applies, else by the built-in rules (a missing ./wavesync.yaml: built-in only);\n"
+               "  a key written twice in an object is a warning, and its last value counts\n");
 }
 
 static int add_object(json_t *objects, json_t *obj, const char *name, int line, struct ws_err *err)
@@ -33,19 +34,38 @@ static int add_object(json_t *objects, json_t *obj, const char *name, int line, 
     return 0;
 }
 
+/* A key written twice in a saved object: said on stderr, the last one used. */
+static void warn_duplicate(void *data, const struct ws_yaml_dup *d)
+{
+    struct ws_buf b;
+    (void)data;
+    ws_buf_init(&b, 0);
+    ws_buf_appendf(&b, "wavesync health: warning: %s:%d:%d: duplicate key ", d->name, d->line, d->column);
+    ws_buf_append_escaped(&b, d->path);
+    ws_buf_appendf(&b, " (first at line %d); using the last one, as Kubernetes reads it", d->first_line);
+    fprintf(stderr, "%s\n", b.data ? b.data : "");
+    ws_buf_free(&b);
+}
+
 /* Every object of a (multi-document) YAML or JSON file; a kind: *List is its
- * items, as `kubectl get -o yaml` writes them. */
+ * items, as `kubectl get -o yaml` writes them. These are saved objects to
+ * look at, not manifests to apply: a repeated key is a warning and the last
+ * value counts (what the API server's YAML reader keeps), where wavesync's
+ * own manifests stay strict. */
 static int read_objects(json_t *objects, const char *file, struct ws_err *err)
 {
     int is_stdin = strcmp(file, "-") == 0;
     const char *name = is_stdin ? "<stdin>" : file;
     struct ws_yaml_stream st = {0};
+    struct ws_yaml_limits opts = {0};
     char *buf = NULL;
     size_t len = 0;
     int rc;
     if ((rc = ws_file_read(&buf, &len, is_stdin ? "/dev/stdin" : file, INPUT_MAX_BYTES, err)) < 0)
         return rc;
-    if ((rc = ws_yaml_parse(&st, buf, len, name, NULL, err)) < 0)
+    opts.keep_last_duplicate = 1;
+    opts.on_duplicate = warn_duplicate;
+    if ((rc = ws_yaml_parse(&st, buf, len, name, &opts, err)) < 0)
         goto out;
     for (size_t i = 0; i < st.ndocs && rc == 0; i++) {
         json_t *doc = st.docs[i].value, *items = json_object_get(doc, "items"), *item;
@@ -142,7 +162,7 @@ int ws_cli_health(const struct ws_global_opts *g, int argc, char **argv)
         const json_t *meta = json_object_get(obj, "metadata");
         const char *src = ws_lua_health_source(lh, obj);
         char source[1100];
-        struct ws_health h;
+        struct ws_health h = {0};
         if (!ws_lua_health_assess(lh, obj, &h)) {
             ws_health_assess(&h, obj, NULL);
             src = NULL;
@@ -158,8 +178,9 @@ int ws_cli_health(const struct ws_global_opts *g, int argc, char **argv)
                       json_string_value(json_object_get(obj, "kind")), "namespace",
                       json_string_value(json_object_get(meta, "namespace")), "name",
                       json_string_value(json_object_get(meta, "name")), "file", json_object_get(v, "file"), "line",
-                      json_object_get(v, "line"), "status", ws_health_str(h.status), "message", h.message,
-                      "source", source));
+                      json_object_get(v, "line"), "status", ws_health_str(h.status), "message",
+                      ws_health_message(&h), "source", source));
+        ws_health_clear(&h);
     }
     if (g->json_output) {
         json_dumpf(results, stdout, JSON_INDENT(2));
@@ -169,9 +190,15 @@ int ws_cli_health(const struct ws_global_opts *g, int argc, char **argv)
         json_array_foreach(results, i, v) {
             const json_t *o = json_object_get(v, "object");
             char name[600];
+            struct ws_buf msg;
+            /* the message as kept, but on its row: escapes for newlines and
+               other control characters */
+            ws_buf_init(&msg, 0);
+            ws_buf_append_escaped(&msg, json_string_value(json_object_get(v, "message")));
             object_name(name, sizeof(name), json_object_get(json_array_get(objects, i), "object"));
             printf("%-22s %-44s %-12s %s\n", json_string_value(json_object_get(o, "kind")), name,
-                   json_string_value(json_object_get(v, "status")), json_string_value(json_object_get(v, "message")));
+                   json_string_value(json_object_get(v, "status")), msg.data ? msg.data : "");
+            ws_buf_free(&msg);
         }
     }
     fflush(stdout);

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define WS_HEALTH_STATUSES(X)               \
     X(WS_HEALTH_HEALTHY, "Healthy")         \
@@ -26,14 +27,42 @@ enum ws_health_status {
 
 const char *ws_health_str(enum ws_health_status s);
 
+/* The longest message a Lua health script's verdict keeps (bytes, "..."
+ * included): generous for any real status text, yet a script cannot make
+ * every report and API answer carry megabytes per object. */
+#define WS_HEALTH_MESSAGE_MAX (64u << 10)
+
 struct ws_health {
     enum ws_health_status status;
-    char message[512]; /* why, for people: "Waiting for rollout: 1 of 2 updated replicas are available" */
+    /* why, for people, on one line (whitespace runs as one space, cut with
+     * "..."): "Waiting for rollout: 1 of 2 updated replicas are available".
+     * What logs, progress lines and summaries print. */
+    char message[512];
     /* Unix seconds after which the verdict may change although neither the
      * object nor its pods did (a pipeline's SLA running out, a grace period
      * for a False condition ending); assess again then. 0: only on change. */
     int64_t recheck_at;
+    /* The message exactly as a Lua script gave it (newlines and all; valid
+     * UTF-8; at most WS_HEALTH_MESSAGE_MAX bytes) when that differs from
+     * `message`, else NULL. Owned by the struct: ws_health_clear frees it.
+     * The built-in rules never set it and never free it, so clear a struct
+     * before reusing it for another assessment. */
+    char *full_message;
 };
+
+/* The message to keep and show in full (JSON output, reports, the API):
+ * full_message when set, else message. Borrowed from h. */
+static inline const char *ws_health_message(const struct ws_health *h)
+{
+    return h->full_message ? h->full_message : h->message;
+}
+
+/* Free full_message (safe on a zeroed struct, and twice). */
+static inline void ws_health_clear(struct ws_health *h)
+{
+    free(h->full_message);
+    h->full_message = NULL;
+}
 
 /* Assess `obj` (the live object; NULL or json null means it does not exist:
  * Missing) at `now` (Unix seconds; SLAs and grace periods are measured
@@ -44,7 +73,8 @@ struct ws_health {
  * the reason it waits, and a Deployment annotated wavesync.dev/model-loaded
  * reads the named condition from them; pods being deleted or controlled by
  * another owner are ignored. Both are borrowed for the call only; out is
- * always filled, its message is one line, cut with "..." when longer than
+ * always filled (but its full_message is left as it was: see struct
+ * ws_health), its message is one line, cut with "..." when longer than
  * the buffer.
  * Core rules follow Argo CD's gitops-engine; where they differ, health.c
  * says why. A hook Pod (argocd.argoproj.io/hook, helm.sh/hook, read from

@@ -19,6 +19,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "health/lua_pattern.h"
 
 #define SCRIPT_MAX_BYTES (1u << 20)
 #define HOOK_STEP 1000 /* instructions between limit checks: a clock read per 1000 is noise */
@@ -41,9 +42,10 @@ struct script {
     /* the evaluation under way */
     const struct ws_lua_limits *limits;
     uint64_t started_ms, instructions;
+    uint64_t unclocked; /* pattern steps since the clock was last read */
     int hook_step;
     int limit_hit;
-    char limit_msg[96];
+    char limit_msg[256];
 };
 
 struct ws_lua_health {
@@ -82,29 +84,75 @@ static struct script *script_of(lua_State *L)
     return ud;
 }
 
+/* Has the evaluation used up its instructions (clock 0) or its time
+ * (clock 1: read the clock too)? Says which in limit_msg. */
+static int over_limit(struct script *s, int clock)
+{
+    if (s->instructions >= s->limits->instructions)
+        snprintf(s->limit_msg, sizeof(s->limit_msg), "instruction limit exceeded (%llu instructions)",
+                 (unsigned long long)s->limits->instructions);
+    else if (clock && ws_now_ms() - s->started_ms >= s->limits->wall_ms)
+        snprintf(s->limit_msg, sizeof(s->limit_msg), "time limit exceeded (%llu ms)",
+                 (unsigned long long)s->limits->wall_ms);
+    else
+        return 0;
+    return 1;
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar);
+
+/* A limit is hit: from now on the hook fires at every instruction and
+ * raises again, so no handler (pcall, xpcall, __close) can run on. */
+static int stop(lua_State *L, struct script *s)
+{
+    s->limit_hit = 1;
+    lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+    lua_pushstring(L, s->limit_msg);
+    return lua_error(L);
+}
+
 /* Every hook_step instructions: enforce the instruction and wall-time
- * limits. Once one is hit the hook fires at every instruction and raises
- * again, so no handler (pcall, xpcall, __close) can run on. */
+ * limits. */
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
     struct script *s = script_of(L);
     (void)ar;
     if (!s->limit_hit) {
         s->instructions += (uint64_t)s->hook_step;
-        if (s->instructions >= s->limits->instructions)
-            snprintf(s->limit_msg, sizeof(s->limit_msg), "instruction limit exceeded (%llu instructions)",
-                     (unsigned long long)s->limits->instructions);
-        else if (ws_now_ms() - s->started_ms >= s->limits->wall_ms)
-            snprintf(s->limit_msg, sizeof(s->limit_msg), "time limit exceeded (%llu ms)",
-                     (unsigned long long)s->limits->wall_ms);
-        else
+        if (!over_limit(s, 1))
             return;
-        s->limit_hit = 1;
-        lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
     }
-    lua_pushstring(L, s->limit_msg);
-    lua_error(L);
+    stop(L, s);
 }
+
+/* The meter of string.find/match/gmatch/gsub (lua_pattern.c): a matching
+ * step counts as an instruction, and the clock is read about as often as
+ * the count hook reads it, so a pathological pattern ends within the same
+ * limits as an endless loop, and an ordinary call costs no clock read. */
+static void charge_steps(lua_State *L, uint64_t steps, const char *fn, const char *pattern, size_t plen,
+                         size_t slen)
+{
+    struct script *s = script_of(L);
+    char shown[48];
+    size_t n = 0, len;
+    int clock;
+    s->instructions += steps;
+    s->unclocked += steps;
+    if ((clock = s->unclocked >= HOOK_STEP))
+        s->unclocked = 0;
+    if (!over_limit(s, clock))
+        return;
+    for (size_t i = 0; i < plen && n < 40; i++) /* the pattern, printable */
+        shown[n++] = pattern[i] >= 0x20 && pattern[i] < 0x7f ? pattern[i] : '?';
+    shown[n] = '\0';
+    len = strlen(s->limit_msg);
+    snprintf(s->limit_msg + len, sizeof(s->limit_msg) - len, " in %s: pattern \"%s%s\" on a %zu-byte string%s", fn,
+             shown, plen > n ? "..." : "", slen,
+             strncmp(s->limit_msg, "instruction", 11) == 0 ? " (each matching step counts as an instruction)" : "");
+    stop(L, s);
+}
+
+static const struct ws_lua_meter pattern_meter = {charge_steps};
 
 /* Everything runs under lua_pcall; reaching this is a bug in this file. */
 static int on_panic(lua_State *L)
@@ -232,31 +280,9 @@ static int sb_getn(lua_State *L)
 /* --- C functions that could run long between two instruction checks ------------ */
 
 /* The instruction and time limits are checked between Lua instructions; a
- * library call runs to its end. These wrappers refuse the calls whose cost
- * does not depend on memory (bounded by the allocator) before they start. */
-#define PATTERN_COST_MAX 1e9
-
-/* Lua's matcher backtracks: each quantifier can multiply the work by the
- * subject's length. Refuse when (n+1)^(k+1) * (m+1) is too large. */
-static void check_pattern(lua_State *L, int si, int pi)
-{
-    size_t n, m, k = 0;
-    const char *p;
-    double cost;
-    luaL_checklstring(L, si, &n);
-    p = luaL_checklstring(L, pi, &m);
-    for (size_t i = 0; i < m; i++) {
-        if (p[i] == '%') {
-            i++;
-            continue;
-        }
-        k += p[i] == '*' || p[i] == '+' || p[i] == '-' || p[i] == '?';
-    }
-    cost = pow((double)n + 1, (double)k + 1) * ((double)m + 1);
-    if (cost > PATTERN_COST_MAX)
-        luaL_error(L, "pattern too costly for a health script (a %I-byte subject and %I quantifier(s))",
-                   (lua_Integer)n, (lua_Integer)k);
-}
+ * library call runs to its end. The pattern functions are our own, metered
+ * (lua_pattern.c); these wrappers make the other calls whose cost does not
+ * depend on memory (bounded by the allocator) cheap or refuse them. */
 
 /* Call the original (upvalue 1) with the same arguments. */
 static int call_original(lua_State *L)
@@ -266,19 +292,6 @@ static int call_original(lua_State *L)
     lua_insert(L, 1);
     lua_call(L, nargs, LUA_MULTRET);
     return lua_gettop(L);
-}
-
-static int sb_find(lua_State *L)
-{
-    if (!lua_toboolean(L, 4)) /* plain find is linear */
-        check_pattern(L, 1, 2);
-    return call_original(L);
-}
-
-static int sb_match(lua_State *L)
-{
-    check_pattern(L, 1, 2);
-    return call_original(L);
 }
 
 static int sb_rep(lua_State *L)
@@ -421,10 +434,7 @@ static int setup_state(lua_State *L)
 
     luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 0);
     copy_lib(L, lua_gettop(L), NULL, "dump");
-    wrap(L, "find", sb_find);
-    wrap(L, "match", sb_match);
-    wrap(L, "gmatch", sb_match);
-    wrap(L, "gsub", sb_match);
+    ws_lua_pattern_install(L, -1, &pattern_meter);
     wrap(L, "rep", sb_rep);
     lua_setfield(L, proto, "string");
     lua_pop(L, 1);
@@ -932,9 +942,9 @@ static void push_env(lua_State *L)
 struct call {
     const json_t *obj;
     enum ws_health_status status;
-    char message[2048];
-    int cut;
-    char problem[160]; /* set when the return value is not a health status */
+    char *message;      /* a copy of the returned message: at most WS_HEALTH_MESSAGE_MAX + 1 bytes */
+    size_t message_len; /* its length; more than WS_HEALTH_MESSAGE_MAX: there was more */
+    char problem[160];  /* set when the return value is not a health status */
 };
 
 static void set_problem(struct call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -980,9 +990,18 @@ static void read_result(lua_State *L, struct call *c)
     }
     st = lua_getfield(L, -2, "message");
     if (st == LUA_TSTRING) {
+        /* copied, since the string is gone once the call has unwound; one
+           byte more than is kept tells verdict() to cut */
+        size_t keep;
         s = lua_tolstring(L, -1, &len);
-        c->cut = len >= sizeof(c->message);
-        snprintf(c->message, sizeof(c->message), "%s", s);
+        keep = len > WS_HEALTH_MESSAGE_MAX ? WS_HEALTH_MESSAGE_MAX + 1 : len;
+        if (!(c->message = malloc(keep + 1))) {
+            set_problem(c, "out of memory copying its message");
+            return;
+        }
+        memcpy(c->message, s, keep);
+        c->message[keep] = '\0';
+        c->message_len = len;
     } else if (st != LUA_TNIL) {
         set_problem(c, "returned a message that is a %s, not a string", lua_typename(L, st));
     }
@@ -1024,58 +1043,135 @@ static int end_call(lua_State *L)
     return 0;
 }
 
-static int is_space(char c)
+/* --- the verdict's message --------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if there is
+ * none: what jansson accepts (no overlong forms, surrogates or code points
+ * past U+10FFFF), and no NUL, which would end the C string early. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
 {
-    return c == ' ' || c == '\n' || c == '\t' || c == '\r';
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t len;
+    if (p[0] >= 0x01 && p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF)
+        len = 2;
+    else if (p[0] >= 0xE0 && p[0] <= 0xEF)
+        len = 3;
+    else if (p[0] >= 0xF0 && p[0] <= 0xF4)
+        len = 4;
+    else
+        return 0;
+    if (p[0] == 0xE0)
+        lo = 0xA0;
+    else if (p[0] == 0xED)
+        hi = 0x9F;
+    else if (p[0] == 0xF0)
+        lo = 0x90;
+    else if (p[0] == 0xF4)
+        hi = 0x8F;
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
 }
 
-/* One line in out->message, whitespace runs as one space; "..." when cut. */
-static void verdict(struct ws_health *out, enum ws_health_status st, int cut, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void verdict(struct ws_health *out, enum ws_health_status st, int cut, const char *fmt, ...)
+/* prefix + body (len bytes, maybe with NULs) as a C string of at most
+ * WS_HEALTH_MESSAGE_MAX bytes: cut with "..." past that (also when `more`
+ * says body was cut already), every byte that is not valid UTF-8 a '?'. */
+static char *full_text(const char *prefix, const char *body, size_t len, int more)
 {
-    char scratch[2600];
-    const char *src = scratch;
-    size_t cap = sizeof(out->message), len = 0;
-    va_list ap;
-    int n;
-    va_start(ap, fmt);
-    n = vsnprintf(scratch, sizeof(scratch), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        scratch[0] = '\0';
-    cut |= n >= (int)sizeof(scratch);
-    out->status = st;
-    while (is_space(*src))
+    size_t lp = strlen(prefix), cap = WS_HEALTH_MESSAGE_MAX, n, i = 0;
+    unsigned char *t;
+    if (lp + len > cap)
+        more = 1;
+    n = more ? (lp < cap - 3 ? cap - 3 : lp) : lp + len;
+    if (!(t = malloc(n + 4)))
+        return NULL;
+    memcpy(t, prefix, lp);
+    memcpy(t + lp, body, n - lp);
+    while (i < n) {
+        size_t k = utf8_seq(t + i, n - i);
+        if (k == 0)
+            t[i++] = '?';
+        else
+            i += k;
+    }
+    /* a sequence the cut split shows as '?'s: drop them with the cut */
+    if (more) {
+        for (int k = 0; k < 3 && n > lp && t[n - 1] == '?' && (unsigned char)body[n - 1 - lp] >= 0x80; k++)
+            n--;
+        memcpy(t + n, "...", 3);
+        n += 3;
+    }
+    t[n] = '\0';
+    return (char *)t;
+}
+
+static int is_blank(unsigned char c)
+{
+    return c <= 0x20 || c == 0x7f; /* controls too: a summary line carries no newline or escape */
+}
+
+/* text on one line into buf (cap bytes): blank runs as one space, none at
+ * either end, cut with "..." on a character boundary. */
+static void one_line(char *buf, size_t cap, const char *text)
+{
+    const unsigned char *src = (const unsigned char *)text;
+    size_t len = 0;
+    while (*src && is_blank(*src))
         src++;
     for (; *src && len < cap - 1; src++) {
-        if (is_space(*src) && (is_space(src[1]) || !src[1]))
+        if (is_blank(*src) && (!src[1] || is_blank(src[1])))
             continue;
-        out->message[len++] = is_space(*src) ? ' ' : *src;
+        buf[len++] = is_blank(*src) ? ' ' : (char)*src;
     }
-    out->message[len] = '\0';
-    while (is_space(*src))
+    while (*src && is_blank(*src))
         src++;
-    if (cut || *src) {
-        if (len + 4 > cap) {
+    buf[len] = '\0';
+    if (*src) {
+        if (len + 4 > cap)
             len = cap - 4;
-            while (len > 0 && ((unsigned char)out->message[len] & 0xC0) == 0x80)
-                len--;
-        }
-        memcpy(out->message + len, "...", 4);
+        while (len > 0 && ((unsigned char)buf[len] & 0xC0) == 0x80)
+            len--;
+        memcpy(buf + len, "...", 4);
     }
-    ws_utf8_sanitize(out->message);
+}
+
+/* Set out's status and message from prefix + body: out->message on one
+ * line, out->full_message the whole text when that differs (several lines,
+ * longer than message holds). Any earlier full_message is freed. */
+static void verdict(struct ws_health *out, enum ws_health_status st, const char *prefix, const char *body,
+                    size_t len, int more)
+{
+    char *text = full_text(prefix, body, len, more);
+    out->status = st;
+    ws_health_clear(out);
+    if (!text) {
+        snprintf(out->message, sizeof(out->message), "%sout of memory keeping the message", prefix);
+        return;
+    }
+    one_line(out->message, sizeof(out->message), text);
+    if (strcmp(out->message, text) != 0)
+        out->full_message = text;
+    else
+        free(text);
 }
 
 static void evaluate(struct script *s, const char *key, const json_t *obj, struct ws_health *out)
 {
     lua_State *L = s->L;
     struct call c;
+    char prefix[600], num[64];
     int rc;
     memset(&c, 0, sizeof(c));
     c.obj = obj;
+    snprintf(prefix, sizeof(prefix), "health script for %s: ", key);
     s->limit_hit = 0;
     s->instructions = 0;
+    s->unclocked = 0;
     s->hook_step = s->limits->instructions < HOOK_STEP ? (int)s->limits->instructions : HOOK_STEP;
     s->mem_limit = s->limits->memory_bytes < SIZE_MAX - s->mem_used ? s->mem_used + s->limits->memory_bytes
                                                                      : SIZE_MAX;
@@ -1088,23 +1184,27 @@ static void evaluate(struct script *s, const char *key, const json_t *obj, struc
     lua_sethook(L, NULL, 0, 0);
     s->mem_limit = SIZE_MAX;
     if (s->limit_hit) {
-        verdict(out, WS_HEALTH_UNKNOWN, 0, "health script for %s: %s", key, s->limit_msg);
+        verdict(out, WS_HEALTH_UNKNOWN, prefix, s->limit_msg, strlen(s->limit_msg), 0);
     } else if (rc != LUA_OK) {
         int t = lua_type(L, -1);
+        size_t len = 0;
+        const char *msg = num;
         if (t == LUA_TSTRING) /* lua_tostring of a number would allocate, unprotected */
-            verdict(out, WS_HEALTH_UNKNOWN, 0, "health script for %s: %s", key, lua_tostring(L, -1));
+            msg = lua_tolstring(L, -1, &len);
         else if (lua_isinteger(L, -1))
-            verdict(out, WS_HEALTH_UNKNOWN, 0, "health script for %s: %lld", key, (long long)lua_tointeger(L, -1));
+            len = (size_t)snprintf(num, sizeof(num), "%lld", (long long)lua_tointeger(L, -1));
         else if (t == LUA_TNUMBER)
-            verdict(out, WS_HEALTH_UNKNOWN, 0, "health script for %s: %.14g", key, (double)lua_tonumber(L, -1));
+            len = (size_t)snprintf(num, sizeof(num), "%.14g", (double)lua_tonumber(L, -1));
         else
-            verdict(out, WS_HEALTH_UNKNOWN, 0, "health script for %s: (error object is a %s value)", key,
-                    lua_typename(L, t));
+            len = (size_t)snprintf(num, sizeof(num), "(error object is a %s value)", lua_typename(L, t));
+        verdict(out, WS_HEALTH_UNKNOWN, prefix, msg, len, 0);
     } else if (c.problem[0]) {
-        verdict(out, WS_HEALTH_UNKNOWN, 0, "health script for %s: %s", key, c.problem);
+        verdict(out, WS_HEALTH_UNKNOWN, prefix, c.problem, strlen(c.problem), 0);
     } else {
-        verdict(out, c.status, c.cut, "%s", c.message);
+        size_t len = c.message_len > WS_HEALTH_MESSAGE_MAX ? WS_HEALTH_MESSAGE_MAX : c.message_len;
+        verdict(out, c.status, "", c.message ? c.message : "", len, c.message_len > len);
     }
+    free(c.message);
     lua_settop(L, 0);
     lua_pushcfunction(L, end_call);
     if (lua_pcall(L, 0, 0, 0) != LUA_OK)
@@ -1119,12 +1219,10 @@ int ws_lua_health_assess(struct ws_lua_health *lh, const json_t *obj, struct ws_
     struct script *s;
     if (!lh || !lh->n || object_key(obj, key, sizeof(key)) < 0 || !(s = find(lh, key)))
         return 0;
-    if (s->broken) {
-        out->status = WS_HEALTH_UNKNOWN;
-        snprintf(out->message, sizeof(out->message), "%s", s->broken);
-        out->recheck_at = 0;
-        return 1;
-    }
-    evaluate(s, key, obj, out);
+    out->recheck_at = 0;
+    if (s->broken)
+        verdict(out, WS_HEALTH_UNKNOWN, "", s->broken, strlen(s->broken), 0);
+    else
+        evaluate(s, key, obj, out);
     return 1;
 }

@@ -47,9 +47,15 @@
  * Limits apply to each evaluation (converting obj included): instructions
  * (a count hook; once hit, every further instruction fails, so a script
  * cannot pcall its way past it), wall time (checked in the same hook), and
- * memory allocated beyond what the state held before the call. A single C
- * library call (a pathological string.find pattern) is not interrupted;
- * only the wall-time check after it fires.
+ * memory allocated beyond what the state held before the call. The hook
+ * never fires inside a C function, so the library calls whose cost is not
+ * bounded by memory are ours: string.find, match, gmatch and gsub run
+ * lua_pattern.c's matcher (Lua 5.4's results), which counts each matching
+ * step as an instruction and reads the clock as often as the hook does, so
+ * a pathological pattern ends like an endless loop ("instruction limit
+ * exceeded (10000000 instructions) in string.find: pattern
+ * \".-.-.-.-.-.-.-x\" on a 100000-byte string ..."); table.insert/remove
+ * ignore __len, string.rep of nothing is free, table.move is absent.
  *
  * Thread-safety: a struct ws_lua_health is used by one thread at a time
  * (evaluation changes its lua_States). The sync engine calls it on the loop
@@ -98,8 +104,13 @@ int ws_lua_health_new(struct ws_lua_health **out, const struct ws_health_cfg *cf
  * kubeflow.org/PyTorchJob: instruction limit exceeded (10000000
  * instructions)". Returns 0 (out untouched) when no script applies, when obj
  * is NULL or not an object with a kind, or when lh is NULL. obj is borrowed for
- * the call; out->message is one line, cut with "..." when too long, and
- * valid UTF-8. */
+ * the call. The message is kept as the script returned it (Argo CD keeps
+ * it too): in out->full_message when it is not one short line (newlines,
+ * more than out->message holds), as valid UTF-8 ('?' for other bytes, a NUL
+ * included) and cut with "..." past WS_HEALTH_MESSAGE_MAX bytes; out->message
+ * has it on one line, cut to fit. out must be zeroed or hold an earlier
+ * verdict: its full_message is freed or replaced (caller frees the last one
+ * with ws_health_clear). */
 int ws_lua_health_assess(struct ws_lua_health *lh, const json_t *obj, struct ws_health *out);
 
 /* Where the script that applies to obj comes from: its file path, or

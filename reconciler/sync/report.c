@@ -48,15 +48,19 @@ char *ws_report_text(const json_t *report)
             configure += strcmp(r, "WouldConfigure") == 0;
             same += strcmp(r, "Unchanged") == 0;
         }
-        ws_buf_appendf(&b, "%s: dry run at %.12s: %zu to create, %zu to change, %zu unchanged%s%s\n",
+        ws_buf_appendf(&b, "%s: dry run at %.12s: %zu to create, %zu to change, %zu unchanged%s",
                        str(report, "application"), str(report, "revision"), create, configure, same,
-                       *str(report, "message") ? " — " : "", str(report, "message"));
+                       *str(report, "message") ? " — " : "");
     } else {
-        ws_buf_appendf(&b, "%s: %s at %.12s in %.1fs%s%s\n", str(report, "application"),
-                       str(report, "result"), str(report, "revision"),
+        ws_buf_appendf(&b, "%s: %s at %.12s in %.1fs%s", str(report, "application"), str(report, "result"),
+                       str(report, "revision"),
                        (double)json_integer_value(json_object_get(report, "durationMs")) / 1000.0,
-                       *str(report, "message") ? " — " : "", str(report, "message"));
+                       *str(report, "message") ? " — " : "");
     }
+    /* messages are kept whole in the report (a health script's over several
+       lines); on a terminal each stays on its line */
+    ws_buf_append_escaped(&b, str(report, "message"));
+    ws_buf_append(&b, "\n", 1);
     if (json_array_size(json_object_get(report, "waves"))) {
         ws_buf_appendf(&b, "  %-9s %5s %8s %-8s %9s %10s  %s\n", "PHASE", "WAVE", "OBJECTS", "RESULT",
                        "DURATION", "ADVANCE", "WAITED ON");
@@ -79,8 +83,9 @@ char *ws_report_text(const json_t *report)
         if (strcmp(r, "Synced") == 0 || strcmp(r, "Unchanged") == 0 || strcmp(r, "HookNotRun") == 0 ||
             (strcmp(r, "NotRun") == 0 && strcmp(str(o, "phase"), "SyncFail") == 0))
             continue;
-        ws_buf_appendf(&b, "  %-14s %s%s%s\n", r, str(o, "object"), *str(o, "message") ? ": " : "",
-                       str(o, "message"));
+        ws_buf_appendf(&b, "  %-14s %s%s", r, str(o, "object"), *str(o, "message") ? ": " : "");
+        ws_buf_append_escaped(&b, str(o, "message"));
+        ws_buf_append(&b, "\n", 1);
         json_array_foreach(changes, j, c) {
             char *d = json_dumps(json_object_get(c, "desired"), JSON_ENCODE_ANY | JSON_COMPACT);
             char *l = json_dumps(json_object_get(c, "live"), JSON_ENCODE_ANY | JSON_COMPACT);
@@ -89,9 +94,12 @@ char *ws_report_text(const json_t *report)
             free(l);
         }
     }
-    json_array_foreach(json_object_get(report, "pruned"), i, o)
-        ws_buf_appendf(&b, "  %-14s %s%s%s\n", strcmp(str(o, "result"), "Pruned") == 0 ? "Pruned" : str(o, "result"),
-                       str(o, "object"), *str(o, "message") ? ": " : "", str(o, "message"));
+    json_array_foreach(json_object_get(report, "pruned"), i, o) {
+        ws_buf_appendf(&b, "  %-14s %s%s", strcmp(str(o, "result"), "Pruned") == 0 ? "Pruned" : str(o, "result"),
+                       str(o, "object"), *str(o, "message") ? ": " : "");
+        ws_buf_append_escaped(&b, str(o, "message"));
+        ws_buf_append(&b, "\n", 1);
+    }
     return ws_buf_steal(&b);
 }
 

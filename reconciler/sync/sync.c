@@ -106,10 +106,10 @@ static json_t *item_report(const struct item *it)
                   ws_phase_str(p->phase), "wave", p->wave, "hook", p->is_hook, "result",
                   it->result ? it->result : "NotRun", "health",
                   it->state == IT_PENDING ? "Unknown" : ws_health_str(it->health.status));
-    if (it->message[0])
+    if (it->message && it->message[0])
         json_object_set_new(o, "message", json_string(it->message)); /* steals */
     else if (it->health.message[0] && it->health.status != WS_HEALTH_HEALTHY)
-        json_object_set_new(o, "message", json_string(it->health.message)); /* steals */
+        json_object_set_new(o, "message", json_string(ws_health_message(&it->health))); /* steals */
     if (it->applied_ms)
         json_object_set_new(o, "appliedMs", json_integer((json_int_t)it->applied_ms)); /* steals */
     if (it->healthy_ms)
@@ -145,6 +145,8 @@ static void finish(struct ws_sync *s)
         json_decref(s->items[i].live);
         json_decref(s->items[i].pods);
         json_decref(s->items[i].changes);
+        ws_health_clear(&s->items[i].health);
+        free(s->items[i].message);
     }
     free(s->items);
     if (s->planned)
@@ -558,6 +560,23 @@ static void item_done(struct item *it)
         wave_complete(s, s->stage == ST_SYNCFAIL && s->wave_failures ? "Failed" : "Healthy");
 }
 
+static void item_vsay(struct item *it, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void item_vsay(struct item *it, const char *fmt, va_list ap)
+{
+    free(it->message);
+    if (vasprintf(&it->message, fmt, ap) < 0)
+        it->message = NULL;
+    ws_utf8_sanitize(it->message);
+}
+
+void ws__sync_item_say(struct item *it, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    item_vsay(it, fmt, ap);
+    va_end(ap);
+}
+
 static void item_fail(struct item *it, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void item_fail(struct item *it, const char *fmt, ...)
 {
@@ -567,9 +586,8 @@ static void item_fail(struct item *it, const char *fmt, ...)
     it->state = IT_FAILED;
     it->result = "Failed";
     va_start(ap, fmt);
-    vsnprintf(it->message, sizeof(it->message), fmt, ap);
+    item_vsay(it, fmt, ap);
     va_end(ap);
-    ws_utf8_sanitize(it->message);
     if (ws__sync_pitem(it)->is_hook)
         hook_cleanup(it, 0);
     if (s->stage == ST_SYNCFAIL) { /* a failing SyncFail hook: record, go on */
@@ -583,7 +601,7 @@ static void item_fail(struct item *it, const char *fmt, ...)
     }
     record_wave(s, w, "Failed", ws__sync_pitem(it)->ident);
     ws__sync_fail(s, WS_EHTTP, "%s %s: %s", ws__sync_pitem(it)->is_hook ? "hook" : "object", ws__sync_pitem(it)->ident,
-         it->message);
+         it->message ? it->message : "out of memory");
 }
 
 /* Pods of a Job, kept by name for health. */
@@ -619,6 +637,7 @@ static void on_recheck(uv_timer_t *t)
 static void assess(struct item *it, const json_t *pods)
 {
     const struct ws_sync *s = it->s;
+    ws_health_clear(&it->health); /* the built-in rules leave full_message alone */
     if (!s->opts.lua_health || !ws_lua_health_assess(s->opts.lua_health, it->live, &it->health))
         ws_health_assess(&it->health, it->live, pods);
     else
@@ -651,7 +670,7 @@ static void item_check_health(struct item *it)
     if (it->health.status == WS_HEALTH_HEALTHY)
         item_done(it);
     else if (it->health.status == WS_HEALTH_DEGRADED)
-        item_fail(it, "Degraded: %s", it->health.message);
+        item_fail(it, "Degraded: %s", ws_health_message(&it->health));
 }
 
 static void on_object_event(enum ws_watch_event ev, json_t *obj, const struct ws_err *e, void *data)
@@ -667,6 +686,7 @@ static void on_object_event(enum ws_watch_event ev, json_t *obj, const struct ws
         json_decref(it->live);
         it->live = NULL;
         it->health.status = WS_HEALTH_MISSING;
+        ws_health_clear(&it->health);
         snprintf(it->health.message, sizeof(it->health.message), "deleted while waiting");
         return;
     }
@@ -767,7 +787,7 @@ static void on_applied(const struct ws_kube_result *res, void *data)
         return;
     }
     if (it->health.status == WS_HEALTH_DEGRADED) {
-        item_fail(it, "Degraded: %s", it->health.message);
+        item_fail(it, "Degraded: %s", ws_health_message(&it->health));
         return;
     }
     watch_item(it);
@@ -923,8 +943,8 @@ static void on_wave_deadline(uv_timer_t *t)
                        it->health.message[0] && it->state == IT_WAITING ? ": " : "",
                        it->state == IT_WAITING ? it->health.message : "");
         it->result = "Failed";
-        snprintf(it->message, sizeof(it->message), "not Healthy at the wave's deadline: %s: %s",
-                 ws_health_str(it->health.status), it->health.message);
+        ws__sync_item_say(it, "not Healthy at the wave's deadline: %s: %s", ws_health_str(it->health.status),
+                          ws_health_message(&it->health));
     }
     s->wave_timer = NULL; /* this timer; closed below */
     ws_timer_close(&t);

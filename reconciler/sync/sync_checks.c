@@ -35,7 +35,7 @@ static void on_preflight(const struct ws_kube_result *res, void *data)
         !(ws__sync_immutable_error(res) && ws__sync_will_recreate(it)) && res->status != 403) {
         int code = res->code == WS_ENOTFOUND || res->code == WS_EINVAL ? WS_EINVAL : res->code;
         it->result = "Failed";
-        snprintf(it->message, sizeof(it->message), "%s", res->err->msg);
+        ws__sync_item_say(it, "%s", res->err->msg);
         /* nothing has been applied: bad input (exit 2), a conflict or an
          * unreachable cluster keep their own class */
         ws__sync_fail(s, code, "%s (nothing was applied)", res->err->msg);
@@ -79,7 +79,7 @@ static void on_dry_applied(const struct ws_kube_result *res, void *data)
     it->dry = NULL;
     if (res->code < 0) {
         it->result = "Failed";
-        snprintf(it->message, sizeof(it->message), "%s", res->err->msg);
+        ws__sync_item_say(it, "%s", res->err->msg);
         if (!s->code) {
             s->code = res->code == WS_EINVAL ? WS_EINVAL : res->code;
             s->failed = 1;

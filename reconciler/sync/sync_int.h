@@ -59,7 +59,7 @@ struct item {
     json_t *changes;            /* dry run: fields that would change */
     int step_pending;           /* a request of this item is counted in s->outstanding */
     struct dry_ctx *dry;        /* dry run: the comparison in progress */
-    char message[1024];
+    char *message;              /* why it failed (owned; NULL: nothing to say): ws__sync_item_say */
 };
 
 struct ws_sync {
@@ -142,6 +142,9 @@ int ws__sync_will_recreate(const struct item *it);
 int ws__sync_immutable_error(const struct ws_kube_result *res);
 /* Stop an item's requests and watches (no callbacks after). */
 void ws__sync_item_quiesce(struct item *it);
+/* Replace the item's message (format like printf; kept whole, since it may
+ * carry a health script's message as the script wrote it). */
+void ws__sync_item_say(struct item *it, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* sync_checks.c */
 void ws__sync_dry_run(struct ws_sync *s);

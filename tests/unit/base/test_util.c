@@ -525,9 +525,41 @@ static void test_hex_and_tokens(void)
     }
 }
 
+/* Text for a terminal row: control characters escaped, the rest as is. */
+static void test_escaped(void)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"plain text, ünïcödé €", "plain text, ünïcödé €"},
+        {"line one\nline two\r\n", "line one\\nline two\\r\\n"},
+        {"a\tb", "a\\tb"},
+        {"\033[31mred\033[0m", "\\x1b[31mred\\x1b[0m"},
+        {"bell\a del\x7f", "bell\\x07 del\\x7f"},
+        {"csi \xc2\x9b" "2J nbsp \xc2\xa0", "csi \\u009b2J nbsp \xc2\xa0"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct ws_buf b;
+        char name[96];
+        ws_buf_init(&b, 0);
+        tap_ok(ws_buf_append_escaped(&b, cases[i].in) == 0, "escaped %zu: appended", i);
+        snprintf(name, sizeof(name), "escaped %zu: %s", i, cases[i].want);
+        tap_is_str(b.data ? b.data : "", cases[i].want, name);
+        ws_buf_free(&b);
+    }
+    {
+        struct ws_buf b;
+        ws_buf_init(&b, 4);
+        tap_ok(ws_buf_append_escaped(&b, "ab\ncd") == WS_ELIMIT, "escaped: the buffer's maximum holds");
+        ws_buf_free(&b);
+    }
+}
+
 int main(void)
 {
     test_buf();
+    test_escaped();
     test_base64();
     test_duration();
     test_rfc3339();

@@ -1,5 +1,6 @@
 /* test_yaml.c — table-driven tests for reconciler/base/yaml.c: core-schema typing,
- * streams, anchors and merges, limits, error positions, mirrors and dumping. */
+ * streams, anchors and merges, limits, error positions, mirrors, repeated
+ * keys (strict, or the last kept on request) and dumping. */
 #include "base/yaml.h"
 
 #include <jansson.h>
@@ -873,6 +874,102 @@ static void test_dump(void)
     tap_ok(ws_yaml_dump(NULL) == NULL, "dump: NULL value gives NULL");
 }
 
+/* --- repeated keys: strict by default, the last one kept on request ---------- */
+
+/* What the callback heard, one "doc:line:column first_line key path" per repeat. */
+static void note_dup(void *data, const struct ws_yaml_dup *d)
+{
+    char *log = data;
+    size_t n = strlen(log);
+    snprintf(log + n, 1024 - n, "%s%s %zu:%d:%d first %d key %s path %s", n ? "; " : "", d->name, d->doc, d->line,
+             d->column, d->first_line, d->key, d->path);
+}
+
+static const struct {
+    const char *what, *src;
+    const char *value; /* the documents, as a JSON array */
+    const char *heard; /* the callback's log */
+} dup_cases[] = {
+    {"a StatefulSet dump with two updateStrategy keys: the last one",
+     "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  replicas: 3\n"
+     "  updateStrategy:\n    type: RollingUpdate\n    rollingUpdate: {partition: 0}\n"
+     "  serviceName: db\n  updateStrategy:\n    type: OnDelete\n",
+     "[{\"apiVersion\": \"apps/v1\", \"kind\": \"StatefulSet\", \"metadata\": {\"name\": \"db\"}, "
+     "\"spec\": {\"replicas\": 3, \"updateStrategy\": {\"type\": \"OnDelete\"}, \"serviceName\": \"db\"}}]",
+     NAME " 0:11:3 first 7 key updateStrategy path spec.updateStrategy"},
+    {"three times: each repeat names the first",
+     "a: 1\na: 2\na: 3\n", "[{\"a\": 3}]",
+     NAME " 0:2:1 first 1 key a path a; " NAME " 0:3:1 first 1 key a path a"},
+    {"inside a sequence item, in the second document",
+     "x: 1\n---\nspec:\n  containers:\n  - name: a\n    env: []\n  - name: b\n    image: x\n    image: y\n",
+     "[{\"x\": 1}, {\"spec\": {\"containers\": [{\"name\": \"a\", \"env\": []}, {\"name\": \"b\", \"image\": \"y\"}]}}]",
+     NAME " 1:9:5 first 8 key image path spec.containers[1].image"},
+    {"a key with dots is quoted in the path",
+     "metadata:\n  annotations:\n    argocd.argoproj.io/sync-wave: \"1\"\n    argocd.argoproj.io/sync-wave: \"2\"\n",
+     "[{\"metadata\": {\"annotations\": {\"argocd.argoproj.io/sync-wave\": \"2\"}}}]",
+     NAME " 0:4:5 first 3 key argocd.argoproj.io/sync-wave path "
+     "metadata.annotations[\"argocd.argoproj.io/sync-wave\"]"},
+    {"flow mappings too", "m: {a: 1, b: 2, a: 3}\n", "[{\"m\": {\"a\": 3, \"b\": 2}}]",
+     NAME " 0:1:17 first 1 key a path m.a"},
+    {"a repeated key whose values are mappings: the last mapping whole, not merged",
+     "s:\n  x: 1\n  y: 2\ns:\n  z: 3\n", "[{\"s\": {\"z\": 3}}]", NAME " 0:4:1 first 1 key s path s"},
+    {"explicit keys still win over << merges", "base: &b {a: 1, c: 1}\nm:\n  <<: *b\n  a: 2\n  a: 3\n",
+     "[{\"base\": {\"a\": 1, \"c\": 1}, \"m\": {\"a\": 3, \"c\": 1}}]", NAME " 0:5:3 first 4 key a path m.a"},
+    {"no repeats: nothing heard", "a: 1\nb: {a: 2}\n", "[{\"a\": 1, \"b\": {\"a\": 2}}]", ""},
+};
+
+static void test_duplicates(void)
+{
+    for (size_t i = 0; i < sizeof(dup_cases) / sizeof(dup_cases[0]); i++) {
+        struct ws_yaml_limits lim;
+        struct ws_yaml_stream s = {NULL, 0};
+        struct ws_err err;
+        char heard[1024] = "";
+        json_t *docs = json_array();
+        int rc;
+        /* strict, the default: refused whenever something repeats */
+        ws_err_clear(&err);
+        rc = ws_yaml_parse(&s, dup_cases[i].src, strlen(dup_cases[i].src), NAME, NULL, &err);
+        if (*dup_cases[i].heard)
+            tap_ok(rc == WS_EPARSE && strstr(err.msg, "duplicate key") && s.ndocs == 0, "strict: %s: refused (%s)",
+                   dup_cases[i].what, err.msg);
+        else
+            tap_is_int(rc, 0, "strict: no repeats: parses");
+        ws_yaml_stream_free(&s);
+        /* lenient: the last value, each repeat reported */
+        memset(&lim, 0, sizeof(lim));
+        lim.keep_last_duplicate = 1;
+        lim.on_duplicate = note_dup;
+        lim.on_duplicate_data = heard;
+        rc = ws_yaml_parse(&s, dup_cases[i].src, strlen(dup_cases[i].src), NAME, &lim, &err);
+        tap_is_int(rc, 0, dup_cases[i].what);
+        for (size_t d = 0; d < s.ndocs; d++)
+            json_array_append(docs, s.docs[d].value);
+        is_json(docs, dup_cases[i].value, "  keeps the last value");
+        tap_is_str(heard, dup_cases[i].heard, "  reports each repeat: file, line, key path");
+        if (i == 0 && s.ndocs == 1)
+            tap_is_int(ws_yaml_pos_line(s.docs[0].pos, "spec", "updateStrategy", "type", NULL), 12,
+                       "  positions follow the value kept");
+        json_decref(docs);
+        ws_yaml_stream_free(&s);
+    }
+    {
+        struct ws_yaml_limits lim;
+        json_t *v = NULL;
+        struct ws_err err;
+        memset(&lim, 0, sizeof(lim));
+        lim.keep_last_duplicate = 1; /* without a callback: silently the last */
+        tap_ok(parse_one(&v, "a: 1\na: 2\n", &lim, &err) == 0, "lenient without a callback: parses");
+        is_json(v, "{\"a\": 2}", "  the last value");
+        json_decref(v);
+        v = NULL;
+        lim.keep_last_duplicate = 0;
+        lim.on_duplicate = note_dup; /* a callback alone does not make a parse lenient */
+        tap_ok(parse_one(&v, "a: 1\na: 2\n", &lim, &err) == WS_EPARSE, "a callback without the flag: still strict");
+        tap_contains(err.msg, NAME ":2:1: duplicate key \"a\" (first at line 1)", "  the usual error");
+    }
+}
+
 int main(void)
 {
     test_typing();
@@ -884,6 +981,7 @@ int main(void)
     test_key_lines();
     test_keys();
     test_limits();
+    test_duplicates();
     test_dump();
     return tap_done();
 }

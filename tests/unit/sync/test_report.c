@@ -382,6 +382,15 @@ static const struct text_case text_cases[] = {
      "a: Failed at r in 1.5s",
      {"Failed apps/v1 Deployment n/d", ".spec.replicas: null -> 3", ".spec.x: (none) -> \"<y>\""},
      {" — ", "apps/v1 Deployment n/d:"}},
+    {"messages over several lines (a health script's) stay on their lines, escaped",
+     "{'application':'a','revision':'r','result':'Failed','message':'object example.com/v1 Widget n/q: "
+     "Degraded: quota\\nexceeded','durationMs':0,'dryRun':false,'waves':[],'objects':[{'object':"
+     "'example.com/v1 Widget n/q','phase':'Sync','wave':0,'result':'Failed','message':'Degraded: quota:\\n"
+     "\\tcpu: 4/4\\u001b[0m'}],'pruned':[{'object':'v1 ConfigMap n/old','result':'Skipped','message':'kept:\\r\\nPrune=false'}]}",
+     "a: Failed at r in 0.0s — object example.com/v1 Widget n/q: Degraded: quota\\nexceeded",
+     {"Failed example.com/v1 Widget n/q: Degraded: quota:\\n\\tcpu: 4/4\\x1b[0m",
+      "Skipped v1 ConfigMap n/old: kept:\\r\\nPrune=false"},
+     {"\t", "\033", "\r"}},
     {"an empty report still renders", "{}", ": at in 0.0s", {NULL}, {"PHASE"}},
 };
 
