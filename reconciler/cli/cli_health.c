@@ -20,7 +20,7 @@
 
 static void health_usage(FILE *f)
 {
-    fprintf(f, "usage: wavesync [--output json] health [--config FILE] OBJECT.yaml... (- reads standard input)\n"
+    fprintf(f, "usage: wavesync health OBJECT.yaml... (- reads standard input) [--config FILE] [--output json]\n"
                "  prints each object's health: by the Lua scripts of wavesync.yaml's health section\n"
                "  when one applies, else by the built-in rules (a missing ./wavesync.yaml: built-in only);\n"
                "  a key written twice in an object is a warning, and its last value counts\n");
@@ -103,13 +103,11 @@ static void object_name(char *buf, size_t len, const json_t *obj)
 int ws_cli_health(const struct ws_global_opts *g, int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config = g->config;
     struct ws_config cfg;
-    int have_cfg = 0, ch, rc = 0;
+    int have_cfg = 0, rc = 0;
     struct ws_lua_health *lh = NULL;
     json_t *objects = json_array(), *results = json_array(), *v;
     struct ws_err err;
@@ -117,17 +115,11 @@ int ws_cli_health(const struct ws_global_opts *g, int argc, char **argv)
     ws_err_clear(&err);
     memset(&cfg, 0, sizeof(cfg));
     optind = 0; /* 0: glibc re-initialises its permutation state */
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (ch == 'C') {
-            config = optarg;
-        } else if (ch == 'h') {
-            health_usage(stdout);
-            goto out;
-        } else {
-            health_usage(stderr);
-            rc = WS_EXIT_USAGE;
-            goto out;
-        }
+    /* --config, --output and -h are global options: main() has taken them out */
+    if (getopt_long(argc, argv, "", longopts, NULL) != -1) { /* an option health does not know */
+        health_usage(stderr);
+        rc = WS_EXIT_USAGE;
+        goto out;
     }
     if (optind >= argc) {
         health_usage(stderr);

@@ -896,10 +896,10 @@ static void test_cli(void)
     free(out);
     free(errout);
 
-    /* the local --config, and --output json */
-    g.config = NULL;
+    /* --config (a global option, taken out by main before the command) and --output json */
+    g.config = config;
     g.json_output = 1;
-    rc = run_cli(&g, &out, &errout, "--config", config, objects, NULL);
+    rc = run_cli(&g, &out, &errout, objects, NULL);
     tap_is_int(rc, 0, "cli json: exit 0");
     res = json_loads(out ? out : "", 0, &jerr);
     tap_ok(json_is_array(res) && json_array_size(res) == 4, "cli json: four results");
