@@ -452,29 +452,47 @@ static void manual_sync(struct svc *s, struct ws_httpd_req *req, const char *nam
     json_decref(body);
 }
 
-static json_t *app_json(struct svc *s, const struct ws_app *a)
+static json_t *app_json(struct svc *s, const struct ws_app *a, int with_resources)
 {
     struct app_state *st = ws__svc_app(s, a->name);
-    json_t *srcs = json_array();
+    struct ws_live_summary live;
+    json_t *srcs = json_array(), *doc, *awaiting;
+    const char *sync;
     for (size_t i = 0; i < a->nsources; i++)
         json_array_append_new(srcs, json_pack("{s:s, s:s, s:s}", "repoURL", a->sources[i].repo_url, "path", /* steals */
                                               a->sources[i].path, "targetRevision", a->sources[i].target_revision));
-    json_t *awaiting = st && st->awaiting_revision[0]
-                           ? json_pack("{s:s, s:I, s:I}", "revision", st->awaiting_revision, "trigger",
-                                       (json_int_t)st->awaiting_trigger, "since", (json_int_t)st->awaiting_since)
-                           : json_null();
-    /* Until live tracking compares the cluster with Git, the sync status is
-       known only where a push left a manual application behind. */
-    return json_pack("{s:s, s:s, s:i, s:o, s:s?, s:s?, s:s?, s:b, s:b, s:s, s:b, s:I, s:s?, s:s?, s:s, s:o}",
-                     "name", a->name, "file", a->file, "line", a->line, "sources", srcs, "destinationServer",
-                     a->dest_server, "destinationName", a->dest_name, "namespace", a->dest_namespace,
-                     "automated", a->automated, "prune", a->auto_prune, "state",
-                     st && st->running ? "Running" : st && st->pending ? "Pending" : "Idle", "pending",
-                     st && st->pending, "lastRun", (json_int_t)(st ? st->last_run : 0), "lastResult",
-                     st && st->last_result[0] ? st->last_result : NULL, "lastRevision",
-                     st && st->last_revision[0] ? st->last_revision : NULL, "syncStatus",
-                     st && st->awaiting_revision[0] ? "OutOfSync" : "Unknown", "awaitingManualSync",
-                     awaiting); /* steals srcs and awaiting */
+    ws_live_summary(s->live, a->name, &live);
+    awaiting = st && st->awaiting_revision[0]
+                   ? json_pack("{s:s, s:I, s:I}", "revision", st->awaiting_revision, "trigger",
+                               (json_int_t)st->awaiting_trigger, "since", (json_int_t)st->awaiting_since)
+                   : json_null();
+    /* a manual application a push left behind is OutOfSync even before the
+       comparison with the pushed commit is in */
+    sync = st && st->awaiting_revision[0] ? "OutOfSync" : ws_sync_status_str(live.sync);
+    doc = json_pack("{s:s, s:s, s:i, s:o, s:s?, s:s?, s:s?, s:b, s:b, s:b, s:s, s:b, s:I, s:s?, s:s?, s:s, s:o,"
+                    " s:{s:s, s:s}, s:{s:s?, s:i, s:i, s:i, s:i, s:s}}",
+                    "name", a->name, "file", a->file, "line", a->line, "sources", srcs, "destinationServer",
+                    a->dest_server, "destinationName", a->dest_name, "namespace", a->dest_namespace,
+                    "automated", a->automated, "prune", a->auto_prune, "selfHeal", a->self_heal, "state",
+                    st && st->running ? "Running" : st && st->pending ? "Pending" : "Idle", "pending",
+                    st && st->pending, "lastRun", (json_int_t)(st ? st->last_run : 0), "lastResult",
+                    st && st->last_result[0] ? st->last_result : NULL, "lastRevision",
+                    st && st->last_revision[0] ? st->last_revision : NULL, "syncStatus", sync,
+                    "awaitingManualSync", awaiting, /* steals srcs and awaiting */
+                    "health", "status", live.tracked ? ws_health_str(live.health) : "Unknown", "message",
+                    live.tracked ? "" : "not tracked yet",
+                    "comparedTo", "revision", live.revision[0] ? live.revision : NULL, "objects", (int)live.objects,
+                    "outOfSync", (int)live.outofsync, "missing", (int)live.missing, "requiresPruning",
+                    (int)live.extra, "message", live.message);
+    if (doc && st && (st->heal_attempts || st->heals))
+        json_object_set_new(doc, "selfHealing", json_pack("{s:i, s:I, s:s?}", "attempts", st->heal_attempts, /* steals */
+                                                       "total", (json_int_t)st->heals, "message",
+                                                       st->heal_message[0] ? st->heal_message : NULL));
+    if (doc && with_resources) {
+        json_t *res = ws_live_resources(s->live, a->name);
+        json_object_set_new(doc, "resources", res ? res : json_array()); /* steals */
+    }
+    return doc;
 }
 
 struct read_ctx {
@@ -589,6 +607,44 @@ static void metrics(struct svc *s, struct ws_httpd_req *req)
     ws_buf_appendf(&b, "# HELP wavesync_kube_retries_total Kubernetes API requests retried.\n"
                        "# TYPE wavesync_kube_retries_total counter\nwavesync_kube_retries_total %llu\n",
                    (unsigned long long)ks.retries);
+    {
+        struct ws_live_stats ls;
+        ws_live_stats(s->live, &ls);
+        ws_buf_appendf(&b,
+                       "# HELP wavesync_app_sync_status Sync status of each application (1 for its current one).\n"
+                       "# TYPE wavesync_app_sync_status gauge\n");
+        for (size_t k = 0; k < s->snap->cat.napps; k++) {
+            const char *name = s->snap->cat.apps[k].name;
+            struct app_state *st = ws__svc_app(s, name);
+            struct ws_live_summary sum;
+            ws_live_summary(s->live, name, &sum);
+            ws_buf_appendf(&b, "wavesync_app_sync_status{app=\"%s\",status=\"%s\"} 1\n", name,
+                           st && st->awaiting_revision[0] ? "OutOfSync" : ws_sync_status_str(sum.sync));
+        }
+        ws_buf_appendf(&b,
+                       "# HELP wavesync_app_health_status Health of each application (1 for its current one).\n"
+                       "# TYPE wavesync_app_health_status gauge\n");
+        for (size_t k = 0; k < s->snap->cat.napps; k++) {
+            struct ws_live_summary sum;
+            ws_live_summary(s->live, s->snap->cat.apps[k].name, &sum);
+            ws_buf_appendf(&b, "wavesync_app_health_status{app=\"%s\",status=\"%s\"} 1\n",
+                           s->snap->cat.apps[k].name, sum.tracked ? ws_health_str(sum.health) : "Unknown");
+        }
+        ws_buf_appendf(&b,
+                       "# HELP wavesync_drift_total Drift seen in applications with selfHeal.\n"
+                       "# TYPE wavesync_drift_total counter\nwavesync_drift_total %llu\n"
+                       "# HELP wavesync_self_heal_total Self-heal syncs queued.\n"
+                       "# TYPE wavesync_self_heal_total counter\nwavesync_self_heal_total %llu\n"
+                       "# HELP wavesync_live_objects Objects carrying wavesync's tracking annotation, followed live.\n"
+                       "# TYPE wavesync_live_objects gauge\nwavesync_live_objects %zu\n"
+                       "# HELP wavesync_live_watches Watches (cluster x resource type), and how many failed.\n"
+                       "# TYPE wavesync_live_watches gauge\nwavesync_live_watches{state=\"running\"} %zu\n"
+                       "wavesync_live_watches{state=\"failed\"} %zu\n"
+                       "# HELP wavesync_live_events_total Watch events received.\n"
+                       "# TYPE wavesync_live_events_total counter\nwavesync_live_events_total %llu\n",
+                       (unsigned long long)s->m.drifts, (unsigned long long)s->m.self_heals, ls.objects,
+                       ls.watches - ls.watches_failed, ls.watches_failed, (unsigned long long)ls.events);
+    }
     if (s->httpd) {
         ws_httpd_stats(s->httpd, &hs);
         ws_buf_appendf(&b,
@@ -637,7 +693,7 @@ void ws__api_handle(struct ws_httpd_req *req, void *data)
     } else if (strcmp(path, "/api/v1/applications") == 0 && get) {
         json_t *list = json_array();
         for (size_t i = 0; i < s->snap->cat.napps; i++)
-            json_array_append_new(list, app_json(s, &s->snap->cat.apps[i])); /* steals */
+            json_array_append_new(list, app_json(s, &s->snap->cat.apps[i], 0)); /* steals */
         reply_json(req, 200, json_pack("{s:o, s:O, s:I}", "applications", list, "invalid", s->snap->cat.invalid,
                                        "routing", (json_int_t)s->routing));
     } else if (strncmp(path, "/api/v1/applications/", 21) == 0) {
@@ -657,7 +713,7 @@ void ws__api_handle(struct ws_httpd_req *req, void *data)
             if (!(a = ws__svc_app_def(s, name))) {
                 reply_error(req, 404, "no Application \"%s\"", name);
             } else if ((c = read_ctx(s, req, "application"))) {
-                c->doc = app_json(s, a);
+                c->doc = app_json(s, a, 1);
                 if (ws_store_list_runs(s->store, name, 20, on_read, c) < 0) {
                     json_decref(c->doc);
                     free(c);

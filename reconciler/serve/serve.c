@@ -45,7 +45,7 @@ const char *ws__svc_run_results(size_t i)
 
 /* --- snapshots and application state ------------------------------------------------- */
 
-static void snap_unref(struct snapshot *sn)
+void ws__snap_unref(struct snapshot *sn)
 {
     if (sn && --sn->refs == 0) {
         ws_push_index_free(sn->ix);
@@ -67,10 +67,16 @@ static struct snapshot *snap_new(struct ws_catalog *cat, const struct ws_config 
     sn->cat = *cat;
     memset(cat, 0, sizeof(*cat));
     if (ws_push_index_build(&sn->ix, cfg, &sn->cat, err) < 0) {
-        snap_unref(sn);
+        ws__snap_unref(sn);
         return NULL;
     }
     return sn;
+}
+
+struct snapshot *ws__snap_ref(struct svc *s)
+{
+    s->snap->refs++;
+    return s->snap;
 }
 
 struct app_state *ws__svc_app(struct svc *s, const char *name)
@@ -185,7 +191,7 @@ static void route_one(struct route_job *j, const struct ws_repo *repo, const cha
             rc = err.code;
             goto fail;
         }
-        snap_unref(j->new_snap);
+        ws__snap_unref(j->new_snap);
         j->new_snap = sn = fresh;
     }
     if ((rc = ws_push_match(&targets, &n, sn->ix, repo, t->ref, dflt, &ch, &err)) < 0)
@@ -291,6 +297,7 @@ static void on_routed_stored(int code, const struct ws_err *err, void *data)
                 snprintf(a->awaiting_revision, sizeof(a->awaiting_revision), "%s", commit ? commit : "");
                 a->awaiting_since = ws_wall_s();
                 post_awaiting_status(c->s, a->name, commit, c->extra);
+                ws__track_app(c->s, a->name, commit); /* compare the cluster with the pushed commit */
             } else if (a) {
                 a->pending = 1;
                 ws_timer_close(&a->retry); /* a newer push supersedes a retry of an older one */
@@ -327,7 +334,7 @@ static void route_after(uv_work_t *w, int status)
     /* Application files changed: install the catalog read on the worker,
        unless a job that started later already installed a newer one */
     if (j->new_snap && j->gen >= s->snap_gen) {
-        snap_unref(s->snap);
+        ws__snap_unref(s->snap);
         s->snap = j->new_snap;
         s->snap_gen = ++s->gen_counter;
         j->new_snap = NULL;
@@ -335,8 +342,14 @@ static void route_after(uv_work_t *w, int status)
             ws_error("out of memory tracking applications");
         log_catalog_problems(&s->snap->cat);
         ws_info("applications re-read: %zu", s->snap->cat.napps);
+        for (size_t k = 0; k < s->snap->cat.napps; k++) { /* new ones: start following them */
+            struct ws_live_summary sum;
+            ws_live_summary(s->live, s->snap->cat.apps[k].name, &sum);
+            if (!sum.tracked)
+                ws__track_app(s, s->snap->cat.apps[k].name, NULL);
+        }
     }
-    snap_unref(j->new_snap); /* superseded */
+    ws__snap_unref(j->new_snap); /* superseded */
     j->new_snap = NULL;
     ws__hist_add(&s->m.route_ms, (double)(now - j->started_ms), ws__route_bounds);
     for (size_t k = 0; k < j->ntrigs; k++)
@@ -393,7 +406,7 @@ static void route_after(uv_work_t *w, int status)
         json_decref(j->res[i].apps);
     j_ntrigs = j->ntrigs;
     free(j->res);
-    snap_unref(j->snap);
+    ws__snap_unref(j->snap);
     free(j);
     q->busy = 0;
 #ifdef __GLIBC__
@@ -455,7 +468,7 @@ static void start_routing(struct svc *s, size_t repo)
             q->tail = tail;
         q->head = j->trigs;
         q->busy = 0;
-        snap_unref(j->snap);
+        ws__snap_unref(j->snap);
         free(j->res);
         free(j);
         if (!q->retry)
@@ -497,11 +510,12 @@ struct job {
     struct ws_sync *sync;
     struct ws_sync_opts opts;
     const struct ws_repo *status_repo;
+    struct ws_kube *kube;     /* the cluster it syncs to */
 };
 
 static void job_free(struct job *j)
 {
-    snap_unref(j->snap);
+    ws__snap_unref(j->snap);
     free(j->app);
     free(j->revision);
     json_decref(j->extra);
@@ -614,8 +628,10 @@ static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *d
     json_t *w;
     size_t i;
     char desc[256];
-    (void)sync;
     j->sync = NULL;
+    /* what this run applied is what the live state compares with from now on */
+    if (!j->dry_run && j->kube && commit && !j->requeue)
+        ws__track_desired(s, j->app, j->kube, sync, commit);
     if (!result)
         result = code == 0 ? "Succeeded" : "Error";
     if (j->requeue) {
@@ -659,6 +675,8 @@ static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *d
         a->running = NULL;
     s->running--;
     ws__svc_schedule(s);
+    if (a)
+        ws__track_after_run(s, a->name);
     maybe_finish(s);
 }
 
@@ -892,7 +910,7 @@ static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *
         const struct ws_repo *r = def->nsources ? ws_config_repo_by_url(s->cfg, def->sources[0].repo_url) : NULL;
         j->opts.fetched_since = r ? s->queues[r - s->cfg->repos].last_fetch : 0;
     }
-    if (!(kube = ws_clusters_for(&s->clusters, def, &e)) ||
+    if (!(j->kube = kube = ws_clusters_for(&s->clusters, def, &e)) ||
         ws_sync_start(&j->sync, s->loop, kube, def, &j->opts, NULL, on_sync_done, j, &e) < 0) {
         fail_run(s, j, e.msg);
         goto out;
@@ -963,10 +981,15 @@ static void close_handle(uv_handle_t *h)
 
 static void on_drain_tick(uv_timer_t *t);
 
+void ws__svc_maybe_finish(struct svc *s)
+{
+    maybe_finish(s);
+}
+
 static void maybe_finish(struct svc *s)
 {
     size_t r;
-    if (!s->stopping || s->running > 0 || s->httpd || !s->store)
+    if (!s->stopping || s->running > 0 || s->httpd || !s->store || ws__track_busy(s))
         return;
     for (r = 0; r < s->cfg->nrepos; r++)
         if (s->queues[r].busy)
@@ -981,9 +1004,12 @@ static void maybe_finish(struct svc *s)
     ws_timer_close(&s->backoff);
     for (r = 0; r < s->cfg->nrepos; r++)
         ws_timer_close(&s->queues[r].retry);
-    for (size_t i = 0; i < s->napps; i++)
+    for (size_t i = 0; i < s->napps; i++) {
         ws_timer_close(&s->apps[i].retry);
+        ws_timer_close(&s->apps[i].heal_timer);
+    }
     ws_timer_close(&s->grace);
+    ws__track_free(s); /* before the clusters: its watches use their clients */
     if (s->status) {
         ws_status_client_close(s->status);
         s->status = NULL;
@@ -1039,6 +1065,7 @@ static void on_signal(uv_signal_t *h, int signum)
     ws_info("%s: stopping (no new runs; %d running)", signum == SIGTERM ? "SIGTERM" : "SIGINT", s->running);
     s->stopping = 1;
     s->ready = 0;
+    ws__track_stop(s);
     if (s->running > 0)
         s->grace = ws_timer_start(s->loop, s->cfg->server.shutdown_grace_ms, on_grace, s);
     if (s->httpd)
@@ -1067,6 +1094,15 @@ static void recover(struct svc *s, json_t *state)
                              json_string_value(json_object_get(v, "ref")),
                              json_string_value(json_object_get(v, "before")), after,
                              json_string_value(json_object_get(extra, "defaultBranch")), extra);
+    }
+    json_array_foreach(json_object_get(state, "lastRuns"), i, v) {
+        struct app_state *a = ws__svc_app(s, json_string_value(json_object_get(v, "app")));
+        if (!a)
+            continue;
+        a->last_run = json_integer_value(json_object_get(v, "id"));
+        snprintf(a->last_result, sizeof(a->last_result), "%s", json_string_value(json_object_get(v, "result")) ?: "");
+        snprintf(a->last_revision, sizeof(a->last_revision), "%s",
+                 json_string_value(json_object_get(v, "revision")) ?: "");
     }
     json_array_foreach(json_object_get(state, "awaiting"), i, v) {
         struct app_state *a = ws__svc_app(s, json_string_value(json_object_get(v, "app")));
@@ -1165,6 +1201,10 @@ int ws_serve_run(const char *config_path, const char *listen)
     uv_signal_start(&s.sigint, on_signal, SIGINT);
     signal(SIGPIPE, SIG_IGN);
     recover(&s, state);
+    if (ws__track_start(&s) < 0) {
+        fprintf(stderr, "wavesync serve: out of memory\n");
+        goto out_loop;
+    }
     s.ready = 1;
     ws_info("listening on %s:%d: %zu %s, %zu %s, state in %s", cfg.server.listen_host,
             ws_httpd_port(s.httpd), s.snap->cat.napps, ws_plural(s.snap->cat.napps, "application", "applications"),
@@ -1203,7 +1243,7 @@ out_loop:
     free(s.apps);
     free(s.buckets);
     ws_lua_health_free(s.lua);
-    snap_unref(s.snap);
+    ws__snap_unref(s.snap);
     json_decref(s.m.webhooks);
     json_decref(state);
     uv_loop_close(&loop);

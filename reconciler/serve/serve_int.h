@@ -11,6 +11,7 @@
 #include "sync/clusters.h"
 #include "config/config.h"
 #include "serve/httpd.h"
+#include "live/live.h"
 #include "source/push.h"
 #include "serve/status.h"
 #include "serve/store.h"
@@ -25,6 +26,7 @@ struct snapshot {
 };
 
 struct job;
+struct plan_job;
 
 struct app_state {
     char *name;
@@ -37,6 +39,12 @@ struct app_state {
     char *retry_revision;
     char last_result[16];
     char last_revision[41];
+    /* selfHeal (tracking.c) */
+    int heal_attempts;         /* in a row, without a calm Synced spell between them */
+    uint64_t heals;            /* self-heal syncs queued since the start */
+    uv_timer_t *heal_timer;    /* the next attempt, while backing off */
+    uint64_t heal_due_ms, synced_since_ms;
+    char heal_message[768];    /* "self-heal backing off: …" while it does */
     /* manual sync policy: a push made it OutOfSync at this commit ("" = none) */
     char awaiting_revision[41];
     int64_t awaiting_trigger;
@@ -76,6 +84,7 @@ struct metrics {
     uint64_t runs_by_result[5]; /* Succeeded, Failed, Error, Canceled, Interrupted */
     struct hist sync_s, wave_s, route_ms;
     uint64_t routed, route_failures;
+    uint64_t drifts, self_heals;
 };
 
 struct svc {
@@ -104,6 +113,9 @@ struct svc {
     size_t nbuckets;
     struct metrics m;
     uint64_t started_ms;
+    /* live state (tracking.c) */
+    struct ws_live *live;
+    struct plan_job *plans_queued, *plans_running;
 };
 
 /* serve.c — the service core; api.c calls into it, never the other way
@@ -115,9 +127,22 @@ void ws__svc_routed_later(struct svc *s, size_t repo, int64_t id, const char *re
                           const char *after, const char *default_branch, json_t *extra);
 void ws__svc_schedule(struct svc *s);
 const char *ws__svc_run_results(size_t i);
+struct snapshot *ws__snap_ref(struct svc *s); /* the current one, with a reference for the caller */
+void ws__snap_unref(struct snapshot *sn);       /* safe with NULL */
+void ws__svc_maybe_finish(struct svc *s);       /* stopping: close what is left once nothing runs */
 void ws__hist_add(struct hist *h, double v, const double *bounds);
 extern const double ws__sync_bounds[HIST_BUCKETS], ws__wave_bounds[HIST_BUCKETS],
     ws__route_bounds[HIST_BUCKETS];
+
+/* tracking.c — live state and selfHeal */
+int ws__track_start(struct svc *s);
+void ws__track_app(struct svc *s, const char *app, const char *revision); /* NULL: as written */
+void ws__track_desired(struct svc *s, const char *app, struct ws_kube *kube, struct ws_sync *sync,
+                       const char *revision);
+void ws__track_after_run(struct svc *s, const char *app);
+void ws__track_stop(struct svc *s);
+int ws__track_busy(const struct svc *s);
+void ws__track_free(struct svc *s);
 
 /* api.c — the HTTP face: the handler serve.c gives the HTTP server. */
 void ws__api_handle(struct ws_httpd_req *req, void *data);

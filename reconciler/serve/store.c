@@ -595,7 +595,7 @@ fail:
 int ws_store_recover(json_t **out, struct ws_store *st, struct ws_err *err)
 {
     sqlite3_stmt *q = NULL;
-    json_t *triggers = NULL, *pending = NULL, *awaiting = NULL;
+    json_t *triggers = NULL, *pending = NULL, *awaiting = NULL, *last = NULL;
     int rc;
     *out = NULL;
     if ((rc = prep(&q, st->db, err,
@@ -608,13 +608,20 @@ int ws_store_recover(json_t **out, struct ws_store *st, struct ws_err *err)
         (rc = rows(&pending, q, st->db, err)) < 0 ||
         (rc = prep(&q, st->db, err,
                    "SELECT app, trigger_id AS trigger, revision, since FROM awaiting ORDER BY app", "")) < 0 ||
-        (rc = rows(&awaiting, q, st->db, err)) < 0) {
+        (rc = rows(&awaiting, q, st->db, err)) < 0 ||
+        /* each application's newest finished run: what it was last synced to */
+        (rc = prep(&q, st->db, err,
+                   "SELECT r.id, r.app, r.state AS result, json_extract(r.report, '$.revision') AS revision FROM runs r"
+                   " JOIN (SELECT app, MAX(id) AS id FROM runs WHERE finished_at IS NOT NULL AND dry_run = 0"
+                   " GROUP BY app) m ON m.id = r.id", "")) < 0 ||
+        (rc = rows(&last, q, st->db, err)) < 0) {
         json_decref(triggers);
         json_decref(pending);
+        json_decref(awaiting);
         return rc;
     }
-    *out = json_pack("{s:o, s:o, s:o}", "triggers", triggers, "pending", pending, "awaiting",
-                     awaiting); /* steals all three */
+    *out = json_pack("{s:o, s:o, s:o, s:o}", "triggers", triggers, "pending", pending, "awaiting", awaiting,
+                     "lastRuns", last); /* steals all four */
     return *out ? 0 : ws_err_set(err, WS_ENOMEM, "out of memory");
 }
 

@@ -31,7 +31,10 @@ void ws_store_close(struct ws_store *st, void (*closed)(void *data), void *data)
 
 /* What the service restarts with (BLOCKING, at startup, after open):
  * {"triggers": [trigger…] not routed yet, oldest first,
- *  "pending": [{app, trigger, revision, prune, dryRun}]}. Caller decrefs. */
+ *  "pending": [{app, trigger, revision, prune, dryRun}],
+ *  "awaiting": [{app, trigger, revision, since}] manual applications a push left OutOfSync,
+ *  "lastRuns": [{id, app, result, revision}] each application's newest finished real run
+ *  (revision: the commit it synced, or null)}. Caller decrefs. */
 int ws_store_recover(json_t **out, struct ws_store *st, struct ws_err *err);
 
 /* A push (or a manual request) to make durable. */

@@ -164,6 +164,17 @@ static void finish(struct ws_sync *s)
     free(s);
 }
 
+json_t *ws_sync_desired(const struct ws_sync *s)
+{
+    json_t *out;
+    if (!s->planned || !(out = json_array()))
+        return NULL;
+    for (size_t i = 0; i < s->plan.nitems; i++)
+        if (!s->plan.items[i].is_hook)
+            json_array_append(out, s->plan.items[i].obj);
+    return out;
+}
+
 static void run_syncfail(struct ws_sync *s);
 
 /* Where a failed run goes: SyncFail hooks once something may have been
@@ -1059,6 +1070,10 @@ void ws__sync_advance(struct ws_sync *s)
         set_stage(s, ST_PLAN);
         if (make_plan(s) < 0)
             return;
+        if (s->opts.plan_only) {
+            finish(s);
+            return;
+        }
         if (s->opts.dry_run)
             ws__sync_dry_run(s);
         else

@@ -22,6 +22,8 @@ struct ws_sync_opts {
     const char *revision;      /* overrides every source's targetRevision; NULL = as written */
     int prune;                 /* allow prune even without syncPolicy.automated.prune */
     int dry_run;               /* server-side dry run: report changes, change nothing */
+    int plan_only;             /* render, validate and plan, then end: what Git says, for live
+                                  state (ws_sync_desired), with nothing sent but discovery */
     uint64_t wave_timeout_ms;  /* base deadline per wave (app and object annotations override) */
     uint64_t sync_timeout_ms;  /* bound on the whole run; 0 = none */
     const char *state_dir;     /* mirrors and temporary trees live here */
@@ -56,6 +58,12 @@ int ws_sync_start(struct ws_sync **out, uv_loop_t *loop, struct ws_kube *kube,
  * healthy; waiting on apps/v1 Deployment ml/x: Progressing: …". */
 void ws_sync_status_line(const struct ws_sync *s, char *buf, size_t len);
 const char *ws_sync_app_name(const struct ws_sync *s);
+
+/* What Git says the application's objects are, as a sync applies them:
+ * every planned object that is not a hook, namespace filled in and the
+ * tracking annotation set. A new array (caller decrefs), or NULL before the
+ * plan is made; valid to call from the done callback. */
+json_t *ws_sync_desired(const struct ws_sync *s);
 
 /* Cancel a running sync: in-flight requests are dropped, the report says
  * "Canceled", the done callback still runs (later, from the loop). */

@@ -16,8 +16,9 @@ declare -A may=(
 	[health]="base config"
 	[source]="base config git"
 	[sync]="base config kube git health source"
-	[serve]="base config kube git health source sync"
-	[cli]="base config kube git health source sync serve"
+	[live]="base config kube git health source sync"
+	[serve]="base config kube git health source sync live"
+	[cli]="base config kube git health source sync live serve"
 )
 
 tracked() { # the files under version control (every file, in an unpacked tarball)
