@@ -905,6 +905,7 @@ static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *
     j->opts.inventory_namespace = s->cfg->settings.inventory_namespace;
     j->opts.config = s->cfg;
     j->opts.lua_health = s->lua;
+    j->opts.force_conflicts = json_is_true(json_object_get(j->extra, "selfHeal"));
     /* a pushed commit was fetched while routing; a manual run fetches */
     if (j->revision && strlen(j->revision) == 40) {
         const struct ws_repo *r = def->nsources ? ws_config_repo_by_url(s->cfg, def->sources[0].repo_url) : NULL;

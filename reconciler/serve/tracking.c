@@ -180,8 +180,11 @@ static void heal_now(struct svc *s, struct app_state *a)
     t.source = "selfheal";
     t.app = a->name;
     t.revision = sum.revision[0] ? sum.revision : NULL; /* what it drifted from, not a newer commit */
+    /* reverting drift takes the fields back from whoever changed them */
+    t.extra = json_pack("{s:b}", "selfHeal", 1);
     if (!(c = calloc(1, sizeof(*c))) || !(c->app = strdup(a->name))) {
         free(c);
+        json_decref(t.extra);
         return;
     }
     c->s = s;
@@ -189,6 +192,7 @@ static void heal_now(struct svc *s, struct app_state *a)
         free(c->app);
         free(c);
     }
+    json_decref(t.extra);
 }
 
 static void on_heal_due(uv_timer_t *timer)

@@ -837,7 +837,8 @@ static void on_outofsync_get(const struct ws_kube_result *res, void *data)
         return;
     }
     it->req = ws_kube_apply(it->s->kube, ws__sync_pitem(it)->obj, NULL,
-                            (ws__sync_pitem(it)->options & WS_OPT_VALIDATE_FALSE) ? WS_APPLY_NO_VALIDATION : 0,
+                            ((ws__sync_pitem(it)->options & WS_OPT_VALIDATE_FALSE) ? WS_APPLY_NO_VALIDATION : 0) |
+                                (it->s->opts.force_conflicts ? WS_APPLY_FORCE : 0),
                             on_applied, it);
 }
 
@@ -866,7 +867,8 @@ static void item_apply(struct item *it)
         it->req = ws_kube_get(s->kube, &ref, on_outofsync_get, it);
     } else {
         it->req = ws_kube_apply(s->kube, p->obj, NULL,
-                                (opts & WS_OPT_VALIDATE_FALSE) ? WS_APPLY_NO_VALIDATION : 0,
+                                ((opts & WS_OPT_VALIDATE_FALSE) ? WS_APPLY_NO_VALIDATION : 0) |
+                                    (s->opts.force_conflicts ? WS_APPLY_FORCE : 0),
                                 on_applied, it);
     }
 }

@@ -22,6 +22,8 @@ struct ws_sync_opts {
     const char *revision;      /* overrides every source's targetRevision; NULL = as written */
     int prune;                 /* allow prune even without syncPolicy.automated.prune */
     int dry_run;               /* server-side dry run: report changes, change nothing */
+    int force_conflicts;       /* take back fields another manager changed (selfHeal reverting
+                                  drift); otherwise a conflict fails the object */
     int plan_only;             /* render, validate and plan, then end: what Git says, for live
                                   state (ws_sync_desired), with nothing sent but discovery */
     uint64_t wave_timeout_ms;  /* base deadline per wave (app and object annotations override) */

@@ -61,7 +61,8 @@ void ws__sync_preflight(struct ws_sync *s)
         s->outstanding++;
         it->step_pending = 1;
         it->req = ws_kube_apply(s->kube, p->obj, NULL,
-                                WS_APPLY_DRY_RUN | ((opts & WS_OPT_VALIDATE_FALSE) ? WS_APPLY_NO_VALIDATION : 0),
+                                WS_APPLY_DRY_RUN | ((opts & WS_OPT_VALIDATE_FALSE) ? WS_APPLY_NO_VALIDATION : 0) |
+                                    (s->opts.force_conflicts ? WS_APPLY_FORCE : 0),
                                 on_preflight, it);
     }
     ws__sync_step_done(s);
