@@ -22,6 +22,7 @@ struct snapshot {
     int refs;
     struct ws_catalog cat;
     struct ws_push_index *ix;
+    char *read_for;       /* "<repo>\n<ref>\n<commit>": the push it was read again for, or NULL */
 };
 
 struct job;
@@ -72,7 +73,11 @@ struct metrics {
     uint64_t runs_by_result[5]; /* Succeeded, Failed, Error, Canceled, Interrupted */
     struct hist sync_s, wave_s, route_ms;
     uint64_t routed, route_failures;
+    uint64_t polls[3];    /* poll.c: unchanged, changed, failed */
+    struct hist poll_ms;
 };
+
+struct poller;
 
 struct svc {
     uv_loop_t *loop;
@@ -100,6 +105,7 @@ struct svc {
     size_t nbuckets;
     struct metrics m;
     uint64_t started_ms;
+    struct poller *poll;       /* poll.c: the safety net for lost webhooks */
 };
 
 /* serve.c — the service core; api.c calls into it, never the other way
@@ -110,10 +116,38 @@ const struct ws_app *ws__svc_app_def(struct svc *s, const char *name);
 void ws__svc_routed_later(struct svc *s, size_t repo, int64_t id, const char *ref, const char *before,
                           const char *after, const char *default_branch, json_t *extra);
 void ws__svc_schedule(struct svc *s);
+/* Stopping: finish once nothing is in flight any more (a worker just ended). */
+void ws__svc_maybe_finish(struct svc *s);
 const char *ws__svc_run_results(size_t i);
 void ws__hist_add(struct hist *h, double v, const double *bounds);
 extern const double ws__sync_bounds[HIST_BUCKETS], ws__wave_bounds[HIST_BUCKETS],
     ws__route_bounds[HIST_BUCKETS];
+
+/* poll.c — every settings.pollInterval (+ jitter), each repository's refs
+ * are listed on a worker (nothing fetched); a tracked ref that moved past
+ * what the service saw is accepted as a trigger (source "poll") and routed
+ * like a webhook's push. ws__poll_init: before the catalog load (BLOCKING:
+ * reads the mirrors' refs as the baseline; ENOMEM only); ws__poll_start:
+ * after recovery; ws__poll_stop: on the stop signal (timers); the service
+ * finishes only when !ws__poll_busy; ws__poll_free: after the loop ended. */
+int ws__poll_init(struct svc *s, struct ws_err *err);
+void ws__poll_start(struct svc *s);
+void ws__poll_stop(struct svc *s);
+int ws__poll_busy(const struct svc *s);
+void ws__poll_free(struct svc *s);
+/* A push of ref before→after of cfg->repos[repo] was accepted, from any
+ * source: the poll's baseline follows it (unless a push in between was
+ * missed: the next poll routes the gap). */
+void ws__poll_saw(struct svc *s, size_t repo, const char *ref, const char *before, const char *after);
+/* Routing found `apps` ([{app, revision}], changed in place) for a push of
+ * `ref` to `commit`; `tip` is where the ref is in the mirror now ("" if
+ * gone). A pinned revision behind the tip is moved to the tip (never sync
+ * back), and an application already queued for this very ref and commit (a
+ * poll and a webhook saw the same push) is removed, unless the routing read
+ * the definitions again (`reloaded`). Appends what it did to `detail`;
+ * returns how many were removed. */
+size_t ws__poll_drop_routed(struct svc *s, int64_t trigger, size_t repo, const char *ref, const char *commit,
+                            const char *tip, int reloaded, json_t *apps, char *detail, size_t len);
 
 /* api.c — the HTTP face: the handler serve.c gives the HTTP server. */
 void ws__api_handle(struct ws_httpd_req *req, void *data);
