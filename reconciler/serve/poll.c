@@ -28,7 +28,8 @@ struct poll_repo {
     int polled;            /* polls finished (the first one is spread over the interval) */
     int seeded;            /* `seen` holds the repository's refs; else the first poll adopts them */
     int outstanding;       /* ws_store_accept calls not answered yet */
-    json_t *seen;          /* {ref: id}: what the service last routed (or saw) for each ref */
+    uint64_t epoch;        /* pushes of this repository routed so far */
+    json_t *seen;          /* {ref: id}: what the service last routed for each ref */
 };
 
 struct poller {
@@ -51,6 +52,7 @@ struct poll_job {
     struct ws_err err;
     int rc;
     uint64_t started_ms;
+    uint64_t epoch;        /* pr->epoch when the listing began */
 };
 
 struct poll_accept {
@@ -259,6 +261,7 @@ static void poll_after(uv_work_t *w, int status)
     struct poller *p = pr->p;
     struct svc *s = p->s;
     const struct ws_repo *repo = &s->cfg->repos[pr->index];
+    const struct repo_queue *q = &s->queues[pr->index];
     uint64_t took = ws_now_ms() - j->started_ms;
     struct ws_poll_move *moves = NULL;
     struct track_ctx tc;
@@ -283,9 +286,17 @@ static void poll_after(uv_work_t *w, int status)
         goto out;
     }
     pr->seeded = 1;
-    s->m.polls[n ? 1 : 0]++;
     ws_debug("poll: %s: %zu %s, %zu moved (%llu ms)", repo->name, json_object_size(j->heads.refs),
              ws_plural(json_object_size(j->heads.refs), "ref", "refs"), n, (unsigned long long)took);
+    /* A push of this repository is being routed (or was while the refs were
+       listed): it moves `seen` when done, and comparing with a listing older
+       than that would route the ref backwards. The next poll looks again. */
+    if (n && (q->head || q->busy || q->retry || j->epoch != pr->epoch)) {
+        s->m.polls[3]++;
+        ws_debug("poll: %s: a push is being routed: looking again at the next poll", repo->name);
+        goto out;
+    }
+    s->m.polls[n ? 1 : 0]++;
     for (i = 0; i < n; i++) {
         ws_info("poll: %s %s moved %.12s..%.12s: routing as a push", repo->name, moves[i].ref, moves[i].before,
                 moves[i].after);
@@ -316,6 +327,7 @@ static void start_poll(struct poll_repo *pr)
     j->creds.username = repo->username;
     j->creds.password = repo->password;
     j->started_ms = ws_now_ms();
+    j->epoch = pr->epoch;
     if (uv_queue_work(s->loop, &j->work, poll_work, poll_after) < 0) {
         ws_error("poll: %s: cannot start a worker; trying again at the next poll", repo->name);
         free(j);
@@ -328,8 +340,10 @@ static void start_poll(struct poll_repo *pr)
 
 void ws__poll_saw(struct svc *s, size_t repo, const char *ref, const char *before, const char *after)
 {
-    if (s->poll && repo < s->poll->nrepos)
-        ws_poll_seen_advance(s->poll->repos[repo].seen, ref, before, after);
+    if (!s->poll || repo >= s->poll->nrepos)
+        return;
+    s->poll->repos[repo].epoch++;
+    ws_poll_seen_advance(s->poll->repos[repo].seen, ref, before, after);
 }
 
 size_t ws__poll_drop_routed(struct svc *s, int64_t trigger, size_t repo, const char *ref, const char *commit,

@@ -39,15 +39,15 @@ typedef int (*ws_poll_interesting_cb)(const char *ref, void *data);
  * the remote (so they are current the day an application tracks them),
  * deleted refs are dropped, and with `adopt` (the service has no record of
  * this repository yet) new refs are taken as they are, not routed. A
- * returned move changes `seen` only once it is accepted as a trigger
+ * returned move changes `seen` only once its trigger is routed
  * (ws_poll_seen_advance): until then every poll finds it again. 0 or
  * WS_ENOMEM. */
 int ws_poll_diff(struct ws_poll_move **out, size_t *nout, json_t *seen, const struct ws_git_heads *remote,
                  int adopt, ws_poll_interesting_cb interesting, void *data);
 void ws_poll_moves_free(struct ws_poll_move *moves, size_t n);
 
-/* A push of `ref` from `before` to `after` was accepted (from a webhook, a
- * git hook or a poll). `seen` takes `after` when the push continues from what
+/* A push of `ref` from `before` to `after` was routed (from a webhook, a git
+ * hook or a poll). `seen` takes `after` when the push continues from what
  * was seen (`before` is the seen id, or an abbreviation of it), when the ref
  * was unknown, or when the push created it (`before` all zeros). Otherwise a
  * push in between never reached the service: `seen` keeps the older id, so

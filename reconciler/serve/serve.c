@@ -356,9 +356,11 @@ static void route_after(uv_work_t *w, int status)
             trig_free(t);
             continue;
         }
-        if (r->outcome == T_ROUTED) /* a poll and a webhook may both have seen this push */
+        if (r->outcome == T_ROUTED) { /* a poll and a webhook may both have seen this push */
+            ws__poll_saw(s, repo, t->ref, t->before, t->after);
             ws__poll_drop_routed(s, t->id, repo, t->ref, r->after, r->tip, r->reloaded, r->apps, r->detail,
                                  sizeof(r->detail));
+        }
         struct routed_ctx *c = calloc(1, sizeof(*c));
         if (c) {
             c->s = s;
@@ -473,7 +475,6 @@ void ws__svc_routed_later(struct svc *s, size_t repo, int64_t id, const char *re
     s->routing++;
     *q->tail = t;
     q->tail = &t->next;
-    ws__poll_saw(s, repo, ref, before, after);
     start_routing(s, repo);
 }
 

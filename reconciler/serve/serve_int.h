@@ -73,7 +73,7 @@ struct metrics {
     uint64_t runs_by_result[5]; /* Succeeded, Failed, Error, Canceled, Interrupted */
     struct hist sync_s, wave_s, route_ms;
     uint64_t routed, route_failures;
-    uint64_t polls[3];    /* poll.c: unchanged, changed, failed */
+    uint64_t polls[4];    /* poll.c: unchanged, changed, failed, deferred */
     struct hist poll_ms;
 };
 
@@ -125,8 +125,9 @@ extern const double ws__sync_bounds[HIST_BUCKETS], ws__wave_bounds[HIST_BUCKETS]
 
 /* poll.c — every settings.pollInterval (+ jitter), each repository's refs
  * are listed on a worker (nothing fetched); a tracked ref that moved past
- * what the service saw is accepted as a trigger (source "poll") and routed
- * like a webhook's push. ws__poll_init: before the catalog load (BLOCKING:
+ * what the service last routed is accepted as a trigger (source "poll") and
+ * routed like a webhook's push (not while a push of that repository is
+ * being routed: the next poll looks again). ws__poll_init: before the catalog load (BLOCKING:
  * reads the mirrors' refs as the baseline; ENOMEM only); ws__poll_start:
  * after recovery; ws__poll_stop: on the stop signal (timers); the service
  * finishes only when !ws__poll_busy; ws__poll_free: after the loop ended. */
@@ -135,7 +136,7 @@ void ws__poll_start(struct svc *s);
 void ws__poll_stop(struct svc *s);
 int ws__poll_busy(const struct svc *s);
 void ws__poll_free(struct svc *s);
-/* A push of ref before→after of cfg->repos[repo] was accepted, from any
+/* A push of ref before→after of cfg->repos[repo] was routed, from any
  * source: the poll's baseline follows it (unless a push in between was
  * missed: the next poll routes the gap). */
 void ws__poll_saw(struct svc *s, size_t repo, const char *ref, const char *before, const char *after);

@@ -138,10 +138,11 @@ deliver() { # [deliver.py args]: a signed GitHub push of before..after to main; 
 	code=${out%% *}
 	body=${out#* }
 }
-wait_polls() { # n: wait until n more polls of any result finished (30 s)
-	local want=$(($(polls_of unchanged) + $(polls_of changed) + $1))
+polls_done() { echo $(($(polls_of unchanged) + $(polls_of changed) + $(polls_of deferred))); }
+wait_polls() { # n: wait until n more polls of the repository finished (30 s)
+	local want=$(($(polls_done) + $1))
 	for _ in $(seq 300); do
-		[ $(($(polls_of unchanged) + $(polls_of changed))) -ge "$want" ] && return 0
+		[ "$(polls_done)" -ge "$want" ] && return 0
 		sleep 0.1
 	done
 	return 1
@@ -210,7 +211,6 @@ sleep 1
 ok $? "alpha did not run twice (poll, then webhook)"
 
 # --- a webhook, then the polls: no second run -------------------------------------------
-n_changed=$(polls_of changed)
 cm beta 2 >"$work/beta/cm.yaml"
 push "beta: rev 2"
 deliver
@@ -221,6 +221,25 @@ wait_polls 3
 ok $? "beta ran once after three more polls (webhook, then poll)"
 ! grep -q "moved ${before:0:12}..${after:0:12}" "$E2E_DIR/serve.err" || grep -q "beta already queued" "$E2E_DIR/serve.err"
 ok $? "the polls did not route beta's push again (or found beta already queued)"
+
+# --- a webhook ahead of the Git server: the polls never route backwards -------------------
+cm beta 3 >"$work/beta/cm.yaml"
+before=$(git -C "$work" rev-parse HEAD)
+git -C "$work" add -A && git -C "$work" commit -q -m "beta: rev 3"
+after=$(git -C "$work" rev-parse HEAD)
+n_beta=$(runs_of beta)
+deliver
+[ "$code" = 202 ]
+ok $? "a webhook for a commit the Git server does not have yet is accepted"
+wait_polls 2
+[ "$(runs_of beta)" = "$n_beta" ] && [ "$(rev_of beta)" = 2 ]
+ok $? "two polls meanwhile routed nothing (the remote is where beta was synced)"
+git -C "$work" push -q origin main 2>>"$E2E_DIR/push.err"
+wait_rev beta 3 15 && idle
+ok $? "once the commit reached the server beta synced at rev 3"
+[ "$(runs_of beta)" = $((n_beta + 1)) ] &&
+	[ "$(api /api/v1/applications/beta | jget 'd["runs"][0]["revision"]')" = "$after" ]
+ok $? "beta ran once more, at the pushed commit"
 
 # --- nothing new: polls trigger nothing ---------------------------------------------------
 n_runs=$(all_runs)
