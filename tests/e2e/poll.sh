@@ -242,13 +242,16 @@ ok $? "once the commit reached the server beta synced at rev 3"
 ok $? "beta ran once more, at the pushed commit"
 
 # --- nothing new: polls trigger nothing ---------------------------------------------------
+trigger_code() { curl -s -o /dev/null -w '%{http_code}' "$ws_url/api/v1/triggers/$1"; }
+last=$(printf '%s' "$body" | jget 'd["trigger"]')
+while [ "$(trigger_code $((last + 1)))" = 200 ]; do last=$((last + 1)); done
 n_runs=$(all_runs)
 n_routed=$(metric wavesync_pushes_routed_total)
 n_changed=$(polls_of changed)
 wait_polls 3
 [ "$(all_runs)" = "$n_runs" ] && [ "$(metric wavesync_pushes_routed_total)" = "$n_routed" ] &&
-	[ "$(polls_of changed)" = "$n_changed" ]
-ok $? "three more polls with nothing pushed: no trigger, no run"
+	[ "$(polls_of changed)" = "$n_changed" ] && [ "$(trigger_code $((last + 1)))" = 404 ]
+ok $? "three more polls with nothing pushed: no new trigger (GET /api/v1/triggers/$((last + 1)): 404), no run"
 
 # --- rollback and roll-forward, no webhooks ------------------------------------------------
 a2=$(git -C "$work" rev-parse HEAD)
