@@ -703,7 +703,7 @@ static int check_servers(const struct cfg *x, const struct ws_config *c)
 
 static const char *const appdir_keys[] = {"repository", "path", "revision", NULL};
 static const char *const settings_keys[] = {"waveTimeout", "syncTimeout", "concurrency",
-                                            "stateDir", "inventoryNamespace", NULL};
+                                            "stateDir", "inventoryNamespace", "pollInterval", NULL};
 
 static int parse_app_dir(const struct cfg *x, const struct ws_config *c, struct ws_app_dir *d,
                          const json_t *obj, const json_t *pos, size_t i)
@@ -730,8 +730,9 @@ static int parse_app_dir(const struct cfg *x, const struct ws_config *c, struct 
     return rc;
 }
 
-static int get_duration(const struct cfg *x, uint64_t *out, const json_t *obj, const json_t *pos,
-                        const char *key, const char *where)
+/* A duration; 0 is refused unless `zero_ok` (a key where 0 means "off"). */
+static int get_duration_ext(const struct cfg *x, uint64_t *out, const json_t *obj, const json_t *pos,
+                            const char *key, const char *where, int zero_ok)
 {
     json_t *v = json_object_get(obj, key);
     char num[32];
@@ -746,10 +747,16 @@ static int get_duration(const struct cfg *x, uint64_t *out, const json_t *obj, c
     if (!s || ws_duration_parse(&ms, s) < 0)
         return fail(x, ws_yaml_key_line(pos, key), "bad duration \"%s\" for %s.%s (e.g. \"90s\", \"5m\")",
                     s ? s : "(not a string)", where, key);
-    if (ms == 0)
+    if (ms == 0 && !zero_ok)
         return fail(x, ws_yaml_key_line(pos, key), "%s.%s must be greater than zero", where, key);
     *out = ms;
     return 0;
+}
+
+static int get_duration(const struct cfg *x, uint64_t *out, const json_t *obj, const json_t *pos,
+                        const char *key, const char *where)
+{
+    return get_duration_ext(x, out, obj, pos, key, where, 0);
 }
 
 /* RFC 1123 label, as Kubernetes requires of a namespace name. */
@@ -787,10 +794,12 @@ static int parse_settings(const struct cfg *x, struct ws_settings *s, const json
     s->wave_timeout_ms = 5 * 60 * 1000;
     s->sync_timeout_ms = 30 * 60 * 1000;
     s->concurrency = 4;
+    s->poll_interval_ms = 2 * 60 * 1000;
     if (obj) {
         if ((rc = check_keys(x, obj, pos, settings_keys, "settings")) < 0 ||
             (rc = get_duration(x, &s->wave_timeout_ms, obj, pos, "waveTimeout", "settings")) < 0 ||
             (rc = get_duration(x, &s->sync_timeout_ms, obj, pos, "syncTimeout", "settings")) < 0 ||
+            (rc = get_duration_ext(x, &s->poll_interval_ms, obj, pos, "pollInterval", "settings", 1)) < 0 ||
             (rc = get_str(x, &dir, obj, pos, "stateDir", "settings")) < 0 ||
             (rc = get_str(x, &s->inventory_namespace, obj, pos, "inventoryNamespace", "settings")) < 0)
             goto out;
@@ -805,6 +814,15 @@ static int parse_settings(const struct cfg *x, struct ws_settings *s, const json
                 goto out;
             }
             s->concurrency = (int)json_integer_value(v);
+        }
+        /* below a second a poll would hammer every Git server for nothing;
+           beyond a day it is no safety net */
+        if (s->poll_interval_ms && (s->poll_interval_ms < 1000 || s->poll_interval_ms > 24 * 3600 * 1000)) {
+            char *text = json_dumps(json_object_get(obj, "pollInterval"), JSON_ENCODE_ANY);
+            rc = fail(x, ws_yaml_key_line(pos, "pollInterval"),
+                      "settings.pollInterval must be 0 (off) or between 1s and 24h (got %s)", text ? text : "?");
+            free(text);
+            goto out;
         }
         if (s->inventory_namespace && !is_dns_label(s->inventory_namespace)) {
             rc = fail(x, ws_yaml_key_line(pos, "inventoryNamespace"),

@@ -9,7 +9,8 @@
  *                  {name, server, caFile, caData, insecure, token, tokenFile,
  *                   certFile, certData, keyFile, keyData, exec, namespace, aliases}]
  *   applications: [{repository, path, revision}]
- *   settings:     {waveTimeout, syncTimeout, concurrency, stateDir, inventoryNamespace}
+ *   settings:     {waveTimeout, syncTimeout, concurrency, stateDir, inventoryNamespace,
+ *                  pollInterval}
  *   server:       {listen, apiToken, maxBodySize, readTimeout, fetchRetryTimeout,
  *                  shutdownGrace, rateLimit: {perSecond, burst}, publicURL}
  *   health:       {directory, scripts: {"group/Kind": lua}}
@@ -67,6 +68,9 @@ struct ws_settings {
     char *state_dir;           /* default "$XDG_STATE_HOME/wavesync" or "~/.local/state/wavesync";
                                   relative paths are relative to the config file's folder */
     char *inventory_namespace; /* default "wavesync" */
+    uint64_t poll_interval_ms; /* `serve` lists every repository's refs this often (plus jitter)
+                                  and routes a moved ref as a push: lost webhooks; default 2m,
+                                  0 = off */
 };
 
 /* `wavesync serve`. */

@@ -1433,3 +1433,219 @@ out:
     at_close(&at);
     return error;
 }
+
+/* --- refs as a poll sees them (ls-remote) ------------------------------------ */
+
+void ws_git_heads_free(struct ws_git_heads *h)
+{
+    if (!h)
+        return;
+    json_decref(h->refs);
+    json_decref(h->tag_ids);
+    free(h->head);
+    memset(h, 0, sizeof(*h));
+}
+
+static int heads_init(struct ws_git_heads *out, struct ws_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (!(out->refs = json_object()) || !(out->tag_ids = json_object())) {
+        ws_git_heads_free(out);
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* Only branches and tags can be pushed to and tracked by a targetRevision. */
+static int polled_ref(const char *name)
+{
+    return strncmp(name, "refs/heads/", 11) == 0 || strncmp(name, "refs/tags/", 10) == 0;
+}
+
+static int set_id(json_t *obj, const char *name, const git_oid *id)
+{
+    char hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(hex, sizeof(hex), id);
+    return json_object_set_new(obj, name, json_string(hex)); /* steals */
+}
+
+/* An advertisement lists an annotated tag twice: "refs/tags/v2" (the tag
+ * object) and "refs/tags/v2^{}" (what it points at). The second pass keeps
+ * the peeled id, whatever order the server used. */
+static int heads_from_ls(struct ws_git_heads *out, const git_remote_head **heads, size_t n)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < n; i++) {
+            const char *name = heads[i]->name;
+            size_t len = strlen(name);
+            int peeled = len > 3 && strcmp(name + len - 3, "^{}") == 0;
+            char *base;
+            json_t *tag;
+            if (!polled_ref(name) || peeled != pass)
+                continue;
+            if (!peeled) {
+                if (set_id(out->refs, name, &heads[i]->oid) < 0)
+                    return WS_ENOMEM;
+                continue;
+            }
+            if (!(base = strndup(name, len - 3)))
+                return WS_ENOMEM;
+            if ((tag = json_object_get(out->refs, base)) != NULL &&
+                (json_object_set(out->tag_ids, base, tag) < 0 || set_id(out->refs, base, &heads[i]->oid) < 0)) {
+                free(base);
+                return WS_ENOMEM;
+            }
+            free(base);
+        }
+    return 0;
+}
+
+/* The refs of a repository on disk, peeled as a server peels them. */
+static int heads_from_repo(struct ws_git_heads *out, const char *path, struct ws_err *err)
+{
+    git_repository *repo = NULL;
+    git_reference_iterator *it = NULL;
+    git_reference *ref = NULL;
+    struct ws_err ignored;
+    int error;
+
+    if ((error = open_repo(&repo, path, err)) < 0)
+        return error;
+    if (git_reference_iterator_new(&it, repo) < 0) {
+        error = lib_fail(err, WS_EIO, "git: cannot list the refs of %s", path);
+        goto out;
+    }
+    while ((error = git_reference_next(&ref, it)) == 0) {
+        const char *name = git_reference_name(ref);
+        git_reference *direct = NULL;
+        git_object *obj = NULL;
+        /* a dangling or broken ref is skipped: a fetch would not report it either */
+        if (polled_ref(name) && git_reference_resolve(&direct, ref) == 0 &&
+            git_reference_peel(&obj, direct, GIT_OBJECT_ANY) == 0) {
+            if (set_id(out->refs, name, git_object_id(obj)) < 0 ||
+                (!git_oid_equal(git_reference_target(direct), git_object_id(obj)) &&
+                 set_id(out->tag_ids, name, git_reference_target(direct)) < 0))
+                error = ws_err_set(err, WS_ENOMEM, "out of memory");
+        }
+        git_object_free(obj);
+        git_reference_free(direct);
+        git_reference_free(ref);
+        ref = NULL;
+        if (error < 0)
+            goto out;
+    }
+    if (error != GIT_ITEROVER) {
+        error = lib_fail(err, WS_EIO, "git: cannot list the refs of %s", path);
+        goto out;
+    }
+    error = 0;
+    if (ws_git_default_branch(&out->head, path, &ignored) < 0)
+        out->head = NULL; /* a detached HEAD names no default branch */
+out:
+    git_reference_iterator_free(it);
+    git_repository_free(repo);
+    return error;
+}
+
+int ws_git_remote_heads(struct ws_git_heads *out, const char *url, const struct ws_git_creds *creds,
+                        struct ws_err *err)
+{
+    git_remote *remote = NULL;
+    git_remote_callbacks cbs;
+    git_proxy_options proxy;
+    const git_remote_head **heads = NULL;
+    git_buf head = GIT_BUF_INIT;
+    struct fetch_state st = { creds, 0, 0, 0 };
+    char *shown = NULL, *secret = NULL;
+    size_t n = 0;
+    int error;
+
+    ws_err_clear(err);
+    if ((error = heads_init(out, err)) < 0)
+        return error;
+    if (!url || !*url) {
+        error = ws_err_set(err, WS_EINVAL, "git: listing refs needs a URL");
+        goto out;
+    }
+    if (local_for(url)) {
+        error = heads_from_repo(out, local_for(url), err);
+        goto out;
+    }
+    if (split_userinfo(&shown, &secret, url) < 0) {
+        error = ws_err_set(err, WS_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* Detached: no repository, so no configuration (and none of libgit2
+       1.5's leaking insteadOf regexps, see ws_git_mirror_since). */
+    if (git_remote_create_detached(&remote, url) < 0) {
+        error = lib_fail(err, WS_EINVAL, "git: invalid URL %s", shown);
+        goto out;
+    }
+    git_remote_init_callbacks(&cbs, GIT_REMOTE_CALLBACKS_VERSION);
+    cbs.credentials = acquire_credential;
+    cbs.payload = &st;
+    git_proxy_options_init(&proxy, GIT_PROXY_OPTIONS_VERSION);
+    proxy.type = GIT_PROXY_AUTO;
+    if ((error = git_remote_connect(remote, GIT_DIRECTION_FETCH, &cbs, &proxy, NULL)) < 0) {
+        error = lib_fail(err, error == GIT_EAUTH ? WS_EAUTH : WS_ENET, "git: cannot list the refs of %s", shown);
+        goto out;
+    }
+    if (git_remote_ls(&heads, &n, remote) < 0) {
+        error = lib_fail(err, WS_ENET, "git: cannot list the refs of %s", shown);
+        goto out;
+    }
+    if (heads_from_ls(out, heads, n) < 0) {
+        error = ws_err_set(err, WS_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* the HEAD symref when advertised; else libgit2 guesses from HEAD's id.
+       An empty repository has none: no default branch, not an error. */
+    if (git_remote_default_branch(&head, remote) == 0 && head.ptr && !(out->head = strdup(head.ptr))) {
+        error = ws_err_set(err, WS_ENOMEM, "out of memory");
+        goto out;
+    }
+    git_remote_disconnect(remote);
+    error = 0;
+out:
+    if (error < 0 && err) {
+        scrub(err->msg, secret);
+        scrub(err->msg, creds ? creds->password : NULL);
+    }
+    if (error < 0)
+        ws_git_heads_free(out);
+    git_buf_dispose(&head);
+    git_remote_free(remote);
+    free(secret);
+    free(shown);
+    return error;
+}
+
+int ws_git_mirror_heads(struct ws_git_heads *out, const char *cache_dir, const char *url,
+                        struct ws_err *err)
+{
+    char *name = NULL, *path = NULL, *shown = NULL, *secret = NULL;
+    struct stat st;
+    int error;
+
+    ws_err_clear(err);
+    if ((error = heads_init(out, err)) < 0)
+        return error;
+    if (url && local_for(url))
+        error = heads_from_repo(out, local_for(url), err);
+    else if (!cache_dir || !*cache_dir || !url || !*url)
+        error = ws_err_set(err, WS_EINVAL, "git: a mirror needs a cache folder and a URL");
+    else if (split_userinfo(&shown, &secret, url) < 0 || !(name = mirror_name(url)) ||
+        !(path = fmt("%s/%s", cache_dir, name)))
+        error = ws_err_set(err, WS_ENOMEM, "out of memory");
+    else if (stat(path, &st) < 0)
+        error = ws_err_set(err, WS_ENOTFOUND, "git: no mirror of %s yet", shown);
+    else
+        error = heads_from_repo(out, path, err);
+    if (error < 0)
+        ws_git_heads_free(out);
+    free(shown);
+    free(secret);
+    free(name);
+    free(path);
+    return error;
+}

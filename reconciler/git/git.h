@@ -39,6 +39,36 @@ int ws_git_mirror(char **out_path, const char *cache_dir, const char *url,
 int ws_git_mirror_since(char **out_path, const char *cache_dir, const char *url,
                         const struct ws_git_creds *creds, int64_t since, struct ws_err *err);
 
+/* The branches and tags of a repository, as a poll compares them. */
+struct ws_git_heads {
+    json_t *refs;    /* {"refs/heads/main": "<40 hex>", "refs/tags/v1": "<40 hex>"}: only
+                        refs/heads/ and refs/tags/; an annotated tag peeled to what it
+                        points at (the commit) */
+    json_t *tag_ids; /* {"refs/tags/v2": "<40 hex of the tag object>"} for annotated tags
+                        (a webhook reports that id for a tag push) */
+    char *head;      /* the default branch HEAD points at ("refs/heads/main"), or NULL
+                        when the repository does not say */
+};
+
+/* List what `url` advertises without fetching anything (a `git ls-remote`):
+ * one connection, with the credentials, proxy and TLS settings ws_git_mirror
+ * uses; nothing is written to disk. A local repository standing in for `url`
+ * (ws_git_set_local) is read instead. The default branch is the remote's HEAD
+ * symref when advertised, else libgit2's guess from HEAD's commit. Errors name
+ * the URL without user info and never contain the credentials: WS_EAUTH when
+ * the remote refused them, WS_ENET when it cannot be reached. Caller frees
+ * *out with ws_git_heads_free; after an error it is empty. */
+int ws_git_remote_heads(struct ws_git_heads *out, const char *url, const struct ws_git_creds *creds,
+                        struct ws_err *err);
+
+/* The same refs of `url`'s mirror under `cache_dir` as it is now (no fetch);
+ * WS_ENOTFOUND when there is no mirror yet. */
+int ws_git_mirror_heads(struct ws_git_heads *out, const char *cache_dir, const char *url,
+                        struct ws_err *err);
+
+/* NULL-tolerant; leaves *h empty. */
+void ws_git_heads_free(struct ws_git_heads *h);
+
 /* Resolve a revision in the repository at `repo_path` (bare or not) to a
  * full commit id: "" or "HEAD" (the default branch: HEAD of the mirror),
  * a branch (refs/heads/X, or refs/remotes/origin/X in a non-bare clone),

@@ -598,6 +598,17 @@ static void metrics(struct svc *s, struct ws_httpd_req *req)
               &s->m.wave_s, ws__wave_bounds);
     hist_text(&b, "wavesync_route_duration_milliseconds", "Fetch, diff and route of a batch of pushes.",
               &s->m.route_ms, ws__route_bounds);
+    ws_buf_appendf(&b, "# HELP wavesync_polls_total Polls of a repository's refs by result (changed: a tracked ref "
+                       "moved without a webhook and was routed as a push; deferred: a push of the repository was "
+                       "being routed, the next poll looks again).\n# TYPE wavesync_polls_total counter\n"
+                       "wavesync_polls_total{result=\"unchanged\"} %llu\n"
+                       "wavesync_polls_total{result=\"changed\"} %llu\n"
+                       "wavesync_polls_total{result=\"failed\"} %llu\n"
+                       "wavesync_polls_total{result=\"deferred\"} %llu\n",
+                   (unsigned long long)s->m.polls[0], (unsigned long long)s->m.polls[1],
+                   (unsigned long long)s->m.polls[2], (unsigned long long)s->m.polls[3]);
+    hist_text(&b, "wavesync_poll_duration_milliseconds", "Listing one repository's refs (ls-remote, nothing fetched).",
+              &s->m.poll_ms, ws__route_bounds);
     ws_clusters_stats(&s->clusters, &ks);
     ws_buf_appendf(&b, "# HELP wavesync_kube_requests_total Kubernetes API responses by method and code "
                        "(code 0: no response).\n# TYPE wavesync_kube_requests_total counter\n");

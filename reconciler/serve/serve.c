@@ -50,6 +50,7 @@ void ws__snap_unref(struct snapshot *sn)
     if (sn && --sn->refs == 0) {
         ws_push_index_free(sn->ix);
         ws_catalog_free(&sn->cat);
+        free(sn->read_for);
         free(sn);
     }
 }
@@ -129,6 +130,8 @@ struct route_result {
     json_t *apps;        /* [{app, revision}] */
     char detail[1100];
     char dflt[256];      /* the default branch routing used ("" unknown) */
+    char after[41], tip[41]; /* the pushed commit; where the ref is in the mirror now ("" gone) */
+    int reloaded;        /* the Applications were read again for this push */
 };
 
 struct route_job {
@@ -162,7 +165,7 @@ static void route_one(struct route_job *j, const struct ws_repo *repo, const cha
     struct snapshot *sn = j->new_snap ? j->new_snap : j->snap;
     struct ws_git_push ch = {0};
     struct ws_push_target *targets = NULL;
-    char *head = NULL;
+    char *head = NULL, *key = NULL;
     const char *dflt = t->default_branch, *base;
     size_t n = 0;
     struct ws_err err;
@@ -180,9 +183,18 @@ static void route_one(struct route_job *j, const struct ws_repo *repo, const cha
     }
     if (rc < 0)
         goto fail;
-    if (ws_push_defs_changed(sn->ix, repo, t->ref, dflt, &ch)) {
+    snprintf(r->after, sizeof(r->after), "%s", ch.after);
+    if (ws_git_resolve(r->tip, mirror, t->ref, &err) < 0) /* deleted since: no tip */
+        r->tip[0] = '\0';
+    ws_err_clear(&err);
+    if (asprintf(&key, "%zu\n%s\n%s", j->repo, t->ref, ch.after) < 0)
+        key = NULL;
+    if (ws_push_defs_changed(sn->ix, repo, t->ref, dflt, &ch) &&
+        !(key && sn->read_for && strcmp(sn->read_for, key) == 0)) {
         /* Application files changed: read them again at the new commit (the
-         * mirror was just fetched) and route with the new definitions. */
+         * mirror was just fetched) and route with the new definitions —
+         * unless they were read for this very push already (a poll and a
+         * webhook both route it: reading again would make it look new). */
         struct ws_catalog cat;
         struct snapshot *fresh;
         if ((rc = ws_catalog_load(&cat, cfg, j->fetch_started, &err)) < 0)
@@ -193,6 +205,9 @@ static void route_one(struct route_job *j, const struct ws_repo *repo, const cha
         }
         ws__snap_unref(j->new_snap);
         j->new_snap = sn = fresh;
+        fresh->read_for = key;
+        key = NULL;
+        r->reloaded = 1;
     }
     if ((rc = ws_push_match(&targets, &n, sn->ix, repo, t->ref, dflt, &ch, &err)) < 0)
         goto fail;
@@ -223,6 +238,7 @@ fail:
 out:
     free(targets);
     free(head);
+    free(key);
     ws_git_push_free(&ch);
 }
 
@@ -375,6 +391,11 @@ static void route_after(uv_work_t *w, int status)
             s->routing--;
             trig_free(t);
             continue;
+        }
+        if (r->outcome == T_ROUTED) { /* a poll and a webhook may both have seen this push */
+            ws__poll_saw(s, repo, t->ref, t->before, t->after);
+            ws__poll_drop_routed(s, t->id, repo, t->ref, r->after, r->tip, r->reloaded, r->apps, r->detail,
+                                 sizeof(r->detail));
         }
         struct routed_ctx *c = calloc(1, sizeof(*c));
         if (c) {
@@ -995,6 +1016,8 @@ static void maybe_finish(struct svc *s)
     for (r = 0; r < s->cfg->nrepos; r++)
         if (s->queues[r].busy)
             return;
+    if (ws__poll_busy(s))
+        return;
     /* the last commit statuses go out before the client closes (bounded) */
     if (s->status && ws_status_client_pending(s->status) > 0 && !s->drain_expired) {
         if (!s->drain)
@@ -1067,6 +1090,7 @@ static void on_signal(uv_signal_t *h, int signum)
     s->stopping = 1;
     s->ready = 0;
     ws__track_stop(s);
+    ws__poll_stop(s);
     if (s->running > 0)
         s->grace = ws_timer_start(s->loop, s->cfg->server.shutdown_grace_ms, on_grace, s);
     if (s->httpd)
@@ -1169,6 +1193,10 @@ int ws_serve_run(const char *config_path, const char *listen)
         fprintf(stderr, "wavesync serve: %s\n", err.msg);
         goto out_loop;
     }
+    if (ws__poll_init(&s, &err) < 0) {
+        fprintf(stderr, "wavesync serve: %s\n", err.msg);
+        goto out_loop;
+    }
     if (ws_catalog_load(&cat, &cfg, 0, &err) < 0 || !(s.snap = snap_new(&cat, &cfg, &err)) ||
         sync_app_states(&s) < 0) {
         fprintf(stderr, "wavesync serve: %s\n", err.msg[0] ? err.msg : "out of memory");
@@ -1211,6 +1239,7 @@ int ws_serve_run(const char *config_path, const char *listen)
             ws_httpd_port(s.httpd), s.snap->cat.napps, ws_plural(s.snap->cat.napps, "application", "applications"),
             cfg.nrepos, ws_plural(cfg.nrepos, "repository", "repositories"),
             cfg.settings.state_dir);
+    ws__poll_start(&s);
     ws__svc_schedule(&s);
     uv_run(&loop, UV_RUN_DEFAULT);
     rc = 0;
@@ -1243,6 +1272,7 @@ out_loop:
     }
     free(s.apps);
     free(s.buckets);
+    ws__poll_free(&s);
     ws_lua_health_free(s.lua);
     ws__snap_unref(s.snap);
     json_decref(s.m.webhooks);

@@ -23,6 +23,7 @@ struct snapshot {
     int refs;
     struct ws_catalog cat;
     struct ws_push_index *ix;
+    char *read_for;       /* "<repo>\n<ref>\n<commit>": the push it was read again for, or NULL */
 };
 
 struct job;
@@ -85,7 +86,11 @@ struct metrics {
     struct hist sync_s, wave_s, route_ms;
     uint64_t routed, route_failures;
     uint64_t drifts, self_heals;
+    uint64_t polls[4];    /* poll.c: unchanged, changed, failed, deferred */
+    struct hist poll_ms;
 };
+
+struct poller;
 
 struct svc {
     uv_loop_t *loop;
@@ -116,6 +121,7 @@ struct svc {
     /* live state (tracking.c) */
     struct ws_live *live;
     struct plan_job *plans_queued, *plans_running;
+    struct poller *poll;       /* poll.c: the safety net for lost webhooks */
 };
 
 /* serve.c — the service core; api.c calls into it, never the other way
@@ -126,10 +132,11 @@ const struct ws_app *ws__svc_app_def(struct svc *s, const char *name);
 void ws__svc_routed_later(struct svc *s, size_t repo, int64_t id, const char *ref, const char *before,
                           const char *after, const char *default_branch, json_t *extra);
 void ws__svc_schedule(struct svc *s);
+/* Stopping: finish once nothing is in flight any more (a worker just ended). */
+void ws__svc_maybe_finish(struct svc *s);
 const char *ws__svc_run_results(size_t i);
 struct snapshot *ws__snap_ref(struct svc *s); /* the current one, with a reference for the caller */
 void ws__snap_unref(struct snapshot *sn);       /* safe with NULL */
-void ws__svc_maybe_finish(struct svc *s);       /* stopping: close what is left once nothing runs */
 void ws__hist_add(struct hist *h, double v, const double *bounds);
 extern const double ws__sync_bounds[HIST_BUCKETS], ws__wave_bounds[HIST_BUCKETS],
     ws__route_bounds[HIST_BUCKETS];
@@ -143,6 +150,32 @@ void ws__track_after_run(struct svc *s, const char *app);
 void ws__track_stop(struct svc *s);
 int ws__track_busy(const struct svc *s);
 void ws__track_free(struct svc *s);
+/* poll.c — every settings.pollInterval (+ jitter), each repository's refs
+ * are listed on a worker (nothing fetched); a tracked ref that moved past
+ * what the service last routed is accepted as a trigger (source "poll") and
+ * routed like a webhook's push (not while a push of that repository is
+ * being routed: the next poll looks again). ws__poll_init: before the catalog load (BLOCKING:
+ * reads the mirrors' refs as the baseline; ENOMEM only); ws__poll_start:
+ * after recovery; ws__poll_stop: on the stop signal (timers); the service
+ * finishes only when !ws__poll_busy; ws__poll_free: after the loop ended. */
+int ws__poll_init(struct svc *s, struct ws_err *err);
+void ws__poll_start(struct svc *s);
+void ws__poll_stop(struct svc *s);
+int ws__poll_busy(const struct svc *s);
+void ws__poll_free(struct svc *s);
+/* A push of ref before→after of cfg->repos[repo] was routed, from any
+ * source: the poll's baseline follows it (unless a push in between was
+ * missed: the next poll routes the gap). */
+void ws__poll_saw(struct svc *s, size_t repo, const char *ref, const char *before, const char *after);
+/* Routing found `apps` ([{app, revision}], changed in place) for a push of
+ * `ref` to `commit`; `tip` is where the ref is in the mirror now ("" if
+ * gone). A pinned revision behind the tip is moved to the tip (never sync
+ * back), and an application already queued for this very ref and commit (a
+ * poll and a webhook saw the same push) is removed, unless the routing read
+ * the definitions again (`reloaded`). Appends what it did to `detail`;
+ * returns how many were removed. */
+size_t ws__poll_drop_routed(struct svc *s, int64_t trigger, size_t repo, const char *ref, const char *commit,
+                            const char *tip, int reloaded, json_t *apps, char *detail, size_t len);
 
 /* api.c — the HTTP face: the handler serve.c gives the HTTP server. */
 void ws__api_handle(struct ws_httpd_req *req, void *data);

@@ -140,7 +140,9 @@ clusters:
     kubeconfig: $DEVCLUSTER_KUBECONFIG
 applications:
   - {repository: ml, path: apps}
-settings: {waveTimeout: 60s, stateDir: $state, concurrency: 4}
+# webhooks only (pollInterval 0): a poll would rightly sync the pushes whose
+# deliveries this script refuses; tests/e2e/poll.sh tests the poll
+settings: {waveTimeout: 60s, stateDir: $state, concurrency: 4, pollInterval: 0}
 server:
   listen: 127.0.0.1:$ws_port
   apiToken: "file:$E2E_DIR/api.token"

@@ -174,6 +174,7 @@ static void test_minimal(void)
     tap_is_int(c.settings.wave_timeout_ms, 5 * 60 * 1000, "minimal: waveTimeout default 5m");
     tap_is_int(c.settings.sync_timeout_ms, 30 * 60 * 1000, "minimal: syncTimeout default 30m");
     tap_is_int(c.settings.concurrency, 4, "minimal: concurrency default 4");
+    tap_is_int(c.settings.poll_interval_ms, 2 * 60 * 1000, "minimal: pollInterval default 2m");
     tap_is_str(c.settings.inventory_namespace, "wavesync", "minimal: inventoryNamespace default");
     tap_is_str(c.settings.state_dir, "/xdg/state/wavesync", "minimal: stateDir from XDG_STATE_HOME");
     tap_is_str(c.path, "ok_minimal.yaml", "minimal: path is the name given");
@@ -714,6 +715,53 @@ static void test_server_values(void)
     }
 }
 
+/* settings.pollInterval: a duration where 0 means off, bounded 1s..24h. */
+static void test_poll_interval(void)
+{
+    static const struct {
+        const char *value;   /* YAML for pollInterval */
+        long long want;      /* ms; < 0: an error at line 3 naming this */
+        const char *msg;
+    } rows[] = {
+        {"2m", 120000, NULL},
+        {"90s", 90000, NULL},
+        {"1m30s", 90000, NULL},
+        {"30", 30000, NULL},          /* a bare number is seconds */
+        {"1s", 1000, NULL},
+        {"24h", 86400000, NULL},
+        {"0", 0, NULL},               /* off */
+        {"0s", 0, NULL},
+        {"\"0\"", 0, NULL},
+        {"~", 120000, NULL},          /* null: the default */
+        {"500ms", -1, "settings.pollInterval must be 0 (off) or between 1s and 24h (got \"500ms\")"},
+        {"25h", -1, "settings.pollInterval must be 0 (off) or between 1s and 24h (got \"25h\")"},
+        {"90000", -1, "settings.pollInterval must be 0 (off) or between 1s and 24h (got 90000)"},
+        {"soon", -1, "bad duration \"soon\" for settings.pollInterval"},
+        {"-1s", -1, "bad duration \"-1s\" for settings.pollInterval"},
+        {"[2m]", -1, "for settings.pollInterval"},
+    };
+    for (size_t i = 0; i < WS_ARRAY_SIZE(rows); i++) {
+        struct ws_config c;
+        struct ws_err err;
+        char text[256], name[128];
+        int rc;
+        snprintf(text, sizeof(text), "repositories: []\nsettings:\n  pollInterval: %s\n", rows[i].value);
+        rc = parse_text(&c, text, "inline.yaml", &err);
+        snprintf(name, sizeof(name), "pollInterval: %s", rows[i].value);
+        if (rows[i].want >= 0) {
+            if (!tap_ok(rc == 0 && (long long)c.settings.poll_interval_ms == rows[i].want, "%s → %lld ms", name,
+                        rows[i].want))
+                tap_diag("  rc %d, got %llu: %s", rc, (unsigned long long)c.settings.poll_interval_ms, err.msg);
+        } else {
+            if (!tap_ok(rc == WS_ECONFIG && strncmp(err.msg, "inline.yaml:3: ", 15) == 0,
+                        "%s: an error naming the file and line 3", name))
+                tap_diag("  rc %d: %s", rc, err.msg);
+            tap_contains(err.msg, rows[i].msg, name);
+        }
+        ws_config_free(&c);
+    }
+}
+
 /* --- err fixtures ---------------------------------------------------------------- */
 
 static void test_errors(void)
@@ -974,6 +1022,7 @@ int main(void)
     test_listen();
     test_max_body_size();
     test_server_values();
+    test_poll_interval();
     test_errors();
     test_secret_resolve();
     test_no_secret_in_errors();

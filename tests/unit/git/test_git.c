@@ -3,7 +3,9 @@
  * (new commits, pruned branches and tags, a changed default branch,
  * concurrent mirrors, unreachable remotes), revision resolution, manifests
  * read at a commit (recursion, Argo CD globs, symlinks inside and escaping
- * the tree, limits), path types, export + rmtree, and tree diffs. */
+ * the tree, limits), path types, export + rmtree, tree diffs, and the refs a
+ * remote advertises (ls-remote: file://, a plain path and, when
+ * tests/e2e/githttp.py can be run, smart HTTP) next to its mirror's. */
 #include "git/git.h"
 #include "base/util.h"
 
@@ -14,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tap.h"
@@ -569,6 +573,204 @@ static void test_changed(void)
     tap_ok(a == NULL, "changed_paths: nothing returned on error");
 }
 
+/* --- ls-remote: ws_git_remote_heads, ws_git_mirror_heads --------------------- */
+
+/* `git rev-parse REV` in the remote, as is (a tag object stays a tag object). */
+static void rev_parse_raw(char out[41], const char *rev)
+{
+    char cmd[1024];
+    FILE *p;
+    out[0] = '\0';
+    snprintf(cmd, sizeof(cmd), "cd '%s' && git rev-parse '%s'", remote, rev);
+    if ((p = popen(cmd, "r")) != NULL) {
+        if (!fgets(out, 41, p))
+            out[0] = '\0';
+        pclose(p);
+    }
+}
+
+/* "name=id12,…" sorted by name, for one-line comparisons. */
+static const char *refs_text(json_t *refs)
+{
+    static char buf[4096];
+    const char **names;
+    const char *k;
+    json_t *v;
+    size_t n = 0, i, j, len = 0;
+    buf[0] = '\0';
+    if (!refs || !(names = calloc(json_object_size(refs) + 1, sizeof(*names))))
+        return refs ? "(nomem)" : "(null)";
+    json_object_foreach(refs, k, v)
+        names[n++] = k;
+    for (i = 1; i < n; i++) /* insertion sort: a handful of names */
+        for (j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            const char *t = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = t;
+        }
+    for (i = 0; i < n && len < sizeof(buf) - 100; i++)
+        len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s=%.12s", i ? "," : "", names[i],
+                                json_string_value(json_object_get(refs, names[i])));
+    free(names);
+    return buf;
+}
+
+static void check_heads(const struct ws_git_heads *h, const char *want_refs, const char *want_tags,
+                        const char *want_head, const char *name)
+{
+    char got[4096];
+    snprintf(got, sizeof(got), "%s", refs_text(h->refs));
+    if (!tap_ok(strcmp(got, want_refs) == 0, "%s: branches and tags, tags peeled", name))
+        tap_diag("  got  %s\n#   want %s", got, want_refs);
+    snprintf(got, sizeof(got), "%s", refs_text(h->tag_ids));
+    if (!tap_ok(strcmp(got, want_tags) == 0, "%s: annotated tags' own ids", name))
+        tap_diag("  got  %s\n#   want %s", got, want_tags);
+    tap_is_str(h->head, want_head, name);
+}
+
+/* tests/e2e/githttp.py (git http-backend as a CGI) serving `root`; its pid,
+ * or 0 when it cannot run here (no WS_SRCDIR or python3). */
+static pid_t start_githttp(const char *root, int *port)
+{
+    const char *src = getenv("WS_SRCDIR");
+    char script[1024], portfile[600];
+    pid_t pid;
+    FILE *f;
+    *port = 0;
+    if (!src || !*src)
+        return 0;
+    snprintf(script, sizeof(script), "%s/tests/e2e/githttp.py", src);
+    snprintf(portfile, sizeof(portfile), "%s/githttp.port", tmp);
+    if (access(script, R_OK) != 0 || sh("python3 -c '' 2>/dev/null") != 0)
+        return 0;
+    if ((pid = fork()) == 0) {
+        execlp("python3", "python3", script, "--root", root, "--port-file", portfile, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; pid > 0 && i < 100 && *port == 0; i++) {
+        usleep(100 * 1000);
+        if ((f = fopen(portfile, "r")) != NULL) {
+            if (fscanf(f, "%d", port) != 1)
+                *port = 0;
+            fclose(f);
+        }
+    }
+    if (pid > 0 && *port == 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        return 0;
+    }
+    return pid;
+}
+
+static void test_remote_heads(void)
+{
+    struct ws_git_heads h, m;
+    struct ws_err err;
+    struct ws_git_creds creds = { "user", "tok3n-secret" };
+    char cache[512], v2[41], c5[41], want[2048], tags[256], other[700], http_url[700];
+    pid_t srv;
+    int rc, port;
+
+    snprintf(cache, sizeof(cache), "%s/cache", tmp);
+    rev_parse_raw(v2, "v2");
+    /* the remote now: main C4, feature F1, evil E1, the annotated tag v2 on C2 */
+    snprintf(want, sizeof(want), "refs/heads/evil=%.12s,refs/heads/feature=%.12s,refs/heads/main=%.12s,"
+             "refs/tags/v2=%.12s", e1, f1, c4, c2);
+    snprintf(tags, sizeof(tags), "refs/tags/v2=%.12s", v2);
+    rc = ws_git_remote_heads(&h, url, NULL, &err);
+    tap_is_int(rc, 0, "remote_heads: file:// URL");
+    if (rc)
+        tap_diag("  %s", err.msg);
+    check_heads(&h, want, tags, "refs/heads/main", "remote_heads file://");
+    tap_ok(strcmp(v2, c2) != 0 && v2[0], "remote_heads: v2 is an annotated tag (its own id differs)");
+
+    rc = ws_git_mirror_heads(&m, cache, url, &err);
+    tap_is_int(rc, 0, "mirror_heads: the fetched mirror");
+    tap_ok(rc == 0 && json_equal(h.refs, m.refs) && json_equal(h.tag_ids, m.tag_ids) && m.head &&
+               strcmp(m.head, "refs/heads/main") == 0,
+           "mirror_heads: the same refs, tag ids and HEAD as the remote after a fetch");
+    ws_git_heads_free(&m);
+    ws_git_heads_free(&h);
+    ws_git_heads_free(&h); /* twice: freeing leaves it empty */
+    ws_git_heads_free(NULL);
+
+    rc = ws_git_remote_heads(&h, remote, NULL, &err);
+    tap_ok(rc == 0 && json_object_size(h.refs) == 4, "remote_heads: a plain local path");
+    ws_git_heads_free(&h);
+
+    /* the remote moves on: listing it fetches nothing into the mirror */
+    put("later.yaml", "kind: Later\n");
+    commit(c5, "five");
+    sh("cd '%s' && git branch -q newbranch && git tag v5 && git symbolic-ref HEAD refs/heads/feature", remote);
+    rc = ws_git_remote_heads(&h, url, NULL, &err);
+    snprintf(want, sizeof(want), "refs/heads/evil=%.12s,refs/heads/feature=%.12s,refs/heads/main=%.12s,"
+             "refs/heads/newbranch=%.12s,refs/tags/v2=%.12s,refs/tags/v5=%.12s", e1, f1, c5, c5, c2, c5);
+    tap_is_int(rc, 0, "remote_heads: after the remote moved");
+    check_heads(&h, want, tags, "refs/heads/feature", "remote_heads moved (new commit, branch, light tag, HEAD)");
+    ws_git_heads_free(&h);
+    tap_is_int(ws_git_mirror_heads(&m, cache, url, &err), 0, "mirror_heads: read again");
+    tap_is_str(json_string_value(json_object_get(m.refs, "refs/heads/main")), c4,
+               "mirror_heads: the mirror still has the old main (nothing was fetched)");
+    tap_ok(!json_object_get(m.refs, "refs/heads/newbranch"), "mirror_heads: no new branch in the mirror");
+    ws_git_heads_free(&m);
+    {
+        char got[41];
+        tap_is_int(ws_git_resolve(got, mirror, c5, &err), WS_ENOTFOUND,
+                   "remote_heads: the new commit's objects were not downloaded");
+    }
+
+    /* an empty repository: no refs, no default branch, no error */
+    snprintf(other, sizeof(other), "%s/empty.git", tmp);
+    sh("git init -q --bare '%s'", other);
+    rc = ws_git_remote_heads(&h, other, NULL, &err);
+    tap_ok(rc == 0 && json_object_size(h.refs) == 0 && !h.head, "remote_heads: an empty repository (rc %d)", rc);
+    ws_git_heads_free(&h);
+
+    /* failures: named, classified, no secrets; no mirror is not an error to hide */
+    rc = ws_git_remote_heads(&h, "file:///nonexistent/wavesync/repo.git", NULL, &err);
+    tap_is_int(rc, WS_ENET, "remote_heads: missing remote is WS_ENET");
+    tap_contains(err.msg, "git: cannot list the refs of file:///nonexistent/wavesync/repo.git: ",
+                 "remote_heads: message names the URL");
+    tap_ok(h.refs == NULL && h.head == NULL, "remote_heads: nothing returned on error");
+    ws_git_heads_free(&h);
+    rc = ws_git_remote_heads(&h, "http://bob:s3cretpw@127.0.0.1:1/x.git", &creds, &err);
+    tap_is_int(rc, WS_ENET, "remote_heads: refused connection is WS_ENET");
+    tap_contains(err.msg, "http://127.0.0.1:1/x.git", "remote_heads: URL shown without user info");
+    tap_ok(!strstr(err.msg, "s3cretpw") && !strstr(err.msg, "tok3n"), "remote_heads: no credentials in the message");
+    ws_git_heads_free(&h);
+    tap_is_int(ws_git_remote_heads(&h, "", NULL, &err), WS_EINVAL, "remote_heads: empty URL");
+    ws_git_heads_free(&h);
+    rc = ws_git_mirror_heads(&m, cache, "https://bob:s3cretpw@example.invalid/never-mirrored.git", &err);
+    tap_is_int(rc, WS_ENOTFOUND, "mirror_heads: no mirror yet is WS_ENOTFOUND");
+    tap_ok(!strstr(err.msg, "s3cretpw"), "mirror_heads: no credentials in the message");
+    ws_git_heads_free(&m);
+
+    /* smart HTTP (git http-backend): HEAD comes as an advertised symref */
+    snprintf(other, sizeof(other), "%s/srv", tmp);
+    sh("mkdir -p '%s' && git clone -q --bare '%s' '%s/remote.git' && git -C '%s/remote.git' symbolic-ref HEAD "
+       "refs/heads/main", other, remote, other, other);
+    if (!(srv = start_githttp(other, &port))) {
+        tap_ok(1, "# SKIP remote_heads over smart HTTP: tests/e2e/githttp.py cannot run here");
+    } else {
+        snprintf(http_url, sizeof(http_url), "http://127.0.0.1:%d/remote.git", port);
+        rc = ws_git_remote_heads(&h, http_url, &creds, &err);
+        tap_is_int(rc, 0, "remote_heads: smart HTTP");
+        if (rc)
+            tap_diag("  %s", err.msg);
+        check_heads(&h, want, tags, "refs/heads/main", "remote_heads smart HTTP");
+        ws_git_heads_free(&h);
+        snprintf(http_url, sizeof(http_url), "http://127.0.0.1:%d/missing.git", port);
+        rc = ws_git_remote_heads(&h, http_url, NULL, &err);
+        tap_ok(rc == WS_ENET && strstr(err.msg, http_url), "remote_heads: smart HTTP, no such repository (%d: %s)",
+               rc, err.msg);
+        ws_git_heads_free(&h);
+        kill(srv, SIGTERM);
+        waitpid(srv, NULL, 0);
+    }
+    sh("cd '%s' && git symbolic-ref HEAD refs/heads/main", remote);
+}
+
 int main(void)
 {
     char *p;
@@ -606,6 +808,7 @@ int main(void)
         test_path_type();
         test_export();
         test_changed();
+        test_remote_heads();
     }
     ws_git_shutdown();
     if ((p = getenv("WS_TEST_KEEP")) == NULL || !*p)
