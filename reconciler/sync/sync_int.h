@@ -57,6 +57,8 @@ struct item {
     int done;                   /* counted towards the wave */
     const char *result;         /* "Synced", "Failed", "Created", "Configured", "Unchanged" */
     json_t *changes;            /* dry run: fields that would change */
+    json_t *apply_obj;          /* RespectIgnoreDifferences: what is applied (ignored fields at their
+                                   live values), or NULL: the plan's object as Git has it */
     int step_pending;           /* a request of this item is counted in s->outstanding */
     struct dry_ctx *dry;        /* dry run: the comparison in progress */
     char message[1024];
@@ -142,6 +144,14 @@ int ws__sync_will_recreate(const struct item *it);
 int ws__sync_immutable_error(const struct ws_kube_result *res);
 /* Stop an item's requests and watches (no callbacks after). */
 void ws__sync_item_quiesce(struct item *it);
+/* Does this object's apply keep its ignored fields (spec.ignoreDifferences)
+ * at their live values (RespectIgnoreDifferences=true)? */
+int ws__sync_respects_ignore(const struct item *it);
+/* The object to apply, given the live one (NULL: it does not exist yet): the
+ * plan's object, or with RespectIgnoreDifferences a copy whose ignored fields
+ * keep their live values (*kept, if not NULL: how many differed from Git's).
+ * A new reference; NULL on ENOMEM. */
+json_t *ws__sync_desired(struct item *it, const json_t *live, int *kept);
 
 /* sync_checks.c */
 void ws__sync_dry_run(struct ws_sync *s);
