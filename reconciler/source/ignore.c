@@ -429,14 +429,16 @@ static int take_suffixes(struct jq *j, struct ws_ignore_path *p)
                 return rc;
         } else if (*j->p == '.') {
             j->p++;
-            if (*j->p == '[')
+            if (*j->p == '[') {
                 rc = take_bracket(j, p);
-            else if (ident_start(*j->p) || *j->p == '"')
+            } else if (ident_start(*j->p) || *j->p == '"') {
                 rc = take_member(j, p);
-            else if (*j->p == '.' && j->p--) /* point at the first '.' */
+            } else if (*j->p == '.') {
+                j->p--; /* point at the first '.' */
                 rc = jq_fail(j, "recursive descent (..)");
-            else
+            } else {
                 rc = jq_fail(j, "expected a member name after '.'");
+            }
             if (rc < 0)
                 return rc;
         } else {

@@ -113,13 +113,18 @@ int ws_ignore_has_paths(const struct ws_ignore_rule *rules, size_t n, const json
 
 /* RespectIgnoreDifferences=true: make `desired` (edited in place) leave the
  * ignored fields as they are in `live` (the same object as the cluster has
- * it): every field of desired that a rule applying to desired ignores is set
- * to live's value, or removed from desired when live lacks it. A list item
- * reached through select() is paired with the live item that meets the same
- * select() (the same index when that one does, else the first); any other
- * item with the same index. Fields only live has are not added. Returns the
- * number of fields changed or removed (0: desired is unchanged), or
- * WS_ENOMEM. */
+ * it), as Argo CD does:
+ *  - a field of desired that a rule applying to desired ignores is set to
+ *    live's value, or removed from desired when live lacks it;
+ *  - an ignored field only live has is added to desired when it hangs from
+ *    mappings (missing mappings are made on the way); ignored list items
+ *    only live has (an injected sidecar) are not added;
+ *  - a list item reached through select() is paired with the live item that
+ *    meets the same select() (the same index when that one does, else the
+ *    first), any other item by index; an item live does not have yet is new
+ *    and stays as desired has it.
+ * Returns the number of fields changed, removed or added (0: desired is
+ * unchanged), or WS_ENOMEM. */
 int ws_ignore_respect(json_t *desired, const json_t *live, const struct ws_ignore_rule *rules,
                       size_t n);
 
