@@ -13,6 +13,7 @@
 #include "base/timer.h"
 #include "base/util.h"
 #include "serve/serve_int.h"
+#include "source/ignore.h"
 
 #define PLAN_CONCURRENCY 2          /* plan-only renders at once (they use worker threads) */
 #define HEAL_FIRST_DELAY_MS 0       /* the first drift is reverted at once */
@@ -266,6 +267,16 @@ void ws__track_after_run(struct svc *s, const char *app)
         on_live_changed(app, s);
 }
 
+/* ignoreDifferences of the Application as it is defined now. */
+static int on_ignore(const char *app, const json_t *obj, const char *pointer, const char *manager, void *data)
+{
+    const struct ws_app *def = ws__svc_app_def(data, app);
+    if (!def || !def->nignore)
+        return 0;
+    return manager ? ws_ignore_manager(def->ignore, def->nignore, obj, manager)
+                   : ws_ignore_path(def->ignore, def->nignore, obj, pointer);
+}
+
 int ws__track_start(struct svc *s)
 {
     struct ws_live_opts o;
@@ -274,6 +285,7 @@ int ws__track_start(struct svc *s)
     o.manager = "wavesync";
     o.lua = s->lua;
     o.changed = on_live_changed;
+    o.ignore = on_ignore;
     o.data = s;
     if (ws_live_new(&s->live, &o) < 0)
         return WS_ENOMEM;

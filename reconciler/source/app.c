@@ -2,12 +2,13 @@
  * YAML document: sources, destination, sync policy, wavesync's annotations.
  * Pure: no I/O. Errors name file:line through the YAML position mirror.
  *
- * Leniency follows Argo CD: spec fields we do not act on (ignoreDifferences,
- * info, revisionHistoryLimit, syncPolicy.managedNamespaceMetadata, helm
+ * Leniency follows Argo CD: spec fields we do not act on (info,
+ * revisionHistoryLimit, syncPolicy.managedNamespaceMetadata, helm
  * fileParameters/skipCrds/version, kustomize commonLabels/patches, …) and
  * unknown spec keys are accepted and ignored, as the Application CRD's
  * consumers ignore them; what would change the result in a way we cannot
- * honour (jsonnet options, two source types in one source) is an error. */
+ * honour (jsonnet options, two source types in one source, a jq path
+ * expression beyond the common forms in ignoreDifferences) is an error. */
 #include "source/app.h"
 
 #include <stdarg.h>
@@ -495,6 +496,108 @@ static int parse_annotations(const struct actx *x, struct ws_app *a, const json_
     return 0;
 }
 
+/* --- ignoreDifferences ------------------------------------------------------------ */
+
+static const char *const ignore_keys[] = {"group", "kind", "name", "namespace", "jsonPointers",
+                                          "jqPathExpressions", "managedFieldsManagers"};
+
+/* group and kind are globs as Argo CD matches them (*, ?, [...]); its brace
+ * alternatives have no fnmatch equivalent, so they are refused rather than
+ * silently matching nothing. */
+static int get_glob(const struct actx *x, char **out, const json_t *e, const json_t *epos,
+                    const char *key, const char *w)
+{
+    const json_t *v = field(e, key);
+    *out = NULL;
+    if (v && !json_is_string(v))
+        return fail(x, ws_yaml_key_line(epos, key), "%s.%s must be a string", w, key);
+    if (v && strpbrk(json_string_value(v), "{}"))
+        return fail(x, ws_yaml_key_line(epos, key),
+                    "%s.%s \"%s\": brace alternatives are not supported (write one entry for each)", w, key,
+                    json_string_value(v));
+    if (!(*out = strdup(v ? json_string_value(v) : "")))
+        return nomem(x);
+    return 0;
+}
+
+/* jsonPointers, jqPathExpressions, managedFieldsManagers: lists of strings,
+ * each handed to `add` (ignore.h), whose refusal names the item's line. */
+static int get_ignore_list(const struct actx *x, struct ws_ignore_rule *r, const json_t *e,
+                           const json_t *epos, const char *key, const char *w,
+                           int (*add)(struct ws_ignore_rule *, const char *, struct ws_err *))
+{
+    const json_t *list = NULL, *v, *lpos = ws_yaml_pos_child(epos, key);
+    size_t i;
+    int rc;
+    if ((rc = get_list(x, &list, e, epos, key, w)) < 0)
+        return rc;
+    json_array_foreach(list, i, v) {
+        int line = ws_yaml_line(ws_yaml_pos_item(lpos, i));
+        struct ws_err ie;
+        if (!json_is_string(v))
+            return fail(x, line, "%s.%s[%zu] must be a string", w, key, i);
+        ws_err_clear(&ie);
+        if ((rc = add(r, json_string_value(v), &ie)) == WS_ENOMEM)
+            return nomem(x);
+        if (rc < 0)
+            return fail(x, line, "%s.%s[%zu]: %s", w, key, i, ie.msg);
+    }
+    return 0;
+}
+
+static int parse_ignore_entry(const struct actx *x, struct ws_ignore_rule *r, const json_t *e,
+                              const json_t *epos, const char *w)
+{
+    const char *k;
+    const json_t *v;
+    size_t i;
+    int rc;
+    if (!json_is_object(e))
+        return fail(x, ws_yaml_line(epos), "%s must be a mapping (group, kind, jsonPointers, …)", w);
+    json_object_foreach((json_t *)e, k, v) {
+        for (i = 0; i < WS_ARRAY_SIZE(ignore_keys) && strcmp(k, ignore_keys[i]) != 0; i++)
+            ;
+        if (i == WS_ARRAY_SIZE(ignore_keys))
+            return fail(x, ws_yaml_key_line(epos, k),
+                        "%s: unknown key \"%s\" (group, kind, name, namespace, jsonPointers, "
+                        "jqPathExpressions, managedFieldsManagers)", w, k);
+    }
+    /* an absent group is the core group, as in Argo CD */
+    if ((rc = get_glob(x, &r->group, e, epos, "group", w)) < 0 ||
+        (rc = get_glob(x, &r->kind, e, epos, "kind", w)) < 0 ||
+        (rc = get_str(x, &r->name, e, epos, "name", w)) < 0 ||
+        (rc = get_str(x, &r->namespace_, e, epos, "namespace", w)) < 0)
+        return rc;
+    if (!*r->kind)
+        return fail(x, ws_yaml_line(epos), "%s.kind is required (\"*\" for every kind)", w);
+    if ((rc = get_ignore_list(x, r, e, epos, "jsonPointers", w, ws_ignore_add_pointer)) < 0 ||
+        (rc = get_ignore_list(x, r, e, epos, "jqPathExpressions", w, ws_ignore_add_jq)) < 0 ||
+        (rc = get_ignore_list(x, r, e, epos, "managedFieldsManagers", w, ws_ignore_add_manager)) < 0)
+        return rc;
+    return 0;
+}
+
+static int parse_ignore_differences(const struct actx *x, struct ws_app *a, const json_t *spec,
+                                    const json_t *spos)
+{
+    const json_t *list = NULL, *e, *lpos = ws_yaml_pos_child(spos, "ignoreDifferences");
+    char w[64];
+    size_t i;
+    int rc;
+    if ((rc = get_list(x, &list, spec, spos, "ignoreDifferences", "spec")) < 0 || !list ||
+        json_array_size(list) == 0)
+        return rc;
+    if (!(a->ignore = calloc(json_array_size(list), sizeof(*a->ignore))))
+        return nomem(x);
+    json_array_foreach(list, i, e) {
+        a->nignore = i + 1; /* freed with the app even when this one fails half-way */
+        snprintf(w, sizeof(w), "spec.ignoreDifferences[%zu]", i);
+        if ((rc = parse_ignore_entry(x, &a->ignore[i], e, ws_yaml_pos_item(lpos, i), w)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* --- the Application ---------------------------------------------------------- */
 
 int ws_app_parse(struct ws_app *out, const json_t *obj, const json_t *pos, const char *file,
@@ -546,7 +649,8 @@ int ws_app_parse(struct ws_app *out, const json_t *obj, const json_t *pos, const
     if ((rc = parse_sources(&x, out, spec, spos)) < 0 ||
         (rc = parse_destination(&x, out, spec, spos)) < 0 ||
         (rc = get_str(&x, &out->project, spec, spos, "project", "spec")) < 0 ||
-        (rc = parse_sync_policy(&x, out, spec, spos)) < 0)
+        (rc = parse_sync_policy(&x, out, spec, spos)) < 0 ||
+        (rc = parse_ignore_differences(&x, out, spec, spos)) < 0)
         goto out;
     if (!out->project && !(out->project = strdup("default")))
         rc = nomem(&x);
@@ -602,5 +706,6 @@ void ws_app_free(struct ws_app *a)
     free(a->dest_namespace);
     free(a->project);
     free(a->manifest_generate_paths);
+    ws_ignore_rules_free(a->ignore, a->nignore);
     memset(a, 0, sizeof(*a));
 }

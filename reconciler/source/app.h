@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "source/ignore.h"
 
 struct ws_app_source {
     char *repo_url;
@@ -49,6 +50,8 @@ struct ws_app {
     int retry_factor;
     uint64_t wave_timeout_ms;    /* wavesync.dev/wave-timeout; 0 = settings default */
     char *manifest_generate_paths; /* argocd.argoproj.io/manifest-generate-paths, or NULL */
+    struct ws_ignore_rule *ignore; /* spec.ignoreDifferences (ignore.h), in order; owned */
+    size_t nignore;
     size_t def_dir;      /* set by the catalog: which configured applications folder `file` is in */
 };
 
@@ -56,7 +59,9 @@ struct ws_app {
  * mirror `pos` from yaml.h, may be NULL). `file` names the source file.
  * Validates: apiVersion argoproj.io/v1alpha1, kind Application, a name, one
  * of source/sources, a destination with server or name, paths that stay
- * inside the repository, durations. Caller frees with ws_app_free. */
+ * inside the repository, durations, spec.ignoreDifferences entries (known
+ * keys, a kind, JSON pointers, the jq paths ignore.h takes). Caller frees
+ * with ws_app_free. */
 int ws_app_parse(struct ws_app *out, const json_t *obj, const json_t *pos, const char *file,
                  struct ws_err *err);
 void ws_app_free(struct ws_app *a);

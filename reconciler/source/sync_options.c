@@ -11,17 +11,21 @@ static const struct {
     const char *on;    /* the value that sets `flag` */
     int confirm;       /* "confirm" is accepted too (Argo CD 2.x, see below) */
     unsigned flag;
+    unsigned off;      /* set by the other value, where that overrides the Application's */
 } sync_opts[] = {
-    {"Prune", "false", 1, WS_OPT_PRUNE_FALSE},
-    {"Delete", "false", 1, WS_OPT_DELETE_FALSE},
-    {"Replace", "true", 0, WS_OPT_REPLACE},
-    {"Force", "true", 0, WS_OPT_FORCE},
-    {"Validate", "false", 0, WS_OPT_VALIDATE_FALSE},
-    {"PruneLast", "true", 0, WS_OPT_PRUNE_LAST},
-    {"ApplyOutOfSyncOnly", "true", 0, WS_OPT_OUT_OF_SYNC_ONLY},
-    {"CreateNamespace", "true", 0, WS_OPT_CREATE_NAMESPACE},
-    {"SkipDryRunOnMissingResource", "true", 0, WS_OPT_SKIP_DRY_RUN},
-    {"ServerSideApply", "true", 0, WS_OPT_SERVER_SIDE_APPLY},
+    {"Prune", "false", 1, WS_OPT_PRUNE_FALSE, 0},
+    {"Delete", "false", 1, WS_OPT_DELETE_FALSE, 0},
+    {"Replace", "true", 0, WS_OPT_REPLACE, 0},
+    {"Force", "true", 0, WS_OPT_FORCE, 0},
+    {"Validate", "false", 0, WS_OPT_VALIDATE_FALSE, 0},
+    {"PruneLast", "true", 0, WS_OPT_PRUNE_LAST, 0},
+    {"ApplyOutOfSyncOnly", "true", 0, WS_OPT_OUT_OF_SYNC_ONLY, 0},
+    {"CreateNamespace", "true", 0, WS_OPT_CREATE_NAMESPACE, 0},
+    {"SkipDryRunOnMissingResource", "true", 0, WS_OPT_SKIP_DRY_RUN, 0},
+    {"ServerSideApply", "true", 0, WS_OPT_SERVER_SIDE_APPLY, 0},
+    /* on an object, =false turns off the Application's =true for that one
+     * object (Argo CD's per-resource override) */
+    {"RespectIgnoreDifferences", "true", 0, WS_OPT_RESPECT_IGNORE, WS_OPT_RESPECT_IGNORE_FALSE},
 };
 
 int ws_sync_options_parse(unsigned *flags, const char *s, struct ws_err *err)
@@ -46,7 +50,7 @@ int ws_sync_options_parse(unsigned *flags, const char *s, struct ws_err *err)
                 break;
         /* Unknown keys are ignored as Argo CD ignores them; several are valid
          * Application-level options (PrunePropagationPolicy=background,
-         * RespectIgnoreDifferences=true, FailOnSharedResource=true). */
+         * FailOnSharedResource=true). */
         if (i == WS_ARRAY_SIZE(sync_opts))
             continue;
         /* Prune=confirm / Delete=confirm (Argo CD ≥ 2.6) mean "only after a
@@ -54,7 +58,9 @@ int ws_sync_options_parse(unsigned *flags, const char *s, struct ws_err *err)
          * half of that: never prune / delete automatically. */
         if (ws_tok_ieq(val, sync_opts[i].on) || (sync_opts[i].confirm && ws_tok_ieq(val, "confirm")))
             acc |= sync_opts[i].flag;
-        else if (!ws_tok_ieq(val, "true") && !ws_tok_ieq(val, "false"))
+        else if (ws_tok_ieq(val, "true") || ws_tok_ieq(val, "false"))
+            acc |= sync_opts[i].off;
+        else
             return ws_err_set(err, WS_EINVAL, "sync option \"%.*s\": %s takes true or false%s",
                               (int)t.n, t.s, sync_opts[i].key,
                               sync_opts[i].confirm ? " (or confirm)" : "");

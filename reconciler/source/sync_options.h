@@ -20,6 +20,8 @@
 #define WS_OPT_CREATE_NAMESPACE 0x080 /* CreateNamespace=true (Application-level) */
 #define WS_OPT_SKIP_DRY_RUN 0x100     /* SkipDryRunOnMissingResource=true */
 #define WS_OPT_SERVER_SIDE_APPLY 0x200 /* ServerSideApply=true (always on here; accepted) */
+#define WS_OPT_RESPECT_IGNORE 0x400   /* RespectIgnoreDifferences=true: ignored fields keep their live values */
+#define WS_OPT_RESPECT_IGNORE_FALSE 0x800 /* RespectIgnoreDifferences=false on an object: not for this one */
 
 /* Parse "Prune=false,Replace=true" (also a JSON array of such strings when
  * given through ws_sync_options_parse_list). Unknown keys are ignored as Argo

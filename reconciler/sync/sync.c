@@ -15,6 +15,7 @@
 #include "sync/inventory.h"
 #include "base/log.h"
 #include "sync/plan.h"
+#include "source/ignore.h"
 #include "source/render.h"
 #include "base/util.h"
 
@@ -147,6 +148,7 @@ static void finish(struct ws_sync *s)
         json_decref(s->items[i].changes);
         ws_health_clear(&s->items[i].health);
         free(s->items[i].message);
+        json_decref(s->items[i].apply_obj);
     }
     free(s->items);
     if (s->planned)
@@ -162,6 +164,12 @@ static void finish(struct ws_sync *s)
     json_decref(s->waves_report);
     json_decref(s->report);
     free(s);
+}
+
+unsigned ws__sync_apply_flags(const struct ws_sync *s, unsigned options)
+{
+    return ((options & WS_OPT_VALIDATE_FALSE) ? WS_APPLY_NO_VALIDATION : 0) |
+           (s->opts.force_conflicts ? WS_APPLY_FORCE : 0);
 }
 
 json_t *ws_sync_desired(const struct ws_sync *s)
@@ -765,6 +773,85 @@ int ws__sync_immutable_error(const struct ws_kube_result *res)
 
 static void wait_gone_then_apply(struct item *it);
 
+/* ---- RespectIgnoreDifferences ------------------------------------------------ */
+
+/* The option on the Application (unless RespectIgnoreDifferences=false on
+ * the object) or on the object, and a spec.ignoreDifferences path for it. Not
+ * hooks: they are created afresh each run, never compared with a live object. */
+int ws__sync_respects_ignore(const struct item *it)
+{
+    const struct ws_plan_item *p = ws__sync_pitem(it);
+    const struct ws_app *a = it->s->app;
+    int on = (p->options & WS_OPT_RESPECT_IGNORE) ||
+             ((a->sync_options & WS_OPT_RESPECT_IGNORE) && !(p->options & WS_OPT_RESPECT_IGNORE_FALSE));
+    return on && !p->is_hook && ws_ignore_has_paths(a->ignore, a->nignore, p->obj);
+}
+
+/* Metadata the apiserver keeps for itself: an ignored /metadata copied from
+ * the live object would bring them, and in an apply they are preconditions
+ * (resourceVersion, uid) or refused (managedFields). */
+static const char *const server_metadata[] = {"managedFields", "resourceVersion", "uid", "creationTimestamp",
+                                              "generation", "selfLink", "deletionTimestamp",
+                                              "deletionGracePeriodSeconds"};
+
+json_t *ws__sync_desired(struct item *it, const json_t *live, int *kept)
+{
+    const struct ws_plan_item *p = ws__sync_pitem(it);
+    const struct ws_app *a = it->s->app;
+    json_t *obj, *md, *ann;
+    const json_t *git_md = json_object_get(p->obj, "metadata");
+    const char *tid = json_string_value(json_object_get(json_object_get(git_md, "annotations"),
+                                                        WS_TRACKING_ANNOTATION));
+    size_t i;
+    int n;
+    if (kept)
+        *kept = 0;
+    /* an object that does not exist yet is applied as Git says */
+    if (!live || !ws__sync_respects_ignore(it))
+        return json_incref(p->obj);
+    if (!(obj = json_deep_copy(p->obj)))
+        return NULL;
+    /* Each ignored field Git sets is sent with its live value, not left out:
+     * under server-side apply, leaving out a field wavesync owns makes the
+     * apiserver delete it (an HPA's replicas would fall back to 1), while
+     * sending the live value changes nothing and shares ownership without a
+     * conflict (SSA conflicts only on a different value; one that changes
+     * between our GET and the apply is reported as a conflict, and the next
+     * sync takes the new one). A field live lacks is left out (nothing to
+     * delete), and one only live has is carried (ignore.h). */
+    if ((n = ws_ignore_respect(obj, live, a->ignore, a->nignore)) < 0) {
+        json_decref(obj);
+        return NULL;
+    }
+    if (n == 0) { /* the live values are Git's already */
+        json_decref(obj);
+        return json_incref(p->obj);
+    }
+    /* what is ours alone stays ours: the tracking annotation (the inventory
+       and prune find the object by it), and the server's bookkeeping is not
+       sent back */
+    md = json_object_get(obj, "metadata");
+    if (tid && json_is_object(md)) {
+        if (!json_is_object(ann = json_object_get(md, "annotations")))
+            json_object_set_new(md, "annotations", (ann = json_object())); /* steals */
+        json_object_set_new(ann, WS_TRACKING_ANNOTATION, json_string(tid)); /* steals */
+    }
+    for (i = 0; json_is_object(md) && i < WS_ARRAY_SIZE(server_metadata); i++)
+        if (!json_object_get(git_md, server_metadata[i]))
+            json_object_del(md, server_metadata[i]);
+    if (!json_object_get(p->obj, "status"))
+        json_object_del(obj, "status"); /* a subresource: an apply of the object does not set it */
+    if (kept)
+        *kept = n;
+    return obj;
+}
+
+/* The object this item applies (borrowed). */
+static const json_t *item_obj(const struct item *it)
+{
+    return it->apply_obj ? it->apply_obj : ws__sync_pitem(it)->obj;
+}
+
 static void on_applied(const struct ws_kube_result *res, void *data)
 {
     struct item *it = data;
@@ -810,14 +897,14 @@ static void on_replace_get(const struct ws_kube_result *res, void *data)
     json_t *obj;
     it->req = NULL;
     if (res->code == WS_ENOTFOUND) {
-        it->req = ws_kube_create(it->s->kube, ws__sync_pitem(it)->obj, 0, on_applied, it);
+        it->req = ws_kube_create(it->s->kube, item_obj(it), 0, on_applied, it);
         return;
     }
     if (res->code < 0) {
         item_fail(it, "%s", res->err->msg);
         return;
     }
-    obj = json_deep_copy(ws__sync_pitem(it)->obj);
+    obj = json_deep_copy(item_obj(it));
     json_object_set(json_object_get(obj, "metadata"), "resourceVersion",
                     json_object_get(json_object_get(res->body, "metadata"), "resourceVersion"));
     it->req = ws_kube_replace(it->s->kube, obj, on_applied, it);
@@ -828,7 +915,7 @@ static void on_outofsync_get(const struct ws_kube_result *res, void *data)
 {
     struct item *it = data;
     it->req = NULL;
-    if (res->code == 0 && ws_diff_is_subset(ws__sync_pitem(it)->obj, res->body)) {
+    if (res->code == 0 && ws_diff_is_subset(item_obj(it), res->body)) {
         /* ApplyOutOfSyncOnly: already as desired; only wait for health */
         struct ws_kube_result same = *res;
         it->result = "Unchanged";
@@ -836,10 +923,36 @@ static void on_outofsync_get(const struct ws_kube_result *res, void *data)
         on_applied(&same, it);
         return;
     }
-    it->req = ws_kube_apply(it->s->kube, ws__sync_pitem(it)->obj, NULL,
-                            ((ws__sync_pitem(it)->options & WS_OPT_VALIDATE_FALSE) ? WS_APPLY_NO_VALIDATION : 0) |
-                                (it->s->opts.force_conflicts ? WS_APPLY_FORCE : 0),
+    it->req = ws_kube_apply(it->s->kube, item_obj(it), NULL, ws__sync_apply_flags(it->s, ws__sync_pitem(it)->options),
                             on_applied, it);
+}
+
+/* RespectIgnoreDifferences: the live object is here; work out what to apply,
+ * then go on as the item's other options say (Replace, ApplyOutOfSyncOnly
+ * take the same GET's result). */
+static void on_respect_get(const struct ws_kube_result *res, void *data)
+{
+    struct item *it = data;
+    unsigned opts = ws__sync_pitem(it)->options | it->s->app->sync_options;
+    int kept = 0;
+    it->req = NULL;
+    if (res->code < 0 && res->code != WS_ENOTFOUND) {
+        item_fail(it, "%s", res->err->msg);
+        return;
+    }
+    if (res->code == 0 && !(it->apply_obj = ws__sync_desired(it, res->body, &kept))) {
+        item_fail(it, "out of memory");
+        return;
+    }
+    if (kept)
+        ws__sync_say(it->s, "%s: RespectIgnoreDifferences: %d ignored %s kept as live", ws__sync_pitem(it)->ident,
+                     kept, ws_plural((size_t)kept, "field", "fields"));
+    if (opts & WS_OPT_REPLACE)
+        on_replace_get(res, it);
+    else if (opts & WS_OPT_OUT_OF_SYNC_ONLY)
+        on_outofsync_get(res, it);
+    else
+        it->req = ws_kube_apply(it->s->kube, item_obj(it), NULL, ws__sync_apply_flags(it->s, opts), on_applied, it);
 }
 
 static void item_apply(struct item *it)
@@ -859,17 +972,18 @@ static void item_apply(struct item *it)
         }
     }
     it->state = IT_APPLYING;
+    json_decref(it->apply_obj); /* applied again (Force=true): the live object may have changed */
+    it->apply_obj = NULL;
     if (p->is_hook && !it->name[0]) { /* generateName hook */
         it->req = ws_kube_create(s->kube, p->obj, 0, on_applied, it);
+    } else if (ws__sync_respects_ignore(it)) {
+        it->req = ws_kube_get(s->kube, &ref, on_respect_get, it);
     } else if (opts & WS_OPT_REPLACE) {
         it->req = ws_kube_get(s->kube, &ref, on_replace_get, it);
     } else if ((opts & WS_OPT_OUT_OF_SYNC_ONLY) && !p->is_hook) {
         it->req = ws_kube_get(s->kube, &ref, on_outofsync_get, it);
     } else {
-        it->req = ws_kube_apply(s->kube, p->obj, NULL,
-                                ((opts & WS_OPT_VALIDATE_FALSE) ? WS_APPLY_NO_VALIDATION : 0) |
-                                    (s->opts.force_conflicts ? WS_APPLY_FORCE : 0),
-                                on_applied, it);
+        it->req = ws_kube_apply(s->kube, p->obj, NULL, ws__sync_apply_flags(s, opts), on_applied, it);
     }
 }
 

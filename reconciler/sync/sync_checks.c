@@ -43,6 +43,26 @@ static void on_preflight(const struct ws_kube_result *res, void *data)
     ws__sync_step_done(s);
 }
 
+/* RespectIgnoreDifferences: the dry run sends what the apply will send, the
+ * ignored fields at their live values; Git's values would conflict with the
+ * manager that changed them (an autoscaler) and fail the sync for nothing. */
+static void on_preflight_live(const struct ws_kube_result *res, void *data)
+{
+    struct item *it = data;
+    const struct ws_plan_item *p = ws__sync_pitem(it);
+    unsigned opts = p->options | it->s->app->sync_options;
+    json_t *obj;
+    it->req = NULL;
+    if (res->code < 0 && res->code != WS_ENOTFOUND) {
+        on_preflight(res, it); /* reported as the dry run's own failure would be */
+        return;
+    }
+    obj = ws__sync_desired(it, res->code == 0 ? res->body : NULL, NULL);
+    it->req = ws_kube_apply(it->s->kube, obj ? obj : p->obj, NULL, WS_APPLY_DRY_RUN | ws__sync_apply_flags(it->s, opts),
+                            on_preflight, it);
+    json_decref(obj);
+}
+
 /* Everything the sync will apply goes through a server-side dry run first,
  * so that an object the server rejects fails the sync before wave 0. */
 void ws__sync_preflight(struct ws_sync *s)
@@ -60,10 +80,13 @@ void ws__sync_preflight(struct ws_sync *s)
             continue;
         s->outstanding++;
         it->step_pending = 1;
-        it->req = ws_kube_apply(s->kube, p->obj, NULL,
-                                WS_APPLY_DRY_RUN | ((opts & WS_OPT_VALIDATE_FALSE) ? WS_APPLY_NO_VALIDATION : 0) |
-                                    (s->opts.force_conflicts ? WS_APPLY_FORCE : 0),
-                                on_preflight, it);
+        if (ws__sync_respects_ignore(it)) {
+            struct ws_kube_ref ref = ws__sync_item_ref(it);
+            it->req = ws_kube_get(s->kube, &ref, on_preflight_live, it);
+            continue;
+        }
+        it->req = ws_kube_apply(s->kube, p->obj, NULL, WS_APPLY_DRY_RUN | ws__sync_apply_flags(s, opts), on_preflight,
+                                it);
     }
     ws__sync_step_done(s);
 }
@@ -110,13 +133,18 @@ static void on_dry_live(const struct ws_kube_result *res, void *data)
 {
     struct dry_ctx *d = data;
     struct item *it = d->it;
+    json_t *obj;
     if (res->code < 0 && res->code != WS_ENOTFOUND) {
         struct ws_kube_result fake = *res;
         on_dry_applied(&fake, d);
         return;
     }
     d->live = res->code == 0 ? json_incref(res->body) : NULL;
-    it->req = ws_kube_apply(it->s->kube, ws__sync_pitem(it)->obj, NULL, WS_APPLY_DRY_RUN, on_dry_applied, d);
+    /* RespectIgnoreDifferences: compare what the sync would apply */
+    obj = ws__sync_desired(it, d->live, NULL);
+    it->req = ws_kube_apply(it->s->kube, obj ? obj : ws__sync_pitem(it)->obj, NULL, WS_APPLY_DRY_RUN,
+                            on_dry_applied, d);
+    json_decref(obj);
 }
 
 void ws__sync_dry_run(struct ws_sync *s)

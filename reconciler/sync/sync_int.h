@@ -57,6 +57,8 @@ struct item {
     int done;                   /* counted towards the wave */
     const char *result;         /* "Synced", "Failed", "Created", "Configured", "Unchanged" */
     json_t *changes;            /* dry run: fields that would change */
+    json_t *apply_obj;          /* RespectIgnoreDifferences: what is applied (ignored fields at their
+                                   live values), or NULL: the plan's object as Git has it */
     int step_pending;           /* a request of this item is counted in s->outstanding */
     struct dry_ctx *dry;        /* dry run: the comparison in progress */
     char *message;              /* why it failed (owned; NULL: nothing to say): ws__sync_item_say */
@@ -145,6 +147,18 @@ void ws__sync_item_quiesce(struct item *it);
 /* Replace the item's message (format like printf; kept whole, since it may
  * carry a health script's message as the script wrote it). */
 void ws__sync_item_say(struct item *it, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Does this object's apply keep its ignored fields (spec.ignoreDifferences)
+ * at their live values (RespectIgnoreDifferences=true)? */
+int ws__sync_respects_ignore(const struct item *it);
+/* The object to apply, given the live one (NULL: it does not exist yet): the
+ * plan's object, or with RespectIgnoreDifferences a copy whose ignored fields
+ * keep their live values (*kept, if not NULL: how many differed from Git's).
+ * A new reference; NULL on ENOMEM. */
+json_t *ws__sync_desired(struct item *it, const json_t *live, int *kept);
+
+/* ws_kube_apply flags for an object with these sync options (Validate=false)
+ * in this run (force_conflicts for a self-heal). */
+unsigned ws__sync_apply_flags(const struct ws_sync *s, unsigned options);
 
 /* sync_checks.c */
 void ws__sync_dry_run(struct ws_sync *s);

@@ -3,7 +3,7 @@
 # (fakectl plays the controllers by writing /status), and a real Git
 # repository made from fixtures/ml-platform. Covers wave order, deadlines,
 # CrashLoopBackOff, hooks and delete policies, prune, bad input, idempotence,
-# CreateNamespace and Force.
+# CreateNamespace, Force, and ignoreDifferences with RespectIgnoreDifferences.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_up
@@ -443,6 +443,103 @@ ok $? "the image tag comes from values-prod.yaml ($(field $REG 'd["spec"]["templ
 PATH=/nonexistent ws nohelm sync model-registry
 [ $rc -eq 2 ] && grep -q 'helm' "$E2E_DIR/nohelm.err"
 ok $? "without helm: exit 2 with a clear message ($(grep -m1 -o 'install.*' "$E2E_DIR/nohelm.err" | head -c 120))"
+
+# ---- ignoreDifferences and RespectIgnoreDifferences=true ---------------------------------
+# An HPA (here: a person scaling by hand) owns a Deployment's replicas; a
+# controller rotates a token in a ConfigMap. With RespectIgnoreDifferences=true
+# the sync leaves both at their live values and applies the rest of Git.
+mkdir -p "$repo/scaling"
+cat >"$repo/scaling/web.yaml" <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: registry.local/web:1}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+data: {token: from-git, mode: one}
+EOF
+cat >"$repo/apps/scaling.yaml" <<EOF
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: scaling
+spec:
+  source: {repoURL: file://$repo, path: scaling}
+  destination: {name: in-cluster, namespace: ml-scaling}
+  syncPolicy:
+    syncOptions: [CreateNamespace=true, RespectIgnoreDifferences=true]
+  ignoreDifferences:
+    - group: apps
+      kind: Deployment
+      jsonPointers: [/spec/replicas]
+    - kind: ConfigMap
+      name: web-config
+      jqPathExpressions: ['.data["token"]']
+EOF
+commit "scaling: replicas owned by an autoscaler, a token rotated in the cluster"
+WEB=/apis/apps/v1/namespaces/ml-scaling/deployments/web
+ws scale1 sync scaling
+ok $rc "sync scaling exits 0 (a new object is applied as Git says)"
+[ "$(field $WEB 'd["spec"]["replicas"]')" = 2 ]
+ok $? "the new Deployment has Git's replicas (2)"
+patch_merge() { # path json -> HTTP status (a merge patch, as kubectl scale and a controller send)
+	curl -s -o /dev/null -w '%{http_code}' -X PATCH -H 'Content-Type: application/merge-patch+json' \
+		--cacert "$DEVCLUSTER_CA" --cert "$DEVCLUSTER_CLIENT_CERT" --key "$DEVCLUSTER_CLIENT_KEY" \
+		--data "$2" "$DEVCLUSTER_SERVER$1?fieldManager=e2e-autoscaler"
+}
+[ "$(patch_merge $WEB/scale '{"spec":{"replicas":5}}')" = 200 ] &&
+	[ "$(patch_merge $NS/ml-scaling/configmaps/web-config '{"data":{"token":"rotated"}}')" = 200 ]
+ok $? "scaled to 5 through the scale subresource, token rotated in the cluster"
+sed -i 's#registry.local/web:1#registry.local/web:2#; s#mode: one#mode: two#' "$repo/scaling/web.yaml"
+commit "scaling: web 2"
+ws diff_respect diff scaling
+! grep -q 'replicas' "$E2E_DIR/diff_respect.out" && grep -q 'registry.local/web:2' "$E2E_DIR/diff_respect.out"
+ok $? "diff shows the image change, not the ignored replicas ($(grep -m1 image "$E2E_DIR/diff_respect.out"))"
+ws scale2 sync scaling
+ok $rc "sync scaling with the ignored fields changed in the cluster exits 0"
+[ "$(field $WEB 'd["spec"]["replicas"]')" = 5 ] &&
+	[ "$(field $WEB 'd["spec"]["template"]["spec"]["containers"][0]["image"]')" = registry.local/web:2 ]
+ok $? "RespectIgnoreDifferences=true: replicas stays at the live 5, the new image is applied"
+[ "$(field $NS/ml-scaling/configmaps/web-config 'd["data"]["token"]')" = rotated ] &&
+	[ "$(field $NS/ml-scaling/configmaps/web-config 'd["data"]["mode"]')" = two ]
+ok $? "a jq path (.data[\"token\"]) keeps the rotated token; the rest of the ConfigMap follows Git"
+cat "$E2E_DIR/scale2.out" "$E2E_DIR/scale2.err" | grep -q 'web: RespectIgnoreDifferences: 1 ignored field kept as live'
+ok $? "the sync says which objects kept live fields"
+[ "$(field $WEB 'd["metadata"]["annotations"]["wavesync.dev/tracking-id"]')" = "scaling:apps/Deployment:ml-scaling/web" ]
+ok $? "the tracking annotation is still wavesync's"
+# without the option Git's values are applied again (ignoreDifferences alone
+# only changes what counts as a difference): here another manager owns them,
+# so the server-side apply conflicts, and wavesync forces only when asked
+sed -i 's#CreateNamespace=true, RespectIgnoreDifferences=true#CreateNamespace=true#' "$repo/apps/scaling.yaml"
+commit "scaling: no RespectIgnoreDifferences"
+ws scale3 sync scaling
+[ $rc -eq 1 ] && grep -q '409 Conflict.*conflict with "e2e-autoscaler"' "$E2E_DIR/scale3.err" &&
+	[ "$(field $WEB 'd["spec"]["replicas"]')" = 5 ]
+ok $? "without RespectIgnoreDifferences: Git's values are sent and conflict with the autoscaler, nothing applied ($(grep -m1 -o 'conflict with.*' "$E2E_DIR/scale3.err" | head -c 100))"
+# a malformed entry makes that Application invalid; the others still sync
+cat >>"$repo/apps/scaling.yaml" <<'EOF'
+    - group: apps
+      kind: Deployment
+      jqPathExpressions: ['.spec.template.spec.containers[] | select(.name | test("proxy"))']
+EOF
+commit "scaling: a jq expression wavesync does not take"
+ws scale_bad sync scaling
+[ $rc -eq 2 ] && grep -q 'apps/scaling.yaml:1[0-9]:' "$E2E_DIR/scale_bad.err" && grep -q 'is not supported' "$E2E_DIR/scale_bad.err"
+ok $? "an unsupported jq path: exit 2 naming the file and line ($(grep -m1 -o 'apps/scaling.yaml:[0-9]*:.\{0,90\}' "$E2E_DIR/scale_bad.err"))"
+ws scale_others sync training
+ok $rc "the other applications still sync beside it"
+git -C "$repo" rm -q -r scaling apps/scaling.yaml
+commit "drop the scaling demo"
 
 # ---- dry run, diff, JUnit ---------------------------------------------------------------
 sed -i 's#replicas: 2#replicas: 3#' "$repo/serving/02-feature-store.yaml"

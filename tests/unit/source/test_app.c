@@ -198,6 +198,8 @@ static void test_sync_policy(void)
         tap_ok((a.sync_options & WS_OPT_PRUNE_LAST) != 0, "automated: PruneLast=true");
         tap_ok((a.sync_options & WS_OPT_SERVER_SIDE_APPLY) != 0, "automated: ServerSideApply=true");
         tap_ok((a.sync_options & WS_OPT_REPLACE) == 0, "automated: no Replace");
+        tap_ok((a.sync_options & WS_OPT_RESPECT_IGNORE) != 0, "automated: RespectIgnoreDifferences=true");
+        tap_ok(a.ignore == NULL && a.nignore == 0, "automated: no ignoreDifferences");
         tap_is_int(a.retry_limit, 5, "retry: limit");
         tap_is_int(a.retry_backoff_ms, 10000, "retry: duration 10s");
         tap_is_int(a.retry_factor, 3, "retry: factor");
@@ -235,6 +237,61 @@ static void test_annotations(void)
         tap_is_int(a.line, 2, "lenient: line of the document's first key");
         ws_app_free(&a);
     }
+}
+
+/* spec.ignoreDifferences: every entry as written, compiled (ignore.h). */
+static void test_ignore_differences(void)
+{
+    static const char *deploy = "{\"apiVersion\": \"apps/v1\", \"kind\": \"Deployment\", \"metadata\": "
+                                "{\"name\": \"triton\", \"namespace\": \"serving\"}, \"spec\": {\"template\": "
+                                "{\"spec\": {\"containers\": [{\"name\": \"triton\"}, {\"name\": \"istio-proxy\"}]}}}}";
+    struct ws_app a;
+    json_t *obj;
+    if (!parse_ok(&a, "ok_ignore_differences.yaml"))
+        return;
+    tap_ok((a.sync_options & WS_OPT_RESPECT_IGNORE) != 0, "ignore: RespectIgnoreDifferences=true");
+    tap_is_int(a.nignore, 7, "ignore: seven entries");
+    if (a.nignore == 7) {
+        const struct ws_ignore_rule *r = a.ignore;
+        /* the HPA classic */
+        tap_is_str(r[0].group, "apps", "ignore[0]: group");
+        tap_is_str(r[0].kind, "Deployment", "ignore[0]: kind");
+        tap_ok(r[0].name == NULL && r[0].namespace_ == NULL, "ignore[0]: any name, any namespace");
+        tap_is_int(r[0].npaths, 1, "ignore[0]: one path");
+        tap_is_str(r[0].npaths ? r[0].paths[0].text : NULL, "/spec/replicas", "ignore[0]: the pointer");
+        tap_is_int(r[0].nmanagers, 0, "ignore[0]: no managers");
+        /* core group, name and namespace, an escaped pointer */
+        tap_is_str(r[1].group, "", "ignore[1]: \"\" is the core group");
+        tap_is_str(r[1].name, "model-credentials", "ignore[1]: name");
+        tap_is_str(r[1].namespace_, "serving", "ignore[1]: namespace");
+        tap_is_int(r[1].npaths, 2, "ignore[1]: two pointers");
+        tap_is_str(r[1].npaths == 2 && r[1].paths[1].nsegs == 3 ? r[1].paths[1].segs[2].key : NULL,
+                   "kubectl.kubernetes.io/last-applied-configuration", "ignore[1]: ~1 unescaped");
+        /* group omitted: core, as Argo CD reads it */
+        tap_is_str(r[2].group, "", "ignore[2]: no group is the core group");
+        tap_is_str(r[2].npaths ? r[2].paths[0].text : NULL, ".data[\"generated.json\"]", "ignore[2]: jq text");
+        /* jq with select */
+        tap_is_int(r[3].npaths, 3, "ignore[3]: three jq paths");
+        tap_is_int(r[4].npaths, 1, "ignore[4]: caBundle path");
+        tap_is_str(r[5].group, "*", "ignore[5]: group *");
+        tap_is_str(r[5].kind, "*", "ignore[5]: kind *");
+        tap_is_int(r[5].nmanagers, 1, "ignore[5]: one manager");
+        tap_is_str(r[5].nmanagers ? r[5].managers[0] : NULL, "kube-controller-manager", "ignore[5]: manager");
+        tap_ok(r[6].name == NULL && r[6].npaths == 0, "ignore[6]: name \"\" is any name; an empty list");
+    }
+    obj = json_loads(deploy, 0, NULL);
+    tap_is_int(ws_ignore_path(a.ignore, a.nignore, obj, "/spec/replicas"), 1, "ignore: HPA replicas ignored");
+    tap_is_int(ws_ignore_path(a.ignore, a.nignore, obj, "/spec/template/spec/containers/1/image"), 1,
+               "ignore: the istio-proxy container ignored");
+    tap_is_int(ws_ignore_path(a.ignore, a.nignore, obj, "/spec/template/spec/containers/0/image"), 1,
+               "ignore: the triton image ignored");
+    tap_is_int(ws_ignore_path(a.ignore, a.nignore, obj, "/spec/template/spec/containers/0/name"), 0,
+               "ignore: the triton name is not");
+    tap_is_int(ws_ignore_manager(a.ignore, a.nignore, obj, "kube-controller-manager"), 1,
+               "ignore: kube-controller-manager's fields for every kind");
+    json_decref(obj);
+    ws_app_free(&a);
+    tap_ok(is_zeroed(&a), "ignore: free zeroes");
 }
 
 /* --- err fixtures ------------------------------------------------------------------ */
@@ -276,6 +333,26 @@ static void test_errors(void)
         {"err_two_source_types.yaml", 6, "spec.source has more than one source type: helm kustomize"},
         {"err_target_revision_float.yaml", 9, "spec.source.targetRevision must be a string"},
         {"err_helm_parameter_no_name.yaml", 12, "spec.source.helm.parameters[1] needs a name"},
+        {"err_ignore_not_list.yaml", 10, "Application \"train\": spec.ignoreDifferences must be a list"},
+        {"err_ignore_entry_not_mapping.yaml", 14, "spec.ignoreDifferences[1] must be a mapping"},
+        {"err_ignore_unknown_key.yaml", 13,
+         "spec.ignoreDifferences[0]: unknown key \"jsonPointer\" (group, kind, name, namespace, jsonPointers, "
+         "jqPathExpressions, managedFieldsManagers)"},
+        {"err_ignore_no_kind.yaml", 11, "spec.ignoreDifferences[0].kind is required"},
+        {"err_ignore_pointer.yaml", 15,
+         "spec.ignoreDifferences[0].jsonPointers[1]: JSON pointer \"spec/template\" must start with '/'"},
+        {"err_ignore_pointer_escape.yaml", 12,
+         "spec.ignoreDifferences[0].jsonPointers[0]: JSON pointer \"/data/a~2b\": '~' must be followed by 0 or 1"},
+        {"err_ignore_pointers_not_list.yaml", 13, "spec.ignoreDifferences[0].jsonPointers must be a list"},
+        {"err_ignore_jq.yaml", 15,
+         "spec.ignoreDifferences[0].jqPathExpressions[1]: jq path expression "
+         "\".spec.template.spec.containers[] | select(.name | startswith(\"istio\"))\" is not supported: "
+         "select() takes one == or != comparison (no and/or, <, functions) at column 49"},
+        {"err_ignore_jq_not_string.yaml", 14, "spec.ignoreDifferences[0].jqPathExpressions[0] must be a string"},
+        {"err_ignore_group_braces.yaml", 11,
+         "spec.ignoreDifferences[0].group \"{apps,batch}\": brace alternatives are not supported"},
+        {"err_ignore_manager_empty.yaml", 13,
+         "spec.ignoreDifferences[0].managedFieldsManagers[1]: a field manager name is empty"},
     };
     size_t i;
     for (i = 0; i < WS_ARRAY_SIZE(rows); i++) {
@@ -372,6 +449,7 @@ int main(void)
     test_directory_helm_kustomize();
     test_sync_policy();
     test_annotations();
+    test_ignore_differences();
     test_errors();
     test_without_positions();
     test_path_clean();
