@@ -62,11 +62,20 @@ spec:
 YAML
 }
 git init -q -b main "$work"
-mkdir -p "$work/apps" "$work/heal" "$work/noheal" "$work/fight"
+mkdir -p "$work/apps" "$work/heal" "$work/noheal" "$work/fight" "$work/scaled"
 app heal '{prune: true, selfHeal: true}' >"$work/apps/heal.yaml"
 app noheal '{prune: true}' >"$work/apps/noheal.yaml"
 app fight '{selfHeal: true}' >"$work/apps/fight.yaml"
 workload heal registry.local/model-server:1.0 >"$work/heal/all.yaml"
+# scaled: an autoscaler owns spec.replicas (ignoreDifferences), selfHeal on
+app scaled '{selfHeal: true}' >"$work/apps/scaled.yaml"
+cat >>"$work/apps/scaled.yaml" <<'YAML'
+  ignoreDifferences:
+    - group: apps
+      kind: Deployment
+      jsonPointers: [/spec/replicas]
+YAML
+workload scaled registry.local/model-server:1.0 >"$work/scaled/all.yaml"
 workload noheal registry.local/model-server:1.0 >"$work/noheal/all.yaml"
 printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: fought}\ndata: {mode: "git"}\n' >"$work/fight/cm.yaml"
 git -C "$work" add -A && git -C "$work" commit -q -m "three applications"
@@ -116,7 +125,7 @@ wait_for 20 is_status heal OutOfSync
 ok $? "before any sync: heal is OutOfSync ($(appj heal 'd["syncStatus"], d["comparedTo"]'))"
 [ "$(appj heal 'd["comparedTo"]["missing"]')" = 3 ] && [ "$(runs heal)" = 0 ]
 ok $? "its three objects are Missing, and selfHeal did not sync what was never synced"
-for a in heal noheal fight; do
+for a in heal noheal fight scaled; do
 	run_ws "trigger_$a" --config "$cfg" trigger "$a" --wait --token "file:$E2E_DIR/api.token"
 done
 wait_for 20 is_status heal Synced && wait_for 20 is_status noheal Synced && wait_for 20 is_status fight Synced
@@ -157,6 +166,16 @@ grep -q "('Deployment', 'noheal', \['/spec/template/spec/containers/0/image'\])"
 ok $? "the API names the object and the field ($(cat "$E2E_DIR/noheal.diff"))"
 curl -s "$ws_url/metrics" | grep -q 'wavesync_app_sync_status{app="noheal",status="OutOfSync"} 1'
 ok $? "metrics: wavesync_app_sync_status says noheal is OutOfSync"
+
+# ---- ignoreDifferences: an autoscaler's replicas are neither drift nor reverted ---------------
+wait_for 20 is_status scaled Synced
+n=$(runs scaled)
+kapi PATCH "/apis/apps/v1/namespaces/$ns/deployments/scaled/scale?fieldManager=hpa" '{"spec":{"replicas":3}}' \
+	application/merge-patch+json >/dev/null
+sleep 2
+[ "$(kapi GET "/apis/apps/v1/namespaces/$ns/deployments/scaled" | jget 'd["spec"]["replicas"]')" = 3 ] &&
+	[ "$(appj scaled 'd["syncStatus"]')" = Synced ] && [ "$(runs scaled)" = "$n" ]
+ok $? "ignoreDifferences /spec/replicas: scaled to 3, still Synced, not reverted ($(appj scaled 'd["syncStatus"]'), $(runs scaled) runs)"
 
 # ---- a writer that fights back ----------------------------------------------------------------
 n=$(runs fight)
