@@ -26,6 +26,7 @@ int ws_cli_sync(const struct ws_global_opts *g, int argc, char **argv);
 int ws_cli_diff(const struct ws_global_opts *g, int argc, char **argv);
 int ws_cli_validate(const struct ws_global_opts *g, int argc, char **argv);
 int ws_cli_trigger(const struct ws_global_opts *g, int argc, char **argv);
+int ws_cli_status(const struct ws_global_opts *g, int argc, char **argv);
 int ws_cli_notify(const struct ws_global_opts *g, int argc, char **argv);
 int ws_cli_health(const struct ws_global_opts *g, int argc, char **argv);
 

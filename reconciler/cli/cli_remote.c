@@ -1,5 +1,6 @@
 /* cli_remote.c — commands that talk to a running `wavesync serve`:
- * `trigger` (a manual re-run through the API) and `notify` (a signed push
+ * `trigger` (a manual re-run through the API), `status` (sync status and
+ * health, as `argocd app get` shows them) and `notify` (a signed push
  * event, sent by hooks/post-receive). One-shot, so plain blocking libcurl. */
 #include "autoconfig.h"
 
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/table.h"
 #include "config/config.h"
 #include "base/util.h"
 #include "serve/webhook.h"
@@ -358,5 +360,160 @@ int ws_cli_notify(const struct ws_global_opts *g, int argc, char **argv)
     free(body);
     memset(secret, 0, strlen(secret));
     free(secret);
+    return rc;
+}
+
+/* --- status -------------------------------------------------------------------- */
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/* "3 of 4 objects synced" style counts for the one-application view. */
+static void print_app(const json_t *a)
+{
+    const json_t *cmp = json_object_get(a, "comparedTo"), *aw = json_object_get(a, "awaitingManualSync");
+    const json_t *src = json_array_get(json_object_get(a, "sources"), 0), *heal = json_object_get(a, "selfHealing");
+    static const char *const headers[] = {"GROUP", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH", "MESSAGE"};
+    struct ws_table t;
+    size_t i;
+    json_t *r;
+    printf("Name:           %s\n", jstr(a, "name"));
+    printf("Destination:    %s/%s\n", jstr(a, "destinationName") ?: jstr(a, "destinationServer") ?: "?",
+           jstr(a, "namespace") ?: "-");
+    printf("Source:         %s %s @ %s\n", jstr(src, "repoURL") ?: "?", jstr(src, "path") ?: "",
+           jstr(src, "targetRevision") ?: "HEAD");
+    printf("Sync policy:    %s\n", json_is_true(json_object_get(a, "automated"))
+                                       ? (json_is_true(json_object_get(a, "selfHeal")) ? "automated, selfHeal"
+                                                                                       : "automated")
+                                       : "manual");
+    printf("Sync status:    %s", jstr(a, "syncStatus"));
+    if (jstr(cmp, "revision"))
+        printf(" (compared with %.12s)", jstr(cmp, "revision"));
+    if (json_is_object(aw))
+        printf(", awaiting a manual sync of %.12s", jstr(aw, "revision"));
+    printf("\nHealth status:  %s\n", jstr(json_object_get(a, "health"), "status"));
+    if (jstr(cmp, "message") && *jstr(cmp, "message")) {
+        char *m = ws_table_escape(jstr(cmp, "message"));
+        printf("Message:        %s\n", m ? m : "");
+        free(m);
+    }
+    if (jstr(heal, "message"))
+        printf("Self-heal:      %s\n", jstr(heal, "message"));
+    printf("Last run:       %lld %s%s%.12s\n", (long long)json_integer_value(json_object_get(a, "lastRun")),
+           jstr(a, "lastResult") ?: "-", jstr(a, "lastRevision") ? " at " : "", jstr(a, "lastRevision") ?: "");
+    if (ws_table_init(&t, WS_ARRAY_SIZE(headers), headers) < 0)
+        return;
+    json_array_foreach(json_object_get(a, "resources"), i, r) {
+        const json_t *h = json_object_get(r, "health"), *d = json_array_get(json_object_get(r, "diff"), 0);
+        char msg[512];
+        if (json_is_true(json_object_get(r, "requiresPruning")))
+            snprintf(msg, sizeof(msg), "gone from Git: to prune");
+        else if (d)
+            snprintf(msg, sizeof(msg), "%s%s", jstr(d, "path"),
+                     json_array_size(json_object_get(r, "diff")) > 1 ? " (and more)" : "");
+        else
+            snprintf(msg, sizeof(msg), "%s", jstr(h, "message") ?: "");
+        ws_table_add(&t, (const char *const[]){jstr(r, "group")[0] ? jstr(r, "group") : "-", jstr(r, "kind"),
+                                                jstr(r, "namespace"), jstr(r, "name"), jstr(r, "status"),
+                                                jstr(h, "status"), msg});
+    }
+    printf("\n");
+    ws_table_print(&t, stdout);
+    ws_table_free(&t);
+}
+
+int ws_cli_status(const struct ws_global_opts *g, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"server", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0},
+    };
+    static const char *const headers[] = {"NAME", "SYNC STATUS", "HEALTH", "STATE", "LAST RESULT", "REVISION",
+                                          "MESSAGE"};
+    const char *server_arg = getenv("WAVESYNC_SERVER");
+    char *server = NULL, url[2048], msg[2048];
+    struct ws_config cfg;
+    struct ws_err err;
+    struct reply r = {0};
+    json_t *doc = NULL, *a;
+    int ch, rc = WS_EXIT_USAGE;
+    size_t i;
+    optind = 0; /* 0: glibc re-initialises its permutation state */
+    while ((ch = getopt_long(argc, argv, "s:", longopts, NULL)) != -1) {
+        if (ch != 's')
+            return WS_EXIT_USAGE;
+        server_arg = optarg;
+    }
+    if (argc - optind > 1) {
+        fprintf(stderr, "wavesync status: name one application, or none for all\n");
+        return WS_EXIT_USAGE;
+    }
+    ws_err_clear(&err);
+    if (server_arg) {
+        server = strdup(server_arg);
+    } else if (access(g->config ? g->config : "wavesync.yaml", R_OK) == 0) {
+        if (ws_config_load(&cfg, g->config ? g->config : "wavesync.yaml", &err) < 0) {
+            fprintf(stderr, "wavesync status: %s\n", err.msg);
+            return WS_EXIT_USAGE;
+        }
+        server = default_server(&cfg);
+        ws_config_free(&cfg);
+    }
+    if (!server || !*server) {
+        fprintf(stderr, "wavesync status: no server: give --server URL (or $WAVESYNC_SERVER, or a wavesync.yaml)\n");
+        free(server);
+        return WS_EXIT_USAGE;
+    }
+    while (*server && server[strlen(server) - 1] == '/')
+        server[strlen(server) - 1] = '\0';
+    if (optind < argc) {
+        char *esc = ws_url_escape(argv[optind]);
+        snprintf(url, sizeof(url), "%s/api/v1/applications/%s", server, esc ? esc : "");
+        free(esc);
+    } else {
+        snprintf(url, sizeof(url), "%s/api/v1/applications", server);
+    }
+    if (request(&r, "GET", url, NULL, NULL, msg, sizeof(msg)) < 0) {
+        fprintf(stderr, "wavesync status: %s\n", msg);
+        rc = WS_EXIT_UNREACHABLE;
+        goto out;
+    }
+    if (r.status != 200) {
+        fprintf(stderr, "wavesync status: %s: HTTP %ld: %s\n", url, r.status, error_of(&r, &doc));
+        rc = r.status == 404 ? WS_EXIT_USAGE : WS_EXIT_FAILED;
+        goto out;
+    }
+    if (!(doc = json_loadb(r.body.data ? r.body.data : "", r.body.len, 0, NULL))) {
+        fprintf(stderr, "wavesync status: %s: the answer is not JSON\n", url);
+        rc = WS_EXIT_FAILED;
+        goto out;
+    }
+    rc = 0;
+    if (g->json_output) {
+        json_dumpf(doc, stdout, JSON_INDENT(2));
+        printf("\n");
+    } else if (optind < argc) {
+        print_app(doc);
+    } else {
+        struct ws_table t;
+        if (ws_table_init(&t, WS_ARRAY_SIZE(headers), headers) == 0) {
+            json_array_foreach(json_object_get(doc, "applications"), i, a) {
+                char rev[13];
+                const json_t *cmp = json_object_get(a, "comparedTo");
+                snprintf(rev, sizeof(rev), "%.12s", jstr(cmp, "revision") ?: "-");
+                ws_table_add(&t, (const char *const[]){jstr(a, "name"), jstr(a, "syncStatus"),
+                                                        jstr(json_object_get(a, "health"), "status"), jstr(a, "state"),
+                                                        jstr(a, "lastResult"), rev, jstr(cmp, "message")});
+            }
+            ws_table_print(&t, stdout);
+            ws_table_free(&t);
+        }
+    }
+out:
+    ws_buf_free(&r.body);
+    json_decref(doc);
+    free(server);
     return rc;
 }

@@ -93,6 +93,9 @@ static const struct command commands[] = {
      "  -n, --dry-run          server-side dry run\n"
      "  -w, --wait             wait for the run and exit with its result\n"
      "  -T, --timeout DUR      how long --wait waits (default 30m)\n"},
+    {"status", ws_cli_status, G_CONFIG | G_OUTPUT | G_LOG, "[APP] [--server URL]",
+     "sync status and health from a running service: every application, or one with its objects",
+     "  -s, --server URL       the service (default: wavesync.yaml's server.listen, $WAVESYNC_SERVER)\n"},
     {"notify", ws_cli_notify, G_LOG,
      "--server URL --secret REF --repository URL --ref REF --before SHA --after SHA",
      "send a signed push event to the service (what hooks/post-receive runs)",

@@ -177,6 +177,21 @@ sleep 2
 	[ "$(appj scaled 'd["syncStatus"]')" = Synced ] && [ "$(runs scaled)" = "$n" ]
 ok $? "ignoreDifferences /spec/replicas: scaled to 3, still Synced, not reverted ($(appj scaled 'd["syncStatus"]'), $(runs scaled) runs)"
 
+# ---- wavesync status ------------------------------------------------------------------------------
+run_ws status_all --config "$cfg" status
+grep -Eq '^noheal +OutOfSync +Healthy' "$E2E_DIR/status_all.out" && grep -Eq '^heal +Synced +Healthy' "$E2E_DIR/status_all.out"
+ok $? "wavesync status: one row per application with sync status and health ($(grep -E '^(heal|noheal) ' "$E2E_DIR/status_all.out" | tr -s ' ' | tr '\n' ';'))"
+run_ws status_one --config "$cfg" status noheal
+[ "$rc" = 0 ] && grep -q '^Sync status: *OutOfSync' "$E2E_DIR/status_one.out" &&
+	grep -Eq '^apps +Deployment +live-e2e +noheal +OutOfSync +Healthy +/spec/template/spec/containers/0/image' "$E2E_DIR/status_one.out"
+ok $? "wavesync status APP: its objects, the drifted one with its field"
+run_ws status_json --config "$cfg" status noheal -o json
+[ "$rc" = 0 ] && "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["syncStatus"] == "OutOfSync"' "$E2E_DIR/status_json.out"
+ok $? "wavesync status APP -o json: the API's document"
+run_ws status_none --config "$cfg" status nope
+[ "$rc" = 2 ] && grep -q 'no Application' "$E2E_DIR/status_none.err"
+ok $? "wavesync status of an unknown application: exit 2"
+
 # ---- a writer that fights back ----------------------------------------------------------------
 n=$(runs fight)
 (

@@ -594,7 +594,7 @@ ws apps_arg apps serving
 [ $rc -eq 2 ] && grep -q 'unexpected argument "serving"' "$E2E_DIR/apps_arg.err"
 ok $? "apps with an argument: exit 2 (it lists every application)"
 bad=""
-for c in sync diff plan render apps validate health serve trigger notify apply version help; do
+for c in sync diff plan render apps validate health serve trigger status notify apply version help; do
 	run_ws "help_$c" "$c" -h
 	{ [ $rc -eq 0 ] && grep -q "^usage: wavesync $c" "$E2E_DIR/help_$c.out"; } || bad+=" $c"
 	run_ws "help2_$c" --help "$c"
