@@ -249,6 +249,20 @@ static void add(struct cmp *c, const char *path, const json_t *d, const json_t *
     json_array_append_new(c->out, e); /* steals */
 }
 
+/* Already reported at `path` or above it (a list that differs as a whole). */
+static int covered(const struct cmp *c, const char *path)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(c->out, i, e) {
+        const char *p = json_string_value(json_object_get(e, "path"));
+        size_t n = p ? strlen(p) : 0;
+        if (p && (strcmp(p, "/") == 0 || (strncmp(path, p, n) == 0 && (path[n] == '/' || !path[n]))))
+            return 1;
+    }
+    return 0;
+}
+
 static int empty(const json_t *v)
 {
     return !v || json_is_null(v) || (json_is_object(v) && json_object_size(v) == 0) ||
@@ -333,7 +347,7 @@ static void walk_owned(struct cmp *c, char *path, const json_t *fields, const js
         }
         if (!server_owned(path) && lv) {
             if (!dv || json_is_null(dv)) {
-                if (!ignored(c, path, live_root))
+                if (!covered(c, path) && !ignored(c, path, live_root))
                     add(c, path, NULL, lv);
             } else {
                 walk_owned(c, path, sub, dv, lv, live_root);
