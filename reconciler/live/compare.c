@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "sync/diff.h"
 
 #define PATH_MAX_LEN 1024
 
@@ -60,15 +61,7 @@ static int pointer_index(char *out, size_t size, size_t i)
 /* Fields the apiserver writes itself: never a difference. */
 static int server_owned(const char *p)
 {
-    static const char *const owned[] = {
-        "/status", "/metadata/managedFields", "/metadata/resourceVersion", "/metadata/uid",
-        "/metadata/creationTimestamp", "/metadata/generation", "/metadata/selfLink",
-        "/metadata/deletionTimestamp", "/metadata/deletionGracePeriodSeconds",
-    };
-    for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
-        if (strcmp(p, owned[i]) == 0)
-            return 1;
-    return 0;
+    return ws_diff_server_owned(p, '/');
 }
 
 /* ---- resource quantities ("500m" = 0.5, "1Gi" = 1073741824) --------------- */
@@ -301,6 +294,22 @@ static void walk_desired(struct cmp *c, char *path, const json_t *d, const json_
     }
 }
 
+/* The index of the element of `list` a fieldsV1 list key names ("k:{…}" a
+ * key, "v:…" a value, "i:N" an index; `parsed` the JSON after "k:"/"v:"),
+ * or (size_t)-1. Elements of the desired list may leave key fields to the
+ * server's defaults. */
+static size_t find_element(const json_t *list, const char *k, const json_t *parsed, int desired)
+{
+    for (size_t i = 0; json_is_array(list) && i < json_array_size(list); i++) {
+        const json_t *el = json_array_get(list, i);
+        if (k[0] == 'k'   ? (desired ? key_matches_desired(parsed, el) : key_matches(parsed, el))
+            : k[0] == 'v' ? json_equal(parsed, el)
+                          : strtoul(k + 2, NULL, 10) == i)
+            return i;
+    }
+    return (size_t)-1;
+}
+
 /* Fields wavesync's Apply owns live (fieldsV1) that desired no longer sets. */
 static void walk_owned(struct cmp *c, char *path, const json_t *fields, const json_t *d, const json_t *l,
                        const json_t *live_root)
@@ -319,26 +328,12 @@ static void walk_owned(struct cmp *c, char *path, const json_t *fields, const js
             if (ws_pointer_append(path, PATH_MAX_LEN, k + 2) < 0)
                 continue;
         } else if (strncmp(k, "k:", 2) == 0 || strncmp(k, "v:", 2) == 0 || strncmp(k, "i:", 2) == 0) {
-            size_t li = (size_t)-1;
+            size_t li;
             if (k[0] != 'i' && !(parsed = json_loads(k + 2, JSON_DECODE_ANY, NULL)))
                 continue;
-            for (size_t i = 0; json_is_array(l) && i < json_array_size(l); i++) {
-                const json_t *el = json_array_get(l, i);
-                if (k[0] == 'k' ? key_matches(parsed, el) : k[0] == 'v' ? json_equal(parsed, el)
-                                                                        : strtoul(k + 2, NULL, 10) == i) {
-                    li = i;
-                    lv = el;
-                    break;
-                }
-            }
-            for (size_t i = 0; json_is_array(d) && i < json_array_size(d); i++) {
-                const json_t *el = json_array_get(d, i);
-                if (k[0] == 'k' ? key_matches_desired(parsed, el) : k[0] == 'v' ? json_equal(parsed, el)
-                                                                        : strtoul(k + 2, NULL, 10) == i) {
-                    dv = el;
-                    break;
-                }
-            }
+            li = find_element(l, k, parsed, 0);
+            lv = json_array_get(l, li);
+            dv = json_array_get(d, find_element(d, k, parsed, 1));
             json_decref(parsed);
             if (li == (size_t)-1 || pointer_index(path, PATH_MAX_LEN, li) < 0)
                 continue; /* not live any more: nothing of ours to report there */

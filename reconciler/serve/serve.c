@@ -703,50 +703,64 @@ static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *d
 
 /* --- syncPolicy.retry: a failed sync runs again after a growing backoff ------------- */
 
-struct retry_ctx {
+/* A run the service decided on itself (a retry, a self-heal): made durable,
+ * then pending like any other. `what` names it in the log. */
+struct queued_ctx {
     struct svc *s;
     char *app;
+    const char *what;
 };
 
-static void on_retry_queued(int code, const struct ws_err *err, int64_t id, int duplicate, void *data)
+static void on_run_queued(int code, const struct ws_err *err, int64_t id, int duplicate, void *data)
 {
-    struct retry_ctx *c = data;
+    struct queued_ctx *c = data;
     struct app_state *a = ws__svc_app(c->s, c->app);
     (void)duplicate;
     if (code < 0) {
-        ws_error("retry of %s not queued: %s", c->app, err ? err->msg : ws_code_str(code));
+        ws_error("%s of %s not queued: %s", c->what, c->app, err ? err->msg : ws_code_str(code));
     } else if (a) {
         a->pending = 1;
-        ws_info("retrying %s (attempt %d, trigger %lld)", c->app, a->attempts + 1, (long long)id);
+        ws_info("%s of %s queued (trigger %lld)", c->what, c->app, (long long)id);
         ws__svc_schedule(c->s);
     }
     free(c->app);
     free(c);
 }
 
+int ws__svc_queue_run(struct svc *s, const struct ws_trigger_in *in, const char *what)
+{
+    struct queued_ctx *c = calloc(1, sizeof(*c));
+    if (!c || !(c->app = strdup(in->app))) {
+        free(c);
+        return WS_ENOMEM;
+    }
+    c->s = s;
+    c->what = what;
+    if (ws_store_accept(s->store, in, on_run_queued, c) < 0) {
+        free(c->app);
+        free(c);
+        return WS_ENOMEM;
+    }
+    return 0;
+}
+
 static void on_retry_due(uv_timer_t *t)
 {
     struct svc *s = t->data;
     struct ws_trigger_in in;
-    struct retry_ctx *c;
     for (size_t i = 0; i < s->napps; i++) {
         struct app_state *a = &s->apps[i];
         if (a->retry != t)
             continue;
         ws_timer_close(&a->retry);
         /* a newer push or a manual run got there first: nothing to retry */
-        if (a->pending || a->running || s->stopping || !(c = calloc(1, sizeof(*c))))
+        if (a->pending || a->running || s->stopping)
             break;
-        c->s = s;
-        c->app = strdup(a->name);
         memset(&in, 0, sizeof(in));
         in.source = "retry";
         in.app = a->name;
         in.revision = a->retry_revision;
-        if (!c->app || ws_store_accept(s->store, &in, on_retry_queued, c) < 0) {
-            free(c->app);
-            free(c);
-        }
+        ws__svc_queue_run(s, &in, "retry");
         break;
     }
 }

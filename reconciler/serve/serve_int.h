@@ -132,6 +132,9 @@ const struct ws_app *ws__svc_app_def(struct svc *s, const char *name);
 void ws__svc_routed_later(struct svc *s, size_t repo, int64_t id, const char *ref, const char *before,
                           const char *after, const char *default_branch, json_t *extra);
 void ws__svc_schedule(struct svc *s);
+/* Queue a run the service decided on (a retry, a self-heal): durable, then
+ * pending; `what` (static) names it in the log. 0 or WS_ENOMEM. */
+int ws__svc_queue_run(struct svc *s, const struct ws_trigger_in *in, const char *what);
 /* Stopping: finish once nothing is in flight any more (a worker just ended). */
 void ws__svc_maybe_finish(struct svc *s);
 const char *ws__svc_run_results(size_t i);

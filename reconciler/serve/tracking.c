@@ -144,33 +144,10 @@ void ws__track_desired(struct svc *s, const char *app, struct ws_kube *kube, str
 
 /* ---- selfHeal -------------------------------------------------------------------- */
 
-struct heal_ctx {
-    struct svc *s;
-    char *app;
-};
-
-static void on_heal_accepted(int code, const struct ws_err *err, int64_t id, int duplicate, void *data)
-{
-    struct heal_ctx *c = data;
-    struct app_state *a = ws__svc_app(c->s, c->app);
-    (void)duplicate;
-    if (code < 0)
-        ws_error("self-heal of %s not queued: %s", c->app, err ? err->msg : ws_code_str(code));
-    else if (a) {
-        a->pending = 1;
-        ws_info("self-heal: %s drifted from Git; sync queued (trigger %lld, attempt %d)", a->name, (long long)id,
-                a->heal_attempts);
-        ws__svc_schedule(c->s);
-    }
-    free(c->app);
-    free(c);
-}
-
 static void heal_now(struct svc *s, struct app_state *a)
 {
     struct ws_live_summary sum;
     struct ws_trigger_in t;
-    struct heal_ctx *c;
     ws_live_summary(s->live, a->name, &sum);
     if (s->stopping || a->pending || a->running || a->starting || sum.sync != WS_SYNC_OUTOFSYNC)
         return;
@@ -183,16 +160,8 @@ static void heal_now(struct svc *s, struct app_state *a)
     t.revision = sum.revision[0] ? sum.revision : NULL; /* what it drifted from, not a newer commit */
     /* reverting drift takes the fields back from whoever changed them */
     t.extra = json_pack("{s:b}", "selfHeal", 1);
-    if (!(c = calloc(1, sizeof(*c))) || !(c->app = strdup(a->name))) {
-        free(c);
-        json_decref(t.extra);
-        return;
-    }
-    c->s = s;
-    if (ws_store_accept(s->store, &t, on_heal_accepted, c) < 0) {
-        free(c->app);
-        free(c);
-    }
+    ws_info("self-heal: %s drifted from Git (attempt %d)", a->name, a->heal_attempts);
+    ws__svc_queue_run(s, &t, "self-heal");
     json_decref(t.extra);
 }
 

@@ -4,17 +4,28 @@
 #include <stdio.h>
 #include <string.h>
 
-static int server_owned(const char *path)
+int ws_diff_server_owned(const char *path, char sep)
 {
     static const char *const owned[] = {
-        ".status", ".metadata.managedFields", ".metadata.resourceVersion", ".metadata.uid",
-        ".metadata.creationTimestamp", ".metadata.generation", ".metadata.selfLink",
-        ".metadata.deletionTimestamp", ".metadata.deletionGracePeriodSeconds",
+        "status", "metadata.managedFields", "metadata.resourceVersion", "metadata.uid",
+        "metadata.creationTimestamp", "metadata.generation", "metadata.selfLink",
+        "metadata.deletionTimestamp", "metadata.deletionGracePeriodSeconds",
     };
-    for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
-        if (strcmp(path, owned[i]) == 0)
+    if (*path++ != sep)
+        return 0;
+    for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
+        const char *o = owned[i], *p = path;
+        while (*o && (*p == *o || (*o == '.' && *p == sep)))
+            o++, p++;
+        if (!*o && !*p)
             return 1;
+    }
     return 0;
+}
+
+static int server_owned(const char *path)
+{
+    return ws_diff_server_owned(path, '.');
 }
 
 static void add(json_t *out, const char *path, const json_t *desired, const json_t *live)

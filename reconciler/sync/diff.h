@@ -11,6 +11,11 @@
  * absent). Both may be NULL (a missing object). Caller decrefs. */
 json_t *ws_diff_objects(const json_t *desired, const json_t *live);
 
+/* 1 when `path` is a field the apiserver writes itself (status,
+ * managedFields, resourceVersion, uid, timestamps, generation), written with
+ * `sep` between its keys: ".metadata.uid" ('.') or "/metadata/uid" ('/'). */
+int ws_diff_server_owned(const char *path, char sep);
+
 /* 1 when every field set in `desired` has the same value in `live` (what
  * server-side apply would leave unchanged): ApplyOutOfSyncOnly's test. */
 int ws_diff_is_subset(const json_t *desired, const json_t *live);
