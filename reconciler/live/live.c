@@ -246,6 +246,40 @@ static void reevaluate_type(struct ws_live *l, struct lwatch *w)
     }
 }
 
+/* What comparison and health need of a live object: all of it but the
+ * managedFields entries of status writers and kubectl's last-applied
+ * annotation, often its largest parts. A new reference; nested values are
+ * shared with obj. */
+static json_t *compact(json_t *obj)
+{
+    json_t *md = json_object_get(obj, "metadata"), *mf = json_object_get(md, "managedFields");
+    json_t *ann = json_object_get(md, "annotations"), *copy, *mdc, *e;
+    int drop_ann = json_object_get(ann, "kubectl.kubernetes.io/last-applied-configuration") != NULL, drop_mf = 0;
+    size_t i;
+    json_array_foreach(mf, i, e) {
+        const char *sub = json_string_value(json_object_get(e, "subresource"));
+        drop_mf |= sub && strcmp(sub, "status") == 0;
+    }
+    if ((!drop_ann && !drop_mf) || !(copy = json_copy(obj)) || !(mdc = json_copy(md)))
+        return json_incref(obj);
+    json_object_set_new(copy, "metadata", mdc); /* steals */
+    if (drop_mf) {
+        json_t *kept = json_array();
+        json_array_foreach(mf, i, e) {
+            const char *sub = json_string_value(json_object_get(e, "subresource"));
+            if (!sub || strcmp(sub, "status") != 0)
+                json_array_append(kept, e);
+        }
+        json_object_set_new(mdc, "managedFields", kept); /* steals */
+    }
+    if (drop_ann) {
+        json_t *annc = json_copy(ann);
+        json_object_del(annc, "kubectl.kubernetes.io/last-applied-configuration");
+        json_object_set_new(mdc, "annotations", annc); /* steals */
+    }
+    return copy;
+}
+
 static void on_watch(enum ws_watch_event ev, json_t *obj, const struct ws_err *err, void *data)
 {
     struct lwatch *w = data;
@@ -279,7 +313,7 @@ static void on_watch(enum ws_watch_event ev, json_t *obj, const struct ws_err *e
     if (ev == WS_WATCH_DELETED)
         json_object_del(l->live, tid);
     else
-        json_object_set(l->live, tid, obj); /* our reference; the watch never changes it afterwards */
+        json_object_set_new(l->live, tid, compact(obj)); /* steals; the watch never changes obj afterwards */
     if (!a)
         return; /* an application not tracked (yet): kept for when it is */
     if (json_object_get(a->desired, tid)) {
@@ -299,6 +333,17 @@ static struct lwatch *ensure_watch(struct ws_live *l, struct ws_kube *kube, cons
 {
     struct lwatch *w = find_watch(l, kube, api_version, kind), **grown;
     struct ws_kube_ref ref = {api_version, kind, NULL, NULL};
+    if (w && w->error[0]) {
+        /* it failed for good (RBAC, a type not served yet): an application
+           tracking it again (after a sync that may have installed the CRD)
+           gets a fresh try */
+        if (w->w)
+            ws_kube_watch_stop(w->w);
+        w->error[0] = '\0';
+        w->synced = 0;
+        if (!(w->w = ws_kube_watch_start(kube, &ref, NULL, on_watch, w)))
+            snprintf(w->error, sizeof(w->error), "cannot watch %s %s: out of memory", api_version, kind);
+    }
     if (w)
         return w;
     if (!(w = calloc(1, sizeof(*w))) || !(w->api_version = strdup(api_version)) || !(w->kind = strdup(kind)) ||
