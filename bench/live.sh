@@ -10,7 +10,8 @@
 #
 # A minimal tests/devcluster and tests/e2e/fakectl (the controllers) in a
 # temporary directory; a Git repository with A automated applications, each a
-# namespace of P objects (60 % ConfigMaps of about 1 KB, 20 % Services, 20 %
+# namespace of P objects (60 % ConfigMaps of about 1 KB, 20 % headless Services (a dev cluster
+# has a /24 of service IPs), 20 %
 # model-server Deployments); one `wavesync sync` applies all of them; then
 # `wavesync serve` starts, rebuilds the live state from the cluster (plan-only
 # runs, one list+watch per resource type) and must report every application
@@ -71,7 +72,7 @@ spec:
                         f"  features: \"{'x' * 900}\"\n  index: \"{j}\"\n")
         elif kind == 3:
             docs.append(f"apiVersion: v1\nkind: Service\nmetadata: {{name: svc-{j}}}\n"
-                        f"spec: {{selector: {{app: m-{j}}}, ports: [{{port: 80, targetPort: 8080}}]}}\n")
+                        f"spec: {{clusterIP: None, selector: {{app: m-{j}}}, ports: [{{port: 80, targetPort: 8080}}]}}\n")
         else:
             docs.append(f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: m-{j}}}\nspec:\n"
                         f"  replicas: 1\n  selector: {{matchLabels: {{app: m-{j}}}}}\n"
