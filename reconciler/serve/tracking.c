@@ -5,6 +5,7 @@
  * automated application with selfHeal is reverted by a sync, with an
  * exponential backoff so a controller that fights back cannot cause a hot
  * loop. Loop thread only. */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,12 @@ static void on_planned(struct ws_sync *sync, int code, json_t *report, void *dat
     json_decref(desired);
     plan_job_free(j);
     start_plans(s);
+#ifdef __GLIBC__
+    /* the renders ran on worker threads: once the last one is in, give their
+       arenas' free memory back (a startup with many applications) */
+    if (!s->plans_running && !s->plans_queued)
+        malloc_trim(0);
+#endif
     ws__svc_maybe_finish(s);
 }
 
