@@ -681,6 +681,8 @@ static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *d
             /* a successful sync asked after the push settles a manual application (store: the same rule) */
             if (strcmp(result, "Succeeded") == 0 && !j->dry_run && j->trigger >= a->awaiting_trigger)
                 a->awaiting_revision[0] = '\0';
+            if (strcmp(result, "Succeeded") == 0 && !j->dry_run)
+                a->last_success_ms = ws_now_ms();
             a->last_run = j->run;
             snprintf(a->last_result, sizeof(a->last_result), "%s", result);
             snprintf(a->last_revision, sizeof(a->last_revision), "%s", commit ? commit : "");

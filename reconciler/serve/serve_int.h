@@ -45,6 +45,7 @@ struct app_state {
     uint64_t heals;            /* self-heal syncs queued since the start */
     uv_timer_t *heal_timer;    /* the next attempt, while backing off */
     uint64_t heal_due_ms, synced_since_ms;
+    uint64_t last_success_ms;  /* when a run last succeeded (ws_now_ms) */
     char heal_message[768];    /* "self-heal backing off: …" while it does */
     /* manual sync policy: a push made it OutOfSync at this commit ("" = none) */
     char awaiting_revision[41];

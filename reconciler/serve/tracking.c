@@ -21,6 +21,7 @@
 #define HEAL_BASE_MS 2000           /* then 2 s, 4 s, 8 s … */
 #define HEAL_MAX_MS (5 * 60 * 1000) /* … up to 5 minutes between attempts */
 #define HEAL_CALM_MS (60 * 1000)    /* Synced this long: the backoff starts over */
+#define HEAL_SETTLE_MS 3000         /* after a successful sync, its own watch events are awaited */
 
 struct plan_job {
     struct plan_job *next;
@@ -191,7 +192,7 @@ static void on_live_changed(const char *app, void *data)
     struct app_state *a = ws__svc_app(s, app);
     const struct ws_app *def = ws__svc_app_def(s, app);
     struct ws_live_summary sum;
-    uint64_t now = ws_now_ms(), delay;
+    uint64_t now = ws_now_ms(), delay, settle = 0;
     if (!a)
         return;
     ws_live_summary(s->live, app, &sum);
@@ -214,7 +215,6 @@ static void on_live_changed(const char *app, void *data)
     if (strcmp(a->last_result, "Succeeded") != 0 || strcmp(a->last_revision, sum.revision) != 0 || a->pending ||
         a->running || a->starting || a->heal_timer)
         return;
-    s->m.drifts++;
     if (a->heal_attempts == 0) {
         delay = HEAL_FIRST_DELAY_MS;
     } else {
@@ -222,15 +222,26 @@ static void on_live_changed(const char *app, void *data)
         if (delay > HEAL_MAX_MS)
             delay = HEAL_MAX_MS;
     }
-    if (delay == 0) {
+    /* Just synced: the comparison may still see the objects as they were
+       before the apply, until the apply's own watch events arrive; look
+       again once they have (heal_now only acts if it is still OutOfSync). */
+    if (a->last_success_ms && now - a->last_success_ms < HEAL_SETTLE_MS)
+        settle = HEAL_SETTLE_MS - (now - a->last_success_ms);
+    else
+        s->m.drifts++;
+    if (delay == 0 && settle == 0) {
         heal_now(s, a);
         return;
     }
-    snprintf(a->heal_message, sizeof(a->heal_message),
-             "self-heal backing off: %d %s in a row, next in %llus (%s)", a->heal_attempts,
-             ws_plural((unsigned long long)a->heal_attempts, "attempt", "attempts"),
-             (unsigned long long)(delay / 1000), sum.message);
-    ws_warn("%s: %s", a->name, a->heal_message);
+    if (delay >= settle) {
+        snprintf(a->heal_message, sizeof(a->heal_message),
+                 "self-heal backing off: %d %s in a row, next in %llus (%s)", a->heal_attempts,
+                 ws_plural((unsigned long long)a->heal_attempts, "attempt", "attempts"),
+                 (unsigned long long)(delay / 1000), sum.message);
+        ws_warn("%s: %s", a->name, a->heal_message);
+    } else {
+        delay = settle;
+    }
     a->heal_due_ms = now + delay;
     a->heal_timer = ws_timer_start(s->loop, delay, on_heal_due, s);
 }
