@@ -10,6 +10,8 @@
 #   bench_cluster_up DIR [full]  start a minimal (or --full) tests/devcluster in
 #                                DIR, source its env into the script; CLUSTER=DIR
 #   bench_cluster_down           stop it now (also done on exit)
+#   bench_fakectl                start tests/e2e/fakectl ($FAKECTL, or built) as the
+#                                controllers of the cluster; stopped on exit
 #   bench_wavesync               WS=$T/bin/wavesync, a copy of $WAVESYNC (or of a
 #                                fresh scripts/build), FROM says where it came from
 #   api PATH                     GET from the cluster as its admin (client cert)
@@ -178,3 +180,19 @@ bench_git_server() { # -> URL: tests/e2e/githttp.py serving $T/srv (org/platform
 	[[ -s $T/git.port ]] || die "githttp.py did not start: $(cat "$T/githttp.err")"
 	URL="http://127.0.0.1:$(cat "$T/git.port")/org/platform.git"
 }
+
+# shellcheck disable=SC2317  # called by the EXIT trap
+bench_stop_fakectl() { kill "$BENCH_FAKECTL_PID" 2>/dev/null || true; }
+
+bench_fakectl() { # after bench_wavesync and bench_cluster_up
+	local build
+	FAKECTL=${FAKECTL:-$(dirname "$WS")/fakectl}
+	if [[ ! -x $FAKECTL ]]; then
+		build=$("$REPO/scripts/build" tests/e2e/fakectl) || die "building fakectl failed"
+		cp "$build/tests/e2e/fakectl" "$FAKECTL"
+	fi
+	KUBECONFIG=$DEVCLUSTER_KUBECONFIG "$FAKECTL" "$T/fakectl.log" 2>"$T/fakectl.err" &
+	BENCH_FAKECTL_PID=$!
+	bench_on_exit bench_stop_fakectl
+}
+

@@ -33,16 +33,8 @@ for v in A P B IDLE; do [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positi
 calc() { python3 -c "print(round($1, 2))"; }
 bench_init wavesync-bench-live
 bench_wavesync
-FAKECTL=${FAKECTL:-$(dirname "$WS")/fakectl}
-if [[ ! -x $FAKECTL ]]; then
-	build=$("$REPO/scripts/build" tests/e2e/fakectl)
-	cp "$build/tests/e2e/fakectl" "$FAKECTL"
-fi
 bench_cluster_up "$T/cluster"
-"$FAKECTL" "$T/fakectl.log" 2>"$T/fakectl.err" &
-fake_pid=$!
-stop_fake() { kill "$fake_pid" 2>/dev/null || true; }
-bench_on_exit stop_fake
+bench_fakectl
 
 work=$T/repo
 log "generating $A applications x $P objects"
