@@ -143,9 +143,9 @@ static int wait_run(const char *server, const char *app, int64_t after_run, stru
         json_dumpf(run, stdout, JSON_INDENT(2));
         printf("\n");
     } else {
+        const char *m = json_string_value(json_object_get(run, "message"));
         printf("run %lld of %s: %s%s%s\n", (long long)last, app, json_string_value(json_object_get(run, "state")),
-               json_string_value(json_object_get(run, "message")) ? ": " : "",
-               json_string_value(json_object_get(run, "message")) ?: "");
+               m && *m ? ": " : "", m ? m : "");
     }
     if (strcmp(json_string_value(json_object_get(run, "state")) ?: "", "Succeeded") == 0)
         rc = 0;
