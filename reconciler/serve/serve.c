@@ -74,6 +74,12 @@ static struct snapshot *snap_new(struct ws_catalog *cat, const struct ws_config 
     return sn;
 }
 
+int64_t ws__svc_last_fetch(const struct svc *s, const struct ws_app *def)
+{
+    const struct ws_repo *r = def->nsources ? ws_config_repo_by_url(s->cfg, def->sources[0].repo_url) : NULL;
+    return r ? s->queues[r - s->cfg->repos].last_fetch : 0;
+}
+
 struct snapshot *ws__snap_ref(struct svc *s)
 {
     s->snap->refs++;
@@ -944,10 +950,8 @@ static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *
     j->opts.lua_health = s->lua;
     j->opts.force_conflicts = json_is_true(json_object_get(j->extra, "selfHeal"));
     /* a pushed commit was fetched while routing; a manual run fetches */
-    if (j->revision && strlen(j->revision) == 40) {
-        const struct ws_repo *r = def->nsources ? ws_config_repo_by_url(s->cfg, def->sources[0].repo_url) : NULL;
-        j->opts.fetched_since = r ? s->queues[r - s->cfg->repos].last_fetch : 0;
-    }
+    if (j->revision && strlen(j->revision) == 40)
+        j->opts.fetched_since = ws__svc_last_fetch(s, def);
     if (!(j->kube = kube = ws_clusters_for(&s->clusters, def, &e)) ||
         ws_sync_start(&j->sync, s->loop, kube, def, &j->opts, NULL, on_sync_done, j, &e) < 0) {
         fail_run(s, j, e.msg);

@@ -139,6 +139,9 @@ int ws__svc_queue_run(struct svc *s, const struct ws_trigger_in *in, const char 
 /* Stopping: finish once nothing is in flight any more (a worker just ended). */
 void ws__svc_maybe_finish(struct svc *s);
 const char *ws__svc_run_results(size_t i);
+/* Wall-clock second the mirror of def's repository was last fetched (0: not
+ * a configured repository). */
+int64_t ws__svc_last_fetch(const struct svc *s, const struct ws_app *def);
 struct snapshot *ws__snap_ref(struct svc *s); /* the current one, with a reference for the caller */
 void ws__snap_unref(struct snapshot *sn);       /* safe with NULL */
 void ws__hist_add(struct hist *h, double v, const double *bounds);

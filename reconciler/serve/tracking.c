@@ -101,13 +101,8 @@ static void start_plans(struct svc *s)
         j->opts.lua_health = s->lua;
         j->opts.wave_timeout_ms = s->cfg->settings.wave_timeout_ms;
         j->opts.sync_timeout_ms = s->cfg->settings.sync_timeout_ms;
-        /* the mirror as routing last fetched it: tracking never fetches */
-        {
-            const struct ws_repo *r =
-                def->nsources ? ws_config_repo_by_url(s->cfg, def->sources[0].repo_url) : NULL;
-            j->opts.fetched_since = r && s->queues[r - s->cfg->repos].last_fetch ? s->queues[r - s->cfg->repos].last_fetch
-                                                                                 : ws_wall_s() - 365 * 86400;
-        }
+        /* the mirror as routing (or startup) last fetched it: tracking never fetches */
+        j->opts.fetched_since = ws__svc_last_fetch(s, def) ? ws__svc_last_fetch(s, def) : ws_wall_s();
         j->next = s->plans_running;
         s->plans_running = j;
         running++;
