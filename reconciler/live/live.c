@@ -1,6 +1,14 @@
 /* live.c — shared watches per cluster and resource type, the objects that
  * carry wavesync's tracking annotation, and each application's sync status
- * and health computed from them (live.h). */
+ * and health computed from them (live.h).
+ *
+ * Memory: at 10,000 objects a jansson tree per object costs more than the
+ * rest of the service together, so both sides are kept serialized: a live
+ * object as compact JSON without what comparison never looks at (status,
+ * server-written metadata, status writers' managedFields, kubectl's
+ * last-applied annotation), with its health assessed once on the whole
+ * object when it arrives; a desired object as the JSON wavesync applies.
+ * They are parsed again only to compare. */
 #include "live/live.h"
 
 #include <stdio.h>
@@ -8,6 +16,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/map.h"
 #include "base/util.h"
 #include "sync/inventory.h"
 
@@ -22,13 +31,28 @@ struct lwatch {
     char error[512]; /* the watch failed for good: why ("" = it did not) */
 };
 
+/* An object carrying our annotation, as last seen live. */
+struct lobj {
+    char *json;       /* what comparison needs (compact()), serialized */
+    char *health_msg; /* NULL: none */
+    unsigned char health;
+};
+
+/* An object Git says an application has, and how it compares. */
+struct dobj {
+    char *json;        /* as wavesync applies it, serialized */
+    struct lwatch *w;  /* the watch of its resource type */
+    json_t *diff;      /* the differences; NULL: none (or not compared) */
+    char *message;     /* health message, or why Unknown; NULL: none */
+    unsigned char status, health, evaluated;
+};
+
 struct lapp {
     char *name;
     struct ws_kube *kube;
     char revision[41];
-    json_t *desired; /* {tracking id: object as applied} */
-    json_t *results; /* {tracking id: per-object result} */
-    json_t *extra;   /* {tracking id: true}: live with our annotation, gone from Git */
+    struct ws_map desired; /* tracking id -> struct dobj */
+    struct ws_map extra;   /* tracking id -> (void *)1: live with our annotation, gone from Git */
     struct ws_live_summary sum;
 };
 
@@ -36,9 +60,8 @@ struct ws_live {
     struct ws_live_opts o;
     struct lwatch **watches;
     size_t nwatches;
-    struct lapp **apps;
-    size_t napps;
-    json_t *live; /* {tracking id: live object} for every object carrying our annotation */
+    struct ws_map apps; /* name -> struct lapp */
+    struct ws_map live; /* tracking id -> struct lobj, every object carrying our annotation */
     uint64_t events, drifts;
 };
 
@@ -55,12 +78,31 @@ static const char *tracking_id_of(const json_t *obj)
         json_object_get(json_object_get(json_object_get(obj, "metadata"), "annotations"), WS_TRACKING_ANNOTATION));
 }
 
+/* The parts of a tracking id ("app:group/Kind:ns/name"); 0, or -1 when it
+ * is not one. */
+struct tid_parts {
+    const char *group, *kind, *ns, *name;
+    int group_len, kind_len, ns_len;
+};
+
+static int tid_split(const char *tid, struct tid_parts *p)
+{
+    const char *g = strchr(tid, ':'), *slash, *colon, *slash2;
+    if (!g || !(slash = strchr(++g, '/')) || !(colon = strchr(slash, ':')) || !(slash2 = strchr(colon, '/')))
+        return -1;
+    p->group = g;
+    p->group_len = (int)(slash - g);
+    p->kind = slash + 1;
+    p->kind_len = (int)(colon - slash - 1);
+    p->ns = colon + 1;
+    p->ns_len = (int)(slash2 - colon - 1);
+    p->name = slash2 + 1;
+    return 0;
+}
+
 static struct lapp *find_app(const struct ws_live *l, const char *name)
 {
-    for (size_t i = 0; i < l->napps; i++)
-        if (strcmp(l->apps[i]->name, name) == 0)
-            return l->apps[i];
-    return NULL;
+    return ws_map_get(&l->apps, name);
 }
 
 /* The application a tracking id names ("app:group/Kind:ns/name"). */
@@ -99,20 +141,38 @@ static int health_rank(enum ws_health_status h)
     }
 }
 
-static enum ws_health_status health_parse(const char *s)
+static void set_str(char **slot, const char *s)
 {
-    for (int h = WS_HEALTH_HEALTHY; h <= WS_HEALTH_UNKNOWN; h++)
-        if (s && strcmp(s, ws_health_str((enum ws_health_status)h)) == 0)
-            return (enum ws_health_status)h;
-    return WS_HEALTH_UNKNOWN;
+    if (*slot && s && strcmp(*slot, s) == 0)
+        return;
+    free(*slot);
+    *slot = s && *s ? strdup(s) : NULL;
 }
 
-static enum ws_sync_status sync_parse(const char *s)
+static void lobj_free(void *p)
 {
-    for (int v = WS_SYNC_UNKNOWN; v <= WS_SYNC_OUTOFSYNC; v++)
-        if (s && strcmp(s, ws_sync_status_str((enum ws_sync_status)v)) == 0)
-            return (enum ws_sync_status)v;
-    return WS_SYNC_UNKNOWN;
+    struct lobj *o = p;
+    if (!o)
+        return;
+    free(o->json);
+    free(o->health_msg);
+    free(o);
+}
+
+static void dobj_free(void *p)
+{
+    struct dobj *d = p;
+    if (!d)
+        return;
+    free(d->json);
+    json_decref(d->diff);
+    free(d->message);
+    free(d);
+}
+
+static json_t *parse(const char *text)
+{
+    return text ? json_loads(text, 0, NULL) : NULL;
 }
 
 /* ---- comparing one object ----------------------------------------------------------- */
@@ -128,45 +188,50 @@ static int ignore_wrap(const json_t *obj, const char *pointer, const char *manag
     return c->l->o.ignore(c->app, obj, pointer, manager, c->l->o.data);
 }
 
-/* Recompute the result of one desired object; 1 when it drifted (was
- * Synced, is OutOfSync now). */
-static int evaluate(struct ws_live *l, struct lapp *a, const char *tid)
+/* desired against live (both parsed) with app's ignoreDifferences. */
+static json_t *compare(struct ws_live *l, const char *app, const json_t *desired, const json_t *live, size_t max)
 {
-    const json_t *desired = json_object_get(a->desired, tid), *live = json_object_get(l->live, tid);
-    const char *api_version = json_string_value(json_object_get(desired, "apiVersion"));
-    const char *kind = json_string_value(json_object_get(desired, "kind"));
-    const char *slash = api_version ? strchr(api_version, '/') : NULL;
-    struct lwatch *w = api_version && kind ? find_watch(l, a->kube, api_version, kind) : NULL;
-    json_t *old = json_object_get(a->results, tid), *diff = NULL, *res;
-    enum ws_sync_status was = sync_parse(json_string_value(json_object_get(old, "status"))), now;
-    struct ws_health h;
-    char group[256];
-    memset(&h, 0, sizeof(h));
-    snprintf(group, sizeof(group), "%.*s", slash ? (int)(slash - api_version) : 0, api_version ? api_version : "");
-    if (!w || w->error[0] || (!w->synced && !live)) {
+    struct ignore_ctx ic = {l, app};
+    return ws_compare(desired, live, l->o.manager, l->o.ignore ? ignore_wrap : NULL, &ic, max);
+}
+
+/* Recompute how desired object d (tracking id tid) compares; `full` is the
+ * whole live object when the caller has it (a watch event), else the kept
+ * copy is parsed. 1 when it drifted (was Synced, is OutOfSync now). */
+static int evaluate(struct ws_live *l, struct lapp *a, const char *tid, struct dobj *d, const json_t *full)
+{
+    struct lwatch *w = d->w;
+    const struct lobj *lo = ws_map_get(&l->live, tid);
+    enum ws_sync_status was = d->evaluated ? (enum ws_sync_status)d->status : WS_SYNC_UNKNOWN, now;
+    json_decref(d->diff);
+    d->diff = NULL;
+    d->evaluated = 1;
+    if (!w || w->error[0] || (!w->synced && !lo)) {
         now = WS_SYNC_UNKNOWN;
-        h.status = WS_HEALTH_UNKNOWN;
-        snprintf(h.message, sizeof(h.message), "%s",
-                 w && w->error[0] ? w->error : "waiting for the first list of its resource type");
-    } else if (!live) {
+        d->health = WS_HEALTH_UNKNOWN;
+        set_str(&d->message, w && w->error[0] ? w->error : "waiting for the first list of its resource type");
+    } else if (!lo) {
         now = WS_SYNC_OUTOFSYNC;
-        h.status = WS_HEALTH_MISSING;
-        snprintf(h.message, sizeof(h.message), "not in the cluster");
+        d->health = WS_HEALTH_MISSING;
+        set_str(&d->message, "not in the cluster");
     } else {
-        struct ignore_ctx ic = {l, a->name};
-        diff = ws_compare(desired, live, l->o.manager, l->o.ignore ? ignore_wrap : NULL, &ic, MAX_DIFFS);
-        now = diff && json_array_size(diff) == 0 ? WS_SYNC_SYNCED : WS_SYNC_OUTOFSYNC;
-        if (!ws_lua_health_assess(l->o.lua, live, &h))
-            ws_health_assess(&h, live, NULL);
+        json_t *desired = parse(d->json), *kept = full ? NULL : parse(lo->json), *diff;
+        diff = desired && (full || kept) ? compare(l, a->name, desired, full ? full : kept, MAX_DIFFS) : NULL;
+        if (!diff) {
+            now = WS_SYNC_UNKNOWN; /* out of memory */
+        } else if (json_array_size(diff) == 0) {
+            now = WS_SYNC_SYNCED;
+            json_decref(diff);
+        } else {
+            now = WS_SYNC_OUTOFSYNC;
+            d->diff = diff;
+        }
+        json_decref(desired);
+        json_decref(kept);
+        d->health = lo->health;
+        set_str(&d->message, lo->health_msg);
     }
-    res = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:{s:s, s:s}, s:o, s:b}", "group", group, "version",
-                    slash ? slash + 1 : api_version ? api_version : "", "kind", kind ? kind : "", "namespace",
-                    md(desired, "namespace"), "name", md(desired, "name") ? md(desired, "name") : "", "status",
-                    ws_sync_status_str(now), "health", "status", ws_health_str(h.status), "message",
-                    ws_health_message(&h), "diff", diff ? diff : json_array(), "requiresPruning", 0);
-    ws_health_clear(&h);
-    if (res)
-        json_object_set_new(a->results, tid, res); /* steals */
+    d->status = (unsigned char)now;
     if (was == WS_SYNC_SYNCED && now == WS_SYNC_OUTOFSYNC) {
         l->drifts++;
         return 1;
@@ -179,33 +244,32 @@ static int summarize(struct lapp *a)
 {
     struct ws_live_summary s;
     const char *tid, *first_unknown = NULL;
-    json_t *r;
-    size_t unknown = 0, n = 0;
+    void *v;
+    size_t unknown = 0, n = 0, it = 0;
     int changed;
     memset(&s, 0, sizeof(s));
     s.tracked = 1;
     s.health = WS_HEALTH_HEALTHY;
     snprintf(s.revision, sizeof(s.revision), "%s", a->revision);
-    json_object_foreach(a->results, tid, r) {
-        json_t *h = json_object_get(r, "health");
-        enum ws_sync_status st = sync_parse(json_string_value(json_object_get(r, "status")));
-        enum ws_health_status hs = health_parse(json_string_value(json_object_get(h, "status")));
-        const char *kind = json_string_value(json_object_get(r, "kind"));
-        const char *name = json_string_value(json_object_get(r, "name"));
+    while (ws_map_next(&a->desired, &it, &tid, &v)) {
+        const struct dobj *d = v;
+        enum ws_sync_status st = d->status;
+        enum ws_health_status hs = d->health;
+        struct tid_parts p;
         s.objects++;
         if (health_rank(hs) > health_rank(s.health))
             s.health = hs;
         s.missing += hs == WS_HEALTH_MISSING;
         if (st == WS_SYNC_UNKNOWN && !unknown++)
-            first_unknown = json_string_value(json_object_get(h, "message"));
-        if (st == WS_SYNC_OUTOFSYNC && s.outofsync++ < 3 && n + 2 < sizeof(s.message)) {
-            const char *path = json_string_value(json_object_get(json_array_get(json_object_get(r, "diff"), 0), "path"));
-            n += (size_t)snprintf(s.message + n, sizeof(s.message) - n, "%s%s %s: %s", n ? "; " : "", kind, name,
-                                  path ? path : "missing");
+            first_unknown = d->message;
+        if (st == WS_SYNC_OUTOFSYNC && s.outofsync++ < 3 && n + 2 < sizeof(s.message) && tid_split(tid, &p) == 0) {
+            const char *path = json_string_value(json_object_get(json_array_get(d->diff, 0), "path"));
+            n += (size_t)snprintf(s.message + n, sizeof(s.message) - n, "%s%.*s %s: %s", n ? "; " : "",
+                                  p.kind_len, p.kind, p.name, path ? path : "missing");
             n = n < sizeof(s.message) ? n : sizeof(s.message) - 1;
         }
     }
-    s.extra = json_object_size(a->extra);
+    s.extra = a->extra.len;
     s.sync = s.outofsync || s.extra ? WS_SYNC_OUTOFSYNC : unknown ? WS_SYNC_UNKNOWN : WS_SYNC_SYNCED;
     if (!s.outofsync && s.extra)
         snprintf(s.message, sizeof(s.message), "%zu %s gone from Git still live (to prune)", s.extra,
@@ -229,55 +293,85 @@ static void notify(struct ws_live *l, struct lapp *a)
 /* Re-evaluate every object of `w`'s type in the applications on its cluster. */
 static void reevaluate_type(struct ws_live *l, struct lwatch *w)
 {
-    for (size_t i = 0; i < l->napps; i++) {
-        struct lapp *a = l->apps[i];
+    size_t it = 0;
+    const char *name;
+    void *v;
+    while (ws_map_next(&l->apps, &it, &name, &v)) {
+        struct lapp *a = v;
+        size_t dit = 0;
         const char *tid;
-        json_t *d;
+        void *dv;
         int drift = 0;
         if (a->kube != w->kube)
             continue;
-        json_object_foreach(a->desired, tid, d) {
-            if (strcmp(json_string_value(json_object_get(d, "kind")) ?: "", w->kind) == 0 &&
-                strcmp(json_string_value(json_object_get(d, "apiVersion")) ?: "", w->api_version) == 0)
-                drift |= evaluate(l, a, tid);
-        }
+        while (ws_map_next(&a->desired, &dit, &tid, &dv))
+            if (((struct dobj *)dv)->w == w)
+                drift |= evaluate(l, a, tid, dv, NULL);
         if (summarize(a) || drift)
             notify(l, a);
     }
 }
 
-/* What comparison and health need of a live object: all of it but the
- * managedFields entries of status writers and kubectl's last-applied
- * annotation, often its largest parts. A new reference; nested values are
- * shared with obj. */
-static json_t *compact(json_t *obj)
+static void drop_key(json_t *obj, const char *key)
 {
-    json_t *md = json_object_get(obj, "metadata"), *mf = json_object_get(md, "managedFields");
-    json_t *ann = json_object_get(md, "annotations"), *copy, *mdc, *e;
-    int drop_ann = json_object_get(ann, "kubectl.kubernetes.io/last-applied-configuration") != NULL, drop_mf = 0;
+    json_object_del(obj, key);
+}
+
+/* What comparison needs of a live object, serialized: obj without status,
+ * the metadata the server writes, the managedFields entries of status
+ * writers, and kubectl's last-applied annotation (often its largest parts).
+ * NULL when out of memory. */
+static char *compact(const json_t *obj)
+{
+    static const char *const server_md[] = {"uid", "resourceVersion", "creationTimestamp", "generation",
+                                            "selfLink"};
+    json_t *copy = json_copy((json_t *)obj), *mdc, *mf, *ann, *e;
+    char *out = NULL;
     size_t i;
-    json_array_foreach(mf, i, e) {
-        const char *sub = json_string_value(json_object_get(e, "subresource"));
-        drop_mf |= sub && strcmp(sub, "status") == 0;
-    }
-    if ((!drop_ann && !drop_mf) || !(copy = json_copy(obj)) || !(mdc = json_copy(md)))
-        return json_incref(obj);
-    json_object_set_new(copy, "metadata", mdc); /* steals */
-    if (drop_mf) {
-        json_t *kept = json_array();
-        json_array_foreach(mf, i, e) {
-            const char *sub = json_string_value(json_object_get(e, "subresource"));
-            if (!sub || strcmp(sub, "status") != 0)
-                json_array_append(kept, e);
+    if (!copy)
+        return NULL;
+    drop_key(copy, "status");
+    if ((mdc = json_deep_copy(json_object_get(copy, "metadata")))) {
+        json_object_set_new(copy, "metadata", mdc); /* steals */
+        for (i = 0; i < sizeof(server_md) / sizeof(server_md[0]); i++)
+            drop_key(mdc, server_md[i]);
+        if ((ann = json_object_get(mdc, "annotations")))
+            drop_key(ann, "kubectl.kubernetes.io/last-applied-configuration");
+        mf = json_object_get(mdc, "managedFields");
+        for (i = json_array_size(mf); i-- > 0;) {
+            const char *sub = json_string_value(json_object_get(e = json_array_get(mf, i), "subresource"));
+            if (sub && strcmp(sub, "status") == 0)
+                json_array_remove(mf, i);
+            else
+                drop_key(e, "time");
         }
-        json_object_set_new(mdc, "managedFields", kept); /* steals */
+        out = json_dumps(copy, JSON_COMPACT);
     }
-    if (drop_ann) {
-        json_t *annc = json_copy(ann);
-        json_object_del(annc, "kubectl.kubernetes.io/last-applied-configuration");
-        json_object_set_new(mdc, "annotations", annc); /* steals */
+    json_decref(copy);
+    return out;
+}
+
+/* A live object arrived (added or changed): keep what comparison needs and
+ * its health. The kept copy; NULL when out of memory (the old one, if any,
+ * is gone: the object compares as missing until its next event). */
+static struct lobj *keep_live(struct ws_live *l, const char *tid, const json_t *obj)
+{
+    struct lobj *o = calloc(1, sizeof(*o));
+    void *old = NULL;
+    struct ws_health h;
+    memset(&h, 0, sizeof(h));
+    if (!o || !(o->json = compact(obj)) || ws_map_put(&l->live, tid, o, &old) < 0) {
+        lobj_free(o);
+        lobj_free(ws_map_del(&l->live, tid));
+        return NULL;
     }
-    return copy;
+    lobj_free(old);
+    if (!ws_lua_health_assess(l->o.lua, obj, &h))
+        ws_health_assess(&h, obj, NULL);
+    o->health = (unsigned char)h.status;
+    set_str(&o->health_msg, ws_health_message(&h));
+    ws_health_clear(&h);
+    return o;
 }
 
 static void on_watch(enum ws_watch_event ev, json_t *obj, const struct ws_err *err, void *data)
@@ -286,6 +380,7 @@ static void on_watch(enum ws_watch_event ev, json_t *obj, const struct ws_err *e
     struct ws_live *l = w->l;
     const char *tid;
     struct lapp *a;
+    struct dobj *d;
     char *want;
     int drift = 0, changed;
     if (ev == WS_WATCH_SYNCED || ev == WS_WATCH_ERROR) {
@@ -311,18 +406,17 @@ static void on_watch(enum ws_watch_event ev, json_t *obj, const struct ws_err *e
             return;
     }
     if (ev == WS_WATCH_DELETED)
-        json_object_del(l->live, tid);
+        lobj_free(ws_map_del(&l->live, tid));
     else
-        json_object_set_new(l->live, tid, compact(obj)); /* steals; the watch never changes obj afterwards */
+        keep_live(l, tid, obj);
     if (!a)
         return; /* an application not tracked (yet): kept for when it is */
-    if (json_object_get(a->desired, tid)) {
-        drift = evaluate(l, a, tid);
-    } else if (ev == WS_WATCH_DELETED) {
-        json_object_del(a->extra, tid);
-    } else {
-        json_object_set_new(a->extra, tid, json_true()); /* steals */
-    }
+    if ((d = ws_map_get(&a->desired, tid)))
+        drift = evaluate(l, a, tid, d, ev == WS_WATCH_DELETED ? NULL : obj);
+    else if (ev == WS_WATCH_DELETED)
+        ws_map_del(&a->extra, tid);
+    else
+        ws_map_put(&a->extra, tid, (void *)1, NULL);
     changed = summarize(a);
     if (changed || drift)
         notify(l, a);
@@ -371,23 +465,21 @@ int ws_live_new(struct ws_live **out, const struct ws_live_opts *opts)
 {
     struct ws_live *l = calloc(1, sizeof(*l));
     *out = NULL;
-    if (!l || !(l->live = json_object())) {
-        free(l);
+    if (!l)
         return WS_ENOMEM;
-    }
     l->o = *opts;
     *out = l;
     return 0;
 }
 
-static void app_free(struct lapp *a)
+static void app_free(void *p)
 {
+    struct lapp *a = p;
     if (!a)
         return;
     free(a->name);
-    json_decref(a->desired);
-    json_decref(a->results);
-    json_decref(a->extra);
+    ws_map_clear(&a->desired, dobj_free);
+    ws_map_clear(&a->extra, NULL);
     free(a);
 }
 
@@ -403,10 +495,8 @@ void ws_live_free(struct ws_live *l)
         free(l->watches[i]);
     }
     free(l->watches);
-    for (size_t i = 0; i < l->napps; i++)
-        app_free(l->apps[i]);
-    free(l->apps);
-    json_decref(l->live);
+    ws_map_clear(&l->apps, app_free);
+    ws_map_clear(&l->live, lobj_free);
     free(l);
 }
 
@@ -415,44 +505,44 @@ int ws_live_track(struct ws_live *l, const char *app, struct ws_kube *kube, cons
 {
     struct lapp *a = find_app(l, app);
     const char *tid;
-    json_t *o, *v;
-    size_t i, prefix;
+    json_t *o;
+    void *v;
+    size_t i, it = 0, prefix;
     if (!a) {
-        struct lapp **grown = realloc(l->apps, (l->napps + 1) * sizeof(*grown));
-        if (!grown)
-            return WS_ENOMEM;
-        l->apps = grown;
-        if (!(a = calloc(1, sizeof(*a))) || !(a->name = strdup(app))) {
+        if (!(a = calloc(1, sizeof(*a))) || !(a->name = strdup(app)) || ws_map_put(&l->apps, app, a, NULL) < 0) {
+            if (a)
+                free(a->name);
             free(a);
             return WS_ENOMEM;
         }
-        l->apps[l->napps++] = a;
     }
-    json_decref(a->desired);
-    json_decref(a->results);
-    json_decref(a->extra);
-    a->desired = json_object();
-    a->results = json_object();
-    a->extra = json_object();
+    ws_map_clear(&a->desired, dobj_free);
+    ws_map_clear(&a->extra, NULL);
     a->kube = kube;
     snprintf(a->revision, sizeof(a->revision), "%s", revision ? revision : "");
-    if (!a->desired || !a->results || !a->extra)
-        return WS_ENOMEM;
     json_array_foreach(desired, i, o) {
         const char *av = json_string_value(json_object_get(o, "apiVersion"));
         const char *kind = json_string_value(json_object_get(o, "kind"));
+        struct dobj *d;
+        void *old = NULL;
         if (!(tid = tracking_id_of(o)) || !av || !kind)
             continue;
-        json_object_set(a->desired, tid, o);
-        ensure_watch(l, kube, av, kind);
+        if (!(d = calloc(1, sizeof(*d))) || !(d->json = json_dumps(o, JSON_COMPACT)) ||
+            ws_map_put(&a->desired, tid, d, &old) < 0) {
+            dobj_free(d);
+            return WS_ENOMEM;
+        }
+        dobj_free(old); /* the same object twice: the last one wins, as in a sync */
+        d->w = ensure_watch(l, kube, av, kind);
     }
-    json_object_foreach(a->desired, tid, o)
-        evaluate(l, a, tid);
+    while (ws_map_next(&a->desired, &it, &tid, &v))
+        evaluate(l, a, tid, v, NULL);
     /* objects of this application already seen live but no longer in Git */
     prefix = strlen(app);
-    json_object_foreach(l->live, tid, v) {
-        if (strncmp(tid, app, prefix) == 0 && tid[prefix] == ':' && !json_object_get(a->desired, tid))
-            json_object_set_new(a->extra, tid, json_true()); /* steals */
+    it = 0;
+    while (ws_map_next(&l->live, &it, &tid, &v)) {
+        if (strncmp(tid, app, prefix) == 0 && tid[prefix] == ':' && !ws_map_get(&a->desired, tid))
+            ws_map_put(&a->extra, tid, (void *)1, NULL);
     }
     a->sum.tracked = 0; /* the next summary is news */
     summarize(a);
@@ -462,12 +552,7 @@ int ws_live_track(struct ws_live *l, const char *app, struct ws_kube *kube, cons
 
 void ws_live_forget(struct ws_live *l, const char *app)
 {
-    for (size_t i = 0; i < l->napps; i++)
-        if (strcmp(l->apps[i]->name, app) == 0) {
-            app_free(l->apps[i]);
-            l->apps[i] = l->apps[--l->napps];
-            return;
-        }
+    app_free(ws_map_del(&l->apps, app));
 }
 
 void ws_live_summary(const struct ws_live *l, const char *app, struct ws_live_summary *out)
@@ -479,17 +564,53 @@ void ws_live_summary(const struct ws_live *l, const char *app, struct ws_live_su
         memset(out, 0, sizeof(*out));
 }
 
+int ws_live_unchanged(struct ws_live *l, const char *app, const json_t *obj)
+{
+    struct lapp *a = l ? find_app(l, app) : NULL;
+    const char *tid = tracking_id_of(obj), *av = json_string_value(json_object_get(obj, "apiVersion"));
+    const char *kind = json_string_value(json_object_get(obj, "kind"));
+    const struct lobj *lo = tid ? ws_map_get(&l->live, tid) : NULL;
+    const struct lwatch *w = a && av && kind ? find_watch(l, a->kube, av, kind) : NULL;
+    json_t *live, *diff;
+    int same;
+    /* only what a watch of its type that has listed and not failed shows */
+    if (!lo || lo->health != WS_HEALTH_HEALTHY || !w || !w->synced || w->error[0] || !(live = parse(lo->json)))
+        return 0;
+    diff = compare(l, app, obj, live, 1);
+    same = diff && json_array_size(diff) == 0;
+    json_decref(diff);
+    json_decref(live);
+    return same;
+}
+
 json_t *ws_live_resources(const struct ws_live *l, const char *app)
 {
     const struct lapp *a = l ? find_app(l, app) : NULL;
-    json_t *out, *r;
+    json_t *out;
     const char *tid;
+    void *v;
+    size_t it = 0;
     if (!a || !(out = json_array()))
         return NULL;
-    json_object_foreach(a->results, tid, r)
-        json_array_append(out, r);
-    json_object_foreach(a->extra, tid, r) {
-        const json_t *live = json_object_get(l->live, tid);
+    while (ws_map_next(&a->desired, &it, &tid, &v)) {
+        const struct dobj *d = v;
+        const char *av = d->w ? d->w->api_version : "";
+        const char *slash = strchr(av, '/');
+        struct tid_parts p;
+        if (tid_split(tid, &p) < 0)
+            continue;
+        json_array_append_new(out, json_pack("{s:s#, s:s, s:s#, s:s#, s:s, s:s, s:{s:s, s:s}, s:O, s:b}", /* steals */
+                                             "group", p.group, p.group_len, "version",
+                                             slash ? slash + 1 : av, "kind", p.kind, p.kind_len,
+                                             "namespace", p.ns, p.ns_len, "name", p.name, "status",
+                                             ws_sync_status_str(d->status), "health", "status",
+                                             ws_health_str(d->health), "message", d->message ? d->message : "",
+                                             "diff", d->diff ? d->diff : json_array(), "requiresPruning", 0));
+    }
+    it = 0;
+    while (ws_map_next(&a->extra, &it, &tid, &v)) {
+        const struct lobj *lo = ws_map_get(&l->live, tid);
+        json_t *live = lo ? parse(lo->json) : NULL;
         const char *av = json_string_value(json_object_get(live, "apiVersion"));
         const char *slash = av ? strchr(av, '/') : NULL;
         json_array_append_new(out, json_pack("{s:s#, s:s, s:s, s:s?, s:s, s:s, s:b}", /* steals */
@@ -498,6 +619,7 @@ json_t *ws_live_resources(const struct ws_live *l, const char *app)
                                              json_string_value(json_object_get(live, "kind")) ?: "", "namespace",
                                              md(live, "namespace"), "name", md(live, "name") ?: "", "status",
                                              "OutOfSync", "requiresPruning", 1));
+        json_decref(live);
     }
     return out;
 }
@@ -510,8 +632,8 @@ void ws_live_stats(const struct ws_live *l, struct ws_live_stats *out)
     out->watches = l->nwatches;
     for (size_t i = 0; i < l->nwatches; i++)
         out->watches_failed += l->watches[i]->error[0] != 0;
-    out->objects = json_object_size(l->live);
-    out->apps = l->napps;
+    out->objects = l->live.len;
+    out->apps = l->apps.len;
     out->events = l->events;
     out->drifts = l->drifts;
 }

@@ -13,7 +13,7 @@
 #include "health/health.h"
 #include "health/lua_health.h"
 #include "kube/kube.h"
-#include "live/compare.h"
+#include "sync/compare.h"
 
 struct ws_live;
 
@@ -63,6 +63,13 @@ struct ws_live_summary {
 
 /* Fill *out for app (zeroed when not tracked). */
 void ws_live_summary(const struct ws_live *l, const char *app, struct ws_live_summary *out);
+
+/* Is obj (an object of app about to be applied, carrying its tracking
+ * annotation) already live as it says, by the comparison sync status uses
+ * (ignoreDifferences included), and Healthy? 1 only when a watch of its
+ * type has listed and the object is in it; 0 when it differs, is not
+ * Healthy or cannot be told. */
+int ws_live_unchanged(struct ws_live *l, const char *app, const json_t *obj);
 
 /* Per object: [{group, version, kind, namespace, name, status, health: {status,
  * message}, diff: [{path, desired, live}…], requiresPruning}] — extra objects

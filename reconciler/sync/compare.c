@@ -1,6 +1,6 @@
 /* compare.c — desired (what wavesync applies) against live, field by field,
  * the way server-side apply sees ownership (compare.h). */
-#include "live/compare.h"
+#include "sync/compare.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -3,8 +3,8 @@
  * have that value live, and every field wavesync's field manager owns live
  * must still be set in Git (a field removed from Git is a difference too).
  * Pure: no I/O, table-tested. */
-#ifndef WS_LIVE_COMPARE_H
-#define WS_LIVE_COMPARE_H
+#ifndef WS_SYNC_COMPARE_H
+#define WS_SYNC_COMPARE_H
 
 #include <jansson.h>
 #include <stddef.h>

@@ -1,11 +1,11 @@
-/* test_compare.c — table-driven tests for reconciler/live/compare.c: what
+/* test_compare.c — table-driven tests for reconciler/sync/compare.c: what
  * counts as a difference between the object wavesync applies and the live
  * one (server defaults, quantities, list keys, fields removed from Git as
  * managedFields show them, Secrets, ignore rules). */
 #include <stdio.h>
 #include <string.h>
 
-#include "live/compare.h"
+#include "sync/compare.h"
 #include "tap.h"
 
 /* A Deployment as applied, and live with the server's additions. */
