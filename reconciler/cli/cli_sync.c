@@ -801,6 +801,7 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
         {"wave-timeout", required_argument, NULL, 'w'},
         {"junit", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
+        {"apply-all", no_argument, NULL, 'A'},
         CI_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -812,7 +813,7 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
     char pushed[41] = "";
     const char *junit = NULL, *cmd = diff ? "diff" : "sync";
     uint64_t wave_timeout = 0;
-    int ch, rc, dry = diff, prune = 0, quiet = 0;
+    int ch, rc, dry = diff, prune = 0, quiet = 0, apply_all = 0;
     const char *revision = NULL;
     optind = 0; /* 0: glibc re-initialises its permutation state */
     while ((ch = getopt_long(argc, argv, "r:pnw:j:q", longopts, NULL)) != -1) {
@@ -821,6 +822,7 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
         case 'p': prune = 1; break;
         case 'n': dry = 1; break;
         case 'q': quiet = 1; break;
+        case 'A': apply_all = 1; break;
         case 'j': junit = optarg; break;
         case 1001: case 1002: case 1003: case 1004: case 1005: case 1006:
             ci_opt(&ci, ch);
@@ -858,6 +860,7 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
     r.opts.revision = revision;
     r.opts.prune = prune;
     r.opts.dry_run = dry;
+    r.opts.apply_all = apply_all;
     if (wave_timeout)
         r.opts.wave_timeout_ms = wave_timeout;
     r.apps = calloc(c.cat.napps + (size_t)argc + 1, sizeof(*r.apps));

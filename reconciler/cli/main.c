@@ -62,6 +62,8 @@ static const struct command commands[] = {
      "  -w, --wave-timeout DUR deadline per wave (default settings.waveTimeout)\n"
      "  -j, --junit FILE       JUnit XML, one test case per object\n"
      "  -q, --quiet            no progress lines\n"
+     "  --apply-all            apply every object, also those already live as Git says\n"
+     "                         (by default one list per resource type finds those, and they are left alone)\n"
      "  CI mode: --repo-dir DIR --before SHA --after SHA [--ref REF] [--repository NAME|URL]\n"
      "           [--default-branch BRANCH]: sync exactly the applications the pushed range affects\n"},
     {"diff", ws_cli_diff, G_APPS, "APP [options]",

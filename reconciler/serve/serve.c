@@ -880,6 +880,14 @@ static int deps_block(struct svc *s, const struct app_state *a, char *why, size_
     return rc;
 }
 
+/* What the watches show: an object already live as Git says (and Healthy)
+ * is not applied again. */
+static int run_live_unchanged(const json_t *obj, void *data)
+{
+    struct job *j = data;
+    return ws_live_unchanged(j->s->live, j->app, obj);
+}
+
 static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *data)
 {
     struct take_ctx *c = data;
@@ -949,6 +957,10 @@ static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *
     j->opts.config = s->cfg;
     j->opts.lua_health = s->lua;
     j->opts.force_conflicts = json_is_true(json_object_get(j->extra, "selfHeal"));
+    if (s->live) {
+        j->opts.live_unchanged = run_live_unchanged;
+        j->opts.live_data = j;
+    }
     /* a pushed commit was fetched while routing; a manual run fetches */
     if (j->revision && strlen(j->revision) == 40)
         j->opts.fetched_since = ws__svc_last_fetch(s, def);

@@ -494,7 +494,7 @@ static void write_inventory(struct ws_sync *s)
 static void on_namespace(const struct ws_kube_result *res, void *data)
 {
     struct ws_sync *s = data;
-    if (res->code < 0)
+    if (res->code < 0 && res->status != 409) /* 409: it exists already, which is all we asked */
         ws__sync_fail(s, res->code, "CreateNamespace=true: %s", res->err->msg);
     ws__sync_step_done(s);
 }
@@ -511,7 +511,10 @@ static void create_namespace(struct ws_sync *s)
                    "name", s->app->dest_namespace);
     s->outstanding = 1;
     ws__sync_say(s, "CreateNamespace=true: namespace %s", s->app->dest_namespace);
-    ws_kube_apply(s->kube, ns, NULL, 0, on_namespace, s);
+    /* created when missing, as Argo CD does; never applied: an apply by our
+       field manager would take back every field a Namespace manifest of the
+       application set (its labels, the tracking annotation) */
+    ws_kube_create(s->kube, ns, 0, on_namespace, s);
     json_decref(ns);
 }
 
@@ -1046,7 +1049,11 @@ static void hook_cleanup(struct item *it, int succeeded)
 static void item_begin(struct item *it)
 {
     const struct ws_plan_item *p = ws__sync_pitem(it);
-    if (p->is_hook && (p->hook_delete & WS_HOOK_DELETE_BEFORE_CREATION) && it->name[0])
+    if (it->unchanged) { /* already live as Git says, and Healthy */
+        it->result = "Unchanged";
+        it->health.status = WS_HEALTH_HEALTHY;
+        item_done(it);
+    } else if (p->is_hook && (p->hook_delete & WS_HOOK_DELETE_BEFORE_CREATION) && it->name[0])
         wait_gone_then_apply(it);
     else
         item_apply(it);
@@ -1193,7 +1200,7 @@ void ws__sync_advance(struct ws_sync *s)
         if (s->opts.dry_run)
             ws__sync_dry_run(s);
         else
-            ws__sync_preflight(s);
+            ws__sync_observe(s);
         return;
     case ST_PLAN:
         if (s->opts.dry_run) { /* the dry run's comparisons are done */
@@ -1201,6 +1208,10 @@ void ws__sync_advance(struct ws_sync *s)
             ws__sync_prune(s);
             return;
         }
+        set_stage(s, ST_PREFLIGHT);
+        ws__sync_preflight(s);
+        return;
+    case ST_PREFLIGHT:
         set_stage(s, ST_INVENTORY_PRE);
         write_inventory(s);
         return;

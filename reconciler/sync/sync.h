@@ -34,6 +34,15 @@ struct ws_sync_opts {
     int64_t fetched_since;     /* mirrors fetched at or after this Unix time are not fetched
                                   again (a one-shot run's snapshot); 0 = always fetch */
     struct ws_lua_health *lua_health; /* custom health checks (wavesync.yaml health:); NULL = built-in only */
+    /* An object that is already live as this sync would apply it (the
+     * comparison of compare.h, ignoreDifferences included) and Healthy is
+     * neither dry-run nor applied: its result is "Unchanged". How that is
+     * known: live_unchanged when set (the service's watches; 1 = unchanged,
+     * 0 = apply it), else one list per resource type and namespace before
+     * the preflight. */
+    int (*live_unchanged)(const json_t *obj, void *data);
+    void *live_data;
+    int apply_all;             /* apply every object, unchanged or not */
 };
 
 /* Progress (called on the loop thread at every change worth showing). */

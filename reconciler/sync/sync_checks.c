@@ -1,14 +1,141 @@
-/* sync_checks.c — before anything is applied: the preflight server-side dry
- * run of every object, and `--dry-run` / `diff` (live state, dry-run apply,
+/* sync_checks.c — before anything is applied: which objects are already live
+ * as Git says (those are left alone), the preflight server-side dry run of
+ * every other object, and `--dry-run` / `diff` (live state, dry-run apply,
  * field differences). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sync/compare.h"
 #include "sync/diff.h"
 #include "sync/inventory.h"
 #include "base/log.h"
 #include "sync/sync_int.h"
+
+/* ---- unchanged objects: live already as Git says ------------------------------ */
+
+static int ignore_cb(const json_t *obj, const char *pointer, const char *manager, void *data)
+{
+    const struct ws_app *app = data;
+    return manager ? ws_ignore_manager(app->ignore, app->nignore, obj, manager)
+                   : ws_ignore_path(app->ignore, app->nignore, obj, pointer);
+}
+
+/* Is live (as listed) what obj says, and Healthy? When not, the debug log
+ * says why the object is applied. */
+static int live_matches(const struct ws_sync *s, const struct item *it, const json_t *live)
+{
+    const json_t *obj = ws__sync_pitem(it)->obj;
+    json_t *diff = ws_compare(obj, live, "wavesync", s->app->nignore ? ignore_cb : NULL, (void *)s->app, 1);
+    struct ws_health h;
+    int same = diff && json_array_size(diff) == 0;
+    if (!same)
+        ws_debug("sync %s: %s differs at %s: applied", s->app->name, ws__sync_pitem(it)->ident,
+                 json_string_value(json_object_get(json_array_get(diff, 0), "path")) ?: "?");
+    json_decref(diff);
+    if (!same)
+        return 0;
+    memset(&h, 0, sizeof(h));
+    if (!s->opts.lua_health || !ws_lua_health_assess(s->opts.lua_health, live, &h))
+        ws_health_assess(&h, live, NULL);
+    if (h.status != WS_HEALTH_HEALTHY)
+        ws_debug("sync %s: %s is as Git says but %s: applied", s->app->name, ws__sync_pitem(it)->ident,
+                 ws_health_str(h.status));
+    ws_health_clear(&h);
+    return h.status == WS_HEALTH_HEALTHY;
+}
+
+/* Objects worth comparing: a hook runs every time, a generateName hook has
+ * no name, and an object whose kind this sync defines cannot be listed yet. */
+static int observable(const struct ws_sync *s, const struct item *it)
+{
+    const struct ws_plan_item *p = ws__sync_pitem(it);
+    return !p->is_hook && it->name[0] && !ws__sync_defined_here(s, p->obj);
+}
+
+static int same_str(const json_t *a, const json_t *b)
+{
+    return strcmp(json_string_value(a) ?: "", json_string_value(b) ?: "") == 0;
+}
+
+/* Same resource type and namespace (none: cluster-scoped): one list serves both. */
+static int same_list(const json_t *a, const json_t *b)
+{
+    const json_t *ma = json_object_get(a, "metadata"), *mb = json_object_get(b, "metadata");
+    return same_str(json_object_get(a, "apiVersion"), json_object_get(b, "apiVersion")) &&
+           same_str(json_object_get(a, "kind"), json_object_get(b, "kind")) &&
+           same_str(json_object_get(ma, "namespace"), json_object_get(mb, "namespace"));
+}
+
+/* One list came back: mark every object of its type and namespace that is
+ * there as Git says. A failed list (RBAC, a type not served yet) only means
+ * those objects are applied as usual. */
+static void on_observed(const struct ws_kube_result *res, void *data)
+{
+    struct item *first = data, *it;
+    struct ws_sync *s = first->s;
+    json_t *by_name = json_object(), *o; /* "namespace/name" -> listed object */
+    size_t i;
+    char key[600];
+    first->req = NULL;
+    first->step_pending = 0;
+    if (res->code < 0)
+        ws_debug("sync %s: cannot list %s (every object of its type is applied): %s", s->app->name,
+                 ws__sync_pitem(first)->ident, res->err ? res->err->msg : "");
+    json_array_foreach(res->code == 0 ? json_object_get(res->body, "items") : NULL, i, o) {
+        const char *ns = json_string_value(json_object_get(json_object_get(o, "metadata"), "namespace"));
+        const char *name = json_string_value(json_object_get(json_object_get(o, "metadata"), "name"));
+        snprintf(key, sizeof(key), "%s/%s", ns ? ns : "", name ? name : "");
+        if (name && by_name)
+            json_object_set(by_name, key, o);
+    }
+    /* the list's items carry no kind; the objects compared do */
+    for (i = first->idx; by_name && json_object_size(by_name) && i < s->plan.nitems; i++) {
+        const json_t *obj = ws__sync_pitem(it = &s->items[i])->obj;
+        const char *ns = json_string_value(json_object_get(json_object_get(obj, "metadata"), "namespace"));
+        json_t *live;
+        snprintf(key, sizeof(key), "%s/%s", ns ? ns : "", it->name);
+        if (!observable(s, it) || !same_list(obj, ws__sync_pitem(first)->obj) ||
+            !(live = json_object_get(by_name, key)))
+            continue;
+        json_object_set(live, "apiVersion", json_object_get(obj, "apiVersion"));
+        json_object_set(live, "kind", json_object_get(obj, "kind"));
+        it->unchanged = live_matches(s, it, live);
+    }
+    json_decref(by_name);
+    ws__sync_step_done(s);
+}
+
+void ws__sync_observe(struct ws_sync *s)
+{
+    json_t *listed = json_object(); /* "apiVersion kind namespace" already asked for */
+    size_t i;
+    s->outstanding = 1;
+    for (i = 0; i < s->plan.nitems && !s->opts.apply_all && listed; i++) {
+        struct item *it = &s->items[i];
+        const json_t *obj = ws__sync_pitem(it)->obj;
+        struct ws_kube_ref ref;
+        char key[600];
+        if (!observable(s, it))
+            continue;
+        if (s->opts.live_unchanged) {
+            it->unchanged = s->opts.live_unchanged(obj, s->opts.live_data);
+            continue;
+        }
+        ref = ws_kube_ref_of(obj);
+        ref.name = NULL;
+        snprintf(key, sizeof(key), "%s %s %s", ref.api_version ? ref.api_version : "", ref.kind ? ref.kind : "",
+                 ref.namespace_ ? ref.namespace_ : "");
+        if (json_object_get(listed, key))
+            continue; /* its list is on the way */
+        json_object_set_new(listed, key, json_true()); /* steals */
+        s->outstanding++;
+        it->step_pending = 1;
+        it->req = ws_kube_list(s->kube, &ref, NULL, on_observed, it);
+    }
+    json_decref(listed);
+    ws__sync_step_done(s);
+}
 
 /* ---- preflight: every object through a server-side dry run ------------------ */
 
@@ -67,7 +194,12 @@ static void on_preflight_live(const struct ws_kube_result *res, void *data)
  * so that an object the server rejects fails the sync before wave 0. */
 void ws__sync_preflight(struct ws_sync *s)
 {
-    size_t i;
+    size_t i, unchanged = 0;
+    for (i = 0; i < s->plan.nitems; i++)
+        unchanged += s->items[i].unchanged != 0;
+    if (unchanged)
+        ws__sync_say(s, "%zu of %zu %s already as Git says: not applied", unchanged, s->plan.nitems,
+                     ws_plural(s->plan.nitems, "object is", "objects are"));
     s->outstanding = 1;
     for (i = 0; i < s->plan.nitems && !s->failed; i++) {
         struct item *it = &s->items[i];
@@ -75,7 +207,7 @@ void ws__sync_preflight(struct ws_sync *s)
         unsigned opts = p->options | s->app->sync_options;
         /* generateName hooks have no name to dry-run; Replace=true objects are
          * PUT, not applied, so an apply dry run says nothing about them */
-        if ((p->is_hook && !it->name[0]) || ws__sync_defined_here(s, p->obj) ||
+        if ((p->is_hook && !it->name[0]) || it->unchanged || ws__sync_defined_here(s, p->obj) ||
             (opts & (WS_OPT_SKIP_DRY_RUN | WS_OPT_REPLACE)))
             continue;
         s->outstanding++;

@@ -15,6 +15,7 @@
     X(ST_RENDER, "render")                 \
     X(ST_VALIDATE, "validate")             \
     X(ST_PLAN, "plan")                     \
+    X(ST_PREFLIGHT, "preflight")           \
     X(ST_INVENTORY_PRE, "inventory-before") \
     X(ST_NAMESPACE, "namespace")           \
     X(ST_WAVES, "waves")                   \
@@ -55,6 +56,7 @@ struct item {
     int recreated;              /* Force=true: deleted once after an immutable-field error */
     int gone_seen;              /* waiting for deletion: the object was listed */
     int done;                   /* counted towards the wave */
+    int unchanged;              /* live already as Git says, and Healthy: nothing to send */
     const char *result;         /* "Synced", "Failed", "Created", "Configured", "Unchanged" */
     json_t *changes;            /* dry run: fields that would change */
     json_t *apply_obj;          /* RespectIgnoreDifferences: what is applied (ignored fields at their
@@ -161,6 +163,9 @@ json_t *ws__sync_desired(struct item *it, const json_t *live, int *kept);
 unsigned ws__sync_apply_flags(const struct ws_sync *s, unsigned options);
 
 /* sync_checks.c */
+/* Which objects are already live as Git says, and Healthy (item.unchanged):
+ * from opts.live_unchanged, or one list per resource type and namespace. */
+void ws__sync_observe(struct ws_sync *s);
 void ws__sync_dry_run(struct ws_sync *s);
 void ws__sync_preflight(struct ws_sync *s);
 /* sync_prune.c */

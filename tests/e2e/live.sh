@@ -134,6 +134,13 @@ wait_for 20 eval '[ "$(appj heal "d[\"health\"][\"status\"]")" = Healthy ]'
 ok $? "heal is Healthy ($(appj heal 'd["health"]'))"
 [ "$(appj heal '[r["status"] for r in d["resources"]]')" = "['Synced', 'Synced', 'Synced']" ]
 ok $? "per object: three Synced resources ($(appj heal '[(r["kind"], r["status"], r["health"]["status"]) for r in d["resources"]]'))"
+# a sync of what is already live: the watches know, nothing is sent
+rv=$(kapi GET "/apis/apps/v1/namespaces/$ns/deployments/heal" | jget 'd["metadata"]["resourceVersion"]')
+run_ws trigger_again --config "$cfg" trigger heal --wait --token "file:$E2E_DIR/api.token"
+results=$(curl -s "$ws_url/api/v1/runs/$(appj heal 'd["lastRun"]')" | jget 'sorted(o["result"] for o in d["report"]["objects"])')
+[ "$rc" = 0 ] && [ "$results" = "['Unchanged', 'Unchanged', 'Unchanged']" ] &&
+	[ "$(kapi GET "/apis/apps/v1/namespaces/$ns/deployments/heal" | jget 'd["metadata"]["resourceVersion"]')" = "$rv" ]
+ok $? "a sync of an application already Synced applies nothing: every object Unchanged, from the live state ($results)"
 
 # ---- selfHeal: an image changed by hand is put back ---------------------------------------
 n=$(runs heal)

@@ -147,11 +147,26 @@ ok $? "SyncFail hook did not run on success"
 
 # ---- re-sync of an unchanged revision ------------------------------------------
 before=$(rvs_of_ns ml-serving)
-ws sync2 sync serving
+ws sync2 --log-level debug sync serving
 ok $rc "re-sync of the same revision exits 0"
 after=$(rvs_of_ns ml-serving)
 [ -n "$before" ] && [ "$before" = "$after" ]
 ok $? "re-syncing an unchanged revision changes no resourceVersion ($(wc -l <<<"$before") objects)"
+unchanged=$(cat "$E2E_DIR/sync2.out" "$E2E_DIR/sync2.err" | grep -o '[0-9]* of [0-9]* objects are already as Git says' | head -1)
+[ "${unchanged%% of *}" = "$inv" ]
+ok $? "none of its $inv objects was sent again: one list per resource type found them as Git says ($unchanged)" ||
+	grep ': applied' "$E2E_DIR/sync2.err" | sed 's/^/# /' 
+# a field removed from Git is a difference too: that object alone is applied
+sed -i '/MODEL_REGISTRY: s3:\/\/models.local\/registry/d' "$repo/serving/00-config.yaml"
+commit "serving: no MODEL_REGISTRY"
+ws sync2b sync serving
+unchanged=$(cat "$E2E_DIR/sync2b.out" "$E2E_DIR/sync2b.err" | grep -o '[0-9]* of [0-9]* objects are already as Git says' | head -1)
+[ $rc -eq 0 ] && [ "$(field $NS/ml-serving/configmaps/serving-config '"MODEL_REGISTRY" in d["data"]')" = False ] &&
+	[ "${unchanged%% of *}" = $((inv - 1)) ]
+ok $? "a key removed from Git: the ConfigMap is applied and loses it, the other objects are left alone ($unchanged)"
+git -C "$repo" revert --no-edit HEAD >/dev/null
+ws sync2c sync serving
+ok $rc "and back ($(field $NS/ml-serving/configmaps/serving-config 'd["data"]["MODEL_REGISTRY"]'))"
 [ "$(field /apis/batch/v1/namespaces/ml-serving/jobs/migrate-feature-schema 'd["metadata"]["uid"]')" != "$pre_uid" ]
 ok $? "BeforeHookCreation: the PreSync hook was deleted and created again"
 
@@ -517,15 +532,23 @@ cat "$E2E_DIR/scale2.out" "$E2E_DIR/scale2.err" | grep -q 'web: RespectIgnoreDif
 ok $? "the sync says which objects kept live fields"
 [ "$(field $WEB 'd["metadata"]["annotations"]["wavesync.dev/tracking-id"]')" = "scaling:apps/Deployment:ml-scaling/web" ]
 ok $? "the tracking annotation is still wavesync's"
-# without the option Git's values are applied again (ignoreDifferences alone
-# only changes what counts as a difference): here another manager owns them,
-# so the server-side apply conflicts, and wavesync forces only when asked
+# without the option, objects whose only differences are ignored ones are
+# Synced: a sync leaves them alone (nothing sent, no conflict)
 sed -i 's#CreateNamespace=true, RespectIgnoreDifferences=true#CreateNamespace=true#' "$repo/apps/scaling.yaml"
 commit "scaling: no RespectIgnoreDifferences"
+rv_web=$(field $WEB 'd["metadata"]["resourceVersion"]')
 ws scale3 sync scaling
-[ $rc -eq 1 ] && grep -q '409 Conflict.*conflict with "e2e-autoscaler"' "$E2E_DIR/scale3.err" &&
+[ $rc -eq 0 ] && [ "$(field $WEB 'd["spec"]["replicas"]')" = 5 ] &&
+	[ "$(field $WEB 'd["metadata"]["resourceVersion"]')" = "$rv_web" ] &&
+	cat "$E2E_DIR/scale3.out" "$E2E_DIR/scale3.err" | grep -q '2 of 2 objects are already as Git says: not applied'
+ok $? "without RespectIgnoreDifferences, only ignored fields changed: Synced, nothing applied ($(cat "$E2E_DIR/scale3.out" "$E2E_DIR/scale3.err" | grep -m1 -o '[0-9]* of [0-9]* objects.*'))"
+# --apply-all sends Git's values (ignoreDifferences alone only changes what
+# counts as a difference): another manager owns them, so the server-side
+# apply conflicts, and wavesync forces only when asked
+ws scale4 sync scaling --apply-all
+[ $rc -eq 1 ] && grep -q '409 Conflict.*conflict with "e2e-autoscaler"' "$E2E_DIR/scale4.err" &&
 	[ "$(field $WEB 'd["spec"]["replicas"]')" = 5 ]
-ok $? "without RespectIgnoreDifferences: Git's values are sent and conflict with the autoscaler, nothing applied ($(grep -m1 -o 'conflict with.*' "$E2E_DIR/scale3.err" | head -c 100))"
+ok $? "--apply-all without RespectIgnoreDifferences: Git's values are sent and conflict with the autoscaler, nothing applied ($(grep -m1 -o 'conflict with.*' "$E2E_DIR/scale4.err" | head -c 100))"
 # a malformed entry makes that Application invalid; the others still sync
 cat >>"$repo/apps/scaling.yaml" <<'EOF'
     - group: apps
