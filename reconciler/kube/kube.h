@@ -158,9 +158,13 @@ enum ws_watch_event {
     WS_WATCH_ADDED,
     WS_WATCH_MODIFIED,
     WS_WATCH_DELETED,
-    WS_WATCH_SYNCED, /* the initial list has been delivered (object NULL) */
+    WS_WATCH_SYNCED, /* a list has been delivered: the first, or the re-list after
+                        WS_WATCH_RELISTING (object NULL) */
     WS_WATCH_ERROR,  /* the watch failed for good: no more events (err set); still
                         call ws_kube_watch_stop to free it */
+    WS_WATCH_RELISTING, /* events were lost (410 Gone): a fresh list follows as ADDED
+                           events, then WS_WATCH_SYNCED; an object it does not
+                           deliver was deleted meanwhile (object NULL) */
 };
 
 typedef void (*ws_kube_watch_cb)(enum ws_watch_event ev, json_t *object,

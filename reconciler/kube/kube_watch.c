@@ -155,6 +155,8 @@ static void on_list(const struct ws_kube_result *res, void *data)
         return;
     }
     w->attempt = 0;
+    if (w->synced && !dispatch(w, WS_WATCH_RELISTING, NULL, NULL))
+        return;
     /* List items carry no kind or apiVersion: give them back theirs. */
     json_array_foreach(json_object_get(res->body, "items"), i, item) {
         json_object_set_new(item, "apiVersion", json_string(w->api_version)); /* steals */
@@ -162,11 +164,9 @@ static void on_list(const struct ws_kube_result *res, void *data)
         if (!dispatch(w, WS_WATCH_ADDED, item, NULL))
             return;
     }
-    if (!w->synced) {
-        w->synced = 1;
-        if (!dispatch(w, WS_WATCH_SYNCED, NULL, NULL))
-            return;
-    }
+    w->synced = 1;
+    if (!dispatch(w, WS_WATCH_SYNCED, NULL, NULL))
+        return;
     set_rv(w, res->body);
     start_stream(w);
 }

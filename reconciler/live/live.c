@@ -27,7 +27,8 @@ struct lwatch {
     struct ws_kube *kube;
     char *api_version, *kind;
     struct ws_kube_watch *w;
-    int synced;
+    int synced, relisting;
+    unsigned gen;    /* bumped when what it showed may be stale (a re-list, a restart) */
     char error[512]; /* the watch failed for good: why ("" = it did not) */
 };
 
@@ -35,6 +36,8 @@ struct lwatch {
 struct lobj {
     char *json;       /* what comparison needs (compact()), serialized */
     char *health_msg; /* NULL: none */
+    struct lwatch *w; /* the watch it came from */
+    unsigned gen;     /* w->gen when it last came */
     unsigned char health;
 };
 
@@ -354,7 +357,7 @@ static char *compact(const json_t *obj)
 /* A live object arrived (added or changed): keep what comparison needs and
  * its health. The kept copy; NULL when out of memory (the old one, if any,
  * is gone: the object compares as missing until its next event). */
-static struct lobj *keep_live(struct ws_live *l, const char *tid, const json_t *obj)
+static struct lobj *keep_live(struct ws_live *l, struct lwatch *w, const char *tid, const json_t *obj)
 {
     struct lobj *o = calloc(1, sizeof(*o));
     void *old = NULL;
@@ -366,12 +369,46 @@ static struct lobj *keep_live(struct ws_live *l, const char *tid, const json_t *
         return NULL;
     }
     lobj_free(old);
+    o->w = w;
+    o->gen = w->gen;
     if (!ws_lua_health_assess(l->o.lua, obj, &h))
         ws_health_assess(&h, obj, NULL);
     o->health = (unsigned char)h.status;
     set_str(&o->health_msg, ws_health_message(&h));
     ws_health_clear(&h);
     return o;
+}
+
+/* Forget the objects of w not seen since its generation began: deleted
+ * while its events were lost (before a re-list), or all of them (a restart). */
+static void sweep(struct ws_live *l, struct lwatch *w)
+{
+    size_t it = 0, n = 0, cap = 0;
+    const char *tid;
+    void *v;
+    char **gone = NULL, **grown;
+    while (ws_map_next(&l->live, &it, &tid, &v)) {
+        const struct lobj *o = v;
+        if (o->w != w || o->gen == w->gen)
+            continue;
+        if (n == cap) {
+            if (!(grown = realloc(gone, (cap ? cap * 2 : 64) * sizeof(*gone))))
+                break;
+            gone = grown;
+            cap = cap ? cap * 2 : 64;
+        }
+        if (!(gone[n] = strdup(tid)))
+            break;
+        n++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct lapp *a = app_of_tid(l, gone[i]);
+        lobj_free(ws_map_del(&l->live, gone[i]));
+        if (a)
+            ws_map_del(&a->extra, gone[i]);
+        free(gone[i]);
+    }
+    free(gone);
 }
 
 static void on_watch(enum ws_watch_event ev, json_t *obj, const struct ws_err *err, void *data)
@@ -383,10 +420,18 @@ static void on_watch(enum ws_watch_event ev, json_t *obj, const struct ws_err *e
     struct dobj *d;
     char *want;
     int drift = 0, changed;
+    if (ev == WS_WATCH_RELISTING) {
+        w->gen++;
+        w->relisting = 1;
+        return;
+    }
     if (ev == WS_WATCH_SYNCED || ev == WS_WATCH_ERROR) {
-        if (ev == WS_WATCH_SYNCED)
+        if (ev == WS_WATCH_SYNCED) {
             w->synced = 1;
-        else {
+            if (w->relisting)
+                sweep(l, w);
+            w->relisting = 0;
+        } else {
             snprintf(w->error, sizeof(w->error), "cannot watch %s %s: %.400s", w->api_version, w->kind,
                      err ? err->msg : "the watch ended");
             ws_warn("live state: %s", w->error);
@@ -408,7 +453,7 @@ static void on_watch(enum ws_watch_event ev, json_t *obj, const struct ws_err *e
     if (ev == WS_WATCH_DELETED)
         lobj_free(ws_map_del(&l->live, tid));
     else
-        keep_live(l, tid, obj);
+        keep_live(l, w, tid, obj);
     if (!a)
         return; /* an application not tracked (yet): kept for when it is */
     if ((d = ws_map_get(&a->desired, tid)))
@@ -434,7 +479,9 @@ static struct lwatch *ensure_watch(struct ws_live *l, struct ws_kube *kube, cons
         if (w->w)
             ws_kube_watch_stop(w->w);
         w->error[0] = '\0';
-        w->synced = 0;
+        w->synced = w->relisting = 0;
+        w->gen++;
+        sweep(l, w); /* deleted meanwhile, or not: the new list says */
         if (!(w->w = ws_kube_watch_start(kube, &ref, NULL, on_watch, w)))
             snprintf(w->error, sizeof(w->error), "cannot watch %s %s: out of memory", api_version, kind);
     }

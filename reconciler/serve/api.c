@@ -480,10 +480,13 @@ static json_t *app_json(struct svc *s, const struct ws_app *a, int with_resource
                     st && st->last_revision[0] ? st->last_revision : NULL, "syncStatus", sync,
                     "awaitingManualSync", awaiting, /* steals srcs and awaiting */
                     "health", "status", live.tracked ? ws_health_str(live.health) : "Unknown", "message",
-                    live.tracked ? "" : "not tracked yet",
+                    live.tracked                       ? ""
+                    : st && st->track_error[0] ? st->track_error
+                                               : "not tracked yet",
                     "comparedTo", "revision", live.revision[0] ? live.revision : NULL, "objects", (int)live.objects,
                     "outOfSync", (int)live.outofsync, "missing", (int)live.missing, "requiresPruning",
-                    (int)live.extra, "message", live.message);
+                    (int)live.extra, "message",
+                    !live.tracked && st && st->track_error[0] ? st->track_error : live.message);
     if (doc && st && (st->heal_attempts || st->heals))
         json_object_set_new(doc, "selfHealing", json_pack("{s:i, s:I, s:s?}", "attempts", st->heal_attempts, /* steals */
                                                        "total", (json_int_t)st->heals, "message",

@@ -47,6 +47,7 @@ struct app_state {
     uint64_t heal_due_ms, synced_since_ms;
     uint64_t last_success_ms;  /* when a run last succeeded (ws_now_ms) */
     char heal_message[768];    /* "self-heal backing off: …" while it does */
+    char track_error[512];     /* why its live state cannot be followed ("" = it can) */
     /* manual sync policy: a push made it OutOfSync at this commit ("" = none) */
     char awaiting_revision[41];
     int64_t awaiting_trigger;

@@ -50,17 +50,24 @@ static void on_planned(struct ws_sync *sync, int code, json_t *report, void *dat
 {
     struct plan_job *j = data, **pp;
     struct svc *s = j->s;
+    struct app_state *a = ws__svc_app(s, j->app);
     json_t *desired = code == 0 ? ws_sync_desired(sync) : NULL;
     for (pp = &s->plans_running; *pp; pp = &(*pp)->next)
         if (*pp == j) {
             *pp = j->next;
             break;
         }
-    if (desired && s->live)
+    if (desired && s->live) {
         ws_live_track(s->live, j->app, j->kube, desired, json_string_value(json_object_get(report, "revision")));
-    else if (code < 0 && !s->stopping)
-        ws_warn("live state of %s: cannot tell what Git says: %s", j->app,
-                json_string_value(json_object_get(report, "message")) ?: ws_code_str(code));
+        if (a)
+            a->track_error[0] = '\0';
+    } else if (code < 0 && !s->stopping) {
+        const char *why = json_string_value(json_object_get(report, "message")) ?: ws_code_str(code);
+        ws_warn("live state of %s: cannot tell what Git says: %s", j->app, why);
+        /* the API says why it stays Unknown (a later plan or sync may fix it) */
+        if (a)
+            snprintf(a->track_error, sizeof(a->track_error), "cannot tell what Git says: %.450s", why);
+    }
     json_decref(desired);
     plan_job_free(j);
     start_plans(s);
@@ -140,8 +147,12 @@ void ws__track_desired(struct svc *s, const char *app, struct ws_kube *kube, str
                        const char *revision)
 {
     json_t *desired = s->live ? ws_sync_desired(sync) : NULL;
-    if (desired)
+    struct app_state *a = ws__svc_app(s, app);
+    if (desired) {
         ws_live_track(s->live, app, kube, desired, revision);
+        if (a)
+            a->track_error[0] = '\0';
+    }
     json_decref(desired);
 }
 

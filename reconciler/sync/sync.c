@@ -702,7 +702,7 @@ static void on_object_event(enum ws_watch_event ev, json_t *obj, const struct ws
         item_fail(it, "watch failed: %s", e->msg);
         return;
     }
-    if (ev == WS_WATCH_SYNCED)
+    if (ev == WS_WATCH_SYNCED || ev == WS_WATCH_RELISTING)
         return;
     if (ev == WS_WATCH_DELETED) {
         json_decref(it->live);
@@ -999,8 +999,8 @@ static void on_gone_event(enum ws_watch_event ev, json_t *obj, const struct ws_e
         item_fail(it, "waiting for deletion: %s", e->msg);
         return;
     }
-    if (ev == WS_WATCH_ADDED || ev == WS_WATCH_MODIFIED) {
-        it->gone_seen = 1;
+    if (ev == WS_WATCH_ADDED || ev == WS_WATCH_MODIFIED || ev == WS_WATCH_RELISTING) {
+        it->gone_seen = ev != WS_WATCH_RELISTING; /* a re-list that does not show it: gone */
         return;
     }
     if (ev == WS_WATCH_DELETED || (ev == WS_WATCH_SYNCED && !it->gone_seen)) {

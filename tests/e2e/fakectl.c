@@ -223,7 +223,7 @@ static void on_delay(uv_timer_t *t)
 static void on_event(enum ws_watch_event ev, json_t *obj, const struct ws_err *e, void *data)
 {
     const char *kind = data;
-    const char *names[] = {"ADDED", "MODIFIED", "DELETED", "SYNCED", "ERROR"};
+    const char *names[] = {"ADDED", "MODIFIED", "DELETED", "SYNCED", "ERROR", "RELISTING"};
     char key[700];
     const char *delay;
     uint64_t ms = 0;

@@ -233,5 +233,14 @@ ok $? "and still watched: a change by hand makes bystander OutOfSync"
 ok $? "no sanitizer reports or errors from the service"
 kill "$serve_pid" && wait "$serve_pid"
 ok $? "SIGTERM: stopped cleanly"
+# a start with the type already gone: what Git says cannot be planned; the
+# API says why instead of "not tracked yet"
+"$WS_BUILDDIR/wavesync" --config "$cfg" serve >>"$E2E_DIR/serve.out" 2>>"$E2E_DIR/serve2.err" &
+serve_pid=$!
+wait_for 10 curl -sf "$ws_url/readyz" -o /dev/null
+wait_for 20 eval 'appj widgets "d[\"comparedTo\"][\"message\"]" | grep -q "cannot tell what Git says.*Widget"'
+ok $? "restarted without the CRD: widgets says why its live state is unknown ($(appj widgets 'd["syncStatus"], d["comparedTo"]["message"][:160]'))"
+kill "$serve_pid" && wait "$serve_pid"
+ok $? "SIGTERM: stopped cleanly again"
 serve_pid=
 tap_end

@@ -187,7 +187,7 @@ static char *h_watch(const char *m, const char *t, const char *hd, uint64_t *d)
 }
 
 struct watch_log {
-    int added, modified, synced, errors;
+    int added, modified, synced, errors, relisting;
     int saw_a51;
 };
 
@@ -206,6 +206,9 @@ static void on_watch(enum ws_watch_event ev, json_t *o, const struct ws_err *e, 
         break;
     case WS_WATCH_SYNCED:
         l->synced++;
+        break;
+    case WS_WATCH_RELISTING:
+        l->relisting += l->synced == 1; /* after the first list's SYNCED, before the re-list's */
         break;
     case WS_WATCH_ERROR:
         l->errors++;
@@ -340,7 +343,8 @@ int main(void)
             ws_kube_watch_start(k, &(struct ws_kube_ref){"v1", "ConfigMap", "default", NULL}, NULL,
                                 on_watch, &l);
         run_until(&l.saw_a51, 15000);
-        tap_is_int(l.synced, 1, "watch: SYNCED once, after the first list");
+        tap_is_int(l.synced, 2, "watch: SYNCED after the first list and after the re-list");
+        tap_is_int(l.relisting, 1, "watch: RELISTING once, before the re-list's items");
         tap_is_int(nlist, 2, "watch: listed at start and once more after 410 Gone");
         tap_is_str(seen_watch_rvs[0], "10", "watch: first stream starts at the list's resourceVersion");
         tap_is_str(seen_watch_rvs[1], "15", "watch: resumed from the bookmark's resourceVersion");
