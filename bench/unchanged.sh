@@ -47,6 +47,7 @@ for t in awk curl git go python3 timeout; do command -v "$t" >/dev/null || die "
 if [[ -z ${KAPP:-} ]]; then
 	cache=${XDG_CACHE_HOME:-$HOME/.cache}/wavesync/kapp-$KAPP_VERSION
 	KAPP=$cache/kapp
+	KAPP_FROM="carvel.dev/kapp $KAPP_VERSION, built with $(go env GOVERSION)"
 	if [[ ! -x $KAPP ]]; then
 		log "building kapp $KAPP_VERSION into $cache (once; a few minutes on 2 cores)"
 		mod=$(mktemp -d)
@@ -200,12 +201,12 @@ timed() { # name outfile cmd... -> appends "ms cpu api_ms etcd_ms writes" to $T/
 	fi
 	echo "$(((t1 - t0) / 1000000)) $(awk '{ printf "%.2f", $1 + $2 }' "$out.cpu") $(($(proc_cpu_ms kube-apiserver) - a0)) $(($(proc_cpu_ms etcd) - e0)) $(($(writes) - w0))" >>"$T/res.$name"
 }
-ws_sync() { "$WS" --config "$T/wavesync.yaml" sync platform "$@"; }
-kapp_deploy() { "$KAPP" deploy --kubeconfig "$DEVCLUSTER_KUBECONFIG" -n bench-kapp -a platform -f "$T/kapp/all.yaml" --yes; }
+WS_SYNC=("$WS" --config "$T/wavesync.yaml" sync platform)
+KAPP_DEPLOY=("$KAPP" deploy --kubeconfig "$DEVCLUSTER_KUBECONFIG" -n bench-kapp -a platform -f "$T/kapp/all.yaml" --yes)
 
 log "first deploy by each tool (untimed)"
-ws_sync >"$T/first-ws.out" 2>&1 || die "first wavesync sync failed: $(tail -n 5 "$T/first-ws.out")"
-kapp_deploy >"$T/first-kapp.out" 2>&1 || die "first kapp deploy failed: $(tail -n 5 "$T/first-kapp.out")"
+"${WS_SYNC[@]}" >"$T/first-ws.out" 2>&1 || die "first wavesync sync failed: $(tail -n 5 "$T/first-ws.out")"
+"${KAPP_DEPLOY[@]}" >"$T/first-kapp.out" 2>&1 || die "first kapp deploy failed: $(tail -n 5 "$T/first-kapp.out")"
 
 for ((run = 1; run <= RUNS; run++)); do
 	log "run $run of $RUNS"
@@ -216,7 +217,7 @@ for ((run = 1; run <= RUNS; run++)); do
 		case $tool in
 		ws)
 			rv=$(max_rv bench-ws)
-			timed ws "$T/ws.$run.out" ws_sync
+			timed ws "$T/ws.$run.out" "${WS_SYNC[@]}"
 			grep -q "$N of $N objects are already as Git says" "$T/ws.$run.out" || {
 				log "FAILED: wavesync did not find all $N objects unchanged: $(grep -m1 'already as Git says' "$T/ws.$run.out" || tail -n 3 "$T/ws.$run.out")"
 				FAILED=1
@@ -228,13 +229,13 @@ for ((run = 1; run <= RUNS; run++)); do
 			;;
 		kapp)
 			rv=$(max_rv bench-kapp)
-			timed kapp "$T/kapp.$run.out" kapp_deploy
+			timed kapp "$T/kapp.$run.out" "${KAPP_DEPLOY[@]}"
 			[[ $(max_rv bench-kapp) == "$rv" ]] || {
 				log "FAILED: kapp's no-op deploy changed an object"
 				FAILED=1
 			}
 			;;
-		all) timed all "$T/all.$run.out" ws_sync --apply-all ;;
+		all) timed all "$T/all.$run.out" "${WS_SYNC[@]}" --apply-all ;;
 		esac
 	done
 done
@@ -253,7 +254,7 @@ cat <<EOF
 a sync of $N objects already as Git says (median of $RUNS)
 machine:   $(nproc) cores, $(bench_cpu_model)
 wavesync:  $FROM
-kapp:      $("$KAPP" version 2>/dev/null | awk 'NR == 1 { print $3 }') ($KAPP)
+kapp:      ${KAPP_FROM:-given by \$KAPP ($KAPP)}
 cluster:   minimal tests/devcluster ($(api /version | python3 -c 'import json,sys; print(json.load(sys.stdin)["gitVersion"])')), fakectl as the controllers
 
 $(printf '%-34s %10s %10s %11s %10s %8s' command wall client-CPU apiserver-CPU etcd-CPU writes)

@@ -104,35 +104,58 @@ int ws_inventory_same(const json_t *a, const json_t *b)
                   json_string_value(json_object_get(b, "name")));
 }
 
-static int contains(const json_t *set, const json_t *ref)
+/* A ref's identity as a string (group, kind, namespace, name): what
+ * ws_inventory_same compares, for a hash set. */
+static void ref_key(char *out, size_t size, const json_t *r)
+{
+    size_t gl;
+    const char *g = group_of(json_string_value(json_object_get(r, "apiVersion")), &gl);
+    snprintf(out, size, "%.*s/%s/%s/%s", (int)gl, g ? g : "", json_string_value(json_object_get(r, "kind")) ?: "",
+             json_string_value(json_object_get(r, "namespace")) ?: "",
+             json_string_value(json_object_get(r, "name")) ?: "");
+}
+
+/* The refs of `arr` as a set ({key: true}), added to `set`. */
+static void add_keys(json_t *set, const json_t *arr)
 {
     size_t i;
     json_t *r;
-    json_array_foreach(set, i, r)
-        if (ws_inventory_same(r, ref))
-            return 1;
-    return 0;
+    char key[1024];
+    json_array_foreach(arr, i, r) {
+        ref_key(key, sizeof(key), r);
+        json_object_set_new(set, key, json_true()); /* steals */
+    }
 }
 
 json_t *ws_inventory_union(const json_t *a, const json_t *b)
 {
-    json_t *out = json_array(), *r;
+    json_t *out = json_array(), *seen = json_object(), *r;
+    const json_t *both[2] = {a, b};
+    char key[1024];
     size_t i;
-    json_array_foreach(a, i, r)
-        if (!contains(out, r))
+    for (int k = 0; k < 2; k++)
+        json_array_foreach(both[k], i, r) {
+            ref_key(key, sizeof(key), r);
+            if (json_object_get(seen, key))
+                continue;
+            json_object_set_new(seen, key, json_true()); /* steals */
             json_array_append(out, r);
-    json_array_foreach(b, i, r)
-        if (!contains(out, r))
-            json_array_append(out, r);
+        }
+    json_decref(seen);
     return out;
 }
 
 json_t *ws_inventory_minus(const json_t *a, const json_t *b)
 {
-    json_t *out = json_array(), *r;
+    json_t *out = json_array(), *drop = json_object(), *r;
+    char key[1024];
     size_t i;
-    json_array_foreach(a, i, r)
-        if (!contains(b, r))
+    add_keys(drop, b);
+    json_array_foreach(a, i, r) {
+        ref_key(key, sizeof(key), r);
+        if (!json_object_get(drop, key))
             json_array_append(out, r);
+    }
+    json_decref(drop);
     return out;
 }

@@ -463,12 +463,19 @@ static void on_inventory_written(const struct ws_kube_result *res, void *data)
     ws__sync_step_done(s);
 }
 
+/* What the inventory should list at this stage: before the waves, what it
+ * had and what is planned (a failed run must still be able to prune both);
+ * after, what is planned and what was kept. A new reference. */
+static json_t *inventory_refs(const struct ws_sync *s)
+{
+    return s->stage == ST_INVENTORY_PRE ? ws_inventory_union(s->inventory_old, s->planned_refs)
+                                        : ws_inventory_union(s->planned_refs, s->kept_refs);
+}
+
 static void on_inventory_ns(const struct ws_kube_result *res, void *data)
 {
     struct ws_sync *s = data;
-    json_t *refs = s->stage == ST_INVENTORY_PRE
-                       ? ws_inventory_union(s->inventory_old, s->planned_refs)
-                       : ws_inventory_union(s->planned_refs, s->kept_refs);
+    json_t *refs = inventory_refs(s);
     json_t *cm = ws_inventory_configmap(s->app->name, s->opts.inventory_namespace, refs);
     if (res->code < 0) {
         ws__sync_fail(s, res->code, "creating the inventory namespace: %s", res->err->msg);
@@ -482,8 +489,15 @@ static void on_inventory_ns(const struct ws_kube_result *res, void *data)
 
 static void write_inventory(struct ws_sync *s)
 {
-    json_t *ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
-                           "metadata", "name", s->opts.inventory_namespace);
+    json_t *ns, *refs = inventory_refs(s);
+    int same = refs && s->inventory_old && json_equal(refs, s->inventory_old);
+    json_decref(refs);
+    if (same) { /* already says so: nothing to write */
+        ws__sync_advance(s);
+        return;
+    }
+    ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata", "name",
+                   s->opts.inventory_namespace);
     s->outstanding = 1;
     ws_kube_apply(s->kube, ns, NULL, 0, on_inventory_ns, s);
     json_decref(ns);

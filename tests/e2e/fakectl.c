@@ -68,15 +68,24 @@ struct status_ctx {
     char kind[64], ns[256], name[256], action[32];
 };
 
+static void act(const json_t *obj);
+
 static void on_patched(const struct ws_kube_result *res, void *data)
 {
     struct status_ctx *c = data;
+    const json_t *observed = json_object_get(json_object_get(res->body, "status"), "observedGeneration");
     if (res->code < 0)
         fprintf(stderr, "fakectl: %s %s/%s: %s\n", c->kind, c->ns, c->name, res->err->msg);
     else
         log_json(json_pack("{s:I, s:s, s:s, s:s, s:s, s:I}", "t", (json_int_t)(ws_now_ms() - t0), "action",
                            c->action, "kind", c->kind, "namespace", c->ns, "name", c->name, "rv",
                            rv_num(res->body)));
+    /* two status writes raced and the older generation's landed last (a spec
+       change right after a create): act again on the object as it is now */
+    if (res->code == 0 && observed &&
+        json_integer_value(observed) <
+            json_integer_value(json_object_get(json_object_get(res->body, "metadata"), "generation")))
+        act(res->body);
     free(c);
 }
 

@@ -147,6 +147,7 @@ ok $? "SyncFail hook did not run on success"
 
 # ---- re-sync of an unchanged revision ------------------------------------------
 before=$(rvs_of_ns ml-serving)
+inv_rv=$(field $NS/wavesync/configmaps/wavesync-inventory-serving 'd["metadata"]["resourceVersion"]')
 ws sync2 --log-level debug sync serving
 ok $rc "re-sync of the same revision exits 0"
 after=$(rvs_of_ns ml-serving)
@@ -154,6 +155,8 @@ after=$(rvs_of_ns ml-serving)
 ok $? "re-syncing an unchanged revision changes no resourceVersion ($(wc -l <<<"$before") objects)"
 unchanged=$(cat "$E2E_DIR/sync2.out" "$E2E_DIR/sync2.err" | grep -o '[0-9]* of [0-9]* objects are already as Git says' | head -1)
 [ "${unchanged%% of *}" = "$inv" ]
+[ -n "$inv_rv" ] && [ "$(field $NS/wavesync/configmaps/wavesync-inventory-serving 'd["metadata"]["resourceVersion"]')" = "$inv_rv" ]
+ok $? "nor its inventory, which already listed them"
 ok $? "none of its $inv objects was sent again: one list per resource type found them as Git says ($unchanged)" ||
 	grep ': applied' "$E2E_DIR/sync2.err" | sed 's/^/# /' 
 # a field removed from Git is a difference too: that object alone is applied
