@@ -33,6 +33,27 @@ int ws_log_level_parse(const char *s)
     return -1;
 }
 
+/* Control characters as escapes (\n, \r, \t, \xNN), so that nothing a
+ * message quotes (a webhook field, a Git ref, a tool's stderr) can forge a
+ * log line or drive a terminal. In place; cuts at the buffer's end. */
+static void escape_controls(char *msg, size_t size)
+{
+    char tmp[2048];
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)msg; *p && n + 5 < sizeof(tmp); p++) {
+        if (*p >= 0x20 && *p != 0x7f) {
+            tmp[n++] = (char)*p;
+        } else if (*p == '\n' || *p == '\r' || *p == '\t') {
+            tmp[n++] = '\\';
+            tmp[n++] = *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't';
+        } else {
+            n += (size_t)snprintf(tmp + n, sizeof(tmp) - n, "\\x%02x", *p);
+        }
+    }
+    tmp[n] = '\0';
+    snprintf(msg, size, "%s", tmp);
+}
+
 void ws_log(enum ws_log_level level, const char *fmt, ...)
 {
     char msg[2048], line[4096], ts[40];
@@ -45,6 +66,8 @@ void ws_log(enum ws_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (!log_json) /* JSON escapes them itself */
+        escape_controls(msg, sizeof(msg));
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     n = (int)strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);

@@ -1,6 +1,9 @@
 /* util.c — buffers, base64, durations, URL escaping, clocks. */
 #include "base/util.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -422,6 +425,20 @@ int ws_consttime_eq(const void *a, size_t alen, const void *b, size_t blen)
     for (i = 0; i < n; i++)
         diff |= x[i] ^ y[i];
     return diff == 0;
+}
+
+int ws_secret_eq(const char *given, size_t glen, const char *secret)
+{
+    unsigned char a[EVP_MAX_MD_SIZE], b[EVP_MAX_MD_SIZE];
+    unsigned int na = 0, nb = 0;
+    int eq;
+    if (!given || !secret || !EVP_Digest(given, glen, a, &na, EVP_sha256(), NULL) ||
+        !EVP_Digest(secret, strlen(secret), b, &nb, EVP_sha256(), NULL) || na != 32 || nb != 32)
+        return 0;
+    eq = ws_consttime_eq(a, 32, b, 32);
+    OPENSSL_cleanse(a, sizeof(a));
+    OPENSSL_cleanse(b, sizeof(b));
+    return eq;
 }
 
 int ws_mkdir_p(const char *path, unsigned mode)

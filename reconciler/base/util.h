@@ -79,6 +79,11 @@ void ws_hex_encode(char *out, const unsigned char *in, size_t n);
  * (the length difference is not hidden, the content is). 1 when equal. */
 int ws_consttime_eq(const void *a, size_t alen, const void *b, size_t blen);
 
+/* Is `given` (glen bytes) the secret? Both are hashed (SHA-256) first and
+ * the digests compared in constant time, so the time taken says nothing
+ * about the secret's length or content. */
+int ws_secret_eq(const char *given, size_t glen, const char *secret);
+
 /* Normalise a repository-relative path: strip "./" and trailing '/',
  * collapse "a/../b"; a path that leaves the root ("../x", "/etc") is an
  * error. Caller frees. */

@@ -180,6 +180,32 @@ static const struct ws_repo *find_repo(struct svc *s, const struct ws_hook_event
     return NULL;
 }
 
+/* Does the delivery carry a signature that one of the configured webhook
+ * secrets made? Checked before the body is parsed: an unauthenticated body
+ * costs one HMAC per distinct secret, never a parse. `why` gets the reason
+ * a signature was refused (the last secret's verdict: they are all alike). */
+static int signed_by_any(const struct svc *s, enum ws_hook_provider p, const struct ws_hook_header *h,
+                         size_t nh, const char *body, size_t len, struct ws_err *why)
+{
+    for (size_t i = 0; i < s->cfg->nrepos; i++) {
+        const char *secret = s->cfg->repos[i].webhook_secret;
+        size_t j;
+        if (!secret || !*secret)
+            continue;
+        for (j = 0; j < i; j++) /* each distinct secret once */
+            if (s->cfg->repos[j].webhook_secret && strcmp(s->cfg->repos[j].webhook_secret, secret) == 0)
+                break;
+        if (j < i)
+            continue;
+        ws_err_clear(why);
+        if (ws_hook_verify(p, h, nh, body, len, secret, why) == 0)
+            return 1;
+    }
+    if (!why->msg[0])
+        ws_err_set(why, WS_EAUTH, "no repository has a webhook secret");
+    return 0;
+}
+
 static void handle_webhook(struct svc *s, struct ws_httpd_req *req, const char *provider_name)
 {
     struct ws_hook_header *hdrs = calloc(req->nheaders + 1, sizeof(*hdrs));
@@ -232,6 +258,16 @@ static void handle_webhook(struct svc *s, struct ws_httpd_req *req, const char *
         reply_error(req, 401, "missing %s", ws_hook_signature_header(p));
         goto out;
     }
+    /* Verify, then parse: unless some repository takes unsigned deliveries,
+       a body no configured secret signed is refused before it is read. */
+    if (!s->any_unsigned && ws_hook_signature_header(p) &&
+        !signed_by_any(s, p, hdrs, nh, req->body, req->body_len, &err)) {
+        metric_webhook(s, pname, "unauthorized");
+        ws_warn("webhook %s from %s refused: %s", pname, req->remote, err.msg);
+        reply_error(req, 401, "%s", err.msg);
+        goto out;
+    }
+    ws_err_clear(&err);
     if (ws_hook_parse(&e, p, hdrs, nh, req->body, req->body_len, &err) < 0) {
         metric_webhook(s, pname, "bad_request");
         ws_warn("webhook %s from %s: %s", pname, req->remote, err.msg);
@@ -362,7 +398,7 @@ static int authorized(struct svc *s, struct ws_httpd_req *req)
         return 0;
     }
     if (!h || strncasecmp(h, "Bearer ", 7) != 0 ||
-        !ws_consttime_eq(h + 7, strlen(h + 7), token, strlen(token))) {
+        !ws_secret_eq(h + 7, strlen(h + 7), token)) {
         ws_warn("api: %s %s from %s: missing or wrong bearer token", req->method, req->path, req->remote);
         ws_httpd_respond(req, 401, "application/json", "WWW-Authenticate: Bearer\r\n",
                          "{\"error\":\"a valid bearer token is required\"}", 43);

@@ -198,19 +198,6 @@ static int decode_digest(unsigned char out[32], const char *s, size_t n)
 
 /* GitLab sends the secret itself. Comparing SHA-256 digests instead of the
  * strings keeps the comparison constant-time without leaking the length. */
-static int token_matches(const char *given, size_t glen, const char *secret)
-{
-    unsigned char a[32], b[32];
-    unsigned int na = 0, nb = 0;
-    int eq;
-    if (!EVP_Digest(given, glen, a, &na, EVP_sha256(), NULL) ||
-        !EVP_Digest(secret, strlen(secret), b, &nb, EVP_sha256(), NULL) || na != 32 || nb != 32)
-        return 0;
-    eq = ws_consttime_eq(a, 32, b, 32);
-    OPENSSL_cleanse(b, sizeof(b));
-    return eq;
-}
-
 int ws_hook_verify(enum ws_hook_provider p, const struct ws_hook_header *h, size_t nh,
                    const char *body, size_t len, const char *secret, struct ws_err *err)
 {
@@ -232,7 +219,7 @@ int ws_hook_verify(enum ws_hook_provider p, const struct ws_hook_header *h, size
         return ws_err_set(err, WS_EAUTH, "missing %s", pi->sig_header);
 
     if (pi->sig == SIG_TOKEN) {
-        if (!token_matches(v, vlen, secret))
+        if (!ws_secret_eq(v, vlen, secret))
             return ws_err_set(err, WS_EAUTH, "%s does not match", pi->sig_header);
         return 0;
     }

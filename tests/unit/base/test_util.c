@@ -389,6 +389,13 @@ static void test_consttime(void)
     tap_is_int(ws_consttime_eq("", 0, "", 0), 1, "consttime: two empty strings are equal");
     tap_is_int(ws_consttime_eq("a\0b", 3, "a\0c", 3), 0, "consttime: bytes after a NUL count");
     tap_is_int(ws_consttime_eq("a\0b", 3, "a\0b", 3), 1, "consttime: equal with a NUL inside");
+    tap_is_int(ws_secret_eq("token-1234", 10, "token-1234"), 1, "secret_eq: equal");
+    tap_is_int(ws_secret_eq("token-123", 9, "token-1234"), 0, "secret_eq: a prefix is not the secret");
+    tap_is_int(ws_secret_eq("token-12345", 11, "token-1234"), 0, "secret_eq: longer is not the secret");
+    tap_is_int(ws_secret_eq("token-1235", 10, "token-1234"), 0, "secret_eq: one byte off");
+    tap_is_int(ws_secret_eq("token-1234xyz", 10, "token-1234"), 1, "secret_eq: only glen bytes of given count");
+    tap_is_int(ws_secret_eq("", 0, "token-1234"), 0, "secret_eq: empty is not the secret");
+    tap_is_int(ws_secret_eq(NULL, 0, "token-1234"), 0, "secret_eq: NULL is not the secret");
 }
 
 /* --- ws_file_read ---------------------------------------------------------- */
