@@ -441,6 +441,35 @@ int ws_secret_eq(const char *given, size_t glen, const char *secret)
     return eq;
 }
 
+void ws_str_quote_cut(char *out, size_t size, const char *s)
+{
+    size_t n = 0, room = size - 5; /* the closing quote, "...", NUL */
+    if (!s) {
+        snprintf(out, size, "(none)");
+        return;
+    }
+    out[n++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        size_t k;
+        if (*p < 0x20 || *p == 0x7f)
+            k = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", *p);
+        else if (*p == '"' || *p == '\\')
+            k = (size_t)snprintf(esc, sizeof(esc), "\\%c", *p);
+        else
+            esc[0] = (char)*p, esc[1] = '\0', k = 1;
+        if (n + k > room) {
+            memcpy(out + n, "...", 3);
+            n += 3;
+            break;
+        }
+        memcpy(out + n, esc, k);
+        n += k;
+    }
+    out[n++] = '"';
+    out[n] = '\0';
+}
+
 int ws_mkdir_p(const char *path, unsigned mode)
 {
     char *p = strdup(path), *s = p;

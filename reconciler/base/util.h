@@ -84,6 +84,12 @@ int ws_consttime_eq(const void *a, size_t alen, const void *b, size_t blen);
  * about the secret's length or content. */
 int ws_secret_eq(const char *given, size_t glen, const char *secret);
 
+/* `s` (untrusted: a revision, a URL, a path from a pushed file) for a
+ * message: in double quotes, control characters and quotes escaped, cut
+ * with "..." so that the whole fits in `size` (at least 16). NULL gives
+ * "(none)". */
+void ws_str_quote_cut(char *out, size_t size, const char *s);
+
 /* Normalise a repository-relative path: strip "./" and trailing '/',
  * collapse "a/../b"; a path that leaves the root ("../x", "/etc") is an
  * error. Caller frees. */

@@ -458,7 +458,7 @@ static int find_commit(git_commit **out, git_repository *repo, const char *repo_
     int dwim = rev && *rev && strcmp(rev, "HEAD") != 0 && strncmp(rev, "refs/", 5) != 0;
     git_reference *ref = NULL;
     git_object *obj = NULL;
-    char *name;
+    char *name, shown[128];
     size_t i;
     int error = GIT_ENOTFOUND;
 
@@ -476,14 +476,15 @@ static int find_commit(git_commit **out, git_repository *repo, const char *repo_
     else if (error == GIT_ENOTFOUND)
         error = git_revparse_single(&obj, repo, rev);
 
+    ws_str_quote_cut(shown, sizeof(shown), rev); /* a pushed file chose it: quoted, cut */
     if (error == GIT_ENOTFOUND || error == GIT_EINVALIDSPEC || error == GIT_EUNBORNBRANCH)
-        error = ws_err_set(err, WS_ENOTFOUND, "revision \"%s\" not found in %s", rev, repo_path);
+        error = ws_err_set(err, WS_ENOTFOUND, "revision %s not found in %s", shown, repo_path);
     else if (error == GIT_EAMBIGUOUS)
-        error = ws_err_set(err, WS_EINVAL, "revision \"%s\" is ambiguous in %s", rev, repo_path);
+        error = ws_err_set(err, WS_EINVAL, "revision %s is ambiguous in %s", shown, repo_path);
     else if (error < 0)
-        error = lib_fail(err, WS_EIO, "git: cannot resolve \"%s\" in %s", rev, repo_path);
+        error = lib_fail(err, WS_EIO, "git: cannot resolve %s in %s", shown, repo_path);
     else if (git_object_peel((git_object **)out, obj, GIT_OBJECT_COMMIT) < 0)
-        error = ws_err_set(err, WS_EINVAL, "revision \"%s\" in %s is not a commit", rev, repo_path);
+        error = ws_err_set(err, WS_EINVAL, "revision %s in %s is not a commit", shown, repo_path);
     git_object_free(obj);
     git_reference_free(ref);
     return error;

@@ -564,6 +564,11 @@ static void on_backoff(uv_timer_t *t)
     pump(r->kube);
 }
 
+int ws_kube_req_throttled(const struct ws_kube_req *r)
+{
+    return r ? r->throttled : 0;
+}
+
 static void schedule_retry(struct ws_kube_req *r, uint64_t delay)
 {
     struct ws_kube *k = r->kube;
@@ -681,9 +686,20 @@ static void on_done(CURL *easy, CURLcode result, void *data)
         pump(k);
         return;
     }
-    if ((status == 429 || (status >= 500 && status != 501 && strcmp(r->method, "POST") != 0 &&
-                           !(r->resp.data && strstr(r->resp.data, "failed to create typed patch object")))) &&
-        can_retry) {
+    if (status == 429 && !r->no_retry && k->opts.max_retries > 0 &&
+        ws_now_ms() - r->created_ms + retry_after < k->opts.throttle_max_ms) {
+        /* back-pressure: wait as asked (or back off) and try again, as long
+           as the budget lasts; not counted against max_retries */
+        r->throttled++;
+        k->stats.throttled++;
+        ws_debug("%s: throttled by the API server (429, %d so far); retrying", r->what, r->throttled);
+        ws_buf_free(&r->resp);
+        schedule_retry(r, retry_after ? retry_after : backoff_ms(k, r->throttled < 6 ? r->throttled : 6));
+        pump(k);
+        return;
+    }
+    if (status >= 500 && status != 501 && strcmp(r->method, "POST") != 0 &&
+        !(r->resp.data && strstr(r->resp.data, "failed to create typed patch object")) && can_retry) {
         ws_buf_free(&r->resp);
         schedule_retry(r, retry_after ? retry_after : backoff_ms(k, r->attempt));
         pump(k);
@@ -693,6 +709,9 @@ static void on_done(CURL *easy, CURLcode result, void *data)
         /* callers may need more than the message (a Status's details) */
         json_t *st = r->resp.len ? json_loadb(r->resp.data, r->resp.len, 0, NULL) : NULL;
         ws_kube_decode_error(&e, status, r->resp.data, r->resp.len, r->what);
+        if (status == 429)
+            ws_err_prefix(&e, "throttled by the API server for %llu s",
+                          (unsigned long long)((ws_now_ms() - r->created_ms) / 1000));
         req_finish(r, e.code < 0 ? e.code : WS_EHTTP, &e, st);
         json_decref(st);
         pump(k);
@@ -1340,6 +1359,8 @@ int ws_kube_new(struct ws_kube **out, uv_loop_t *loop, struct ws_http *http,
         k->opts.retry_base_ms = 200;
     if (!k->opts.retry_max_ms)
         k->opts.retry_max_ms = 5000;
+    if (!k->opts.throttle_max_ms)
+        k->opts.throttle_max_ms = 10 * 60 * 1000;
     if (!k->opts.user_agent)
         k->opts.user_agent = "wavesync/" PACKAGE_VERSION;
     k->deliver_timer = ws_timer_new(loop, k);

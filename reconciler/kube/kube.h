@@ -25,7 +25,11 @@ struct ws_kube_opts {
     size_t max_inflight;     /* requests on the wire per cluster; 0 = 64 */
     uint64_t timeout_ms;     /* per request (not watches); 0 = 30 s */
     uint64_t connect_timeout_ms; /* 0 = 10 s */
-    int max_retries;         /* on 429, 5xx and connection errors; -1 = none, 0 = 4 */
+    int max_retries;         /* on 5xx and connection errors; -1 = none (429s too), 0 = 4 */
+    uint64_t throttle_max_ms; /* 429 Too Many Requests is back-pressure (API Priority and
+                                 Fairness), not failure: retried, honouring Retry-After,
+                                 for this long after the request was made; 0 = 10 min
+                                 (a sync's wave deadline usually ends it first) */
     uint64_t retry_base_ms;  /* first backoff; doubles, with jitter; 0 = 200 ms */
     uint64_t retry_max_ms;   /* backoff cap (Retry-After may exceed it up to 60 s); 0 = 5 s */
     const char *user_agent;  /* 0 = "wavesync/VERSION" */
@@ -37,6 +41,7 @@ struct ws_kube_opts {
 struct ws_kube_stats {
     uint64_t requests;  /* attempts sent */
     uint64_t retries;
+    uint64_t throttled; /* 429 Too Many Requests answers (each retried) */
     uint64_t by_class[6]; /* responses by status class: [0]=no response, [2]=2xx … [5]=5xx */
     uint64_t http2;       /* responses that came over HTTP/2 */
     uint64_t connections; /* new connections opened (the rest reused one) */
@@ -113,6 +118,10 @@ struct ws_kube_req *ws_kube_create(struct ws_kube *k, const json_t *obj, unsigne
 /* Replace (PUT) an existing object; obj must carry metadata.resourceVersion. */
 struct ws_kube_req *ws_kube_replace(struct ws_kube *k, const json_t *obj, ws_kube_cb cb,
                                     void *data);
+
+/* How many 429 Too Many Requests this request has had so far (0 for NULL):
+ * a caller whose deadline passes can say it was throttled, not stuck. */
+int ws_kube_req_throttled(const struct ws_kube_req *r);
 
 /* From the discovery cache only (no request): 1 namespaced, 0 cluster-scoped,
  * -1 not known yet (resolve it first). */

@@ -33,6 +33,7 @@ struct ws_kube_req {
     char errbuf[CURL_ERROR_SIZE];
     long status;
     int attempt, auth_retried, no_retry, too_large, canceled, in_callback;
+    int throttled;             /* 429 responses so far */
     uv_timer_t *backoff;
     ws__stream_cb stream_cb; /* set for watches: 200 bodies go here, not to resp */
     /* the outcome, kept until it is delivered from the loop (never from

@@ -199,6 +199,33 @@ static int parse_directory(const struct actx *x, struct ws_app_source *s, const 
     return 0;
 }
 
+/* A Helm values file must be a file of the repository: a path relative to
+ * the chart (source.path) that stays inside the repository. An absolute
+ * path or a URL would make `helm template` read any file on wavesync's host
+ * or fetch from anywhere, for whoever can push. */
+static int check_value_file(const struct actx *x, const char *chart, const char *vf, int line, const char *w,
+                            size_t i)
+{
+    char shown[160], *joined = NULL, *clean = NULL;
+    int rc;
+    ws_str_quote_cut(shown, sizeof(shown), vf);
+    if (!*vf || vf[0] == '/' || strstr(vf, "://"))
+        return fail(x, line,
+                    "%s.valueFiles[%zu] %s: only files of the repository may be values files (a path relative "
+                    "to spec.source.path); absolute paths and URLs are refused",
+                    w, i, shown);
+    if (asprintf(&joined, "%s/%s", chart && *chart ? chart : ".", vf) < 0)
+        return nomem(x);
+    rc = ws_repo_path_clean(&clean, joined);
+    free(joined);
+    free(clean);
+    if (rc == WS_ENOMEM)
+        return nomem(x);
+    if (rc < 0)
+        return fail(x, line, "%s.valueFiles[%zu] %s escapes the repository", w, i, shown);
+    return 0;
+}
+
 static int parse_helm_parameters(const struct actx *x, struct ws_app_source *s,
                                  const json_t *list, const json_t *lpos, const char *w)
 {
@@ -251,9 +278,11 @@ static int parse_helm(const struct actx *x, struct ws_app_source *s, const json_
         if (!(s->helm_value_files = calloc(json_array_size(files) + 1, sizeof(char *))))
             return nomem(x);
         json_array_foreach(files, i, v) {
+            int line = ws_yaml_line(ws_yaml_pos_item(ws_yaml_pos_child(hpos, "valueFiles"), i));
             if (!json_is_string(v))
-                return fail(x, ws_yaml_line(ws_yaml_pos_item(ws_yaml_pos_child(hpos, "valueFiles"), i)),
-                            "%s.valueFiles[%zu] must be a string", w, i);
+                return fail(x, line, "%s.valueFiles[%zu] must be a string", w, i);
+            if ((rc = check_value_file(x, s->path, json_string_value(v), line, w, i)) < 0)
+                return rc;
             if (!(s->helm_value_files[i] = strdup(json_string_value(v))))
                 return nomem(x);
         }
@@ -319,7 +348,11 @@ static int parse_source(const struct actx *x, struct ws_app_source *s, const jso
     if (rc == WS_ENOMEM)
         rc = nomem(x);
     else if (rc < 0)
-        rc = fail(x, ws_yaml_key_line(spos, "path"), "%s: path \"%s\" escapes the repository", where, path);
+    {
+        char shown[160];
+        ws_str_quote_cut(shown, sizeof(shown), path);
+        rc = fail(x, ws_yaml_key_line(spos, "path"), "%s: path %s escapes the repository", where, shown);
+    }
     free(path);
     if (rc < 0)
         return rc;

@@ -269,6 +269,14 @@ static void render_work(uv_work_t *w)
         job->rc = ws_render_source(job->objects, &ctx, src, &job->err);
         free(mirror);
     }
+    /* what the Application asks for (its repoURL, targetRevision, path) is
+       at fault as often as the repository: say which Application and where */
+    if (job->rc < 0 && job->rc != WS_ENOMEM) {
+        char named[300];
+        snprintf(named, sizeof(named), "Application \"%s\"", app->name);
+        if (!strstr(job->err.msg, named)) /* not named yet by the renderer */
+            ws_err_prefix(&job->err, "%s (%s:%d)", named, app->file ? app->file : "?", app->line);
+    }
 out:
     free(cache);
     free(tmp);
@@ -1082,17 +1090,23 @@ static void on_wave_deadline(uv_timer_t *t)
     ws_buf_init(&b, 3500);
     for (i = w->first; i < w->first + w->count; i++) {
         struct item *it = &s->items[i];
+        int throttled = ws_kube_req_throttled(it->req);
         if (it->done)
             continue;
         ws_buf_appendf(&b, "%s%s: %s%s%s", b.len ? "; " : "", ws__sync_pitem(it)->ident,
-                       it->state == IT_APPLYING   ? "still applying"
+                       throttled                  ? "still applying, throttled by the API server (429 Too Many Requests)"
+                       : it->state == IT_APPLYING ? "still applying"
                        : it->state == IT_DELETING ? "still being deleted"
                                                   : ws_health_str(it->health.status),
                        it->health.message[0] && it->state == IT_WAITING ? ": " : "",
                        it->state == IT_WAITING ? it->health.message : "");
         it->result = "Failed";
-        ws__sync_item_say(it, "not Healthy at the wave's deadline: %s: %s", ws_health_str(it->health.status),
-                          ws_health_message(&it->health));
+        if (throttled)
+            ws__sync_item_say(it, "not applied at the wave's deadline: throttled by the API server (%d x 429 Too "
+                                  "Many Requests)", throttled);
+        else
+            ws__sync_item_say(it, "not Healthy at the wave's deadline: %s: %s", ws_health_str(it->health.status),
+                              ws_health_message(&it->health));
     }
     s->wave_timer = NULL; /* this timer; closed below */
     ws_timer_close(&t);

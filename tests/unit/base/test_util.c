@@ -396,6 +396,20 @@ static void test_consttime(void)
     tap_is_int(ws_secret_eq("token-1234xyz", 10, "token-1234"), 1, "secret_eq: only glen bytes of given count");
     tap_is_int(ws_secret_eq("", 0, "token-1234"), 0, "secret_eq: empty is not the secret");
     tap_is_int(ws_secret_eq(NULL, 0, "token-1234"), 0, "secret_eq: NULL is not the secret");
+    {
+        char out[24], big[4096];
+        ws_str_quote_cut(out, sizeof(out), "main");
+        tap_is_str(out, "\"main\"", "quote_cut: short string quoted");
+        ws_str_quote_cut(out, sizeof(out), "a\nb\"c");
+        tap_is_str(out, "\"a\\x0ab\\\"c\"", "quote_cut: newline and quote escaped");
+        memset(big, 'r', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        ws_str_quote_cut(out, sizeof(out), big);
+        tap_ok(strlen(out) < sizeof(out) && strcmp(out + strlen(out) - 4, "...\"") == 0,
+               "quote_cut: a long string is cut with ... (%s)", out);
+        ws_str_quote_cut(out, sizeof(out), NULL);
+        tap_is_str(out, "(none)", "quote_cut: NULL");
+    }
 }
 
 /* --- ws_file_read ---------------------------------------------------------- */

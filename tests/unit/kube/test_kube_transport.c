@@ -96,6 +96,15 @@ static char *h_429_then_ok(const char *m, const char *t, const char *hd, uint64_
     return loopsrv_response(200, NULL, "{\"gitVersion\":\"v1.33.0\"}");
 }
 
+/* API Priority and Fairness under load: many 429s without Retry-After. */
+static char *h_429_storm(const char *m, const char *t, const char *hd, uint64_t *d)
+{
+    (void)m; (void)t; (void)hd; (void)d;
+    if (script_step++ < 12)
+        return loopsrv_response(429, NULL, "{\"kind\":\"Status\",\"reason\":\"TooManyRequests\",\"message\":\"too many requests\",\"code\":429}");
+    return loopsrv_response(200, NULL, "{\"gitVersion\":\"v1.33.0\"}");
+}
+
 static char *h_503_twice(const char *m, const char *t, const char *hd, uint64_t *d)
 {
     (void)m; (void)t; (void)hd; (void)d;
@@ -248,6 +257,28 @@ int main(void)
     tap_ok(ws_now_ms() - t0 >= 900, "429: Retry-After: 1 honoured (%llu ms)",
            (unsigned long long)(ws_now_ms() - t0));
     tap_is_int(ws_kube_stats(k)->retries, 1, "429: one retry");
+    ws_kube_free(k);
+
+    /* A storm of 429s: back-pressure, retried beyond max_retries while the
+       throttle budget lasts; then, with a small budget, a clear failure. */
+    reset_server(h_429_storm);
+    script_step = 0;
+    k = client(&(struct ws_kube_opts){.retry_base_ms = 5, .retry_max_ms = 20, .max_retries = 2}, NULL);
+    memset(&c, 0, sizeof(c));
+    ws_kube_request(k, "GET", "/version", NULL, NULL, "version", on_call, &c);
+    run_until(&c.done, 10000);
+    tap_ok(c.code == 0 && c.status == 200, "12 x 429 with max_retries 2: still succeeds");
+    tap_is_int(ws_kube_stats(k)->throttled, 12, "429 storm: 12 throttled answers counted");
+    ws_kube_free(k);
+    reset_server(h_429_storm);
+    script_step = 0;
+    k = client(&(struct ws_kube_opts){.retry_base_ms = 20, .retry_max_ms = 20, .throttle_max_ms = 100}, NULL);
+    memset(&c, 0, sizeof(c));
+    ws_kube_request(k, "GET", "/version", NULL, NULL, "version", on_call, &c);
+    run_until(&c.done, 10000);
+    tap_ok(c.code < 0 && c.status == 429, "429 storm past the throttle budget: fails (code %d, status %ld)", c.code,
+           c.status);
+    tap_contains(c.msg, "throttled by the API server", "and says it was throttled");
     ws_kube_free(k);
 
     /* 503 twice: retried with backoff. */

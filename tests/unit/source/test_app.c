@@ -333,6 +333,13 @@ static void test_errors(void)
         {"err_two_source_types.yaml", 6, "spec.source has more than one source type: helm kustomize"},
         {"err_target_revision_float.yaml", 9, "spec.source.targetRevision must be a string"},
         {"err_helm_parameter_no_name.yaml", 12, "spec.source.helm.parameters[1] needs a name"},
+        {"err_helm_values_absolute.yaml", 12,
+         "spec.source.helm.valueFiles[1] \"/etc/wavesync/kubeconfig\": only files of the repository may be values "
+         "files (a path relative to spec.source.path); absolute paths and URLs are refused"},
+        {"err_helm_values_url.yaml", 10, "spec.source.helm.valueFiles[0] \"http://169.254.169.254/latest/meta-data/\": "
+                                         "only files of the repository"},
+        {"err_helm_values_escapes.yaml", 12,
+         "spec.source.helm.valueFiles[1] \"../../../../../../../root/.kube/config\" escapes the repository"},
         {"err_ignore_not_list.yaml", 10, "Application \"train\": spec.ignoreDifferences must be a list"},
         {"err_ignore_entry_not_mapping.yaml", 14, "spec.ignoreDifferences[1] must be a mapping"},
         {"err_ignore_unknown_key.yaml", 13,
