@@ -688,13 +688,19 @@ static void on_done(CURL *easy, CURLcode result, void *data)
     }
     if (status == 429 && !r->no_retry && k->opts.max_retries > 0 &&
         ws_now_ms() - r->created_ms + retry_after < k->opts.throttle_max_ms) {
-        /* back-pressure: wait as asked (or back off) and try again, as long
-           as the budget lasts; not counted against max_retries */
+        /* back-pressure: send fewer at once, wait as asked (spread, so the
+           throttled requests do not come back in lockstep) or back off, and
+           try again as long as the budget lasts; not counted against
+           max_retries */
         r->throttled++;
         k->stats.throttled++;
-        ws_debug("%s: throttled by the API server (429, %d so far); retrying", r->what, r->throttled);
+        if (k->inflight_limit > 1)
+            k->inflight_limit /= 2;
+        ws_debug("%s: throttled by the API server (429, %d so far, %zu in flight at most now); retrying", r->what,
+                 r->throttled, k->inflight_limit);
         ws_buf_free(&r->resp);
-        schedule_retry(r, retry_after ? retry_after : backoff_ms(k, r->throttled < 6 ? r->throttled : 6));
+        schedule_retry(r, retry_after ? retry_after + (uint64_t)rand() % (retry_after / 2 + 1)
+                                      : backoff_ms(k, r->throttled < 6 ? r->throttled : 6));
         pump(k);
         return;
     }
@@ -727,6 +733,8 @@ static void on_done(CURL *easy, CURLcode result, void *data)
             return;
         }
     }
+    if (k->inflight_limit < k->opts.max_inflight)
+        k->inflight_limit++; /* recovering from throttling */
     req_finish(r, 0, &e, body);
     json_decref(body);
     pump(k);
@@ -848,11 +856,11 @@ static void pump(struct ws_kube *k)
     struct ws_kube_req *r;
     if (k->pumping) /* re-entered from a failing start: the outer loop goes on */
         return;
-    if (k->pending.head && k->active_count >= k->opts.max_inflight)
+    if (k->pending.head && k->active_count >= k->inflight_limit)
         ws_debug("kube: %zu requests in flight; queueing %s", k->active_count, k->pending.head->what);
     k->pumping = 1;
     while (k->pending.head &&
-           (k->active_count < k->opts.max_inflight || k->pending.head->stream_cb)) {
+           (k->active_count < k->inflight_limit || k->pending.head->stream_cb)) {
         struct ws_err e;
         if (!creds_ready(k))
             break;
@@ -1347,6 +1355,7 @@ int ws_kube_new(struct ws_kube **out, uv_loop_t *loop, struct ws_http *http,
         snprintf(k->where, sizeof(k->where), "%s", k->cfg.server ? k->cfg.server : "?");
     if (!k->opts.max_inflight)
         k->opts.max_inflight = 64;
+    k->inflight_limit = k->opts.max_inflight;
     if (!k->opts.timeout_ms)
         k->opts.timeout_ms = 30000;
     if (!k->opts.connect_timeout_ms)

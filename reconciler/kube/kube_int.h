@@ -59,6 +59,8 @@ struct ws_kube {
     struct ws__req_list pending, active, waiting, resolving, failing, completed;
     uv_timer_t *deliver_timer; /* delivers `completed` on the next loop iteration */
     size_t active_count;
+    size_t inflight_limit;  /* max_inflight, halved on each 429 and grown back by one per
+                               success (additive increase, multiplicative decrease) */
     int pumping;
     /* credentials */
     enum ws__cred_state cred_state;

@@ -453,8 +453,9 @@ static void manual_sync(struct svc *s, struct ws_httpd_req *req, const char *nam
             return;
         }
         if ((v = json_object_get(body, "revision")) && !json_is_null(v) &&
-            (!json_is_string(v) || !json_string_length(v))) {
-            reply_error(req, 400, "\"revision\" must be a non-empty string");
+            (!json_is_string(v) || !json_string_length(v) || json_string_length(v) > WS_MAX_REVISION)) {
+            reply_error(req, 400, "\"revision\" must be a non-empty string of at most %d characters",
+                        WS_MAX_REVISION);
             json_decref(body);
             return;
         }

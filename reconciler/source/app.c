@@ -360,6 +360,12 @@ static int parse_source(const struct actx *x, struct ws_app_source *s, const jso
     if (rev && !json_is_string(rev) && !json_is_integer(rev))
         return fail(x, ws_yaml_key_line(spos, "targetRevision"),
                     "%s.targetRevision must be a string (quote versions such as \"1.10\")", where);
+    if (json_is_string(rev) && json_string_length(rev) > WS_MAX_REVISION) {
+        char shown[96];
+        ws_str_quote_cut(shown, sizeof(shown), json_string_value(rev));
+        return fail(x, ws_yaml_key_line(spos, "targetRevision"), "%s.targetRevision %s is longer than %d characters",
+                    where, shown, WS_MAX_REVISION);
+    }
     if (rev && !(json_is_string(rev) && json_string_length(rev) == 0)) {
         if (!(s->target_revision = scalar_text(rev)))
             return nomem(x);

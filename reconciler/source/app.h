@@ -4,6 +4,9 @@
 #ifndef WS_APP_H
 #define WS_APP_H
 
+/* A branch, tag or commit longer than this is not one (refused, never echoed whole). */
+#define WS_MAX_REVISION 1024
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -141,7 +141,17 @@ static int add_app(struct ws_catalog *c, const struct ws_config *cfg, struct ws_
     for (i = 0; cfg && i < app->nsources; i++)
         if (!ws_config_repo_by_url(cfg, app->sources[i].repo_url))
             break;
-    if (cfg && i < app->nsources) {
+    if (cfg && i == app->nsources && cfg->nclusters &&
+        !(app->dest_name ? ws_config_cluster_by_name(cfg, app->dest_name)
+                         : ws_config_cluster_by_server(cfg, app->dest_server))) {
+        /* refused here, not only when a sync starts: validate, plan and the
+           pre-receive hook say so too */
+        char dest[160];
+        ws_str_quote_cut(dest, sizeof(dest), app->dest_name ? app->dest_name : app->dest_server);
+        rc = ws_err_set(err, WS_ECONFIG, "%s:%d: Application \"%s\": destination %s %s matches no cluster in %s",
+                        app->file, app->line, app->name, app->dest_name ? "name" : "server", dest,
+                        cfg->path ? cfg->path : "wavesync.yaml");
+    } else if (cfg && i < app->nsources) {
         char url[160];
         ws_str_quote_cut(url, sizeof(url), app->sources[i].repo_url);
         rc = ws_err_set(err, WS_ECONFIG,
