@@ -277,7 +277,10 @@ pki=$(dirname "$DEVCLUSTER_CA")
 pids+=($!)
 wait_file "$E2E_DIR/gits.port"
 https_url="https://localhost:$(cat "$E2E_DIR/gits.port")/ml-platform.git"
-sed -e "s#url: $url#url: $https_url#" -e "s#stateDir: .*#stateDir: $E2E_DIR/state-https#" "$cfg" >"$E2E_DIR/https.yaml"
+# the applications folder read over https; the Applications' own repoURL
+# (the http one) must still be a configured repository to be a source
+sed -e "s#url: $url#url: $https_url#" -e "s#stateDir: .*#stateDir: $E2E_DIR/state-https#" \
+	-e "s#^repositories:#repositories:\n  - {name: ml-platform-http, url: \"$url\"}#" "$cfg" >"$E2E_DIR/https.yaml"
 run_ws https-untrusted --config "$E2E_DIR/https.yaml" apps
 [ "$rc" = 3 ] && grep -q "certificate" "$E2E_DIR/https-untrusted.err"
 ok $? "https Git server with an unknown CA: refused (exit $rc), the message says the certificate"

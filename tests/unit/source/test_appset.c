@@ -707,6 +707,7 @@ static void test_catalog(void)
         return;
     snprintf(cfg_text, sizeof(cfg_text),
              "repositories:\n  - {name: platform, url: 'file://%s/repo'}\n"
+             "  - {name: ml-platform, url: '" REPO "'} # the Applications' source (never fetched here)\n"
              "clusters:\n  - {name: in-cluster, server: 'https://127.0.0.1:6443', token: t, labels: {env: dev}}\n"
              "applications:\n  - {repository: platform, path: apps}\n"
              "settings: {stateDir: '%s/state'}\n", tmp, tmp);
