@@ -12,23 +12,12 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_up
-py=${PYTHON:-python3}
 trap services_down EXIT
-export GIT_AUTHOR_NAME=e2e GIT_AUTHOR_EMAIL=e2e@wavesync.invalid
-export GIT_COMMITTER_NAME=e2e GIT_COMMITTER_EMAIL=e2e@wavesync.invalid
-"$WS_BUILDDIR/tests/e2e/fakectl" "$E2E_DIR/fakectl.log" 2>"$E2E_DIR/fakectl.err" &
-pids+=($!)
+start_fakectl
 
 kapi() { # path -> JSON (empty when absent)
 	curl -sf --max-time 5 --cacert "$DEVCLUSTER_CA" --cert "$DEVCLUSTER_CLIENT_CERT" --key "$DEVCLUSTER_CLIENT_KEY" \
 		"$DEVCLUSTER_SERVER$1"
-}
-jget() { "$py" -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/null; }
-wait_for() { # seconds command...: until it succeeds
-	local t=$(($1 * 10))
-	shift
-	for _ in $(seq "$t"); do "$@" && return 0; sleep 0.1; done
-	return 1
 }
 apiserver_pid() { cat "$E2E_DIR/cluster/pids/kube-apiserver.pid"; }
 exists() { [ -n "$(kapi "$1")" ]; }

@@ -17,10 +17,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 DEVCLUSTER_APISERVER_ARGS="--max-requests-inflight=1 --max-mutating-requests-inflight=1" cluster_up
-py=${PYTHON:-python3}
 trap services_down EXIT
-export GIT_AUTHOR_NAME=e2e GIT_AUTHOR_EMAIL=e2e@wavesync.invalid
-export GIT_COMMITTER_NAME=e2e GIT_COMMITTER_EMAIL=e2e@wavesync.invalid
 
 kapi() { # method path [body] -> body (as the admin: system:masters, exempt from the in-flight limit)
 	curl -s -X "$1" --cacert "$DEVCLUSTER_CA" --cert "$DEVCLUSTER_CLIENT_CERT" --key "$DEVCLUSTER_CLIENT_KEY" \

@@ -22,6 +22,22 @@ ok() { # cond-status description
 
 diag() { printf '# %s\n' "$@"; }
 
+# what every script that writes a repository or reads JSON needs
+py=${PYTHON:-python3}
+export GIT_AUTHOR_NAME=e2e GIT_AUTHOR_EMAIL=e2e@wavesync.invalid
+export GIT_COMMITTER_NAME=e2e GIT_COMMITTER_EMAIL=e2e@wavesync.invalid
+jget() { "$py" -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/null; } # expr on d, from stdin
+wait_for() { # seconds command...: until it succeeds (every 0.1 s)
+	local t=$(($1 * 10))
+	shift
+	for _ in $(seq "$t"); do "$@" && return 0; sleep 0.1; done
+	return 1
+}
+start_fakectl() { # the controllers (tests/e2e/fakectl), stopped by services_down
+	"$WS_BUILDDIR/tests/e2e/fakectl" "$E2E_DIR/fakectl.log" 2>"$E2E_DIR/fakectl.err" &
+	pids+=($!)
+}
+
 tap_end() {
 	echo "1..$tap_n"
 	[ "$tap_failed" -eq 0 ]

@@ -9,12 +9,8 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_up
-py=${PYTHON:-python3}
 trap services_down EXIT
-export GIT_AUTHOR_NAME=e2e GIT_AUTHOR_EMAIL=e2e@wavesync.invalid
-export GIT_COMMITTER_NAME=e2e GIT_COMMITTER_EMAIL=e2e@wavesync.invalid
-"$WS_BUILDDIR/tests/e2e/fakectl" "$E2E_DIR/fakectl.log" 2>"$E2E_DIR/fakectl.err" &
-pids+=($!)
+start_fakectl
 
 work=$E2E_DIR/repo
 ns=live-e2e
@@ -102,15 +98,8 @@ kapi() { # method path [body] [content-type] -> body
 	curl -s -X "$1" --cacert "$DEVCLUSTER_CA" --cert "$DEVCLUSTER_CLIENT_CERT" --key "$DEVCLUSTER_CLIENT_KEY" \
 		${3:+-H "Content-Type: ${4:-application/strategic-merge-patch+json}" --data "$3"} "$DEVCLUSTER_SERVER$2"
 }
-jget() { "$py" -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/null; }
 appj() { curl -s "$ws_url/api/v1/applications/$1" | jget "$2"; }
 runs() { appj "$1" 'len(d["runs"])'; }
-wait_for() { # seconds command...: until it succeeds
-	local t=$(($1 * 10))
-	shift
-	for _ in $(seq "$t"); do "$@" && return 0; sleep 0.1; done
-	return 1
-}
 is_status() { [ "$(appj "$1" 'd["syncStatus"]')" = "$2" ]; }
 image_of() { kapi GET "/apis/apps/v1/namespaces/$ns/deployments/$1" | jget 'd["spec"]["template"]["spec"]["containers"][0]["image"]'; }
 start_serve() {

@@ -9,10 +9,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_up
-py=${PYTHON:-python3}
 trap services_down EXIT
-export GIT_AUTHOR_NAME=e2e GIT_AUTHOR_EMAIL=e2e@wavesync.invalid
-export GIT_COMMITTER_NAME=e2e GIT_COMMITTER_EMAIL=e2e@wavesync.invalid
 
 kapi() { # method path [body] [content-type] -> body (as the admin)
 	curl -s -X "$1" --cacert "$DEVCLUSTER_CA" --cert "$DEVCLUSTER_CLIENT_CERT" --key "$DEVCLUSTER_CLIENT_KEY" \
@@ -22,16 +19,9 @@ nobody_can() { # path: the HTTP status of a GET as the user "nobody" is 200
 	[ "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' --cacert "$DEVCLUSTER_CA" \
 		-H "Authorization: Bearer $(cat "$DEVCLUSTER_NOBODY_TOKEN_FILE")" "$DEVCLUSTER_SERVER$1")" = 200 ]
 }
-jget() { "$py" -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/null; }
 appj() { curl -s "$ws_url/api/v1/applications/$1" | jget "$2"; }
 res() { # app kind expression: of the resource of that kind, r (r["status"], r["health"]["message"]...)
 	appj "$1" "[$3 for r in d['resources'] if r['kind'] == '$2'][0]"
-}
-wait_for() { # seconds command...: until it succeeds
-	local t=$(($1 * 10))
-	shift
-	for _ in $(seq "$t"); do "$@" && return 0; sleep 0.1; done
-	return 1
 }
 is_status() { [ "$(appj "$1" 'd["syncStatus"]')" = "$2" ]; }
 trigger() { run_ws "trigger_$1_$2" --config "$cfg" trigger "$1" --wait --timeout 60s --token "file:$E2E_DIR/api.token"; }

@@ -10,13 +10,10 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_up
-py=${PYTHON:-python3}
 ns=e2e-poll
 srv=$E2E_DIR/srv
 work=$E2E_DIR/work
 mkdir -p "$srv"
-export GIT_AUTHOR_NAME=e2e GIT_AUTHOR_EMAIL=e2e@wavesync.invalid
-export GIT_COMMITTER_NAME=e2e GIT_COMMITTER_EMAIL=e2e@wavesync.invalid
 trap services_down EXIT
 
 "$py" "$WS_SRCDIR/tests/e2e/githttp.py" --root "$srv" --port-file "$E2E_DIR/git.port" \
@@ -94,7 +91,6 @@ wait_rev() { # configmap rev [seconds]
 	done
 	return 1
 }
-jget() { "$py" -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/null; }
 api() { curl -s "$ws_url$1"; }
 runs_of() { api "/api/v1/applications/$1" | jget 'len(d["runs"])'; }
 all_runs() { api /api/v1/runs | jget 'len(d)'; }
