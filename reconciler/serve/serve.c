@@ -1190,7 +1190,7 @@ int ws_serve_run(const char *config_path, const char *listen)
     json_t *state = NULL;
     uv_loop_t loop;
     char *dbpath = NULL;
-    int rc = WS_ECONFIG;
+    int rc = WS_ECONFIG, swept;
 
     memset(&s, 0, sizeof(s));
     ws_err_clear(&err);
@@ -1207,6 +1207,9 @@ int ws_serve_run(const char *config_path, const char *listen)
                 strerror(errno));
         goto out_cfg;
     }
+    if ((swept = ws_sync_sweep_tmp(cfg.settings.state_dir)) > 0)
+        ws_info("removed %d temporary %s left by a wavesync that was killed", swept,
+                ws_plural((unsigned)swept, "tree", "trees"));
     uv_loop_init(&loop);
     s.loop = &loop;
     s.cfg = &cfg;

@@ -203,7 +203,8 @@ int ws_render_source(json_t *objects, const struct ws_render_ctx *ctx,
                      const struct ws_app_source *src, struct ws_err *err)
 {
     enum ws_render_kind kind;
-    char *root = NULL, *dir = NULL;
+    struct ws_tmptree root = WS_TMPTREE_INIT;
+    char *dir = NULL;
     json_t *found = json_array();
     int rc;
     if (!found)
@@ -217,17 +218,14 @@ int ws_render_source(json_t *objects, const struct ws_render_ctx *ctx,
     /* External tools need files: export the tree at the commit. */
     if ((rc = ws_git_export(&root, ctx->repo_path, ctx->commit, ctx->tmp_root, err)) < 0)
         goto out;
-    if (asprintf(&dir, "%s/%s", root, src->path) < 0) {
+    if (asprintf(&dir, "%s/%s", root.path, src->path) < 0) {
         rc = ws_err_set(err, WS_ENOMEM, "out of memory");
         goto out;
     }
     rc = kind == WS_RENDER_HELM ? render_helm(found, ctx, src, dir, err)
                                 : render_kustomize(found, ctx, src, dir, err);
 out:
-    if (root) {
-        ws_rmtree(root);
-        free(root);
-    }
+    ws_tmptree_remove(&root); /* on every path: a killed tool's tree too */
     free(dir);
     if (rc == 0)
         json_array_extend(objects, found);

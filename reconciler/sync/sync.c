@@ -274,6 +274,17 @@ out:
     free(tmp);
 }
 
+int ws_sync_sweep_tmp(const char *state_dir)
+{
+    char *tmp = NULL;
+    int n;
+    if (asprintf(&tmp, "%s/tmp", state_dir) < 0)
+        return WS_ENOMEM;
+    n = ws_tmptree_sweep(tmp, WS_GIT_EXPORT_PREFIX);
+    free(tmp);
+    return n;
+}
+
 static void render_after(uv_work_t *w, int status)
 {
     struct render_job *job = ws_container_of(w, struct render_job, work);
