@@ -10,9 +10,9 @@
 #include "source/manifest.h"
 #include "base/proc.h"
 #include "base/util.h"
+#include "config/config.h" /* WS_TOOL_DEFAULT_TIMEOUT_MS */
 
 #define RENDER_MAX_BYTES (64u << 20)
-#define TOOL_TIMEOUT_MS 120000
 #define EDIT_MAX_OUTPUT (1u << 20)
 
 static int has_file(const struct ws_render_ctx *ctx, const char *dir, const char *name,
@@ -77,7 +77,7 @@ static struct ws_proc_limits tool_limits(const struct ws_render_ctx *ctx, const 
     if (set)
         l = *set;
     if (!l.timeout_ms)
-        l.timeout_ms = TOOL_TIMEOUT_MS;
+        l.timeout_ms = WS_TOOL_DEFAULT_TIMEOUT_MS;
     l.max_output = ctx->max_bytes ? ctx->max_bytes : RENDER_MAX_BYTES;
     return l;
 }

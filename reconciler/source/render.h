@@ -20,8 +20,8 @@ struct ws_render_ctx {
     const char *namespace_; /* destination namespace (helm --namespace), may be NULL */
     const char *tmp_root;   /* where to export trees for external tools */
     size_t max_bytes;       /* manifest bytes per source; 0 = 64 MiB */
-    /* limits on each run of helm / kustomize; NULL = the defaults (120 s,
-       2 GiB, 60 s of CPU); max_output is max_bytes */
+    /* limits on each run of helm / kustomize (settings.tools); NULL = the
+       defaults (120 s, 2 GiB, 60 s of CPU); max_output is max_bytes */
     const struct ws_proc_limits *helm_limits, *kustomize_limits;
 };
 

@@ -266,6 +266,10 @@ static void render_work(uv_work_t *w)
         ctx.app_name = app->name;
         ctx.namespace_ = app->dest_namespace;
         ctx.tmp_root = tmp;
+        if (job->opts->config) {
+            ctx.helm_limits = &job->opts->config->settings.helm;
+            ctx.kustomize_limits = &job->opts->config->settings.kustomize;
+        }
         job->rc = ws_render_source(job->objects, &ctx, src, &job->err);
         free(mirror);
     }
