@@ -109,6 +109,15 @@ static int ci_attach(struct cli *c)
     return 0;
 }
 
+/* Trees a killed wavesync left behind (a tool running when it died). */
+static void sweep_tmp(const char *state_dir)
+{
+    int n = ws_sync_sweep_tmp(state_dir);
+    if (n > 0)
+        ws_info("removed %d temporary %s left by a wavesync that was killed", n,
+                ws_plural((unsigned)n, "tree", "trees"));
+}
+
 /* Load wavesync.yaml and the Applications. Prints the error and returns an
  * exit code on failure. */
 static int cli_open(struct cli *c, const struct ws_global_opts *g, const struct ci_range *ci)
@@ -133,6 +142,7 @@ static int cli_open(struct cli *c, const struct ws_global_opts *g, const struct 
                 strerror(errno));
         return WS_EXIT_USAGE;
     }
+    sweep_tmp(c->cfg.settings.state_dir);
     if ((c->cfg.health.directory || c->cfg.health.scripts) &&
         ws_lua_health_new(&c->lua, &c->cfg.health, NULL, &c->err) < 0) {
         fprintf(stderr, "wavesync: %s\n", c->err.msg);

@@ -703,7 +703,8 @@ static int check_servers(const struct cfg *x, const struct ws_config *c)
 
 static const char *const appdir_keys[] = {"repository", "path", "revision", NULL};
 static const char *const settings_keys[] = {"waveTimeout", "syncTimeout", "concurrency",
-                                            "stateDir", "inventoryNamespace", "pollInterval", NULL};
+                                            "stateDir", "inventoryNamespace", "pollInterval", "tools",
+                                            NULL};
 
 static int parse_app_dir(const struct cfg *x, const struct ws_config *c, struct ws_app_dir *d,
                          const json_t *obj, const json_t *pos, size_t i)
@@ -771,6 +772,95 @@ static int is_dns_label(const char *s)
     return 1;
 }
 
+/* "25MB", "512KiB", "2Gi" (as Kubernetes writes memory), "1048576": a byte count. */
+static int parse_size(size_t *out, const json_t *v)
+{
+    static const struct { const char *suffix; size_t mult; } units[] = {
+        {"", 1}, {"B", 1}, {"K", 1000}, {"KB", 1000}, {"Ki", 1024}, {"KiB", 1024}, {"M", 1000000},
+        {"MB", 1000000}, {"Mi", 1u << 20}, {"MiB", 1u << 20}, {"G", 1000000000}, {"GB", 1000000000},
+        {"Gi", 1u << 30}, {"GiB", 1u << 30}, {"T", 1000000000000ull}, {"TB", 1000000000000ull},
+        {"Ti", 1ull << 40}, {"TiB", 1ull << 40}};
+    const char *s;
+    char *end;
+    unsigned long long n;
+    size_t i;
+    if (json_is_integer(v) && json_integer_value(v) > 0) {
+        *out = (size_t)json_integer_value(v);
+        return 0;
+    }
+    if (!(s = json_string_value(v)) || !isdigit((unsigned char)*s))
+        return WS_EINVAL;
+    errno = 0;
+    n = strtoull(s, &end, 10);
+    if (errno == ERANGE) /* saturated at ULLONG_MAX: not "unlimited" */
+        return WS_EINVAL;
+    while (*end == ' ')
+        end++;
+    for (i = 0; i < WS_ARRAY_SIZE(units); i++)
+        if (strcmp(end, units[i].suffix) == 0 && n > 0 && n <= SIZE_MAX / units[i].mult) {
+            *out = (size_t)n * units[i].mult;
+            return 0;
+        }
+    return WS_EINVAL;
+}
+
+static const char *const tools_keys[] = {"helm", "kustomize", NULL};
+static const char *const tool_keys[] = {"timeout", "memory", "cpu", NULL};
+
+#define TOOL_MIN_MEMORY (64u << 20)
+
+/* settings.tools.<tool>: {timeout, memory, cpu}. `where` ("settings.tools.helm")
+ * is kept in the limits: a run that hits one names the key to raise. */
+static int parse_tool(const struct cfg *x, struct ws_proc_limits *l, const json_t *obj, const json_t *pos,
+                      const char *where)
+{
+    json_t *v;
+    int rc;
+    if (!obj)
+        return 0;
+    if ((rc = check_keys(x, obj, pos, tool_keys, where)) < 0 ||
+        (rc = get_duration(x, &l->timeout_ms, obj, pos, "timeout", where)) < 0 ||
+        (rc = get_duration(x, &l->cpu_ms, obj, pos, "cpu", where)) < 0)
+        return rc;
+    if ((v = json_object_get(obj, "memory")) && !json_is_null(v)) {
+        size_t n = 0;
+        char *text = json_dumps(v, JSON_ENCODE_ANY);
+        if (parse_size(&n, v) < 0)
+            rc = fail(x, ws_yaml_key_line(pos, "memory"),
+                      "%s.memory must be a size such as \"2Gi\" or \"4GiB\" (got %s)", where, text ? text : "?");
+        else if (n < TOOL_MIN_MEMORY)
+            rc = fail(x, ws_yaml_key_line(pos, "memory"),
+                      "%s.memory must be at least 64Mi (got %s; a bare number is bytes)", where, text ? text : "?");
+        free(text);
+        if (rc < 0)
+            return rc;
+        l->memory_bytes = n;
+    }
+    return 0;
+}
+
+/* settings.tools: limits on each run of helm and kustomize (kubectl kustomize too). */
+static int parse_tools(const struct cfg *x, struct ws_settings *s, const json_t *settings, const json_t *spos)
+{
+    const json_t *tools = NULL, *helm = NULL, *kust = NULL, *pos = ws_yaml_pos_child(spos, "tools");
+    int rc;
+    s->helm.timeout_ms = s->kustomize.timeout_ms = WS_TOOL_DEFAULT_TIMEOUT_MS;
+    s->helm.memory_bytes = s->kustomize.memory_bytes = WS_PROC_DEFAULT_MEMORY;
+    s->helm.cpu_ms = s->kustomize.cpu_ms = WS_PROC_DEFAULT_CPU_MS;
+    s->helm.setting = "settings.tools.helm";
+    s->kustomize.setting = "settings.tools.kustomize";
+    if (!settings)
+        return 0;
+    if ((rc = get_typed(x, &tools, settings, spos, "tools", "settings", 0)) < 0 || !tools)
+        return rc;
+    if ((rc = check_keys(x, tools, pos, tools_keys, "settings.tools")) < 0 ||
+        (rc = get_typed(x, &helm, tools, pos, "helm", "settings.tools", 0)) < 0 ||
+        (rc = get_typed(x, &kust, tools, pos, "kustomize", "settings.tools", 0)) < 0 ||
+        (rc = parse_tool(x, &s->helm, helm, ws_yaml_pos_child(pos, "helm"), "settings.tools.helm")) < 0)
+        return rc;
+    return parse_tool(x, &s->kustomize, kust, ws_yaml_pos_child(pos, "kustomize"), "settings.tools.kustomize");
+}
+
 static char *default_state_dir(const char *base_dir)
 {
     const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
@@ -831,6 +921,8 @@ static int parse_settings(const struct cfg *x, struct ws_settings *s, const json
             goto out;
         }
     }
+    if ((rc = parse_tools(x, s, obj, pos)) < 0)
+        goto out;
     s->state_dir = dir ? abs_path(x->base_dir, dir) : default_state_dir(x->base_dir);
     if (!s->inventory_namespace)
         s->inventory_namespace = strdup("wavesync");
@@ -847,36 +939,6 @@ static const char *const server_keys[] = {"listen", "apiToken", "maxBodySize", "
                                           "fetchRetryTimeout", "shutdownGrace", "rateLimit", "publicURL",
                                           NULL};
 static const char *const rate_keys[] = {"perSecond", "burst", NULL};
-
-/* "25MB", "512KiB", "1048576": a byte count. */
-static int parse_size(size_t *out, const json_t *v)
-{
-    static const struct { const char *suffix; size_t mult; } units[] = {
-        {"", 1}, {"B", 1}, {"K", 1000}, {"KB", 1000}, {"KiB", 1024}, {"M", 1000000},
-        {"MB", 1000000}, {"MiB", 1u << 20}, {"G", 1000000000}, {"GB", 1000000000}, {"GiB", 1u << 30}};
-    const char *s;
-    char *end;
-    unsigned long long n;
-    size_t i;
-    if (json_is_integer(v) && json_integer_value(v) > 0) {
-        *out = (size_t)json_integer_value(v);
-        return 0;
-    }
-    if (!(s = json_string_value(v)) || !isdigit((unsigned char)*s))
-        return WS_EINVAL;
-    errno = 0;
-    n = strtoull(s, &end, 10);
-    if (errno == ERANGE) /* saturated at ULLONG_MAX: not "unlimited" */
-        return WS_EINVAL;
-    while (*end == ' ')
-        end++;
-    for (i = 0; i < WS_ARRAY_SIZE(units); i++)
-        if (strcmp(end, units[i].suffix) == 0 && n > 0 && n <= SIZE_MAX / units[i].mult) {
-            *out = (size_t)n * units[i].mult;
-            return 0;
-        }
-    return WS_EINVAL;
-}
 
 static int get_number(const struct cfg *x, double *out, const json_t *obj, const json_t *pos,
                       const char *key, const char *where)

@@ -10,7 +10,7 @@
  *                   certFile, certData, keyFile, keyData, exec, namespace, aliases}]
  *   applications: [{repository, path, revision}]
  *   settings:     {waveTimeout, syncTimeout, concurrency, stateDir, inventoryNamespace,
- *                  pollInterval}
+ *                  pollInterval, tools: {helm: {timeout, memory, cpu}, kustomize: {…}}}
  *   server:       {listen, apiToken, maxBodySize, readTimeout, fetchRetryTimeout,
  *                  shutdownGrace, rateLimit: {perSecond, burst}, publicURL}
  *   health:       {directory, scripts: {"group/Kind": lua}}
@@ -24,7 +24,10 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "base/proc.h"
 #include "config/kubeconfig.h"
+
+#define WS_TOOL_DEFAULT_TIMEOUT_MS 120000
 
 struct ws_repo {
     char *name;
@@ -71,6 +74,11 @@ struct ws_settings {
     uint64_t poll_interval_ms; /* `serve` lists every repository's refs this often (plus jitter)
                                   and routes a moved ref as a push: lost webhooks; default 2m,
                                   0 = off */
+    /* settings.tools: each run of helm, and of kustomize (build and edit, also as
+       `kubectl kustomize`): timeout 120s, memory 2Gi (address space), cpu 60s.
+       `setting` names the key ("settings.tools.helm") for messages; max_output
+       is the renderer's. */
+    struct ws_proc_limits helm, kustomize;
 };
 
 /* `wavesync serve`. */

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <ftw.h>
 #include <git2.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1036,51 +1035,34 @@ static int export_entry(const char *parent, const git_tree_entry *e, void *paylo
     return error < 0 ? -1 : 0;
 }
 
-int ws_git_export(char **out_dir, const char *repo_path, const char *commit, const char *tmp_root,
+int ws_git_export(struct ws_tmptree *out, const char *repo_path, const char *commit, const char *tmp_root,
                   struct ws_err *err)
 {
     struct export_ctx x = { NULL, NULL, NULL, err, 0 };
+    struct ws_tmptree tree = WS_TMPTREE_INIT;
     struct at at;
-    char *dir = NULL;
     int error;
 
-    *out_dir = NULL;
+    out->path = NULL;
+    out->lock_fd = -1;
     if ((error = at_open(&at, repo_path, commit, err)) < 0)
         goto out;
-    if (ws_mkdir_p(tmp_root, 0700) < 0 || !(dir = fmt("%s/wavesync-export-XXXXXX", tmp_root)) ||
-        !mkdtemp(dir)) {
-        error = ws_err_set(err, WS_EIO, "cannot create a folder under %s: %m", tmp_root);
+    if ((error = ws_tmptree_create(&tree, tmp_root, WS_GIT_EXPORT_PREFIX, err)) < 0)
         goto out;
-    }
     x.repo = at.repo;
     x.root = at.root;
-    x.dir = dir;
+    x.dir = tree.path;
     if ((error = git_tree_walk(at.root, GIT_TREEWALK_PRE, export_entry, &x)) < 0) {
         error = x.error ? x.error : lib_fail(err, WS_EIO, "git: cannot export %s", at.short_id);
-        ws_rmtree(dir);
         goto out;
     }
-    *out_dir = dir;
-    dir = NULL;
+    *out = tree;
+    tree.path = NULL;
+    tree.lock_fd = -1;
 out:
-    free(dir);
+    ws_tmptree_remove(&tree);
     at_close(&at);
     return error;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-int ws_rmtree(const char *path)
-{
-    if (!path || !*path)
-        return WS_EINVAL;
-    /* FTW_PHYS: a symlink is removed, never followed */
-    if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
-        return errno == ENOENT ? 0 : WS_EIO;
-    return 0;
 }
 
 /* --- changed paths ---------------------------------------------------------- */

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "base/tmptree.h" /* ws_tmptree, ws_rmtree */
 
 /* libgit2 global setup; call once at startup / shutdown. */
 int ws_git_init(void);
@@ -104,13 +105,14 @@ int ws_git_path_type(const char *repo_path, const char *commit, const char *path
                      struct ws_err *err);
 
 /* Write the whole tree at `commit` into a new temporary folder under
- * `tmp_root` (for kustomize/helm, which need files). Symlinks escaping the
- * tree are an error. *out_dir (caller frees, and removes with ws_rmtree). */
-int ws_git_export(char **out_dir, const char *repo_path, const char *commit, const char *tmp_root,
+ * `tmp_root` (for kustomize/helm, which need files), named
+ * WS_GIT_EXPORT_PREFIX… and locked while *out lives (base/tmptree.h): the
+ * caller removes it with ws_tmptree_remove on every path, and a tree left by
+ * a killed wavesync is removed by ws_tmptree_sweep(tmp_root,
+ * WS_GIT_EXPORT_PREFIX). Symlinks escaping the tree are an error. */
+#define WS_GIT_EXPORT_PREFIX "wavesync-export-"
+int ws_git_export(struct ws_tmptree *out, const char *repo_path, const char *commit, const char *tmp_root,
                   struct ws_err *err);
-
-/* Remove a folder tree (blocking). */
-int ws_rmtree(const char *path);
 
 /* Paths changed between two commits (added, modified, deleted, both sides of
  * renames), as a JSON array of strings. `before` NULL or all zeros diffs from

@@ -257,7 +257,7 @@ static void on_exec_done(const struct ws_proc_result *res, void *data)
     ws_err_clear(&e);
     if (!k)
         goto out;
-    if (res->timed_out || res->term_signal || res->exit_status != 0) {
+    if (res->end != WS_PROC_EXITED || res->exit_status != 0) {
         char why[400];
         ws_proc_describe(res, why, sizeof(why));
         rc = ws_err_set(&e, WS_EAUTH, "exec plugin %s %s", job->command, why);
@@ -384,8 +384,8 @@ static void start_cred_refresh(struct ws_kube *k)
         memset(&po, 0, sizeof(po));
         po.argv = argv;
         po.env = (const char *const *)env;
-        po.max_output = 1u << 20;
-        po.timeout_ms = 60000;
+        po.limits.max_output = 1u << 20;
+        po.limits.timeout_ms = 60000;
         rc = ws_proc_run(k->loop, &po, on_exec_done, job, &e);
         free(env);
         free(args);

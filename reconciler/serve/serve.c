@@ -12,6 +12,7 @@
 
 #include "sync/deps.h"
 #include "base/log.h"
+#include "base/proc.h"
 #include "serve/serve.h"
 #include "serve/serve_int.h"
 #include "base/timer.h"
@@ -1101,6 +1102,8 @@ static void on_grace(uv_timer_t *t)
 {
     struct svc *s = t->data;
     ws_timer_close(&s->grace);
+    /* a render waits for its tool: kill them all, or the runs cannot end */
+    ws_proc_stop_all();
     for (size_t i = 0; i < s->napps; i++) {
         struct job *j = s->apps[i].running;
         if (j && j->sync) {
@@ -1125,6 +1128,8 @@ static void on_signal(uv_signal_t *h, int signum)
     ws__poll_stop(s);
     if (s->running > 0)
         s->grace = ws_timer_start(s->loop, s->cfg->server.shutdown_grace_ms, on_grace, s);
+    else /* no sync to give a grace: a tracking render must not wait for its tool */
+        ws_proc_stop_all();
     if (s->httpd)
         ws_httpd_shutdown(s->httpd, on_httpd_down, s);
     maybe_finish(s);
@@ -1190,7 +1195,7 @@ int ws_serve_run(const char *config_path, const char *listen)
     json_t *state = NULL;
     uv_loop_t loop;
     char *dbpath = NULL;
-    int rc = WS_ECONFIG;
+    int rc = WS_ECONFIG, swept;
 
     memset(&s, 0, sizeof(s));
     ws_err_clear(&err);
@@ -1207,6 +1212,9 @@ int ws_serve_run(const char *config_path, const char *listen)
                 strerror(errno));
         goto out_cfg;
     }
+    if ((swept = ws_sync_sweep_tmp(cfg.settings.state_dir)) > 0)
+        ws_info("removed %d temporary %s left by a wavesync that was killed", swept,
+                ws_plural((unsigned)swept, "tree", "trees"));
     uv_loop_init(&loop);
     s.loop = &loop;
     s.cfg = &cfg;

@@ -10,9 +10,10 @@
 #include "source/manifest.h"
 #include "base/proc.h"
 #include "base/util.h"
+#include "config/config.h" /* WS_TOOL_DEFAULT_TIMEOUT_MS */
 
 #define RENDER_MAX_BYTES (64u << 20)
-#define TOOL_TIMEOUT_MS 120000
+#define EDIT_MAX_OUTPUT (1u << 20)
 
 static int has_file(const struct ws_render_ctx *ctx, const char *dir, const char *name,
                     struct ws_err *err)
@@ -67,20 +68,59 @@ static int render_directory(json_t *objects, const struct ws_render_ctx *ctx,
     return rc;
 }
 
+/* The limits of a tool's runs: settings.tools.helm for helm, .kustomize for
+ * kustomize and kubectl; the output limit is the renderer's. */
+static struct ws_proc_limits tool_limits(const struct ws_render_ctx *ctx, const char *program)
+{
+    const struct ws_proc_limits *set = strcmp(program, "helm") == 0 ? ctx->helm_limits : ctx->kustomize_limits;
+    struct ws_proc_limits l = {0};
+    if (set)
+        l = *set;
+    if (!l.timeout_ms)
+        l.timeout_ms = WS_TOOL_DEFAULT_TIMEOUT_MS;
+    l.max_output = ctx->max_bytes ? ctx->max_bytes : RENDER_MAX_BYTES;
+    return l;
+}
+
+/* Run a tool under its limits; errors name the Application. */
+static int run_limited(char **out, size_t *len, const struct ws_render_ctx *ctx, const char *const *argv,
+                       const char *cwd, const char *label, size_t max_output, struct ws_err *err)
+{
+    struct ws_proc_opts o = {0};
+    int rc;
+    o.argv = argv;
+    o.cwd = cwd;
+    o.name = label;
+    o.limits = tool_limits(ctx, argv[0]);
+    if (max_output)
+        o.limits.max_output = max_output;
+    if ((rc = ws_proc_run_blocking(out, len, &o, err)) < 0) {
+        ws_err_prefix(err, "Application \"%s\"", ctx->app_name);
+        return rc == WS_ENOTFOUND ? WS_EINVAL : rc;
+    }
+    return 0;
+}
+
 /* Run a tool, then parse its output as a manifest stream. */
 static int run_tool(json_t *objects, const struct ws_render_ctx *ctx, const char *const *argv,
                     const char *cwd, const char *label, struct ws_err *err)
 {
     char *out = NULL;
     size_t len = 0;
-    int rc = ws_proc_run_blocking(&out, &len, argv, NULL, cwd,
-                                  ctx->max_bytes ? ctx->max_bytes : RENDER_MAX_BYTES,
-                                  ctx->tool_timeout_ms ? ctx->tool_timeout_ms : TOOL_TIMEOUT_MS, err);
-    if (rc < 0) {
-        ws_err_prefix(err, "Application \"%s\": %s", ctx->app_name, label);
-        return rc == WS_ENOTFOUND ? WS_EINVAL : rc;
-    }
+    int rc = run_limited(&out, &len, ctx, argv, cwd, label, 0, err);
+    if (rc < 0)
+        return rc;
     rc = ws_manifest_parse(objects, out, len, label, err);
+    free(out);
+    return rc;
+}
+
+/* `kustomize edit …` in the exported copy: only its exit status matters. */
+static int run_edit(const struct ws_render_ctx *ctx, const char *const *argv, const char *dir,
+                    struct ws_err *err)
+{
+    char *out = NULL;
+    int rc = run_limited(&out, NULL, ctx, argv, dir, "kustomize edit", EDIT_MAX_OUTPUT, err);
     free(out);
     return rc;
 }
@@ -100,7 +140,6 @@ static int render_kustomize(json_t *objects, const struct ws_render_ctx *ctx,
     /* Like Argo CD: apply the Application's overrides with `kustomize edit`
      * in the exported copy, then build. */
     if (src->kustomize_name_prefix || src->kustomize_name_suffix || src->kustomize_images) {
-        char *dummy = NULL;
         if (strcmp(tool, "kustomize") != 0)
             return ws_err_set(err, WS_EINVAL,
                               "Application \"%s\": kustomize namePrefix/nameSuffix/images need the "
@@ -109,28 +148,25 @@ static int render_kustomize(json_t *objects, const struct ws_render_ctx *ctx,
         if (src->kustomize_name_prefix) {
             const char *argv[] = {"kustomize", "edit", "set", "nameprefix", "--",
                                   src->kustomize_name_prefix, NULL};
-            if ((rc = ws_proc_run_blocking(&dummy, NULL, argv, NULL, dir, 1 << 20, 30000, err)) < 0)
+            if ((rc = run_edit(ctx, argv, dir, err)) < 0)
                 return rc;
-            free(dummy);
         }
         if (src->kustomize_name_suffix) {
             const char *argv[] = {"kustomize", "edit", "set", "namesuffix", "--",
                                   src->kustomize_name_suffix, NULL};
-            if ((rc = ws_proc_run_blocking(&dummy, NULL, argv, NULL, dir, 1 << 20, 30000, err)) < 0)
+            if ((rc = run_edit(ctx, argv, dir, err)) < 0)
                 return rc;
-            free(dummy);
         }
         for (i = 0; i < json_array_size(src->kustomize_images); i++) {
             const char *img = json_string_value(json_array_get(src->kustomize_images, i));
             const char *argv[] = {"kustomize", "edit", "set", "image", img, NULL};
             if (!img)
                 continue;
-            if ((rc = ws_proc_run_blocking(&dummy, NULL, argv, NULL, dir, 1 << 20, 30000, err)) < 0)
+            if ((rc = run_edit(ctx, argv, dir, err)) < 0)
                 return rc;
-            free(dummy);
         }
     }
-    snprintf(label, sizeof(label), "%s build %s", strcmp(tool, "kustomize") == 0 ? "kustomize" : "kubectl kustomize",
+    snprintf(label, sizeof(label), "%s %s", strcmp(tool, "kustomize") == 0 ? "kustomize build" : "kubectl kustomize",
              src->path);
     if (strcmp(tool, "kustomize") == 0) {
         const char *argv[] = {"kustomize", "build", ".", NULL};
@@ -203,7 +239,8 @@ int ws_render_source(json_t *objects, const struct ws_render_ctx *ctx,
                      const struct ws_app_source *src, struct ws_err *err)
 {
     enum ws_render_kind kind;
-    char *root = NULL, *dir = NULL;
+    struct ws_tmptree root = WS_TMPTREE_INIT;
+    char *dir = NULL;
     json_t *found = json_array();
     int rc;
     if (!found)
@@ -217,17 +254,14 @@ int ws_render_source(json_t *objects, const struct ws_render_ctx *ctx,
     /* External tools need files: export the tree at the commit. */
     if ((rc = ws_git_export(&root, ctx->repo_path, ctx->commit, ctx->tmp_root, err)) < 0)
         goto out;
-    if (asprintf(&dir, "%s/%s", root, src->path) < 0) {
+    if (asprintf(&dir, "%s/%s", root.path, src->path) < 0) {
         rc = ws_err_set(err, WS_ENOMEM, "out of memory");
         goto out;
     }
     rc = kind == WS_RENDER_HELM ? render_helm(found, ctx, src, dir, err)
                                 : render_kustomize(found, ctx, src, dir, err);
 out:
-    if (root) {
-        ws_rmtree(root);
-        free(root);
-    }
+    ws_tmptree_remove(&root); /* on every path: a killed tool's tree too */
     free(dir);
     if (rc == 0)
         json_array_extend(objects, found);

@@ -1,7 +1,8 @@
 /* render.h — the manifests of an Application source at a commit: a plain
  * directory read straight from the Git object database, or the output of
  * `kustomize build` / `kubectl kustomize` / `helm template` run on an
- * exported tree (argument vector, timeout, output limit).
+ * exported tree (base/proc.h: own process group, time, memory, CPU and
+ * output limits, killed with wavesync).
  * BLOCKING: run from worker threads only. */
 #ifndef WS_RENDER_H
 #define WS_RENDER_H
@@ -10,6 +11,7 @@
 
 #include "source/app.h"
 #include "base/error.h"
+#include "base/proc.h"
 
 struct ws_render_ctx {
     const char *repo_path;  /* local mirror of the source's repository */
@@ -18,7 +20,9 @@ struct ws_render_ctx {
     const char *namespace_; /* destination namespace (helm --namespace), may be NULL */
     const char *tmp_root;   /* where to export trees for external tools */
     size_t max_bytes;       /* manifest bytes per source; 0 = 64 MiB */
-    uint64_t tool_timeout_ms; /* per external tool run; 0 = 120 s */
+    /* limits on each run of helm / kustomize (settings.tools); NULL = the
+       defaults (120 s, 2 GiB, 60 s of CPU); max_output is max_bytes */
+    const struct ws_proc_limits *helm_limits, *kustomize_limits;
 };
 
 /* Which renderer a source needs. */

@@ -266,6 +266,10 @@ static void render_work(uv_work_t *w)
         ctx.app_name = app->name;
         ctx.namespace_ = app->dest_namespace;
         ctx.tmp_root = tmp;
+        if (job->opts->config) {
+            ctx.helm_limits = &job->opts->config->settings.helm;
+            ctx.kustomize_limits = &job->opts->config->settings.kustomize;
+        }
         job->rc = ws_render_source(job->objects, &ctx, src, &job->err);
         free(mirror);
     }
@@ -280,6 +284,17 @@ static void render_work(uv_work_t *w)
 out:
     free(cache);
     free(tmp);
+}
+
+int ws_sync_sweep_tmp(const char *state_dir)
+{
+    char *tmp = NULL;
+    int n;
+    if (asprintf(&tmp, "%s/tmp", state_dir) < 0)
+        return WS_ENOMEM;
+    n = ws_tmptree_sweep(tmp, WS_GIT_EXPORT_PREFIX);
+    free(tmp);
+    return n;
 }
 
 static void render_after(uv_work_t *w, int status)

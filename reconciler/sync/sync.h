@@ -80,6 +80,12 @@ json_t *ws_sync_desired(const struct ws_sync *s);
  * "Canceled", the done callback still runs (later, from the loop). */
 void ws_sync_cancel(struct ws_sync *s);
 
+/* Remove the temporary trees (exports for helm and kustomize, in
+ * state_dir/tmp) that wavesync processes which are gone left behind; those
+ * of running ones stay. Blocking: call at startup. Returns how many were
+ * removed, or a negative code. */
+int ws_sync_sweep_tmp(const char *state_dir);
+
 /* Render only (worker thread inside): the application's manifests at its
  * revision, for `wavesync render` and `plan`. The callback gets an array of
  * objects, or an error. */

@@ -177,6 +177,14 @@ static void test_minimal(void)
     tap_is_int(c.settings.poll_interval_ms, 2 * 60 * 1000, "minimal: pollInterval default 2m");
     tap_is_str(c.settings.inventory_namespace, "wavesync", "minimal: inventoryNamespace default");
     tap_is_str(c.settings.state_dir, "/xdg/state/wavesync", "minimal: stateDir from XDG_STATE_HOME");
+    tap_ok(c.settings.helm.timeout_ms == 120000 && c.settings.helm.memory_bytes == 2ull << 30 &&
+               c.settings.helm.cpu_ms == 60000,
+           "minimal: tools.helm defaults 120s, 2Gi, 60s of CPU");
+    tap_ok(c.settings.kustomize.timeout_ms == 120000 && c.settings.kustomize.memory_bytes == 2ull << 30 &&
+               c.settings.kustomize.cpu_ms == 60000,
+           "minimal: tools.kustomize defaults likewise");
+    tap_is_str(c.settings.helm.setting, "settings.tools.helm", "minimal: tools.helm names its key");
+    tap_is_str(c.settings.kustomize.setting, "settings.tools.kustomize", "minimal: tools.kustomize names its key");
     tap_is_str(c.path, "ok_minimal.yaml", "minimal: path is the name given");
     tap_is_str(c.base_dir, tmp, "minimal: base_dir as given");
     ws_config_free(&c);
@@ -762,6 +770,63 @@ static void test_poll_interval(void)
     }
 }
 
+/* settings.tools: per tool timeout, memory (a size; Kubernetes' Gi/Mi too)
+ * and cpu; a bad value names the key and the line. */
+static void test_tools(void)
+{
+    static const struct {
+        const char *yaml; /* under settings: */
+        unsigned long long helm_timeout, helm_memory, helm_cpu, kust_memory;
+        const char *msg;  /* an error at the line of the key, naming it */
+    } rows[] = {
+        {"tools: {helm: {timeout: 30s, memory: 4Gi, cpu: 2m}}", 30000, 4ull << 30, 120000, 2ull << 30, NULL},
+        {"tools: {kustomize: {memory: 3GiB}}", 120000, 2ull << 30, 60000, 3ull << 30, NULL},
+        {"tools: {helm: {memory: 512Mi}, kustomize: {memory: 1500MB}}", 120000, 512ull << 20, 60000, 1500000000ull,
+         NULL},
+        {"tools: {helm: {timeout: 90}}", 90000, 2ull << 30, 60000, 2ull << 30, NULL},
+        {"tools: {helm: ~}", 120000, 2ull << 30, 60000, 2ull << 30, NULL},
+        {"tools: {}", 120000, 2ull << 30, 60000, 2ull << 30, NULL},
+        {"tools: {helm: {memory: 2 gigs}}", 0, 0, 0, 0,
+         "settings.tools.helm.memory must be a size such as \"2Gi\" or \"4GiB\" (got \"2 gigs\")"},
+        {"tools: {kustomize: {memory: 2048}}", 0, 0, 0, 0,
+         "settings.tools.kustomize.memory must be at least 64Mi (got 2048; a bare number is bytes)"},
+        {"tools: {helm: {memory: 0}}", 0, 0, 0, 0, "settings.tools.helm.memory must be a size"},
+        {"tools: {helm: {timeout: soon}}", 0, 0, 0, 0, "bad duration \"soon\" for settings.tools.helm.timeout"},
+        {"tools: {kustomize: {cpu: 0s}}", 0, 0, 0, 0, "settings.tools.kustomize.cpu must be greater than zero"},
+        {"tools: {helm: {memroy: 2Gi}}", 0, 0, 0, 0,
+         "unknown key \"memroy\" in settings.tools.helm (did you mean \"memory\"?)"},
+        {"tools: {jsonnet: {}}", 0, 0, 0, 0, "unknown key \"jsonnet\" in settings.tools"},
+        {"tools: [helm]", 0, 0, 0, 0, "settings.tools must be a mapping"},
+        {"tools: {helm: 2Gi}", 0, 0, 0, 0, "settings.tools.helm must be a mapping"},
+    };
+    for (size_t i = 0; i < WS_ARRAY_SIZE(rows); i++) {
+        struct ws_config c;
+        struct ws_err err;
+        char text[256], name[128];
+        int rc;
+        snprintf(text, sizeof(text), "repositories: []\nsettings:\n  %s\n", rows[i].yaml);
+        rc = parse_text(&c, text, "inline.yaml", &err);
+        snprintf(name, sizeof(name), "settings.%s", rows[i].yaml);
+        if (!rows[i].msg) {
+            if (!tap_ok(rc == 0 && c.settings.helm.timeout_ms == rows[i].helm_timeout &&
+                            c.settings.helm.memory_bytes == rows[i].helm_memory &&
+                            c.settings.helm.cpu_ms == rows[i].helm_cpu &&
+                            c.settings.kustomize.memory_bytes == rows[i].kust_memory,
+                        "%s", name))
+                tap_diag("  rc %d, helm %llu ms %llu bytes %llu ms, kustomize %llu bytes: %s", rc,
+                         (unsigned long long)c.settings.helm.timeout_ms,
+                         (unsigned long long)c.settings.helm.memory_bytes, (unsigned long long)c.settings.helm.cpu_ms,
+                         (unsigned long long)c.settings.kustomize.memory_bytes, err.msg);
+        } else {
+            if (!tap_ok(rc == WS_ECONFIG && strncmp(err.msg, "inline.yaml:3: ", 15) == 0,
+                        "%s: an error naming the file and line 3", name))
+                tap_diag("  rc %d: %s", rc, err.msg);
+            tap_contains(err.msg, rows[i].msg, name);
+        }
+        ws_config_free(&c);
+    }
+}
+
 /* --- err fixtures ---------------------------------------------------------------- */
 
 static void test_errors(void)
@@ -1021,6 +1086,7 @@ int main(void)
     test_server_full();
     test_listen();
     test_max_body_size();
+    test_tools();
     test_server_values();
     test_poll_interval();
     test_errors();

@@ -477,17 +477,22 @@ static void test_export(void)
 {
     struct ws_err err;
     struct stat st;
-    char troot[512], p[1024], link[256], *dir = NULL, *s;
+    struct ws_tmptree tree = WS_TMPTREE_INIT;
+    char troot[512], p[1024], link[256], *dir, *s;
     ssize_t n;
     int rc;
 
     snprintf(troot, sizeof(troot), "%s/exports", tmp);
-    rc = ws_git_export(&dir, mirror, c3, troot, &err);
+    rc = ws_git_export(&tree, mirror, c3, troot, &err);
     tap_is_int(rc, 0, "export: C3");
     if (rc) {
         tap_diag("  %s", err.msg);
         return;
     }
+    dir = tree.path;
+    tap_ok(strstr(dir, "/" WS_GIT_EXPORT_PREFIX) != NULL, "export: named %s…", WS_GIT_EXPORT_PREFIX);
+    tap_is_int(ws_tmptree_sweep(troot, WS_GIT_EXPORT_PREFIX), 0, "export: a sweep leaves a tree in use alone");
+    tap_ok(access(dir, F_OK) == 0, "export: still there after the sweep");
     tap_ok(strncmp(dir, troot, strlen(troot)) == 0, "export: folder under tmp_root");
     snprintf(p, sizeof(p), "%s/manifests/a.yaml", dir);
     s = slurp(p);
@@ -513,17 +518,17 @@ static void test_export(void)
     snprintf(p, sizeof(p), "%s/manifests/b.yml", dir);
     tap_ok(access(p, F_OK) != 0, "export: old name absent");
 
-    tap_is_int(ws_rmtree(dir), 0, "rmtree: export removed");
-    tap_ok(access(dir, F_OK) != 0 && errno == ENOENT, "rmtree: folder gone");
-    tap_is_int(ws_rmtree(dir), 0, "rmtree: missing folder is fine");
-    free(dir);
-    dir = NULL;
+    snprintf(p, sizeof(p), "%s", dir);
+    ws_tmptree_remove(&tree);
+    tap_ok(access(p, F_OK) != 0 && errno == ENOENT, "tmptree_remove: folder gone");
+    tap_ok(tree.path == NULL && tree.lock_fd == -1, "tmptree_remove: tree reset");
+    tap_is_int(ws_rmtree(p), 0, "rmtree: missing folder is fine");
 
-    rc = ws_git_export(&dir, mirror, e1, troot, &err);
+    rc = ws_git_export(&tree, mirror, e1, troot, &err);
     tap_is_int(rc, WS_EINVAL, "export: escaping symlink refused");
     tap_is_str(err.msg, "manifests/evil.yaml: symlink to \"../../etc/passwd\" escapes the repository",
                "export: message names the link");
-    tap_ok(dir == NULL, "export: no folder returned");
+    tap_ok(tree.path == NULL && tree.lock_fd == -1, "export: no folder returned");
     tap_is_int(count_entries(troot, 0), 0, "export: partial folder removed");
 
     /* rmtree does not follow symlinks out of the tree */
