@@ -16,8 +16,12 @@ uv_timer_t *ws_timer_new(uv_loop_t *loop, void *data)
 uv_timer_t *ws_timer_start(uv_loop_t *loop, uint64_t ms, uv_timer_cb cb, void *data)
 {
     uv_timer_t *t = ws_timer_new(loop, data);
-    if (t)
+    if (t) {
+        /* from now, not from the loop's cached time (which lags by whatever
+           this iteration has done so far): a deadline never fires early */
+        uv_update_time(loop);
         uv_timer_start(t, cb, ms, 0);
+    }
     return t;
 }
 
