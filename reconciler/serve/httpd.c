@@ -489,6 +489,14 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         return -1;
     if (r->headers_done)
         return 0;
+    if (memchr(at, '\0', len)) {
+        /* http_parser lets a NUL through as a value's first byte; kept, it
+         * would end the value early in hdrs and shift every later header by
+         * one (a header smuggled in that a proxy in front of us never saw).
+         * RFC 9110 allows rejecting it. */
+        c->reject = 400;
+        return -1;
+    }
     if (r->hstate == 1)
         rc = ws_buf_append(&r->hdrs, "", 1); /* end of the name */
     if (rc == 0)
