@@ -107,6 +107,13 @@ static int get_b64(char **out, size_t *outlen, const json_t *obj, const char *ke
         return 0;
     if (ws_base64_decode(out, outlen, s, strlen(s)) < 0)
         return ws_err_set(err, WS_ECONFIG, "%s: \"%s\" is not valid base64", where, key);
+    if (*outlen == 0) {
+        /* "==" or blanks: a CA or key of no bytes would only fail later, in
+         * the TLS handshake, with a message naming neither file nor key. */
+        free(*out);
+        *out = NULL;
+        return ws_err_set(err, WS_ECONFIG, "%s: \"%s\" holds no data", where, key);
+    }
     return 0;
 }
 
@@ -242,6 +249,9 @@ static int parse_cluster(struct ws_kubeconfig *out, const json_t *c, const char 
     n = strlen(out->server);
     while (n > 0 && out->server[n - 1] == '/')
         out->server[--n] = '\0';
+    if (!strchr(out->server, '/')) /* "https://" alone ended as "https:" */
+        return ws_err_set(err, WS_ECONFIG, "%s: server \"%s\" names no host", where,
+                          json_string_value(json_object_get(c, "server")));
     out->insecure = json_is_true(json_object_get(c, "insecure-skip-tls-verify"));
     if (out->insecure && (out->ca_file || out->ca_data))
         return ws_err_set(err, WS_ECONFIG,

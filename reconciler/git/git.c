@@ -979,10 +979,14 @@ static int write_blob(struct export_ctx *x, const char *full, const git_tree_ent
     len = (size_t)git_blob_rawsize(blob);
     /* O_EXCL|O_NOFOLLOW: never write through anything already there */
     fd = open(full, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-    if (fd < 0 || !(f = fdopen(fd, "w")))
+    if (fd < 0 || !(f = fdopen(fd, "w"))) {
         error = ws_err_set(x->err, WS_EIO, "cannot create %s: %m", full);
-    else if ((fwrite(git_blob_rawcontent(blob), 1, len, f) != len) | (fclose(f) != 0))
-        error = ws_err_set(x->err, WS_EIO, "cannot write %s", full);
+    } else {
+        /* fclose always runs, also after a short write. */
+        int short_write = fwrite(git_blob_rawcontent(blob), 1, len, f) != len;
+        if (fclose(f) != 0 || short_write)
+            error = ws_err_set(x->err, WS_EIO, "cannot write %s", full);
+    }
     if (fd >= 0 && !f)
         close(fd);
     git_blob_free(blob);

@@ -2,6 +2,7 @@
  * socket, timer and shutdown request embedded), requests parsed by http_parser
  * and handed one at a time to the handler, answers written in order. */
 #include "serve/httpd.h"
+#include "serve/httpd_int.h"
 
 #include <errno.h>
 #include <http_parser.h>
@@ -90,6 +91,7 @@ struct conn {
     unsigned pumping : 1;      /* inside conn_pump: answers only unblock it */
     unsigned counted : 1;      /* counted in srv->nactive */
     unsigned broken : 1;       /* a write failed: close at the next settle */
+    struct ws__httpd_fed *offline; /* ws__httpd_feed's connection: no socket */
 };
 
 struct ws_httpd {
@@ -292,6 +294,13 @@ static void conn_send(struct conn *c, char *data, size_t len)
         c->broken = 1;
         return;
     }
+    if (c->offline) { /* no socket: count the answer ("HTTP/1.1 NNN ...") and drop it */
+        c->offline->answers++;
+        if (len > 12)
+            c->offline->last_status = (int)strtol(data + 9, NULL, 10);
+        free(data);
+        return;
+    }
     o = malloc(sizeof(*o));
     if (!o) {
         free(data);
@@ -480,6 +489,14 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         return -1;
     if (r->headers_done)
         return 0;
+    if (memchr(at, '\0', len)) {
+        /* http_parser lets a NUL through as a value's first byte; kept, it
+         * would end the value early in hdrs and shift every later header by
+         * one (a header smuggled in that a proxy in front of us never saw).
+         * RFC 9110 allows rejecting it. */
+        c->reject = 400;
+        return -1;
+    }
     if (r->hstate == 1)
         rc = ws_buf_append(&r->hdrs, "", 1); /* end of the name */
     if (rc == 0)
@@ -696,7 +713,7 @@ static void conn_settle(struct conn *c)
     enum timer_mode tm;
     int want_read;
 
-    if (c->closing)
+    if (c->closing || c->offline) /* offline: no socket or timer to settle */
         return;
     if (c->broken) {
         conn_close(c);
@@ -928,6 +945,21 @@ static void on_listener_close(uv_handle_t *h)
 
 /* --- public API ------------------------------------------------------------ */
 
+/* Loop, handler and limits (defaults for zeros); opts is not NULL. */
+static void server_init(struct ws_httpd *s, uv_loop_t *loop, const struct ws_httpd_opts *opts,
+                        ws_httpd_handler handler, void *data)
+{
+    s->loop = loop;
+    s->handler = handler;
+    s->data = data;
+    s->max_header = opts->max_header_bytes ? opts->max_header_bytes : DEFAULT_MAX_HEADER;
+    s->max_body = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY;
+    s->read_timeout = opts->read_timeout_ms ? opts->read_timeout_ms : DEFAULT_READ_TIMEOUT_MS;
+    s->idle_timeout = opts->idle_timeout_ms ? opts->idle_timeout_ms : DEFAULT_IDLE_TIMEOUT_MS;
+    s->max_conns = opts->max_connections ? opts->max_connections : DEFAULT_MAX_CONNECTIONS;
+    s->linger = s->read_timeout < LINGER_MAX_MS ? s->read_timeout : LINGER_MAX_MS;
+}
+
 int ws_httpd_start(struct ws_httpd **out, uv_loop_t *loop, const struct ws_httpd_opts *opts,
                    ws_httpd_handler handler, void *data, struct ws_err *err)
 {
@@ -969,15 +1001,7 @@ int ws_httpd_start(struct ws_httpd **out, uv_loop_t *loop, const struct ws_httpd
     s = calloc(1, sizeof(*s));
     if (!s)
         return ws_err_set(err, WS_ENOMEM, "listen on %s: out of memory", where);
-    s->loop = loop;
-    s->handler = handler;
-    s->data = data;
-    s->max_header = opts->max_header_bytes ? opts->max_header_bytes : DEFAULT_MAX_HEADER;
-    s->max_body = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY;
-    s->read_timeout = opts->read_timeout_ms ? opts->read_timeout_ms : DEFAULT_READ_TIMEOUT_MS;
-    s->idle_timeout = opts->idle_timeout_ms ? opts->idle_timeout_ms : DEFAULT_IDLE_TIMEOUT_MS;
-    s->max_conns = opts->max_connections ? opts->max_connections : DEFAULT_MAX_CONNECTIONS;
-    s->linger = s->read_timeout < LINGER_MAX_MS ? s->read_timeout : LINGER_MAX_MS;
+    server_init(s, loop, opts, handler, data);
 
     /* Bind and listen on our own socket first, so that the usual failures
      * (address in use, permission) are reported here, synchronously, before
@@ -1109,4 +1133,51 @@ void ws_httpd_stats(const struct ws_httpd *s, struct ws_httpd_stats *out)
 {
     *out = s->stats;
     out->active = s->nactive;
+}
+
+/* --- without a socket (httpd_int.h) ---------------------------------------- */
+
+int ws__httpd_feed(uv_loop_t *loop, const struct ws_httpd_opts *opts, const char *buf, size_t len,
+                   size_t chunk, ws_httpd_handler handler, void *data, struct ws__httpd_fed *out)
+{
+    static const struct ws_httpd_opts no_opts;
+    struct ws_httpd *s = calloc(1, sizeof(*s));
+    struct conn *c = calloc(1, sizeof(*c));
+    size_t off = 0;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (!s || !c) {
+        free(s);
+        free(c);
+        return WS_ENOMEM;
+    }
+    server_init(s, loop, opts ? opts : &no_opts, handler, data);
+    c->srv = s;
+    c->offline = out;
+    strcpy(c->remote, "offline");
+    ws_buf_init(&c->inbuf, 0);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    if (chunk == 0)
+        chunk = len ? len : 1;
+    /* As on_read: each read is appended and pumped, until nothing more is parsed. */
+    while (off < len && !c->no_more && !c->broken) {
+        size_t n = len - off < chunk ? len - off : chunk;
+        if (ws_buf_append(&c->inbuf, buf + off, n) < 0) {
+            rc = WS_ENOMEM;
+            break;
+        }
+        off += n;
+        conn_pump(c);
+    }
+    out->requests = s->stats.requests;
+    if (c->pending) /* a handler that broke the contract: do not leak its request */
+        req_free(c->pending);
+    req_free(c->cur);
+    req_free(c->ready);
+    ws_buf_free(&c->inbuf);
+    free(c);
+    free(s);
+    return rc;
 }

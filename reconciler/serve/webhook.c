@@ -462,7 +462,7 @@ static int fill_repo(struct ws_hook_event *e, const json_t *root)
         return set_str(&e->pusher, jstr(actor, "name"), jstr(actor, "slug"));
     }
     case WS_HOOK_GENERIC:
-        if ((rc = add_url(e, json_string_value(repo))) < 0)
+        if ((rc = add_url(e, json_string_length(repo) ? json_string_value(repo) : NULL)) < 0)
             return rc;
         return set_str(&e->pusher, jstr(root, "pusher"), NULL);
     case WS_HOOK_UNKNOWN:

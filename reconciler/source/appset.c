@@ -35,6 +35,8 @@ struct ctx {
 };
 
 static int vfail(const struct ctx *x, int code, int line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static int vfail(const struct ctx *x, int code, int line, const char *fmt, va_list ap)
 {
     char msg[sizeof(x->err->msg)];
     vsnprintf(msg, sizeof(msg), fmt, ap);

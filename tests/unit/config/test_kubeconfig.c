@@ -327,6 +327,10 @@ static const struct {
      {"cluster \"dev\"", "\"certificate-authority-data\"", "base64"}},
     {"err_bad_base64_key.yaml", NULL,
      {"user \"admin\"", "\"client-key-data\"", "base64"}},
+    /* Found by tests/fuzz/fuzz_kubeconfig.c: accepted before. */
+    {"err_empty_base64.yaml", NULL,
+     {"cluster \"dev\"", "\"certificate-authority-data\" holds no data"}},
+    {"err_server_no_host.yaml", NULL, {"cluster \"dev\"", "server \"https:///\" names no host"}},
     {"err_cert_without_key.yaml", NULL, {"user \"admin\"", "without a client key"}},
     {"err_key_without_cert.yaml", NULL,
      {"user \"admin\"", "without a client certificate"}},

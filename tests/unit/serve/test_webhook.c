@@ -491,6 +491,9 @@ static const struct err_case {
      "push event has no \"changes[1].toHash\""},
     {"err_generic-push-no-repository.json", {{"X-Wavesync-Event", "push"}}, WS_EINVAL,
      "push event has no \"repository\""},
+    /* Found by tests/fuzz/fuzz_webhook.c: "" was a repository URL. */
+    {"err_generic-push-empty-repository.json", {{"X-Wavesync-Event", "push"}}, WS_EINVAL,
+     "push event has no \"repository\""},
     /* A delivery with the same body but an ignored event type is fine. */
     {"err_github-push-no-after.json", {{"X-GitHub-Event", "watch"}}, 0, ""},
 };
