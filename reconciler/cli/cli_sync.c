@@ -911,7 +911,12 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
         goto out;
     }
     if (r.napps == 0) {
-        fprintf(stderr, "wavesync %s: no applications to sync\n", cmd);
+        fprintf(stderr, "wavesync %s: no applications to sync%s\n", cmd,
+                ci.dir ? "" : json_array_size(c.cat.invalid) ? " (none of them is valid)" : " (the applications "
+                                                                                       "folders hold none)");
+        /* a push that touches no application is fine; a whole catalog
+           without one valid Application is not a successful sync */
+        rc = ci.dir ? r.worst_exit : WS_EXIT_USAGE;
         if (junit) { /* CI publishes the report either way */
             char *x = ws_report_junit(r.reports);
             write_file(junit, x);

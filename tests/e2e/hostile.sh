@@ -134,6 +134,13 @@ ok $? "sync of each: exit 2, nothing created (no leaked ConfigMap, not even the 
 ! grep -rq "client-certificate-data\|BEGIN CERTIFICATE" "$E2E_DIR"/sync_*.out "$E2E_DIR"/sync_*.err
 ok $? "no kubeconfig content in any output"
 
+# an applications folder in which no file is a valid Application: not a sync that succeeded
+sed "s#path: apps}#path: storm}#" "$cfg" >"$E2E_DIR/notapps.yaml"
+run_ws notapps --config "$E2E_DIR/notapps.yaml" sync
+[ $rc -eq 2 ] && grep -q "no applications to sync (none of them is valid)" "$E2E_DIR/notapps.err" &&
+	grep -q "storm/all.yaml:[0-9]*: ConfigMap storm-0 is not an Application" "$E2E_DIR/notapps.err"
+ok $? "sync with no valid Application in the folder: exit 2, naming the files ($(grep -m1 -o 'no applications.*' "$E2E_DIR/notapps.err"))"
+
 # a 1 MB targetRevision: refused, the Application named, the revision cut
 run_ws bigrev --config "$cfg" sync bigrev
 [ $rc -eq 2 ] && [ "$(wc -c <"$E2E_DIR/bigrev.err")" -lt 4096 ] &&
