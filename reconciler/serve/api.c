@@ -527,7 +527,7 @@ static json_t *app_json(struct svc *s, const struct ws_app *a, int with_resource
     if (doc && st && (st->heal_attempts || st->heals))
         json_object_set_new(doc, "selfHealing", json_pack("{s:i, s:I, s:s?}", "attempts", st->heal_attempts, /* steals */
                                                        "total", (json_int_t)st->heals, "message",
-                                                       st->heal_message[0] ? st->heal_message : NULL));
+                                                       ws__track_heal_message(st)));
     if (doc && with_resources) {
         json_t *res = ws_live_resources(s->live, a->name);
         json_object_set_new(doc, "resources", res ? res : json_array()); /* steals */

@@ -155,6 +155,9 @@ void ws__track_app(struct svc *s, const char *app, const char *revision); /* NUL
 void ws__track_desired(struct svc *s, const char *app, struct ws_kube *kube, struct ws_sync *sync,
                        const char *revision);
 void ws__track_after_run(struct svc *s, const char *app);
+/* "self-heal backing off: …" while a fight lasts (brief Synced moments
+ * included), NULL once calm. */
+const char *ws__track_heal_message(const struct app_state *a);
 void ws__track_stop(struct svc *s);
 int ws__track_busy(const struct svc *s);
 void ws__track_free(struct svc *s);

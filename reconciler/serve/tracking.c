@@ -207,7 +207,8 @@ static void on_live_changed(const char *app, void *data)
             a->synced_since_ms = now;
         if (a->heal_attempts && now - a->synced_since_ms >= HEAL_CALM_MS)
             a->heal_attempts = 0;
-        a->heal_message[0] = '\0';
+        if (!a->heal_attempts) /* a fight's brief Synced moments do not end the backoff */
+            a->heal_message[0] = '\0';
         return;
     }
     if (a->synced_since_ms && now - a->synced_since_ms >= HEAL_CALM_MS)
@@ -250,6 +251,15 @@ static void on_live_changed(const char *app, void *data)
     }
     a->heal_due_ms = now + delay;
     a->heal_timer = ws_timer_start(s->loop, delay, on_heal_due, s);
+}
+
+const char *ws__track_heal_message(const struct app_state *a)
+{
+    /* Synced and calm for a while: whatever fight there was is over, even
+       if no event has come since to say so */
+    if (!a->heal_message[0] || (a->synced_since_ms && ws_now_ms() - a->synced_since_ms >= HEAL_CALM_MS))
+        return NULL;
+    return a->heal_message;
 }
 
 /* After a run: anything still drifted is looked at again (selfHeal may
