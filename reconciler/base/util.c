@@ -441,6 +441,31 @@ int ws_secret_eq(const char *given, size_t glen, const char *secret)
     return eq;
 }
 
+size_t ws_utf8_char(const char *s, size_t n, uint32_t *cp)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t len = u[0] < 0x80                ? 1
+                 : (u[0] & 0xE0) == 0xC0 ? 2
+                 : (u[0] & 0xF0) == 0xE0 ? 3
+                 : (u[0] & 0xF8) == 0xF0 ? 4
+                                           : 0;
+    uint32_t c;
+    if (len <= 1 || len > n) {
+        *cp = u[0];
+        return 1;
+    }
+    c = u[0] & (0x7Fu >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((u[i] & 0xC0) != 0x80) {
+            *cp = u[0];
+            return 1;
+        }
+        c = (c << 6) | (u[i] & 0x3F);
+    }
+    *cp = c;
+    return len;
+}
+
 void ws_str_quote_cut(char *out, size_t size, const char *s)
 {
     size_t n = 0, room = size - 5; /* the closing quote, "...", NUL */

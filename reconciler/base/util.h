@@ -90,6 +90,11 @@ int ws_secret_eq(const char *given, size_t glen, const char *secret);
  * "(none)". */
 void ws_str_quote_cut(char *out, size_t size, const char *s);
 
+/* The UTF-8 character at s (n > 0 bytes left): its length, and its code
+ * point in *cp; a stray or cut byte is a character of length 1 (its byte
+ * value), so a scan always moves on. */
+size_t ws_utf8_char(const char *s, size_t n, uint32_t *cp);
+
 /* Normalise a repository-relative path: strip "./" and trailing '/',
  * collapse "a/../b"; a path that leaves the root ("../x", "/etc") is an
  * error. Caller frees. */

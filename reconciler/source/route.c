@@ -142,27 +142,6 @@ static int dense_of(struct ws_route *r, uint32_t id, uint32_t *out)
 
 /* --- glob matching ----------------------------------------------------------- */
 
-/* Length of the UTF-8 character at s (1 for a stray byte), and its code point. */
-static size_t utf8_char(const char *s, size_t n, uint32_t *cp)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t len = u[0] < 0x80 ? 1 : (u[0] & 0xE0) == 0xC0 ? 2 : (u[0] & 0xF0) == 0xE0 ? 3 : (u[0] & 0xF8) == 0xF0 ? 4 : 0;
-    uint32_t c;
-    if (len <= 1 || len > n) {
-        *cp = u[0];
-        return 1;
-    }
-    c = u[0] & (0x7Fu >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((u[i] & 0xC0) != 0x80) {
-            *cp = u[0];
-            return 1;
-        }
-        c = (c << 6) | (u[i] & 0x3F);
-    }
-    *cp = c;
-    return len;
-}
 
 /* Length of the class "[...]" at p (p[0] == '['), or 0 when it is not closed
  * within the component. */
@@ -190,11 +169,11 @@ static bool class_has(const char *p, size_t len, uint32_t c)
         i++;
     }
     while (i < end) { /* a leading ']' is a member: class_len skipped it */
-        i += utf8_char(p + i, end - i, &lo);
+        i += ws_utf8_char(p + i, end - i, &lo);
         hi = lo;
         if (i + 1 < end && p[i] == '-') {
             i++;
-            i += utf8_char(p + i, end - i, &hi);
+            i += ws_utf8_char(p + i, end - i, &hi);
         }
         if (lo <= c && c <= hi)
             in = true;
@@ -217,11 +196,11 @@ static bool comp_match(const char *p, size_t pn, const char *s, size_t sn)
             }
             if (p[pi] == '?') {
                 pi++;
-                si += utf8_char(s + si, sn - si, &c);
+                si += ws_utf8_char(s + si, sn - si, &c);
                 continue;
             }
             if (p[pi] == '[' && (cl = class_len(p + pi, pn - pi)) > 0) {
-                size_t adv = utf8_char(s + si, sn - si, &c);
+                size_t adv = ws_utf8_char(s + si, sn - si, &c);
                 if (class_has(p + pi, cl, c)) {
                     pi += cl;
                     si += adv;
@@ -236,7 +215,7 @@ static bool comp_match(const char *p, size_t pn, const char *s, size_t sn)
         if (star_pi == SIZE_MAX)
             return false;
         pi = star_pi;
-        star_si += utf8_char(s + star_si, sn - star_si, &c);
+        star_si += ws_utf8_char(s + star_si, sn - star_si, &c);
         si = star_si;
     }
     while (pi < pn && p[pi] == '*')

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "base/log.h"
+#include "base/util.h"
 #include "source/route.h"
 
 #define MAX_PATHS 64
@@ -73,29 +74,6 @@ static bool rule_add(struct rule *r, const char *s, size_t n, bool globs)
     return true;
 }
 
-/* A UTF-8 character's length (1 for a stray byte) and code point, as route.c
- * reads characters for '?', '*' and classes. */
-static size_t uchar(const char *s, size_t n, uint32_t *cp)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t len = u[0] < 0x80 ? 1 : (u[0] & 0xE0) == 0xC0 ? 2 : (u[0] & 0xF0) == 0xE0 ? 3 : (u[0] & 0xF8) == 0xF0 ? 4 : 0;
-    uint32_t c;
-    if (len <= 1 || len > n) {
-        *cp = u[0];
-        return 1;
-    }
-    c = u[0] & (0x7Fu >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((u[i] & 0xC0) != 0x80) {
-            *cp = u[0];
-            return 1;
-        }
-        c = (c << 6) | (u[i] & 0x3F);
-    }
-    *cp = c;
-    return len;
-}
-
 /* "[...]": '!' or '^' negates, a ']' first is a member, a-b is a range.
  * Returns the class's length (0: not closed) and whether c is in it. */
 static size_t class_at(const char *p, size_t n, uint32_t c, bool *in)
@@ -113,11 +91,11 @@ static size_t class_at(const char *p, size_t n, uint32_t c, bool *in)
     if (end >= n)
         return 0;
     while (i < end) {
-        i += uchar(p + i, end - i, &lo);
+        i += ws_utf8_char(p + i, end - i, &lo);
         hi = lo;
         if (i + 1 < end && p[i] == '-') {
             i++;
-            i += uchar(p + i, end - i, &hi);
+            i += ws_utf8_char(p + i, end - i, &hi);
         }
         hit = hit || (lo <= c && c <= hi);
     }
@@ -136,7 +114,7 @@ static bool comp_ref(const char *p, size_t pn, const char *s, size_t sn)
         abort();
     for (size_t pi = pn + 1; pi-- > 0;) {
         for (size_t si = sn + 1; si-- > 0;) {
-            size_t adv = si < sn ? uchar(s + si, sn - si, &c) : 0, cl;
+            size_t adv = si < sn ? ws_utf8_char(s + si, sn - si, &c) : 0, cl;
             bool in = false, v;
             if (pi == pn)
                 v = si == sn;
