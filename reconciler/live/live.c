@@ -646,13 +646,14 @@ json_t *ws_live_resources(const struct ws_live *l, const char *app)
         struct tid_parts p;
         if (tid_split(tid, &p) < 0)
             continue;
-        json_array_append_new(out, json_pack("{s:s#, s:s, s:s#, s:s#, s:s, s:s, s:{s:s, s:s}, s:O, s:b}", /* steals */
+        /* "o" steals: a reference of our own to the kept differences, or a new empty list */
+        json_array_append_new(out, json_pack("{s:s#, s:s, s:s#, s:s#, s:s, s:s, s:{s:s, s:s}, s:o, s:b}", /* steals */
                                              "group", p.group, p.group_len, "version",
                                              slash ? slash + 1 : av, "kind", p.kind, p.kind_len,
                                              "namespace", p.ns, p.ns_len, "name", p.name, "status",
                                              ws_sync_status_str(d->status), "health", "status",
                                              ws_health_str(d->health), "message", d->message ? d->message : "",
-                                             "diff", d->diff ? d->diff : json_array(), "requiresPruning", 0));
+                                             "diff", d->diff ? json_incref(d->diff) : json_array(), "requiresPruning", 0));
     }
     it = 0;
     while (ws_map_next(&a->extra, &it, &tid, &v)) {
