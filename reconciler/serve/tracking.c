@@ -274,10 +274,7 @@ void ws__track_after_run(struct svc *s, const char *app)
 static int on_ignore(const char *app, const json_t *obj, const char *pointer, const char *manager, void *data)
 {
     const struct ws_app *def = ws__svc_app_def(data, app);
-    if (!def || !def->nignore)
-        return 0;
-    return manager ? ws_ignore_manager(def->ignore, def->nignore, obj, manager)
-                   : ws_ignore_path(def->ignore, def->nignore, obj, pointer);
+    return def ? ws_ignore_diff(def->ignore, def->nignore, obj, pointer, manager) : 0;
 }
 
 int ws__track_start(struct svc *s)

@@ -833,6 +833,12 @@ int ws_ignore_path(const struct ws_ignore_rule *rules, size_t n, const json_t *o
     return hit;
 }
 
+int ws_ignore_diff(const struct ws_ignore_rule *rules, size_t n, const json_t *obj, const char *pointer,
+                   const char *manager)
+{
+    return manager ? ws_ignore_manager(rules, n, obj, manager) : ws_ignore_path(rules, n, obj, pointer);
+}
+
 int ws_ignore_manager(const struct ws_ignore_rule *rules, size_t n, const json_t *obj,
                       const char *manager)
 {

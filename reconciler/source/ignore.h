@@ -107,6 +107,11 @@ int ws_ignore_path(const struct ws_ignore_rule *rules, size_t n, const json_t *o
 int ws_ignore_manager(const struct ws_ignore_rule *rules, size_t n, const json_t *obj,
                       const char *manager);
 
+/* The question a comparison asks (sync/compare.h's ignore callback): with
+ * manager NULL, ws_ignore_path; else ws_ignore_manager. */
+int ws_ignore_diff(const struct ws_ignore_rule *rules, size_t n, const json_t *obj, const char *pointer,
+                   const char *manager);
+
 /* 1 when a rule that applies to obj has at least one path (so
  * ws_ignore_respect could change it), else 0. */
 int ws_ignore_has_paths(const struct ws_ignore_rule *rules, size_t n, const json_t *obj);

@@ -17,8 +17,7 @@
 static int ignore_cb(const json_t *obj, const char *pointer, const char *manager, void *data)
 {
     const struct ws_app *app = data;
-    return manager ? ws_ignore_manager(app->ignore, app->nignore, obj, manager)
-                   : ws_ignore_path(app->ignore, app->nignore, obj, pointer);
+    return ws_ignore_diff(app->ignore, app->nignore, obj, pointer, manager);
 }
 
 /* Is live (as listed) what obj says, and Healthy? When not, the debug log
