@@ -12,6 +12,7 @@
 #include "source/app.h"
 #include "base/error.h"
 #include "base/proc.h"
+#include "config/config.h"
 
 struct ws_render_ctx {
     const char *repo_path;  /* local mirror of the source's repository */
@@ -23,6 +24,11 @@ struct ws_render_ctx {
     /* limits on each run of helm / kustomize (settings.tools); NULL = the
        defaults (120 s, 2 GiB, 60 s of CPU); max_output is max_bytes */
     const struct ws_proc_limits *helm_limits, *kustomize_limits;
+    /* wavesync.yaml (repositories and their credentials, plugins); may be
+       NULL in tests, then only Git sources without credentials render */
+    const struct ws_config *config;
+    const char *state_dir;  /* caches (chart archives, Helm indexes) live under it; may be NULL */
+    const struct ws_app *app; /* the Application being rendered (plugin environment) */
 };
 
 /* Which renderer a source needs. */

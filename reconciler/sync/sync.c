@@ -266,6 +266,9 @@ static void render_work(uv_work_t *w)
         ctx.app_name = app->name;
         ctx.namespace_ = app->dest_namespace;
         ctx.tmp_root = tmp;
+        ctx.config = job->opts->config;
+        ctx.state_dir = job->opts->state_dir;
+        ctx.app = app;
         if (job->opts->config) {
             ctx.helm_limits = &job->opts->config->settings.helm;
             ctx.kustomize_limits = &job->opts->config->settings.kustomize;
