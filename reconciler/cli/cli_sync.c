@@ -369,7 +369,7 @@ static const char *cluster_of(const struct ws_config *cfg, const struct ws_app *
 int ws_cli_apps(const struct ws_global_opts *g, int argc, char **argv)
 {
     static const char *const headers[] = {"NAME", "CLUSTER", "NAMESPACE", "REPO", "PATH", "REVISION",
-                                          "SYNC POLICY", "APPLICATIONSET"};
+                                          "SYNC POLICY", "APPLICATIONSET", "PARENT"};
     struct cli c;
     int rc;
     if (argc > 1) {
@@ -386,13 +386,14 @@ int ws_cli_apps(const struct ws_global_opts *g, int argc, char **argv)
             const char *cluster = cluster_of(&c.cfg, a);
             char path[1024], unmatched[512];
             json_array_append_new(list, /* steals */
-                                  json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:b, s:s, s:i, s:s?}",
+                                  json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:b, s:s, s:i, s:s?, s:s?}",
                                             "name", a->name, "repoURL", a->sources[0].repo_url, "path",
                                             a->sources[0].path, "targetRevision", a->sources[0].target_revision,
                                             "destinationServer", a->dest_server, "destinationName", a->dest_name,
                                             "cluster", cluster, "namespace", a->dest_namespace, "automated",
                                             a->automated, "prune", a->auto_prune, "file", a->file, "line", a->line,
-                                            "applicationSet", ws_catalog_generated_by(&c.cat, a->name)));
+                                            "applicationSet", ws_catalog_generated_by(&c.cat, a->name),
+                                            "parent", ws_catalog_parent(&c.cat, a->name)));
             /* several sources: the first, and how many more */
             snprintf(path, sizeof(path), "%s%s", a->sources[0].path[0] ? a->sources[0].path : ".",
                      a->nsources > 1 ? " (+more sources)" : "");
@@ -402,12 +403,12 @@ int ws_cli_apps(const struct ws_global_opts *g, int argc, char **argv)
                                  a->name, cluster ? cluster : unmatched, a->dest_namespace,
                                  repo ? repo->name : a->sources[0].repo_url, path, a->sources[0].target_revision,
                                  a->automated ? (a->auto_prune ? "automated, prune" : "automated") : "manual",
-                                 ws_catalog_generated_by(&c.cat, a->name)});
+                                 ws_catalog_generated_by(&c.cat, a->name), ws_catalog_parent(&c.cat, a->name)});
         }
         if (g->json_output) {
-            json_t *out = json_pack("{s:O, s:O, s:O, s:O, s:O?}", "applications", list, "sources", c.cat.sources,
-                                    "skipped", c.cat.skipped, "invalid", c.cat.invalid, "generated",
-                                    c.cat.generated);
+            json_t *out = json_pack("{s:O, s:O, s:O, s:O, s:O?, s:O?}", "applications", list, "sources",
+                                    c.cat.sources, "skipped", c.cat.skipped, "invalid", c.cat.invalid, "generated",
+                                    c.cat.generated, "children", c.cat.children);
             json_dumpf(out, stdout, JSON_INDENT(2));
             printf("\n");
             json_decref(out);
@@ -608,6 +609,26 @@ struct run {
     int quiet;
     uv_timer_t ticker;
     struct ws_sync **active;
+    struct child_group *groups; /* app of apps: children being synced for a parent */
+    size_t children_running;
+};
+
+/* App of apps: the Applications one child object of a parent stands for
+ * (an ApplicationSet: every Application it generated), synced together;
+ * the parent hears once all have ended. */
+struct child_group {
+    struct run *r;
+    struct ws_sync *parent; /* NULL once the parent ended */
+    char *name;
+    size_t left;
+    int failed;
+    char message[1024];
+    struct child_group *next;
+};
+
+struct child_run {
+    struct child_group *g;
+    struct ws_sync *sync;
 };
 
 static void run_next(struct run *r);
@@ -680,9 +701,141 @@ static int maybe_retry(struct run *r, size_t idx, int code, const char *result)
     return 1;
 }
 
+/* A sync ended: its children's groups no longer answer to it, and what it
+ * started for them stops (the parent has failed or been canceled). */
+static void orphan_children(struct run *r, struct ws_sync *s)
+{
+    for (struct child_group *g = r->groups; g; g = g->next)
+        if (g->parent == s)
+            g->parent = NULL;
+}
+
+static void group_unlink(struct run *r, struct child_group *g)
+{
+    for (struct child_group **p = &r->groups; *p; p = &(*p)->next)
+        if (*p == g) {
+            *p = g->next;
+            break;
+        }
+    free(g->name);
+    free(g);
+}
+
+static int exit_of_report(int code, const char *result)
+{
+    return code == 0 ? 0 : (result && strcmp(result, "Failed") == 0 && code != WS_EINVAL) ? WS_EXIT_FAILED
+                                                                                           : ws_cli_exit_for(code);
+}
+
+static void on_child_synced(struct ws_sync *s, int code, json_t *report, void *data)
+{
+    struct child_run *cr = data;
+    struct child_group *g = cr->g;
+    struct run *r = g->r;
+    const char *result = json_string_value(json_object_get(report, "result"));
+    const char *message = json_string_value(json_object_get(report, "message"));
+    orphan_children(r, s);
+    json_array_append(r->reports, report);
+    note_exit(r, exit_of_report(code, result));
+    if (code != 0 && !g->failed) {
+        g->failed = 1;
+        snprintf(g->message, sizeof(g->message), "%s: %s%s%s", ws_sync_app_name(s), result ? result : "Error",
+                 message && *message ? ": " : "", message ? message : "");
+    }
+    r->children_running--;
+    free(cr);
+    if (--g->left == 0) {
+        if (g->parent)
+            ws_sync_child_done(g->parent, g->name, !g->failed, g->message);
+        group_unlink(r, g);
+    }
+}
+
+/* App of apps: an application whose parent (or grandparent…) is in the run
+ * is synced by that parent, in its wave: not on its own as well. */
+static void drop_children(struct run *r)
+{
+    size_t i, j, n = 0;
+    for (i = 0; i < r->napps; i++) {
+        int under = 0;
+        const char *p = ws_catalog_parent(&r->c->cat, r->apps[i]->name);
+        for (size_t depth = 0; p && !under && depth < 16; p = ws_catalog_parent(&r->c->cat, p), depth++)
+            for (j = 0; j < r->napps && !under; j++)
+                under = strcmp(r->apps[j]->name, p) == 0;
+        if (under)
+            continue;
+        if (r->revisions)
+            r->revisions[n] = r->revisions[i];
+        r->apps[n++] = r->apps[i];
+    }
+    r->napps = n;
+}
+
+static int sync_child(struct ws_sync *parent, const char *kind, const char *name, void *data, struct ws_err *err)
+{
+    struct run *r = data;
+    const struct ws_catalog *cat = &r->c->cat;
+    struct child_group *g = calloc(1, sizeof(*g));
+    size_t i, started = 0;
+    int set = strcmp(kind, "ApplicationSet") == 0;
+    if (!g || !(g->name = strdup(name))) {
+        free(g);
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
+    g->r = r;
+    g->parent = parent;
+    g->left = 1; /* held while starting */
+    g->next = r->groups;
+    r->groups = g;
+    for (i = 0; i < cat->napps; i++) {
+        const struct ws_app *app = &cat->apps[i];
+        const char *by = ws_catalog_generated_by(cat, app->name);
+        struct ws_sync_opts o = r->opts;
+        struct child_run *cr;
+        struct ws_kube *k;
+        if (set ? !(by && strcmp(by, name) == 0) : strcmp(app->name, name) != 0)
+            continue;
+        if (!(cr = calloc(1, sizeof(*cr))))
+            break;
+        cr->g = g;
+        o.revision = NULL; /* the child's own targetRevision */
+        o.prune = 0;       /* and its own syncPolicy */
+        if (!(k = ws_clusters_for(&r->c->clusters, app, err)) ||
+            ws_sync_start(&cr->sync, &r->c->loop, k, app, &o, on_progress, on_child_synced, cr, err) < 0) {
+            free(cr);
+            ws_err_prefix(err, "%s %s", kind, app->name);
+            break;
+        }
+        g->left++;
+        started++;
+        r->children_running++;
+    }
+    if (i == cat->napps && !started) {
+        const char *why = set ? NULL : ws_catalog_invalid(cat, name);
+        if (why)
+            ws_err_set(err, WS_ECONFIG, "%s %s is not valid: %s", kind, name, why);
+        else
+            ws_err_set(err, WS_ECONFIG, "%s %s %s", kind, name,
+                       set ? "generated no Application" : "is not one of the applications wavesync knows");
+    }
+    if (i < cat->napps || !started) { /* what started still ends; the parent fails now */
+        g->parent = NULL;
+        if (--g->left == 0)
+            group_unlink(r, g);
+        return err->code ? err->code : WS_ECONFIG;
+    }
+    if (--g->left == 0) /* cannot happen: started > 0 */
+        group_unlink(r, g);
+    if (!r->quiet)
+        fprintf(stderr, "%s: syncing %s %s (%zu %s)\n", ws_sync_app_name(parent), kind, name, started,
+                ws_plural(started, "application", "applications"));
+    return 0;
+}
+
 static void on_synced(struct ws_sync *s, int code, json_t *report, void *data)
 {
     struct run *r = data;
+    orphan_children(r, s);
     const char *result = json_string_value(json_object_get(report, "result"));
     size_t idx = 0;
     for (size_t i = 0; i < r->napps; i++)
@@ -871,6 +1024,8 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
     r.opts.prune = prune;
     r.opts.dry_run = dry;
     r.opts.apply_all = apply_all;
+    r.opts.sync_child = sync_child;
+    r.opts.child_data = &r;
     if (wave_timeout)
         r.opts.wave_timeout_ms = wave_timeout;
     r.apps = calloc(c.cat.napps + (size_t)argc + 1, sizeof(*r.apps));
@@ -904,6 +1059,7 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
             r.apps[r.napps++] = a;
         }
     }
+    drop_children(&r);
     if (r.napps && (!(r.started = calloc(r.napps, 1)) || !(r.exit_of = calloc(r.napps, sizeof(*r.exit_of))) ||
                     ws_deps_build(&r.deps, r.apps, r.napps, &c.err) < 0)) {
         fprintf(stderr, "wavesync %s: %s\n", cmd, r.started && r.exit_of ? c.err.msg : "out of memory");
@@ -929,8 +1085,8 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
     if (!r.quiet && isatty(STDERR_FILENO))
         uv_timer_start(&r.ticker, on_tick, 2000, 2000);
     run_next(&r);
-    while (r.finished < r.napps) {
-        if (uv_run(&c.loop, UV_RUN_ONCE) == 0 && r.finished < r.napps) {
+    while (r.finished < r.napps || r.children_running) {
+        if (uv_run(&c.loop, UV_RUN_ONCE) == 0 && (r.finished < r.napps || r.children_running)) {
             /* nothing left to wait for, yet a sync has not ended: a bug;
              * say so rather than spin */
             fprintf(stderr, "wavesync %s: internal error: %zu sync(s) stalled\n", cmd, r.napps - r.finished);

@@ -650,6 +650,9 @@ static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *d
     struct job *j = data;
     struct svc *s = j->s;
     struct app_state *a = ws__svc_app(s, j->app);
+    const char *app_name = a ? a->name : "";
+    int64_t trigger = j->trigger;
+    int j_requeued = j->requeue;
     const char *result = json_string_value(json_object_get(report, "result"));
     const char *message = json_string_value(json_object_get(report, "message"));
     const char *commit = json_string_value(json_object_get(report, "revision"));
@@ -657,6 +660,7 @@ static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *d
     size_t i;
     char desc[256];
     j->sync = NULL;
+    ws__svc_parent_ended(s, sync);
     /* what this run applied is what the live state compares with from now on */
     if (!j->dry_run && j->kube && commit && !j->requeue)
         ws__track_desired(s, j->app, j->kube, sync, commit);
@@ -704,6 +708,8 @@ static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *d
     if (a)
         a->running = NULL;
     s->running--;
+    if (!j_requeued)
+        ws__svc_child_ended(s, app_name, trigger, result && strcmp(result, "Succeeded") == 0, message);
     ws__svc_schedule(s);
     if (a)
         ws__track_after_run(s, a->name);
@@ -814,6 +820,8 @@ static void fail_run(struct svc *s, struct job *j, const char *msg)
         snprintf(a->last_result, sizeof(a->last_result), "Error");
     }
     s->running--;
+    if (a)
+        ws__svc_child_ended(s, a->name, j->trigger, 0, msg);
     if (ws_store_run_finish(s->store, j->run, "Error", msg, rep, on_run_recorded, j) < 0)
         job_free(j);
     json_decref(rep);
@@ -958,6 +966,8 @@ static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *
     j->opts.config = s->cfg;
     j->opts.lua_health = s->lua;
     j->opts.force_conflicts = json_is_true(json_object_get(j->extra, "selfHeal"));
+    j->opts.sync_child = ws__svc_sync_child;
+    j->opts.child_data = s;
     if (s->live) {
         j->opts.live_unchanged = run_live_unchanged;
         j->opts.live_data = j;
@@ -993,12 +1003,18 @@ void ws__svc_schedule(struct svc *s)
 {
     if (s->backoff)
         return;
-    for (size_t i = 0; i < s->napps && !s->stopping && s->running < s->concurrency; i++) {
+    for (size_t i = 0; i < s->napps && !s->stopping; i++) {
         struct app_state *a = &s->apps[i];
         struct take_ctx *c;
         char why[1100];
         int block;
-        if (!a->pending || a->running || a->starting || (block = deps_block(s, a, why, sizeof(why))) == 1)
+        if (!a->pending || a->running || a->starting)
+            continue;
+        /* a child whose parent waits for it may start beyond the limit: the
+           parent holds a slot meanwhile (else a parent could wait forever) */
+        if (s->running >= s->concurrency && !ws__svc_awaited(s, a->name))
+            continue;
+        if ((block = deps_block(s, a, why, sizeof(why))) == 1)
             continue;
         if (!(c = calloc(1, sizeof(*c))) || !(c->app = strdup(a->name)) ||
             (block < 0 && !(c->refuse = strdup(why)))) {
@@ -1311,6 +1327,7 @@ out_loop:
         free(s.apps[i].retry_revision);
     }
     free(s.apps);
+    ws__svc_children_free(&s);
     free(s.buckets);
     ws__poll_free(&s);
     ws_lua_health_free(s.lua);

@@ -124,6 +124,7 @@ struct svc {
     struct ws_live *live;
     struct plan_job *plans_queued, *plans_running;
     struct poller *poll;       /* poll.c: the safety net for lost webhooks */
+    struct child_wait *child_waits; /* children.c: parents' syncs waiting for child runs */
 };
 
 /* serve.c — the service core; api.c calls into it, never the other way
@@ -137,6 +138,20 @@ void ws__svc_schedule(struct svc *s);
 /* Queue a run the service decided on (a retry, a self-heal): durable, then
  * pending; `what` (static) names it in the log. 0 or WS_ENOMEM. */
 int ws__svc_queue_run(struct svc *s, const struct ws_trigger_in *in, const char *what);
+/* children.c — app of apps. The sync engine's sync_child (data: the svc):
+ * queue a run of each Application the child object stands for, and answer
+ * the parent (ws_sync_child_done) once they have ended. */
+int ws__svc_sync_child(struct ws_sync *parent, const char *kind, const char *name, void *data,
+                       struct ws_err *err);
+/* A run of `app` (for `trigger`) ended: the parents waiting for it hear. */
+void ws__svc_child_ended(struct svc *s, const char *app, int64_t trigger, int ok, const char *message);
+/* A parent's run ended: nothing answers it any more. */
+void ws__svc_parent_ended(struct svc *s, struct ws_sync *parent);
+/* Does a running parent wait for a run of `app`? (It may start beyond the
+ * concurrency limit: the parent holds a slot while it waits.) */
+int ws__svc_awaited(const struct svc *s, const char *app);
+void ws__svc_children_free(struct svc *s);
+
 /* Stopping: finish once nothing is in flight any more (a worker just ended). */
 void ws__svc_maybe_finish(struct svc *s);
 const char *ws__svc_run_results(size_t i);

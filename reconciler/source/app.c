@@ -207,14 +207,25 @@ static int check_value_file(const struct actx *x, const char *chart, const char 
                             size_t i)
 {
     char shown[160], *joined = NULL, *clean = NULL;
+    const char *rel = vf;
     int rc;
     ws_str_quote_cut(shown, sizeof(shown), vf);
-    if (!*vf || vf[0] == '/' || strstr(vf, "://"))
+    if (vf[0] == '$') {
+        /* "$ref/path": a file of the repository of the source called ref,
+           relative to its root (Argo CD's multi-source values) */
+        const char *slash = strchr(vf, '/');
+        if (!slash || slash == vf + 1 || !slash[1])
+            return fail(x, line, "%s.valueFiles[%zu] %s: a reference to another source is \"$ref/path\"", w, i,
+                        shown);
+        rel = slash + 1;
+        chart = "";
+    }
+    if (!*rel || rel[0] == '/' || strstr(rel, "://"))
         return fail(x, line,
                     "%s.valueFiles[%zu] %s: only files of the repository may be values files (a path relative "
-                    "to spec.source.path); absolute paths and URLs are refused",
+                    "to spec.source.path, or \"$ref/path\" in another source); absolute paths and URLs are refused",
                     w, i, shown);
-    if (asprintf(&joined, "%s/%s", chart && *chart ? chart : ".", vf) < 0)
+    if (asprintf(&joined, "%s/%s", chart && *chart ? chart : ".", rel) < 0)
         return nomem(x);
     rc = ws_repo_path_clean(&clean, joined);
     free(joined);
@@ -224,6 +235,28 @@ static int check_value_file(const struct actx *x, const char *chart, const char 
     if (rc < 0)
         return fail(x, line, "%s.valueFiles[%zu] %s escapes the repository", w, i, shown);
     return 0;
+}
+
+int ws_app_source_ref_only(const struct ws_app_source *s)
+{
+    return s->ref && !s->has_path && !s->chart;
+}
+
+int ws_app_value_ref(const struct ws_app *a, const char *vf, const struct ws_app_source **out,
+                     const char **path)
+{
+    const char *slash = vf && vf[0] == '$' ? strchr(vf, '/') : NULL;
+    size_t n, i;
+    if (!slash)
+        return WS_ENOTFOUND;
+    n = (size_t)(slash - vf - 1);
+    for (i = 0; i < a->nsources; i++)
+        if (a->sources[i].ref && strlen(a->sources[i].ref) == n && memcmp(a->sources[i].ref, vf + 1, n) == 0) {
+            *out = &a->sources[i];
+            *path = slash + 1;
+            return 0;
+        }
+    return WS_ENOTFOUND;
 }
 
 static int parse_helm_parameters(const struct actx *x, struct ws_app_source *s,
@@ -272,7 +305,8 @@ static int parse_helm(const struct actx *x, struct ws_app_source *s, const json_
     if ((rc = get_str(x, &s->helm_release_name, h, hpos, "releaseName", w)) < 0 ||
         (rc = get_list(x, &files, h, hpos, "valueFiles", w)) < 0 ||
         (rc = get_list(x, &params, h, hpos, "parameters", w)) < 0 ||
-        (rc = get_map(x, &obj, h, hpos, "valuesObject", w)) < 0)
+        (rc = get_map(x, &obj, h, hpos, "valuesObject", w)) < 0 ||
+        (rc = get_bool(x, &s->helm_ignore_missing, h, hpos, "ignoreMissingValueFiles", w)) < 0)
         return rc;
     if (files) {
         if (!(s->helm_value_files = calloc(json_array_size(files) + 1, sizeof(char *))))
@@ -338,8 +372,18 @@ static int parse_source(const struct actx *x, struct ws_app_source *s, const jso
         return fail(x, ws_yaml_line(spos), "%s must be a mapping", where);
     if ((rc = get_str(x, &s->repo_url, src, spos, "repoURL", where)) < 0 ||
         (rc = get_str(x, &s->chart, src, spos, "chart", where)) < 0 ||
+        (rc = get_str(x, &s->ref, src, spos, "ref", where)) < 0 ||
         (rc = get_str(x, &path, src, spos, "path", where)) < 0)
         return rc;
+    s->has_path = path != NULL;
+    if (s->ref && (!*s->ref || strspn(s->ref, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+                                   strlen(s->ref))) {
+        char shown[96];
+        free(path);
+        ws_str_quote_cut(shown, sizeof(shown), s->ref);
+        return fail(x, ws_yaml_key_line(spos, "ref"), "%s.ref %s: a ref is letters, digits, '-' and '_'", where,
+                    shown);
+    }
     if (!s->repo_url) {
         free(path);
         return fail(x, ws_yaml_line(spos), "%s.repoURL is required", where);
@@ -395,6 +439,38 @@ static int parse_source(const struct actx *x, struct ws_app_source *s, const jso
     return 0;
 }
 
+/* Every ref is named once, and every "$ref/…" values file names one. */
+static int check_refs(const struct actx *x, const struct ws_app *a, const json_t *spos, int single)
+{
+    size_t i, j;
+    char where[48];
+    for (i = 0; i < a->nsources; i++) {
+        const struct ws_app_source *s = &a->sources[i];
+        const json_t *ipos = single ? ws_yaml_pos_child(spos, "source")
+                                    : ws_yaml_pos_item(ws_yaml_pos_child(spos, "sources"), i);
+        for (j = 0; s->ref && j < i; j++)
+            if (a->sources[j].ref && strcmp(a->sources[j].ref, s->ref) == 0)
+                return fail(x, ws_yaml_key_line(ipos, "ref"), "spec.sources[%zu].ref \"%s\" is also spec.sources[%zu]'s",
+                            i, s->ref, j);
+        for (j = 0; s->helm_value_files && s->helm_value_files[j]; j++) {
+            const struct ws_app_source *to;
+            const char *path, *vf = s->helm_value_files[j];
+            char shown[160];
+            if (vf[0] != '$' || ws_app_value_ref(a, vf, &to, &path) == 0)
+                continue;
+            ws_str_quote_cut(shown, sizeof(shown), vf);
+            if (single)
+                snprintf(where, sizeof(where), "spec.source");
+            else
+                snprintf(where, sizeof(where), "spec.sources[%zu]", i);
+            return fail(x, ws_yaml_line(ws_yaml_pos_item(ws_yaml_pos_child(ws_yaml_pos_child(ipos, "helm"), "valueFiles"), j)),
+                        "%s.helm.valueFiles[%zu] %s names no source: give one of spec.sources `ref: %.*s`",
+                        where, j, shown, (int)strcspn(vf + 1, "/"), vf + 1);
+        }
+    }
+    return 0;
+}
+
 static int parse_sources(const struct actx *x, struct ws_app *a, const json_t *spec,
                          const json_t *spos)
 {
@@ -412,15 +488,18 @@ static int parse_sources(const struct actx *x, struct ws_app *a, const json_t *s
     a->nsources = one ? 1 : json_array_size(many);
     if (!(a->sources = calloc(a->nsources, sizeof(*a->sources))))
         return nomem(x);
-    if (one)
-        return parse_source(x, &a->sources[0], one, ws_yaml_pos_child(spos, "source"), "spec.source");
-    json_array_foreach(many, i, v) {
-        snprintf(where, sizeof(where), "spec.sources[%zu]", i);
-        if ((rc = parse_source(x, &a->sources[i], v, ws_yaml_pos_item(ws_yaml_pos_child(spos, "sources"), i),
-                               where)) < 0)
+    if (one) {
+        if ((rc = parse_source(x, &a->sources[0], one, ws_yaml_pos_child(spos, "source"), "spec.source")) < 0)
             return rc;
+    } else {
+        json_array_foreach(many, i, v) {
+            snprintf(where, sizeof(where), "spec.sources[%zu]", i);
+            if ((rc = parse_source(x, &a->sources[i], v,
+                                   ws_yaml_pos_item(ws_yaml_pos_child(spos, "sources"), i), where)) < 0)
+                return rc;
+        }
     }
-    return 0;
+    return check_refs(x, a, spos, one != NULL);
 }
 
 /* --- destination, sync policy, annotations -------------------------------------- */
@@ -715,6 +794,7 @@ static void source_free(struct ws_app_source *s)
     free(s->target_revision);
     free(s->path);
     free(s->chart);
+    free(s->ref);
     free(s->include);
     free(s->exclude);
     free(s->helm_release_name);

@@ -18,16 +18,21 @@ struct ws_app_source {
     char *repo_url;
     char *target_revision; /* "HEAD" when empty */
     char *path;            /* normalised, relative to the repository root ("" = root); never escapes */
-    char *chart;           /* Helm chart name from a Helm repository (not supported: error at render) */
+    char *chart;           /* Helm chart name from a Helm repository */
+    char *ref;             /* spec.sources[].ref: other sources' valueFiles say "$ref/path" for a file
+                              of this source's repository; NULL when not set */
+    int has_path;          /* path was written (a ref source without path or chart renders nothing) */
     /* directory */
     int recurse;
     char *include;         /* glob, e.g. "*.yaml" or "{a.yaml,b.yaml}"; NULL = all manifests */
     char *exclude;
     /* helm */
     char *helm_release_name;
-    char **helm_value_files; /* NULL-terminated, relative to path */
+    char **helm_value_files; /* NULL-terminated, relative to path, or "$ref/path" (relative to the
+                                root of the repository of the source whose ref is `ref`) */
     json_t *helm_parameters; /* [{name, value}] or NULL */
     char *helm_values;       /* inline values (YAML text) or NULL */
+    int helm_ignore_missing; /* helm.ignoreMissingValueFiles */
     /* kustomize */
     char *kustomize_name_prefix, *kustomize_name_suffix;
     json_t *kustomize_images; /* ["name=new:tag", …] or NULL */
@@ -57,6 +62,17 @@ struct ws_app {
     size_t nignore;
     size_t def_dir;      /* set by the catalog: which configured applications folder `file` is in */
 };
+
+/* Whether the source renders nothing by itself: a `ref` source without a
+ * path or chart, only there for other sources' "$ref/…" values files (as in
+ * Argo CD). */
+int ws_app_source_ref_only(const struct ws_app_source *s);
+
+/* For a values file "$ref/path": the source whose ref is `ref` in *out and
+ * the repository-relative path in *path (borrowed from vf). 0, or
+ * WS_ENOTFOUND when vf is not a "$…/" reference or names no source. */
+int ws_app_value_ref(const struct ws_app *a, const char *vf, const struct ws_app_source **out,
+                     const char **path);
 
 /* Parse an Application from one YAML document (`obj`, with its position
  * mirror `pos` from yaml.h, may be NULL). `file` names the source file.

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "source/appset.h"
+#include "source/render.h"
 #include "git/git.h"
 #include "base/util.h"
 #include "base/yaml.h"
@@ -23,6 +24,8 @@ void ws_catalog_free(struct ws_catalog *c)
     json_decref(c->invalid);
     json_decref(c->generated);
     json_decref(c->generator_sources);
+    json_decref(c->children);
+    json_decref(c->parent_sources);
     memset(c, 0, sizeof(*c));
 }
 
@@ -42,6 +45,18 @@ const char *ws_catalog_invalid(const struct ws_catalog *c, const char *name)
         const char *n = json_string_value(json_object_get(e, "name"));
         if (n && strcmp(n, name) == 0 && !json_object_get(e, "kind"))
             return json_string_value(json_object_get(e, "error"));
+    }
+    return NULL;
+}
+
+const char *ws_catalog_parent(const struct ws_catalog *c, const char *name)
+{
+    json_t *e;
+    size_t i;
+    json_array_foreach(c->children, i, e) {
+        const char *n = json_string_value(json_object_get(e, "application"));
+        if (n && strcmp(n, name) == 0)
+            return json_string_value(json_object_get(e, "parent"));
     }
     return NULL;
 }
@@ -394,14 +409,15 @@ static int generate(struct loader *l, const struct pending *p, const struct ws_a
     return rc;
 }
 
-static int generate_all(struct loader *l, struct ws_err *err)
+/* Generate l->sets[from..]. */
+static int generate_range(struct loader *l, size_t from, struct ws_err *err)
 {
     const struct ws_config *cfg = l->cfg;
     struct ws_appset_cluster *clusters = NULL;
     struct ws_appset_git git = {gen_list, gen_read, l};
     struct ws_appset_env env = {NULL, 0, &git, 0};
     int rc = 0;
-    if (l->nsets == 0)
+    if (l->nsets <= from)
         return 0;
     if (cfg->nclusters && !(clusters = calloc(cfg->nclusters, sizeof(*clusters))))
         return ws_err_set(err, WS_ENOMEM, "out of memory");
@@ -412,9 +428,189 @@ static int generate_all(struct loader *l, struct ws_err *err)
     }
     env.clusters = clusters;
     env.nclusters = cfg->nclusters;
-    for (size_t i = 0; i < l->nsets && rc == 0; i++)
+    for (size_t i = from; i < l->nsets && rc == 0; i++)
         rc = generate(l, &l->sets[i], &env, err);
     free(clusters);
+    return rc;
+}
+
+/* --- app of apps ------------------------------------------------------------------------- */
+
+#define CHILDREN_MAX_DEPTH 8
+
+/* How many parents up from `name`; *cycle set when `child` is among them
+ * (or is name itself). */
+static size_t ancestry(const struct ws_catalog *c, const char *name, const char *child, int *cycle)
+{
+    size_t depth = 0;
+    *cycle = strcmp(name, child) == 0;
+    for (const char *p = ws_catalog_parent(c, name); p && depth <= CHILDREN_MAX_DEPTH;
+         p = ws_catalog_parent(c, p)) {
+        depth++;
+        if (strcmp(p, child) == 0)
+            *cycle = 1;
+    }
+    return depth;
+}
+
+/* Does a manifest under the source's path mention argoproj.io? Rendering
+ * (helm, kustomize) only where it may define Applications. */
+static int may_define_apps(const char *mirror, const char *commit, const struct ws_app_source *src)
+{
+    struct ws_git_files files = {0};
+    struct ws_err e;
+    int hit = 0;
+    ws_err_clear(&e);
+    if (ws_git_read_dir(&files, mirror, commit, src->path, 1, NULL, NULL, CATALOG_MAX_BYTES, &e) < 0)
+        return 1; /* let the render say what is wrong */
+    for (size_t i = 0; i < files.n && !hit; i++)
+        hit = strstr(files.v[i].data, "argoproj.io") != NULL;
+    ws_git_files_free(&files);
+    return hit;
+}
+
+/* Add one child Application object of `parent` (already parsed or not). */
+static int add_child(struct loader *l, const char *parent, const char *file, int line, const json_t *obj,
+                     struct ws_err *err)
+{
+    struct ws_catalog *c = l->cat;
+    const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+    struct ws_app app;
+    struct ws_err e;
+    char *msg = NULL;
+    int rc, cycle = 0;
+    ws_err_clear(&e);
+    if (name && strcmp(name, parent) == 0)
+        return 0; /* an Application that defines itself (it manages its own definition) */
+    if (name && ws_catalog_find(c, name) && ancestry(c, parent, name, &cycle) < CHILDREN_MAX_DEPTH && !cycle) {
+        /* also read from an applications folder (or another parent): the
+           same Application; the first definition wins, the parent syncs it */
+        const char *had = ws_catalog_parent(c, name);
+        if (!had)
+            json_array_append_new(c->children, /* steals */
+                                  json_pack("{s:s, s:s}", "application", name, "parent", parent));
+        else if (strcmp(had, parent) != 0) {
+            char *m = NULL;
+            if (asprintf(&m, "%s:%d: Application \"%s\" defines Application \"%s\", which Application \"%s\" "
+                             "defines already: it stays %s's child", file, line, parent, name, had, had) >= 0)
+                mark_invalid(c, file, NULL, "children", m);
+            free(m);
+        }
+        return 0;
+    }
+    if (name && ancestry(c, parent, name, &cycle) >= CHILDREN_MAX_DEPTH)
+        rc = ws_err_set(&e, WS_ECONFIG, "Application \"%s\" (defined by Application \"%s\"): applications nest "
+                                        "deeper than %d levels", name, parent, CHILDREN_MAX_DEPTH);
+    else if (cycle)
+        rc = ws_err_set(&e, WS_ECONFIG, "Application \"%s\" is defined by its own child Application \"%s\": "
+                                        "a cycle of applications is refused", name, parent);
+    else if ((rc = ws_app_parse(&app, obj, NULL, file, &e)) == 0) {
+        app.line = line;
+        rc = add_app(c, l->cfg, &app, SIZE_MAX, NULL, &e);
+    }
+    if (rc == WS_ENOMEM)
+        return ws_err_set(err, rc, "out of memory");
+    if (rc < 0) {
+        if (asprintf(&msg, "%s (defined by Application \"%s\", %s:%d)", e.msg, parent, file, line) < 0)
+            msg = NULL;
+        mark_invalid(c, file, name, NULL, msg ? msg : e.msg);
+        free(msg);
+        return 0;
+    }
+    json_array_append_new(c->children, json_pack("{s:s, s:s}", "application", name, "parent", parent)); /* steals */
+    return 0;
+}
+
+/* Render c->apps[i] where it may define Applications, and add them. */
+static int children_of(struct loader *l, size_t i, struct ws_err *err)
+{
+    struct ws_catalog *c = l->cat;
+    const struct ws_config *cfg = l->cfg;
+    char *parent = strdup(c->apps[i].name), *file = strdup(c->apps[i].file ? c->apps[i].file : "?");
+    char *tmp = NULL, commit[41];
+    int line = c->apps[i].line, rc = 0;
+    json_t *objects = json_array(), *o;
+    size_t s, k, sets_before = l->nsets, napps_before;
+    if (!parent || !file || !objects || asprintf(&tmp, "%s/tmp", cfg->settings.state_dir) < 0) {
+        tmp = NULL;
+        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (s = 0; s < c->apps[i].nsources && rc == 0; s++) {
+        const struct ws_app *app = &c->apps[i]; /* again: add_app moves c->apps */
+        const struct ws_app_source *src = &app->sources[s];
+        const struct ws_repo *repo = ws_config_repo_by_url(cfg, src->repo_url);
+        struct ws_render_ctx ctx = {0};
+        const char *mirror;
+        struct ws_err e;
+        ws_err_clear(&e);
+        if (ws_app_source_ref_only(src) || src->chart || !repo)
+            continue;
+        if ((rc = mirror_for(l, &mirror, repo, err)) < 0)
+            goto out;
+        if (ws_git_resolve(commit, mirror, src->target_revision, &e) < 0 || !may_define_apps(mirror, commit, src))
+            continue; /* a revision that does not resolve is the sync's to report */
+        json_array_append_new(c->parent_sources, /* steals */
+                              json_pack("{s:s, s:s, s:s, s:s}", "parent", parent, "repository", repo->name,
+                                        "revision", src->target_revision, "path", src->path));
+        ctx.repo_path = mirror;
+        ctx.commit = commit;
+        ctx.app_name = app->name;
+        ctx.namespace_ = app->dest_namespace;
+        ctx.tmp_root = tmp;
+        ctx.config = cfg;
+        ctx.state_dir = cfg->settings.state_dir;
+        ctx.app = app;
+        ctx.helm_limits = &cfg->settings.helm;
+        ctx.kustomize_limits = &cfg->settings.kustomize;
+        if (ws_render_source(objects, &ctx, src, &e) < 0) {
+            char *msg = NULL;
+            if (asprintf(&msg, "%s:%d: Application \"%s\": cannot read the Applications it defines: %s", file, line,
+                         parent, e.msg) < 0)
+                msg = NULL;
+            mark_invalid(c, file, parent, "children", msg ? msg : e.msg);
+            free(msg);
+            json_array_clear(objects);
+            goto out;
+        }
+    }
+    json_array_foreach(objects, k, o) {
+        const char *kind = json_string_value(json_object_get(o, "kind"));
+        const char *av = json_string_value(json_object_get(o, "apiVersion"));
+        if (!kind || !av || strncmp(av, "argoproj.io/", 12) != 0)
+            continue;
+        if (strcmp(kind, "Application") == 0 && (rc = add_child(l, parent, file, line, o, err)) < 0)
+            goto out;
+        if (strcmp(kind, "ApplicationSet") == 0) {
+            struct ws_yaml_doc doc = {0};
+            doc.value = o;
+            if (keep_appset(l, &doc, file, SIZE_MAX) < 0) {
+                rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+                goto out;
+            }
+        }
+    }
+    /* ApplicationSets among the children: what they generate is a child too */
+    napps_before = c->napps;
+    if ((rc = generate_range(l, sets_before, err)) < 0)
+        goto out;
+    for (k = napps_before; k < c->napps; k++)
+        json_array_append_new(c->children, /* steals */
+                              json_pack("{s:s, s:s}", "application", c->apps[k].name, "parent", parent));
+out:
+    json_decref(objects);
+    free(parent);
+    free(file);
+    free(tmp);
+    return rc;
+}
+
+/* Every application, and each child as it is added (the list grows). */
+static int expand_children(struct loader *l, struct ws_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < l->cat->napps && rc == 0; i++)
+        rc = children_of(l, i, err);
     return rc;
 }
 
@@ -433,7 +629,10 @@ int ws_catalog_load(struct ws_catalog *out, const struct ws_config *cfg, int64_t
     out->invalid = json_array();
     out->generated = json_array();
     out->generator_sources = json_array();
+    out->children = json_array();
+    out->parent_sources = json_array();
     if (!out->skipped || !out->sources || !out->invalid || !out->generated || !out->generator_sources ||
+        !out->children || !out->parent_sources ||
         asprintf(&l.cache, "%s/repos", cfg->settings.state_dir) < 0 ||
         (cfg->nrepos && !(l.mirrors = calloc(cfg->nrepos, sizeof(*l.mirrors))))) {
         l.cache = NULL;
@@ -460,7 +659,9 @@ int ws_catalog_load(struct ws_catalog *out, const struct ws_config *cfg, int64_t
         }
     }
     if (rc == 0)
-        rc = generate_all(&l, err);
+        rc = generate_range(&l, 0, err);
+    if (rc == 0)
+        rc = expand_children(&l, err);
     loader_free(&l);
     if (rc < 0)
         ws_catalog_free(out);

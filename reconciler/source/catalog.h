@@ -22,6 +22,10 @@ struct ws_catalog {
                           generated (file:line is the ApplicationSet's, as in the app) */
     json_t *generator_sources; /* [{applicationSet, file, repository, revision, commit}] what the git
                                   generators read: a push there changes what is generated */
+    json_t *children;  /* [{application, parent}] app of apps: Applications that another one's
+                          manifests define (directly, or through an ApplicationSet there) */
+    json_t *parent_sources; /* [{parent, repository, revision, path}] where those manifests come from:
+                               a push there changes the children */
 };
 
 /* Mirror each applications[] repository into state_dir/repos, read its folder
@@ -37,6 +41,12 @@ struct ws_catalog {
  * nothing; its generated Applications are validated as written ones are,
  * with file:line the ApplicationSet's. Errors are returned only for what
  * stops everything (git unreachable, the configuration).
+ * App of apps: then every Application whose source may define more
+ * (a manifest under its path mentions argoproj.io) is rendered
+ * (render.h) and the Applications and ApplicationSets among its objects
+ * are added as its children (children[], their file:line the parent's,
+ * def_dir SIZE_MAX), recursively, up to a depth of 8; a cycle, a child that
+ * does not parse or a parent that does not render goes to `invalid`.
  * Mirrors fetched at or after `since` (Unix seconds; 0 = always fetch) are
  * read as they are. Each app's def_dir is the index of the cfg->app_dirs
  * entry it was read from. */
@@ -46,6 +56,10 @@ void ws_catalog_free(struct ws_catalog *c);
 const struct ws_app *ws_catalog_find(const struct ws_catalog *c, const char *name);
 /* The error recorded for an invalid Application called `name`, or NULL. */
 const char *ws_catalog_invalid(const struct ws_catalog *c, const char *name);
+/* App of apps: the Application whose manifests define `name`, or NULL.
+ * Borrowed from c. */
+const char *ws_catalog_parent(const struct ws_catalog *c, const char *name);
+
 /* The ApplicationSet that generated the Application `name`, or NULL for a
  * written one. Borrowed from c. */
 const char *ws_catalog_generated_by(const struct ws_catalog *c, const char *name);

@@ -33,6 +33,31 @@ static const struct ws_repo *def_repo(const struct ws_config *cfg, const struct 
                                        : NULL;
 }
 
+/* Argo CD's rules for source s, plus, for a `ref` source, the files other
+ * sources read from it as "$ref/path" values files (a ref source without
+ * a path is only those files, not its whole repository). */
+static int add_source(struct ws_route *route, const struct ws_app *app, size_t s, uint32_t id,
+                      struct ws_err *err)
+{
+    const struct ws_app_source *src = &app->sources[s];
+    size_t i, j;
+    int rc;
+    if (!ws_app_source_ref_only(src) &&
+        (rc = ws_route_add_source(route, src->path, app->manifest_generate_paths, id, err)) < 0)
+        return rc;
+    for (i = 0; src->ref && i < app->nsources; i++)
+        for (j = 0; app->sources[i].helm_value_files && app->sources[i].helm_value_files[j]; j++) {
+            const struct ws_app_source *to = NULL;
+            const char *path = NULL;
+            if (ws_app_value_ref(app, app->sources[i].helm_value_files[j], &to, &path) == 0 && to == src &&
+                (rc = ws_route_add_file(route, path, id)) < 0)
+                return rc == WS_ENOMEM ? ws_err_set(err, rc, "out of memory")
+                                       : ws_err_set(err, rc, "values file \"%s\" cannot be routed",
+                                                    app->sources[i].helm_value_files[j]);
+        }
+    return 0;
+}
+
 int ws_push_index_build(struct ws_push_index **out, const struct ws_config *cfg,
                         const struct ws_catalog *cat, struct ws_err *err)
 {
@@ -66,9 +91,7 @@ int ws_push_index_build(struct ws_push_index **out, const struct ws_config *cfg,
             const struct ws_app *app = &cat->apps[a];
             for (s = 0; s < app->nsources && rc == 0; s++)
                 if (same_repo(app->sources[s].repo_url, repo) &&
-                    (rc = ws_route_add_source(ix->routes[r], app->sources[s].path,
-                                              app->manifest_generate_paths,
-                                              ix->first[a] + 1 + (uint32_t)s, err)) < 0)
+                    (rc = add_source(ix->routes[r], app, s, ix->first[a] + 1 + (uint32_t)s, err)) < 0)
                     ws_err_prefix(err, "%s:%d: Application \"%s\"", app->file, app->line, app->name);
             if (rc == 0 && def_repo(cfg, app) == repo &&
                 ws_route_add_file(ix->routes[r], app->file, ix->first[a]) < 0)
@@ -188,6 +211,21 @@ int ws_push_defs_changed(const struct ws_push_index *ix, const struct ws_repo *r
         if (name && strcmp(name, repo->name) == 0 && ws_push_ref_tracks(rev, ref, default_branch) &&
             (changes->all || json_array_size(changes->paths)))
             return 1;
+    }
+    /* app of apps: a parent's manifests define its children */
+    json_array_foreach(ix->cat->parent_sources, k, g) {
+        const char *name = json_string_value(json_object_get(g, "repository"));
+        const char *rev = json_string_value(json_object_get(g, "revision"));
+        const char *dir = json_string_value(json_object_get(g, "path"));
+        json_t *p;
+        size_t j;
+        if (!name || strcmp(name, repo->name) != 0 || !ws_push_ref_tracks(rev, ref, default_branch))
+            continue;
+        if (changes->all)
+            return 1;
+        json_array_foreach(changes->paths, j, p)
+            if (under(json_string_value(p), dir ? dir : ""))
+                return 1;
     }
     for (size_t i = 0; i < ix->cfg->napp_dirs; i++) {
         const struct ws_app_dir *d = &ix->cfg->app_dirs[i];

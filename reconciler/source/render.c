@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "git/git.h"
 #include "base/log.h"
@@ -14,6 +15,7 @@
 
 #define RENDER_MAX_BYTES (64u << 20)
 #define EDIT_MAX_OUTPUT (1u << 20)
+#define REF_VALUES_MAX (8u << 20)
 
 static int has_file(const struct ws_render_ctx *ctx, const char *dir, const char *name,
                     struct ws_err *err)
@@ -177,6 +179,61 @@ static int render_kustomize(json_t *objects, const struct ws_render_ctx *ctx,
     }
 }
 
+/* A "$ref/path" values file: read at the ref source's commit and written
+ * into the exported chart folder; *out is its path there, or "" when it is
+ * missing and helm.ignoreMissingValueFiles is set. */
+static int ref_values_file(char **out, const struct ws_render_ctx *ctx, const struct ws_app_source *src,
+                           const char *vf, const char *dir, size_t i, struct ws_err *err)
+{
+    const struct ws_app_source *to = NULL;
+    const struct ws_render_ref *ref = NULL;
+    const char *path = NULL;
+    char *data = NULL;
+    size_t len = 0, k;
+    FILE *f;
+    int rc;
+    *out = NULL;
+    if (!ctx->app || ws_app_value_ref(ctx->app, vf, &to, &path) < 0)
+        return ws_err_set(err, WS_EINVAL, "Application \"%s\": values file \"%s\" names no source", ctx->app_name,
+                          vf);
+    for (k = 0; k < ctx->nrefs && !ref; k++)
+        if (ctx->refs[k].src == to)
+            ref = &ctx->refs[k];
+    if (!ref)
+        return ws_err_set(err, WS_EINVAL, "Application \"%s\": ref \"%s\" was not resolved", ctx->app_name, to->ref);
+    rc = ws_git_read_file(&data, &len, ref->repo_path, ref->commit, path, REF_VALUES_MAX, err);
+    if (rc == WS_ENOTFOUND && src->helm_ignore_missing) {
+        ws_err_clear(err);
+        return (*out = strdup("")) ? 0 : ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
+    if (rc < 0) {
+        ws_err_set(err, rc == WS_ENOTFOUND ? WS_ENOTFOUND : rc,
+                   "Application \"%s\": values file \"%s\": %s has no file %s at %.12s", ctx->app_name, vf,
+                   to->repo_url, path, ref->commit);
+        return rc == WS_ENOTFOUND ? WS_EINVAL : rc;
+    }
+    if (asprintf(out, "%s/.wavesync-ref-values-%zu.yaml", dir, i) < 0) {
+        free(data);
+        *out = NULL;
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
+    if (!(f = fopen(*out, "w")) || fwrite(data, 1, len, f) != len) {
+        if (f)
+            fclose(f);
+        free(data);
+        free(*out);
+        *out = NULL;
+        return ws_err_set(err, WS_EIO, "Application \"%s\": cannot write values file \"%s\"", ctx->app_name, vf);
+    }
+    free(data);
+    if (fclose(f) != 0) {
+        free(*out);
+        *out = NULL;
+        return ws_err_set(err, WS_EIO, "Application \"%s\": cannot write values file \"%s\"", ctx->app_name, vf);
+    }
+    return 0;
+}
+
 static int render_helm(json_t *objects, const struct ws_render_ctx *ctx,
                        const struct ws_app_source *src, const char *dir, struct ws_err *err)
 {
@@ -198,9 +255,31 @@ static int render_helm(json_t *objects, const struct ws_render_ctx *ctx,
         argv[n++] = "--namespace";
         argv[n++] = ctx->namespace_;
     }
-    for (i = 0; src->helm_value_files && src->helm_value_files[i] && n < 200; i++) {
+    for (i = 0; src->helm_value_files && src->helm_value_files[i] && n < 200 && nowned < 32; i++) {
+        const char *vf = src->helm_value_files[i];
+        char *local = NULL;
+        if (vf[0] == '$') {
+            if ((rc = ref_values_file(&local, ctx, src, vf, dir, i, err)) < 0)
+                goto out;
+        } else if (src->helm_ignore_missing) {
+            /* ignoreMissingValueFiles: skip what the chart folder lacks */
+            struct stat st;
+            char *p = NULL;
+            int missing = asprintf(&p, "%s/%s", dir, vf) >= 0 && stat(p, &st) != 0;
+            free(p);
+            if (missing)
+                continue;
+        }
+        if (local) {
+            if (!*local) { /* a missing $ref file, ignored */
+                free(local);
+                continue;
+            }
+            owned[nowned++] = local;
+            vf = local;
+        }
         argv[n++] = "--values";
-        argv[n++] = src->helm_value_files[i];
+        argv[n++] = vf;
     }
     if (src->helm_values) {
         /* Inline values go through a file in the exported copy. */
@@ -229,6 +308,7 @@ static int render_helm(json_t *objects, const struct ws_render_ctx *ctx,
     argv[n] = NULL;
     snprintf(label, sizeof(label), "helm template %s", src->path);
     rc = run_tool(objects, ctx, argv, dir, label, err);
+out:
     for (i = 0; i < nowned; i++)
         free(owned[i]);
     free(values_file);
@@ -245,6 +325,10 @@ int ws_render_source(json_t *objects, const struct ws_render_ctx *ctx,
     int rc;
     if (!found)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
+    if (ws_app_source_ref_only(src)) {
+        json_decref(found);
+        return 0;
+    }
     if ((rc = ws_render_detect(&kind, ctx, src, err)) < 0)
         goto out;
     if (kind == WS_RENDER_DIRECTORY) {

@@ -14,6 +14,14 @@
 #include "base/proc.h"
 #include "config/config.h"
 
+/* A `ref` source of the Application, resolved: where "$ref/…" values files
+ * are read from. */
+struct ws_render_ref {
+    const struct ws_app_source *src; /* one of app->sources */
+    const char *repo_path;           /* its repository's mirror */
+    const char *commit;              /* at its targetRevision */
+};
+
 struct ws_render_ctx {
     const char *repo_path;  /* local mirror of the source's repository */
     const char *commit;     /* resolved commit id */
@@ -28,7 +36,9 @@ struct ws_render_ctx {
        NULL in tests, then only Git sources without credentials render */
     const struct ws_config *config;
     const char *state_dir;  /* caches (chart archives, Helm indexes) live under it; may be NULL */
-    const struct ws_app *app; /* the Application being rendered (plugin environment) */
+    const struct ws_app *app; /* the Application being rendered (plugin environment, refs) */
+    const struct ws_render_ref *refs; /* the app's ref sources, resolved; nrefs of them */
+    size_t nrefs;
 };
 
 /* Which renderer a source needs. */
@@ -40,7 +50,8 @@ enum ws_render_kind { WS_RENDER_DIRECTORY, WS_RENDER_KUSTOMIZE, WS_RENDER_HELM }
 int ws_render_detect(enum ws_render_kind *out, const struct ws_render_ctx *ctx,
                      const struct ws_app_source *src, struct ws_err *err);
 
-/* Append the source's objects to `objects` (a JSON array). Errors name the
+/* Append the source's objects to `objects` (a JSON array); a ref-only
+ * source (ws_app_source_ref_only) appends nothing. Errors name the
  * file (directory sources: "apps/train/job.yaml:3:1: …") or the tool. */
 int ws_render_source(json_t *objects, const struct ws_render_ctx *ctx,
                      const struct ws_app_source *src, struct ws_err *err);

@@ -513,6 +513,8 @@ static int add_object(struct ws_plan *p, size_t *cap, const json_t *obj, size_t 
             .hook_delete = in.hook_delete, .options = in.options,
             .wave_timeout_ms = in.wave_timeout_ms, .kind_rank = ws_plan_kind_rank(kind),
             .input_index = idx,
+            .is_child = !in.is_hook && (is_kind(use, "argoproj.io", "Application") ||
+                                        is_kind(use, "argoproj.io", "ApplicationSet")),
         };
         if (!(in.phases & PHASE_BIT(ph)))
             continue;

@@ -38,6 +38,8 @@ struct ws_plan_item {
     enum ws_phase phase;
     int wave;
     int is_hook;
+    int is_child;            /* an argoproj.io Application or ApplicationSet: app of apps, synced by the
+                                caller in its wave (sync.h sync_child), never applied */
     unsigned hook_delete;    /* WS_HOOK_DELETE_* (hooks only) */
     unsigned options;        /* WS_OPT_* from the object's annotation */
     uint64_t wave_timeout_ms; /* wavesync.dev/wave-timeout on this object; 0 if absent */

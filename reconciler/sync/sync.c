@@ -172,13 +172,21 @@ unsigned ws__sync_apply_flags(const struct ws_sync *s, unsigned options)
            (s->opts.force_conflicts ? WS_APPLY_FORCE : 0);
 }
 
+int ws_sync_is_child(const json_t *obj)
+{
+    const char *av = json_string_value(json_object_get(obj, "apiVersion"));
+    const char *kind = json_string_value(json_object_get(obj, "kind"));
+    return av && kind && strncmp(av, "argoproj.io/", 12) == 0 &&
+           (strcmp(kind, "Application") == 0 || strcmp(kind, "ApplicationSet") == 0);
+}
+
 json_t *ws_sync_desired(const struct ws_sync *s)
 {
     json_t *out;
     if (!s->planned || !(out = json_array()))
         return NULL;
     for (size_t i = 0; i < s->plan.nitems; i++)
-        if (!s->plan.items[i].is_hook)
+        if (!s->plan.items[i].is_hook && !s->plan.items[i].is_child)
             json_array_append(out, s->plan.items[i].obj);
     return out;
 }
@@ -232,50 +240,81 @@ struct render_job {
     void *data;
 };
 
+/* Mirror a source's repository and resolve its revision (the run's
+ * --revision overrides). *mirror: caller frees. */
+static int source_commit(char **mirror, char commit[41], struct render_job *job,
+                         const struct ws_app_source *src, const char *cache)
+{
+    const struct ws_repo *repo =
+        job->opts->config ? ws_config_repo_by_url(job->opts->config, src->repo_url) : NULL;
+    struct ws_git_creds creds = {repo ? repo->username : NULL, repo ? repo->password : NULL};
+    const char *rev = job->opts->revision ? job->opts->revision : src->target_revision;
+    struct ws_err *err = &job->err;
+    int rc;
+    if ((rc = ws_git_mirror_since(mirror, cache, src->repo_url, &creds, job->opts->fetched_since, err)) < 0)
+        return rc;
+    if ((rc = ws_git_resolve(commit, *mirror, rev, err)) < 0) {
+        free(*mirror);
+        *mirror = NULL;
+    }
+    return rc;
+}
+
 static void render_work(uv_work_t *w)
 {
     struct render_job *job = ws_container_of(w, struct render_job, work);
     const struct ws_app *app = job->app;
-    char *cache = NULL, *tmp = NULL;
-    size_t i;
+    char *cache = NULL, *tmp = NULL, **mirrors = NULL, (*commits)[41] = NULL;
+    struct ws_render_ref *refs = NULL;
+    size_t i, nrefs = 0;
     job->objects = json_array();
     if (asprintf(&cache, "%s/repos", job->opts->state_dir) < 0 ||
-        asprintf(&tmp, "%s/tmp", job->opts->state_dir) < 0) {
+        asprintf(&tmp, "%s/tmp", job->opts->state_dir) < 0 || !(mirrors = calloc(app->nsources, sizeof(*mirrors))) ||
+        !(commits = calloc(app->nsources, sizeof(*commits))) || !(refs = calloc(app->nsources, sizeof(*refs)))) {
         job->rc = ws_err_set(&job->err, WS_ENOMEM, "out of memory");
         goto out;
     }
+    /* ref sources first: the others' "$ref/…" values files are read there */
     for (i = 0; i < app->nsources && job->rc == 0; i++) {
         const struct ws_app_source *src = &app->sources[i];
-        const struct ws_repo *repo =
-            job->opts->config ? ws_config_repo_by_url(job->opts->config, src->repo_url) : NULL;
-        struct ws_git_creds creds = {repo ? repo->username : NULL, repo ? repo->password : NULL};
+        if (!src->ref || src->chart)
+            continue;
+        if ((job->rc = source_commit(&mirrors[i], commits[i], job, src, cache)) < 0)
+            break;
+        refs[nrefs].src = src;
+        refs[nrefs].repo_path = mirrors[i];
+        refs[nrefs].commit = commits[i];
+        nrefs++;
+    }
+    for (i = 0; i < app->nsources && job->rc == 0; i++) {
+        const struct ws_app_source *src = &app->sources[i];
         struct ws_render_ctx ctx = {0};
-        char *mirror = NULL, commit[41];
-        const char *rev = job->opts->revision ? job->opts->revision : src->target_revision;
-        if ((job->rc = ws_git_mirror_since(&mirror, cache, src->repo_url, &creds,
-                                           job->opts->fetched_since, &job->err)) < 0)
+        if (ws_app_source_ref_only(src))
+            continue;
+        /* a chart from a Helm repository has no Git commit: render.c fetches it */
+        if (!src->chart && !mirrors[i] && (job->rc = source_commit(&mirrors[i], commits[i], job, src, cache)) < 0)
             break;
-        if ((job->rc = ws_git_resolve(commit, mirror, rev, &job->err)) < 0) {
-            free(mirror);
-            break;
-        }
-        if (i == 0)
-            memcpy(job->commit, commit, sizeof(commit));
-        ctx.repo_path = mirror;
-        ctx.commit = commit;
+        if (!job->commit[0] && commits[i][0])
+            memcpy(job->commit, commits[i], sizeof(commits[i]));
+        ctx.repo_path = mirrors[i];
+        ctx.commit = commits[i];
         ctx.app_name = app->name;
         ctx.namespace_ = app->dest_namespace;
         ctx.tmp_root = tmp;
         ctx.config = job->opts->config;
         ctx.state_dir = job->opts->state_dir;
         ctx.app = app;
+        ctx.refs = refs;
+        ctx.nrefs = nrefs;
         if (job->opts->config) {
             ctx.helm_limits = &job->opts->config->settings.helm;
             ctx.kustomize_limits = &job->opts->config->settings.kustomize;
         }
         job->rc = ws_render_source(job->objects, &ctx, src, &job->err);
-        free(mirror);
     }
+    for (i = 0; i < app->nsources && !job->commit[0]; i++) /* only refs and charts rendered */
+        if (commits[i][0])
+            memcpy(job->commit, commits[i], sizeof(commits[i]));
     /* what the Application asks for (its repoURL, targetRevision, path) is
        at fault as often as the repository: say which Application and where */
     if (job->rc < 0 && job->rc != WS_ENOMEM) {
@@ -285,6 +324,11 @@ static void render_work(uv_work_t *w)
             ws_err_prefix(&job->err, "%s (%s:%d)", named, app->file ? app->file : "?", app->line);
     }
 out:
+    for (i = 0; mirrors && i < app->nsources; i++)
+        free(mirrors[i]);
+    free(mirrors);
+    free(commits);
+    free(refs);
     free(cache);
     free(tmp);
 }
@@ -417,7 +461,7 @@ static void validate(struct ws_sync *s)
     s->outstanding = 1;
     json_array_foreach(s->objects, i, o) {
         struct ws_kube_ref ref = ws_kube_ref_of(o);
-        if (ws__sync_defined_here(s, o))
+        if (ws__sync_defined_here(s, o) || ws_sync_is_child(o))
             continue;
         s->outstanding++;
         ws_kube_resolve(s->kube, &ref, on_resolved, s);
@@ -460,7 +504,7 @@ static int make_plan(struct ws_sync *s)
         it->idx = i;
         snprintf(it->name, sizeof(it->name), "%s", n ? n : "");
         it->health.status = WS_HEALTH_UNKNOWN;
-        if (!p->is_hook) {
+        if (!p->is_hook && !p->is_child) {
             /* tracking identity on every object we own */
             json_t *md = json_object_get(p->obj, "metadata"), *ann = json_object_get(md, "annotations");
             char *tid = ws_tracking_id(s->app->name, p->obj);
@@ -1086,10 +1130,57 @@ static void hook_cleanup(struct item *it, int succeeded)
     ws_kube_delete(it->s->kube, &ref, "Background", on_hook_deleted, NULL);
 }
 
+/* App of apps: the caller syncs the child; ws_sync_child_done answers. */
+static void child_begin(struct item *it)
+{
+    struct ws_sync *s = it->s;
+    const char *kind = json_string_value(json_object_get(ws__sync_pitem(it)->obj, "kind"));
+    struct ws_err e;
+    ws_err_clear(&e);
+    it->state = IT_WAITING;
+    it->applied_ms = ws__sync_elapsed(s);
+    it->health.status = WS_HEALTH_PROGRESSING;
+    snprintf(it->health.message, sizeof(it->health.message), "syncing %s %s", kind, it->name);
+    if (!s->opts.sync_child) {
+        item_fail(it, "%s %s: child applications are synced by `wavesync sync` and `wavesync serve` only",
+                  kind, it->name);
+        return;
+    }
+    if (s->opts.sync_child(s, kind, it->name, s->opts.child_data, &e) < 0)
+        item_fail(it, "%s", e.msg);
+}
+
+void ws_sync_child_done(struct ws_sync *s, const char *name, int ok, const char *message)
+{
+    const struct ws_plan_wave *w;
+    size_t i;
+    if (s->stage != ST_WAVES || s->wave_idx >= s->plan.nwaves)
+        return;
+    w = &s->plan.waves[s->wave_idx];
+    for (i = w->first; i < w->first + w->count; i++) {
+        struct item *it = &s->items[i];
+        if (!ws__sync_pitem(it)->is_child || it->done || it->state != IT_WAITING || strcmp(it->name, name) != 0)
+            continue;
+        if (ok) {
+            it->health.status = WS_HEALTH_HEALTHY;
+            it->health.message[0] = '\0';
+            it->result = "Synced";
+            item_done(it);
+        } else {
+            it->health.status = WS_HEALTH_DEGRADED;
+            snprintf(it->health.message, sizeof(it->health.message), "%s", message ? message : "sync failed");
+            item_fail(it, "child %s: %s", it->name, message ? message : "sync failed");
+        }
+        return;
+    }
+}
+
 static void item_begin(struct item *it)
 {
     const struct ws_plan_item *p = ws__sync_pitem(it);
-    if (it->unchanged) { /* already live as Git says, and Healthy */
+    if (p->is_child)
+        child_begin(it);
+    else if (it->unchanged) { /* already live as Git says, and Healthy */
         it->result = "Unchanged";
         it->health.status = WS_HEALTH_HEALTHY;
         item_done(it);

@@ -43,7 +43,21 @@ struct ws_sync_opts {
     int (*live_unchanged)(const json_t *obj, void *data);
     void *live_data;
     int apply_all;             /* apply every object, unchanged or not */
+    /* App of apps: an argoproj.io Application or ApplicationSet among the
+     * objects is never applied. In its wave, sync_child(s, kind, name,
+     * child_data, err) asks the caller to sync that Application (for an
+     * ApplicationSet: every Application it generates); the caller answers
+     * with ws_sync_child_done, and the object is Healthy when the child's
+     * sync succeeded — so children of wave N are synced before wave N+1
+     * starts, as Argo CD orders child Applications by health. A negative
+     * return (message in err) fails the object; NULL sync_child: such an
+     * object fails its wave. */
+    int (*sync_child)(struct ws_sync *s, const char *kind, const char *name, void *data, struct ws_err *err);
+    void *child_data;
 };
+
+/* Is obj an argoproj.io Application or ApplicationSet (app of apps)? */
+int ws_sync_is_child(const json_t *obj);
 
 /* Progress (called on the loop thread at every change worth showing). */
 typedef void (*ws_sync_progress_cb)(const struct ws_sync *s, const char *line, void *data);
@@ -75,6 +89,11 @@ const char *ws_sync_app_name(const struct ws_sync *s);
  * tracking annotation set. A new array (caller decrefs), or NULL before the
  * plan is made; valid to call from the done callback. */
 json_t *ws_sync_desired(const struct ws_sync *s);
+
+/* The child `name` that sync_child started has ended: ok, or failed with
+ * `message`. Call on the loop thread, only while `s` runs (its done
+ * callback has not been called); a name that is not waited for is ignored. */
+void ws_sync_child_done(struct ws_sync *s, const char *name, int ok, const char *message);
 
 /* Cancel a running sync: in-flight requests are dropped, the report says
  * "Canceled", the done callback still runs (later, from the loop). */

@@ -49,7 +49,7 @@ static int live_matches(const struct ws_sync *s, const struct item *it, const js
 static int observable(const struct ws_sync *s, const struct item *it)
 {
     const struct ws_plan_item *p = ws__sync_pitem(it);
-    return !p->is_hook && it->name[0] && !ws__sync_defined_here(s, p->obj);
+    return !p->is_hook && !p->is_child && it->name[0] && !ws__sync_defined_here(s, p->obj);
 }
 
 static int same_str(const json_t *a, const json_t *b)
@@ -206,7 +206,7 @@ void ws__sync_preflight(struct ws_sync *s)
         unsigned opts = p->options | s->app->sync_options;
         /* generateName hooks have no name to dry-run; Replace=true objects are
          * PUT, not applied, so an apply dry run says nothing about them */
-        if ((p->is_hook && !it->name[0]) || it->unchanged || ws__sync_defined_here(s, p->obj) ||
+        if ((p->is_hook && !it->name[0]) || p->is_child || it->unchanged || ws__sync_defined_here(s, p->obj) ||
             (opts & (WS_OPT_SKIP_DRY_RUN | WS_OPT_REPLACE)))
             continue;
         s->outstanding++;
@@ -288,6 +288,10 @@ void ws__sync_dry_run(struct ws_sync *s)
         struct dry_ctx *d;
         if (ws__sync_pitem(it)->is_hook) {
             it->result = "HookNotRun";
+            continue;
+        }
+        if (ws__sync_pitem(it)->is_child) { /* app of apps: its own dry run says what it would change */
+            it->result = "ChildNotRun";
             continue;
         }
         if (!(d = calloc(1, sizeof(*d))))

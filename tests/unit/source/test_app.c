@@ -126,6 +126,19 @@ static void test_multi_source(void)
         tap_ok(a.sources[0].helm_value_files && !a.sources[0].helm_value_files[1],
                "multi: value files NULL-terminated");
         tap_is_str(a.sources[1].target_revision, "main", "multi: ref source revision");
+        tap_is_str(a.sources[1].ref, "values", "multi: ref recorded");
+        tap_ok(ws_app_source_ref_only(&a.sources[1]), "multi: a ref source without path renders nothing");
+        tap_ok(!ws_app_source_ref_only(&a.sources[0]) && !ws_app_source_ref_only(&a.sources[2]),
+               "multi: the others render");
+        {
+            const struct ws_app_source *to = NULL;
+            const char *path = NULL;
+            tap_is_int(ws_app_value_ref(&a, a.sources[0].helm_value_files[0], &to, &path), 0,
+                       "multi: $values resolves");
+            tap_ok(to == &a.sources[1], "multi: to the ref source");
+            tap_is_str(path, "serving/values.yaml", "multi: path in its repository");
+            tap_is_int(ws_app_value_ref(&a, "values.yaml", &to, &path), WS_ENOTFOUND, "multi: plain file is no ref");
+        }
         tap_is_str(a.sources[2].path, "serving/extra", "multi: third path");
         tap_is_str(a.sources[2].target_revision, "7", "multi: a numeric revision becomes text");
     }
@@ -335,7 +348,15 @@ static void test_errors(void)
         {"err_helm_parameter_no_name.yaml", 12, "spec.source.helm.parameters[1] needs a name"},
         {"err_helm_values_absolute.yaml", 12,
          "spec.source.helm.valueFiles[1] \"/etc/wavesync/kubeconfig\": only files of the repository may be values "
-         "files (a path relative to spec.source.path); absolute paths and URLs are refused"},
+         "files (a path relative to spec.source.path, or \"$ref/path\" in another source); absolute paths and URLs "
+         "are refused"},
+        {"err_values_ref_unknown.yaml", 13,
+         "spec.sources[0].helm.valueFiles[1] \"$settings/serving/values.yaml\" names no source: give one of "
+         "spec.sources `ref: settings`"},
+        {"err_values_ref_escapes.yaml", 12, "spec.sources[0].helm.valueFiles[0] \"$values/../x.yaml\" escapes the repository"},
+        {"err_values_ref_bare.yaml", 12, "spec.sources[0].helm.valueFiles[0] \"$values\": a reference to another source is \"$ref/path\""},
+        {"err_ref_name.yaml", 15, "spec.sources[1].ref \"val ues\": a ref is letters, digits, '-' and '_'"},
+        {"err_ref_twice.yaml", 17, "spec.sources[2].ref \"values\" is also spec.sources[1]'s"},
         {"err_helm_values_url.yaml", 10, "spec.source.helm.valueFiles[0] \"http://169.254.169.254/latest/meta-data/\": "
                                          "only files of the repository"},
         {"err_helm_values_escapes.yaml", 12,

@@ -137,6 +137,13 @@ static const struct app_def apps[] = {
     {"defs/remote.yaml", 1, APP("{name: remote}", SRC(PLAT, "services/remote", "main"))},
     {"apps/pinned.yaml", 0, APP("{name: pinned}", SRC(PLAT, "services/pinned", HEX40))},
     {"apps/root.yaml", 0, APP("{name: root}", SRC(PLAT, "", "feature/x"))},
+    /* Argo CD's multi-source values: a chart in Git on platform, its values
+       file in other through `ref: values` (no path: only that file) */
+    {"apps/valued.yaml", 0,
+     APP("{name: valued}", "sources:\n"
+                           "  - {repoURL: " PLAT ", path: charts/valued, targetRevision: main,\n"
+                           "     helm: {valueFiles: [values.yaml, $values/envs/prod/valued.yaml]}}\n"
+                           "  - {repoURL: https://github.com/acme/other, targetRevision: main, ref: values}")},
 };
 
 static void catalog_free(struct ws_catalog *cat)
@@ -269,14 +276,20 @@ static const struct match_row match_rows[] = {
     /* Fails today: see the report (ids do not say which source matched). */
     {"multi-source, same repository: the other branch's source path", PLATFORM, "refs/heads/main", NULL,
      {"services/mixed-dev/x.yaml"}, ""},
+    {"ref source: the values file it gives", OTHER, "refs/heads/main", NULL, {"envs/prod/valued.yaml"},
+     "valued:0"},
+    {"ref source: nothing else of its repository", OTHER, "refs/heads/main", NULL,
+     {"envs/prod/other.yaml", "envs/staging/valued.yaml", "README.md"}, ""},
+    {"ref source: the chart's own folder", PLATFORM, "refs/heads/main", NULL, {"charts/valued/values.yaml"},
+     "valued:0"},
     {"empty change list", PLATFORM, "refs/heads/main", NULL, {NULL}, ""},
     {"all, on main: every app tracking it or defined there", PLATFORM, "refs/heads/main", NULL, {"*"},
      "alpha:1,alpha-v2:1,api:1,globbed:1,dev:0,foreign:0,multi:0,upper:1,sshport:1,wrongcase:0,"
-     "tagged:0,mixed:0,remote:1,pinned:0,root:0"},
+     "tagged:0,mixed:0,remote:1,pinned:0,root:0,valued:0"},
     {"all, on dev: only apps tracking dev", PLATFORM, "refs/heads/dev", NULL, {"*"}, "dev:1,mixed:0"},
     {"all, on an untracked branch", PLATFORM, "refs/heads/nobody", NULL, {"*"}, ""},
     {"all, other repository at its default branch", OTHER, "refs/heads/main", NULL, {"*"},
-     "foreign:1,multi:0,remote:0"},
+     "foreign:1,multi:0,remote:0,valued:0"},
 };
 
 static void describe(char *out, size_t cap, const struct ws_catalog *cat,
