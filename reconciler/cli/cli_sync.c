@@ -946,6 +946,25 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
+/* One application's report for -o json; with app of apps, the reports of
+ * the children it synced (and theirs) under "children". New reference. */
+static json_t *report_with_children(json_t *reports, const char *name)
+{
+    json_t *mine = NULL, *children = json_array(), *rep;
+    size_t i;
+    json_array_foreach(reports, i, rep) {
+        const char *app = json_string_value(json_object_get(rep, "application"));
+        if (!mine && app && strcmp(app, name) == 0)
+            mine = json_deep_copy(rep);
+        else
+            json_array_append(children, rep);
+    }
+    if (mine && json_array_size(children))
+        json_object_set(mine, "children", children);
+    json_decref(children);
+    return mine;
+}
+
 static int write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -1097,7 +1116,9 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
     uv_timer_stop(&r.ticker);
     uv_close((uv_handle_t *)&r.ticker, NULL);
     if (g->json_output) {
-        json_dumpf(r.napps == 1 ? json_array_get(r.reports, 0) : r.reports, stdout, JSON_INDENT(2));
+        json_t *one = r.napps == 1 ? report_with_children(r.reports, r.apps[0]->name) : NULL;
+        json_dumpf(one ? one : r.reports, stdout, JSON_INDENT(2));
+        json_decref(one);
         printf("\n");
     } else {
         for (size_t i = 0; i < json_array_size(r.reports); i++) {
