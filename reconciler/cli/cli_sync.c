@@ -623,6 +623,7 @@ struct child_group {
     size_t left;
     int failed;
     char message[1024];
+    struct ws_app *removal; /* a child that left Git, deleted with what it applied (ws_sync_removal_app) */
     struct child_group *next;
 };
 
@@ -718,6 +719,10 @@ static void group_unlink(struct run *r, struct child_group *g)
             break;
         }
     free(g->name);
+    if (g->removal) {
+        ws_app_free(g->removal);
+        free(g->removal);
+    }
     free(g);
 }
 
@@ -745,10 +750,56 @@ static void on_child_synced(struct ws_sync *s, int code, json_t *report, void *d
     r->children_running--;
     free(cr);
     if (--g->left == 0) {
-        if (g->parent)
+        if (g->parent && g->removal)
+            ws_sync_child_pruned(g->parent, !g->failed, g->message);
+        else if (g->parent)
             ws_sync_child_done(g->parent, g->name, !g->failed, g->message);
         group_unlink(r, g);
     }
+}
+
+/* The engine's prune_child: a sync of nothing, with prune, deletes what
+ * the child applied on its cluster. */
+static int prune_child(struct ws_sync *parent, const json_t *ref, void *data, struct ws_err *err)
+{
+    struct run *r = data;
+    struct child_group *g = calloc(1, sizeof(*g));
+    struct child_run *cr = calloc(1, sizeof(*cr));
+    struct ws_sync_opts o = r->opts;
+    struct ws_kube *k;
+    if (!g || !cr || !(g->removal = ws_sync_removal_app(ref)) || !(g->name = strdup(g->removal->name))) {
+        if (g && g->removal) {
+            ws_app_free(g->removal);
+            free(g->removal);
+        }
+        free(g);
+        free(cr);
+        return ws_err_set(err, WS_ENOMEM, "child %s: cannot tell where it deployed",
+                          json_string_value(json_object_get(ref, "name")) ?: "?");
+    }
+    g->r = r;
+    g->parent = parent;
+    g->left = 1;
+    cr->g = g;
+    o.revision = NULL;
+    o.prune = 1;
+    o.apply_all = 0;
+    if (!(k = ws_clusters_for(&r->c->clusters, g->removal, err)) ||
+        ws_sync_start(&cr->sync, &r->c->loop, k, g->removal, &o, on_progress, on_child_synced, cr, err) < 0) {
+        ws_err_prefix(err, "child %s", g->name);
+        free(cr);
+        free(g->name); /* not linked yet */
+        ws_app_free(g->removal);
+        free(g->removal);
+        free(g);
+        return err->code ? err->code : WS_ECONFIG;
+    }
+    g->next = r->groups;
+    r->groups = g;
+    r->children_running++;
+    if (!r->quiet)
+        fprintf(stderr, "%s: child %s left Git: deleting what it applied\n", ws_sync_app_name(parent), g->name);
+    return 0;
 }
 
 /* App of apps: an application whose parent (or grandparent…) is in the run
@@ -1044,6 +1095,7 @@ static int sync_or_diff(const struct ws_global_opts *g, int argc, char **argv, i
     r.opts.dry_run = dry;
     r.opts.apply_all = apply_all;
     r.opts.sync_child = sync_child;
+    r.opts.prune_child = prune_child;
     r.opts.child_data = &r;
     if (wave_timeout)
         r.opts.wave_timeout_ms = wave_timeout;

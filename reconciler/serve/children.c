@@ -155,11 +155,79 @@ void ws__svc_child_ended(struct svc *s, const char *app, int64_t trigger, int ok
     }
 }
 
+/* --- a child that left Git, with what it applied ------------------------------------- */
+
+struct removal {
+    struct removal *next;
+    struct svc *s;
+    struct ws_sync *parent; /* NULL once the parent's run ended */
+    struct ws_app *app;     /* ws_sync_removal_app */
+    struct ws_sync_opts opts;
+};
+
+static void on_removed(struct ws_sync *sync, int code, json_t *report, void *data)
+{
+    struct removal *r = data, **p;
+    struct svc *s = r->s;
+    const char *message = json_string_value(json_object_get(report, "message"));
+    (void)sync;
+    ws_log(code == 0 ? WS_LOG_INFO : WS_LOG_WARN, "child %s removed from Git: what it applied %s%s%s", r->app->name,
+           code == 0 ? "is deleted" : "could not be deleted", code == 0 ? "" : ": ", code == 0 ? "" : message);
+    if (r->parent)
+        ws_sync_child_pruned(r->parent, code == 0, message);
+    for (p = &s->removals; *p; p = &(*p)->next)
+        if (*p == r) {
+            *p = r->next;
+            break;
+        }
+    ws_app_free(r->app);
+    free(r->app);
+    free(r);
+    s->running--;
+    ws__svc_schedule(s);
+    ws__svc_maybe_finish(s);
+}
+
+int ws__svc_prune_child(struct ws_sync *parent, const json_t *ref, void *data, struct ws_err *err)
+{
+    struct svc *s = data;
+    struct removal *r = calloc(1, sizeof(*r));
+    struct ws_kube *kube;
+    if (!r || !(r->app = ws_sync_removal_app(ref))) {
+        free(r);
+        return ws_err_set(err, WS_ENOMEM, "child %s: cannot tell where it deployed",
+                          json_string_value(json_object_get(ref, "name")) ?: "?");
+    }
+    r->s = s;
+    r->parent = parent;
+    r->opts.wave_timeout_ms = s->cfg->settings.wave_timeout_ms;
+    r->opts.sync_timeout_ms = s->cfg->settings.sync_timeout_ms;
+    r->opts.state_dir = s->cfg->settings.state_dir;
+    r->opts.inventory_namespace = s->cfg->settings.inventory_namespace;
+    r->opts.config = s->cfg;
+    r->opts.lua_health = s->lua;
+    if (!(kube = ws_clusters_for(&s->clusters, r->app, err)) ||
+        ws_sync_start(NULL, s->loop, kube, r->app, &r->opts, NULL, on_removed, r, err) < 0) {
+        ws_err_prefix(err, "child %s", r->app->name);
+        ws_app_free(r->app);
+        free(r->app);
+        free(r);
+        return err->code ? err->code : WS_ECONFIG;
+    }
+    s->running++;
+    r->next = s->removals;
+    s->removals = r;
+    return 0;
+}
+
 void ws__svc_parent_ended(struct svc *s, struct ws_sync *parent)
 {
     for (struct child_wait *w = s->child_waits; w; w = w->next)
         if (w->parent == parent)
             w->parent = NULL; /* its children's runs go on; nobody waits for them */
+    for (struct removal *r = s->removals; r; r = r->next)
+        if (r->parent == parent)
+            r->parent = NULL;
 }
 
 int ws__svc_awaited(const struct svc *s, const char *app)

@@ -967,6 +967,7 @@ static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *
     j->opts.lua_health = s->lua;
     j->opts.force_conflicts = json_is_true(json_object_get(j->extra, "selfHeal"));
     j->opts.sync_child = ws__svc_sync_child;
+    j->opts.prune_child = ws__svc_prune_child;
     j->opts.child_data = s;
     if (s->live) {
         j->opts.live_unchanged = run_live_unchanged;

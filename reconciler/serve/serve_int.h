@@ -125,6 +125,7 @@ struct svc {
     struct plan_job *plans_queued, *plans_running;
     struct poller *poll;       /* poll.c: the safety net for lost webhooks */
     struct child_wait *child_waits; /* children.c: parents' syncs waiting for child runs */
+    struct removal *removals;  /* children.c: children that left Git, being deleted */
 };
 
 /* serve.c — the service core; api.c calls into it, never the other way
@@ -143,6 +144,8 @@ int ws__svc_queue_run(struct svc *s, const struct ws_trigger_in *in, const char 
  * the parent (ws_sync_child_done) once they have ended. */
 int ws__svc_sync_child(struct ws_sync *parent, const char *kind, const char *name, void *data,
                        struct ws_err *err);
+/* The sync engine's prune_child: delete what a child that left Git applied. */
+int ws__svc_prune_child(struct ws_sync *parent, const json_t *ref, void *data, struct ws_err *err);
 /* A run of `app` (for `trigger`) ended: the parents waiting for it hear. */
 void ws__svc_child_ended(struct svc *s, const char *app, int64_t trigger, int ok, const char *message);
 /* A parent's run ended: nothing answers it any more. */

@@ -269,8 +269,9 @@ static void render_work(uv_work_t *w)
     size_t i, nrefs = 0;
     job->objects = json_array();
     if (asprintf(&cache, "%s/repos", job->opts->state_dir) < 0 ||
-        asprintf(&tmp, "%s/tmp", job->opts->state_dir) < 0 || !(mirrors = calloc(app->nsources, sizeof(*mirrors))) ||
-        !(commits = calloc(app->nsources, sizeof(*commits))) || !(refs = calloc(app->nsources, sizeof(*refs)))) {
+        asprintf(&tmp, "%s/tmp", job->opts->state_dir) < 0 ||
+        !(mirrors = calloc(app->nsources + 1, sizeof(*mirrors))) ||
+        !(commits = calloc(app->nsources + 1, sizeof(*commits))) || !(refs = calloc(app->nsources + 1, sizeof(*refs)))) {
         job->rc = ws_err_set(&job->err, WS_ENOMEM, "out of memory");
         goto out;
     }
@@ -481,6 +482,56 @@ static int scope_of(const char *api_version, const char *kind, void *data)
     return ws_kube_is_namespaced(s->kube, api_version, kind);
 }
 
+#define RESOURCES_FINALIZER "resources-finalizer.argocd.argoproj.io"
+
+/* A child's inventory entry: its reference, where it deploys and whether
+ * its resources go with it when it leaves Git (Argo CD's finalizer). */
+static json_t *child_ref(const json_t *obj)
+{
+    json_t *ref = ws_inventory_ref(obj), *f;
+    json_t *dest = json_object_get(json_object_get(obj, "spec"), "destination");
+    size_t i;
+    int cascade = 0;
+    json_array_foreach(json_object_get(json_object_get(obj, "metadata"), "finalizers"), i, f) {
+        const char *v = json_string_value(f);
+        if (v && strncmp(v, RESOURCES_FINALIZER, strlen(RESOURCES_FINALIZER)) == 0)
+            cascade = 1;
+    }
+    if (ref && cascade)
+        json_object_set_new(ref, "cascade", json_true()); /* steals */
+    if (ref && json_is_object(dest))
+        json_object_set_new(ref, "destination", /* steals */
+                            json_pack("{s:s?, s:s?}", "server", json_string_value(json_object_get(dest, "server")),
+                                      "name", json_string_value(json_object_get(dest, "name"))));
+    return ref;
+}
+
+struct ws_app *ws_sync_removal_app(const json_t *ref)
+{
+    struct ws_app *a = calloc(1, sizeof(*a));
+    const json_t *dest = json_object_get(ref, "destination");
+    const char *name = json_string_value(json_object_get(ref, "name"));
+    const char *server = json_string_value(json_object_get(dest, "server"));
+    const char *dname = json_string_value(json_object_get(dest, "name"));
+    if (!a)
+        return NULL;
+    a->name = ws_strdup0(name);
+    a->file = strdup("(removed from Git)");
+    a->annotations = json_object();
+    a->labels = json_object();
+    a->dest_server = ws_strdup0(server);
+    a->dest_name = ws_strdup0(server ? NULL : dname);
+    a->project = strdup("default");
+    a->auto_prune = 1;
+    a->allow_empty = 1;
+    if (!a->name || !a->file || !a->annotations || !a->labels || !a->project || (!a->dest_server && !a->dest_name)) {
+        ws_app_free(a);
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
 static int make_plan(struct ws_sync *s)
 {
     struct ws_err e;
@@ -504,7 +555,9 @@ static int make_plan(struct ws_sync *s)
         it->idx = i;
         snprintf(it->name, sizeof(it->name), "%s", n ? n : "");
         it->health.status = WS_HEALTH_UNKNOWN;
-        if (!p->is_hook && !p->is_child) {
+        if (p->is_child) {
+            json_array_append_new(s->planned_refs, child_ref(p->obj)); /* steals */
+        } else if (!p->is_hook) {
             /* tracking identity on every object we own */
             json_t *md = json_object_get(p->obj, "metadata"), *ann = json_object_get(md, "annotations");
             char *tid = ws_tracking_id(s->app->name, p->obj);

@@ -53,6 +53,12 @@ struct ws_sync_opts {
      * return (message in err) fails the object; NULL sync_child: such an
      * object fails its wave. */
     int (*sync_child)(struct ws_sync *s, const char *kind, const char *name, void *data, struct ws_err *err);
+    /* A child Application that left Git, pruned (prune allowed) with the
+     * resources-finalizer.argocd.argoproj.io finalizer it had: the caller
+     * deletes what that child applied (ws_sync_removal_app), then calls
+     * ws_sync_child_pruned. Without the finalizer its resources stay, as in
+     * Argo CD. NULL: such children are kept and reported. */
+    int (*prune_child)(struct ws_sync *s, const json_t *ref, void *data, struct ws_err *err);
     void *child_data;
 };
 
@@ -94,6 +100,14 @@ json_t *ws_sync_desired(const struct ws_sync *s);
  * `message`. Call on the loop thread, only while `s` runs (its done
  * callback has not been called); a name that is not waited for is ignored. */
 void ws_sync_child_done(struct ws_sync *s, const char *name, int ok, const char *message);
+
+/* The prune_child that was asked for has ended. */
+void ws_sync_child_pruned(struct ws_sync *s, int ok, const char *message);
+
+/* An Application that deletes everything the child in `ref` (a parent's
+ * inventory entry) applied: no sources, its destination, prune on. Caller
+ * frees with ws_app_free() and free(). NULL when out of memory. */
+struct ws_app *ws_sync_removal_app(const json_t *ref);
 
 /* Cancel a running sync: in-flight requests are dropped, the report says
  * "Canceled", the done callback still runs (later, from the loop). */

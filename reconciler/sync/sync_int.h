@@ -92,6 +92,7 @@ struct ws_sync {
     int pruning_last;
     size_t prune_next;
     struct ws_kube_req *prune_req; /* the prune step's request in flight */
+    int child_pruning;          /* opts.prune_child is removing a child (app of apps) */
     size_t outstanding;         /* requests of the current step */
     /* waves */
     size_t wave_idx;

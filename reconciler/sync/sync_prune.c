@@ -99,6 +99,51 @@ static void on_prune_live(const struct ws_kube_result *res, void *data)
     prune_next(s);
 }
 
+/* App of apps: a child Application that left Git is not a cluster object.
+ * With Argo CD's resources finalizer its resources are deleted (by the
+ * caller, which knows the child's cluster); without, they stay. */
+static void prune_child(struct ws_sync *s, json_t *ref)
+{
+    struct ws_err e;
+    ws_err_clear(&e);
+    if (!json_is_true(json_object_get(ref, "cascade")) ||
+        strcmp(json_string_value(json_object_get(ref, "kind")) ?: "", "Application") != 0) {
+        record_prune(s, ref, "Pruned", "no longer a child; what it applied stays (it had no "
+                                       "resources-finalizer.argocd.argoproj.io finalizer)");
+    } else if (!s->opts.prune_child) {
+        record_prune(s, ref, "Skipped", "child applications are removed by `wavesync sync` and `wavesync serve`");
+        json_array_append(s->kept_refs, ref);
+    } else if (s->opts.prune_child(s, ref, s->opts.child_data, &e) < 0) {
+        record_prune(s, ref, "Failed", e.msg);
+        json_array_append(s->kept_refs, ref);
+        ws__sync_fail(s, e.code ? e.code : WS_EINVAL, "prune: %s", e.msg);
+        return;
+    } else {
+        s->child_pruning = 1; /* ws_sync_child_pruned goes on */
+        return;
+    }
+    s->prune_next++;
+    prune_next(s);
+}
+
+void ws_sync_child_pruned(struct ws_sync *s, int ok, const char *message)
+{
+    json_t *ref = json_array_get(s->prune_queue, s->prune_next);
+    if (!s->child_pruning || !ref)
+        return;
+    s->child_pruning = 0;
+    if (!ok) {
+        record_prune(s, ref, "Failed", message ? message : "removing the child failed");
+        json_array_append(s->kept_refs, ref);
+        ws__sync_fail(s, WS_EIO, "prune: child %s: %s", json_string_value(json_object_get(ref, "name")),
+                      message ? message : "removing it failed");
+        return;
+    }
+    record_prune(s, ref, "Pruned", "child removed with what it applied");
+    s->prune_next++;
+    prune_next(s);
+}
+
 static void prune_next(struct ws_sync *s)
 {
     json_t *ref = json_array_get(s->prune_queue, s->prune_next);
@@ -112,6 +157,10 @@ static void prune_next(struct ws_sync *s)
     }
     if (!ref) {
         ws__sync_advance(s);
+        return;
+    }
+    if (ws_sync_is_child(ref)) {
+        prune_child(s, ref);
         return;
     }
     kref = (struct ws_kube_ref){json_string_value(json_object_get(ref, "apiVersion")),

@@ -43,6 +43,8 @@ cm() { printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s}\ndata: {k: 
 app root children 0 >"$repo/roots/root.yaml"
 app operators operators -1 >"$repo/children/operators.yaml"
 app serving serving 1 >"$repo/children/serving.yaml"
+# Argo CD's cascade: removing this child from Git deletes what it applied
+sed -i 's|^  annotations:|  finalizers: [resources-finalizer.argocd.argoproj.io]\n  annotations:|' "$repo/children/serving.yaml"
 cat >"$repo/children/models.yaml" <<YAML
 apiVersion: argoproj.io/v1alpha1
 kind: ApplicationSet
@@ -169,7 +171,7 @@ git -C "$vals" mv envs/prod/valued.yaml envs/prod/renamed.yaml && git -C "$vals"
 run_ws valued_missing --config "$cfg" sync valued
 [ $rc -eq 2 ] && grep -q 'values file "\$values/envs/prod/valued.yaml"' "$E2E_DIR/valued_missing.err" &&
 	grep -q "has no file envs/prod/valued.yaml" "$E2E_DIR/valued_missing.err"
-ok $? "a missing \$values file: exit 2 naming it (rc $rc): $(head -c 300 "$E2E_DIR/valued_missing.err")"
+ok $? "a missing \$values file: exit 2 naming it (rc $rc): $(grep -m1 -o "values file.*" "$E2E_DIR/valued_missing.err" | head -c 300)"
 git -C "$vals" mv envs/prod/renamed.yaml envs/prod/valued.yaml && git -C "$vals" commit -qm back
 
 # --- a cycle is refused -----------------------------------------------------------------
@@ -181,6 +183,24 @@ run_ws cycle --config "$cfg" apps -o json
 grep -q "a cycle of applications is refused" "$E2E_DIR/cycle.out"
 ok $? "a child defining its own ancestor is refused: $(grep -o '"error": "[^"]*cycle[^"]*"' "$E2E_DIR/cycle.out" | head -c 300)"
 git -C "$repo" rm -q -r loop children/loop.yaml && git -C "$repo" commit -qm "no cycle"
+
+# --- a child removed from Git ------------------------------------------------------------
+git -C "$repo" rm -q children/serving.yaml children/operators.yaml && git -C "$repo" commit -qm "retire two children"
+run_ws removed --config "$cfg" sync root -o json
+ok $rc "sync of root after two children left Git (rc $rc)"
+pruned=$(jget '";".join(sorted(p["object"] + "=" + p["result"] for p in d["pruned"]))' <"$E2E_DIR/removed.out")
+[ "$pruned" = "argoproj.io/v1alpha1 Application aoa/operators=Pruned;argoproj.io/v1alpha1 Application aoa/serving=Pruned" ]
+ok $? "both children pruned from the root: $pruned"
+[ "$(kget /api/v1/namespaces/aoa/configmaps/model-server | jget 'd.get("code")')" = 404 ]
+ok $? "the child with the resources finalizer took what it applied with it"
+kget /apis/apps/v1/namespaces/aoa/deployments/training-operator | grep -q '"name": "training-operator"'
+ok $? "the child without it left its Deployment running, as in Argo CD"
+jget 'd["pruned"][0]["message"]' <"$E2E_DIR/removed.out" | grep -q "stays"
+ok $? "and the report says so"
+run_ws apps2 --config "$cfg" apps -o json
+[ "$(jget '",".join(sorted(a["name"] for a in d["applications"]))' <"$E2E_DIR/apps2.out")" = "model-embedder,model-ranker,root,valued" ]
+ok $? "the removed children are no longer applications"
+git -C "$repo" revert --no-edit HEAD >/dev/null
 
 # --- the service: children are runs of their own, in the root's order --------------------
 port=$(free_port)
