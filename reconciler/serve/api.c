@@ -524,6 +524,14 @@ static json_t *app_json(struct svc *s, const struct ws_app *a, int with_resource
                     "outOfSync", (int)live.outofsync, "missing", (int)live.missing, "requiresPruning",
                     (int)live.extra, "message",
                     !live.tracked && st && st->track_error[0] ? st->track_error : live.message);
+    if (doc) { /* where it comes from: an ApplicationSet, a parent Application (app of apps) */
+        const char *set = ws_catalog_generated_by(&s->snap->cat, a->name);
+        const char *parent = ws_catalog_parent(&s->snap->cat, a->name);
+        if (set)
+            json_object_set_new(doc, "applicationSet", json_string(set)); /* steals */
+        if (parent)
+            json_object_set_new(doc, "parent", json_string(parent)); /* steals */
+    }
     if (doc && st && (st->heal_attempts || st->heals))
         json_object_set_new(doc, "selfHealing", json_pack("{s:i, s:I, s:s?}", "attempts", st->heal_attempts, /* steals */
                                                        "total", (json_int_t)st->heals, "message",

@@ -104,6 +104,7 @@ struct loader {
     int64_t since;
     char *cache;     /* state_dir/repos */
     char **mirrors;  /* per cfg->repos: fetched at most once per load */
+    unsigned char *unreadable; /* per cfg->repos: its fetch failed in this load (app of apps: not again) */
     struct pending *sets;
     size_t nsets;
     struct tree *trees;
@@ -117,6 +118,7 @@ static void loader_free(struct loader *l)
     for (size_t i = 0; l->mirrors && i < l->cfg->nrepos; i++)
         free(l->mirrors[i]);
     free(l->mirrors);
+    free(l->unreadable);
     for (size_t i = 0; i < l->nsets; i++) {
         json_decref(l->sets[i].doc);
         json_decref(l->sets[i].pos);
@@ -546,10 +548,16 @@ static int children_of(struct loader *l, size_t i, struct ws_err *err)
         ws_err_clear(&e);
         if (ws_app_source_ref_only(src) || src->chart || !repo)
             continue;
-        if ((rc = mirror_for(l, &mirror, repo, err)) < 0)
-            goto out;
+        /* a repository that cannot be read, or a revision that does not
+           resolve, is the sync's to report: no children from it */
+        if (l->unreadable[repo - cfg->repos])
+            continue;
+        if (mirror_for(l, &mirror, repo, &e) < 0) {
+            l->unreadable[repo - cfg->repos] = 1;
+            continue;
+        }
         if (ws_git_resolve(commit, mirror, src->target_revision, &e) < 0 || !may_define_apps(mirror, commit, src))
-            continue; /* a revision that does not resolve is the sync's to report */
+            continue;
         json_array_append_new(c->parent_sources, /* steals */
                               json_pack("{s:s, s:s, s:s, s:s}", "parent", parent, "repository", repo->name,
                                         "revision", src->target_revision, "path", src->path));
@@ -634,7 +642,7 @@ int ws_catalog_load(struct ws_catalog *out, const struct ws_config *cfg, int64_t
     if (!out->skipped || !out->sources || !out->invalid || !out->generated || !out->generator_sources ||
         !out->children || !out->parent_sources ||
         asprintf(&l.cache, "%s/repos", cfg->settings.state_dir) < 0 ||
-        (cfg->nrepos && !(l.mirrors = calloc(cfg->nrepos, sizeof(*l.mirrors))))) {
+        !(l.mirrors = calloc(cfg->nrepos + 1, sizeof(*l.mirrors))) || !(l.unreadable = calloc(cfg->nrepos + 1, 1))) {
         l.cache = NULL;
         rc = ws_err_set(err, WS_ENOMEM, "out of memory");
     }

@@ -230,6 +230,9 @@ l_op=$(grep -nE "run [0-9]+ of operators at [0-9a-f]+: Succeeded" "$E2E_DIR/serv
 l_sv=$(grep -nE "run [0-9]+ of serving started" "$E2E_DIR/serve.err" | head -n 1 | cut -d: -f1)
 [ -n "$l_op" ] && [ -n "$l_sv" ] && [ "$l_op" -lt "$l_sv" ]
 ok $? "serving started after operators succeeded (log lines $l_op < $l_sv)"
+curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/applications/serving" >"$E2E_DIR/api-serving.json"
+[ "$(jget 'd.get("parent")' <"$E2E_DIR/api-serving.json")" = root ]
+ok $? "the API names the child's parent"
 kill "$serve_pid" && wait "$serve_pid" 2>/dev/null
 serve_pid=
 tap_end
