@@ -439,6 +439,7 @@ static int generate_range(struct loader *l, size_t from, struct ws_err *err)
 /* --- app of apps ------------------------------------------------------------------------- */
 
 #define CHILDREN_MAX_DEPTH 8
+#define WS_ECONFIG_DEPTH WS_ELIMIT /* nesting too deep: the parent's fault */
 
 /* How many parents up from `name`; *cycle set when `child` is among them
  * (or is name itself). */
@@ -501,7 +502,7 @@ static int add_child(struct loader *l, const char *parent, const char *file, int
         return 0;
     }
     if (name && ancestry(c, parent, name, &cycle) >= CHILDREN_MAX_DEPTH)
-        rc = ws_err_set(&e, WS_ECONFIG, "Application \"%s\" (defined by Application \"%s\"): applications nest "
+        rc = ws_err_set(&e, WS_ECONFIG_DEPTH, "Application \"%s\" (defined by Application \"%s\"): applications nest "
                                         "deeper than %d levels", name, parent, CHILDREN_MAX_DEPTH);
     else if (cycle)
         rc = ws_err_set(&e, WS_ECONFIG, "Application \"%s\" is defined by its own child Application \"%s\": "
@@ -515,7 +516,9 @@ static int add_child(struct loader *l, const char *parent, const char *file, int
     if (rc < 0) {
         if (asprintf(&msg, "%s (defined by Application \"%s\", %s:%d)", e.msg, parent, file, line) < 0)
             msg = NULL;
-        mark_invalid(c, file, name, NULL, msg ? msg : e.msg);
+        /* a cycle or a too deep nesting is the parent's fault, not the
+           (valid, known) Application's it names */
+        mark_invalid(c, file, name, cycle || rc == WS_ECONFIG_DEPTH ? "children" : NULL, msg ? msg : e.msg);
         free(msg);
         return 0;
     }

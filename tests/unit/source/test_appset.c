@@ -700,6 +700,24 @@ static void test_catalog(void)
         "  generators:\n  - list: {elements: [{model: a}]}\n"
         "  template:\n    metadata: {name: 'nodest-{{model}}'}\n"
         "    spec:\n      source: {repoURL: " REPO ", path: m}\n");
+    /* app of apps: root's folder defines child-a and child-b; child-b's
+       defines root again (a cycle) */
+    snprintf(cfg_text, sizeof(cfg_text),
+             "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: root}\nspec:\n"
+             "  source: {repoURL: 'file://%s/repo', path: children}\n  destination: {name: in-cluster}\n", tmp);
+    put("apps/root.yaml", cfg_text);
+    snprintf(cfg_text, sizeof(cfg_text),
+             "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: child-a}\nspec:\n"
+             "  source: {repoURL: 'file://%s/repo', path: models/nlp-classifier/production}\n"
+             "  destination: {name: in-cluster}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: not-an-app}\n"
+             "---\napiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: child-b}\nspec:\n"
+             "  source: {repoURL: 'file://%s/repo', path: grandchildren}\n  destination: {name: in-cluster}\n",
+             tmp, tmp);
+    put("children/apps.yaml", cfg_text);
+    snprintf(cfg_text, sizeof(cfg_text),
+             "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: root}\nspec:\n"
+             "  source: {repoURL: 'file://%s/repo', path: children}\n  destination: {name: in-cluster}\n", tmp);
+    put("grandchildren/loop.yaml", cfg_text);
     put("models/recommendation-v2/production/model.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: r}\n");
     put("models/nlp-classifier/production/model.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: n}\n");
     put("models/.hidden/production/model.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: h}\n");
@@ -723,7 +741,27 @@ static void test_catalog(void)
         ws_config_free(&cfg);
         return;
     }
-    tap_is_int(cat.napps, 4, "catalog: written + generated Applications");
+    tap_is_int(cat.napps, 7, "catalog: written + generated Applications, and root's two children");
+    tap_is_str(ws_catalog_parent(&cat, "child-a"), "root", "catalog: a child's parent");
+    tap_is_str(ws_catalog_parent(&cat, "child-b"), "root", "catalog: every child of the folder");
+    tap_is_str(ws_catalog_parent(&cat, "root"), NULL, "catalog: a written root has no parent");
+    tap_ok(ws_catalog_find(&cat, "not-an-app") == NULL, "catalog: other objects are not applications");
+    if ((a = ws_catalog_find(&cat, "child-a"))) {
+        tap_is_str(a->file, "apps/root.yaml", "catalog: a child's file is its parent's");
+        tap_ok(a->def_dir == SIZE_MAX, "catalog: a child is read from no applications folder");
+    }
+    {
+        json_t *e;
+        size_t k;
+        int cycle = 0;
+        json_array_foreach(cat.invalid, k, e)
+            cycle |= json_string_value(json_object_get(e, "kind")) &&
+                     strstr(json_string_value(json_object_get(e, "error")),
+                            "Application \"root\" is defined by its own child Application \"child-b\": a cycle") != NULL;
+        tap_ok(cycle, "catalog: a cycle of applications is refused");
+        tap_ok(ws_catalog_invalid(&cat, "root") == NULL, "catalog: and does not make the root invalid");
+    }
+    tap_is_int(json_array_size(cat.parent_sources), 2, "catalog: the parents' folders are recorded (root, child-b)");
     tap_ok(ws_catalog_find(&cat, "recommendation-v2-production") != NULL, "catalog: ml-models generated");
     tap_ok(ws_catalog_find(&cat, "folder-recommendation-v2") && ws_catalog_find(&cat, "folder-nlp-classifier"),
            "catalog: git directories read from the repository");
