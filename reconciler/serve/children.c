@@ -200,12 +200,7 @@ int ws__svc_prune_child(struct ws_sync *parent, const json_t *ref, void *data, s
     }
     r->s = s;
     r->parent = parent;
-    r->opts.wave_timeout_ms = s->cfg->settings.wave_timeout_ms;
-    r->opts.sync_timeout_ms = s->cfg->settings.sync_timeout_ms;
-    r->opts.state_dir = s->cfg->settings.state_dir;
-    r->opts.inventory_namespace = s->cfg->settings.inventory_namespace;
-    r->opts.config = s->cfg;
-    r->opts.lua_health = s->lua;
+    ws__svc_sync_opts(s, &r->opts);
     if (!(kube = ws_clusters_for(&s->clusters, r->app, err)) ||
         ws_sync_start(NULL, s->loop, kube, r->app, &r->opts, NULL, on_removed, r, err) < 0) {
         ws_err_prefix(err, "child %s", r->app->name);

@@ -628,6 +628,16 @@ static void post_awaiting_status(struct svc *s, const char *app, const char *sha
 
 static int maybe_retry(struct svc *s, struct app_state *a, const struct ws_app *def, const char *revision);
 
+void ws__svc_sync_opts(const struct svc *s, struct ws_sync_opts *o)
+{
+    o->wave_timeout_ms = s->cfg->settings.wave_timeout_ms;
+    o->sync_timeout_ms = s->cfg->settings.sync_timeout_ms;
+    o->state_dir = s->cfg->settings.state_dir;
+    o->inventory_namespace = s->cfg->settings.inventory_namespace;
+    o->config = s->cfg;
+    o->lua_health = s->lua;
+}
+
 static int result_index(const char *result)
 {
     for (size_t i = 0; i < WS_ARRAY_SIZE(run_results); i++)
@@ -959,12 +969,7 @@ static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *
     j->opts.revision = j->revision;
     j->opts.prune = j->prune;
     j->opts.dry_run = j->dry_run;
-    j->opts.wave_timeout_ms = s->cfg->settings.wave_timeout_ms;
-    j->opts.sync_timeout_ms = s->cfg->settings.sync_timeout_ms;
-    j->opts.state_dir = s->cfg->settings.state_dir;
-    j->opts.inventory_namespace = s->cfg->settings.inventory_namespace;
-    j->opts.config = s->cfg;
-    j->opts.lua_health = s->lua;
+    ws__svc_sync_opts(s, &j->opts);
     j->opts.force_conflicts = json_is_true(json_object_get(j->extra, "selfHeal"));
     j->opts.sync_child = ws__svc_sync_child;
     j->opts.prune_child = ws__svc_prune_child;

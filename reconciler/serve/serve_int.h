@@ -136,6 +136,9 @@ const struct ws_app *ws__svc_app_def(struct svc *s, const char *name);
 void ws__svc_routed_later(struct svc *s, size_t repo, int64_t id, const char *ref, const char *before,
                           const char *after, const char *default_branch, json_t *extra);
 void ws__svc_schedule(struct svc *s);
+/* The sync options every run takes from wavesync.yaml (deadlines, state
+ * folder, inventory namespace, credentials, health scripts). */
+void ws__svc_sync_opts(const struct svc *s, struct ws_sync_opts *o);
 /* Queue a run the service decided on (a retry, a self-heal): durable, then
  * pending; `what` (static) names it in the log. 0 or WS_ENOMEM. */
 int ws__svc_queue_run(struct svc *s, const struct ws_trigger_in *in, const char *what);

@@ -100,14 +100,9 @@ static void start_plans(struct svc *s)
             plan_job_free(j);
             continue;
         }
+        ws__svc_sync_opts(s, &j->opts);
         j->opts.plan_only = 1;
         j->opts.revision = j->revision;
-        j->opts.state_dir = s->cfg->settings.state_dir;
-        j->opts.inventory_namespace = s->cfg->settings.inventory_namespace;
-        j->opts.config = s->cfg;
-        j->opts.lua_health = s->lua;
-        j->opts.wave_timeout_ms = s->cfg->settings.wave_timeout_ms;
-        j->opts.sync_timeout_ms = s->cfg->settings.sync_timeout_ms;
         /* the mirror as routing (or startup) last fetched it: tracking never fetches */
         j->opts.fetched_since = ws__svc_last_fetch(s, def) ? ws__svc_last_fetch(s, def) : ws_wall_s();
         j->next = s->plans_running;

@@ -37,40 +37,33 @@ const struct ws_app *ws_catalog_find(const struct ws_catalog *c, const char *nam
     return NULL;
 }
 
-const char *ws_catalog_invalid(const struct ws_catalog *c, const char *name)
+/* The `want` field of the first entry of `list` whose `key` field is
+ * `name` (entries with a "kind" skipped when `no_kind`). */
+static const char *lookup(const json_t *list, const char *key, const char *name, const char *want, int no_kind)
 {
     json_t *e;
     size_t i;
-    json_array_foreach(c->invalid, i, e) {
-        const char *n = json_string_value(json_object_get(e, "name"));
-        if (n && strcmp(n, name) == 0 && !json_object_get(e, "kind"))
-            return json_string_value(json_object_get(e, "error"));
+    json_array_foreach(list, i, e) {
+        const char *n = json_string_value(json_object_get(e, key));
+        if (n && strcmp(n, name) == 0 && !(no_kind && json_object_get(e, "kind")))
+            return json_string_value(json_object_get(e, want));
     }
     return NULL;
+}
+
+const char *ws_catalog_invalid(const struct ws_catalog *c, const char *name)
+{
+    return lookup(c->invalid, "name", name, "error", 1);
 }
 
 const char *ws_catalog_parent(const struct ws_catalog *c, const char *name)
 {
-    json_t *e;
-    size_t i;
-    json_array_foreach(c->children, i, e) {
-        const char *n = json_string_value(json_object_get(e, "application"));
-        if (n && strcmp(n, name) == 0)
-            return json_string_value(json_object_get(e, "parent"));
-    }
-    return NULL;
+    return lookup(c->children, "application", name, "parent", 0);
 }
 
 const char *ws_catalog_generated_by(const struct ws_catalog *c, const char *name)
 {
-    json_t *e;
-    size_t i;
-    json_array_foreach(c->generated, i, e) {
-        const char *n = json_string_value(json_object_get(e, "application"));
-        if (n && strcmp(n, name) == 0)
-            return json_string_value(json_object_get(e, "applicationSet"));
-    }
-    return NULL;
+    return lookup(c->generated, "application", name, "applicationSet", 0);
 }
 
 static void mark_invalid(struct ws_catalog *c, const char *file, const char *name, const char *kind,
