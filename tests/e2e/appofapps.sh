@@ -206,9 +206,11 @@ git -C "$repo" revert --no-edit HEAD >/dev/null
 port=$(free_port)
 token=e2e-token-$RANDOM$RANDOM
 printf '%s' "$token" >"$E2E_DIR/api.token"
+secret=e2e-secret-$RANDOM$RANDOM
 cat >>"$cfg" <<YAML
 server: {listen: "127.0.0.1:$port", apiToken: "file:$E2E_DIR/api.token"}
 YAML
+sed -i "s|  - {name: platform, url: \"file://$repo\"}|  - {name: platform, url: \"file://$repo\", webhook: {secret: \"$secret\"}}|" "$cfg"
 sed -i "s|settings: {waveTimeout: 60s, stateDir: $E2E_DIR/state}|settings: {waveTimeout: 60s, stateDir: $E2E_DIR/state, concurrency: 1, pollInterval: 0}|" "$cfg"
 "$WAVESYNC" --config "$cfg" serve >"$E2E_DIR/serve.out" 2>"$E2E_DIR/serve.err" &
 serve_pid=$!
@@ -230,6 +232,42 @@ l_op=$(grep -nE "run [0-9]+ of operators at [0-9a-f]+: Succeeded" "$E2E_DIR/serv
 l_sv=$(grep -nE "run [0-9]+ of serving started" "$E2E_DIR/serve.err" | head -n 1 | cut -d: -f1)
 [ -n "$l_op" ] && [ -n "$l_sv" ] && [ "$l_op" -lt "$l_sv" ]
 ok $? "serving started after operators succeeded (log lines $l_op < $l_sv)"
+succeeded() { grep -cE "run [0-9]+ of $1 at [0-9a-f]+: Succeeded" "$E2E_DIR/serve.err"; }
+deliver() { # before after: a signed GitHub push of main
+	"$py" "$WS_SRCDIR/tests/e2e/deliver.py" github --url "http://127.0.0.1:$port/api/webhook/github" \
+		--secret "$secret" --repo-url "file://$repo" --ref refs/heads/main --before "$1" --after "$2" \
+		--git-dir "$repo" | cut -c1-3
+}
+idle() {
+	wait_for 60 sh -c "curl -s -H 'Authorization: Bearer $token' http://127.0.0.1:$port/api/v1/applications |
+		python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d[\"routing\"] + sum(a[\"state\"] != \"Idle\" for a in d[\"applications\"]))'"
+}
+idle
+n_root=$(succeeded root) n_serving=$(succeeded serving) n_ranker=$(succeeded model-ranker)
+before=$(git -C "$repo" rev-parse HEAD)
+cm model-server 2 >"$repo/serving/cm.yaml"
+git -C "$repo" commit -qam "serving: model-server 2"
+[ "$(deliver "$before" "$(git -C "$repo" rev-parse HEAD)")" = 202 ]
+ok $? "a push under the serving child's own path is accepted"
+wait_for 30 sh -c "[ \$(grep -cE 'run [0-9]+ of serving at [0-9a-f]+: Succeeded' '$E2E_DIR/serve.err') -gt $n_serving ]"
+ok $? "it syncs the child"
+idle
+[ "$(succeeded root)" = "$n_root" ] && [ "$(succeeded model-ranker)" = "$n_ranker" ]
+ok $? "and neither its parent nor its siblings"
+[ "$(kget /api/v1/namespaces/aoa/configmaps/model-server | jget 'd["data"]["k"]')" = 2 ]
+ok $? "the child's change is live"
+mkdir -p "$repo/extra"
+cm extra 1 >"$repo/extra/cm.yaml"
+app extra extra 3 >"$repo/children/extra.yaml"
+before=$(git -C "$repo" rev-parse HEAD)
+git -C "$repo" add -A && git -C "$repo" commit -qm "a new child: extra"
+[ "$(deliver "$before" "$(git -C "$repo" rev-parse HEAD)")" = 202 ]
+ok $? "a push adding a child to the root's folder is accepted"
+wait_for 60 sh -c "grep -qE 'run [0-9]+ of extra at [0-9a-f]+: Succeeded' '$E2E_DIR/serve.err'"
+ok $? "the applications are read again and the root's sync runs the new child"
+[ "$(kget /api/v1/namespaces/aoa/configmaps/extra | jget 'd["data"]["k"]')" = 1 ]
+ok $? "the new child's object is live"
+idle
 curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/applications/serving" >"$E2E_DIR/api-serving.json"
 [ "$(jget 'd.get("parent")' <"$E2E_DIR/api-serving.json")" = root ]
 ok $? "the API names the child's parent"
