@@ -143,14 +143,15 @@ void ws_proc_describe(const struct ws_proc_result *r, char *buf, size_t len)
 }
 
 /* Go prints "fatal error: out of memory" (or fails to start a thread), glibc
- * programs "memory exhausted" or ENOMEM's text, Python "MemoryError": under
+ * programs "memory exhausted" or ENOMEM's text, Python "MemoryError",
+ * libjsonnet "a memory allocation error occurred": under
  * RLIMIT_AS an allocation fails, nothing kills the process, so what it says
  * on the way out is all there is to tell a memory limit by. */
 static int says_out_of_memory(const char *err)
 {
     static const char *const marks[] = {"out of memory", "cannot allocate memory", "memory exhausted",
                                         "MemoryError", "bad_alloc", "failed to reserve",
-                                        "pthread_create failed"};
+                                        "pthread_create failed", "memory allocation error"};
     for (size_t i = 0; i < WS_ARRAY_SIZE(marks); i++)
         if (strcasestr(err, marks[i]))
             return 1;
