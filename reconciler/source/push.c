@@ -64,12 +64,23 @@ int ws_push_index_build(struct ws_push_index **out, const struct ws_config *cfg,
         }
         for (a = 0; a < cat->napps && rc == 0; a++) {
             const struct ws_app *app = &cat->apps[a];
-            for (s = 0; s < app->nsources && rc == 0; s++)
-                if (same_repo(app->sources[s].repo_url, repo) &&
-                    (rc = ws_route_add_source(ix->routes[r], app->sources[s].path,
-                                              app->manifest_generate_paths,
+            for (s = 0; s < app->nsources && rc == 0; s++) {
+                const struct ws_app_source *src = &app->sources[s];
+                const json_t *lib;
+                size_t l;
+                if (!same_repo(src->repo_url, repo))
+                    continue;
+                if ((rc = ws_route_add_source(ix->routes[r], src->path, app->manifest_generate_paths,
                                               ix->first[a] + 1 + (uint32_t)s, err)) < 0)
                     ws_err_prefix(err, "%s:%d: Application \"%s\"", app->file, app->line, app->name);
+                /* Jsonnet library folders render into the source too (unless
+                   manifest-generate-paths says what matters) */
+                json_array_foreach(app->manifest_generate_paths ? NULL : src->jsonnet_libs, l, lib) {
+                    if (rc == 0 && ws_route_add_subtree(ix->routes[r], json_string_value(lib),
+                                                        ix->first[a] + 1 + (uint32_t)s) < 0)
+                        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+                }
+            }
             if (rc == 0 && def_repo(cfg, app) == repo &&
                 ws_route_add_file(ix->routes[r], app->file, ix->first[a]) < 0)
                 rc = ws_err_set(err, WS_ENOMEM, "out of memory");
