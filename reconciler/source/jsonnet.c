@@ -419,6 +419,11 @@ int ws_jsonnet_eval(json_t *objects, const struct ws_jsonnet_opts *o, struct ws_
         po.limits.timeout_ms = WS_JSONNET_DEFAULT_TIMEOUT_MS;
     if (!po.limits.memory_bytes)
         po.limits.memory_bytes = WS_JSONNET_DEFAULT_MEMORY;
+#if defined(__SANITIZE_ADDRESS__)
+    /* the child is this (AddressSanitizer) binary: its shadow memory alone
+       reserves terabytes of address space, so only time and CPU bound it */
+    po.limits.memory_bytes = UINT64_MAX / 2;
+#endif
     if (!po.limits.setting)
         po.limits.setting = "settings.tools.jsonnet";
     if ((rc = ws_proc_run_blocking(&out, &len, &po, err)) < 0)
