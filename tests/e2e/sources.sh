@@ -258,4 +258,8 @@ ws plug_unknown sync plug-named
 [ $rc -eq 2 ] && grep -q 'Application "plug-named": plugin "e2e-typo" is not configured' "$E2E_DIR/plug_unknown.err"
 ok $? "an unknown plugin name: exit 2 naming the Application and the name (rc=$rc: $(first_error plug-named plug_unknown))"
 
+# (a build with --enable-sanitizers: wavesync and its __jsonnet children)
+! grep -q 'Sanitizer\|runtime error:' "$E2E_DIR"/*.err
+ok $? "no sanitizer reports"
+
 tap_end
