@@ -111,13 +111,19 @@ static int render_directory(json_t *objects, const struct ws_render_ctx *ctx, co
         if ((rc = ws_jsonnet_eval(objects, &jo, err)) < 0)
             ws_err_prefix(err, "Application \"%s\"", ctx->app_name);
     }
-    /* never a silent empty result: files are there, nothing renders */
-    if (rc == 0 && json_array_size(objects) == before && files.n + files.others > 0)
+    /* Never a silent empty result: files are there and nothing renders,
+       because they are files wavesync does not read or Jsonnet that
+       evaluates to nothing. YAML/JSON files with no documents say "nothing"
+       themselves (how an application is emptied, its objects pruned), and
+       syncPolicy.automated.allowEmpty allows it too. */
+    if (rc == 0 && json_array_size(objects) == before && files.others + nj > 0 && files.n == nj &&
+        !(ctx->app && ctx->app->allow_empty))
         rc = ws_err_set(err, WS_EINVAL,
-                        "Application \"%s\": path \"%s\" holds %zu file%s but nothing renders (read: *.yaml, "
-                        "*.yml, *.json, *.jsonnet%s%s; what was read rendered no object)",
-                        ctx->app_name, *src->path ? src->path : ".", files.n + files.others,
-                        files.n + files.others == 1 ? "" : "s", src->recurse ? "" : ", without recurse",
+                        "Application \"%s\": path \"%s\" holds %zu file%s but nothing renders (%zu Jsonnet file%s "
+                        "rendered no object; read are *.yaml, *.yml, *.json, *.jsonnet%s%s; allowEmpty permits this)",
+                        ctx->app_name, *src->path ? src->path : ".", files.others + nj,
+                        files.others + nj == 1 ? "" : "s", nj, nj == 1 ? "" : "s",
+                        src->recurse ? "" : ", without recurse",
                         src->include || src->exclude ? ", after include/exclude" : "");
 out:
     free(jsonnet);

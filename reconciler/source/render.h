@@ -46,8 +46,10 @@ int ws_render_detect(enum ws_render_kind *out, const struct ws_render_ctx *ctx,
 /* Append the source's objects to `objects` (a JSON array). Errors name the
  * file (directory sources: "apps/train/job.yaml:3:1: …", Jsonnet
  * "apps/x/main.jsonnet:4:9-20: RUNTIME ERROR: …") or the tool or plugin. A
- * directory holding files of which nothing renders is an error (a folder
- * with no files, or only hidden ones such as .gitkeep, renders nothing). */
+ * directory whose files render nothing because none is read (unknown
+ * names) or its Jsonnet evaluates to nothing is an error, unless the
+ * Application has allowEmpty; YAML/JSON files without documents, a folder of
+ * hidden files only (.gitkeep), render nothing without complaint. */
 int ws_render_source(json_t *objects, const struct ws_render_ctx *ctx,
                      const struct ws_app_source *src, struct ws_err *err);
 

@@ -120,6 +120,16 @@ app plug-named gen/named src-plug-named '    plugin:
       parameters:
         - {name: size, string: large}'
 app plug-found gen/found src-plug-found
+cat >"$repo/apps/jn-allow-empty.yaml" <<YAML
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: jn-allow-empty, namespace: argocd}
+spec:
+  project: default
+  source: {repoURL: "file://$repo", targetRevision: HEAD, path: jsonnet/empty}
+  destination: {name: in-cluster, namespace: src-jn-allow-empty}
+  syncPolicy: {automated: {allowEmpty: true}}
+YAML
 for p in fails prose hangs; do
 	app "plug-$p" gen/named "src-plug-$p" "    plugin: {name: $p}"
 done
@@ -200,6 +210,8 @@ ws jn_empty sync jn-empty
 ok $? "a folder of files of which nothing renders: exit 2 naming the path (rc=$rc: $(first_error jn-empty jn_empty))"
 [ "$(status_of /api/v1/namespaces/src-jn-empty)" = 404 ]
 ok $? "…nothing applied"
+ws jn_allow_empty sync jn-allow-empty
+ok $rc "…unless syncPolicy.automated.allowEmpty is set (rc=$rc: $(first_error jn-allow-empty jn_allow_empty))"
 
 # ---- plugins ---------------------------------------------------------------------------------------
 head=$(git -C "$repo" rev-parse HEAD)
