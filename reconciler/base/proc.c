@@ -34,7 +34,9 @@
 
 extern char **environ;
 
-#define ERR_HEAD 8192        /* bytes of stderr kept for messages */
+#define ERR_HEAD 8192        /* bytes of stderr kept for messages: its first ERR_KEEP_HEAD */
+#define ERR_KEEP_HEAD 2048   /* and, past ERR_HEAD, its last bytes after ERR_MARK (where a */
+#define ERR_MARK "\n[…]\n"   /* failing program says why is most often at the end) */
 #define DRAIN_MS 1000        /* after the group is dead, how long to wait for output
                                 still held by a process that left the group */
 #define POLL_EXIT_MS 50      /* without pidfd: how often to look for the guard's exit */
@@ -93,15 +95,25 @@ static void format_setting(char *buf, size_t len, const struct ws_proc_limits *l
         buf[0] = '\0';
 }
 
-/* The head of stderr on one line, trailing white space dropped. */
+/* Stderr on one line, trailing white space dropped; longer than fits, its
+ * beginning and its end (where the reason usually is). */
 static void stderr_line(char *buf, size_t len, const char *err, size_t n)
 {
-    size_t i, o = 0;
+    size_t i, o = 0, head = n, tail = n;
     while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == '\r' || err[n - 1] == ' '))
         n--;
-    for (i = 0; i < n && o + 1 < len; i++)
+    if (n + 1 > len && len > 64) { /* a quarter of the room for the beginning, the rest for the end */
+        head = len / 4;
+        tail = n - (len - head - 8);
+    }
+    for (i = 0; i < n && o + 1 < len; i++) {
+        if (i == head && head < tail) {
+            o += (size_t)snprintf(buf + o, len - o, " […] ");
+            i = tail;
+        }
         buf[o++] = err[i] == '\n' || err[i] == '\r' ? ' ' : err[i];
-    buf[o] = '\0';
+    }
+    buf[o < len ? o : len - 1] = '\0';
 }
 
 void ws_proc_describe(const struct ws_proc_result *r, char *buf, size_t len)
@@ -143,14 +155,15 @@ void ws_proc_describe(const struct ws_proc_result *r, char *buf, size_t len)
 }
 
 /* Go prints "fatal error: out of memory" (or fails to start a thread), glibc
- * programs "memory exhausted" or ENOMEM's text, Python "MemoryError": under
+ * programs "memory exhausted" or ENOMEM's text, Python "MemoryError",
+ * libjsonnet "a memory allocation error occurred": under
  * RLIMIT_AS an allocation fails, nothing kills the process, so what it says
  * on the way out is all there is to tell a memory limit by. */
 static int says_out_of_memory(const char *err)
 {
     static const char *const marks[] = {"out of memory", "cannot allocate memory", "memory exhausted",
                                         "MemoryError", "bad_alloc", "failed to reserve",
-                                        "pthread_create failed"};
+                                        "pthread_create failed", "memory allocation error"};
     for (size_t i = 0; i < WS_ARRAY_SIZE(marks); i++)
         if (strcasestr(err, marks[i]))
             return 1;
@@ -625,11 +638,41 @@ static int guard_gone(const struct child *c)
 
 /* stdout whole up to the limit; of stderr, the head. Returns -1 when stdout
  * passed its limit. */
+/* Stderr past ERR_HEAD: keep the first ERR_KEEP_HEAD bytes, then ERR_MARK,
+ * then the last bytes, so that the buffer always ends with what the program
+ * wrote last. */
+static void absorb_err(struct ws_buf *e, const char *p, size_t n)
+{
+    const size_t mark = sizeof(ERR_MARK) - 1, t = ERR_KEEP_HEAD + mark, tail_max = ERR_HEAD - t;
+    size_t room = e->len < ERR_HEAD ? ERR_HEAD - e->len : 0, cur_len, want, keep;
+    const char *cur;
+    if (n <= room) {
+        ws_buf_append(e, p, n);
+        return;
+    }
+    if (ws_buf_append(e, p, room) < 0 || e->len != ERR_HEAD)
+        return;
+    p += room;
+    n -= room;
+    cur = memcmp(e->data + ERR_KEEP_HEAD, ERR_MARK, mark) == 0 ? e->data + t : e->data + ERR_KEEP_HEAD;
+    cur_len = ERR_HEAD - (size_t)(cur - e->data);
+    want = cur_len + n < tail_max ? cur_len + n : tail_max;
+    if (n >= want) {
+        memcpy(e->data + t, p + n - want, want);
+    } else {
+        keep = want - n;
+        memmove(e->data + t, cur + cur_len - keep, keep);
+        memcpy(e->data + t + keep, p, n);
+    }
+    memcpy(e->data + ERR_KEEP_HEAD, ERR_MARK, mark);
+    e->len = t + want;
+    e->data[e->len] = '\0';
+}
+
 static int absorb(struct ws_buf *out, struct ws_buf *errb, int is_err, const char *p, size_t n)
 {
     if (is_err) {
-        size_t room = errb->len < ERR_HEAD ? ERR_HEAD - errb->len : 0;
-        ws_buf_append(errb, p, n < room ? n : room);
+        absorb_err(errb, p, n);
         return 0;
     }
     return ws_buf_append(out, p, n) < 0 ? -1 : 0;

@@ -38,7 +38,7 @@ struct ws_proc_limits {
     uint64_t memory_bytes; /* address space of each process; default 2 GiB */
     uint64_t cpu_ms;       /* CPU time of each process, rounded up to whole seconds; default 60 s */
     size_t max_output;     /* bytes of stdout, more kills the child; default 16 MiB (stderr:
-                              its first 8 KiB are kept, the rest dropped) */
+                              8 KiB are kept, its first 2 KiB and its last bytes) */
     const char *setting;   /* where the limits are configured, for messages: "settings.tools.helm"
                               gives "(settings.tools.helm.timeout)"; NULL = not named. Borrowed. */
 };
@@ -71,7 +71,8 @@ struct ws_proc_result {
     int term_signal;      /* the signal that ended the child, 0 if none */
     const char *out;      /* stdout, NUL-terminated; borrowed until the callback returns */
     size_t out_len;
-    const char *errout;   /* the head of stderr, NUL-terminated; borrowed likewise */
+    const char *errout;   /* stderr, NUL-terminated; past 8 KiB its first 2 KiB, "\n[…]\n" and its
+                             end; borrowed likewise */
     size_t err_len;
     struct ws_proc_limits limits; /* the limits in force (defaults filled in) */
     const char *name;     /* the program, for messages */
@@ -93,7 +94,7 @@ int ws_proc_run(uv_loop_t *loop, const struct ws_proc_opts *opts, ws_proc_cb cb,
                 struct ws_err *err);
 
 /* Describe a result in one line, without the program's name: "exited with
- * status 2: <stderr head>", "killed after 120 s (settings.tools.helm.timeout)",
+ * status 2: <stderr>" (a long one: its beginning […] its end), "killed after 120 s (settings.tools.helm.timeout)",
  * "exceeded its memory limit of 2 GiB (settings.tools.helm.memory)". */
 void ws_proc_describe(const struct ws_proc_result *res, char *buf, size_t len);
 

@@ -804,7 +804,7 @@ static int parse_size(size_t *out, const json_t *v)
     return WS_EINVAL;
 }
 
-static const char *const tools_keys[] = {"helm", "kustomize", NULL};
+static const char *const tools_keys[] = {"helm", "kustomize", "jsonnet", NULL};
 static const char *const tool_keys[] = {"timeout", "memory", "cpu", NULL};
 
 #define TOOL_MIN_MEMORY (64u << 20)
@@ -842,13 +842,17 @@ static int parse_tool(const struct cfg *x, struct ws_proc_limits *l, const json_
 /* settings.tools: limits on each run of helm and kustomize (kubectl kustomize too). */
 static int parse_tools(const struct cfg *x, struct ws_settings *s, const json_t *settings, const json_t *spos)
 {
-    const json_t *tools = NULL, *helm = NULL, *kust = NULL, *pos = ws_yaml_pos_child(spos, "tools");
+    const json_t *tools = NULL, *helm = NULL, *kust = NULL, *jn = NULL, *pos = ws_yaml_pos_child(spos, "tools");
     int rc;
     s->helm.timeout_ms = s->kustomize.timeout_ms = WS_TOOL_DEFAULT_TIMEOUT_MS;
     s->helm.memory_bytes = s->kustomize.memory_bytes = WS_PROC_DEFAULT_MEMORY;
     s->helm.cpu_ms = s->kustomize.cpu_ms = WS_PROC_DEFAULT_CPU_MS;
     s->helm.setting = "settings.tools.helm";
     s->kustomize.setting = "settings.tools.kustomize";
+    s->jsonnet.timeout_ms = 60000;
+    s->jsonnet.memory_bytes = 1ull << 30;
+    s->jsonnet.cpu_ms = WS_PROC_DEFAULT_CPU_MS;
+    s->jsonnet.setting = "settings.tools.jsonnet";
     if (!settings)
         return 0;
     if ((rc = get_typed(x, &tools, settings, spos, "tools", "settings", 0)) < 0 || !tools)
@@ -856,7 +860,9 @@ static int parse_tools(const struct cfg *x, struct ws_settings *s, const json_t 
     if ((rc = check_keys(x, tools, pos, tools_keys, "settings.tools")) < 0 ||
         (rc = get_typed(x, &helm, tools, pos, "helm", "settings.tools", 0)) < 0 ||
         (rc = get_typed(x, &kust, tools, pos, "kustomize", "settings.tools", 0)) < 0 ||
-        (rc = parse_tool(x, &s->helm, helm, ws_yaml_pos_child(pos, "helm"), "settings.tools.helm")) < 0)
+        (rc = get_typed(x, &jn, tools, pos, "jsonnet", "settings.tools", 0)) < 0 ||
+        (rc = parse_tool(x, &s->helm, helm, ws_yaml_pos_child(pos, "helm"), "settings.tools.helm")) < 0 ||
+        (rc = parse_tool(x, &s->jsonnet, jn, ws_yaml_pos_child(pos, "jsonnet"), "settings.tools.jsonnet")) < 0)
         return rc;
     return parse_tool(x, &s->kustomize, kust, ws_yaml_pos_child(pos, "kustomize"), "settings.tools.kustomize");
 }
@@ -1039,7 +1045,103 @@ out:
 /* --- the whole file -------------------------------------------------------------- */
 
 static const char *const top_keys[] = {"repositories", "clusters", "applications", "settings",
-                                       "server", "health", NULL};
+                                       "server", "health", "plugins", NULL};
+static const char *const plugin_keys[] = {"name", "init", "generate", "discover", "timeout", "memory",
+                                          "cpu", "maxOutput", NULL};
+static const char *const discover_keys[] = {"fileName", NULL};
+
+/* plugins[i].init / generate: a non-empty list of strings (an argument vector). */
+static int get_argv(const struct cfg *x, char ***out, const json_t *obj, const json_t *pos, const char *key,
+                    const char *where)
+{
+    const json_t *list = NULL, *v;
+    size_t i;
+    int rc;
+    if ((rc = get_typed(x, &list, obj, pos, key, where, 1)) < 0 || !list)
+        return rc;
+    if (json_array_size(list) == 0)
+        return fail(x, ws_yaml_key_line(pos, key), "%s.%s must be a non-empty argument vector, e.g. [\"sh\", "
+                    "\"-c\", \"…\"]", where, key);
+    if (!(*out = calloc(json_array_size(list) + 1, sizeof(char *))))
+        return nomem(x);
+    json_array_foreach(list, i, v) {
+        if (!json_is_string(v) || (i == 0 && json_string_length(v) == 0))
+            return fail(x, ws_yaml_line(ws_yaml_pos_item(ws_yaml_pos_child(pos, key), i)),
+                        "%s.%s[%zu] must be a string%s", where, key, i, i == 0 ? " (the program)" : "");
+        if (!((*out)[i] = strdup(json_string_value(v))))
+            return nomem(x);
+    }
+    return 0;
+}
+
+static int parse_plugin(const struct cfg *x, struct ws_plugin_cfg *p, const json_t *obj, const json_t *pos,
+                        size_t idx)
+{
+    const json_t *disc = NULL, *v;
+    char where[32];
+    int rc;
+    snprintf(where, sizeof(where), "plugins[%zu]", idx);
+    snprintf(p->setting, sizeof(p->setting), "%s", where);
+    p->line = ws_yaml_line(pos);
+    p->limits.timeout_ms = WS_PLUGIN_DEFAULT_TIMEOUT_MS;
+    p->limits.setting = p->setting;
+    if (!json_is_object(obj))
+        return fail(x, p->line, "%s must be a mapping with name and generate", where);
+    if ((rc = check_keys(x, obj, pos, plugin_keys, where)) < 0 ||
+        (rc = require_str(x, &p->name, obj, pos, "name", where)) < 0 ||
+        (rc = get_argv(x, &p->init, obj, pos, "init", where)) < 0 ||
+        (rc = get_argv(x, &p->generate, obj, pos, "generate", where)) < 0 ||
+        (rc = get_typed(x, &disc, obj, pos, "discover", where, 0)) < 0)
+        return rc;
+    if (!p->generate)
+        return fail(x, p->line, "%s (\"%s\"): generate is required (an argument vector)", where, p->name);
+    if (disc) {
+        char w[48];
+        snprintf(w, sizeof(w), "%s.discover", where);
+        if ((rc = check_keys(x, disc, ws_yaml_pos_child(pos, "discover"), discover_keys, w)) < 0 ||
+            (rc = get_str(x, &p->discover_file, disc, ws_yaml_pos_child(pos, "discover"), "fileName", w)) < 0)
+            return rc;
+    }
+    if ((rc = get_duration(x, &p->limits.timeout_ms, obj, pos, "timeout", where)) < 0 ||
+        (rc = get_duration(x, &p->limits.cpu_ms, obj, pos, "cpu", where)) < 0)
+        return rc;
+    if ((v = json_object_get(obj, "memory")) && !json_is_null(v)) {
+        size_t n = 0;
+        if (parse_size(&n, v) < 0 || n < TOOL_MIN_MEMORY)
+            return fail(x, ws_yaml_key_line(pos, "memory"), "%s.memory must be a size of at least 64Mi, such as "
+                        "\"2Gi\"", where);
+        p->limits.memory_bytes = n;
+    }
+    if ((v = json_object_get(obj, "maxOutput")) && !json_is_null(v)) {
+        size_t n = 0;
+        if (parse_size(&n, v) < 0)
+            return fail(x, ws_yaml_key_line(pos, "maxOutput"), "%s.maxOutput must be a size such as \"16Mi\"",
+                        where);
+        p->limits.max_output = n;
+    }
+    return 0;
+}
+
+static int parse_plugins(const struct cfg *x, struct ws_config *c, const json_t *list, const json_t *pos)
+{
+    const json_t *v;
+    size_t i, j;
+    int rc;
+    if (!json_array_size(list))
+        return 0;
+    if (!(c->plugins = calloc(json_array_size(list), sizeof(*c->plugins))))
+        return nomem(x);
+    json_array_foreach(list, i, v) {
+        c->nplugins++;
+        if ((rc = parse_plugin(x, &c->plugins[i], v, ws_yaml_pos_item(pos, i), i)) < 0)
+            return rc;
+        for (j = 0; j < i; j++)
+            if (strcmp(c->plugins[j].name, c->plugins[i].name) == 0)
+                return fail(x, c->plugins[i].line, "duplicate plugin name \"%s\" (lines %d and %d)",
+                            c->plugins[i].name, c->plugins[j].line, c->plugins[i].line);
+    }
+    return 0;
+}
 static const char *const health_keys[] = {"directory", "scripts", NULL};
 
 /* health: {directory: PATH, scripts: {"group/Kind": lua}} — custom health
@@ -1081,6 +1183,7 @@ static int parse_root(const struct cfg *x, struct ws_config *c, const json_t *ro
                       const json_t *pos)
 {
     const json_t *repos = NULL, *clusters = NULL, *apps = NULL, *settings = NULL, *server = NULL, *health = NULL, *v;
+    const json_t *plugins = NULL;
     size_t i, j;
     int rc;
     if (json_is_null(root) || (json_is_object(root) && json_object_size(root) == 0))
@@ -1095,7 +1198,8 @@ static int parse_root(const struct cfg *x, struct ws_config *c, const json_t *ro
         (rc = get_typed(x, &apps, root, pos, "applications", "", 1)) < 0 ||
         (rc = get_typed(x, &settings, root, pos, "settings", "", 0)) < 0 ||
         (rc = get_typed(x, &server, root, pos, "server", "", 0)) < 0 ||
-        (rc = get_typed(x, &health, root, pos, "health", "", 0)) < 0)
+        (rc = get_typed(x, &health, root, pos, "health", "", 0)) < 0 ||
+        (rc = get_typed(x, &plugins, root, pos, "plugins", "", 1)) < 0)
         return rc;
     if ((json_array_size(repos) && !(c->repos = calloc(json_array_size(repos), sizeof(*c->repos)))) ||
         (json_array_size(clusters) &&
@@ -1137,7 +1241,8 @@ static int parse_root(const struct cfg *x, struct ws_config *c, const json_t *ro
     }
     if ((rc = parse_settings(x, &c->settings, settings, ws_yaml_pos_child(pos, "settings"))) < 0)
         return rc;
-    if ((rc = parse_health(x, &c->health, health, ws_yaml_pos_child(pos, "health"))) < 0)
+    if ((rc = parse_health(x, &c->health, health, ws_yaml_pos_child(pos, "health"))) < 0 ||
+        (rc = parse_plugins(x, c, plugins, ws_yaml_pos_child(pos, "plugins"))) < 0)
         return rc;
     return parse_server(x, &c->server, server, ws_yaml_pos_child(pos, "server"));
 }
@@ -1255,6 +1360,17 @@ void ws_config_free(struct ws_config *c)
     free(c->server.public_url);
     free(c->health.directory);
     json_decref(c->health.scripts);
+    for (i = 0; i < c->nplugins; i++) {
+        free(c->plugins[i].name);
+        for (j = 0; c->plugins[i].init && c->plugins[i].init[j]; j++)
+            free(c->plugins[i].init[j]);
+        free(c->plugins[i].init);
+        for (j = 0; c->plugins[i].generate && c->plugins[i].generate[j]; j++)
+            free(c->plugins[i].generate[j]);
+        free(c->plugins[i].generate);
+        free(c->plugins[i].discover_file);
+    }
+    free(c->plugins);
     free(c->path);
     free(c->base_dir);
     memset(c, 0, sizeof(*c));
@@ -1286,6 +1402,15 @@ const struct ws_repo *ws_config_repo_by_url(const struct ws_config *c, const cha
             found = &c->repos[i];
     free(n);
     return found;
+}
+
+const struct ws_plugin_cfg *ws_config_plugin_by_name(const struct ws_config *c, const char *name)
+{
+    size_t i;
+    for (i = 0; c && name && i < c->nplugins; i++)
+        if (strcmp(c->plugins[i].name, name) == 0)
+            return &c->plugins[i];
+    return NULL;
 }
 
 const struct ws_cluster_cfg *ws_config_cluster_by_name(const struct ws_config *c, const char *name)

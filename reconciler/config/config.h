@@ -10,7 +10,9 @@
  *                   certFile, certData, keyFile, keyData, exec, namespace, aliases}]
  *   applications: [{repository, path, revision}]
  *   settings:     {waveTimeout, syncTimeout, concurrency, stateDir, inventoryNamespace,
- *                  pollInterval, tools: {helm: {timeout, memory, cpu}, kustomize: {…}}}
+ *                  pollInterval, tools: {helm: {timeout, memory, cpu}, kustomize: {…}, jsonnet: {…}}}
+ *   plugins:      [{name, init: [argv…], generate: [argv…], discover: {fileName: glob},
+ *                   timeout, memory, cpu, maxOutput}]
  *   server:       {listen, apiToken, maxBodySize, readTimeout, fetchRetryTimeout,
  *                  shutdownGrace, rateLimit: {perSecond, burst}, publicURL}
  *   health:       {directory, scripts: {"group/Kind": lua}}
@@ -28,6 +30,7 @@
 #include "config/kubeconfig.h"
 
 #define WS_TOOL_DEFAULT_TIMEOUT_MS 120000
+#define WS_PLUGIN_DEFAULT_TIMEOUT_MS 90000
 
 struct ws_repo {
     char *name;
@@ -79,6 +82,22 @@ struct ws_settings {
        `setting` names the key ("settings.tools.helm") for messages; max_output
        is the renderer's. */
     struct ws_proc_limits helm, kustomize;
+    /* settings.tools.jsonnet: each evaluation of a source's Jsonnet files
+       (source/jsonnet.h): timeout 60s, memory 1Gi, cpu 60s */
+    struct ws_proc_limits jsonnet;
+};
+
+/* plugins[]: a config management plugin, Argo CD's sidecar plugin as
+ * argument vectors run in the exported tree at the source path (source/plugin.h). */
+struct ws_plugin_cfg {
+    char *name;
+    char **init;          /* NULL-terminated argument vector, or NULL */
+    char **generate;      /* NULL-terminated argument vector (required) */
+    char *discover_file;  /* discover.fileName: a glob relative to the source path, or NULL */
+    struct ws_proc_limits limits; /* timeout (default 90s, as ARGOCD_EXEC_TIMEOUT), memory,
+                                     cpu, maxOutput; limits.setting points at `setting` */
+    char setting[32];     /* "plugins[2]", for messages */
+    int line;
 };
 
 /* `wavesync serve`. */
@@ -114,6 +133,8 @@ struct ws_config {
     struct ws_settings settings;
     struct ws_server_cfg server;
     struct ws_health_cfg health;
+    struct ws_plugin_cfg *plugins;
+    size_t nplugins;
 };
 
 /* Parse config text. `name` labels errors ("wavesync.yaml:12: unknown key
@@ -133,6 +154,7 @@ int ws_config_set_listen(struct ws_config *c, const char *listen);
  * normalised URL; a cluster by name, or by server URL / alias. */
 const struct ws_repo *ws_config_repo_by_name(const struct ws_config *c, const char *name);
 const struct ws_repo *ws_config_repo_by_url(const struct ws_config *c, const char *url);
+const struct ws_plugin_cfg *ws_config_plugin_by_name(const struct ws_config *c, const char *name);
 const struct ws_cluster_cfg *ws_config_cluster_by_name(const struct ws_config *c, const char *name);
 const struct ws_cluster_cfg *ws_config_cluster_by_server(const struct ws_config *c,
                                                          const char *server);

@@ -774,6 +774,7 @@ struct walk {
     git_tree *root;
     struct glob include, exclude;
     int recurse;
+    int jsonnet; /* also *.jsonnet (ws_git_read_source_dir) */
     const char *dir; /* as given, for messages */
     size_t max_bytes, total;
     struct ws_git_files files;
@@ -796,8 +797,17 @@ void ws_git_files_free(struct ws_git_files *f)
  * name, not its target's), then applies the globs to the relative path. */
 static int wanted(const struct walk *w, const char *name, const char *rel)
 {
-    return (ends_with(name, ".yaml") || ends_with(name, ".yml") || ends_with(name, ".json")) &&
+    return (ends_with(name, ".yaml") || ends_with(name, ".yml") || ends_with(name, ".json") ||
+            (w->jsonnet && ends_with(name, ".jsonnet"))) &&
            (!w->include.n || glob_match(&w->include, rel)) && !(w->exclude.n && glob_match(&w->exclude, rel));
+}
+
+/* A file the walk met and did not read: counted (ws_git_files.others), but
+ * not hidden ones (.gitkeep keeps an intentionally empty folder). */
+static void skipped(struct walk *w, const char *name)
+{
+    if (name[0] != '.')
+        w->files.others++;
 }
 
 static int add_file(struct walk *w, const char *path, const git_oid *id, struct ws_err *err)
@@ -865,6 +875,8 @@ static int walk_tree(struct walk *w, git_tree *tree, const char *real, const cha
             error = walk_tree(w, sub, path, relpath, err);
         else if ((mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE) && wanted(w, name, relpath))
             error = add_file(w, path, git_tree_entry_id(e), err);
+        else if (mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE)
+            skipped(w, name);
         else if (mode == GIT_FILEMODE_LINK) {
             error = resolve_path(&r, w->repo, w->root, path, err);
             if (error == WS_ENOTFOUND && !wanted(w, name, relpath))
@@ -874,6 +886,8 @@ static int walk_tree(struct walk *w, git_tree *tree, const char *real, const cha
             else if (error == 0 && r.mode != GIT_FILEMODE_TREE && r.mode != GIT_FILEMODE_COMMIT &&
                      wanted(w, name, relpath))
                 error = add_file(w, path, &r.id, err);
+            else if (error == 0 && r.mode != GIT_FILEMODE_TREE && r.mode != GIT_FILEMODE_COMMIT)
+                skipped(w, name);
         } /* submodules (GIT_FILEMODE_COMMIT) have no content here */
         free(r.path);
         free(path);
@@ -888,9 +902,9 @@ static int cmp_file(const void *a, const void *b)
     return strcmp(((const struct ws_git_file *)a)->path, ((const struct ws_git_file *)b)->path);
 }
 
-int ws_git_read_dir(struct ws_git_files *out, const char *repo_path, const char *commit,
-                    const char *dir, int recurse, const char *include, const char *exclude,
-                    size_t max_bytes, struct ws_err *err)
+static int read_dir(struct ws_git_files *out, const char *repo_path, const char *commit, const char *dir,
+                    int recurse, int jsonnet, const char *include, const char *exclude, size_t max_bytes,
+                    struct ws_err *err)
 {
     struct walk w;
     struct resolved r = { NULL, 0, { { 0 } } };
@@ -901,6 +915,7 @@ int ws_git_read_dir(struct ws_git_files *out, const char *repo_path, const char 
     memset(&w, 0, sizeof(w));
     out->v = NULL;
     out->n = 0;
+    out->others = 0;
     dir = dir ? dir : "";
     ws_err_clear(err);
     if ((error = glob_compile(&w.include, include, "include", err)) < 0 ||
@@ -919,6 +934,7 @@ int ws_git_read_dir(struct ws_git_files *out, const char *repo_path, const char 
     w.repo = at.repo;
     w.root = at.root;
     w.recurse = recurse;
+    w.jsonnet = jsonnet;
     w.dir = dir;
     w.max_bytes = max_bytes;
     if ((error = walk_tree(&w, tree, r.path, "", err)) < 0)
@@ -928,6 +944,7 @@ int ws_git_read_dir(struct ws_git_files *out, const char *repo_path, const char 
     *out = w.files;
     w.files.v = NULL;
     w.files.n = 0;
+    w.files.others = 0;
 out:
     ws_git_files_free(&w.files);
     glob_free(&w.include);
@@ -936,6 +953,20 @@ out:
     git_tree_free(tree);
     at_close(&at);
     return error;
+}
+
+int ws_git_read_dir(struct ws_git_files *out, const char *repo_path, const char *commit,
+                    const char *dir, int recurse, const char *include, const char *exclude,
+                    size_t max_bytes, struct ws_err *err)
+{
+    return read_dir(out, repo_path, commit, dir, recurse, 0, include, exclude, max_bytes, err);
+}
+
+int ws_git_read_source_dir(struct ws_git_files *out, const char *repo_path, const char *commit,
+                           const char *dir, int recurse, const char *include, const char *exclude,
+                           size_t max_bytes, struct ws_err *err)
+{
+    return read_dir(out, repo_path, commit, dir, recurse, 1, include, exclude, max_bytes, err);
 }
 
 int ws_git_path_type(const char *repo_path, const char *commit, const char *path, struct ws_err *err)

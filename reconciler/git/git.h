@@ -86,6 +86,7 @@ struct ws_git_file {
 struct ws_git_files {
     struct ws_git_file *v;
     size_t n;
+    size_t others; /* files met but not read (other names, include/exclude), hidden ones not counted */
 };
 
 void ws_git_files_free(struct ws_git_files *f);
@@ -99,6 +100,13 @@ void ws_git_files_free(struct ws_git_files *f);
 int ws_git_read_dir(struct ws_git_files *out, const char *repo_path, const char *commit,
                     const char *dir, int recurse, const char *include, const char *exclude,
                     size_t max_bytes, struct ws_err *err);
+
+/* The same for a directory source: *.jsonnet files are read too (*.libsonnet
+ * only as imports, as Argo CD), and `others` counts what was not read, so
+ * that a folder of files nothing renders can be told from an empty one. */
+int ws_git_read_source_dir(struct ws_git_files *out, const char *repo_path, const char *commit,
+                           const char *dir, int recurse, const char *include, const char *exclude,
+                           size_t max_bytes, struct ws_err *err);
 
 /* Does `path` exist at `commit` and what is it: 0 missing, 1 file, 2 folder. */
 int ws_git_path_type(const char *repo_path, const char *commit, const char *path,

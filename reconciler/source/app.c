@@ -7,8 +7,8 @@
  * fileParameters/skipCrds/version, kustomize commonLabels/patches, …) and
  * unknown spec keys are accepted and ignored, as the Application CRD's
  * consumers ignore them; what would change the result in a way we cannot
- * honour (jsonnet options, two source types in one source, a jq path
- * expression beyond the common forms in ignoreDifferences) is an error. */
+ * honour (two source types in one source, a jq path expression beyond the
+ * common forms in ignoreDifferences) is an error. */
 #include "source/app.h"
 
 #include <stdarg.h>
@@ -165,37 +165,137 @@ static int get_string_map(const struct actx *x, json_t **out, const json_t *meta
 
 /* --- sources ------------------------------------------------------------------ */
 
-/* Whether every option of a jsonnet block is empty (`argocd app get -o
- * yaml` writes `jsonnet: {}`; real jsonnet options cannot be honoured). */
-static int jsonnet_is_empty(const json_t *j)
+/* extVars / tlas: [{name, value, code}], copied with value a string (a
+ * YAML number or boolean as text) and code a boolean. */
+static int parse_jsonnet_vars(const struct actx *x, json_t **out, const json_t *j, const json_t *jpos,
+                              const char *key, const char *w)
 {
-    const char *k;
-    const json_t *v;
-    json_object_foreach((json_t *)j, k, v) {
-        if (json_is_null(v) || (json_is_array(v) && json_array_size(v) == 0) ||
-            (json_is_object(v) && json_object_size(v) == 0) ||
-            (json_is_string(v) && json_string_length(v) == 0))
-            continue;
-        return 0;
+    const json_t *list = NULL, *v, *lpos = ws_yaml_pos_child(jpos, key);
+    size_t i;
+    int rc;
+    if ((rc = get_list(x, &list, j, jpos, key, w)) < 0 || !list)
+        return rc;
+    if (!(*out = json_array()))
+        return nomem(x);
+    json_array_foreach(list, i, v) {
+        const json_t *vpos = ws_yaml_pos_item(lpos, i), *value = field(v, "value");
+        const char *name = json_string_value(field(v, "name"));
+        char *text;
+        json_t *item;
+        int code = 0;
+        if (!json_is_object(v) || !name || !*name || strchr(name, '='))
+            return fail(x, ws_yaml_line(vpos), "%s.%s[%zu] needs a name (without \"=\")", w, key, i);
+        if ((rc = get_bool(x, &code, v, vpos, "code", w)) < 0)
+            return rc;
+        if (!(text = value ? scalar_text(value) : strdup("")))
+            return value && !json_is_string(value) && !json_is_number(value) && !json_is_boolean(value)
+                       ? fail(x, ws_yaml_key_line(vpos, "value"), "%s.%s[%zu].value must be a string", w, key, i)
+                       : nomem(x);
+        item = json_pack("{s:s, s:s, s:b}", "name", name, "value", text, "code", code);
+        free(text);
+        if (!item || json_array_append_new(*out, item) < 0) /* steals */
+            return nomem(x);
     }
-    return 1;
+    return 0;
+}
+
+/* libs: folders of the repository (Argo CD joins them to its root). */
+static int parse_jsonnet_libs(const struct actx *x, struct ws_app_source *s, const json_t *j,
+                              const json_t *jpos, const char *w)
+{
+    const json_t *list = NULL, *v, *lpos = ws_yaml_pos_child(jpos, "libs");
+    size_t i;
+    int rc;
+    if ((rc = get_list(x, &list, j, jpos, "libs", w)) < 0 || !list)
+        return rc;
+    if (!(s->jsonnet_libs = json_array()))
+        return nomem(x);
+    json_array_foreach(list, i, v) {
+        int line = ws_yaml_line(ws_yaml_pos_item(lpos, i));
+        char *clean = NULL, shown[160];
+        if (!json_is_string(v) || json_string_length(v) == 0)
+            return fail(x, line, "%s.libs[%zu] must be a folder of the repository", w, i);
+        ws_str_quote_cut(shown, sizeof(shown), json_string_value(v));
+        if (json_string_value(v)[0] == '/')
+            return fail(x, line, "%s.libs[%zu] %s: give a path relative to the repository root", w, i, shown);
+        rc = ws_repo_path_clean(&clean, json_string_value(v));
+        if (rc == WS_ENOMEM)
+            return nomem(x);
+        if (rc < 0)
+            return fail(x, line, "%s.libs[%zu] %s escapes the repository", w, i, shown);
+        rc = json_array_append_new(s->jsonnet_libs, json_string(*clean ? clean : ".")); /* steals */
+        free(clean);
+        if (rc < 0)
+            return nomem(x);
+    }
+    return 0;
 }
 
 static int parse_directory(const struct actx *x, struct ws_app_source *s, const json_t *d,
                            const json_t *dpos, const char *where)
 {
-    char w[96];
-    const json_t *jsonnet = NULL;
+    char w[96], jw[112];
+    const json_t *jsonnet = NULL, *jpos = ws_yaml_pos_child(dpos, "jsonnet");
     int rc;
     snprintf(w, sizeof(w), "%s.directory", where);
+    snprintf(jw, sizeof(jw), "%s.jsonnet", w);
     if ((rc = get_bool(x, &s->recurse, d, dpos, "recurse", w)) < 0 ||
         (rc = get_str(x, &s->include, d, dpos, "include", w)) < 0 ||
         (rc = get_str(x, &s->exclude, d, dpos, "exclude", w)) < 0 ||
         (rc = get_map(x, &jsonnet, d, dpos, "jsonnet", w)) < 0)
         return rc;
-    if (jsonnet && !jsonnet_is_empty(jsonnet))
-        return fail(x, ws_yaml_key_line(dpos, "jsonnet"),
-                    "%s.jsonnet is not supported (render the jsonnet into YAML, or use a plugin)", w);
+    if (!jsonnet)
+        return 0;
+    if ((rc = parse_jsonnet_vars(x, &s->jsonnet_ext_vars, jsonnet, jpos, "extVars", jw)) < 0 ||
+        (rc = parse_jsonnet_vars(x, &s->jsonnet_tlas, jsonnet, jpos, "tlas", jw)) < 0 ||
+        (rc = parse_jsonnet_libs(x, s, jsonnet, jpos, jw)) < 0)
+        return rc;
+    return 0;
+}
+
+/* plugin: {name, env: [{name, value}], parameters: [{name, string|array|map}]}. */
+static int parse_plugin(const struct actx *x, struct ws_app_source *s, const json_t *p, const json_t *ppos,
+                        const char *where)
+{
+    char w[96];
+    const json_t *env = NULL, *params = NULL, *v, *epos = ws_yaml_pos_child(ppos, "env");
+    size_t i;
+    int rc;
+    snprintf(w, sizeof(w), "%s.plugin", where);
+    if ((rc = get_str(x, &s->plugin_name, p, ppos, "name", w)) < 0 ||
+        (rc = get_list(x, &env, p, ppos, "env", w)) < 0 ||
+        (rc = get_list(x, &params, p, ppos, "parameters", w)) < 0)
+        return rc;
+    if (env) {
+        if (!(s->plugin_env = json_array()))
+            return nomem(x);
+        json_array_foreach(env, i, v) {
+            const json_t *vpos = ws_yaml_pos_item(epos, i), *value = field(v, "value");
+            const char *name = json_string_value(field(v, "name"));
+            char *text;
+            json_t *item;
+            if (!json_is_object(v) || !name || !*name || name[strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                                         "abcdefghijklmnopqrstuvwxyz0123456789_")])
+                return fail(x, ws_yaml_line(vpos), "%s.env[%zu] needs a name of letters, digits and _", w, i);
+            if (!(text = value ? scalar_text(value) : strdup("")))
+                return value && !json_is_string(value) && !json_is_number(value) && !json_is_boolean(value)
+                           ? fail(x, ws_yaml_key_line(vpos, "value"), "%s.env[%zu].value must be a string", w, i)
+                           : nomem(x);
+            item = json_pack("{s:s, s:s}", "name", name, "value", text);
+            free(text);
+            if (!item || json_array_append_new(s->plugin_env, item) < 0) /* steals */
+                return nomem(x);
+        }
+    }
+    if (params) {
+        json_array_foreach(params, i, v) {
+            if (!json_is_object(v) || !json_string_value(field(v, "name")))
+                return fail(x, ws_yaml_line(ws_yaml_pos_item(ws_yaml_pos_child(ppos, "parameters"), i)),
+                            "%s.parameters[%zu] needs a name", w, i);
+        }
+        if (!(s->plugin_parameters = json_deep_copy(params)))
+            return nomem(x);
+    }
     return 0;
 }
 
@@ -435,6 +535,8 @@ static int parse_source(const struct actx *x, struct ws_app_source *s, const jso
     if (helm && (rc = parse_helm(x, s, helm, ws_yaml_pos_child(spos, "helm"), where)) < 0)
         return rc;
     if (kust && (rc = parse_kustomize(x, s, kust, ws_yaml_pos_child(spos, "kustomize"), where)) < 0)
+        return rc;
+    if (plugin && (rc = parse_plugin(x, s, plugin, ws_yaml_pos_child(spos, "plugin"), where)) < 0)
         return rc;
     return 0;
 }
@@ -797,6 +899,12 @@ static void source_free(struct ws_app_source *s)
     free(s->ref);
     free(s->include);
     free(s->exclude);
+    json_decref(s->jsonnet_ext_vars);
+    json_decref(s->jsonnet_tlas);
+    json_decref(s->jsonnet_libs);
+    free(s->plugin_name);
+    json_decref(s->plugin_env);
+    json_decref(s->plugin_parameters);
     free(s->helm_release_name);
     for (p = s->helm_value_files; p && *p; p++)
         free(*p);

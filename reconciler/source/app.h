@@ -26,6 +26,14 @@ struct ws_app_source {
     int recurse;
     char *include;         /* glob, e.g. "*.yaml" or "{a.yaml,b.yaml}"; NULL = all manifests */
     char *exclude;
+    /* directory.jsonnet: [{name, value (string), code (bool)}] or NULL; libs:
+       folders relative to the repository root (normalised, never escaping) */
+    json_t *jsonnet_ext_vars, *jsonnet_tlas, *jsonnet_libs;
+    /* plugin: name NULL = discovery (plugin.h); env [{name, value}] (as
+       ARGOCD_ENV_<name>); parameters as written ([{name, string|array|map}],
+       ARGOCD_APP_PARAMETERS) or NULL */
+    char *plugin_name;
+    json_t *plugin_env, *plugin_parameters;
     /* helm */
     char *helm_release_name;
     char **helm_value_files; /* NULL-terminated, relative to path, or "$ref/path" (relative to the

@@ -42,9 +42,15 @@ static int add_source(struct ws_route *route, const struct ws_app *app, size_t s
     const struct ws_app_source *src = &app->sources[s];
     size_t i, j;
     int rc;
+    const json_t *lib;
     if (!ws_app_source_ref_only(src) &&
         (rc = ws_route_add_source(route, src->path, app->manifest_generate_paths, id, err)) < 0)
         return rc;
+    /* Jsonnet library folders render into the source too (unless
+       manifest-generate-paths says what matters) */
+    json_array_foreach(app->manifest_generate_paths ? NULL : src->jsonnet_libs, i, lib)
+        if (ws_route_add_subtree(route, json_string_value(lib), id) < 0)
+            return ws_err_set(err, WS_ENOMEM, "out of memory");
     for (i = 0; src->ref && i < app->nsources; i++)
         for (j = 0; app->sources[i].helm_value_files && app->sources[i].helm_value_files[j]; j++) {
             const struct ws_app_source *to = NULL;

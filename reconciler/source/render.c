@@ -1,4 +1,5 @@
-/* render.c — directory, Kustomize and Helm sources to manifest objects. */
+/* render.c — directory (YAML, JSON, Jsonnet), Kustomize, Helm and plugin
+ * sources to manifest objects. */
 #include "source/render.h"
 
 #include <stdio.h>
@@ -8,7 +9,9 @@
 
 #include "git/git.h"
 #include "base/log.h"
+#include "source/jsonnet.h"
 #include "source/manifest.h"
+#include "source/plugin.h"
 #include "base/proc.h"
 #include "base/util.h"
 #include "config/config.h" /* WS_TOOL_DEFAULT_TIMEOUT_MS */
@@ -29,9 +32,6 @@ int ws_render_detect(enum ws_render_kind *out, const struct ws_render_ctx *ctx,
                      const struct ws_app_source *src, struct ws_err *err)
 {
     int t;
-    if (src->has_plugin)
-        return ws_err_set(err, WS_EINVAL,
-                          "Application \"%s\": config management plugins are not supported", ctx->app_name);
     if (src->chart)
         return ws_err_set(err, WS_EINVAL,
                           "Application \"%s\": charts from Helm repositories (chart: %s) are not "
@@ -43,7 +43,9 @@ int ws_render_detect(enum ws_render_kind *out, const struct ws_render_ctx *ctx,
         return ws_err_set(err, WS_ENOTFOUND, "Application \"%s\": path \"%s\" %s at %.12s",
                           ctx->app_name, src->path, t == 1 ? "is a file, not a folder" : "does not exist",
                           ctx->commit);
-    if (src->has_helm || has_file(ctx, src->path, "Chart.yaml", err))
+    if (src->has_plugin)
+        *out = WS_RENDER_PLUGIN;
+    else if (src->has_helm || has_file(ctx, src->path, "Chart.yaml", err))
         *out = WS_RENDER_HELM;
     else if (src->has_kustomize || has_file(ctx, src->path, "kustomization.yaml", err) ||
              has_file(ctx, src->path, "kustomization.yml", err) ||
@@ -54,18 +56,79 @@ int ws_render_detect(enum ws_render_kind *out, const struct ws_render_ctx *ctx,
     return 0;
 }
 
-static int render_directory(json_t *objects, const struct ws_render_ctx *ctx,
-                            const struct ws_app_source *src, struct ws_err *err)
+/* The tree at the commit, exported once per source (external tools, Jsonnet
+ * and plugins need files); *dir is the source path in it. */
+static int export_tree(struct ws_tmptree *root, char **dir, const struct ws_render_ctx *ctx,
+                       const struct ws_app_source *src, struct ws_err *err)
+{
+    int rc;
+    if (root->path)
+        return 0;
+    if ((rc = ws_git_export(root, ctx->repo_path, ctx->commit, ctx->tmp_root, err)) < 0)
+        return rc;
+    if (asprintf(dir, "%s/%s", root->path, src->path) < 0)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    return 0;
+}
+
+static int ends_with_jsonnet(const char *path)
+{
+    size_t n = strlen(path);
+    return n > 8 && strcmp(path + n - 8, ".jsonnet") == 0;
+}
+
+static int render_directory(json_t *objects, const struct ws_render_ctx *ctx, const struct ws_app_source *src,
+                            struct ws_tmptree *root, char **dir, struct ws_err *err)
 {
     struct ws_git_files files = {0};
+    const char **jsonnet = NULL;
+    size_t i, nj = 0, before = json_array_size(objects);
     int rc;
-    size_t i;
-    if ((rc = ws_git_read_dir(&files, ctx->repo_path, ctx->commit, src->path, src->recurse,
-                              src->include, src->exclude,
-                              ctx->max_bytes ? ctx->max_bytes : RENDER_MAX_BYTES, err)) < 0)
+    if ((rc = ws_git_read_source_dir(&files, ctx->repo_path, ctx->commit, src->path, src->recurse,
+                                     src->include, src->exclude,
+                                     ctx->max_bytes ? ctx->max_bytes : RENDER_MAX_BYTES, err)) < 0)
         return rc;
-    for (i = 0; i < files.n && rc == 0; i++)
-        rc = ws_manifest_parse(objects, files.v[i].data, files.v[i].len, files.v[i].path, err);
+    if (!(jsonnet = calloc(files.n + 1, sizeof(char *)))) {
+        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < files.n && rc == 0; i++) {
+        if (ends_with_jsonnet(files.v[i].path))
+            jsonnet[nj++] = files.v[i].path;
+        else
+            rc = ws_manifest_parse(objects, files.v[i].data, files.v[i].len, files.v[i].path, err);
+    }
+    if (rc == 0 && nj > 0) {
+        struct ws_jsonnet_opts jo = {0};
+        if ((rc = export_tree(root, dir, ctx, src, err)) < 0)
+            goto out;
+        jo.root = root->path;
+        jo.files = jsonnet;
+        jo.ext_vars = src->jsonnet_ext_vars;
+        jo.tlas = src->jsonnet_tlas;
+        jo.libs = src->jsonnet_libs;
+        if (ctx->config)
+            jo.limits = ctx->config->settings.jsonnet;
+        jo.limits.max_output = ctx->max_bytes ? ctx->max_bytes : RENDER_MAX_BYTES;
+        if ((rc = ws_jsonnet_eval(objects, &jo, err)) < 0)
+            ws_err_prefix(err, "Application \"%s\"", ctx->app_name);
+    }
+    /* Never a silent empty result: files are there and nothing renders,
+       because they are files wavesync does not read or Jsonnet that
+       evaluates to nothing. YAML/JSON files with no documents say "nothing"
+       themselves (how an application is emptied, its objects pruned), and
+       syncPolicy.automated.allowEmpty allows it too. */
+    if (rc == 0 && json_array_size(objects) == before && files.others + nj > 0 && files.n == nj &&
+        !(ctx->app && ctx->app->allow_empty))
+        rc = ws_err_set(err, WS_EINVAL,
+                        "Application \"%s\": path \"%s\" holds %zu file%s but nothing renders (%zu Jsonnet file%s "
+                        "rendered no object; read are *.yaml, *.yml, *.json, *.jsonnet%s%s; allowEmpty permits this)",
+                        ctx->app_name, *src->path ? src->path : ".", files.others + nj,
+                        files.others + nj == 1 ? "" : "s", nj, nj == 1 ? "" : "s",
+                        src->recurse ? "" : ", without recurse",
+                        src->include || src->exclude ? ", after include/exclude" : "");
+out:
+    free(jsonnet);
     ws_git_files_free(&files);
     return rc;
 }
@@ -320,6 +383,7 @@ int ws_render_source(json_t *objects, const struct ws_render_ctx *ctx,
 {
     enum ws_render_kind kind;
     struct ws_tmptree root = WS_TMPTREE_INIT;
+    const struct ws_plugin_cfg *plugin = NULL;
     char *dir = NULL;
     json_t *found = json_array();
     int rc;
@@ -331,15 +395,48 @@ int ws_render_source(json_t *objects, const struct ws_render_ctx *ctx,
     }
     if ((rc = ws_render_detect(&kind, ctx, src, err)) < 0)
         goto out;
+    /* Argo CD asks the plugins first: a plugin block, or no explicit type
+       while some plugin has a discover rule */
+    if (kind == WS_RENDER_PLUGIN ||
+        (!src->has_helm && !src->has_kustomize && !src->has_directory && ws_plugin_any_discovery(ctx->config))) {
+        if ((rc = export_tree(&root, &dir, ctx, src, err)) < 0 ||
+            (rc = ws_plugin_select(&plugin, ctx->config, src, dir, err)) < 0) {
+            ws_err_prefix(err, "Application \"%s\"", ctx->app_name);
+            goto out;
+        }
+        if (plugin) {
+            kind = WS_RENDER_PLUGIN;
+        } else if (kind == WS_RENDER_PLUGIN) {
+            rc = ws_err_set(err, WS_EINVAL,
+                            "Application \"%s\": source.plugin names no plugin and no plugin's discover.fileName "
+                            "matches path \"%s\" (%zu plugin%s configured in wavesync.yaml)",
+                            ctx->app_name, src->path, ctx->config ? ctx->config->nplugins : 0,
+                            ctx->config && ctx->config->nplugins == 1 ? "" : "s");
+            goto out;
+        }
+    }
     if (kind == WS_RENDER_DIRECTORY) {
-        rc = render_directory(found, ctx, src, err);
+        rc = render_directory(found, ctx, src, &root, &dir, err);
         goto out;
     }
-    /* External tools need files: export the tree at the commit. */
-    if ((rc = ws_git_export(&root, ctx->repo_path, ctx->commit, ctx->tmp_root, err)) < 0)
+    if ((rc = export_tree(&root, &dir, ctx, src, err)) < 0)
         goto out;
-    if (asprintf(&dir, "%s/%s", root.path, src->path) < 0) {
-        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+    if (kind == WS_RENDER_PLUGIN) {
+        struct ws_tmptree home = WS_TMPTREE_INIT;
+        struct ws_plugin_run r = {0};
+        if ((rc = ws_tmptree_create(&home, ctx->tmp_root, WS_GIT_EXPORT_PREFIX "home-", err)) < 0)
+            goto out;
+        r.plugin = plugin;
+        r.src = src;
+        r.dir = dir;
+        r.home = home.path;
+        r.app_name = ctx->app_name;
+        r.app_namespace = ctx->namespace_;
+        r.revision = ctx->commit;
+        r.max_output = ctx->max_bytes ? ctx->max_bytes : RENDER_MAX_BYTES;
+        if ((rc = ws_plugin_generate(found, &r, err)) < 0)
+            ws_err_prefix(err, "Application \"%s\"", ctx->app_name);
+        ws_tmptree_remove(&home);
         goto out;
     }
     rc = kind == WS_RENDER_HELM ? render_helm(found, ctx, src, dir, err)

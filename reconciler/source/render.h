@@ -1,8 +1,9 @@
 /* render.h — the manifests of an Application source at a commit: a plain
- * directory read straight from the Git object database, or the output of
- * `kustomize build` / `kubectl kustomize` / `helm template` run on an
- * exported tree (base/proc.h: own process group, time, memory, CPU and
- * output limits, killed with wavesync).
+ * directory read straight from the Git object database (its Jsonnet files
+ * evaluated by source/jsonnet.h), or the output of `kustomize build` /
+ * `kubectl kustomize` / `helm template` / a config management plugin
+ * (source/plugin.h) run on an exported tree (base/proc.h: own process group,
+ * time, memory, CPU and output limits, killed with wavesync).
  * BLOCKING: run from worker threads only. */
 #ifndef WS_RENDER_H
 #define WS_RENDER_H
@@ -42,17 +43,24 @@ struct ws_render_ctx {
 };
 
 /* Which renderer a source needs. */
-enum ws_render_kind { WS_RENDER_DIRECTORY, WS_RENDER_KUSTOMIZE, WS_RENDER_HELM };
+enum ws_render_kind { WS_RENDER_DIRECTORY, WS_RENDER_KUSTOMIZE, WS_RENDER_HELM, WS_RENDER_PLUGIN };
 
-/* Decide the renderer: explicit helm/kustomize blocks win, else the files at
- * the source path (Chart.yaml → Helm, kustomization.yaml → Kustomize), else
- * a directory. A plugin source or a Helm-repository chart is an error. */
+/* Decide the renderer from the source and Git alone: explicit plugin / helm /
+ * kustomize blocks win, else the files at the source path (Chart.yaml → Helm,
+ * kustomization.yaml → Kustomize), else a directory. (ws_render_source
+ * first asks plugins with discover rules, as Argo CD does, for a source
+ * without an explicit type.) A Helm-repository chart is an error. */
 int ws_render_detect(enum ws_render_kind *out, const struct ws_render_ctx *ctx,
                      const struct ws_app_source *src, struct ws_err *err);
 
 /* Append the source's objects to `objects` (a JSON array); a ref-only
  * source (ws_app_source_ref_only) appends nothing. Errors name the
- * file (directory sources: "apps/train/job.yaml:3:1: …") or the tool. */
+ * file (directory sources: "apps/train/job.yaml:3:1: …", Jsonnet
+ * "apps/x/main.jsonnet:4:9-20: RUNTIME ERROR: …") or the tool or plugin. A
+ * directory whose files render nothing because none is read (unknown
+ * names) or its Jsonnet evaluates to nothing is an error, unless the
+ * Application has allowEmpty; YAML/JSON files without documents, a folder of
+ * hidden files only (.gitkeep), render nothing without complaint. */
 int ws_render_source(json_t *objects, const struct ws_render_ctx *ctx,
                      const struct ws_app_source *src, struct ws_err *err);
 

@@ -179,6 +179,19 @@ static void test_output_and_stdin(void)
     rc = run_sh(&out, "echo 'Error: bad chart' >&2; exit 3", l, &err);
     tap_is_int(rc, WS_EIO, "a failing program is WS_EIO");
     tap_is_str(err.msg, "sh: exited with status 3: Error: bad chart", "its message quotes stderr");
+    /* a long stderr: the message has its beginning and its end, where the reason is */
+    rc = run_sh(&out, "echo 'npm WARN first line' >&2; i=0; while [ $i -lt 3000 ]; do echo \"progress line $i\" >&2; "
+                      "i=$((i+1)); done; echo 'Error: main.ts(3,1): the reason' >&2; exit 1", l, &err);
+    tap_is_int(rc, WS_EIO, "a failing program with a long stderr");
+    tap_ok(strncmp(err.msg, "sh: exited with status 1: npm WARN first line progress line 0", 61) == 0,
+           "its message starts with the beginning of stderr");
+    tap_contains(err.msg, " […] ", "…marks what was left out");
+    {
+        size_t n = strlen(err.msg), w = strlen("progress line 2999 Error: main.ts(3,1): the reason");
+        if (!tap_ok(n > w && strcmp(err.msg + n - w, "progress line 2999 Error: main.ts(3,1): the reason") == 0,
+                    "…and ends with its end"))
+            tap_diag("  %s", err.msg);
+    }
 
     {
         const char *argv[] = {"wavesync-no-such-program", NULL};

@@ -795,7 +795,8 @@ static void test_tools(void)
         {"tools: {kustomize: {cpu: 0s}}", 0, 0, 0, 0, "settings.tools.kustomize.cpu must be greater than zero"},
         {"tools: {helm: {memroy: 2Gi}}", 0, 0, 0, 0,
          "unknown key \"memroy\" in settings.tools.helm (did you mean \"memory\"?)"},
-        {"tools: {jsonnet: {}}", 0, 0, 0, 0, "unknown key \"jsonnet\" in settings.tools"},
+        {"tools: {jsonnet: {timeout: 5s}}", 120000, 2ull << 30, 60000, 2ull << 30, NULL},
+        {"tools: {jsonet: {}}", 0, 0, 0, 0, "unknown key \"jsonet\" in settings.tools (did you mean \"jsonnet\"?)"},
         {"tools: [helm]", 0, 0, 0, 0, "settings.tools must be a mapping"},
         {"tools: {helm: 2Gi}", 0, 0, 0, 0, "settings.tools.helm must be a mapping"},
     };
@@ -824,6 +825,79 @@ static void test_tools(void)
             tap_contains(err.msg, rows[i].msg, name);
         }
         ws_config_free(&c);
+    }
+}
+
+/* plugins: name, generate (and init) argument vectors, discover.fileName,
+ * limits; errors name wavesync.yaml:line. */
+static void test_plugins(void)
+{
+    static const struct {
+        const char *yaml; /* after "plugins:\n" */
+        int line;         /* of the error; 0 = parses */
+        const char *msg;
+    } rows[] = {
+        {"- name: cdk8s\n  init: [npm, ci]\n  generate: [sh, -c, 'cdk8s synth -o /dev/stdout']\n"
+         "  discover: {fileName: './main.ts'}\n  timeout: 2m\n  memory: 1Gi\n  maxOutput: 8Mi\n", 0, NULL},
+        {"- {name: a, generate: [gen]}\n- {name: b, generate: [gen2], discover: {fileName: '*.cue'}}\n", 0, NULL},
+        {"- name: a\n  generate: [x]\n  shell: true\n", 5, "unknown key \"shell\" in plugins[0]"},
+        {"- name: a\n", 3, "plugins[0] (\"a\"): generate is required"},
+        {"- generate: [x]\n", 3, "plugins[0]: name is required"},
+        {"- {name: a, generate: []}\n", 3, "plugins[0].generate must be a non-empty argument vector"},
+        {"- {name: a, generate: 'sh -c x'}\n", 3, "plugins[0].generate must be a list"},
+        {"- name: a\n  generate:\n    - sh\n    - [x]\n", 6, "plugins[0].generate[1] must be a string"},
+        {"- {name: a, generate: ['']}\n", 3, "plugins[0].generate[0] must be a string (the program)"},
+        {"- {name: a, generate: [x], timeout: soon}\n", 3, "bad duration \"soon\" for plugins[0].timeout"},
+        {"- {name: a, generate: [x], memory: 1k}\n", 3, "plugins[0].memory must be a size of at least 64Mi"},
+        {"- {name: a, generate: [x], discover: {glob: x}}\n", 3, "unknown key \"glob\" in plugins[0].discover"},
+        {"- {name: a, generate: [x]}\n- {name: a, generate: [y]}\n", 4, "duplicate plugin name \"a\" (lines 3 and 4)"},
+        {"  {name: a}\n", 2, "plugins must be a list"},
+    };
+    for (size_t i = 0; i < WS_ARRAY_SIZE(rows); i++) {
+        struct ws_config c;
+        struct ws_err err;
+        char text[512], at[32];
+        int rc;
+        snprintf(text, sizeof(text), "repositories: []\nplugins:\n%s", rows[i].yaml);
+        rc = parse_text(&c, text, "inline.yaml", &err);
+        if (!rows[i].msg) {
+            if (!tap_ok(rc == 0 && c.nplugins >= 1 && c.plugins[0].generate && c.plugins[0].limits.timeout_ms,
+                        "plugins row %zu parses", i))
+                tap_diag("  rc %d: %s", rc, err.msg);
+        } else {
+            snprintf(at, sizeof(at), "inline.yaml:%d: ", rows[i].line);
+            if (!tap_ok(rc == WS_ECONFIG && strncmp(err.msg, at, strlen(at)) == 0,
+                        "plugins row %zu: an error at line %d", i, rows[i].line))
+                tap_diag("  rc %d: %s", rc, err.msg);
+            tap_contains(err.msg, rows[i].msg, "plugins row message");
+        }
+        ws_config_free(&c);
+    }
+    /* the first row, in detail */
+    {
+        struct ws_config c;
+        struct ws_err err;
+        const struct ws_plugin_cfg *p;
+        if (parse_text(&c, "repositories: []\nplugins:\n- name: cdk8s\n  init: [npm, ci]\n"
+                           "  generate: [sh, -c, 'synth']\n  discover: {fileName: './main.ts'}\n"
+                           "  timeout: 2m\n  memory: 1Gi\n  maxOutput: 8Mi\n- {name: other, generate: [o]}\n",
+                       "inline.yaml", &err) == 0) {
+            p = ws_config_plugin_by_name(&c, "cdk8s");
+            tap_ok(p && p->init && strcmp(p->init[1], "ci") == 0 && !p->init[2], "plugin init argv");
+            tap_ok(p && strcmp(p->generate[2], "synth") == 0 && !p->generate[3], "plugin generate argv");
+            tap_is_str(p ? p->discover_file : NULL, "./main.ts", "plugin discover.fileName");
+            tap_ok(p && p->limits.timeout_ms == 120000 && p->limits.memory_bytes == (1ull << 30) &&
+                       p->limits.max_output == (8u << 20),
+                   "plugin limits");
+            tap_is_str(p ? p->limits.setting : NULL, "plugins[0]", "plugin limits named for messages");
+            p = ws_config_plugin_by_name(&c, "other");
+            tap_ok(p && p->limits.timeout_ms == WS_PLUGIN_DEFAULT_TIMEOUT_MS && !p->discover_file && !p->init,
+                   "plugin defaults: 90 s, no discovery, no init");
+            tap_ok(!ws_config_plugin_by_name(&c, "nope"), "unknown plugin: NULL");
+            ws_config_free(&c);
+        } else {
+            tap_ok(0, "plugins parse: %s", err.msg);
+        }
     }
 }
 
@@ -1087,6 +1161,7 @@ int main(void)
     test_listen();
     test_max_body_size();
     test_tools();
+    test_plugins();
     test_server_values();
     test_poll_interval();
     test_errors();

@@ -196,7 +196,33 @@ static void test_directory_helm_kustomize(void)
         ws_app_free(&a);
     }
     if (parse_ok(&a, "ok_plugin.yaml")) {
-        tap_ok(a.sources[0].has_plugin, "plugin: has_plugin (render refuses it)");
+        s = &a.sources[0];
+        tap_ok(s->has_plugin, "plugin: has_plugin");
+        tap_is_str(s->plugin_name, "cdk8s", "plugin: name");
+        tap_is_int(json_array_size(s->plugin_env), 2, "plugin: env");
+        tap_is_str(json_string_value(json_object_get(json_array_get(s->plugin_env, 1), "value")), "3",
+                   "plugin: env value as text");
+        tap_is_int(json_array_size(s->plugin_parameters), 2, "plugin: parameters kept");
+        ws_app_free(&a);
+    }
+    if (parse_ok(&a, "ok_plugin_discover.yaml")) {
+        tap_ok(a.sources[0].has_plugin && !a.sources[0].plugin_name, "plugin: {}: discovery (no name)");
+        ws_app_free(&a);
+    }
+    if (parse_ok(&a, "ok_jsonnet.yaml")) {
+        const json_t *v;
+        s = &a.sources[0];
+        tap_ok(s->has_directory && s->recurse, "jsonnet: a directory source");
+        tap_is_int(json_array_size(s->jsonnet_ext_vars), 2, "jsonnet: extVars");
+        v = json_array_get(s->jsonnet_ext_vars, 1);
+        tap_ok(json_is_true(json_object_get(v, "code")) &&
+                   strcmp(json_string_value(json_object_get(v, "value")), "2") == 0,
+               "jsonnet: extVar code");
+        v = json_array_get(s->jsonnet_tlas, 0);
+        tap_ok(json_is_false(json_object_get(v, "code")) &&
+                   strcmp(json_string_value(json_object_get(v, "value")), "3") == 0,
+               "jsonnet: a TLA written as a number is text");
+        tap_is_str(json_string_value(json_array_get(s->jsonnet_libs, 1)), "jsonnet-lib", "jsonnet: libs normalised");
         ws_app_free(&a);
     }
 }
@@ -342,7 +368,11 @@ static void test_errors(void)
         {"err_sync_option.yaml", 13,
          "spec.syncPolicy.syncOptions[1]: sync option \"PruneLast\" is not Key=value"},
         {"err_automated_not_bool.yaml", 12, "spec.syncPolicy.automated.prune must be true or false"},
-        {"err_jsonnet.yaml", 10, "spec.source.directory.jsonnet is not supported"},
+        {"err_jsonnet_lib_escapes.yaml", 13, "spec.source.directory.jsonnet.libs[1] \"../../etc\" escapes the repository"},
+        {"err_jsonnet_var_no_name.yaml", 12, "spec.source.directory.jsonnet.extVars[0] needs a name"},
+        {"err_jsonnet_code_not_bool.yaml", 14, "spec.source.directory.jsonnet.code must be true or false"},
+        {"err_plugin_env_name.yaml", 13, "spec.source.plugin.env[1] needs a name of letters, digits and _"},
+        {"err_plugin_parameter_no_name.yaml", 11, "spec.source.plugin.parameters[0] needs a name"},
         {"err_two_source_types.yaml", 6, "spec.source has more than one source type: helm kustomize"},
         {"err_target_revision_float.yaml", 9, "spec.source.targetRevision must be a string"},
         {"err_helm_parameter_no_name.yaml", 12, "spec.source.helm.parameters[1] needs a name"},

@@ -421,6 +421,8 @@ static void test_root_folder(void)
         "applications:\n- {repository: r}\n";
     static const struct app_def defs[] = {
         {"team/a.yaml", 0, APP("{name: a}", SRC("https://git.example.com/r.git", "team/a", "HEAD"))},
+        {"team/j.yaml", 0, APP("{name: j}", "source: {repoURL: \"https://git.example.com/r.git\", path: team/j, "
+                                            "directory: {jsonnet: {libs: [vendor/kube]}}}")},
     };
     static const struct {
         const char *path, *want;
@@ -429,6 +431,8 @@ static void test_root_folder(void)
         {"team/a.yaml", "a:1", 1},
         {"team/a/k.yaml", "a:1", 1},
         {"team/b.yaml", "", 1},
+        {"vendor/kube/k.libsonnet", "j:1", 1}, /* a Jsonnet library folder routes to its Applications */
+        {"vendor/other/x.libsonnet", "", 1},
     };
     struct ws_config cfg;
     struct ws_catalog cat;
