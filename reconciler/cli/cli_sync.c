@@ -395,7 +395,8 @@ int ws_cli_apps(const struct ws_global_opts *g, int argc, char **argv)
                                             "applicationSet", ws_catalog_generated_by(&c.cat, a->name),
                                             "parent", ws_catalog_parent(&c.cat, a->name)));
             /* several sources: the first, and how many more */
-            snprintf(path, sizeof(path), "%s%s", a->sources[0].path[0] ? a->sources[0].path : ".",
+            snprintf(path, sizeof(path), "%s%s%s", a->sources[0].chart ? "chart " : "",
+                     a->sources[0].chart ? a->sources[0].chart : a->sources[0].path[0] ? a->sources[0].path : ".",
                      a->nsources > 1 ? " (+more sources)" : "");
             snprintf(unmatched, sizeof(unmatched), "%s (not configured)",
                      a->dest_name ? a->dest_name : a->dest_server);
@@ -802,14 +803,15 @@ static int prune_child(struct ws_sync *parent, const json_t *ref, void *data, st
     return 0;
 }
 
-/* App of apps: an application whose parent (or grandparent…) is in the run
- * is synced by that parent, in its wave: not on its own as well. */
+/* App of apps: an automated application whose parent (or grandparent…) is
+ * in the run is synced by that parent, in its wave: not on its own as well. */
 static void drop_children(struct run *r)
 {
     size_t i, j, n = 0;
     for (i = 0; i < r->napps; i++) {
         int under = 0;
-        const char *p = ws_catalog_parent(&r->c->cat, r->apps[i]->name);
+        /* a manual child is not synced by its parent: it stays in the run */
+        const char *p = r->apps[i]->automated ? ws_catalog_parent(&r->c->cat, r->apps[i]->name) : NULL;
         for (size_t depth = 0; p && !under && depth < 16; p = ws_catalog_parent(&r->c->cat, p), depth++)
             for (j = 0; j < r->napps && !under; j++)
                 under = strcmp(r->apps[j]->name, p) == 0;
@@ -827,7 +829,7 @@ static int sync_child(struct ws_sync *parent, const char *kind, const char *name
     struct run *r = data;
     const struct ws_catalog *cat = &r->c->cat;
     struct child_group *g = calloc(1, sizeof(*g));
-    size_t i, started = 0;
+    size_t i, started = 0, manual = 0;
     int set = strcmp(kind, "ApplicationSet") == 0;
     if (!g || !(g->name = strdup(name))) {
         free(g);
@@ -846,6 +848,10 @@ static int sync_child(struct ws_sync *parent, const char *kind, const char *name
         struct ws_kube *k;
         if (set ? !(by && strcmp(by, name) == 0) : strcmp(app->name, name) != 0)
             continue;
+        if (!app->automated) { /* a parent does not sync a manual child (Argo CD) */
+            manual++;
+            continue;
+        }
         if (!(cr = calloc(1, sizeof(*cr))))
             break;
         cr->g = g;
@@ -860,6 +866,14 @@ static int sync_child(struct ws_sync *parent, const char *kind, const char *name
         g->left++;
         started++;
         r->children_running++;
+    }
+    if (i == cat->napps && !started && manual) {
+        g->parent = NULL;
+        if (--g->left == 0)
+            group_unlink(r, g);
+        ws_err_set(err, 0, "manual sync policy: not synced by its parent (sync it by name: wavesync sync %s)",
+                   set ? "…" : name);
+        return 1;
     }
     if (i == cat->napps && !started) {
         const char *why = set ? NULL : ws_catalog_invalid(cat, name);

@@ -91,7 +91,7 @@ int ws__svc_sync_child(struct ws_sync *parent, const char *kind, const char *nam
     const char *parent_name = ws_sync_app_name(parent);
     int set = strcmp(kind, "ApplicationSet") == 0;
     struct child_wait *w = calloc(1, sizeof(*w));
-    size_t i, n = 0;
+    size_t i, n = 0, manual = 0;
     if (!w || !(w->name = strdup(name)) || !(w->apps = calloc(cat->napps + 1, sizeof(*w->apps))) ||
         !(w->min_trigger = calloc(cat->napps + 1, sizeof(*w->min_trigger))) ||
         !(w->answered = calloc(cat->napps + 1, 1))) {
@@ -101,13 +101,23 @@ int ws__svc_sync_child(struct ws_sync *parent, const char *kind, const char *nam
     }
     for (i = 0; i < cat->napps; i++) {
         const char *app = cat->apps[i].name, *by = ws_catalog_generated_by(cat, app);
-        if ((set ? by && strcmp(by, name) == 0 : strcmp(app, name) == 0) && ws__svc_app(s, app) &&
-            !(w->apps[n++] = strdup(app))) {
+        if (!(set ? by && strcmp(by, name) == 0 : strcmp(app, name) == 0) || !ws__svc_app(s, app))
+            continue;
+        if (!cat->apps[i].automated) { /* a parent does not sync a manual child (Argo CD) */
+            manual++;
+            continue;
+        }
+        if (!(w->apps[n++] = strdup(app))) {
             wait_free(w);
             return ws_err_set(err, WS_ENOMEM, "out of memory");
         }
     }
     w->napps = n;
+    if (n == 0 && manual) {
+        wait_free(w);
+        ws_err_set(err, 0, "manual sync policy: not synced by its parent (sync it with the API or `wavesync trigger`)");
+        return 1;
+    }
     if (n == 0) {
         const char *why = set ? NULL : ws_catalog_invalid(cat, name);
         wait_free(w);

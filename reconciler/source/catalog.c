@@ -449,9 +449,9 @@ static size_t ancestry(const struct ws_catalog *c, const char *name, const char 
     return depth;
 }
 
-/* Does a manifest or Jsonnet file under the source's path mention
- * argoproj.io? Rendering (helm, kustomize, jsonnet, plugins) only where it
- * may define Applications. */
+/* Does a manifest or Jsonnet file under the source's path mention Argo CD's
+ * API version and an Application (or ApplicationSet)? Rendering (helm,
+ * kustomize, jsonnet, plugins) only where it may define Applications. */
 static int may_define_apps(const char *mirror, const char *commit, const struct ws_app_source *src)
 {
     struct ws_git_files files = {0};
@@ -460,8 +460,10 @@ static int may_define_apps(const char *mirror, const char *commit, const struct 
     ws_err_clear(&e);
     if (ws_git_read_source_dir(&files, mirror, commit, src->path, 1, NULL, NULL, CATALOG_MAX_BYTES, &e) < 0)
         return 1; /* let the render say what is wrong */
+    /* the API version, not "argocd.argoproj.io/…" annotations, which most
+       Argo CD manifests carry */
     for (size_t i = 0; i < files.n && !hit; i++)
-        hit = strstr(files.v[i].data, "argoproj.io") != NULL;
+        hit = strstr(files.v[i].data, "argoproj.io/v1alpha1") && strstr(files.v[i].data, "Application");
     ws_git_files_free(&files);
     return hit;
 }

@@ -42,7 +42,7 @@ struct ws_catalog {
  * with file:line the ApplicationSet's. Errors are returned only for what
  * stops everything (git unreachable, the configuration).
  * App of apps: then every Application whose source may define more
- * (a manifest under its path mentions argoproj.io) is rendered
+ * (a file under its path names argoproj.io/v1alpha1 and an Application) is rendered
  * (render.h) and the Applications and ApplicationSets among its objects
  * are added as its children (children[], their file:line the parent's,
  * def_dir SIZE_MAX), recursively, up to a depth of 8; a cycle, a child that

@@ -1199,8 +1199,19 @@ static void child_begin(struct item *it)
                   kind, it->name);
         return;
     }
-    if (s->opts.sync_child(s, kind, it->name, s->opts.child_data, &e) < 0)
+    switch (s->opts.sync_child(s, kind, it->name, s->opts.child_data, &e)) {
+    case 0:
+        return; /* ws_sync_child_done answers */
+    case 1:
+        it->health.status = WS_HEALTH_HEALTHY;
+        it->health.message[0] = '\0';
+        it->result = "Skipped";
+        ws__sync_item_say(it, "%s", e.msg);
+        item_done(it);
+        return;
+    default:
         item_fail(it, "%s", e.msg);
+    }
 }
 
 void ws_sync_child_done(struct ws_sync *s, const char *name, int ok, const char *message)

@@ -50,8 +50,10 @@ struct ws_sync_opts {
      * with ws_sync_child_done, and the object is Healthy when the child's
      * sync succeeded — so children of wave N are synced before wave N+1
      * starts, as Argo CD orders child Applications by health. A negative
-     * return (message in err) fails the object; NULL sync_child: such an
-     * object fails its wave. */
+     * return (message in err) fails the object; 1 (the reason in err's
+     * message): nothing to sync — a manual child, which a parent does not
+     * sync, as in Argo CD — the object is done ("Skipped"). NULL sync_child:
+     * such an object fails its wave. */
     int (*sync_child)(struct ws_sync *s, const char *kind, const char *name, void *data, struct ws_err *err);
     /* A child Application that left Git, pruned (prune allowed) with the
      * resources-finalizer.argocd.argoproj.io finalizer it had: the caller

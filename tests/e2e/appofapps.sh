@@ -45,6 +45,10 @@ app operators operators -1 >"$repo/children/operators.yaml"
 app serving serving 1 >"$repo/children/serving.yaml"
 # Argo CD's cascade: removing this child from Git deletes what it applied
 sed -i 's|^  annotations:|  finalizers: [resources-finalizer.argocd.argoproj.io]\n  annotations:|' "$repo/children/serving.yaml"
+# a manual child: Argo CD's root sync leaves it OutOfSync, so does wavesync's
+app notebook notebook 1 | grep -v syncPolicy >"$repo/children/notebook.yaml"
+mkdir -p "$repo/notebook"
+cm notebook 1 >"$repo/notebook/cm.yaml"
 cat >"$repo/children/models.yaml" <<YAML
 apiVersion: argoproj.io/v1alpha1
 kind: ApplicationSet
@@ -118,7 +122,7 @@ kget() { curl -s --cacert "$DEVCLUSTER_CA" --cert "$DEVCLUSTER_CLIENT_CERT" --ke
 run_ws apps --config "$cfg" apps -o json
 ok $rc "wavesync apps (rc $rc)"
 parents=$(jget '",".join(sorted(a["name"]+"<"+(a.get("parent") or "") for a in d["applications"]))' <"$E2E_DIR/apps.out")
-[ "$parents" = "model-embedder<root,model-ranker<root,operators<root,root<,serving<root,valued<" ]
+[ "$parents" = "model-embedder<root,model-ranker<root,notebook<root,operators<root,root<,serving<root,valued<" ]
 ok $? "children listed with their parent: $parents"
 run_ws appst --config "$cfg" apps
 grep -q "PARENT" "$E2E_DIR/appst.out" && grep -E "^serving .* root$" -q "$E2E_DIR/appst.out"
@@ -149,10 +153,14 @@ assert all(o["result"] == "Synced" for o in (op, sv, md)), objs
 assert op["healthyMs"] <= sv["appliedMs"], (op, sv)
 assert sv["healthyMs"] <= md["appliedMs"], (sv, md)
 assert op["healthyMs"] >= 1500, op  # it waited for the Deployment's readiness
+nb = objs["aoa/notebook"]
+assert nb["result"] == "Skipped" and "manual sync policy" in nb["message"], nb
 names = sorted(r["application"] for r in d)
 assert names == ["model-embedder", "model-ranker", "operators", "serving"], names
 PY
-ok $? "children synced in wave order: operators Healthy before serving starts, then the ApplicationSet's two"
+ok $? "children synced in wave order: operators Healthy before serving starts, then the ApplicationSet's two; the manual child skipped"
+[ "$(kget /api/v1/namespaces/aoa/configmaps/notebook | jget 'd.get("code")')" = 404 ]
+ok $? "the manual child applied nothing"
 
 # --- a second sync changes nothing and still follows the waves ---------------------
 run_ws root2 --config "$cfg" sync root -o json
@@ -198,7 +206,7 @@ ok $? "the child without it left its Deployment running, as in Argo CD"
 jget 'd["pruned"][0]["message"]' <"$E2E_DIR/removed.out" | grep -q "stays"
 ok $? "and the report says so"
 run_ws apps2 --config "$cfg" apps -o json
-[ "$(jget '",".join(sorted(a["name"] for a in d["applications"]))' <"$E2E_DIR/apps2.out")" = "model-embedder,model-ranker,root,valued" ]
+[ "$(jget '",".join(sorted(a["name"] for a in d["applications"]))' <"$E2E_DIR/apps2.out")" = "model-embedder,model-ranker,notebook,root,valued" ]
 ok $? "the removed children are no longer applications"
 git -C "$repo" revert --no-edit HEAD >/dev/null
 
