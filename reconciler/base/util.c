@@ -377,6 +377,13 @@ int64_t ws_wall_s(void)
     return (int64_t)time(NULL);
 }
 
+int64_t ws_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int ws_file_read(char **out, size_t *outlen, const char *path, size_t max,
                  struct ws_err *err)
 {

@@ -59,6 +59,8 @@ char *ws_url_escape(const char *s);
 /* Monotonic milliseconds, and wall-clock Unix seconds. */
 uint64_t ws_now_ms(void);
 int64_t ws_wall_s(void);
+/* Wall-clock milliseconds since the epoch (comparable with file times). */
+int64_t ws_wall_ms(void);
 
 /* Read a whole file (blocking: call at startup or from a worker thread).
  * Files larger than max bytes are refused with WS_ELIMIT. Caller frees. */

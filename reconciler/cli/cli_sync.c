@@ -33,7 +33,7 @@ struct ci_range {
 
 struct cli {
     const struct ws_global_opts *g;
-    int64_t started;        /* wall clock at start: mirrors fetched since are current */
+    int64_t started;        /* wall clock at start (ms): mirrors fetched since are current */
     uv_loop_t loop;
     struct ws_config cfg;
     int have_cfg;
@@ -128,7 +128,7 @@ static int cli_open(struct cli *c, const struct ws_global_opts *g, const struct 
     memset(c, 0, sizeof(*c));
     c->g = g;
     c->ci = ci;
-    c->started = ws_wall_s();
+    c->started = ws_wall_ms();
     ws_err_clear(&c->err);
     uv_loop_init(&c->loop);
     if (ws_config_load(&c->cfg, path, &c->err) < 0) {

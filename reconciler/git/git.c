@@ -298,12 +298,15 @@ int ws_git_mirror(char **out_path, const char *cache_dir, const char *url,
     return ws_git_mirror_since(out_path, cache_dir, url, creds, 0, err);
 }
 
-/* Was the mirror at `path` fetched at or after `since` (Unix seconds)? The
- * stamp is a sibling file touched after every successful clone or fetch. */
+/* Was the mirror at `path` fetched at or after `since` (Unix
+ * milliseconds)? The stamp is a sibling file touched after every successful
+ * clone or fetch. Milliseconds, not seconds: a commit and a new run in the
+ * second of the last fetch must fetch again. */
 static int fetched_since(const char *stamp, int64_t since)
 {
     struct stat st;
-    return since > 0 && stat(stamp, &st) == 0 && (int64_t)st.st_mtime >= since;
+    return since > 0 && stat(stamp, &st) == 0 &&
+           (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000 >= since;
 }
 
 static void touch(const char *stamp)

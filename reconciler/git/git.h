@@ -34,7 +34,7 @@ int ws_git_mirror(char **out_path, const char *cache_dir, const char *url,
                   const struct ws_git_creds *creds, struct ws_err *err);
 
 /* The same, but when the mirror was already fetched at or after `since`
- * (Unix seconds; 0 = always fetch) it is used as it is: a one-shot run that
+ * (Unix milliseconds; 0 = always fetch) it is used as it is: a one-shot run that
  * read its Applications a moment ago does not fetch again for every
  * application. */
 int ws_git_mirror_since(char **out_path, const char *cache_dir, const char *url,

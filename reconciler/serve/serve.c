@@ -480,7 +480,7 @@ static void start_routing(struct svc *s, size_t repo)
     j->ntrigs = n;
     q->head = NULL;
     q->tail = &q->head;
-    j->fetch_started = ws_wall_s();
+    j->fetch_started = ws_wall_ms();
     j->started_ms = ws_now_ms();
     j->gen = s->snap_gen;
     q->last_fetch = j->fetch_started;
@@ -1271,7 +1271,7 @@ int ws_serve_run(const char *config_path, const char *listen)
         goto out_loop;
     }
     for (size_t r = 0; r < cfg.nrepos; r++)
-        s.queues[r].last_fetch = ws_wall_s();
+        s.queues[r].last_fetch = ws_wall_ms();
     if (ws_status_client_new(&s.status, &loop) < 0) {
         fprintf(stderr, "wavesync serve: out of memory\n");
         goto out_loop;

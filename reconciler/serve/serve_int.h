@@ -68,7 +68,7 @@ struct repo_queue {
     struct trig *head, **tail;
     int busy;             /* a routing job is running */
     uv_timer_t *retry;    /* backoff while a pushed commit is not fetchable yet */
-    int64_t last_fetch;   /* wall-clock second the last routing fetch began */
+    int64_t last_fetch;   /* wall-clock millisecond the last routing fetch began */
     char *default_branch; /* "refs/heads/main" as the last routing found it, or NULL */
 };
 

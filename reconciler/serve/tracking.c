@@ -104,7 +104,7 @@ static void start_plans(struct svc *s)
         j->opts.plan_only = 1;
         j->opts.revision = j->revision;
         /* the mirror as routing (or startup) last fetched it: tracking never fetches */
-        j->opts.fetched_since = ws__svc_last_fetch(s, def) ? ws__svc_last_fetch(s, def) : ws_wall_s();
+        j->opts.fetched_since = ws__svc_last_fetch(s, def) ? ws__svc_last_fetch(s, def) : ws_wall_ms();
         j->next = s->plans_running;
         s->plans_running = j;
         running++;

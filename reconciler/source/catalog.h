@@ -47,7 +47,7 @@ struct ws_catalog {
  * are added as its children (children[], their file:line the parent's,
  * def_dir SIZE_MAX), recursively, up to a depth of 8; a cycle, a child that
  * does not parse or a parent that does not render goes to `invalid`.
- * Mirrors fetched at or after `since` (Unix seconds; 0 = always fetch) are
+ * Mirrors fetched at or after `since` (Unix milliseconds; 0 = always fetch) are
  * read as they are. Each app's def_dir is the index of the cfg->app_dirs
  * entry it was read from. */
 int ws_catalog_load(struct ws_catalog *out, const struct ws_config *cfg, int64_t since,

@@ -31,7 +31,7 @@ struct ws_sync_opts {
     const char *state_dir;     /* mirrors and temporary trees live here */
     const char *inventory_namespace;
     const struct ws_config *config; /* repository credentials by URL; may be NULL */
-    int64_t fetched_since;     /* mirrors fetched at or after this Unix time are not fetched
+    int64_t fetched_since;     /* mirrors fetched at or after this Unix time (ms) are not fetched
                                   again (a one-shot run's snapshot); 0 = always fetch */
     struct ws_lua_health *lua_health; /* custom health checks (wavesync.yaml health:); NULL = built-in only */
     /* An object that is already live as this sync would apply it (the
