@@ -18,7 +18,8 @@ struct ws_app_source {
     char *repo_url;
     char *target_revision; /* "HEAD" when empty */
     char *path;            /* normalised, relative to the repository root ("" = root); never escapes */
-    char *chart;           /* Helm chart name from a Helm repository (not supported: error at render) */
+    char *chart;           /* Helm chart name from a Helm repository or an OCI registry (repo_url);
+                              target_revision is then its version or a semver constraint */
     /* directory */
     int recurse;
     char *include;         /* glob, e.g. "*.yaml" or "{a.yaml,b.yaml}"; NULL = all manifests */

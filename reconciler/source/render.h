@@ -2,12 +2,15 @@
  * directory read straight from the Git object database, or the output of
  * `kustomize build` / `kubectl kustomize` / `helm template` run on an
  * exported tree (base/proc.h: own process group, time, memory, CPU and
- * output limits, killed with wavesync).
+ * output limits, killed with wavesync). A `chart:` source is pulled from its
+ * Helm repository or OCI registry (chart.h) instead of Git; a chart's
+ * missing dependencies are placed in its charts/ first.
  * BLOCKING: run from worker threads only. */
 #ifndef WS_RENDER_H
 #define WS_RENDER_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "source/app.h"
 #include "base/error.h"
@@ -28,15 +31,18 @@ struct ws_render_ctx {
        NULL in tests, then only Git sources without credentials render */
     const struct ws_config *config;
     const char *state_dir;  /* caches (chart archives, Helm indexes) live under it; may be NULL */
+    int64_t fetched_since;  /* Helm indexes fetched at or after this Unix time are reused (a run's
+                               snapshot, as for mirrors); 0 = fetch every time */
     const struct ws_app *app; /* the Application being rendered (plugin environment) */
 };
 
 /* Which renderer a source needs. */
 enum ws_render_kind { WS_RENDER_DIRECTORY, WS_RENDER_KUSTOMIZE, WS_RENDER_HELM };
 
-/* Decide the renderer: explicit helm/kustomize blocks win, else the files at
+/* Decide the renderer: a chart from a Helm repository or an OCI registry
+ * (`chart:`) is Helm; explicit helm/kustomize blocks win, else the files at
  * the source path (Chart.yaml → Helm, kustomization.yaml → Kustomize), else
- * a directory. A plugin source or a Helm-repository chart is an error. */
+ * a directory. A plugin source is an error. */
 int ws_render_detect(enum ws_render_kind *out, const struct ws_render_ctx *ctx,
                      const struct ws_app_source *src, struct ws_err *err);
 

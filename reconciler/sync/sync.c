@@ -252,12 +252,17 @@ static void render_work(uv_work_t *w)
         struct ws_render_ctx ctx = {0};
         char *mirror = NULL, commit[41];
         const char *rev = job->opts->revision ? job->opts->revision : src->target_revision;
-        if ((job->rc = ws_git_mirror_since(&mirror, cache, src->repo_url, &creds,
-                                           job->opts->fetched_since, &job->err)) < 0)
-            break;
-        if ((job->rc = ws_git_resolve(commit, mirror, rev, &job->err)) < 0) {
-            free(mirror);
-            break;
+        if (src->chart) {
+            /* a Helm repository or OCI registry: no Git (render pulls the chart) */
+            commit[0] = '\0';
+        } else {
+            if ((job->rc = ws_git_mirror_since(&mirror, cache, src->repo_url, &creds,
+                                               job->opts->fetched_since, &job->err)) < 0)
+                break;
+            if ((job->rc = ws_git_resolve(commit, mirror, rev, &job->err)) < 0) {
+                free(mirror);
+                break;
+            }
         }
         if (i == 0)
             memcpy(job->commit, commit, sizeof(commit));
@@ -268,6 +273,7 @@ static void render_work(uv_work_t *w)
         ctx.tmp_root = tmp;
         ctx.config = job->opts->config;
         ctx.state_dir = job->opts->state_dir;
+        ctx.fetched_since = job->opts->fetched_since;
         ctx.app = app;
         if (job->opts->config) {
             ctx.helm_limits = &job->opts->config->settings.helm;
