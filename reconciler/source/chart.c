@@ -27,7 +27,7 @@
 #include "base/yaml.h"
 #include "source/semver.h"
 
-#define INDEX_MAX_BYTES (256ull << 20)  /* the biggest public indexes are tens of MB */
+#define INDEX_MAX_BYTES (64ull << 20) /* the biggest public indexes are tens of MB */
 #define ARCHIVE_MAX_BYTES (64ull << 20) /* compressed; extraction has its own limit */
 #define SMALL_MAX_BYTES (4u << 20)      /* manifests, tag lists, tokens, Chart.yaml */
 #define MAX_ENTRIES 200000              /* versions of one chart in an index */
