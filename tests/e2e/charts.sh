@@ -323,8 +323,8 @@ ws http2 sync op-http
 ok $? "a second sync of an exact version makes no request at all (rc=$rc, $(($(requests http) - before)) requests)"
 
 ws range sync op-range
-[ $rc -eq 0 ] && [ "$(chart_version_of charts-range op-range-operator)" = 0.2.0 ]
-ok $? "a semver range (^0.1) picks the highest match, 0.2.0 (rc=$rc: $(first_error range))"
+[ $rc -eq 0 ] && [ "$(chart_version_of charts-range op-range-operator)" = 0.1.0 ]
+ok $? "a semver range: ^0.1 means >=0.1.0 <0.2.0, so 0.1.0 (rc=$rc: $(first_error range))"
 
 ws auth sync op-auth
 [ $rc -eq 0 ] && [ "$(chart_version_of charts-auth op-auth-operator)" = 1.0.1 ]
@@ -337,6 +337,9 @@ ws auth2 sync op-auth
 [ $rc -eq 0 ] && [ "$(requests auth 'tgz')" = "$before" ]
 ok $? "a second sync of a range downloads no archive (only the index: $(requests auth 'index.yaml') index requests)"
 
+# an index fetched in the same second counts as this run's (runs are told apart
+# by their start second): these runs must ask the server
+rm -f "$E2E_DIR"/state/charts/index/*.yaml
 ws wrongpw "$E2E_DIR/wrongpw.yaml" sync op-auth
 [ $rc -eq 3 ] && grep -q "Application \"op-auth\"" "$E2E_DIR/wrongpw.err" &&
 	grep -q "127.0.0.1:$p_auth" "$E2E_DIR/wrongpw.err" && ! grep -q "not-the-password" "$E2E_DIR/wrongpw.err"
@@ -345,6 +348,7 @@ ok $? "a wrong password: exit 3, the Application and the repository named, no pa
 ws tls sync op-tls
 [ $rc -eq 0 ] && [ "$(chart_version_of charts-tls op-tls-operator)" = 0.2.0 ]
 ok $? "TLS with caFile: >=0.1 <1.0 resolves to 0.2.0 (rc=$rc: $(first_error tls))"
+rm -f "$E2E_DIR"/state/charts/index/*.yaml
 ws noca "$E2E_DIR/noca.yaml" sync op-tls
 [ $rc -eq 3 ] && grep -q "Application \"op-tls\"" "$E2E_DIR/noca.err" && grep -q "127.0.0.1:$p_tls" "$E2E_DIR/noca.err"
 ok $? "TLS without the CA: exit 3 naming the Application and the repository (rc=$rc: $(first_error noca))"
