@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -301,6 +302,89 @@ void ws_chart_entries_free(struct ws_chart_entries *e)
         free(e->v);
         memset(e, 0, sizeof(*e));
     }
+}
+
+/* The versions of one chart in one index file, remembered for the process:
+ * 50 Applications of one repository in a run parse its (maybe tens of MB)
+ * index once, not 50 times. Keyed by the file, its size and mtime, and the
+ * chart; a few slots, reused round robin; guarded (worker threads). */
+#define MEMO_SLOTS 8
+struct memo {
+    char *path, *name;
+    struct timespec mtime;
+    off_t size;
+    struct ws_chart_entries e;
+};
+static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct memo memo[MEMO_SLOTS];
+static size_t memo_next;
+
+static int entries_copy(struct ws_chart_entries *out, const struct ws_chart_entries *in)
+{
+    size_t i;
+    memset(out, 0, sizeof(*out));
+    if (!in->n)
+        return 0;
+    if (!(out->v = calloc(in->n, sizeof(*out->v))))
+        return WS_ENOMEM;
+    out->n = in->n;
+    for (i = 0; i < in->n; i++) {
+        out->v[i].version = ws_strdup0(in->v[i].version);
+        out->v[i].url = ws_strdup0(in->v[i].url);
+        out->v[i].digest = ws_strdup0(in->v[i].digest);
+        if ((in->v[i].version && !out->v[i].version) || (in->v[i].url && !out->v[i].url) ||
+            (in->v[i].digest && !out->v[i].digest)) {
+            ws_chart_entries_free(out);
+            return WS_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* ws_chart_index_read on the cached index file `path`, through the memo. */
+static int index_entries(struct ws_chart_entries *out, const char *path, const char *name, struct ws_err *err)
+{
+    struct stat st;
+    FILE *f;
+    size_t i;
+    int rc = 1;
+    memset(out, 0, sizeof(*out));
+    if (!(f = fopen(path, "re")))
+        return ws_err_set(err, WS_EIO, "cannot read %s: %s", path, strerror(errno));
+    if (fstat(fileno(f), &st) < 0) {
+        fclose(f);
+        return ws_err_set(err, WS_EIO, "cannot read %s: %s", path, strerror(errno));
+    }
+    pthread_mutex_lock(&memo_lock);
+    for (i = 0; i < MEMO_SLOTS && rc == 1; i++) {
+        struct memo *m = &memo[i];
+        if (m->path && !strcmp(m->path, path) && !strcmp(m->name, name) && m->size == st.st_size &&
+            m->mtime.tv_sec == st.st_mtim.tv_sec && m->mtime.tv_nsec == st.st_mtim.tv_nsec)
+            rc = entries_copy(out, &m->e) < 0 ? ws_err_set(err, WS_ENOMEM, "out of memory") : 0;
+    }
+    pthread_mutex_unlock(&memo_lock);
+    if (rc != 1) {
+        fclose(f);
+        return rc;
+    }
+    rc = ws_chart_index_read(out, f, NULL, 0, name, err);
+    fclose(f);
+    if (rc == 0) {
+        struct memo fresh = {NULL, NULL, st.st_mtim, st.st_size, {NULL, 0}};
+        if ((fresh.path = strdup(path)) && (fresh.name = strdup(name)) && entries_copy(&fresh.e, out) == 0) {
+            struct memo old;
+            pthread_mutex_lock(&memo_lock);
+            old = memo[memo_next];
+            memo[memo_next] = fresh;
+            memo_next = (memo_next + 1) % MEMO_SLOTS;
+            pthread_mutex_unlock(&memo_lock);
+            fresh = old; /* freed below, outside the lock */
+        }
+        free(fresh.path);
+        free(fresh.name);
+        ws_chart_entries_free(&fresh.e);
+    }
+    return rc;
 }
 
 /* ---- HTTP ------------------------------------------------------------------ */
@@ -722,7 +806,6 @@ static int fetch_http(char **out_path, char **out_version, const struct ws_chart
     char *index = NULL, *archive_url = NULL, *hex = NULL;
     const struct ws_chart_entry *pick = NULL;
     struct http h;
-    FILE *f = NULL;
     size_t i, at = 0;
     int rc, exact = ws_semver_is_exact(version);
     memset(&h, 0, sizeof(h));
@@ -732,11 +815,7 @@ static int fetch_http(char **out_path, char **out_version, const struct ws_chart
     }
     if ((rc = get_index(&index, env, repo, repo_url, err)) < 0)
         goto out;
-    if (!(f = fopen(index, "re"))) {
-        rc = ws_err_set(err, WS_EIO, "cannot read %s: %s", index, strerror(errno));
-        goto out;
-    }
-    if ((rc = ws_chart_index_read(&ents, f, NULL, 0, name, err)) < 0) {
+    if ((rc = index_entries(&ents, index, name, err)) < 0) {
         ws_err_prefix(err, "%s", label);
         goto out;
     }
@@ -800,8 +879,6 @@ static int fetch_http(char **out_path, char **out_version, const struct ws_chart
     }
     ref_store(env, "helm", repo_url, name, pick->version, hex);
 out:
-    if (f)
-        fclose(f);
     ws_chart_entries_free(&ents);
     free(index);
     free(archive_url);
