@@ -1,4 +1,5 @@
-/* chart.h — Helm charts that do not live in the Application's Git tree:
+/* chart.h — Helm charts that do not live in the Application's Git tree
+ * (chart.c; dependencies in chart_deps.c):
  * from Helm repositories (index.yaml over HTTP(S)), from OCI registries
  * (the distribution API, pulled with libcurl), and a chart's dependencies
  * (Chart.yaml / Chart.lock) placed into its charts/ folder before
@@ -52,6 +53,10 @@ int ws_chart_pull(char **out_dir, const struct ws_chart_env *env, const char *re
  * archive (a repository) or a folder (file://). Repositories: a URL that is
  * one of wavesync.yaml's repositories, or "@name" / "alias:name" naming one. */
 int ws_chart_deps(const struct ws_chart_env *env, const char *chart_dir, const char *root, struct ws_err *err);
+
+/* `url` for a message: scheme://host/path, quoted and cut to `size`; userinfo
+ * (credentials), query and fragment dropped. */
+void ws_chart_url_shown(char *out, size_t size, const char *url);
 
 /* --- pure parts, for tests ---------------------------------------------- */
 

@@ -145,6 +145,7 @@ serve_repo() { # name root [args…]: a chartrepo.py (in pids); its port in $E2E
 	wait_file "$E2E_DIR/$name.port" || echo "Bail out! $name did not start"
 }
 serve_repo http "$www/repo"
+http_pid=${pids[-1]}
 serve_repo auth "$www/repo" --basic "e2e:s3cret-pw"
 serve_repo tls "$www/repo" --tls "$pki/srv.pem" "$pki/srv.key"
 serve_repo bad "$www/bad"
@@ -253,11 +254,11 @@ YAML
 git -C "$repo" init -q -b main && git -C "$repo" add -A && git -C "$repo" commit -q -m "charts e2e"
 
 export CHARTS_PASSWORD=s3cret-pw
-write_cfg() { # file password-ref tls-ca
+write_cfg() { # file password-ref tls-ca [offline]
 	cat >"$1" <<YAML
 repositories:
   - {name: git, url: file://$repo}
-  - {name: charts, url: "http://127.0.0.1:$p_http", type: helm}
+  - {name: charts, url: "http://127.0.0.1:$p_http", type: helm${4:+, offlineIndex: true}}
   - name: charts-auth
     url: "http://127.0.0.1:$p_auth"
     type: helm
@@ -278,6 +279,7 @@ cfg=$E2E_DIR/wavesync.yaml
 write_cfg "$cfg" "env:CHARTS_PASSWORD" "$pki/ca.pem"
 write_cfg "$E2E_DIR/wrongpw.yaml" "not-the-password" "$pki/ca.pem"
 write_cfg "$E2E_DIR/noca.yaml" "env:CHARTS_PASSWORD" ""
+write_cfg "$E2E_DIR/offline.yaml" "env:CHARTS_PASSWORD" "$pki/ca.pem" yes
 
 ws() { # name [config] args…: wavesync; $rc, $E2E_DIR/NAME.{out,err}
 	local name=$1 c=$cfg
@@ -400,5 +402,15 @@ bad bad-down 3 "127.0.0.1:$p_down" "a repository that is down"
 bad bad-oci-tag 2 '7.7.7' "an OCI tag that does not exist"
 [ "$(ls -d "$E2E_DIR"/state/tmp/wavesync-export-* 2>/dev/null | wc -l)" = 0 ]
 ok $? "no temporary tree left behind"
+
+# ---- the repository goes away: offlineIndex ---------------------------------------------------
+kill "$http_pid"
+sleep 1.1 # a new run: the cached index is not this run's
+ws offline_no sync op-range
+[ $rc -eq 3 ] && grep -q "127.0.0.1:$p_http" "$E2E_DIR/offline_no.err"
+ok $? "the repository is down: exit 3 naming it (rc=$rc: $(first_error offline_no))"
+ws offline "$E2E_DIR/offline.yaml" sync op-range
+[ $rc -eq 0 ] && grep -q "offlineIndex" "$E2E_DIR/offline.err"
+ok $? "with offlineIndex: true the index cached by an earlier run is used, with a warning (rc=$rc)"
 
 tap_end
