@@ -543,7 +543,8 @@ static int cache_dir(const struct ws_chart_env *env, const char *sub, struct ws_
     int rc = 0;
     if (!d)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
-    if (ws_mkdir_p(d, 0755) < 0)
+    /* 0700: charts of private repositories are no one else's to read */
+    if (ws_mkdir_p(d, 0700) < 0)
         rc = ws_err_set(err, WS_EIO, "cannot create %s: %s", d, strerror(errno));
     free(d);
     return rc;
