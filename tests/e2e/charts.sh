@@ -3,14 +3,17 @@
 # plane: a chart repository over HTTP (tests/e2e/chartrepo.py serving what the
 # pinned `helm package` + `helm repo index` made), the same with basic auth and
 # over TLS (a test CA made with openssl), and a real OCI registry (distribution,
-# built by tests/devcluster build-registry) that the pinned `helm push` fills.
+# built by tests/devcluster build-registry) that the pinned `helm push` fills,
+# also behind the Bearer token flow (tests/e2e/ocitoken.py: a token service
+# wanting basic auth, in front of the same registry).
 # Checks: exact versions and semver ranges from each; a chart in Git with
 # dependencies (a repository one pinned by Chart.lock, and a file:// one);
 # a second sync that asks the repository for nothing; and bad input — no such
 # chart or version, a bad digest, a corrupt archive, an archive with ../
 # entries, an oversized index: exit 2; a wrong password, a TLS repository
 # without its CA, a repository that is down: exit 3 — each naming the
-# Application and the source, with nothing applied.
+# Application and the source, with nothing applied; offlineIndex when the
+# repository goes away.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_up
@@ -168,6 +171,12 @@ for f in operator-0.1.0 operator-0.2.0 operator-1.0.0 operator-1.0.1; do
 	helm push "$www/repo/$f.tgz" "oci://127.0.0.1:$p_reg/charts" --plain-http >>"$E2E_DIR/push.log" 2>&1 ||
 		echo "# helm push $f failed: $(tail -n 2 "$E2E_DIR/push.log")"
 done
+# the registry again, behind the Bearer token flow (a token service wanting basic auth)
+"$py" "$WS_SRCDIR/tests/e2e/ocitoken.py" "http://127.0.0.1:$p_reg" "$E2E_DIR/tok.port" "$E2E_DIR/tok.log" \
+	"robot:t0ken-pw" >/dev/null 2>"$E2E_DIR/tok.err" &
+pids+=($!)
+wait_file "$E2E_DIR/tok.port" || echo "Bail out! ocitoken.py did not start"
+p_tok=$(cat "$E2E_DIR/tok.port")
 diag "chart repositories on ports http $p_http, auth $p_auth, tls $p_tls, bad $p_bad; registry $p_reg"
 
 # ---- the Git repository: Applications and a chart with dependencies --------------------------
@@ -233,6 +242,7 @@ chart_app op-auth "http://127.0.0.1:$p_auth" operator "~1.0.0" charts-auth
 chart_app op-tls "https://127.0.0.1:$p_tls" operator ">=0.1 <1.0" charts-tls
 chart_app op-oci "oci://127.0.0.1:$p_reg/charts" operator 1.0.0 charts-oci
 chart_app op-oci-range "oci://127.0.0.1:$p_reg/charts" operator "0.x" charts-oci-range
+chart_app op-oci-token "oci://127.0.0.1:$p_tok/charts" operator "~1.0" charts-oci-token
 chart_app bad-nochart "http://127.0.0.1:$p_http" nosuchchart 1.0.0 charts-bad1
 chart_app bad-version "http://127.0.0.1:$p_http" operator 9.9.9 charts-bad2
 chart_app bad-digest "http://127.0.0.1:$p_bad" operator 1.0.0 charts-bad3
@@ -253,8 +263,8 @@ spec:
 YAML
 git -C "$repo" init -q -b main && git -C "$repo" add -A && git -C "$repo" commit -q -m "charts e2e"
 
-export CHARTS_PASSWORD=s3cret-pw
-write_cfg() { # file password-ref tls-ca [offline]
+export CHARTS_PASSWORD=s3cret-pw OCI_PASSWORD=t0ken-pw
+write_cfg() { # file password-ref tls-ca [offline] [oci-password-ref]
 	cat >"$1" <<YAML
 repositories:
   - {name: git, url: file://$repo}
@@ -268,6 +278,10 @@ repositories:
   - {name: charts-huge, url: "http://127.0.0.1:$p_bad/huge", type: helm}
   - {name: charts-down, url: "http://127.0.0.1:$p_down", type: helm}
   - {name: oci, url: "oci://127.0.0.1:$p_reg/charts", plainHTTP: true}
+  - name: oci-token
+    url: "oci://127.0.0.1:$p_tok/charts"
+    plainHTTP: true
+    credentials: {username: robot, password: "${5:-env:OCI_PASSWORD}"}
 clusters:
   - {name: in-cluster, kubeconfig: $DEVCLUSTER_KUBECONFIG}
 applications:
@@ -280,6 +294,7 @@ write_cfg "$cfg" "env:CHARTS_PASSWORD" "$pki/ca.pem"
 write_cfg "$E2E_DIR/wrongpw.yaml" "not-the-password" "$pki/ca.pem"
 write_cfg "$E2E_DIR/noca.yaml" "env:CHARTS_PASSWORD" ""
 write_cfg "$E2E_DIR/offline.yaml" "env:CHARTS_PASSWORD" "$pki/ca.pem" yes
+write_cfg "$E2E_DIR/ociwrong.yaml" "env:CHARTS_PASSWORD" "$pki/ca.pem" "" "wrong-token-pw"
 
 ws() { # name [config] args…: wavesync; $rc, $E2E_DIR/NAME.{out,err}
 	local name=$1 c=$cfg
@@ -361,6 +376,15 @@ ok $? "OCI: an exact tag syncs (rc=$rc: $(first_error oci))"
 ws ocirange sync op-oci-range
 [ $rc -eq 0 ] && [ "$(chart_version_of charts-oci-range op-oci-range-operator)" = 0.2.0 ]
 ok $? "OCI: a range (0.x) is resolved from the tag list to 0.2.0 (rc=$rc: $(first_error ocirange))"
+
+ws ocitok sync op-oci-token
+[ $rc -eq 0 ] && [ "$(chart_version_of charts-oci-token op-oci-token-operator)" = 1.0.1 ] &&
+	grep -q '^GET /token.* 200$' "$E2E_DIR/tok.log" && grep -q '^GET /v2/charts/operator/tags/list.* 401$' "$E2E_DIR/tok.log"
+ok $? "OCI behind the Bearer token flow: 401, a token for the credentials, then ~1.0 resolves to 1.0.1 (rc=$rc: $(first_error ocitok))"
+ws ociwrong "$E2E_DIR/ociwrong.yaml" sync op-oci-token
+[ $rc -eq 3 ] && grep -q "Application \"op-oci-token\"" "$E2E_DIR/ociwrong.err" && grep -q "127.0.0.1:$p_tok" "$E2E_DIR/ociwrong.err" &&
+	! grep -q "wrong-token-pw" "$E2E_DIR/ociwrong.err"
+ok $? "OCI token service refusing the credentials: exit 3 naming the Application and the registry (rc=$rc: $(first_error ociwrong))"
 
 before_http=$(requests http 'common')
 ws platform sync platform
