@@ -4,7 +4,10 @@ folder (index.yaml and chart archives, as `helm repo index` made them) over
 HTTP, optionally with basic auth and/or TLS, and logs every request, one
 line each ("METHOD PATH STATUS"), so a test can count what was fetched.
 
-  chartrepo.py ROOT PORTFILE LOG [--basic USER:PASSWORD] [--tls CERT KEY]
+  chartrepo.py ROOT PORTFILE LOG [--basic USER:PASSWORD | --bearer TOKEN]
+               [--tls CERT KEY [--client-ca CA]]
+
+--client-ca: TLS clients must present a certificate signed by CA.
 
 Binds 127.0.0.1 on a free port and writes the port to PORTFILE once it is
 listening. Stops on SIGTERM.
@@ -24,12 +27,18 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     root, portfile, log = args[0], args[1], args[2]
-    basic = None
+    basic = bearer = client_ca = None
     cert = key = None
     i = 3
     while i < len(args):
         if args[i] == "--basic":
             basic = args[i + 1]
+            i += 2
+        elif args[i] == "--bearer":
+            bearer = args[i + 1]
+            i += 2
+        elif args[i] == "--client-ca":
+            client_ca = args[i + 1]
             i += 2
         elif args[i] == "--tls":
             cert, key = args[i + 1], args[i + 2]
@@ -38,6 +47,8 @@ def main():
             print("unknown argument " + args[i], file=sys.stderr)
             return 2
     want = "Basic " + base64.b64encode(basic.encode()).decode() if basic else None
+    if bearer:
+        want = "Bearer " + bearer
     logf = open(log, "a", buffering=1)
 
     class Handler(http.server.SimpleHTTPRequestHandler):
@@ -59,7 +70,7 @@ def main():
         def do_GET(self):
             if not self.authorized():
                 self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="charts"')
+                self.send_header("WWW-Authenticate", 'Bearer realm="charts"' if bearer else 'Basic realm="charts"')
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
@@ -72,6 +83,9 @@ def main():
     if cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
+        if client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(client_ca)
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     tmp = portfile + ".tmp"

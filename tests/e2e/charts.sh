@@ -137,6 +137,10 @@ openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$pki/srv.key"
 printf 'subjectAltName=IP:127.0.0.1\n' >"$pki/ext"
 openssl x509 -req -in "$pki/srv.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial -days 2 \
 	-extfile "$pki/ext" -out "$pki/srv.pem" >/dev/null 2>&1
+# a client certificate for the repository that wants one (mutual TLS)
+openssl req -newkey rsa:2048 -nodes -subj "/CN=wavesync" -keyout "$pki/client.key" -out "$pki/client.csr" >/dev/null 2>&1
+openssl x509 -req -in "$pki/client.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial -days 2 \
+	-out "$pki/client.pem" >/dev/null 2>&1
 
 # ---- the servers ---------------------------------------------------------------------------
 serve_repo() { # name root [args…]: a chartrepo.py (in pids); its port in $E2E_DIR/NAME.port, log NAME.log
@@ -152,6 +156,8 @@ http_pid=${pids[-1]}
 serve_repo auth "$www/repo" --basic "e2e:s3cret-pw"
 serve_repo tls "$www/repo" --tls "$pki/srv.pem" "$pki/srv.key"
 serve_repo bad "$www/bad"
+serve_repo mtls "$www/repo" --bearer "b3arer-tok" --tls "$pki/srv.pem" "$pki/srv.key" --client-ca "$pki/ca.pem"
+p_mtls=$(cat "$E2E_DIR/mtls.port")
 p_http=$(cat "$E2E_DIR/http.port") p_auth=$(cat "$E2E_DIR/auth.port") p_tls=$(cat "$E2E_DIR/tls.port")
 p_bad=$(cat "$E2E_DIR/bad.port")
 p_down=$(free_port) # nothing listens there
@@ -242,6 +248,8 @@ chart_app op-auth "http://127.0.0.1:$p_auth" operator "~1.0.0" charts-auth
 chart_app op-tls "https://127.0.0.1:$p_tls" operator ">=0.1 <1.0" charts-tls
 chart_app op-oci "oci://127.0.0.1:$p_reg/charts" operator 1.0.0 charts-oci
 chart_app op-oci-range "oci://127.0.0.1:$p_reg/charts" operator "0.x" charts-oci-range
+chart_app op-mtls "https://127.0.0.1:$p_mtls" operator "1.0.0" charts-mtls
+chart_app op-oci-bare "127.0.0.1:$p_reg/charts" operator "0.1.0" charts-oci-bare
 chart_app op-oci-token "oci://127.0.0.1:$p_tok/charts" operator "~1.0" charts-oci-token
 chart_app bad-nochart "http://127.0.0.1:$p_http" nosuchchart 1.0.0 charts-bad1
 chart_app bad-version "http://127.0.0.1:$p_http" operator 9.9.9 charts-bad2
@@ -263,8 +271,8 @@ spec:
 YAML
 git -C "$repo" init -q -b main && git -C "$repo" add -A && git -C "$repo" commit -q -m "charts e2e"
 
-export CHARTS_PASSWORD=s3cret-pw OCI_PASSWORD=t0ken-pw
-write_cfg() { # file password-ref tls-ca [offline] [oci-password-ref]
+export CHARTS_PASSWORD=s3cret-pw OCI_PASSWORD=t0ken-pw CHARTS_TOKEN=b3arer-tok
+write_cfg() { # file password-ref tls-ca [offline] [oci-password-ref] [client-cert]
 	cat >"$1" <<YAML
 repositories:
   - {name: git, url: file://$repo}
@@ -278,6 +286,12 @@ repositories:
   - {name: charts-huge, url: "http://127.0.0.1:$p_bad/huge", type: helm}
   - {name: charts-down, url: "http://127.0.0.1:$p_down", type: helm}
   - {name: oci, url: "oci://127.0.0.1:$p_reg/charts", plainHTTP: true}
+  - {name: oci-bare, url: "127.0.0.1:$p_reg/charts", enableOCI: true, plainHTTP: true}
+  - name: charts-mtls
+    url: "https://127.0.0.1:$p_mtls"
+    type: helm
+    caFile: $pki/ca.pem
+    credentials: {token: env:CHARTS_TOKEN${6:+, certFile: $pki/client.pem, keyFile: $pki/client.key}}
   - name: oci-token
     url: "oci://127.0.0.1:$p_tok/charts"
     plainHTTP: true
@@ -290,11 +304,12 @@ settings: {waveTimeout: 1m, stateDir: $E2E_DIR/state}
 YAML
 }
 cfg=$E2E_DIR/wavesync.yaml
-write_cfg "$cfg" "env:CHARTS_PASSWORD" "$pki/ca.pem"
-write_cfg "$E2E_DIR/wrongpw.yaml" "not-the-password" "$pki/ca.pem"
-write_cfg "$E2E_DIR/noca.yaml" "env:CHARTS_PASSWORD" ""
-write_cfg "$E2E_DIR/offline.yaml" "env:CHARTS_PASSWORD" "$pki/ca.pem" yes
-write_cfg "$E2E_DIR/ociwrong.yaml" "env:CHARTS_PASSWORD" "$pki/ca.pem" "" "wrong-token-pw"
+write_cfg "$cfg" "env:CHARTS_PASSWORD" "$pki/ca.pem" "" "" yes
+write_cfg "$E2E_DIR/nocert.yaml" "env:CHARTS_PASSWORD" "$pki/ca.pem"
+write_cfg "$E2E_DIR/wrongpw.yaml" "not-the-password" "$pki/ca.pem" "" "" yes
+write_cfg "$E2E_DIR/noca.yaml" "env:CHARTS_PASSWORD" "" "" "" yes
+write_cfg "$E2E_DIR/offline.yaml" "env:CHARTS_PASSWORD" "$pki/ca.pem" yes "" yes
+write_cfg "$E2E_DIR/ociwrong.yaml" "env:CHARTS_PASSWORD" "$pki/ca.pem" "" "wrong-token-pw" yes
 
 ws() { # name [config] args…: wavesync; $rc, $E2E_DIR/NAME.{out,err}
 	local name=$1 c=$cfg
@@ -376,6 +391,17 @@ ok $? "OCI: an exact tag syncs (rc=$rc: $(first_error oci))"
 ws ocirange sync op-oci-range
 [ $rc -eq 0 ] && [ "$(chart_version_of charts-oci-range op-oci-range-operator)" = 0.2.0 ]
 ok $? "OCI: a range (0.x) is resolved from the tag list to 0.2.0 (rc=$rc: $(first_error ocirange))"
+
+ws mtls sync op-mtls
+[ $rc -eq 0 ] && [ "$(chart_version_of charts-mtls op-mtls-operator)" = 1.0.0 ]
+ok $? "mutual TLS (certFile/keyFile) and a bearer token (credentials.token) (rc=$rc: $(first_error mtls))"
+rm -f "$E2E_DIR"/state/charts/index/*.yaml "$E2E_DIR"/state/charts/refs/*
+ws nocert "$E2E_DIR/nocert.yaml" sync op-mtls
+[ $rc -eq 3 ] && grep -q "Application \"op-mtls\"" "$E2E_DIR/nocert.err" && grep -q "127.0.0.1:$p_mtls" "$E2E_DIR/nocert.err"
+ok $? "the same without the client certificate: exit 3 naming the repository (rc=$rc: $(first_error nocert))"
+ws ocibare sync op-oci-bare
+[ $rc -eq 0 ] && [ "$(chart_version_of charts-oci-bare op-oci-bare-operator)" = 0.1.0 ]
+ok $? "OCI: a bare registry host/path with enableOCI: true (rc=$rc: $(first_error ocibare))"
 
 ws ocitok sync op-oci-token
 [ $rc -eq 0 ] && [ "$(chart_version_of charts-oci-token op-oci-token-operator)" = 1.0.1 ] &&
