@@ -283,8 +283,6 @@ int ws_render_source(json_t *objects, const struct ws_render_ctx *ctx,
     rc = kind == WS_RENDER_HELM ? render_helm(found, ctx, src, dir, err)
                                 : render_kustomize(found, ctx, src, dir, err);
 out:
-    if (rc < 0 && rc != WS_ENOMEM && err && !strstr(err->msg, "Application \""))
-        ws_err_prefix(err, "Application \"%s\"", ctx->app_name);
     ws_tmptree_remove(&root); /* on every path: a killed tool's tree too */
     free(dir);
     if (rc == 0)
