@@ -33,8 +33,10 @@ static int read_full(struct reader *r, void *buf, size_t n)
         int k = gzread(r->gz, (char *)buf + got, (unsigned)(n - got > (1u << 20) ? (1u << 20) : n - got));
         if (k < 0) {
             int zerr;
-            const char *m = gzerror(r->gz, &zerr);
-            return ws_err_set(r->err, WS_EPARSE, "%s: corrupt archive (%s)", r->archive, m ? m : "gzip error");
+            const char *m = gzerror(r->gz, &zerr), *c = m ? strstr(m, ">: ") : NULL;
+            /* zlib names the descriptor ("<fd:13>: …"): the archive is named already */
+            return ws_err_set(r->err, WS_EPARSE, "%s: corrupt archive (%s)", r->archive,
+                              c ? c + 3 : m ? m : "gzip error");
         }
         if (k == 0)
             return ws_err_set(r->err, WS_EPARSE, "%s: truncated archive", r->archive);
