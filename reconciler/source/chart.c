@@ -2,6 +2,7 @@
  * digest and cached by digest; a chart's dependencies into its charts/.
  * libcurl easy on worker threads; TLS always verified. */
 #include "source/chart.h"
+#include "source/chart_int.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -41,8 +42,7 @@
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
+char *ws__chart_fmt(const char *f, ...)
 {
     va_list ap;
     char *s = NULL;
@@ -70,7 +70,7 @@ static int is_hex64(const char *s)
     return s[64] == '\0';
 }
 
-static int file_exists(const char *p)
+int ws__chart_file_exists(const char *p)
 {
     struct stat st;
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
@@ -458,13 +458,13 @@ static int http_get(struct http *h, const char *what, struct ws_err *err)
     ws_chart_url_shown(shown, sizeof(shown), h->url);
     if (!c)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
-    if (h->bearer && !(auth = fmt("Authorization: Bearer %s", h->bearer))) {
+    if (h->bearer && !(auth = ws__chart_fmt("Authorization: Bearer %s", h->bearer))) {
         curl_easy_cleanup(c);
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     }
     if (auth)
         hdrs = curl_slist_append(hdrs, auth);
-    if (h->accept && (acc = fmt("Accept: %s", h->accept)))
+    if (h->accept && (acc = ws__chart_fmt("Accept: %s", h->accept)))
         hdrs = curl_slist_append(hdrs, acc);
     curl_easy_setopt(c, CURLOPT_URL, h->url);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -534,12 +534,12 @@ static int status_error(long status, const char *what, const char *url, struct w
 
 static char *cache_path(const struct ws_chart_env *env, const char *sub, const char *hex, const char *ext)
 {
-    return fmt("%s/charts/%s/%s%s", env->state_dir, sub, hex, ext);
+    return ws__chart_fmt("%s/charts/%s/%s%s", env->state_dir, sub, hex, ext);
 }
 
 static int cache_dir(const struct ws_chart_env *env, const char *sub, struct ws_err *err)
 {
-    char *d = fmt("%s/charts/%s", env->state_dir, sub);
+    char *d = ws__chart_fmt("%s/charts/%s", env->state_dir, sub);
     int rc = 0;
     if (!d)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
@@ -554,7 +554,7 @@ static int cache_dir(const struct ws_chart_env *env, const char *sub, struct ws_
 static FILE *tmp_next_to(char **tmp, const char *final)
 {
     int fd;
-    *tmp = fmt("%s.tmp.XXXXXX", final);
+    *tmp = ws__chart_fmt("%s.tmp.XXXXXX", final);
     if (!*tmp)
         return NULL;
     if ((fd = mkstemp(*tmp)) < 0) {
@@ -569,7 +569,7 @@ static FILE *tmp_next_to(char **tmp, const char *final)
 static char *ref_path(const struct ws_chart_env *env, const char *kind, const char *url, const char *name,
                       const char *version)
 {
-    char *key = fmt("%s\n%s\n%s\n%s", kind, url, name, version), hex[65];
+    char *key = ws__chart_fmt("%s\n%s\n%s\n%s", kind, url, name, version), hex[65];
     if (!key)
         return NULL;
     sha256_hex(hex, key, strlen(key));
@@ -587,7 +587,7 @@ static char *ref_lookup(const struct ws_chart_env *env, const char *kind, const 
     if (ref && ws_file_read(&data, &len, ref, 128, NULL) == 0) {
         while (len && (data[len - 1] == '\n' || data[len - 1] == ' '))
             data[--len] = '\0';
-        if (is_hex64(data) && (blob = cache_path(env, "sha256", data, ".tgz")) && !file_exists(blob)) {
+        if (is_hex64(data) && (blob = cache_path(env, "sha256", data, ".tgz")) && !ws__chart_file_exists(blob)) {
             free(blob);
             blob = NULL;
         }
@@ -631,7 +631,7 @@ static int download_blob(char **out, struct http *h, const struct ws_chart_env *
         return rc;
     if (!(final = cache_path(env, "sha256", want_hex, ".tgz")))
         return ws_err_set(err, WS_ENOMEM, "out of memory");
-    if (file_exists(final)) {
+    if (ws__chart_file_exists(final)) {
         *out = final;
         return 0;
     }
@@ -698,7 +698,7 @@ static int get_index(char **out, const struct ws_chart_env *env, const struct ws
     if ((rc = cache_dir(env, "index", err)) < 0)
         return rc;
     if (!(path = cache_path(env, "index", hex, ".yaml")) ||
-        !(url = fmt("%.*s/index.yaml", (int)(n && repo_url[n - 1] == '/' ? n - 1 : n), repo_url)))
+        !(url = ws__chart_fmt("%.*s/index.yaml", (int)(n && repo_url[n - 1] == '/' ? n - 1 : n), repo_url)))
         goto nomem;
     if (env->fresh_since > 0 && stat(path, &st) == 0 && (int64_t)st.st_mtime >= env->fresh_since) {
         *out = path; /* fetched already during this run */
@@ -707,7 +707,7 @@ static int get_index(char **out, const struct ws_chart_env *env, const struct ws
     }
     /* one download per index at a time (threads and processes): whoever
        waited finds it fresh */
-    if ((lock = fmt("%s.lock", path)) && (lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) >= 0) {
+    if ((lock = ws__chart_fmt("%s.lock", path)) && (lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) >= 0) {
         while (flock(lockfd, LOCK_EX) < 0 && errno == EINTR)
             ;
         if (env->fresh_since > 0 && stat(path, &st) == 0 && (int64_t)st.st_mtime >= env->fresh_since) {
@@ -787,7 +787,7 @@ static char *resolve_url(const char *repo_url, const char *ref)
     size_t n = strlen(repo_url);
     if (!u)
         return NULL;
-    base = n && repo_url[n - 1] == '/' ? strdup(repo_url) : fmt("%s/", repo_url);
+    base = n && repo_url[n - 1] == '/' ? strdup(repo_url) : ws__chart_fmt("%s/", repo_url);
     if (base && curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
         curl_url_set(u, CURLUPART_URL, ref, 0) == CURLUE_OK && curl_url_get(u, CURLUPART_URL, &res, 0) == CURLUE_OK)
         out = strdup(res);
@@ -964,7 +964,7 @@ static int oci_token(struct oci *o, const char *challenge, struct ws_err *err)
                           o->label, challenge ? challenge : "no challenge");
     es = service ? ws_url_escape(service) : NULL;
     esc = scope ? ws_url_escape(scope) : NULL;
-    url = fmt("%s%s%s%s%s%s", realm, strchr(realm, '?') ? "&" : "?", es ? "service=" : "", es ? es : "",
+    url = ws__chart_fmt("%s%s%s%s%s%s", realm, strchr(realm, '?') ? "&" : "?", es ? "service=" : "", es ? es : "",
               esc ? (es ? "&scope=" : "scope=") : "", esc ? esc : "");
     if (!url) {
         rc = ws_err_set(err, WS_ENOMEM, "out of memory");
@@ -1011,7 +1011,7 @@ out:
  * the token service, a Basic one with the username and password. */
 static int oci_get(struct oci *o, struct http *h, const char *path, const char *what, struct ws_err *err)
 {
-    char *url = fmt("%s%s", o->base, path);
+    char *url = ws__chart_fmt("%s%s", o->base, path);
     int rc, tries;
     if (!url)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
@@ -1058,7 +1058,7 @@ static int oci_small(struct oci *o, json_t **out, const char *path, const char *
     h.max = SMALL_MAX_BYTES;
     h.accept = accept;
     if ((rc = oci_get(o, &h, path, what, err)) == 0 && h.status != 200) {
-        char *u = fmt("%s%s", o->base, path);
+        char *u = ws__chart_fmt("%s%s", o->base, path);
         rc = status_error(h.status, what, u ? u : o->base, err);
         free(u);
     }
@@ -1082,13 +1082,13 @@ static int oci_parse(struct oci *o, const char *repo_url, const char *chart, int
     slash = s + strcspn(s, "/");
     if (slash == s)
         return WS_EINVAL;
-    o->base = fmt("%s://%.*s", plain ? "http" : "https", (int)(slash - s), s);
+    o->base = ws__chart_fmt("%s://%.*s", plain ? "http" : "https", (int)(slash - s), s);
     while (*slash == '/')
         slash++;
     n = strlen(slash);
     while (n && slash[n - 1] == '/')
         n--;
-    o->name = n ? fmt("%.*s/%s", (int)n, slash, chart) : strdup(chart);
+    o->name = n ? ws__chart_fmt("%.*s/%s", (int)n, slash, chart) : strdup(chart);
     return o->base && o->name ? 0 : WS_ENOMEM;
 }
 
@@ -1130,7 +1130,7 @@ static int fetch_oci(char **out_path, char **out_version, const struct ws_chart_
             rc = ws_err_set(err, WS_EINVAL, "%s: targetRevision is not a version or a version constraint", label);
             goto out;
         }
-        if (!(path = fmt("/v2/%s/tags/list?n=10000", o.name))) {
+        if (!(path = ws__chart_fmt("/v2/%s/tags/list?n=10000", o.name))) {
             rc = ws_err_set(err, WS_ENOMEM, "out of memory");
             goto out;
         }
@@ -1160,7 +1160,7 @@ static int fetch_oci(char **out_path, char **out_version, const struct ws_chart_
         if (*p == '+')
             *p = '_'; /* Helm's tags: '+' is not allowed */
     free(path);
-    if (!(path = fmt("/v2/%s/manifests/%s", o.name, tag))) {
+    if (!(path = ws__chart_fmt("/v2/%s/manifests/%s", o.name, tag))) {
         rc = ws_err_set(err, WS_ENOMEM, "out of memory");
         goto out;
     }
@@ -1192,9 +1192,9 @@ static int fetch_oci(char **out_path, char **out_version, const struct ws_chart_
         rc = ws_err_set(err, WS_ENOMEM, "out of memory");
         goto out;
     }
-    if (!file_exists(path)) {
+    if (!ws__chart_file_exists(path)) {
         /* the blob: through oci_get for the auth, into the cache */
-        char *tmp = NULL, *bpath = fmt("/v2/%s/blobs/%s", o.name, digest), got[65];
+        char *tmp = NULL, *bpath = ws__chart_fmt("/v2/%s/blobs/%s", o.name, digest), got[65];
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0;
         char what[800];
@@ -1207,7 +1207,7 @@ static int fetch_oci(char **out_path, char **out_version, const struct ws_chart_
             EVP_DigestInit_ex(h.md, EVP_sha256(), NULL);
             h.max = ARCHIVE_MAX_BYTES;
             if ((rc = oci_get(&o, &h, bpath, what, err)) == 0 && h.status != 200) {
-                char *u = fmt("%s%s", o.base, bpath);
+                char *u = ws__chart_fmt("%s%s", o.base, bpath);
                 rc = status_error(h.status, what, u ? u : o.base, err);
                 free(u);
             }
@@ -1321,13 +1321,13 @@ int ws_chart_pull(char **out_dir, const struct ws_chart_env *env, const char *re
         ws_err_prefix(err, "Helm chart \"%s\" version \"%s\" from %s", name, ver, shown);
         goto out;
     }
-    if (!(dir = fmt("%s/%s", dest, name))) {
+    if (!(dir = ws__chart_fmt("%s/%s", dest, name))) {
         rc = ws_err_set(err, WS_ENOMEM, "out of memory");
         goto out;
     }
     {
-        char *cy = fmt("%s/Chart.yaml", dir);
-        int ok = cy && file_exists(cy);
+        char *cy = ws__chart_fmt("%s/Chart.yaml", dir);
+        int ok = cy && ws__chart_file_exists(cy);
         free(cy);
         if (!ok) {
             char shown[300];

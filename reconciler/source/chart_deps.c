@@ -3,13 +3,13 @@
  * wavesync.yaml (ws_chart_fetch), folders copied for file:// ones (which may
  * not leave the repository). Never `helm dependency build`. Blocking. */
 #include "source/chart.h"
+#include "source/chart_int.h"
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -21,24 +21,6 @@
 
 #define CHART_FILE_MAX_BYTES (4u << 20) /* Chart.yaml, Chart.lock */
 #define DEPS_MAX_DEPTH 5
-
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    va_list ap;
-    char *s = NULL;
-    va_start(ap, f);
-    if (vasprintf(&s, f, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return s;
-}
-
-static int file_exists(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
 
 static int copy_file(const char *from, const char *to, struct ws_err *err)
 {
@@ -81,8 +63,8 @@ static int copy_tree(const char *from, const char *to, int depth, struct ws_err 
         struct stat st;
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
-        a = fmt("%s/%s", from, e->d_name);
-        b = fmt("%s/%s", to, e->d_name);
+        a = ws__chart_fmt("%s/%s", from, e->d_name);
+        b = ws__chart_fmt("%s/%s", to, e->d_name);
         if (!a || !b)
             rc = ws_err_set(err, WS_ENOMEM, "out of memory");
         else if (lstat(a, &st) == 0 && S_ISDIR(st.st_mode))
@@ -100,11 +82,11 @@ static int copy_tree(const char *from, const char *to, int depth, struct ws_err 
  * or an archive name-*.tgz)? */
 static int have_dep(const char *charts, const char *name)
 {
-    char *p = fmt("%s/%s/Chart.yaml", charts, name);
+    char *p = ws__chart_fmt("%s/%s/Chart.yaml", charts, name);
     DIR *d;
     struct dirent *e;
     size_t n = strlen(name);
-    int found = p && file_exists(p);
+    int found = p && ws__chart_file_exists(p);
     free(p);
     if (found || !(d = opendir(charts)))
         return found;
@@ -165,14 +147,14 @@ static int one_dep(const struct ws_chart_env *env, const char *chart_dir, const 
     if (!version && json_is_number(json_object_get(dep, "version")))
         version = vtext = json_dumps(json_object_get(dep, "version"), JSON_ENCODE_ANY);
     if (strncmp(repository, "file://", 7) == 0) {
-        char *joined = fmt("%s/%s", chart_dir, repository + 7), *real = NULL, *rroot = realpath(root, NULL);
+        char *joined = ws__chart_fmt("%s/%s", chart_dir, repository + 7), *real = NULL, *rroot = realpath(root, NULL);
         if (joined)
             real = realpath(joined, NULL);
         if (!real || !rroot || strncmp(real, rroot, strlen(rroot)) != 0 ||
             (real[strlen(rroot)] != '/' && real[strlen(rroot)] != '\0')) {
             rc = ws_err_set(err, WS_EINVAL, "%s/Chart.yaml: dependency \"%s\": %s %s", chart_dir, name, repository,
                             real ? "leaves the repository (refused)" : "does not exist");
-        } else if (!(target = fmt("%s/%s", charts, name))) {
+        } else if (!(target = ws__chart_fmt("%s/%s", charts, name))) {
             rc = ws_err_set(err, WS_ENOMEM, "out of memory");
         } else if ((rc = copy_tree(real, target, 0, err)) == 0) {
             rc = deps_at(env, target, root, depth + 1, err);
@@ -206,7 +188,7 @@ static int one_dep(const struct ws_chart_env *env, const char *chart_dir, const 
     }
     if ((rc = ws_chart_fetch(&archive, &ver, env, url, name, locked ? locked : version, err)) < 0)
         goto out;
-    if (!(target = fmt("%s/%s-%s.tgz", charts, name, ver))) {
+    if (!(target = ws__chart_fmt("%s/%s-%s.tgz", charts, name, ver))) {
         rc = ws_err_set(err, WS_ENOMEM, "out of memory");
         goto out;
     }
@@ -224,8 +206,8 @@ out:
 static int deps_at(const struct ws_chart_env *env, const char *chart_dir, const char *root, int depth,
                    struct ws_err *err)
 {
-    char *cy = fmt("%s/Chart.yaml", chart_dir), *cl = fmt("%s/Chart.lock", chart_dir);
-    char *charts = fmt("%s/charts", chart_dir);
+    char *cy = ws__chart_fmt("%s/Chart.yaml", chart_dir), *cl = ws__chart_fmt("%s/Chart.lock", chart_dir);
+    char *charts = ws__chart_fmt("%s/charts", chart_dir);
     json_t *chart = NULL, *lock = NULL, *deps, *dep;
     size_t i;
     int rc = 0;
@@ -237,12 +219,12 @@ static int deps_at(const struct ws_chart_env *env, const char *chart_dir, const 
         rc = ws_err_set(err, WS_ELIMIT, "%s: dependencies nested more than %d deep", chart_dir, DEPS_MAX_DEPTH);
         goto out;
     }
-    if (!file_exists(cy) || (rc = read_yaml_file(&chart, cy, err)) < 0)
+    if (!ws__chart_file_exists(cy) || (rc = read_yaml_file(&chart, cy, err)) < 0)
         goto out;
     deps = json_object_get(chart, "dependencies");
     if (!json_is_array(deps) || json_array_size(deps) == 0)
         goto out;
-    if (file_exists(cl) && (rc = read_yaml_file(&lock, cl, err)) < 0)
+    if (ws__chart_file_exists(cl) && (rc = read_yaml_file(&lock, cl, err)) < 0)
         goto out;
     if (ws_mkdir_p(charts, 0755) < 0) {
         rc = ws_err_set(err, WS_EIO, "cannot create %s: %s", charts, strerror(errno));
