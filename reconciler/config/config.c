@@ -397,8 +397,10 @@ static int get_typed(const struct cfg *x, const json_t **out, const json_t *obj,
 
 /* --- repositories ------------------------------------------------------------- */
 
-static const char *const repo_keys[] = {"name", "url", "credentials", "webhook", "status", NULL};
-static const char *const cred_keys[] = {"username", "password", NULL};
+static const char *const repo_keys[] = {"name",      "url",       "type",         "enableOCI", "plainHTTP",
+                                        "offlineIndex", "caFile", "credentials", "webhook",   "status",
+                                        NULL};
+static const char *const cred_keys[] = {"username", "password", "token", "certFile", "keyFile", NULL};
 static const char *const webhook_keys[] = {"secret", "allowUnsigned", NULL};
 static const char *const status_keys[] = {"provider", "apiURL", "token", "project", NULL};
 
@@ -452,6 +454,56 @@ static int parse_repo_status(const struct cfg *x, struct ws_repo *r, const json_
     return 0;
 }
 
+/* A file path relative to the configuration's folder, made absolute. */
+static int get_path(const struct cfg *x, char **out, const json_t *obj, const json_t *pos, const char *key,
+                    const char *where)
+{
+    char *raw = NULL;
+    int rc = get_str(x, &raw, obj, pos, key, where);
+    if (rc < 0 || !raw)
+        return rc;
+    *out = abs_path(x->base_dir, raw);
+    free(raw);
+    return *out ? 0 : nomem(x);
+}
+
+/* type, enableOCI, plainHTTP, offlineIndex, caFile. */
+static int parse_repo_helm(const struct cfg *x, struct ws_repo *r, const json_t *obj, const json_t *pos,
+                           const char *where)
+{
+    char *type = NULL;
+    int rc, oci_url = strncasecmp(r->url, "oci://", 6) == 0;
+    if ((rc = get_str(x, &type, obj, pos, "type", where)) < 0 ||
+        (rc = get_bool(x, &r->enable_oci, obj, pos, "enableOCI", where)) < 0 ||
+        (rc = get_bool(x, &r->plain_http, obj, pos, "plainHTTP", where)) < 0 ||
+        (rc = get_bool(x, &r->offline_index, obj, pos, "offlineIndex", where)) < 0 ||
+        (rc = get_path(x, &r->ca_file, obj, pos, "caFile", where)) < 0) {
+        free(type);
+        return rc;
+    }
+    if (type && strcmp(type, "helm") == 0)
+        r->type = WS_REPO_HELM;
+    else if (type && strcmp(type, "git") == 0)
+        r->type = WS_REPO_GIT;
+    else if (type)
+        rc = fail(x, ws_yaml_key_line(pos, "type"), "%s.type must be \"git\" or \"helm\" (got \"%s\")", where,
+                  type);
+    free(type);
+    if (rc < 0)
+        return rc;
+    if (oci_url)
+        r->enable_oci = 1;
+    if (r->enable_oci && r->type == WS_REPO_GIT)
+        return fail(x, ws_yaml_key_line(pos, "type"), "%s: an OCI registry (%s) holds Helm charts, not Git (type: git)",
+                    where, oci_url ? "oci:// URL" : "enableOCI");
+    if (r->enable_oci)
+        r->type = WS_REPO_HELM;
+    if ((r->offline_index || r->plain_http) && r->type != WS_REPO_HELM)
+        return fail(x, ws_yaml_line(pos), "%s: %s is for Helm repositories: add type: helm", where,
+                    r->offline_index ? "offlineIndex" : "plainHTTP");
+    return 0;
+}
+
 static int parse_repo(const struct cfg *x, struct ws_repo *r, const json_t *obj,
                       const json_t *pos, size_t i)
 {
@@ -472,6 +524,8 @@ static int parse_repo(const struct cfg *x, struct ws_repo *r, const json_t *obj,
         return rc;
     if (!(r->norm_url = ws_git_url_normalize(r->url)))
         return nomem(x);
+    if ((rc = parse_repo_helm(x, r, obj, pos, where)) < 0)
+        return rc;
     if (hook && (rc = parse_repo_webhook(x, r, hook, ws_yaml_pos_child(pos, "webhook"), where)) < 0)
         return rc;
     if (status && (rc = parse_repo_status(x, r, status, ws_yaml_pos_child(pos, "status"), where)) < 0)
@@ -481,8 +535,16 @@ static int parse_repo(const struct cfg *x, struct ws_repo *r, const json_t *obj,
     snprintf(cwhere, sizeof(cwhere), "%s.credentials", where);
     if ((rc = check_keys(x, cred, cpos, cred_keys, cwhere)) < 0 ||
         (rc = get_secret(x, &r->username, cred, cpos, "username", cwhere)) < 0 ||
-        (rc = get_secret(x, &r->password, cred, cpos, "password", cwhere)) < 0)
+        (rc = get_secret(x, &r->password, cred, cpos, "password", cwhere)) < 0 ||
+        (rc = get_secret(x, &r->token, cred, cpos, "token", cwhere)) < 0 ||
+        (rc = get_path(x, &r->cert_file, cred, cpos, "certFile", cwhere)) < 0 ||
+        (rc = get_path(x, &r->key_file, cred, cpos, "keyFile", cwhere)) < 0)
         return rc;
+    if (!r->cert_file != !r->key_file)
+        return fail(x, ws_yaml_line(cpos), "%s: certFile and keyFile go together", cwhere);
+    if (r->token && (r->username || r->password))
+        return fail(x, ws_yaml_key_line(cpos, "token"), "%s: give a token or a username and password, not both",
+                    cwhere);
     return 0;
 }
 
@@ -722,6 +784,10 @@ static int parse_app_dir(const struct cfg *x, const struct ws_config *c, struct 
         return rc;
     if (!ws_config_repo_by_name(c, d->repository))
         rc = fail(x, ws_yaml_key_line(pos, "repository"), "%s: unknown repository \"%s\"", where,
+                  d->repository);
+    else if (ws_config_repo_by_name(c, d->repository)->type == WS_REPO_HELM)
+        rc = fail(x, ws_yaml_key_line(pos, "repository"),
+                  "%s: repository \"%s\" is a Helm repository; Applications are read from Git", where,
                   d->repository);
     else if ((rc = ws_repo_path_clean(&d->path, raw ? raw : "")) == WS_ENOMEM)
         rc = nomem(x);
@@ -1331,6 +1397,10 @@ void ws_config_free(struct ws_config *c)
         free(c->repos[i].norm_url);
         free_secret(c->repos[i].username);
         free_secret(c->repos[i].password);
+        free_secret(c->repos[i].token);
+        free(c->repos[i].cert_file);
+        free(c->repos[i].key_file);
+        free(c->repos[i].ca_file);
         free_secret(c->repos[i].webhook_secret);
         free(c->repos[i].status_provider);
         free(c->repos[i].status_api_url);

@@ -2,7 +2,8 @@
  * settings, and secret references (env:NAME, file:PATH). Unknown keys,
  * missing references and bad durations are errors naming file:line.
  *
- *   repositories: [{name, url, credentials: {username, password},
+ *   repositories: [{name, url, type: git|helm, enableOCI, plainHTTP, offlineIndex, caFile,
+ *                   credentials: {username, password, token, certFile, keyFile},
  *                   webhook: {secret, allowUnsigned},
  *                   status: {provider: github|gitlab, apiURL, token, project}}]
  *   clusters:     [{name, kubeconfig, context, aliases: [url…]} or
@@ -32,12 +33,25 @@
 #define WS_TOOL_DEFAULT_TIMEOUT_MS 120000
 #define WS_PLUGIN_DEFAULT_TIMEOUT_MS 90000
 
+/* What a repository holds: `type:` as written, else WS_REPO_ANY (the
+ * Applications say: `chart:` set means Helm), but an oci:// URL or
+ * enableOCI is always Helm. */
+enum ws_repo_type { WS_REPO_ANY, WS_REPO_GIT, WS_REPO_HELM };
+
 struct ws_repo {
     char *name;
     char *url;       /* as written */
     char *norm_url;  /* ws_git_url_normalize(url) */
+    enum ws_repo_type type;
+    int enable_oci;  /* Helm charts in an OCI registry (also implied by an oci:// URL) */
+    int plain_http;  /* OCI registry over http:// instead of https:// (a local test registry) */
+    int offline_index; /* Helm: when the repository cannot be reached, use the index cached by
+                          an earlier run (a warning) instead of failing */
     char *username;  /* resolved secrets; NULL when not configured; never logged */
     char *password;
+    char *token;     /* bearer token (Helm repositories and OCI registries) */
+    char *cert_file, *key_file, *ca_file; /* TLS client certificate and key, CA bundle (absolute);
+                                             Helm repositories and OCI registries */
     /* webhooks: the secret (GitHub/Gitea HMAC key, GitLab token, our hooks'
        HMAC key); deliveries without a valid signature are refused unless
        allow_unsigned is set explicitly. */

@@ -121,7 +121,7 @@ int ws__poll_init(struct svc *s, struct ws_err *err)
             return ws_err_set(err, WS_ENOMEM, "out of memory");
         /* before the catalog load fetches: a push made while the service was
            down (its webhook refused) is then still a difference to route */
-        if (s->cfg->settings.poll_interval_ms)
+        if (s->cfg->settings.poll_interval_ms && s->cfg->repos[i].type != WS_REPO_HELM)
             seed(&p->repos[i]);
     }
     return 0;
@@ -154,6 +154,8 @@ void ws__poll_start(struct svc *s)
     if (!p || !interval || !p->nrepos)
         return;
     for (size_t i = 0; i < p->nrepos; i++) {
+        if (s->cfg->repos[i].type == WS_REPO_HELM)
+            continue; /* charts, no refs: nothing to poll */
         seed(&p->repos[i]); /* a mirror the catalog load just cloned */
         schedule(&p->repos[i]);
     }

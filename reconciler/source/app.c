@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "source/route.h"
+#include "source/semver.h"
 #include "source/sync_options.h"
 #include "base/util.h"
 #include "base/yaml.h"
@@ -529,6 +530,25 @@ static int parse_source(const struct actx *x, struct ws_app_source *s, const jso
         snprintf(kinds, sizeof(kinds), "%s%s%s%s", dir ? " directory" : "", helm ? " helm" : "",
                  kust ? " kustomize" : "", plugin ? " plugin" : "");
         return fail(x, ws_yaml_line(spos), "%s has more than one source type:%s", where, kinds);
+    }
+    if (s->chart) {
+        /* a chart from a Helm repository or an OCI registry: its version (or
+           a constraint) is the targetRevision, as in Argo CD */
+        char shown[96];
+        if (dir || kust || plugin)
+            return fail(x, ws_yaml_key_line(spos, "chart"), "%s.chart is a Helm chart: only a helm block goes with it",
+                        where);
+        if (strchr(s->chart, '/') || strstr(s->chart, ".."))
+            return fail(x, ws_yaml_key_line(spos, "chart"), "%s.chart must be a chart name (no '/')", where);
+        if (!rev)
+            return fail(x, ws_yaml_line(spos),
+                        "%s.targetRevision is required with chart: the chart's version or a constraint "
+                        "(\"1.2.3\", \"^1.2\", \">=1.0 <2.0\", \"*\")", where);
+        ws_str_quote_cut(shown, sizeof(shown), s->target_revision);
+        if (ws_semver_check(s->target_revision) < 0)
+            return fail(x, ws_yaml_key_line(spos, "targetRevision"),
+                        "%s.targetRevision %s is not a chart version or a version constraint (\"1.2.3\", \"^1.2\", "
+                        "\"~1.2.0\", \">=1.0 <2.0\", \"1.2.x\", \"*\")", where, shown);
     }
     if (dir && (rc = parse_directory(x, s, dir, ws_yaml_pos_child(spos, "directory"), where)) < 0)
         return rc;

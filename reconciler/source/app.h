@@ -18,7 +18,8 @@ struct ws_app_source {
     char *repo_url;
     char *target_revision; /* "HEAD" when empty */
     char *path;            /* normalised, relative to the repository root ("" = root); never escapes */
-    char *chart;           /* Helm chart name from a Helm repository */
+    char *chart;           /* Helm chart name from a Helm repository or an OCI registry (repo_url);
+                              target_revision is then its version or a semver constraint */
     char *ref;             /* spec.sources[].ref: other sources' valueFiles say "$ref/path" for a file
                               of this source's repository; NULL when not set */
     int has_path;          /* path was written (a ref source without path or chart renders nothing) */

@@ -8,11 +8,13 @@
 #include <sys/stat.h>
 
 #include "git/git.h"
+#include "source/chart.h"
 #include "base/log.h"
 #include "source/jsonnet.h"
 #include "source/manifest.h"
 #include "source/plugin.h"
 #include "base/proc.h"
+#include "base/tmptree.h"
 #include "base/util.h"
 #include "config/config.h" /* WS_TOOL_DEFAULT_TIMEOUT_MS */
 
@@ -32,11 +34,10 @@ int ws_render_detect(enum ws_render_kind *out, const struct ws_render_ctx *ctx,
                      const struct ws_app_source *src, struct ws_err *err)
 {
     int t;
-    if (src->chart)
-        return ws_err_set(err, WS_EINVAL,
-                          "Application \"%s\": charts from Helm repositories (chart: %s) are not "
-                          "supported; point source.path at a chart in Git",
-                          ctx->app_name, src->chart);
+    if (src->chart) {
+        *out = WS_RENDER_HELM; /* from a Helm repository or an OCI registry, not Git */
+        return 0;
+    }
     if ((t = ws_git_path_type(ctx->repo_path, ctx->commit, src->path, err)) < 0)
         return t;
     if (t != 2)
@@ -307,8 +308,9 @@ static int render_helm(json_t *objects, const struct ws_render_ctx *ctx,
     int rc;
     if (!ws_proc_in_path("helm"))
         return ws_err_set(err, WS_EINVAL,
-                          "Application \"%s\": path \"%s\" is a Helm chart; install `helm` (not in PATH)",
-                          ctx->app_name, src->path);
+                          "Application \"%s\": %s%s%s is a Helm chart; install `helm` (not in PATH)",
+                          ctx->app_name, src->chart ? "chart " : "path \"", src->chart ? src->chart : src->path,
+                          src->chart ? "" : "\"");
     argv[n++] = "helm";
     argv[n++] = "template";
     argv[n++] = src->helm_release_name ? src->helm_release_name : ctx->app_name;
@@ -369,7 +371,10 @@ static int render_helm(json_t *objects, const struct ws_render_ctx *ctx,
         argv[n++] = set;
     }
     argv[n] = NULL;
-    snprintf(label, sizeof(label), "helm template %s", src->path);
+    if (src->chart)
+        snprintf(label, sizeof(label), "helm template (chart %s)", src->chart);
+    else
+        snprintf(label, sizeof(label), "helm template %s", src->path);
     rc = run_tool(objects, ctx, argv, dir, label, err);
 out:
     for (i = 0; i < nowned; i++)
@@ -382,6 +387,7 @@ int ws_render_source(json_t *objects, const struct ws_render_ctx *ctx,
                      const struct ws_app_source *src, struct ws_err *err)
 {
     enum ws_render_kind kind;
+    struct ws_chart_env env = {0};
     struct ws_tmptree root = WS_TMPTREE_INIT;
     const struct ws_plugin_cfg *plugin = NULL;
     char *dir = NULL;
@@ -395,6 +401,18 @@ int ws_render_source(json_t *objects, const struct ws_render_ctx *ctx,
     }
     if ((rc = ws_render_detect(&kind, ctx, src, err)) < 0)
         goto out;
+    env.config = ctx->config;
+    env.state_dir = ctx->state_dir;
+    env.fresh_since = ctx->fetched_since;
+    if (src->chart) {
+        /* a chart from a Helm repository or an OCI registry: pulled (and its
+           dependencies placed) into a temporary tree of its own */
+        if ((rc = ws_tmptree_create(&root, ctx->tmp_root, WS_GIT_EXPORT_PREFIX, err)) < 0 ||
+            (rc = ws_chart_pull(&dir, &env, src->repo_url, src->chart, src->target_revision, root.path, err)) < 0)
+            goto out;
+        rc = render_helm(found, ctx, src, dir, err);
+        goto out;
+    }
     /* Argo CD asks the plugins first: a plugin block, or no explicit type
        while some plugin has a discover rule */
     if (kind == WS_RENDER_PLUGIN ||
@@ -439,6 +457,10 @@ int ws_render_source(json_t *objects, const struct ws_render_ctx *ctx,
         ws_tmptree_remove(&home);
         goto out;
     }
+    /* a chart in Git: the dependencies its charts/ lacks (never `helm
+       dependency build`: helm's own repositories and network) */
+    if (kind == WS_RENDER_HELM && ctx->state_dir && (rc = ws_chart_deps(&env, dir, root.path, err)) < 0)
+        goto out;
     rc = kind == WS_RENDER_HELM ? render_helm(found, ctx, src, dir, err)
                                 : render_kustomize(found, ctx, src, dir, err);
 out:

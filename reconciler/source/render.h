@@ -3,12 +3,16 @@
  * evaluated by source/jsonnet.h), or the output of `kustomize build` /
  * `kubectl kustomize` / `helm template` / a config management plugin
  * (source/plugin.h) run on an exported tree (base/proc.h: own process group,
- * time, memory, CPU and output limits, killed with wavesync).
+ * time, memory, CPU and output limits, killed with wavesync). A `chart:`
+ * source is pulled from its Helm repository or OCI registry (chart.h)
+ * instead of Git; a chart's missing dependencies are placed in its charts/
+ * first.
  * BLOCKING: run from worker threads only. */
 #ifndef WS_RENDER_H
 #define WS_RENDER_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "source/app.h"
 #include "base/error.h"
@@ -37,6 +41,8 @@ struct ws_render_ctx {
        NULL in tests, then only Git sources without credentials render */
     const struct ws_config *config;
     const char *state_dir;  /* caches (chart archives, Helm indexes) live under it; may be NULL */
+    int64_t fetched_since;  /* Helm indexes fetched at or after this Unix time (ms) are reused (a run's
+                               snapshot, as for mirrors); 0 = fetch every time */
     const struct ws_app *app; /* the Application being rendered (plugin environment, refs) */
     const struct ws_render_ref *refs; /* the app's ref sources, resolved; nrefs of them */
     size_t nrefs;
@@ -45,11 +51,12 @@ struct ws_render_ctx {
 /* Which renderer a source needs. */
 enum ws_render_kind { WS_RENDER_DIRECTORY, WS_RENDER_KUSTOMIZE, WS_RENDER_HELM, WS_RENDER_PLUGIN };
 
-/* Decide the renderer from the source and Git alone: explicit plugin / helm /
- * kustomize blocks win, else the files at the source path (Chart.yaml → Helm,
- * kustomization.yaml → Kustomize), else a directory. (ws_render_source
+/* Decide the renderer from the source and Git alone: a chart from a Helm
+ * repository or an OCI registry (`chart:`) is Helm; explicit plugin / helm /
+ * kustomize blocks win, else the files at the source path (Chart.yaml →
+ * Helm, kustomization.yaml → Kustomize), else a directory. (ws_render_source
  * first asks plugins with discover rules, as Argo CD does, for a source
- * without an explicit type.) A Helm-repository chart is an error. */
+ * without an explicit type.) */
 int ws_render_detect(enum ws_render_kind *out, const struct ws_render_ctx *ctx,
                      const struct ws_app_source *src, struct ws_err *err);
 

@@ -304,6 +304,7 @@ static void render_work(uv_work_t *w)
         ctx.tmp_root = tmp;
         ctx.config = job->opts->config;
         ctx.state_dir = job->opts->state_dir;
+        ctx.fetched_since = job->opts->fetched_since;
         ctx.app = app;
         ctx.refs = refs;
         ctx.nrefs = nrefs;

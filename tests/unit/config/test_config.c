@@ -1149,6 +1149,67 @@ static void test_url_normalize(void)
     }
 }
 
+/* Helm repositories and OCI registries: type, enableOCI, plainHTTP,
+ * offlineIndex, caFile, token/certFile/keyFile; and what is refused. */
+static void test_helm_repos(void)
+{
+    static const struct {
+        const char *text;
+        const char *msg; /* NULL: parses */
+    } rows[] = {
+        {"repositories:\n- {name: c, url: oci://r.example.com/charts}\n", NULL},
+        {"repositories:\n- {name: c, url: https://charts.example.com, type: helm, offlineIndex: true}\n", NULL},
+        {"repositories:\n- {name: c, url: https://charts.example.com, type: chart}\n",
+         "inline.yaml:2: repositories[0].type must be \"git\" or \"helm\" (got \"chart\")"},
+        {"repositories:\n- {name: c, url: oci://r.example.com/charts, type: git}\n", "holds Helm charts, not Git"},
+        {"repositories:\n- {name: c, url: https://charts.example.com, offlineIndex: true}\n",
+         "offlineIndex is for Helm repositories: add type: helm"},
+        {"repositories:\n- name: c\n  url: https://charts.example.com\n  credentials: {certFile: a.crt}\n",
+         "certFile and keyFile go together"},
+        {"repositories:\n- name: c\n  url: https://charts.example.com\n  credentials: {token: t, username: u}\n",
+         "give a token or a username and password, not both"},
+        {"repositories:\n- {name: c, url: oci://r.example.com/charts}\napplications:\n- {repository: c, path: apps}\n",
+         "repository \"c\" is a Helm repository; Applications are read from Git"},
+    };
+    size_t i;
+    for (i = 0; i < WS_ARRAY_SIZE(rows); i++) {
+        struct ws_config c;
+        struct ws_err err;
+        int rc;
+        ws_err_clear(&err);
+        rc = parse_text(&c, rows[i].text, "inline.yaml", &err);
+        if (!rows[i].msg) {
+            tap_ok(rc == 0, "helm repos %zu parses (%s)", i, err.msg);
+        } else {
+            tap_ok(rc == WS_ECONFIG, "helm repos %zu refused", i);
+            tap_contains(err.msg, rows[i].msg, "helm repos: the message");
+        }
+        if (rc == 0)
+            ws_config_free(&c);
+    }
+    {
+        struct ws_config c;
+        struct ws_err err;
+        setenv("WS_TEST_CHART_TOKEN", "tok-123", 1);
+        if (parse_text(&c,
+                       "repositories:\n- name: reg\n  url: registry.example.com/charts\n  enableOCI: true\n"
+                       "  plainHTTP: true\n  caFile: ca.pem\n"
+                       "  credentials: {token: env:WS_TEST_CHART_TOKEN, certFile: c.crt, keyFile: c.key}\n",
+                       "inline.yaml", &err) == 0) {
+            const struct ws_repo *r = ws_config_repo_by_url(&c, "oci://registry.example.com/charts");
+            tap_ok(r && r->type == WS_REPO_HELM && r->enable_oci && r->plain_http, "enableOCI: type helm, matched by "
+                                                                                  "the oci:// URL");
+            tap_is_str(r ? r->token : NULL, "tok-123", "the token is resolved from env:");
+            tap_ok(r && r->ca_file && r->ca_file[0] == '/' && strstr(r->ca_file, "/ca.pem") && r->cert_file &&
+                       r->cert_file[0] == '/' && r->key_file && r->key_file[0] == '/',
+                   "caFile, certFile and keyFile are made absolute");
+            ws_config_free(&c);
+        } else {
+            tap_ok(0, "enableOCI repository parses (%s)", err.msg);
+        }
+    }
+}
+
 int main(void)
 {
     setup();
@@ -1168,6 +1229,7 @@ int main(void)
     test_secret_resolve();
     test_no_secret_in_errors();
     test_url_normalize();
+    test_helm_repos();
     teardown();
     return tap_done();
 }

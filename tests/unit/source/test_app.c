@@ -499,11 +499,61 @@ static void test_path_clean(void)
     free(out);
 }
 
+/* chart: sources — the targetRevision is a version or a constraint. */
+static void test_chart_sources(void)
+{
+    static const struct {
+        const char *rev; /* NULL: none written */
+        const char *chart, *extra;
+        const char *msg; /* NULL: parses */
+    } rows[] = {
+        {"1.2.3", "operator", "", NULL},
+        {"^1.2", "operator", "", NULL},
+        {">=1.0 <2.0", "operator", "", NULL},
+        {"*", "operator", "", NULL},
+        {NULL, "operator", "", "targetRevision is required with chart"},
+        {"main", "operator", "", "targetRevision \"main\" is not a chart version or a version constraint"},
+        {"1.0.0", "../operator", "", "chart must be a chart name"},
+        {"1.0.0", "operator", "    kustomize: {namePrefix: x}\n", "only a helm block goes with it"},
+    };
+    size_t i;
+    for (i = 0; i < WS_ARRAY_SIZE(rows); i++) {
+        char text[1024];
+        json_t *doc = NULL;
+        struct ws_app a;
+        struct ws_err err;
+        int rc;
+        snprintf(text, sizeof(text),
+                 "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: op}\nspec:\n"
+                 "  source:\n    repoURL: https://charts.example.com\n    chart: %s\n%s%s%s%s"
+                 "  destination: {name: in-cluster}\n",
+                 rows[i].chart, rows[i].rev ? "    targetRevision: \"" : "", rows[i].rev ? rows[i].rev : "",
+                 rows[i].rev ? "\"\n" : "", rows[i].extra);
+        ws_err_clear(&err);
+        if (ws_yaml_parse_one(&doc, text, strlen(text), "chart.yaml", NULL, &err) < 0) {
+            tap_ok(0, "chart source %zu: YAML (%s)", i, err.msg);
+            continue;
+        }
+        rc = ws_app_parse(&a, doc, NULL, "chart.yaml", &err);
+        if (!rows[i].msg) {
+            tap_ok(rc == 0 && a.sources[0].chart && !strcmp(a.sources[0].target_revision, rows[i].rev),
+                   "chart source \"%s\" parses (%s)", rows[i].rev, err.msg);
+        } else {
+            tap_ok(rc == WS_EINVAL, "chart source %zu refused", i);
+            tap_contains(err.msg, rows[i].msg, "chart source: the message");
+        }
+        if (rc == 0)
+            ws_app_free(&a);
+        json_decref(doc);
+    }
+}
+
 int main(void)
 {
     find_data_dir();
     test_single_source();
     test_multi_source();
+    test_chart_sources();
     test_directory_helm_kustomize();
     test_sync_policy();
     test_annotations();

@@ -485,7 +485,7 @@ static void test_details(void)
     tap_is_str(s.name, "ml-models", "fixture: the ApplicationSet's name");
     tap_is_int(s.line, 6, "fixture: its first line (after the comment)");
     if (rc == 0 && s.napps == 2) {
-        tap_is_int(ws_yaml_pos_line(s.apps[0].pos, "spec", "source", "path", (const char *)NULL), 34,
+        tap_is_int(ws_yaml_pos_line(s.apps[0].pos, "spec", "source", "path", (const char *)NULL), 36,
                    "fixture: generated positions point at the template's lines");
         tap_is_str(json_string_value(json_object_get(s.apps[1].doc, "kind")), "Application", "fixture: kind");
         tap_is_str(json_string_value(json_object_get(s.apps[1].doc, "apiVersion")), "argoproj.io/v1alpha1",
