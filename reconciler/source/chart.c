@@ -700,7 +700,7 @@ static int get_index(char **out, const struct ws_chart_env *env, const struct ws
     if (!(path = cache_path(env, "index", hex, ".yaml")) ||
         !(url = ws__chart_fmt("%.*s/index.yaml", (int)(n && repo_url[n - 1] == '/' ? n - 1 : n), repo_url)))
         goto nomem;
-    if (env->fresh_since > 0 && stat(path, &st) == 0 && (int64_t)st.st_mtime >= env->fresh_since) {
+    if (env->fresh_since > 0 && stat(path, &st) == 0 && (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000 >= env->fresh_since) {
         *out = path; /* fetched already during this run */
         free(url);
         return 0;
@@ -710,7 +710,7 @@ static int get_index(char **out, const struct ws_chart_env *env, const struct ws
     if ((lock = ws__chart_fmt("%s.lock", path)) && (lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) >= 0) {
         while (flock(lockfd, LOCK_EX) < 0 && errno == EINTR)
             ;
-        if (env->fresh_since > 0 && stat(path, &st) == 0 && (int64_t)st.st_mtime >= env->fresh_since) {
+        if (env->fresh_since > 0 && stat(path, &st) == 0 && (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000 >= env->fresh_since) {
             *out = path;
             path = NULL;
             rc = 0;

@@ -31,7 +31,7 @@
 struct ws_chart_env {
     const struct ws_config *config; /* repositories (credentials, options); may be NULL */
     const char *state_dir;          /* the cache lives in state_dir/charts; required */
-    int64_t fresh_since;            /* an index fetched at or after this Unix time is reused; 0 = fetch */
+    int64_t fresh_since;            /* an index fetched at or after this Unix time (ms) is reused; 0 = fetch */
 };
 
 /* The cached archive of chart `name` at `version` (exact, or a constraint)
