@@ -63,6 +63,7 @@ spec:
     spec:
       source: {repoURL: "file://$repo", targetRevision: HEAD, path: "models/{{model}}"}
       destination: {server: "$DEVCLUSTER_SERVER", namespace: aoa}
+      syncPolicy: {automated: {}}
 YAML
 # the operator takes ~2 s to become ready (fakectl)
 cat >"$repo/operators/deploy.yaml" <<'YAML'
