@@ -733,6 +733,12 @@ static int exit_of_report(int code, const char *result)
                                                                                            : ws_cli_exit_for(code);
 }
 
+static void on_child_progress(const struct ws_sync *s, const char *line, void *data)
+{
+    struct child_run *cr = data;
+    on_progress(s, line, cr->g->r);
+}
+
 static void on_child_synced(struct ws_sync *s, int code, json_t *report, void *data)
 {
     struct child_run *cr = data;
@@ -786,7 +792,7 @@ static int prune_child(struct ws_sync *parent, const json_t *ref, void *data, st
     o.prune = 1;
     o.apply_all = 0;
     if (!(k = ws_clusters_for(&r->c->clusters, g->removal, err)) ||
-        ws_sync_start(&cr->sync, &r->c->loop, k, g->removal, &o, on_progress, on_child_synced, cr, err) < 0) {
+        ws_sync_start(&cr->sync, &r->c->loop, k, g->removal, &o, on_child_progress, on_child_synced, cr, err) < 0) {
         ws_err_prefix(err, "child %s", g->name);
         free(cr);
         free(g->name); /* not linked yet */
@@ -858,7 +864,7 @@ static int sync_child(struct ws_sync *parent, const char *kind, const char *name
         o.revision = NULL; /* the child's own targetRevision */
         o.prune = 0;       /* and its own syncPolicy */
         if (!(k = ws_clusters_for(&r->c->clusters, app, err)) ||
-            ws_sync_start(&cr->sync, &r->c->loop, k, app, &o, on_progress, on_child_synced, cr, err) < 0) {
+            ws_sync_start(&cr->sync, &r->c->loop, k, app, &o, on_child_progress, on_child_synced, cr, err) < 0) {
             free(cr);
             ws_err_prefix(err, "%s %s", kind, app->name);
             break;
