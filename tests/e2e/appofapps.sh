@@ -282,4 +282,6 @@ curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/applic
 ok $? "the API names the child's parent"
 kill "$serve_pid" && wait "$serve_pid" 2>/dev/null
 serve_pid=
+! grep -lE "AddressSanitizer|LeakSanitizer|runtime error" "$E2E_DIR"/*.err >/dev/null 2>&1
+ok $? "no sanitizer reports from wavesync"
 tap_end

@@ -78,4 +78,6 @@ run_ws sync2 --config "$cfg" sync platform -o json
 ok $rc "a second sync of the root (rc $rc)"
 [ "$(archives)" = "$before" ]
 ok $? "it fetched no chart archive again ($before before, $(archives) after)"
+! grep -lE "AddressSanitizer|LeakSanitizer|runtime error" "$E2E_DIR"/*.err >/dev/null 2>&1
+ok $? "no sanitizer reports from wavesync"
 tap_end
