@@ -73,6 +73,15 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS awaiting ("
     "  app TEXT PRIMARY KEY, trigger_id INTEGER NOT NULL, revision TEXT, since INTEGER NOT NULL);";
 
+/* Migrations: migrations[v] takes schema version v to v + 1. Version 0 is
+ * a new file, or one written before the schema had a version — the same
+ * tables, so creating what is missing is the whole step. A later change to
+ * the schema adds a step here (ALTER TABLE …) and bumps
+ * WS_STORE_SCHEMA_VERSION; steps never change once released. */
+static const char *const migrations[WS_STORE_SCHEMA_VERSION] = {
+    schema, /* 0 → 1 */
+};
+
 static int db_fail(struct ws_err *err, sqlite3 *db, const char *what)
 {
     return ws_err_set(err, WS_EIO, "store: %s: %s", what, sqlite3_errmsg(db));
@@ -536,6 +545,43 @@ static int enqueue(struct ws_store *st, struct op *op, int nomem)
 
 /* --- API -------------------------------------------------------------------------- */
 
+/* Bring the schema to WS_STORE_SCHEMA_VERSION, or refuse a newer one. */
+static int migrate(sqlite3 *db, const char *path, struct ws_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    int version, rc;
+    char sql[64];
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK || sqlite3_step(q) != SQLITE_ROW) {
+        sqlite3_finalize(q);
+        return db_fail(err, db, "reading the schema version");
+    }
+    version = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    if (version > WS_STORE_SCHEMA_VERSION)
+        return ws_err_set(err, WS_ECONFIG,
+                          "store: %s has schema version %d, written by a newer wavesync (this one reads up to "
+                          "version %d): run that wavesync, or give this one another stateDir",
+                          path, version, WS_STORE_SCHEMA_VERSION);
+    if (version == WS_STORE_SCHEMA_VERSION)
+        return 0;
+    if ((rc = exec(db, "BEGIN IMMEDIATE", err)) < 0)
+        return rc;
+    for (int v = version; v < WS_STORE_SCHEMA_VERSION; v++)
+        if ((rc = exec(db, migrations[v], err)) < 0) {
+            exec(db, "ROLLBACK", NULL);
+            ws_err_prefix(err, "migrating %s from schema version %d", path, v);
+            return rc;
+        }
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", WS_STORE_SCHEMA_VERSION);
+    if ((rc = exec(db, sql, err)) < 0 || (rc = exec(db, "COMMIT", err)) < 0) {
+        exec(db, "ROLLBACK", NULL);
+        return rc;
+    }
+    if (version > 0) /* a new file is no news */
+        ws_info("store: %s migrated from schema version %d to %d", path, version, WS_STORE_SCHEMA_VERSION);
+    return 0;
+}
+
 int ws_store_open(struct ws_store **out, uv_loop_t *loop, const char *path, struct ws_err *err)
 {
     struct ws_store *st = calloc(1, sizeof(*st));
@@ -559,7 +605,7 @@ int ws_store_open(struct ws_store **out, uv_loop_t *loop, const char *path, stru
     /* WAL with synchronous=FULL: a committed trigger survives a crash and
      * a power loss; the batching amortises the fsync. */
     if ((rc = exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err)) < 0 ||
-        (rc = exec(st->db, schema, err)) < 0)
+        (rc = migrate(st->db, path, err)) < 0)
         goto fail;
     /* replay protection remembers deliveries for 90 days */
     if ((rc = prep(&q, st->db, err, "DELETE FROM deliveries WHERE received_at < ?", "i",

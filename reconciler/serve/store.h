@@ -19,10 +19,15 @@
 
 struct ws_store;
 
-/* Open (creating) the database at `path` — BLOCKING, call at startup. A
- * run left "running" by a crash is marked "Interrupted" and its application
- * queued again (unless a newer run is pending). Caller closes with
- * ws_store_close. */
+/* The schema version this wavesync writes (PRAGMA user_version). */
+#define WS_STORE_SCHEMA_VERSION 1
+
+/* Open (creating) the database at `path` — BLOCKING, call at startup. An
+ * older schema (version 0: the format before versions, or a new file) is
+ * migrated in one transaction; a newer one (written by a later wavesync) is
+ * refused with WS_ECONFIG, the file untouched. A run left "running" by a
+ * crash is marked "Interrupted" and its application queued again (unless a
+ * newer run is pending). Caller closes with ws_store_close. */
 int ws_store_open(struct ws_store **out, uv_loop_t *loop, const char *path, struct ws_err *err);
 
 /* Run what is queued, then free the store and call closed(data) (may be

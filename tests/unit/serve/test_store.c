@@ -1120,7 +1120,8 @@ static void test_close_in_callback(void)
 static void cleanup(void)
 {
     static const char *const names[] = { "open", "accept", "group", "routed", "runs", "recover", "requeue",
-                                         "close", "awaiting", "isolation", "wake", "inner0", "inner1" };
+                                         "close", "awaiting", "isolation", "wake", "inner0", "inner1",
+                                         "versions-new", "versions-old", "versions-newer" };
     static const char *const ext[] = { "", "-wal", "-shm", "-journal" };
     char p[192];
     for (size_t i = 0; i < WS_ARRAY_SIZE(names); i++)
@@ -1131,6 +1132,100 @@ static void cleanup(void)
         }
     if (rmdir(root) < 0)
         tap_diag("could not remove %s", root);
+}
+
+/* --- schema versions ------------------------------------------------------------------ */
+
+/* The state file of the release before schema versions (user_version 0),
+ * with a delivery, a routed trigger, a finished run and a pending one: what
+ * a wavesync upgraded in place finds in its stateDir. */
+static const char previous_release[] =
+    "PRAGMA journal_mode=WAL;"
+    "CREATE TABLE deliveries (key TEXT PRIMARY KEY, trigger_id INTEGER NOT NULL, received_at INTEGER NOT NULL);"
+    "CREATE TABLE triggers (id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, provider TEXT, repo TEXT,"
+    "  ref TEXT, before TEXT, after TEXT, app TEXT, revision TEXT, prune INTEGER DEFAULT 0,"
+    "  dry_run INTEGER DEFAULT 0, extra TEXT, state TEXT NOT NULL, detail TEXT,"
+    "  received_at INTEGER NOT NULL, routed_at INTEGER);"
+    "CREATE INDEX triggers_state ON triggers(state);"
+    "CREATE TABLE pending (app TEXT PRIMARY KEY, trigger_id INTEGER NOT NULL, revision TEXT,"
+    "  prune INTEGER DEFAULT 0, dry_run INTEGER DEFAULT 0, queued_at INTEGER NOT NULL);"
+    "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, app TEXT NOT NULL, trigger_id INTEGER,"
+    "  revision TEXT, prune INTEGER DEFAULT 0, dry_run INTEGER DEFAULT 0, state TEXT NOT NULL, message TEXT,"
+    "  started_at INTEGER NOT NULL, finished_at INTEGER, report TEXT);"
+    "CREATE INDEX runs_app ON runs(app, id);"
+    "CREATE TABLE awaiting (app TEXT PRIMARY KEY, trigger_id INTEGER NOT NULL, revision TEXT,"
+    "  since INTEGER NOT NULL);"
+    "INSERT INTO deliveries VALUES ('github:old-1', 1, strftime('%s','now'));"
+    "INSERT INTO triggers (source, provider, repo, ref, before, after, state, received_at, routed_at)"
+    "  VALUES ('webhook', 'github', 'ml', 'refs/heads/main', 'a', 'b', 'routed', 1, 2);"
+    "INSERT INTO triggers (source, app, state, received_at) VALUES ('api', 'serving', 'queued', 3);"
+    "INSERT INTO runs (app, trigger_id, revision, state, message, started_at, finished_at)"
+    "  VALUES ('training', 1, 'b', 'Succeeded', '', 2, 4);"
+    "INSERT INTO pending VALUES ('serving', 2, NULL, 0, 0, 3);";
+
+static int write_db(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    int ok = sqlite3_open(path, &db) == SQLITE_OK && sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+    sqlite3_close(db);
+    return ok;
+}
+
+static void test_schema_versions(void)
+{
+    struct fx f;
+    json_t *state = NULL;
+    struct ws_err err;
+    char path[160];
+    uv_loop_t loop;
+    struct ws_store *st = NULL;
+    int rc;
+
+    /* a new file starts at the current version */
+    if (fx_open(&f, "versions-new", 1) == 0)
+        tap_is_int(sql_int(f.path, "PRAGMA user_version"), WS_STORE_SCHEMA_VERSION,
+                   "versions: a new state file has the current schema version");
+    fx_done(&f, "versions-new");
+
+    /* the previous release's state file: migrated, nothing lost */
+    path_for(path, sizeof(path), "versions-old");
+    if (!tap_ok(write_db(path, previous_release), "versions: a state file in the previous release's format"))
+        return;
+    tap_is_int(sql_int(path, "PRAGMA user_version"), 0, "versions: it has no schema version");
+    if (fx_open(&f, "versions-old", 1) == 0) {
+        tap_is_int(sql_int(f.path, "PRAGMA user_version"), WS_STORE_SCHEMA_VERSION,
+                   "versions: opening it migrates it to the current version");
+        ws_err_clear(&err);
+        tap_is_int(ws_store_recover(&state, f.st, &err), 0, "versions: its state reads");
+        tap_is_int(json_array_size(json_object_get(state, "pending")), 1, "versions: the pending run is kept");
+        tap_is_str(json_string_value(json_object_get(json_array_get(json_object_get(state, "pending"), 0), "app")),
+                   "serving", "versions: for its application");
+        json_decref(state);
+        tap_is_int(sql_int(f.path, "SELECT count(*) FROM runs WHERE state = 'Succeeded'"), 1,
+                   "versions: the finished run is kept");
+        tap_is_int(sql_int(f.path, "SELECT count(*) FROM deliveries"), 1,
+                   "versions: replay protection is kept");
+    }
+    fx_done(&f, "versions-old");
+    tap_is_int(fx_open(&f, "versions-old", 1), 0, "versions: a migrated file opens again as is");
+    fx_done(&f, "versions-old-again");
+
+    /* a newer wavesync's file: refused, untouched */
+    path_for(path, sizeof(path), "versions-newer");
+    if (!tap_ok(write_db(path, "CREATE TABLE future (x INTEGER); PRAGMA user_version = 99;"),
+                "versions: a state file of a later wavesync"))
+        return;
+    uv_loop_init(&loop);
+    ws_err_clear(&err);
+    rc = ws_store_open(&st, &loop, path, &err);
+    tap_is_int(rc, WS_ECONFIG, "versions: a newer schema is refused (WS_ECONFIG)");
+    tap_ok(st == NULL, "versions: no store");
+    tap_contains(err.msg, "has schema version 99, written by a newer wavesync (this one reads up to version",
+                 "versions: the message says which versions");
+    tap_is_int(sql_int(path, "PRAGMA user_version"), 99, "versions: the file is untouched");
+    tap_is_int(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'triggers'"), 0,
+               "versions: no table was added to it");
+    tap_is_int(uv_loop_close(&loop), 0, "versions: nothing left on the loop");
 }
 
 int main(void)
@@ -1145,6 +1240,7 @@ int main(void)
     test_close_in_callback(); /* first: forks before the thread pool exists */
     test_open();
     test_open_errors();
+    test_schema_versions();
     test_accept();
     test_group_commit();
     test_routed();
