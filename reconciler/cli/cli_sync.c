@@ -834,11 +834,14 @@ static int sync_child(struct ws_sync *parent, const char *kind, const char *name
 {
     struct run *r = data;
     const struct ws_catalog *cat = &r->c->cat;
-    struct child_group *g = calloc(1, sizeof(*g));
-    size_t i, started = 0, manual = 0;
-    int set = strcmp(kind, "ApplicationSet") == 0;
-    if (!g || !(g->name = strdup(name))) {
+    struct child_group *g = NULL;
+    size_t *idx = NULL, n = 0, i, started = 0;
+    int rc;
+    if ((rc = ws_catalog_child_apps(&idx, &n, cat, kind, name, err)) != 0)
+        return rc; /* 1: all manual, nothing to sync */
+    if (!(g = calloc(1, sizeof(*g))) || !(g->name = strdup(name))) {
         free(g);
+        free(idx);
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     }
     g->r = r;
@@ -846,20 +849,15 @@ static int sync_child(struct ws_sync *parent, const char *kind, const char *name
     g->left = 1; /* held while starting */
     g->next = r->groups;
     r->groups = g;
-    for (i = 0; i < cat->napps; i++) {
-        const struct ws_app *app = &cat->apps[i];
-        const char *by = ws_catalog_generated_by(cat, app->name);
+    for (i = 0; i < n; i++) {
+        const struct ws_app *app = &cat->apps[idx[i]];
         struct ws_sync_opts o = r->opts;
         struct child_run *cr;
         struct ws_kube *k;
-        if (set ? !(by && strcmp(by, name) == 0) : strcmp(app->name, name) != 0)
-            continue;
-        if (!app->automated) { /* a parent does not sync a manual child (Argo CD) */
-            manual++;
-            continue;
-        }
-        if (!(cr = calloc(1, sizeof(*cr))))
+        if (!(cr = calloc(1, sizeof(*cr)))) {
+            ws_err_set(err, WS_ENOMEM, "out of memory");
             break;
+        }
         cr->g = g;
         o.revision = NULL; /* the child's own targetRevision */
         o.prune = 0;       /* and its own syncPolicy */
@@ -873,23 +871,8 @@ static int sync_child(struct ws_sync *parent, const char *kind, const char *name
         started++;
         r->children_running++;
     }
-    if (i == cat->napps && !started && manual) {
-        g->parent = NULL;
-        if (--g->left == 0)
-            group_unlink(r, g);
-        ws_err_set(err, 0, "manual sync policy: not synced by its parent (sync it by name: wavesync sync %s)",
-                   set ? "…" : name);
-        return 1;
-    }
-    if (i == cat->napps && !started) {
-        const char *why = set ? NULL : ws_catalog_invalid(cat, name);
-        if (why)
-            ws_err_set(err, WS_ECONFIG, "%s %s is not valid: %s", kind, name, why);
-        else
-            ws_err_set(err, WS_ECONFIG, "%s %s %s", kind, name,
-                       set ? "generated no Application" : "is not one of the applications wavesync knows");
-    }
-    if (i < cat->napps || !started) { /* what started still ends; the parent fails now */
+    free(idx);
+    if (i < n) { /* what started still ends; the parent fails now */
         g->parent = NULL;
         if (--g->left == 0)
             group_unlink(r, g);

@@ -89,42 +89,29 @@ int ws__svc_sync_child(struct ws_sync *parent, const char *kind, const char *nam
     struct svc *s = data;
     const struct ws_catalog *cat = &s->snap->cat;
     const char *parent_name = ws_sync_app_name(parent);
-    int set = strcmp(kind, "ApplicationSet") == 0;
-    struct child_wait *w = calloc(1, sizeof(*w));
-    size_t i, n = 0, manual = 0;
-    if (!w || !(w->name = strdup(name)) || !(w->apps = calloc(cat->napps + 1, sizeof(*w->apps))) ||
-        !(w->min_trigger = calloc(cat->napps + 1, sizeof(*w->min_trigger))) ||
-        !(w->answered = calloc(cat->napps + 1, 1))) {
+    struct child_wait *w = NULL;
+    size_t *idx = NULL, i, n = 0;
+    int rc;
+    if ((rc = ws_catalog_child_apps(&idx, &n, cat, kind, name, err)) != 0)
+        return rc; /* 1: all manual, nothing to sync */
+    if (!(w = calloc(1, sizeof(*w))) || !(w->name = strdup(name)) || !(w->apps = calloc(n, sizeof(*w->apps))) ||
+        !(w->min_trigger = calloc(n, sizeof(*w->min_trigger))) || !(w->answered = calloc(n, 1))) {
         if (w)
             wait_free(w);
+        free(idx);
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     }
-    for (i = 0; i < cat->napps; i++) {
-        const char *app = cat->apps[i].name, *by = ws_catalog_generated_by(cat, app);
-        if (!(set ? by && strcmp(by, name) == 0 : strcmp(app, name) == 0) || !ws__svc_app(s, app))
-            continue;
-        if (!cat->apps[i].automated) { /* a parent does not sync a manual child (Argo CD) */
-            manual++;
-            continue;
-        }
-        if (!(w->apps[n++] = strdup(app))) {
+    for (i = 0; i < n; i++)
+        if (ws__svc_app(s, cat->apps[idx[i]].name) && !(w->apps[w->napps++] = strdup(cat->apps[idx[i]].name))) {
             wait_free(w);
+            free(idx);
             return ws_err_set(err, WS_ENOMEM, "out of memory");
         }
-    }
-    w->napps = n;
-    if (n == 0 && manual) {
-        wait_free(w);
-        ws_err_set(err, 0, "manual sync policy: not synced by its parent (sync it with the API or `wavesync trigger`)");
-        return 1;
-    }
+    free(idx);
+    n = w->napps;
     if (n == 0) {
-        const char *why = set ? NULL : ws_catalog_invalid(cat, name);
         wait_free(w);
-        if (why)
-            return ws_err_set(err, WS_ECONFIG, "%s %s is not valid: %s", kind, name, why);
-        return ws_err_set(err, WS_ECONFIG, "%s %s %s", kind, name,
-                          set ? "generated no Application" : "is not one of the applications wavesync knows");
+        return ws_err_set(err, WS_ECONFIG, "%s %s: not followed by this service", kind, name);
     }
     w->s = s;
     w->parent = parent;

@@ -66,6 +66,38 @@ const char *ws_catalog_generated_by(const struct ws_catalog *c, const char *name
     return lookup(c->generated, "application", name, "applicationSet", 0);
 }
 
+int ws_catalog_child_apps(size_t **out, size_t *n, const struct ws_catalog *c, const char *kind, const char *name,
+                          struct ws_err *err)
+{
+    int set = strcmp(kind, "ApplicationSet") == 0;
+    size_t i, manual = 0;
+    const char *why;
+    *n = 0;
+    if (!(*out = calloc(c->napps + 1, sizeof(**out))))
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    for (i = 0; i < c->napps; i++) {
+        const char *by = ws_catalog_generated_by(c, c->apps[i].name);
+        if (!(set ? by && strcmp(by, name) == 0 : strcmp(c->apps[i].name, name) == 0))
+            continue;
+        if (c->apps[i].automated)
+            (*out)[(*n)++] = i;
+        else
+            manual++;
+    }
+    if (*n)
+        return 0;
+    free(*out);
+    *out = NULL;
+    if (manual) {
+        ws_err_set(err, 0, "manual sync policy: not synced by its parent (sync it by name)");
+        return 1;
+    }
+    if ((why = set ? NULL : ws_catalog_invalid(c, name)))
+        return ws_err_set(err, WS_ECONFIG, "%s %s is not valid: %s", kind, name, why);
+    return ws_err_set(err, WS_ECONFIG, "%s %s %s", kind, name,
+                      set ? "generated no Application" : "is not one of the applications wavesync knows");
+}
+
 static void mark_invalid(struct ws_catalog *c, const char *file, const char *name, const char *kind,
                          const char *msg)
 {

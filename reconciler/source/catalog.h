@@ -60,6 +60,16 @@ const char *ws_catalog_invalid(const struct ws_catalog *c, const char *name);
  * Borrowed from c. */
 const char *ws_catalog_parent(const struct ws_catalog *c, const char *name);
 
+/* App of apps: the Applications a parent's child object (kind
+ * "Application" or "ApplicationSet", `name`) stands for and the parent
+ * syncs — that Application, or every one the ApplicationSet generated —
+ * leaving out the manual ones (a parent does not sync those, as in Argo
+ * CD). Their indexes in c->apps in *out (caller frees), *n of them, and 0;
+ * 1 with the reason in err when all are manual (nothing to sync);
+ * WS_ECONFIG naming why when there is none; WS_ENOMEM. */
+int ws_catalog_child_apps(size_t **out, size_t *n, const struct ws_catalog *c, const char *kind, const char *name,
+                          struct ws_err *err);
+
 /* The ApplicationSet that generated the Application `name`, or NULL for a
  * written one. Borrowed from c. */
 const char *ws_catalog_generated_by(const struct ws_catalog *c, const char *name);
