@@ -17,6 +17,7 @@ struct ws_global_opts {
     const char *kubeconfig; /* --kubeconfig (apply, version) */
     const char *context;
     int json_output;
+    char **argv;            /* main's: serve runs its own image again to reload */
 };
 
 int ws_cli_apps(const struct ws_global_opts *g, int argc, char **argv);

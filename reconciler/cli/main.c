@@ -18,6 +18,7 @@
 #include "kube/kube_http.h"
 #include "config/kubeconfig.h"
 #include "base/log.h"
+#include "base/sdnotify.h"
 #include "source/jsonnet.h"
 #include "source/manifest.h"
 #include "serve/serve.h"
@@ -428,7 +429,7 @@ static int cmd_serve(const struct ws_global_opts *g, int argc, char **argv)
         fprintf(stderr, "wavesync serve: unexpected argument \"%s\"\n", argv[optind]);
         return EXIT_USAGE;
     }
-    return ws_cli_exit_for(ws_serve_run(g->config ? g->config : "wavesync.yaml", listen));
+    return ws_cli_exit_for(ws_serve_run(g->config ? g->config : "wavesync.yaml", listen, g->argv));
 }
 
 /* ---- version ----------------------------------------------------------- */
@@ -586,6 +587,9 @@ int main(int argc, char **argv)
     }
     if (!args)
         return EXIT_FAILED;
+    g.argv = argv;
+    ws_sd_init(); /* before any thread: it edits the environment */
+    ws_log_setup(WS_LOG_INFO, 0);
     /* Global options are taken out wherever they stand (as kubectl and argocd
      * accept them) until "--"; everything else goes to the command, whose own
      * parser rejects what it does not know. */

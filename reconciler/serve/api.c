@@ -704,6 +704,15 @@ static void metrics(struct svc *s, struct ws_httpd_req *req)
                        (unsigned long long)s->m.drifts, (unsigned long long)s->m.self_heals, ls.objects,
                        ls.watches - ls.watches_failed, ls.watches_failed, (unsigned long long)ls.events);
     }
+    {
+        ws_buf_appendf(&b,
+                       "# HELP wavesync_config_reload_refused_total Reloads refused (the file did not load) since "
+                       "this process image started.\n"
+                       "# TYPE wavesync_config_reload_refused_total counter\nwavesync_config_reload_refused_total %llu\n"
+                       "# HELP wavesync_config_last_reload_successful 0 when the last reload was refused.\n"
+                       "# TYPE wavesync_config_last_reload_successful gauge\nwavesync_config_last_reload_successful %d\n",
+                       (unsigned long long)ws__reload_failures(s), !ws__reload_refused(s));
+    }
     if (s->httpd) {
         ws_httpd_stats(s->httpd, &hs);
         ws_buf_appendf(&b,
@@ -738,10 +747,14 @@ void ws__api_handle(struct ws_httpd_req *req, void *data)
     if (strcmp(path, "/healthz") == 0 && get) {
         ws_httpd_respond(req, 200, "text/plain", NULL, "ok\n", 3);
     } else if (strcmp(path, "/readyz") == 0 && get) {
-        if (s->ready && !s->stopping)
-            ws_httpd_respond(req, 200, "text/plain", NULL, "ready\n", 6);
-        else
-            ws_httpd_respond(req, 503, "text/plain", NULL, "not ready\n", 10);
+        /* ready while webhooks are stored, a reload refused or under way
+           included; the detail says which */
+        char body[1400], detail[1300];
+        int ready = s->ready && !s->stopping;
+        ws__reload_status(s, detail, sizeof(detail));
+        int n = snprintf(body, sizeof(body), "%s\n%s", ready ? "ready" : "not ready", detail);
+        ws_httpd_respond(req, ready ? 200 : 503, "text/plain; charset=utf-8", NULL, body,
+                         n < (int)sizeof(body) ? (size_t)n : sizeof(body) - 1);
     } else if (strcmp(path, "/metrics") == 0 && get) {
         metrics(s, req);
     } else if (strcmp(path, "/api/webhook") == 0 || strncmp(path, "/api/webhook/", 13) == 0) {

@@ -5,6 +5,7 @@
 #include "serve/httpd_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <http_parser.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -1006,14 +1007,27 @@ int ws_httpd_start(struct ws_httpd **out, uv_loop_t *loop, const struct ws_httpd
     /* Bind and listen on our own socket first, so that the usual failures
      * (address in use, permission) are reported here, synchronously, before
      * any handle is registered with the loop (libuv defers EADDRINUSE). */
-    fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        goto sys_fail;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
-        goto sys_fail;
-    alen = v6 ? sizeof(addr.in6) : sizeof(addr.in);
-    if (bind(fd, &addr.sa, alen) < 0 || listen(fd, SOMAXCONN) < 0)
-        goto sys_fail;
+    if (opts->listen_fd > 0) { /* handed over, bound and listening already */
+        int listening = 0;
+        socklen_t ol = sizeof(listening);
+        fd = opts->listen_fd;
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ol) < 0)
+            goto sys_fail;
+        if (!listening) {
+            errno = EINVAL;
+            goto sys_fail;
+        }
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    } else {
+        fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            goto sys_fail;
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+            goto sys_fail;
+        alen = v6 ? sizeof(addr.in6) : sizeof(addr.in);
+        if (bind(fd, &addr.sa, alen) < 0 || listen(fd, SOMAXCONN) < 0)
+            goto sys_fail;
+    }
     alen = sizeof(addr.ss);
     if (getsockname(fd, &addr.sa, &alen) < 0)
         goto sys_fail;
@@ -1052,6 +1066,12 @@ sys_fail:
 int ws_httpd_port(const struct ws_httpd *s)
 {
     return s->port;
+}
+
+int ws_httpd_fd(const struct ws_httpd *s)
+{
+    uv_os_fd_t fd;
+    return uv_fileno((const uv_handle_t *)&s->listener, &fd) == 0 ? fd : -1;
 }
 
 const char *ws_httpd_header(const struct ws_httpd_req *req, const char *name)

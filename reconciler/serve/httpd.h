@@ -23,6 +23,8 @@ struct ws_httpd_opts {
     uint64_t idle_timeout_ms; /* 0 → 60 s, keep-alive idle (also bounds a client
                                  that stops reading our response) */
     size_t max_connections;   /* 0 → 1024; extra connections get 503 and close */
+    int listen_fd;            /* 0: bind host:port; else a listening TCP socket handed
+                                 over (a reload), used as it is */
 };
 
 struct ws_httpd_header {
@@ -62,6 +64,8 @@ int ws_httpd_start(struct ws_httpd **out, uv_loop_t *loop, const struct ws_httpd
 
 /* The port actually bound (useful with opts.port = 0). */
 int ws_httpd_port(const struct ws_httpd *s);
+/* The listening socket's descriptor (to hand it over to a new image). */
+int ws_httpd_fd(const struct ws_httpd *s);
 
 /* Value of the first header called `name` (case-insensitive); NULL if absent.
  * Borrowed from req. */

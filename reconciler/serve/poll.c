@@ -140,7 +140,7 @@ static void schedule(struct poll_repo *pr)
 {
     struct poller *p = pr->p;
     uint64_t interval = p->s->cfg->settings.poll_interval_ms;
-    if (!interval || p->s->stopping || pr->timer)
+    if (!interval || p->s->stopping || p->s->reloading || pr->timer)
         return;
     if (!(pr->timer = ws_timer_start(p->s->loop, ws_poll_delay_ms(interval, pr->polled == 0, roll(p)), on_poll_due,
                                      pr)))
@@ -318,7 +318,7 @@ static void start_poll(struct poll_repo *pr)
     struct svc *s = pr->p->s;
     const struct ws_repo *repo = &s->cfg->repos[pr->index];
     struct poll_job *j;
-    if (s->stopping || pr->busy)
+    if (s->stopping || s->reloading || pr->busy)
         return;
     if (!(j = calloc(1, sizeof(*j)))) {
         schedule(pr);

@@ -3,16 +3,19 @@
  * pending run per application, run by the same sync engine as the CLI with
  * bounded concurrency, reported to the store and to the commit status. */
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "sync/deps.h"
 #include "base/log.h"
 #include "base/proc.h"
+#include "base/sdnotify.h"
 #include "serve/serve.h"
 #include "serve/serve_int.h"
 #include "base/timer.h"
@@ -413,10 +416,12 @@ static void route_after(uv_work_t *w, int status)
         }
         if (r->outcome == T_ROUTED) {
             s->m.routed++;
-            ws_info("trigger %lld routed: %s", (long long)t->id, r->detail);
+            ws_log_at(WS_LOG_INFO, &(struct ws_log_ctx){NULL, 0, t->id}, "trigger %lld routed: %s", (long long)t->id,
+                      r->detail);
         } else {
             s->m.route_failures++;
-            ws_error("trigger %lld: %s", (long long)t->id, r->detail);
+            ws_log_at(WS_LOG_ERROR, &(struct ws_log_ctx){NULL, 0, t->id}, "trigger %lld: %s", (long long)t->id,
+                      r->detail);
         }
         if (!c || ws_store_routed(s->store, t->id, r->outcome == T_ROUTED ? c->apps : NULL,
                                   r->outcome == T_ROUTED ? "routed" : "failed", r->detail,
@@ -462,7 +467,7 @@ static void start_routing(struct svc *s, size_t repo)
     struct repo_queue *q = &s->queues[repo];
     struct route_job *j;
     size_t n = 0;
-    if (q->busy || q->retry || !q->head || s->stopping)
+    if (q->busy || q->retry || !q->head || s->stopping || s->reloading) /* reloading: the next image routes it */
         return;
     if (!(j = calloc(1, sizeof(*j))))
         return;
@@ -540,6 +545,9 @@ struct job {
     const struct ws_repo *status_repo;
     struct ws_kube *kube;     /* the cluster it syncs to */
 };
+
+/* What a run's log lines are about (the journal's WAVESYNC_* fields). */
+#define JOB_LOG(j) (&(struct ws_log_ctx){(j)->app, (j)->run, (j)->trigger})
 
 static void job_free(struct job *j)
 {
@@ -677,7 +685,8 @@ static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *d
     if (!result)
         result = code == 0 ? "Succeeded" : "Error";
     if (j->requeue) {
-        ws_info("run %lld of %s stopped by shutdown; it runs again at the next start", (long long)j->run, j->app);
+        ws_log_at(WS_LOG_INFO, JOB_LOG(j), "run %lld of %s stopped by shutdown; it runs again at the next start",
+                  (long long)j->run, j->app);
         if (ws_store_run_requeue(s->store, j->run, on_run_recorded, j) < 0)
             job_free(j);
         j = NULL;
@@ -688,9 +697,9 @@ static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *d
         json_array_foreach(json_object_get(report, "waves"), i, w)
             ws__hist_add(&s->m.wave_s, (double)json_integer_value(json_object_get(w, "durationMs")) / 1000.0,
                          ws__wave_bounds);
-        ws_log(strcmp(result, "Succeeded") == 0 ? WS_LOG_INFO : WS_LOG_WARN, "run %lld of %s at %.12s: %s%s%s",
-               (long long)j->run, j->app, commit ? commit : "?", result, message && *message ? ": " : "",
-               message ? message : "");
+        ws_log_at(strcmp(result, "Succeeded") == 0 ? WS_LOG_INFO : WS_LOG_WARN, JOB_LOG(j),
+                  "run %lld of %s at %.12s: %s%s%s", (long long)j->run, j->app, commit ? commit : "?", result,
+                  message && *message ? ": " : "", message ? message : "");
         snprintf(desc, sizeof(desc), "%s%s%s", result, message && *message ? ": " : "", message ? message : "");
         if (!j->dry_run)
             post_status(j, commit, strcmp(result, "Succeeded") == 0 ? WS_STATUS_SUCCESS
@@ -745,7 +754,8 @@ static void on_run_queued(int code, const struct ws_err *err, int64_t id, int du
         ws_error("%s of %s not queued: %s", c->what, c->app, err ? err->msg : ws_code_str(code));
     } else if (a) {
         a->pending = 1;
-        ws_info("%s of %s queued (trigger %lld)", c->what, c->app, (long long)id);
+        ws_log_at(WS_LOG_INFO, &(struct ws_log_ctx){c->app, 0, id}, "%s of %s queued (trigger %lld)", c->what,
+                  c->app, (long long)id);
         ws__svc_schedule(c->s);
     }
     free(c->app);
@@ -812,7 +822,7 @@ static int maybe_retry(struct svc *s, struct app_state *a, const struct ws_app *
     if (!(a->retry = ws_timer_start(s->loop, delay, on_retry_due, s)))
         return 0;
     a->attempts++;
-    ws_info("%s failed: retry %d%s%d in %.1fs", def->name, a->attempts, def->retry_limit > 0 ? " of " : "",
+    ws_log_at(WS_LOG_INFO, &(struct ws_log_ctx){def->name, 0, 0}, "%s failed: retry %d%s%d in %.1fs", def->name, a->attempts, def->retry_limit > 0 ? " of " : "",
             def->retry_limit > 0 ? def->retry_limit : 0, (double)delay / 1000.0);
     return 1;
 }
@@ -822,7 +832,7 @@ static void fail_run(struct svc *s, struct job *j, const char *msg)
     json_t *rep = json_pack("{s:s, s:s, s:s, s:I, s:[], s:[], s:[]}", "application", j->app, "result", "Error",
                             "message", msg, "durationMs", (json_int_t)0, "waves", "objects", "pruned");
     struct app_state *a = ws__svc_app(s, j->app);
-    ws_error("run %lld of %s: %s", (long long)j->run, j->app, msg);
+    ws_log_at(WS_LOG_ERROR, JOB_LOG(j), "run %lld of %s: %s", (long long)j->run, j->app, msg);
     s->m.runs_by_result[2]++;
     if (a) {
         a->running = NULL;
@@ -986,8 +996,8 @@ static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *
         fail_run(s, j, e.msg);
         goto out;
     }
-    ws_info("run %lld of %s started (trigger %lld, revision %s%s)", (long long)j->run, j->app,
-            (long long)j->trigger, j->revision ? j->revision : "as written", j->dry_run ? ", dry run" : "");
+    ws_log_at(WS_LOG_INFO, JOB_LOG(j), "run %lld of %s started (trigger %lld, revision %s%s)", (long long)j->run,
+              j->app, (long long)j->trigger, j->revision ? j->revision : "as written", j->dry_run ? ", dry run" : "");
     if (!j->dry_run && j->revision && strlen(j->revision) == 40)
         post_status(j, j->revision, WS_STATUS_RUNNING, "sync started");
 out:
@@ -1015,6 +1025,9 @@ void ws__svc_schedule(struct svc *s)
         char why[1100];
         int block;
         if (!a->pending || a->running || a->starting)
+            continue;
+        /* reloading: only what a running parent waits for, so that it ends */
+        if (s->reloading && !ws__svc_awaited(s, a->name))
             continue;
         /* a child whose parent waits for it may start beyond the limit: the
            parent holds a slot meanwhile (else a parent could wait forever) */
@@ -1096,6 +1109,7 @@ static void maybe_finish(struct svc *s)
     ws_clusters_free(&s->clusters);
     uv_close((uv_handle_t *)&s->sigterm, close_handle);
     uv_close((uv_handle_t *)&s->sigint, close_handle);
+    ws__reload_stop(s);
     ws_store_close(s->store, on_store_closed, s);
     s->store = NULL;
     ws_info("stopped");
@@ -1144,6 +1158,7 @@ static void on_signal(uv_signal_t *h, int signum)
         return;
     }
     ws_info("%s: stopping (no new runs; %d running)", signum == SIGTERM ? "SIGTERM" : "SIGINT", s->running);
+    ws_sd_notify("STOPPING=1");
     s->stopping = 1;
     s->ready = 0;
     ws__track_stop(s);
@@ -1207,7 +1222,39 @@ static void recover(struct svc *s, json_t *state)
     }
 }
 
-int ws_serve_run(const char *config_path, const char *listen)
+/* WAVESYNC_LISTEN_FD="fd:host:port": the listening socket an image of this
+ * process handed over when it ran us to reload (reload.c). Taken out of the
+ * environment; used when the configuration still listens there, else closed. */
+static int inherited_listener(const char *host, int port, int *reloaded)
+{
+    const char *v = getenv("WAVESYNC_LISTEN_FD");
+    char h[256];
+    int fd = -1, p = 0, n = 0;
+    *reloaded = getenv("WAVESYNC_RELOADED") != NULL;
+    if (v && (sscanf(v, "%d:%255[^\n]%n", &fd, h, &n) < 2 || fd <= 2))
+        fd = -1;
+    if (fd > 2) { /* host may be an IPv6 literal: the port is after the last ':' */
+        char *colon = strrchr(h, ':');
+        if (!colon || (p = atoi(colon + 1)) <= 0) {
+            close(fd);
+            fd = -1;
+        } else {
+            *colon = '\0';
+            if (strcmp(h, host) != 0 || (port != 0 && port != p)) {
+                ws_info("reload: server.listen changed from %s:%d to %s:%d", h, p, host, port);
+                close(fd);
+                fd = -1;
+            } else {
+                fcntl(fd, F_SETFD, FD_CLOEXEC);
+            }
+        }
+    }
+    unsetenv("WAVESYNC_LISTEN_FD");
+    unsetenv("WAVESYNC_RELOADED");
+    return fd;
+}
+
+int ws_serve_run(const char *config_path, const char *listen, char **argv)
 {
     struct ws_config cfg;
     struct ws_catalog cat;
@@ -1217,9 +1264,10 @@ int ws_serve_run(const char *config_path, const char *listen)
     json_t *state = NULL;
     uv_loop_t loop;
     char *dbpath = NULL;
-    int rc = WS_ECONFIG, swept;
+    int rc = WS_ECONFIG, swept, reloaded = 0, listen_fd = -1;
 
     memset(&s, 0, sizeof(s));
+    s.lock_fd = -1;
     ws_err_clear(&err);
     if (ws_config_load(&cfg, config_path, &err) < 0) {
         fprintf(stderr, "wavesync serve: %s\n", err.msg);
@@ -1229,9 +1277,15 @@ int ws_serve_run(const char *config_path, const char *listen)
         fprintf(stderr, "wavesync serve: --listen \"%s\" is not HOST:PORT\n", listen);
         goto out_cfg;
     }
+    listen_fd = inherited_listener(cfg.server.listen_host, cfg.server.listen_port, &reloaded);
     if (ws_mkdir_p(cfg.settings.state_dir, 0700) < 0 || asprintf(&dbpath, "%s/wavesync.db", cfg.settings.state_dir) < 0) {
         fprintf(stderr, "wavesync serve: cannot create the state folder %s: %s\n", cfg.settings.state_dir,
                 strerror(errno));
+        goto out_cfg;
+    }
+    /* before anything is written there: writable, and no other service in it */
+    if (ws__reload_lock(&s, cfg.settings.state_dir, &err) < 0) {
+        fprintf(stderr, "wavesync serve: %s\n", err.msg);
         goto out_cfg;
     }
     if ((swept = ws_sync_sweep_tmp(cfg.settings.state_dir)) > 0)
@@ -1281,6 +1335,8 @@ int ws_serve_run(const char *config_path, const char *listen)
     ho.port = cfg.server.listen_port;
     ho.max_body_bytes = cfg.server.max_body_bytes;
     ho.read_timeout_ms = cfg.server.read_timeout_ms;
+    ho.listen_fd = listen_fd > 0 ? listen_fd : 0;
+    listen_fd = -1; /* the server owns it now, even when it fails */
     if (ws_httpd_start(&s.httpd, &loop, &ho, ws__api_handle, &s, &err) < 0) {
         fprintf(stderr, "wavesync serve: %s\n", err.msg);
         goto out_loop;
@@ -1296,17 +1352,30 @@ int ws_serve_run(const char *config_path, const char *listen)
         fprintf(stderr, "wavesync serve: out of memory\n");
         goto out_loop;
     }
+    if (ws__reload_start(&s, config_path, argv) < 0) {
+        fprintf(stderr, "wavesync serve: out of memory\n");
+        goto out_loop;
+    }
     s.ready = 1;
-    ws_info("listening on %s:%d: %zu %s, %zu %s, state in %s", cfg.server.listen_host,
+    ws_info("listening on %s:%d: %zu %s, %zu %s, state in %s%s", cfg.server.listen_host,
             ws_httpd_port(s.httpd), s.snap->cat.napps, ws_plural(s.snap->cat.napps, "application", "applications"),
             cfg.nrepos, ws_plural(cfg.nrepos, "repository", "repositories"),
-            cfg.settings.state_dir);
+            cfg.settings.state_dir, reloaded ? " (configuration reloaded)" : "");
+    {
+        char status[512];
+        /* the store is open and the listener bound: ready (also after a reload) */
+        snprintf(status, sizeof(status), "READY=1\nSTATUS=serving %zu %s on %s:%d", s.snap->cat.napps,
+                 ws_plural(s.snap->cat.napps, "application", "applications"), cfg.server.listen_host,
+                 ws_httpd_port(s.httpd));
+        ws_sd_notify(status);
+    }
     ws__poll_start(&s);
     ws__svc_schedule(&s);
     uv_run(&loop, UV_RUN_DEFAULT);
     rc = 0;
 out_loop:
     if (!s.stopped) { /* startup failed: undo what was made */
+        ws__reload_stop(&s);
         if (s.httpd) {
             s.stopping = 1;
             ws_httpd_shutdown(s.httpd, on_httpd_down, &s);
@@ -1342,6 +1411,10 @@ out_loop:
     json_decref(state);
     uv_loop_close(&loop);
 out_cfg:
+    if (listen_fd > 0)
+        close(listen_fd);
+    if (s.lock_fd >= 0)
+        close(s.lock_fd);
     free(dbpath);
     ws_config_free(&cfg);
     return rc;

@@ -8,7 +8,9 @@
  * serve until SIGTERM or SIGINT. Startup problems are printed to stderr as
  * "wavesync serve: …". Runs the service loop on the calling thread: returns
  * only when the service has stopped — 0 after a clean shutdown, or a
- * negative WS_E* code (error.h) when it could not start. */
-int ws_serve_run(const char *config_path, const char *listen);
+ * negative WS_E* code (error.h) when it could not start. SIGHUP, or a change
+ * of the file, reloads the configuration by running `argv` (main's) again in
+ * this process (reload.c); a file that does not load is refused. */
+int ws_serve_run(const char *config_path, const char *listen, char **argv);
 
 #endif

@@ -126,6 +126,9 @@ struct svc {
     struct poller *poll;       /* poll.c: the safety net for lost webhooks */
     struct child_wait *child_waits; /* children.c: parents' syncs waiting for child runs */
     struct removal *removals;  /* children.c: children that left Git, being deleted */
+    struct reload *reload;     /* reload.c: SIGHUP, the file watch, the watchdog */
+    int reloading;             /* a new configuration loads: quiescing, then exec */
+    int lock_fd;               /* the state folder's lock, held while serving */
 };
 
 /* serve.c — the service core; api.c calls into it, never the other way
@@ -211,5 +214,18 @@ size_t ws__poll_drop_routed(struct svc *s, int64_t trigger, size_t repo, const c
 
 /* api.c — the HTTP face: the handler serve.c gives the HTTP server. */
 void ws__api_handle(struct ws_httpd_req *req, void *data);
+
+/* reload.c — the service manager's side: readiness, watchdog, reload.
+ * ws__reload_lock: the state folder is writable and ours (a lock held until
+ * exit or exec), else WS_ECONFIG saying why. ws__reload_start: SIGHUP, the
+ * watch on the configuration file, and the watchdog's feeding (0 or
+ * WS_ENOMEM); ws__reload_stop closes them. ws__reload_status: why the last
+ * reload was refused, or what a reload waits for ("" = nothing to say). */
+int ws__reload_lock(struct svc *s, const char *state_dir, struct ws_err *err);
+int ws__reload_start(struct svc *s, const char *config_path, char **argv);
+void ws__reload_stop(struct svc *s);
+void ws__reload_status(const struct svc *s, char *buf, size_t len);
+uint64_t ws__reload_failures(const struct svc *s);
+int ws__reload_refused(const struct svc *s); /* the last reload was */
 
 #endif

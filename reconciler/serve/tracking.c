@@ -86,7 +86,7 @@ static void start_plans(struct svc *s)
     struct plan_job *j;
     for (j = s->plans_running; j; j = j->next)
         running++;
-    while (running < PLAN_CONCURRENCY && s->plans_queued && !s->stopping) {
+    while (running < PLAN_CONCURRENCY && s->plans_queued && !s->stopping && !s->reloading) {
         const struct ws_app *def;
         struct ws_err e;
         j = s->plans_queued;
@@ -120,7 +120,7 @@ static void start_plans(struct svc *s)
 void ws__track_app(struct svc *s, const char *app, const char *revision)
 {
     struct plan_job *j, **tail;
-    if (!s->live || s->stopping)
+    if (!s->live || s->stopping || s->reloading)
         return;
     for (tail = &s->plans_queued; *tail; tail = &(*tail)->next)
         if (strcmp((*tail)->app, app) == 0) { /* already queued: the newest target wins */
