@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <curl/curl.h>
 #include <uv.h>
 
@@ -263,13 +264,31 @@ struct session {
     struct ws_kube *kube;
 };
 
+/* As kubectl: with no --kubeconfig, no $KUBECONFIG and no ~/.kube/config,
+ * a process in a pod ($KUBERNETES_SERVICE_HOST set) uses its service account. */
+static int in_pod_without_kubeconfig(const struct ws_global_opts *g)
+{
+    const char *home = getenv("HOME"), *env = getenv("KUBECONFIG"), *host = getenv("KUBERNETES_SERVICE_HOST");
+    char path[4096];
+    if (g->kubeconfig || g->context || (env && *env) || !host || !*host)
+        return 0;
+    if (home && *home) {
+        snprintf(path, sizeof(path), "%s/.kube/config", home);
+        if (access(path, F_OK) == 0)
+            return 0;
+    }
+    return 1;
+}
+
 static int session_open(struct session *s, const struct ws_global_opts *g, struct ws_err *err)
 {
     struct ws_kubeconfig cfg;
     int rc;
     memset(s, 0, sizeof(*s));
     uv_loop_init(&s->loop); /* first, so session_close always has a loop */
-    if ((rc = ws_kubeconfig_load(&cfg, g->kubeconfig, g->context, err)) < 0)
+    rc = in_pod_without_kubeconfig(g) ? ws_kubeconfig_in_cluster(&cfg, NULL, err)
+                                      : ws_kubeconfig_load(&cfg, g->kubeconfig, g->context, err);
+    if (rc < 0)
         return rc;
     if ((rc = ws_http_new(&s->http, &s->loop)) < 0) {
         ws_kubeconfig_free(&cfg);

@@ -553,14 +553,16 @@ static int parse_repo(const struct cfg *x, struct ws_repo *r, const json_t *obj,
 static const char *const cluster_keys[] = {
     "name",     "kubeconfig", "context",  "aliases",  "server",   "caFile",
     "caData",   "insecure",   "tlsServerName", "token", "tokenFile", "certFile",
-    "certData", "keyFile",    "keyData",  "exec",     "namespace", "labels", NULL};
+    "certData", "keyFile",    "keyData",  "exec",     "namespace", "labels", "inCluster",
+    "serviceAccountDir", NULL};
 /* Inline settings that make no sense next to a kubeconfig. */
 static const char *const inline_only[] = {"caFile",  "caData",   "insecure", "tlsServerName",
                                           "token",   "tokenFile", "certFile", "certData",
                                           "keyFile", "keyData",  "exec",     NULL};
 static const char *const cluster_strings[] = {
     "name",      "kubeconfig", "context",  "server",   "caFile",  "caData",  "tlsServerName",
-    "token",     "tokenFile",  "certFile", "certData", "keyFile", "keyData", "namespace", NULL};
+    "token",     "tokenFile",  "certFile", "certData", "keyFile", "keyData", "namespace",
+    "serviceAccountDir", NULL};
 static const char *const inline_paths[] = {"caFile", "tokenFile", "certFile", "keyFile", NULL};
 
 static int parse_aliases(const struct cfg *x, struct ws_cluster_cfg *c, const json_t *obj,
@@ -680,6 +682,63 @@ static int load_kubeconfig(const struct cfg *x, struct ws_cluster_cfg *c, const 
     return 0;
 }
 
+/* Argo CD's name for the cluster it runs in; an Application's
+ * destination.server with it means the in-cluster cluster. */
+#define IN_CLUSTER_URL "https://kubernetes.default.svc"
+
+/* inCluster: true — the cluster this pod runs in, reached as a pod does:
+ * $KUBERNETES_SERVICE_HOST/PORT and the service account's token, ca.crt and
+ * namespace (serviceAccountDir, default the standard mount; a projected
+ * token volume may sit elsewhere). Argo CD's https://kubernetes.default.svc
+ * selects it without being listed in aliases. */
+static int load_in_cluster(const struct cfg *x, struct ws_cluster_cfg *c, const json_t *obj,
+                           const json_t *pos, const char *label)
+{
+    static const char *const not_with[] = {"kubeconfig", "context", "server", NULL};
+    const char *dir = json_string_value(json_object_get(obj, "serviceAccountDir"));
+    const char *ns = json_string_value(json_object_get(obj, "namespace"));
+    char *path = NULL, **grown;
+    size_t k;
+    int rc;
+    for (k = 0; not_with[k]; k++)
+        if (json_object_get(obj, not_with[k]))
+            return fail(x, ws_yaml_key_line(pos, not_with[k]),
+                        "%s: inCluster uses the pod's service account: \"%s\" does not go with it", label,
+                        not_with[k]);
+    for (k = 0; inline_only[k]; k++)
+        if (json_object_get(obj, inline_only[k]))
+            return fail(x, ws_yaml_key_line(pos, inline_only[k]),
+                        "%s: inCluster uses the pod's service account: \"%s\" does not go with it", label,
+                        inline_only[k]);
+    if (dir && *dir && !(path = abs_path(x->base_dir, dir)))
+        return nomem(x);
+    rc = ws_kubeconfig_in_cluster(&c->kc, path, x->err);
+    free(path);
+    if (rc < 0) {
+        ws_err_prefix(x->err, "%s:%d: %s", x->name, ws_yaml_key_line(pos, "inCluster"), label);
+        if (x->err && rc != WS_ENOMEM)
+            x->err->code = rc = WS_ECONFIG;
+        return rc;
+    }
+    if (ns && *ns) { /* the entry's namespace overrides the service account's */
+        char *dup = strdup(ns);
+        if (!dup)
+            return nomem(x);
+        free(c->kc.namespace_);
+        c->kc.namespace_ = dup;
+    }
+    for (k = 0; k < c->naliases; k++)
+        if (strcmp(c->aliases[k], IN_CLUSTER_URL) == 0)
+            return 0;
+    if (!(grown = realloc(c->aliases, (c->naliases + 2) * sizeof(char *))))
+        return nomem(x);
+    c->aliases = grown;
+    if (!(c->aliases[c->naliases] = strdup(IN_CLUSTER_URL)))
+        return nomem(x);
+    c->aliases[++c->naliases] = NULL;
+    return 0;
+}
+
 /* labels: {key: value} strings, for ApplicationSet cluster generators. */
 static int parse_labels(const struct cfg *x, struct ws_cluster_cfg *c, const json_t *obj, const json_t *pos,
                         const char *label)
@@ -706,7 +765,7 @@ static int parse_cluster(const struct cfg *x, struct ws_cluster_cfg *c, const js
     char where[64], label[400];
     json_t *v;
     size_t k;
-    int rc, has_kc, has_server;
+    int rc, has_kc, has_server, in_cluster;
     snprintf(where, sizeof(where), "clusters[%zu]", i);
     c->line = ws_yaml_line(pos);
     if (!json_is_object(obj))
@@ -722,9 +781,25 @@ static int parse_cluster(const struct cfg *x, struct ws_cluster_cfg *c, const js
     v = json_object_get(obj, "insecure");
     if (v && !json_is_boolean(v) && !json_is_null(v))
         return fail(x, ws_yaml_key_line(pos, "insecure"), "%s.insecure must be true or false", where);
-    if ((rc = require_str(x, &c->name, obj, pos, "name", where)) < 0)
+    v = json_object_get(obj, "inCluster");
+    if (v && !json_is_boolean(v) && !json_is_null(v))
+        return fail(x, ws_yaml_key_line(pos, "inCluster"), "%s.inCluster must be true or false", where);
+    in_cluster = json_is_true(v);
+    if (in_cluster && !json_object_get(obj, "name")) { /* Argo CD's name for it */
+        if (!(c->name = strdup("in-cluster")))
+            return nomem(x);
+    } else if ((rc = require_str(x, &c->name, obj, pos, "name", where)) < 0) {
         return rc;
+    }
     snprintf(label, sizeof(label), "%s \"%s\"", where, c->name);
+    if (!in_cluster && json_object_get(obj, "serviceAccountDir"))
+        return fail(x, ws_yaml_key_line(pos, "serviceAccountDir"), "%s: serviceAccountDir needs inCluster: true",
+                    label);
+    if (in_cluster) {
+        if ((rc = parse_aliases(x, c, obj, pos, where)) < 0 || (rc = parse_labels(x, c, obj, pos, label)) < 0)
+            return rc;
+        return load_in_cluster(x, c, obj, pos, label);
+    }
     has_kc = json_string_length(json_object_get(obj, "kubeconfig")) > 0;
     has_server = json_string_length(json_object_get(obj, "server")) > 0;
     if (has_kc && has_server)
@@ -732,7 +807,7 @@ static int parse_cluster(const struct cfg *x, struct ws_cluster_cfg *c, const js
                     "%s: give either kubeconfig (and context) or server (inline settings), not both",
                     label);
     if (!has_kc && !has_server)
-        return fail(x, c->line, "%s: needs kubeconfig (and context) or server (inline settings)",
+        return fail(x, c->line, "%s: needs kubeconfig (and context), server (inline settings) or inCluster: true",
                     label);
     if (!has_kc && json_string_length(json_object_get(obj, "context")) > 0)
         return fail(x, ws_yaml_key_line(pos, "context"), "%s: context needs kubeconfig", label);

@@ -8,7 +8,9 @@
  *                   status: {provider: github|gitlab, apiURL, token, project}}]
  *   clusters:     [{name, kubeconfig, context, aliases: [url…]} or
  *                  {name, server, caFile, caData, insecure, token, tokenFile,
- *                   certFile, certData, keyFile, keyData, exec, namespace, aliases}]
+ *                   certFile, certData, keyFile, keyData, exec, namespace, aliases} or
+ *                  {name (default in-cluster), inCluster: true, serviceAccountDir, namespace, aliases}:
+ *                   the pod's own cluster; https://kubernetes.default.svc is an implicit alias]
  *   applications: [{repository, path, revision}]
  *   settings:     {waveTimeout, syncTimeout, concurrency, stateDir, inventoryNamespace,
  *                  pollInterval, tools: {helm: {timeout, memory, cpu}, kustomize: {…}, jsonnet: {…}}}

@@ -116,7 +116,14 @@ int ws_kube_decode_error(struct ws_err *err, long status, const char *body, size
         reason = json_string_value(json_object_get(st, "reason"));
         message = json_string_value(json_object_get(st, "message"));
     }
-    if (message) {
+    if (message && status == 500 && strstr(message, "field not declared in schema")) {
+        /* Server-side apply refuses a field the type's schema does not
+         * have (fieldValidation=Strict, or any apply) with a reasonless 500:
+         * it is the manifest that is wrong, not the server. */
+        code = WS_EINVAL;
+        ws_err_set(err, code, "%s: %ld Invalid: %s (a field the API server does not know: misspelt, or of "
+                   "another version of the kind)", what, status, message);
+    } else if (message) {
         ws_err_set(err, code, "%s: %ld %s: %s", what, status, reason && *reason ? reason : "Error",
                    message);
     } else {

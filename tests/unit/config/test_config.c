@@ -940,7 +940,7 @@ static void test_errors(void)
         {"err_concurrency_string.yaml", 5, "(got \"four\")"},
         {"err_bad_inventory_namespace.yaml", 5, "is not a valid namespace name"},
         {"err_kubeconfig_and_server.yaml", 7, "not both"},
-        {"err_no_access.yaml", 5, "clusters[0] \"dev\": needs kubeconfig (and context) or server"},
+        {"err_no_access.yaml", 5, "clusters[0] \"dev\": needs kubeconfig (and context), server (inline settings) or inCluster: true"},
         {"err_inline_with_kubeconfig.yaml", 8, "\"token\" is an inline setting"},
         {"err_context_without_kubeconfig.yaml", 7, "context needs kubeconfig"},
         {"err_missing_env.yaml", 6,
@@ -1210,6 +1210,112 @@ static void test_helm_repos(void)
     }
 }
 
+/* --- clusters[].inCluster ------------------------------------------------------ */
+
+/* inCluster: true reads the pod's service account (here a scratch folder
+ * given as serviceAccountDir) and answers to Argo CD's
+ * https://kubernetes.default.svc; the keys that name another way in are
+ * refused, and outside a pod the error names the variables. */
+static void test_in_cluster(void)
+{
+    static const struct {
+        const char *text, *msg;
+        int line;
+    } bad[] = {
+        {"clusters:\n  - inCluster: true\n    serviceAccountDir: sa\n    kubeconfig: kubeconfig\n",
+         "clusters[0] \"in-cluster\": inCluster uses the pod's service account: \"kubeconfig\" does not go with it", 4},
+        {"clusters:\n  - inCluster: true\n    serviceAccountDir: sa\n    server: https://10.0.0.1\n",
+         "\"server\" does not go with it", 4},
+        {"clusters:\n  - name: self\n    inCluster: true\n    serviceAccountDir: sa\n    token: abc\n",
+         "clusters[0] \"self\": inCluster uses the pod's service account: \"token\" does not go with it", 5},
+        {"clusters:\n  - name: x\n    inCluster: yes please\n", "clusters[0].inCluster must be true or false", 3},
+        {"clusters:\n  - name: x\n    server: https://10.0.0.1\n    serviceAccountDir: sa\n",
+         "clusters[0] \"x\": serviceAccountDir needs inCluster: true", 4},
+        {"clusters:\n  - inCluster: true\n    serviceAccountDir: missing\n",
+         "clusters[0] \"in-cluster\": in-cluster: service account token", 2},
+        {"clusters:\n  - inCluster: true\n    serviceAccountDir: sa\n  - name: dev\n    kubeconfig: kubeconfig\n"
+         "    aliases: [https://kubernetes.default.svc]\n",
+         "server https://kubernetes.default.svc also selects cluster \"in-cluster\"", 4},
+    };
+    struct ws_config c;
+    struct ws_err err;
+    size_t i;
+    int rc;
+
+    make_dir("sa");
+    write_file("sa/token", "sa-token-2b7e\n");
+    write_file("sa/ca.crt", "-----BEGIN CERTIFICATE-----\nTEST\n-----END CERTIFICATE-----\n");
+    write_file("sa/namespace", "wavesync\n");
+    setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
+    setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+
+    rc = parse_text(&c, "clusters:\n  - inCluster: true\n    serviceAccountDir: sa\n", "w.yaml", &err);
+    if (!tap_ok(rc == 0, "inCluster: parses"))
+        tap_diag("  %s", err.msg);
+    if (c.nclusters == 1) {
+        tap_is_str(c.clusters[0].name, "in-cluster", "inCluster: the name defaults to Argo CD's in-cluster");
+        tap_is_str(c.clusters[0].kc.server, "https://10.96.0.1:443", "inCluster: server from the environment");
+        tap_is_str(c.clusters[0].kc.token, "sa-token-2b7e", "inCluster: the service account token");
+        tap_is_str(c.clusters[0].kc.token_file, in_tmp("sa/token"),
+                   "inCluster: token file kept for re-reads (serviceAccountDir relative to the file)");
+        tap_is_str(c.clusters[0].kc.ca_file, in_tmp("sa/ca.crt"), "inCluster: the service account CA");
+        tap_is_str(c.clusters[0].kc.namespace_, "wavesync", "inCluster: the pod's namespace");
+        tap_ok(ws_config_cluster_by_server(&c, "https://kubernetes.default.svc/") == &c.clusters[0],
+               "inCluster: destination.server https://kubernetes.default.svc selects it");
+        tap_ok(ws_config_cluster_by_server(&c, "https://10.96.0.1:443") == &c.clusters[0],
+               "inCluster: and so does its own address");
+        tap_ok(ws_config_cluster_by_name(&c, "in-cluster") == &c.clusters[0],
+               "inCluster: destination.name in-cluster selects it");
+    } else {
+        tap_ok(0, "inCluster: one cluster");
+    }
+    ws_config_free(&c);
+
+    rc = parse_text(&c,
+                    "clusters:\n  - name: home\n    inCluster: true\n    serviceAccountDir: sa\n"
+                    "    namespace: ml\n    aliases: [https://kubernetes.default.svc, https://api.home:6443]\n"
+                    "    labels: {env: prod}\n",
+                    "w.yaml", &err);
+    if (!tap_ok(rc == 0, "inCluster with a name, namespace, aliases and labels: parses"))
+        tap_diag("  %s", err.msg);
+    if (c.nclusters == 1) {
+        tap_is_str(c.clusters[0].name, "home", "inCluster: a name given is kept");
+        tap_is_str(c.clusters[0].kc.namespace_, "ml", "inCluster: namespace overrides the pod's");
+        tap_is_int(c.clusters[0].naliases, 2, "inCluster: kubernetes.default.svc listed once");
+        tap_ok(ws_config_cluster_by_server(&c, "https://api.home:6443") == &c.clusters[0],
+               "inCluster: its other aliases");
+        tap_is_str(json_string_value(json_object_get(c.clusters[0].labels, "env")), "prod", "inCluster: labels");
+    }
+    ws_config_free(&c);
+
+    for (i = 0; i < WS_ARRAY_SIZE(bad); i++) {
+        char prefix[64];
+        rc = parse_text(&c, bad[i].text, "w.yaml", &err);
+        if (!tap_ok(rc == WS_ECONFIG, "inCluster bad %zu: configuration error", i))
+            tap_diag("  rc %d", rc);
+        snprintf(prefix, sizeof(prefix), "w.yaml:%d: ", bad[i].line);
+        if (!tap_ok(strncmp(err.msg, prefix, strlen(prefix)) == 0, "inCluster bad %zu: at line %d", i,
+                    bad[i].line))
+            tap_diag("  got \"%s\"", err.msg);
+        tap_contains(err.msg, bad[i].msg, "inCluster bad: message");
+        tap_ok(is_zeroed(&c), "inCluster bad %zu: config left zeroed", i);
+        ws_config_free(&c);
+    }
+
+    unsetenv("KUBERNETES_SERVICE_HOST");
+    rc = parse_text(&c, "clusters:\n  - inCluster: true\n", "w.yaml", &err);
+    tap_is_int(rc, WS_ECONFIG, "inCluster outside a pod: configuration error");
+    tap_contains(err.msg, "w.yaml:2: clusters[0] \"in-cluster\": in-cluster: KUBERNETES_SERVICE_HOST",
+                 "inCluster outside a pod: names the variables");
+    ws_config_free(&c);
+    unsetenv("KUBERNETES_SERVICE_PORT");
+
+    remove(in_tmp("sa/token"));
+    remove(in_tmp("sa/ca.crt"));
+    remove(in_tmp("sa/namespace"));
+    remove(in_tmp("sa"));
+}
+
 int main(void)
 {
     setup();
@@ -1230,6 +1336,7 @@ int main(void)
     test_no_secret_in_errors();
     test_url_normalize();
     test_helm_repos();
+    test_in_cluster();
     teardown();
     return tap_done();
 }

@@ -57,6 +57,12 @@ static const char status_no_reason[] =
     "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":\"etcdserver: "
     "request timed out\",\"code\":500}";
 
+/* what server-side apply answers for a misspelt field (kube-apiserver 1.33) */
+static const char status_500_schema[] =
+    "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":"
+    "\"failed to create typed patch object (default/typo; /v1, Kind=ServiceAccount): "
+    ".automountServiceAcountToken: field not declared in schema\",\"code\":500}";
+
 static const char status_reason_no_message[] =
     "{\"kind\":\"Status\",\"status\":\"Failure\",\"reason\":\"ServiceUnavailable\",\"code\":503}";
 
@@ -89,6 +95,9 @@ static const struct {
     {"504", 504, NULL, WS_ETIMEOUT, "", {WHAT ": HTTP 504"}},
     {"500 Status without reason", 500, status_no_reason, WS_EHTTP, "",
      {"500 Error: etcdserver: request timed out"}},
+    {"500 unknown field (apply)", 500, status_500_schema, WS_EINVAL, "",
+     {WHAT ": 500 Invalid: failed to create typed patch object", ".automountServiceAcountToken: field not declared",
+      "misspelt"}},
     {"503 Status without message", 503, status_reason_no_message, WS_EHTTP, "ServiceUnavailable",
      {"HTTP 503: {\"kind\":\"Status\""}},
     {"500 HTML", 500, html_500, WS_EHTTP, "",
