@@ -213,6 +213,8 @@ for _ in $(seq 100); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.1; do
 notes >/dev/null; ! kill -0 "$serve_pid" 2>/dev/null && grep -q '^STOPPING=1' "$E2E_DIR/notes.txt"
 ok $? "SIGTERM: STOPPING=1, and it stops"
 serve_pid=
+! grep -q "AddressSanitizer\|LeakSanitizer\|runtime error:" "$E2E_DIR/serve.err"
+ok $? "no sanitizer reports from the service (both images)"
 
 # --- the journal: entries with fields ---------------------------------------------------
 # A private mount namespace with its own /run: a stand-in journald socket at
