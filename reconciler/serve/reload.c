@@ -53,6 +53,8 @@ struct reload {
     uint64_t quiesce_since_ms;
     uint64_t quiesce_logged_ms;
     int handles_closed;       /* ws__reload_stop closed them: freed once no check runs */
+    int execing;              /* the store is closing for the exec */
+    int stop_instead;         /* SIGTERM came meanwhile: exit instead of the exec */
 };
 
 struct check_job {
@@ -218,6 +220,10 @@ static void exec_self(void *data)
     struct svc *s = r->s;
     char fdv[64], **env;
     int fd = ws_httpd_fd(s->httpd);
+    if (r->stop_instead) { /* the store is closed cleanly: nothing is lost */
+        ws_info("stopped (during a reload)");
+        _exit(0);
+    }
     /* the listener stays open across the exec: connections wait in its backlog */
     if (fd >= 0)
         fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) & ~FD_CLOEXEC);
@@ -261,6 +267,7 @@ static void on_quiesce_tick(uv_timer_t *t)
             (double)(ws_now_ms() - r->quiesce_since_ms) / 1000.0);
     ws_sd_notify("STATUS=starting again with the new configuration");
     /* later calls on the closing store fail (ECANCELED → 503, "deliver again") */
+    r->execing = 1;
     ws_store_close(s->store, exec_self, r);
 }
 
@@ -401,4 +408,12 @@ uint64_t ws__reload_failures(const struct svc *s)
 int ws__reload_refused(const struct svc *s)
 {
     return s->reload && s->reload->error[0];
+}
+
+int ws__reload_execing(struct svc *s)
+{
+    if (!s->reload || !s->reload->execing)
+        return 0;
+    s->reload->stop_instead = 1;
+    return 1;
 }

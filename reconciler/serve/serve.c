@@ -1152,6 +1152,8 @@ static void on_grace(uv_timer_t *t)
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct svc *s = h->data;
+    if (ws__reload_execing(s))
+        return;
     if (s->stopping) { /* a second signal: do not wait for the grace period */
         if (s->grace)
             on_grace(s->grace);

@@ -227,5 +227,8 @@ void ws__reload_stop(struct svc *s);
 void ws__reload_status(const struct svc *s, char *buf, size_t len);
 uint64_t ws__reload_failures(const struct svc *s);
 int ws__reload_refused(const struct svc *s); /* the last reload was */
+/* A stop while the store closes for a reload's exec: 1 = the process exits
+ * there instead (the caller does nothing more), 0 = no exec under way. */
+int ws__reload_execing(struct svc *s);
 
 #endif
