@@ -63,7 +63,19 @@ struct wout {
     uv_write_t w;
     struct conn *c;
     char *data;
+    size_t len;
 };
+
+/* A response whose body goes on (ws_httpd_stream_open). */
+struct ws_httpd_stream {
+    struct conn *c;            /* NULL once the connection is gone */
+    void (*closed)(void *data);
+    void *data;
+};
+
+/* Bytes a stream may have queued and not yet written: a reader that falls
+ * further behind is cut off rather than buffered without bound. */
+#define STREAM_BACKLOG_MAX ((size_t)1 << 20)
 
 struct conn {
     uv_tcp_t tcp;
@@ -83,6 +95,8 @@ struct conn {
     int reject;                /* status to refuse the request with, from a callback */
     int handles;               /* open handles; the conn is freed at 0 */
     unsigned writes;           /* writes in flight */
+    size_t queued;             /* their bytes */
+    struct ws_httpd_stream *stream; /* the answer is a stream: no more requests */
     char remote[64];
     unsigned closing : 1;      /* uv_close called */
     unsigned no_more : 1;      /* no further request will be parsed */
@@ -269,6 +283,7 @@ static void on_write(uv_write_t *w, int status)
 {
     struct wout *o = ws_container_of(w, struct wout, w);
     struct conn *c = o->c;
+    c->queued -= o->len;
     free(o->data);
     free(o);
     c->writes--;
@@ -310,6 +325,7 @@ static void conn_send(struct conn *c, char *data, size_t len)
     }
     o->c = c;
     o->data = data;
+    o->len = len;
     b = uv_buf_init(data, (unsigned int)len);
     rc = uv_write(&o->w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc < 0) {
@@ -319,6 +335,7 @@ static void conn_send(struct conn *c, char *data, size_t len)
         return;
     }
     c->writes++;
+    c->queued += len;
 }
 
 /* Status line and headers, then the body, in one malloc'd buffer (NULL on ENOMEM). */
@@ -625,6 +642,14 @@ static void conn_close(struct conn *c)
         return;
     c->closing = 1;
     conn_uncount(c);
+    if (c->stream) { /* its reader is told, then the stream is gone */
+        struct ws_httpd_stream *st = c->stream;
+        c->stream = NULL;
+        st->c = NULL;
+        if (st->closed)
+            st->closed(st->data);
+        free(st);
+    }
     if (c->pending) {
         c->pending->conn = NULL;
         c->pending = NULL;
@@ -716,8 +741,20 @@ static void conn_settle(struct conn *c)
 
     if (c->closing || c->offline) /* offline: no socket or timer to settle */
         return;
-    if (c->broken) {
+    if (c->broken || (c->stream && c->peer_eof)) {
         conn_close(c);
+        return;
+    }
+    if (c->stream) { /* read only to see the peer go; no deadline but the reader's */
+        ws_buf_free(&c->inbuf);
+        if (!c->reading) {
+            if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+                conn_close(c);
+                return;
+            }
+            c->reading = 1;
+        }
+        conn_set_timer(c, TM_NONE);
         return;
     }
     if (c->peer_eof && !c->pending)
@@ -1123,6 +1160,99 @@ int ws_httpd_respond(struct ws_httpd_req *req, int status, const char *content_t
     return 0;
 }
 
+struct ws_httpd_stream *ws_httpd_stream_open(struct ws_httpd_req *req, int status, const char *content_type,
+                                             const char *extra_headers, void (*closed)(void *data), void *data)
+{
+    struct httpd_req *r = ws_container_of(req, struct httpd_req, pub);
+    struct ws_httpd *s = r->srv;
+    struct conn *c = r->conn;
+    struct ws_httpd_stream *st;
+    struct ws_buf b;
+    int rc;
+
+    s->inflight--;
+    if (!c || s->stopping || c->offline || !(st = calloc(1, sizeof(*st)))) {
+        if (c) {
+            size_t n = 0;
+            char *out = build_answer(&n, 503, NULL, NULL, NULL, 0, 1, 0);
+            c->pending = NULL;
+            c->no_more = 1;
+            conn_send(c, out, n);
+        }
+        req_free(r);
+        if (c)
+            conn_pump(c);
+        else
+            server_maybe_finish(s);
+        return NULL;
+    }
+    c->pending = NULL;
+    c->no_more = 1; /* the body never ends: nothing after it on this connection */
+    ws_buf_init(&b, 0);
+    rc = ws_buf_appendf(&b, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nCache-Control: no-store\r\nConnection: close\r\n",
+                        status, reason_phrase(status), content_type ? content_type : "application/octet-stream");
+    if (rc == 0 && extra_headers && !strstr(extra_headers, "\r\n\r\n"))
+        rc = ws_buf_append(&b, extra_headers, strlen(extra_headers));
+    if (rc == 0)
+        rc = ws_buf_append(&b, "\r\n", 2);
+    req_free(r);
+    if (rc < 0) {
+        ws_buf_free(&b);
+        free(st);
+        c->broken = 1;
+        conn_settle(c);
+        return NULL;
+    }
+    st->c = c;
+    st->closed = closed;
+    st->data = data;
+    c->stream = st;
+    {
+        size_t n = b.len;
+        conn_send(c, ws_buf_steal(&b), n);
+    }
+    conn_settle(c);
+    return st;
+}
+
+int ws_httpd_stream_write(struct ws_httpd_stream *st, const char *data, size_t len)
+{
+    struct conn *c = st->c;
+    char *copy;
+    if (!c || c->closing || c->broken)
+        return -1;
+    if (c->queued + len > STREAM_BACKLOG_MAX) {
+        ws_debug("httpd: %s reads too slowly (%zu bytes queued): its stream is closed", c->remote, c->queued);
+        c->stream = NULL; /* the caller learns it from -1, not from closed() */
+        st->c = NULL;
+        conn_close(c);
+        return -1;
+    }
+    if (!(copy = malloc(len ? len : 1)))
+        return -1;
+    memcpy(copy, data, len);
+    conn_send(c, copy, len);
+    if (c->broken) {
+        c->stream = NULL;
+        st->c = NULL;
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+void ws_httpd_stream_close(struct ws_httpd_stream *st)
+{
+    struct conn *c;
+    if (!st)
+        return;
+    if ((c = st->c)) { /* what is queued is written, then the connection ends */
+        c->stream = NULL;
+        conn_settle(c);
+    }
+    free(st);
+}
+
 void ws_httpd_shutdown(struct ws_httpd *s, void (*done)(void *data), void *data)
 {
     struct conn *c, *next;
@@ -1137,8 +1267,8 @@ void ws_httpd_shutdown(struct ws_httpd *s, void (*done)(void *data), void *data)
         next = c->next;
         if (c->closing)
             continue;
-        if (!c->cur && !c->pending && !c->ready && c->writes == 0 && c->inbuf.len == 0 &&
-            !c->pumping) {
+        if (c->stream ||
+            (!c->cur && !c->pending && !c->ready && c->writes == 0 && c->inbuf.len == 0 && !c->pumping)) {
             conn_close(c); /* idle */
             continue;
         }

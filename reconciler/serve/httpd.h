@@ -81,6 +81,25 @@ const char *ws_httpd_header(const struct ws_httpd_req *req, const char *name);
 int ws_httpd_respond(struct ws_httpd_req *req, int status, const char *content_type,
                      const char *extra_headers, const char *body, size_t len);
 
+/* A response whose body goes on: Server-Sent Events. Sends the status line
+ * and headers (with Cache-Control: no-store and Connection: close, no
+ * length) and keeps the connection for ws_httpd_stream_write; no other
+ * request is read from it. req is freed by this call, as by
+ * ws_httpd_respond. `closed(data)` is called once, from the loop, when the
+ * connection ends by itself (the reader went away, the server shuts down);
+ * the stream is freed after it returns. NULL when the connection is gone
+ * already (or the server is stopping: answered 503). */
+struct ws_httpd_stream;
+struct ws_httpd_stream *ws_httpd_stream_open(struct ws_httpd_req *req, int status, const char *content_type,
+                                             const char *extra_headers, void (*closed)(void *data), void *data);
+/* Queue bytes (copied). -1 when the stream is dead: its reader fell more than
+ * 1 MiB behind (it is cut off) or the connection broke; closed() is not
+ * called for that, and the caller ends it with ws_httpd_stream_close. */
+int ws_httpd_stream_write(struct ws_httpd_stream *st, const char *data, size_t len);
+/* End the stream (what is queued is still written) and free it; closed() is
+ * not called. NULL is a no-op. */
+void ws_httpd_stream_close(struct ws_httpd_stream *st);
+
 /* Stop accepting (new connections are refused at once); close idle
  * connections; let requests in progress finish and get their answers (with
  * `Connection: close`). When every request has been answered and all handles

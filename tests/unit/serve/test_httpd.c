@@ -47,6 +47,11 @@ struct ctx {
     int handler_calls, late_answers, done_calls, shutdown_started;
     uint64_t active_at_late_answer;
     struct ws_httpd_stats final; /* taken in the done callback */
+    /* streams (loop thread; the counters read by the client thread too) */
+    struct ws_httpd_stream *stream;
+    uv_timer_t *tick;
+    int ticks, flood;
+    atomic_int stream_closed, flood_cut;
 };
 
 static void echo(struct ws_httpd_req *req, int status, const char *prefix)
@@ -66,11 +71,51 @@ static void on_async_timer(uv_timer_t *t)
     ws_timer_close(&t);
 }
 
+static void on_stream_closed(void *data)
+{
+    struct ctx *c = data;
+    c->stream = NULL;
+    ws_timer_close(&c->tick);
+    atomic_fetch_add(&c->stream_closed, 1);
+}
+
+/* /stream: an event every 20 ms; /flood: 64 KiB every 2 ms, to a reader
+ * that reads nothing, until the server cuts it off. */
+static void on_tick(uv_timer_t *t)
+{
+    struct ctx *c = t->data;
+    static char big[65536];
+    char line[64];
+    int n;
+    if (!c->stream)
+        return;
+    if (c->flood) {
+        memset(big, 'x', sizeof(big));
+        if (ws_httpd_stream_write(c->stream, big, sizeof(big)) < 0) {
+            atomic_store(&c->flood_cut, 1);
+            ws_httpd_stream_close(c->stream);
+            c->stream = NULL;
+            ws_timer_close(&c->tick);
+        }
+        return;
+    }
+    n = snprintf(line, sizeof(line), "data: tick %d\n\n", ++c->ticks);
+    ws_httpd_stream_write(c->stream, line, (size_t)n);
+}
+
 static void handler(struct ws_httpd_req *req, void *data)
 {
     struct ctx *c = data;
     c->handler_calls++;
-    if (strncmp(req->path, "/hold", 5) == 0) {
+    if (strcmp(req->path, "/stream") == 0 || strcmp(req->path, "/flood") == 0) {
+        c->flood = req->path[1] == 'f';
+        c->stream = ws_httpd_stream_open(req, 200, "text/event-stream", "X-Accel-Buffering: no\r\n",
+                                         on_stream_closed, c);
+        if (c->stream && !c->flood)
+            ws_httpd_stream_write(c->stream, "data: first\n\n", strlen("data: first\n\n"));
+        if (c->stream && (c->tick = ws_timer_new(&c->loop, c)))
+            uv_timer_start(c->tick, on_tick, c->flood ? 2 : 20, c->flood ? 2 : 20);
+    } else if (strncmp(req->path, "/hold", 5) == 0) {
         c->held = req;
         atomic_store(&c->held_seen, 1);
     } else if (strncmp(req->path, "/async", 6) == 0) {
@@ -761,6 +806,69 @@ static void sc_ipv6(struct ctx *c)
     cl_close(&k);
 }
 
+static void sc_stream(struct ctx *c)
+{
+    struct cl k;
+    char *end;
+    int i;
+
+    cl_open(&k, c);
+    cl_send(&k, "GET /stream HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n");
+    while (!strstr(k.buf, "data: tick 2\n\n") && cl_fill(&k) > 0)
+        ;
+    end = strstr(k.buf, "\r\n\r\n");
+    tap_ok(end != NULL, "stream: headers arrive");
+    tap_ok(strncmp(k.buf, "HTTP/1.1 200 OK\r\n", 17) == 0, "stream: 200");
+    tap_contains(k.buf, "Content-Type: text/event-stream\r\n", "stream: content type");
+    tap_contains(k.buf, "Cache-Control: no-store\r\n", "stream: not cached");
+    tap_contains(k.buf, "Connection: close\r\n", "stream: the connection ends with it");
+    tap_contains(k.buf, "X-Accel-Buffering: no\r\n", "stream: extra headers");
+    tap_ok(strcasestr(k.buf, "Content-Length") == NULL, "stream: no length");
+    tap_ok(end && strncmp(end + 4, "data: first\n\ndata: tick 1\n\ndata: tick 2\n\n", 41) == 0,
+           "stream: events in order, as written");
+    /* another request on it is not read: the stream goes on */
+    cl_send(&k, "GET /sync HTTP/1.1\r\n\r\n");
+    k.len = 0;
+    while (!strstr(k.buf, "data: tick 4") && cl_fill(&k) > 0)
+        ;
+    tap_ok(strstr(k.buf, "data: tick 4") && !strstr(k.buf, "HTTP/1.1"), "stream: later bytes are not a request");
+    cl_close(&k);
+    for (i = 0; i < 2000 && atomic_load(&c->stream_closed) < 1; i++)
+        usleep(1000);
+    tap_is_int(atomic_load(&c->stream_closed), 1, "stream: the reader going away closes it (closed called)");
+
+    /* shutdown ends a stream at once */
+    cl_open(&k, c);
+    cl_send(&k, "GET /stream HTTP/1.1\r\n\r\n");
+    while (!strstr(k.buf, "data: first") && cl_fill(&k) > 0)
+        ;
+    ctl(c, CMD_SHUTDOWN);
+    for (i = 0; i < 3000 && cl_fill(&k) > 0; i++)
+        ;
+    tap_ok(cl_fill(&k) <= 0, "stream: shutdown ends it (EOF)");
+    cl_close(&k);
+}
+
+static void check_stream(struct ctx *c)
+{
+    tap_is_int(atomic_load(&c->stream_closed), 2, "stream: closed called once per stream");
+    tap_ok(c->stream == NULL && c->tick == NULL, "stream: nothing left behind");
+}
+
+static void sc_flood(struct ctx *c)
+{
+    struct cl k;
+    int i, sndbuf = 4096;
+    cl_open(&k, c);
+    setsockopt(k.fd, SOL_SOCKET, SO_RCVBUF, &sndbuf, sizeof(sndbuf));
+    cl_send(&k, "GET /flood HTTP/1.1\r\n\r\n");
+    for (i = 0; i < 5000 && !atomic_load(&c->flood_cut); i++)
+        usleep(1000);
+    tap_ok(atomic_load(&c->flood_cut), "flood: a reader that falls 1 MiB behind is cut off");
+    tap_is_int(atomic_load(&c->stream_closed), 0, "flood: closed() is not called for that (write said -1)");
+    cl_close(&k);
+}
+
 /* --- runner --------------------------------------------------------------- */
 
 struct scenario {
@@ -781,6 +889,8 @@ static const struct scenario scenarios[] = {
     {"maxconn", {.max_connections = 2}, sc_maxconn, check_maxconn},
     {"shutdown", {.port = 0}, sc_shutdown, check_shutdown},
     {"ipv6", {.host = "::1"}, sc_ipv6, NULL},
+    {"stream", {.port = 0}, sc_stream, check_stream},
+    {"flood", {.port = 0}, sc_flood, NULL},
 };
 
 static void *client_main(void *arg)
