@@ -103,27 +103,142 @@ static int get_json(json_t **out, const char *url, struct curl_slist *hdrs, char
     return rc;
 }
 
-/* Poll the application until a run newer than `after_run` has finished. */
-static int wait_run(const char *server, const char *app, int64_t after_run, struct curl_slist *hdrs,
-                    int json_output, uint64_t timeout_ms)
+/* --wait through the service's event stream (GET /api/v1/events?app=…,
+ * read from the first event it still keeps): the first finished "run" of
+ * the application whose trigger is ours or newer (a newer push supersedes a
+ * pending run); wave lines go to stderr as they come. */
+struct sse_wait {
+    struct ws_buf line, data;
+    char event[32];
+    int64_t trigger, run;
+    int reset, quiet;
+    const char *app;
+};
+
+static void sse_dispatch(struct sse_wait *w)
+{
+    json_t *ev = w->data.len ? json_loadb(w->data.data, w->data.len, 0, NULL) : NULL;
+    const char *state = json_string_value(json_object_get(ev, "state"));
+    if (strcmp(w->event, "reset") == 0) {
+        w->reset = 1;
+    } else if (strcmp(w->event, "run") == 0 && state && strcmp(state, "Running") != 0 &&
+               strcmp(state, "Interrupted") != 0 && /* it runs again after the restart */
+               json_integer_value(json_object_get(ev, "trigger")) >= w->trigger) {
+        w->run = json_integer_value(json_object_get(ev, "run"));
+    } else if (strcmp(w->event, "wave") == 0 && !w->quiet &&
+               (state = json_string_value(json_object_get(ev, "result")))) {
+        fprintf(stderr, "%s: run %lld: wave %s %lld: %s%s%s\n", w->app,
+                (long long)json_integer_value(json_object_get(ev, "run")),
+                json_string_value(json_object_get(ev, "phase")) ?: "?",
+                (long long)json_integer_value(json_object_get(ev, "wave")), state,
+                json_object_get(ev, "waitedOn") ? ", last: " : "",
+                json_string_value(json_object_get(ev, "waitedOn")) ?: "");
+    }
+    json_decref(ev);
+    w->event[0] = '\0';
+    w->data.len = 0;
+}
+
+static size_t on_sse(char *p, size_t size, size_t n, void *data)
+{
+    struct sse_wait *w = data;
+    for (size_t i = 0; i < size * n; i++) {
+        if (p[i] != '\n') {
+            if (ws_buf_append(&w->line, &p[i], 1) < 0)
+                return 0;
+            continue;
+        }
+        if (w->line.len == 0) { /* a blank line ends an event */
+            sse_dispatch(w);
+        } else if (w->line.len > 6 && strncmp(w->line.data, "event:", 6) == 0) {
+            snprintf(w->event, sizeof(w->event), "%.*s", (int)(w->line.len - 6 - (w->line.data[6] == ' ')),
+                     w->line.data + 6 + (w->line.data[6] == ' '));
+        } else if (w->line.len >= 5 && strncmp(w->line.data, "data:", 5) == 0) {
+            size_t skip = 5 + (w->line.len > 5 && w->line.data[5] == ' ');
+            if (ws_buf_append(&w->data, w->line.data + skip, w->line.len - skip) < 0)
+                return 0;
+        }
+        w->line.len = 0;
+        if (w->run || w->reset)
+            return 0; /* enough: end the transfer */
+    }
+    return size * n;
+}
+
+/* The run that answered trigger `trigger`: its id, 0 when the stream cannot
+ * tell (an older service, a stream that lost the events), -1 on timeout. */
+static int64_t wait_events(const char *server, const char *app, int64_t trigger, struct curl_slist *hdrs,
+                           uint64_t timeout_ms, int quiet)
+{
+    char url[2048], errbuf[CURL_ERROR_SIZE] = "";
+    char *esc = ws_url_escape(app);
+    struct sse_wait w;
+    struct curl_slist *h = NULL;
+    CURL *c = curl_easy_init();
+    CURLcode rc;
+    long status = 0;
+    memset(&w, 0, sizeof(w));
+    w.trigger = trigger;
+    w.quiet = quiet;
+    w.app = app;
+    ws_buf_init(&w.line, 1u << 20);
+    ws_buf_init(&w.data, 4u << 20);
+    for (const struct curl_slist *x = hdrs; x; x = x->next)
+        h = curl_slist_append(h, x->data);
+    h = curl_slist_append(h, "Accept: text/event-stream");
+    h = curl_slist_append(h, "Last-Event-ID: 0"); /* from the oldest event it keeps */
+    snprintf(url, sizeof(url), "%s/api/v1/events?app=%s", server, esc ? esc : app);
+    free(esc);
+    if (c) {
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_sse);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &w);
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_USERAGENT, "wavesync/" PACKAGE_VERSION);
+        rc = curl_easy_perform(c);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(c);
+        if (rc == CURLE_OPERATION_TIMEDOUT && status == 200 && !w.run)
+            w.run = -1;
+    }
+    curl_slist_free_all(h);
+    ws_buf_free(&w.line);
+    ws_buf_free(&w.data);
+    return status == 200 ? w.run : 0;
+}
+
+/* The application until a run newer than `after_run` has finished: from
+ * the event stream, else by asking every 200 ms. */
+static int wait_run(const char *server, const char *app, int64_t trigger, int64_t after_run,
+                    struct curl_slist *hdrs, int json_output, uint64_t timeout_ms)
 {
     uint64_t deadline = ws_now_ms() + timeout_ms;
     char url[2048], msg[2048];
     char *esc = ws_url_escape(app);
     json_t *doc = NULL, *run = NULL;
-    int64_t last = 0;
+    int64_t last = wait_events(server, app, trigger, hdrs, timeout_ms, json_output);
     int rc = WS_EXIT_FAILED;
     snprintf(url, sizeof(url), "%s/api/v1/applications/%s", server, esc ? esc : app);
     free(esc);
-    for (;;) {
+    if (last < 0) {
+        fprintf(stderr, "wavesync trigger: %s: no finished run after %.0fs (--timeout)\n", app,
+                (double)timeout_ms / 1000.0);
+        return WS_EXIT_FAILED;
+    }
+    while (last == 0) {
         if (get_json(&doc, url, hdrs, msg, sizeof(msg)) < 0) {
             fprintf(stderr, "wavesync trigger: %s\n", msg);
             return WS_EXIT_UNREACHABLE;
         }
-        last = json_integer_value(json_object_get(doc, "lastRun"));
-        if (last > after_run && strcmp(json_string_value(json_object_get(doc, "state")) ?: "", "Running") != 0 &&
-            !json_is_true(json_object_get(doc, "pending")))
+        if (json_integer_value(json_object_get(doc, "lastRun")) > after_run &&
+            strcmp(json_string_value(json_object_get(doc, "state")) ?: "", "Running") != 0 &&
+            !json_is_true(json_object_get(doc, "pending"))) {
+            last = json_integer_value(json_object_get(doc, "lastRun"));
             break;
+        }
         json_decref(doc);
         doc = NULL;
         if (ws_now_ms() > deadline) {
@@ -257,7 +372,9 @@ int ws_cli_trigger(const struct ws_global_opts *g, int argc, char **argv)
     if (!g->json_output || !wait)
         printf("%s: sync queued (trigger %lld)\n", argv[optind],
                (long long)json_integer_value(json_object_get(doc, "trigger")));
-    rc = wait ? wait_run(server, argv[optind], before_run, hdrs, g->json_output, timeout_ms) : 0;
+    rc = wait ? wait_run(server, argv[optind], json_integer_value(json_object_get(doc, "trigger")), before_run,
+                         hdrs, g->json_output, timeout_ms)
+              : 0;
 out:
     json_decref(doc);
     json_decref(app);

@@ -423,7 +423,9 @@ static void on_manual_accepted(int code, const struct ws_err *err, int64_t id, i
     } else {
         if (a)
             a->pending = 1;
-        ws_info("api: manual sync of %s queued (trigger %lld)", c->app, (long long)id);
+        ws_log_at(WS_LOG_INFO, &(struct ws_log_ctx){c->app, 0, id}, "api: manual sync of %s queued (trigger %lld)",
+                  c->app, (long long)id);
+        ws__svc_app_changed(c->s, c->app);
         reply_json(c->req, 202, json_pack("{s:s, s:I, s:s}", "status", "queued", "trigger", (json_int_t)id,
                                           "application", c->app));
         ws__svc_schedule(c->s);
@@ -541,6 +543,11 @@ static json_t *app_json(struct svc *s, const struct ws_app *a, int with_resource
         json_object_set_new(doc, "resources", res ? res : json_array()); /* steals */
     }
     return doc;
+}
+
+json_t *ws__api_app_json(struct svc *s, const struct ws_app *a)
+{
+    return app_json(s, a, 0);
 }
 
 struct read_ctx {
@@ -710,8 +717,13 @@ static void metrics(struct svc *s, struct ws_httpd_req *req)
                        "this process image started.\n"
                        "# TYPE wavesync_config_reload_refused_total counter\nwavesync_config_reload_refused_total %llu\n"
                        "# HELP wavesync_config_last_reload_successful 0 when the last reload was refused.\n"
-                       "# TYPE wavesync_config_last_reload_successful gauge\nwavesync_config_last_reload_successful %d\n",
-                       (unsigned long long)ws__reload_failures(s), !ws__reload_refused(s));
+                       "# TYPE wavesync_config_last_reload_successful gauge\nwavesync_config_last_reload_successful %d\n"
+                       "# HELP wavesync_event_readers Open GET /api/v1/events streams.\n"
+                       "# TYPE wavesync_event_readers gauge\nwavesync_event_readers %zu\n"
+                       "# HELP wavesync_events_total Events published on the stream.\n"
+                       "# TYPE wavesync_events_total counter\nwavesync_events_total %llu\n",
+                       (unsigned long long)ws__reload_failures(s), !ws__reload_refused(s), ws__events_readers(s),
+                       (unsigned long long)ws__events_published(s));
     }
     if (s->httpd) {
         ws_httpd_stats(s->httpd, &hs);
@@ -755,6 +767,8 @@ void ws__api_handle(struct ws_httpd_req *req, void *data)
         int n = snprintf(body, sizeof(body), "%s\n%s", ready ? "ready" : "not ready", detail);
         ws_httpd_respond(req, ready ? 200 : 503, "text/plain; charset=utf-8", NULL, body,
                          n < (int)sizeof(body) ? (size_t)n : sizeof(body) - 1);
+    } else if (strcmp(path, "/api/v1/events") == 0 && get) {
+        ws__events_subscribe(s, req);
     } else if (strcmp(path, "/metrics") == 0 && get) {
         metrics(s, req);
     } else if (strcmp(path, "/api/webhook") == 0 || strncmp(path, "/api/webhook/", 13) == 0) {

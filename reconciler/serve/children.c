@@ -79,6 +79,7 @@ static void on_child_queued(int code, const struct ws_err *err, int64_t id, int 
         w->min_trigger[q->idx] = id;
         a->pending = 1;
         ws_info("child %s queued by its parent (trigger %lld)", w->apps[q->idx], (long long)id);
+        ws__svc_app_changed(s, w->apps[q->idx]);
         ws__svc_schedule(s);
     }
     free(q);

@@ -116,6 +116,7 @@ static int sync_app_states(struct svc *s)
             return WS_ENOMEM;
         s->apps = grown;
         memset(&s->apps[s->napps], 0, sizeof(s->apps[s->napps]));
+        s->apps[s->napps].ev_sync = s->apps[s->napps].ev_health = -1;
         if (!(s->apps[s->napps].name = strdup(name)))
             return WS_ENOMEM;
         s->napps++;
@@ -324,10 +325,12 @@ static void on_routed_stored(int code, const struct ws_err *err, void *data)
                 a->awaiting_since = ws_wall_s();
                 post_awaiting_status(c->s, a->name, commit, c->extra);
                 ws__track_app(c->s, a->name, commit); /* compare the cluster with the pushed commit */
+                ws__svc_app_changed(c->s, a->name);
             } else if (a) {
                 a->pending = 1;
                 ws_timer_close(&a->retry); /* a newer push supersedes a retry of an older one */
                 a->attempts = 0;
+                ws__svc_app_changed(c->s, a->name);
             }
         }
         ws__svc_schedule(c->s);
@@ -368,6 +371,8 @@ static void route_after(uv_work_t *w, int status)
             ws_error("out of memory tracking applications");
         log_catalog_problems(&s->snap->cat);
         ws_info("applications re-read: %zu", s->snap->cat.napps);
+        ws__events_publish(s, "applications", NULL,
+                           json_pack("{s:I}", "count", (json_int_t)s->snap->cat.napps));
         for (size_t k = 0; k < s->snap->cat.napps; k++) { /* new ones: start following them */
             struct ws_live_summary sum;
             ws_live_summary(s->live, s->snap->cat.apps[k].name, &sum);
@@ -423,6 +428,11 @@ static void route_after(uv_work_t *w, int status)
             ws_log_at(WS_LOG_ERROR, &(struct ws_log_ctx){NULL, 0, t->id}, "trigger %lld: %s", (long long)t->id,
                       r->detail);
         }
+        ws__events_publish(s, "trigger", NULL,
+                           json_pack("{s:I, s:s, s:s, s:s, s:s, s:O?}", "trigger", (json_int_t)t->id, "repository",
+                                     s->cfg->repos[j->repo].name, "ref", t->ref, "state",
+                                     r->outcome == T_ROUTED ? "Routed" : "Failed", "detail", r->detail,
+                                     "applications", r->outcome == T_ROUTED ? r->apps : NULL));
         if (!c || ws_store_routed(s->store, t->id, r->outcome == T_ROUTED ? c->apps : NULL,
                                   r->outcome == T_ROUTED ? "routed" : "failed", r->detail,
                                   on_routed_stored, c) < 0) {
@@ -509,6 +519,13 @@ static void start_routing(struct svc *s, size_t repo)
     }
 }
 
+void ws__svc_app_changed(struct svc *s, const char *app)
+{
+    const struct ws_app *def = ws__svc_app_def(s, app);
+    if (def && s->events)
+        ws__events_publish(s, "app", app, ws__api_app_json(s, def));
+}
+
 void ws__svc_routed_later(struct svc *s, size_t repo, int64_t id, const char *ref, const char *before,
                           const char *after, const char *default_branch, json_t *extra)
 {
@@ -525,6 +542,10 @@ void ws__svc_routed_later(struct svc *s, size_t repo, int64_t id, const char *re
     t->extra = json_incref(extra);
     t->first_try_ms = ws_now_ms();
     s->routing++;
+    ws__events_publish(s, "trigger", NULL,
+                       json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}", "trigger", (json_int_t)id, "repository",
+                                 s->cfg->repos[repo].name, "ref", ref, "before", before ? before : "", "after", after,
+                                 "state", "Received"));
     *q->tail = t;
     q->tail = &t->next;
     start_routing(s, repo);
@@ -663,13 +684,26 @@ static void on_run_recorded(int code, const struct ws_err *err, void *data)
     job_free(j);
 }
 
+/* A running sync's waves and objects, as events of its run. */
+static void on_sync_event(const struct ws_sync *sync, const char *type, const json_t *ev, void *data)
+{
+    struct job *j = data;
+    json_t *o = json_deep_copy(ev);
+    (void)sync;
+    if (!o)
+        return;
+    json_object_set_new(o, "run", json_integer(j->run));
+    json_object_set_new(o, "app", json_string(j->app));
+    ws__events_publish(j->s, type, j->app, o);
+}
+
 static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *data)
 {
     struct job *j = data;
     struct svc *s = j->s;
     struct app_state *a = ws__svc_app(s, j->app);
     const char *app_name = a ? a->name : "";
-    int64_t trigger = j->trigger;
+    int64_t trigger = j->trigger, run_id = j->run;
     int j_requeued = j->requeue;
     const char *result = json_string_value(json_object_get(report, "result"));
     const char *message = json_string_value(json_object_get(report, "message"));
@@ -727,6 +761,13 @@ static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *d
     if (a)
         a->running = NULL;
     s->running--;
+    ws__events_publish(s, "run", app_name,
+                       json_pack("{s:I, s:s, s:I, s:s, s:s?, s:s?, s:I}", "run", (json_int_t)run_id, "app", app_name,
+                                 "trigger", (json_int_t)trigger, "state", j_requeued ? "Interrupted" : result,
+                                 "message", message, "revision", commit,
+                                 "durationMs", json_integer_value(json_object_get(report, "durationMs"))));
+    if (a)
+        ws__svc_app_changed(s, a->name);
     if (!j_requeued)
         ws__svc_child_ended(s, app_name, trigger, result && strcmp(result, "Succeeded") == 0, message);
     ws__svc_schedule(s);
@@ -756,6 +797,7 @@ static void on_run_queued(int code, const struct ws_err *err, int64_t id, int du
         a->pending = 1;
         ws_log_at(WS_LOG_INFO, &(struct ws_log_ctx){c->app, 0, id}, "%s of %s queued (trigger %lld)", c->what,
                   c->app, (long long)id);
+        ws__svc_app_changed(c->s, c->app);
         ws__svc_schedule(c->s);
     }
     free(c->app);
@@ -984,6 +1026,8 @@ static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *
     j->opts.sync_child = ws__svc_sync_child;
     j->opts.prune_child = ws__svc_prune_child;
     j->opts.child_data = s;
+    j->opts.event = on_sync_event;
+    j->opts.event_data = j;
     if (s->live) {
         j->opts.live_unchanged = run_live_unchanged;
         j->opts.live_data = j;
@@ -998,6 +1042,11 @@ static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *
     }
     ws_log_at(WS_LOG_INFO, JOB_LOG(j), "run %lld of %s started (trigger %lld, revision %s%s)", (long long)j->run,
               j->app, (long long)j->trigger, j->revision ? j->revision : "as written", j->dry_run ? ", dry run" : "");
+    ws__events_publish(s, "run", j->app,
+                       json_pack("{s:I, s:s, s:I, s:s, s:s?, s:b, s:b}", "run", (json_int_t)j->run, "app", j->app,
+                                 "trigger", (json_int_t)j->trigger, "state", "Running", "revision", j->revision,
+                                 "dryRun", j->dry_run, "prune", j->prune));
+    ws__svc_app_changed(s, j->app);
     if (!j->dry_run && j->revision && strlen(j->revision) == 40)
         post_status(j, j->revision, WS_STATUS_RUNNING, "sync started");
 out:
@@ -1354,7 +1403,7 @@ int ws_serve_run(const char *config_path, const char *listen, char **argv)
         fprintf(stderr, "wavesync serve: out of memory\n");
         goto out_loop;
     }
-    if (ws__reload_start(&s, config_path, argv) < 0) {
+    if (ws__events_init(&s) < 0 || ws__reload_start(&s, config_path, argv) < 0) {
         fprintf(stderr, "wavesync serve: out of memory\n");
         goto out_loop;
     }
@@ -1405,6 +1454,7 @@ out_loop:
     }
     free(s.apps);
     ws__svc_children_free(&s);
+    ws__events_free(&s);
     free(s.buckets);
     ws__poll_free(&s);
     ws_lua_health_free(s.lua);

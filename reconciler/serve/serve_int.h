@@ -50,6 +50,7 @@ struct app_state {
     char track_error[512];     /* why its live state cannot be followed ("" = it can) */
     /* manual sync policy: a push made it OutOfSync at this commit ("" = none) */
     char awaiting_revision[41];
+    int ev_sync, ev_health;    /* live summary last published as an event (-1: none yet) */
     int64_t awaiting_trigger;
     int64_t awaiting_since; /* wall-clock seconds */
 };
@@ -129,6 +130,7 @@ struct svc {
     struct reload *reload;     /* reload.c: SIGHUP, the file watch, the watchdog */
     int reloading;             /* a new configuration loads: quiescing, then exec */
     int lock_fd;               /* the state folder's lock, held while serving */
+    struct events *events;     /* events.c: the Server-Sent Events stream */
 };
 
 /* serve.c — the service core; api.c calls into it, never the other way
@@ -230,5 +232,18 @@ int ws__reload_refused(const struct svc *s); /* the last reload was */
 /* A stop while the store closes for a reload's exec: 1 = the process exits
  * there instead (the caller does nothing more), 0 = no exec under way. */
 int ws__reload_execing(struct svc *s);
+
+/* events.c — GET /api/v1/events (Server-Sent Events). publish: to every
+ * reader (of `app`, when not NULL, for ?app=); `data` is stolen. */
+int ws__events_init(struct svc *s);
+void ws__events_free(struct svc *s);
+void ws__events_publish(struct svc *s, const char *type, const char *app, json_t *data);
+void ws__events_subscribe(struct svc *s, struct ws_httpd_req *req);
+/* An application's row changed (state, last run, sync status, health):
+ * an "app" event with what GET /api/v1/applications says of it. */
+void ws__svc_app_changed(struct svc *s, const char *app);
+json_t *ws__api_app_json(struct svc *s, const struct ws_app *a); /* api.c */
+size_t ws__events_readers(const struct svc *s);
+uint64_t ws__events_published(const struct svc *s);
 
 #endif

@@ -197,6 +197,11 @@ static void on_live_changed(const char *app, void *data)
     if (!a)
         return;
     ws_live_summary(s->live, app, &sum);
+    if ((int)sum.sync != a->ev_sync || (int)sum.health != a->ev_health) { /* the overview's row changed */
+        a->ev_sync = (int)sum.sync;
+        a->ev_health = (int)sum.health;
+        ws__svc_app_changed(s, app);
+    }
     if (sum.sync == WS_SYNC_SYNCED) {
         if (!a->synced_since_ms)
             a->synced_since_ms = now;

@@ -120,6 +120,26 @@ static json_t *item_report(const struct item *it)
     return o;
 }
 
+static void emit(const struct ws_sync *s, const char *type, const json_t *ev)
+{
+    if (s->opts.event && ev)
+        s->opts.event(s, type, ev, s->opts.event_data);
+}
+
+static void emit_item(struct item *it, const char *state)
+{
+    json_t *o;
+    if (!it->s->opts.event)
+        return;
+    if ((o = item_report(it))) {
+        json_object_set_new(o, "state", json_string(state));
+        json_object_set_new(o, "atMs", json_integer((json_int_t)ws__sync_elapsed(it->s)));
+        json_object_del(o, "changes");
+        emit(it->s, "object", o);
+        json_decref(o);
+    }
+}
+
 static void finish(struct ws_sync *s)
 {
     json_t *objects = json_array();
@@ -675,6 +695,7 @@ static void record_wave(struct ws_sync *s, const struct ws_plan_wave *w, const c
                           "timeoutMs", (json_int_t)s->wave_timeout_ms);
     if (waited_on && *waited_on)
         json_object_set_new(r, "waitedOn", json_string(waited_on)); /* steals */
+    emit(s, "wave", r);
     json_array_append_new(s->waves_report, r); /* steals */
 }
 
@@ -714,6 +735,7 @@ static void item_done(struct item *it)
     it->state = IT_HEALTHY;
     it->healthy_ms = ws__sync_elapsed(s);
     it->result = it->result ? it->result : "Synced";
+    emit_item(it, "Healthy");
     if (ws__sync_pitem(it)->is_hook)
         hook_cleanup(it, 1);
     if (--s->wave_pending == 0)
@@ -748,6 +770,7 @@ static void item_fail(struct item *it, const char *fmt, ...)
     va_start(ap, fmt);
     item_vsay(it, fmt, ap);
     va_end(ap);
+    emit_item(it, "Failed");
     if (ws__sync_pitem(it)->is_hook)
         hook_cleanup(it, 0);
     if (s->stage == ST_SYNCFAIL) { /* a failing SyncFail hook: record, go on */
@@ -1011,6 +1034,7 @@ static void on_applied(const struct ws_kube_result *res, void *data)
         return;
     }
     it->applied_ms = ws__sync_elapsed(s);
+    emit_item(it, "Applied");
     if (res->body) {
         const char *n = json_string_value(json_object_get(json_object_get(res->body, "metadata"), "name"));
         if (n)
@@ -1193,6 +1217,7 @@ static void child_begin(struct item *it)
     ws_err_clear(&e);
     it->state = IT_WAITING;
     it->applied_ms = ws__sync_elapsed(s);
+    emit_item(it, "Applied");
     it->health.status = WS_HEALTH_PROGRESSING;
     snprintf(it->health.message, sizeof(it->health.message), "syncing %s %s", kind, it->name);
     if (!s->opts.sync_child) {
@@ -1329,6 +1354,13 @@ static void wave_start(struct ws_sync *s)
     s->wave_first_apply_seen = 0;
     ws__sync_say(s, "wave %s %d: applying %zu %s (deadline %llu s)", ws_phase_str(w->phase), w->wave,
                  w->count, ws_plural(w->count, "object", "objects"), (unsigned long long)(s->wave_timeout_ms / 1000));
+    if (s->opts.event) {
+        json_t *ev = json_pack("{s:s, s:i, s:I, s:I, s:I, s:s}", "phase", ws_phase_str(w->phase), "wave", w->wave,
+                               "objects", (json_int_t)w->count, "startedMs", (json_int_t)s->wave_started_ms,
+                               "timeoutMs", (json_int_t)s->wave_timeout_ms, "result", "Running");
+        emit(s, "wave", ev);
+        json_decref(ev);
+    }
     s->wave_timer = ws_timer_start(s->loop, s->wave_timeout_ms, on_wave_deadline, s);
     /* Snapshot: an item may finish synchronously and start the next wave,
      * or fail and move the run to its SyncFail hooks. */

@@ -55,6 +55,14 @@ struct ws_sync_opts {
      * sync, as in Argo CD — the object is done ("Skipped"). NULL sync_child:
      * such an object fails its wave. */
     int (*sync_child)(struct ws_sync *s, const char *kind, const char *name, void *data, struct ws_err *err);
+    /* Structured progress, for live views (the service's event stream):
+     * "wave" when a wave starts ({phase, wave, objects, startedMs, timeoutMs,
+     * result: "Running"}) and when it ends (its report entry: result,
+     * durationMs, waitedOn); "object" when an object is applied, Healthy or
+     * Failed (its report entry with "state" and "atMs"). `ev` is borrowed for
+     * the call; NULL event: none. Loop thread. */
+    void (*event)(const struct ws_sync *s, const char *type, const json_t *ev, void *data);
+    void *event_data;
     /* A child Application that left Git, pruned (prune allowed) with the
      * resources-finalizer.argocd.argoproj.io finalizer it had: the caller
      * deletes what that child applied (ws_sync_removal_app), then calls
