@@ -42,6 +42,10 @@ commands=$(awk '/^commands:/ { on = 1; next } on && /^$/ { exit } on { print $1 
 [ "$(wc -w <<<"$commands")" -ge 10 ]
 ok $? "found $(wc -w <<<"$commands") commands in --help"
 
+declare -A help # each command's help, asked once
+for c in $commands; do help[$c]=$("$WAVESYNC" help "$c" 2>&1); done
+every_help=$(printf '%s\n' "$top" "${help[@]}")
+
 globals=$(sed -n '/^global options/,/^$/p' <<<"$top" | options)
 gsec=$(section "$man1" SH "GLOBAL OPTIONS")
 missing=""
@@ -57,13 +61,13 @@ for c in $commands; do
 		continue
 	fi
 	# the command's part of its help: usage, summary and options (global options after)
-	own=$("$WAVESYNC" help "$c" 2>&1 | sed '/^global options/,$d')
+	own=$(sed '/^global options/,$d' <<<"${help[$c]}")
 	for o in $(options <<<"$own"); do
 		nopts=$((nopts + 1))
 		has_opt "$o" <<<"$sec" || missing+=" $c:$o"
 	done
 	# its help's global part is the same as --help's
-	[ "$("$WAVESYNC" help "$c" 2>&1 | sed -n '/^global options/,$p' | options)" = "$globals" ] ||
+	[ "$(sed -n '/^global options/,$p' <<<"${help[$c]}" | options)" = "$globals" ] ||
 		missing+=" $c(other global options)"
 done
 [ -z "$missing" ]
@@ -76,7 +80,7 @@ for n in $codes; do grep -qx ".B $n" <<<"$esec" || missing+=" $n"; done
 [ "$(wc -w <<<"$codes")" -ge 4 ] && [ -z "$missing" ]
 ok $? "every exit code of --help ($(echo $codes)) is under EXIT STATUS${missing:+ (missing:$missing)}"
 
-envs=$(for c in "" $commands; do "$WAVESYNC" help $c 2>&1; done | grep -oE '\$[A-Z][A-Z0-9_]+' | tr -d '$' | sort -u)
+envs=$(grep -oE '\$[A-Z][A-Z0-9_]+' <<<"$every_help" | tr -d '$' | sort -u)
 nsec=$(section "$man1" SH ENVIRONMENT)
 missing=""
 for v in $envs; do grep -qE "^\.BR? .*\b$v\b" <<<"$nsec" || missing+=" $v"; done
@@ -85,7 +89,7 @@ ok $? "every environment variable the help names ($(echo $envs)) is under ENVIRO
 
 # README's command line reference names no option the binary does not have
 readme_opts=$(sed -n '/^## Command line/,/^## /p' README.md | sed -n '/^```$/,/^```$/p' | options)
-all_opts=$(for c in "" $commands; do "$WAVESYNC" help $c 2>&1; done | options)
+all_opts=$(options <<<"$every_help")
 extra=""
 for o in $readme_opts; do grep -qxF -- "$o" <<<"$all_opts" || extra+=" $o"; done
 [ -n "$readme_opts" ] && [ -z "$extra" ]
@@ -206,7 +210,7 @@ got=$(complete_words wavesync --config x.yaml tr)
 ok $? "completion: a global option's value is skipped (wavesync --config x.yaml tr<TAB> → ${got//$'\n'/ })"
 bad=""
 for c in $commands; do
-	want=$("$bin" help "$c" 2>&1 | options)
+	want=$("$bin" help "$c" 2>&1 | options) # the installed binary's
 	[ "$(complete_words wavesync "$c" -)" = "$want" ] || bad+=" $c"
 done
 [ -z "$bad" ]
