@@ -145,6 +145,11 @@ done
 ok $? "README's wavesync.yaml examples ($(wc -w <<<"$readme_keys") keys) use only parsed, documented keys${bad:+:$bad}"
 
 # ---- the pages format cleanly ---------------------------------------------------
+version=$("$WAVESYNC" --version 2>&1)
+bad=""
+for p in "$man1" "$man5"; do grep -q "^\.TH .* \"$version\" " "$p" || bad+=" $p"; done
+[ -z "$bad" ]
+ok $? "the pages' title lines name this version (\"$version\")${bad:+ (not:$bad)}"
 for p in "$man1" "$man5"; do
 	out=$(groff -ww -z -man "$p" 2>&1)
 	[ -z "$out" ]
