@@ -124,7 +124,8 @@ static const char global_help[] =
     "  --context NAME         kubeconfig context (default current-context)\n"
     "  -o, --output text|json output format (default text)\n"
     "  --log-level LEVEL      debug, info, warn, error (default info)\n"
-    "  -h, --help             help (for a command: wavesync COMMAND --help)\n";
+    "  -h, --help             help (for a command: wavesync COMMAND --help)\n"
+    "  --version              print the version (as wavesync version does)\n";
 
 static const char exit_help[] =
     "exit codes: 0 ok, 1 a sync or apply failed, 2 usage, configuration or input\n"
