@@ -17,8 +17,11 @@ unit=$dir/wavesync.service
 # ExecStart must name an executable that exists: the one just built
 sed "s|@bindir@|$WS_BUILDDIR|g" "$unit_in" >"$unit"
 
-out=$(cd "$dir" && systemd-analyze verify --man=no "$unit" 2>&1)
-ok $? "systemd-analyze verify accepts the unit"
+# Documentation=man:wavesync(1) man:wavesync.yaml(5): the pages as installed
+mkdir -p "$dir/man/man1" "$dir/man/man5"
+cp "$WS_SRCDIR/docs/man/wavesync.1" "$dir/man/man1/" && cp "$WS_SRCDIR/docs/man/wavesync.yaml.5" "$dir/man/man5/"
+out=$(cd "$dir" && MANPATH=$dir/man systemd-analyze verify "$unit" 2>&1)
+ok $? "systemd-analyze verify accepts the unit (its Documentation= man pages included)"
 [ -z "$out" ]
 ok $? "systemd-analyze verify has nothing to say about it"
 [ -n "$out" ] && diag "$out"
