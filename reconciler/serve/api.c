@@ -526,6 +526,25 @@ static json_t *app_json(struct svc *s, const struct ws_app *a, int with_resource
                     "outOfSync", (int)live.outofsync, "missing", (int)live.missing, "requiresPruning",
                     (int)live.extra, "message",
                     !live.tracked && st && st->track_error[0] ? st->track_error : live.message);
+    if (doc) { /* for the overview: labels, what it waits for, when it last ran, where it goes */
+        const char *deps = json_string_value(json_object_get(a->annotations, "wavesync.dev/depends-on"));
+        json_t *dl = json_array();
+        for (const char *p = deps; p && *p;) {
+            size_t n = strcspn(p, ",");
+            const char *b = p, *e = p + n;
+            while (b < e && (*b == ' ' || *b == '\t'))
+                b++;
+            while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            if (e > b)
+                json_array_append_new(dl, json_stringn(b, (size_t)(e - b))); /* steals */
+            p += n + (p[n] == ',');
+        }
+        json_object_set_new(doc, "dependsOn", dl); /* steals */
+        json_object_set_new(doc, "labels", a->labels ? json_incref(a->labels) : json_object()); /* steals */
+        if (st && st->last_finished_at)
+            json_object_set_new(doc, "lastRunAt", json_integer(st->last_finished_at)); /* steals */
+    }
     if (doc) { /* where it comes from: an ApplicationSet, a parent Application (app of apps) */
         const char *set = ws_catalog_generated_by(&s->snap->cat, a->name);
         const char *parent = ws_catalog_parent(&s->snap->cat, a->name);

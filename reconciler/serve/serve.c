@@ -748,6 +748,7 @@ static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *d
             if (strcmp(result, "Succeeded") == 0 && !j->dry_run)
                 a->last_success_ms = ws_now_ms();
             a->last_run = j->run;
+            a->last_finished_at = ws_wall_s();
             snprintf(a->last_result, sizeof(a->last_result), "%s", result);
             snprintf(a->last_revision, sizeof(a->last_revision), "%s", commit ? commit : "");
             /* a failed sync (not bad input, not a dry run) follows syncPolicy.retry */
@@ -1253,6 +1254,7 @@ static void recover(struct svc *s, json_t *state)
         snprintf(a->last_result, sizeof(a->last_result), "%s", json_string_value(json_object_get(v, "result")) ?: "");
         snprintf(a->last_revision, sizeof(a->last_revision), "%s",
                  json_string_value(json_object_get(v, "revision")) ?: "");
+        a->last_finished_at = json_integer_value(json_object_get(v, "finishedAt"));
     }
     json_array_foreach(json_object_get(state, "awaiting"), i, v) {
         struct app_state *a = ws__svc_app(s, json_string_value(json_object_get(v, "app")));

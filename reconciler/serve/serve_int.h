@@ -40,6 +40,7 @@ struct app_state {
     char *retry_revision;
     char last_result[16];
     char last_revision[41];
+    int64_t last_finished_at;  /* wall-clock seconds the last run ended (0: none) */
     /* selfHeal (tracking.c) */
     int heal_attempts;         /* in a row, without a calm Synced spell between them */
     uint64_t heals;            /* self-heal syncs queued since the start */

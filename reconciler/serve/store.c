@@ -657,7 +657,8 @@ int ws_store_recover(json_t **out, struct ws_store *st, struct ws_err *err)
         (rc = rows(&awaiting, q, st->db, err)) < 0 ||
         /* each application's newest finished run: what it was last synced to */
         (rc = prep(&q, st->db, err,
-                   "SELECT r.id, r.app, r.state AS result, json_extract(r.report, '$.revision') AS revision FROM runs r"
+                   "SELECT r.id, r.app, r.state AS result, json_extract(r.report, '$.revision') AS revision,"
+                   " r.finished_at AS finishedAt FROM runs r"
                    " JOIN (SELECT app, MAX(id) AS id FROM runs WHERE finished_at IS NOT NULL AND dry_run = 0"
                    " GROUP BY app) m ON m.id = r.id", "")) < 0 ||
         (rc = rows(&last, q, st->db, err)) < 0) {
