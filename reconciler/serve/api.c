@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "serve/serve_int.h"
+#include "serve/web.h"
 #include "base/util.h"
 #include "serve/webhook.h"
 
@@ -786,6 +787,8 @@ void ws__api_handle(struct ws_httpd_req *req, void *data)
         int n = snprintf(body, sizeof(body), "%s\n%s", ready ? "ready" : "not ready", detail);
         ws_httpd_respond(req, ready ? 200 : 503, "text/plain; charset=utf-8", NULL, body,
                          n < (int)sizeof(body) ? (size_t)n : sizeof(body) - 1);
+    } else if (ws_web_handle(req)) {
+        /* the web page: /, /ui/… */
     } else if (strcmp(path, "/api/v1/events") == 0 && get) {
         ws__events_subscribe(s, req);
     } else if (strcmp(path, "/metrics") == 0 && get) {
