@@ -10,7 +10,7 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 chromium=${CHROMIUM:-/usr/bin/chromium}
 if [ ! -x "$chromium" ] || ! command -v node >/dev/null; then
-	echo "1..0 # SKIP no Chromium ($chromium) or no node: scripts/install-deps --browser installs them"
+	echo "1..0 # SKIP no Chromium ($chromium) or no node: scripts/install-deps installs them"
 	exit 0
 fi
 if [ ! -d "$WS_SRCDIR/tests/browser/node_modules/playwright-core" ]; then
