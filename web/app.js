@@ -434,6 +434,17 @@ function gantt(waves, objects) {
   return g;
 }
 
+// What a push's routing found: the changed paths and where they led.
+function routedTo(routing) {
+  if (!routing) return null;
+  const paths = routing.paths || [], apps = routing.applications || [];
+  return el('div', { id: 'routing' },
+    apps.length ? el('div', {}, 'routed to: ', apps.map((a, i) => [i ? ', ' : '',
+      el('a', { href: `#/app/${enc(a.app)}` }, a.app), a.manual ? ' (manual: awaiting a sync)' : ''])) : null,
+    paths.length ? el('details', {}, el('summary', {}, `${paths.length} changed path${paths.length === 1 ? '' : 's'}`),
+      el('ul', { class: 'mono' }, paths.map((p) => el('li', {}, p)))) : null);
+}
+
 async function viewRun(id) {
   const run = await api(`/api/v1/runs/${id}`);
   const rep = run.report || {};
@@ -456,7 +467,8 @@ async function viewRun(id) {
           `${trigger.source}${trigger.provider ? ' (' + trigger.provider + ')' : ''} `,
           trigger.repo ? `${trigger.repo} ${trigger.ref || ''} ` : '',
           trigger.before || trigger.after ? el('span', { class: 'mono' }, `${short(trigger.before)}..${short(trigger.after)}`) : '',
-          el('div', { class: 'muted wrap' }, trigger.detail || ''))] : null)),
+          el('div', { class: 'muted wrap' }, trigger.detail || ''),
+          routedTo(trigger.routing))] : null)),
     el('div', { class: 'card' }, el('h2', {}, 'Timeline'), waves.length ? gantt(waves, objects) : el('p', { class: 'muted' }, 'No wave ran.')),
     el('div', { class: 'card' }, el('h2', {}, 'Objects'),
       el('table', {}, el('thead', {}, el('tr', {}, ['Object', 'Phase', 'Wave', 'Result', 'Health', 'Applied', 'Healthy', 'Message'].map((h) => el('th', {}, h)))),

@@ -139,6 +139,7 @@ enum trig_outcome { T_NONE, T_ROUTED, T_RETRY, T_FAILED }; /* T_NONE: not reache
 struct route_result {
     enum trig_outcome outcome;
     json_t *apps;        /* [{app, revision}] */
+    json_t *paths;       /* the changed paths (the first 500), or NULL */
     char detail[1100];
     char dflt[256];      /* the default branch routing used ("" unknown) */
     char after[41], tip[41]; /* the pushed commit; where the ref is in the mirror now ("" gone) */
@@ -235,6 +236,12 @@ static void route_one(struct route_job *j, const struct ws_repo *repo, const cha
                                                      "commit", ch.after));
     }
     r->outcome = T_ROUTED;
+    if (!ch.all && ch.paths) { /* kept with the trigger, for the page: bounded */
+        size_t np = json_array_size(ch.paths);
+        r->paths = np <= 500 ? json_incref(ch.paths) : json_array();
+        for (size_t k = 0; np > 500 && k < 500; k++)
+            json_array_append(r->paths, json_array_get(ch.paths, k));
+    }
     if (ch.all)
         snprintf(r->detail, sizeof(r->detail), "%s..%.12s: every path counts as changed (%s); %zu %s",
                  t->before, ch.after, ch.why_all, n, ws_plural(n, "application", "applications"));
@@ -433,7 +440,7 @@ static void route_after(uv_work_t *w, int status)
                                      s->cfg->repos[j->repo].name, "ref", t->ref, "state",
                                      r->outcome == T_ROUTED ? "Routed" : "Failed", "detail", r->detail,
                                      "applications", r->outcome == T_ROUTED ? r->apps : NULL));
-        if (!c || ws_store_routed(s->store, t->id, r->outcome == T_ROUTED ? c->apps : NULL,
+        if (!c || ws_store_routed(s->store, t->id, r->outcome == T_ROUTED ? c->apps : NULL, r->paths,
                                   r->outcome == T_ROUTED ? "routed" : "failed", r->detail,
                                   on_routed_stored, c) < 0) {
             if (c) {
@@ -445,8 +452,10 @@ static void route_after(uv_work_t *w, int status)
         }
         trig_free(t); /* counted in `routing` until its outcome is stored */
     }
-    for (i = 0; i < j->ntrigs; i++)
+    for (i = 0; i < j->ntrigs; i++) {
         json_decref(j->res[i].apps);
+        json_decref(j->res[i].paths);
+    }
     j_ntrigs = j->ntrigs;
     free(j->res);
     ws__snap_unref(j->snap);
@@ -1235,7 +1244,7 @@ static void recover(struct svc *s, json_t *state)
         const char *after = json_string_value(json_object_get(v, "after"));
         json_t *extra = json_object_get(v, "extra");
         if (!r || !after) {
-            ws_store_routed(s->store, json_integer_value(json_object_get(v, "id")), NULL, "failed",
+            ws_store_routed(s->store, json_integer_value(json_object_get(v, "id")), NULL, NULL, "failed",
                             "the repository is no longer configured", NULL, NULL);
             continue;
         }

@@ -80,6 +80,9 @@ static const char schema[] =
  * WS_STORE_SCHEMA_VERSION; steps never change once released. */
 static const char *const migrations[WS_STORE_SCHEMA_VERSION] = {
     schema, /* 0 → 1 */
+    /* 1 → 2: what routing found, for the web page: the changed paths and the
+       applications they routed to ({"paths": […], "applications": […]}) */
+    "ALTER TABLE triggers ADD COLUMN routing TEXT;",
 };
 
 static int db_fail(struct ws_err *err, sqlite3 *db, const char *what)
@@ -154,7 +157,7 @@ static json_t *row_object(sqlite3_stmt *st)
     for (i = 0; o && i < n; i++) {
         const char *name = sqlite3_column_name(st, i);
         json_t *v = NULL;
-        if ((strcmp(name, "report") == 0 || strcmp(name, "extra") == 0) &&
+        if ((strcmp(name, "report") == 0 || strcmp(name, "extra") == 0 || strcmp(name, "routing") == 0) &&
             sqlite3_column_type(st, i) == SQLITE_TEXT)
             v = json_loads((const char *)sqlite3_column_text(st, i), 0, NULL);
         if (!v)
@@ -279,8 +282,8 @@ static int do_routed(sqlite3 *db, struct op *op)
             goto out;
     }
     if ((rc = prep(&st, db, &op->err,
-                   "UPDATE triggers SET state = ?, detail = ?, routed_at = ? WHERE id = ?", "ssii",
-                   op->s[0], detail, now, op->id)) < 0)
+                   "UPDATE triggers SET state = ?, detail = ?, routed_at = ?, routing = ? WHERE id = ?", "ssisi",
+                   op->s[0], detail, now, op->s[2], op->id)) < 0)
         goto out;
     rc = run(st, db, &op->err);
 out:
@@ -403,7 +406,7 @@ static int do_op(sqlite3 *db, struct op *op)
     case OP_LIST_RUNS: return do_list_runs(db, op);
     case OP_GET_TRIGGER:
         return do_get(db, op, "SELECT id, source, provider, repo, ref, before, after, app, revision,"
-                              " state, detail, received_at AS receivedAt, routed_at AS routedAt"
+                              " state, detail, received_at AS receivedAt, routed_at AS routedAt, routing"
                               " FROM triggers WHERE id = ?");
     }
     return WS_EINVAL;
@@ -740,16 +743,20 @@ int ws_store_accept(struct ws_store *st, const struct ws_trigger_in *t, ws_store
     return enqueue(st, op, nomem);
 }
 
-int ws_store_routed(struct ws_store *st, int64_t trigger, json_t *apps, const char *state,
+int ws_store_routed(struct ws_store *st, int64_t trigger, json_t *apps, const json_t *paths, const char *state,
                     const char *detail, ws_store_done_cb cb, void *data)
 {
     struct op *op = op_new(st, OP_ROUTED);
     int nomem;
+    json_t *routing;
     if (!op)
         return st->closing ? WS_ECANCELED : WS_ENOMEM;
     op->id = trigger;
     op->json = apps ? json_deep_copy(apps) : json_array(); /* the worker reads it later */
-    nomem = dup_into(&op->s[0], state) | dup_into(&op->s[1], detail) | !op->json;
+    routing = json_pack("{s:O, s:O}", "paths", paths ? paths : json_null(), "applications", op->json ? op->json : json_null());
+    op->s[2] = routing ? json_dumps(routing, JSON_COMPACT) : NULL;
+    json_decref(routing);
+    nomem = dup_into(&op->s[0], state) | dup_into(&op->s[1], detail) | !op->json | !op->s[2];
     op->done_cb = cb;
     op->data = data;
     return enqueue(st, op, nomem);

@@ -20,7 +20,7 @@
 struct ws_store;
 
 /* The schema version this wavesync writes (PRAGMA user_version). */
-#define WS_STORE_SCHEMA_VERSION 1
+#define WS_STORE_SCHEMA_VERSION 2
 
 /* Open (creating) the database at `path` — BLOCKING, call at startup. An
  * older schema (version 0: the format before versions, or a new file) is
@@ -67,9 +67,11 @@ int ws_store_accept(struct ws_store *st, const struct ws_trigger_in *t, ws_store
 /* A trigger was routed: set each application's pending run to
  * {app, revision} from `apps` ([{app, revision}], borrowed) — replacing an
  * older pending revision, never a newer one — and record the outcome on the
- * trigger ("routed" or "failed" with `detail`). cb may be NULL. */
+ * trigger ("routed" or "failed" with `detail`), with the changed `paths`
+ * (borrowed, may be NULL) and the applications as its `routing`. cb may be
+ * NULL. */
 typedef void (*ws_store_done_cb)(int code, const struct ws_err *err, void *data);
-int ws_store_routed(struct ws_store *st, int64_t trigger, json_t *apps, const char *state,
+int ws_store_routed(struct ws_store *st, int64_t trigger, json_t *apps, const json_t *paths, const char *state,
                     const char *detail, ws_store_done_cb cb, void *data);
 
 /* Take `app`'s pending run and record a new run as running. The callback

@@ -107,6 +107,8 @@ try {
   const trig = await page.textContent('#trigger').catch(() => '');
   ok(/webhook/.test(trig) && /refs\/heads\/main/.test(trig) && /changed path/.test(trig),
     'the trigger that started it: the push, its ref, range and changed paths', trig);
+  ok(/routed to: serving/.test(trig) && trig.includes('serving/03-model-servers.yaml'),
+    '… the paths it changed and the applications they routed to', trig);
   await page.screenshot({ path: `${process.env.SHOTS}/run-timeline.png`, fullPage: true });
 
   // --- an application page follows its running sync wave by wave ----------------------------

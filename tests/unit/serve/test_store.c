@@ -199,7 +199,7 @@ static int routed1(struct fx *f, int64_t trigger, const char *apps_json, const c
 {
     struct rec r = { .f = f };
     json_t *apps = apps_json ? json_loads(apps_json, 0, NULL) : NULL;
-    int rc = ws_store_routed(f->st, trigger, apps, state, detail, rec_done, &r);
+    int rc = ws_store_routed(f->st, trigger, apps, NULL, state, detail, rec_done, &r);
     json_decref(apps); /* the store keeps its own reference */
     if (rc < 0 || !run_until(f, &r.calls, 1))
         return -1000;
@@ -563,6 +563,23 @@ static void test_routed(void)
     tap_is_int(json1(&f, &g, ws_store_get_trigger(f.st, t4, rec_json, &g)), 0, "routed: get t4");
     tap_is_str(jstr(g.json, "state"), "failed", "routed: t4 state failed");
     tap_is_str(jstr(g.json, "detail"), "no application matches", "routed: t4 detail");
+    rec_reset(&g, &f);
+    {   /* what routing found is kept with the trigger: the paths, the applications */
+        struct rec r = { .f = &f };
+        json_t *apps = json_loads("[{\"app\":\"z\",\"revision\":\"r5\"}]", 0, NULL);
+        json_t *paths = json_loads("[\"a/cm.yaml\",\"shared/x.yaml\"]", 0, NULL);
+        int64_t t5 = accept_push(&f, "t5", "r5");
+        tap_is_int(ws_store_routed(f.st, t5, apps, paths, "routed", "2 paths", rec_done, &r), 0, "routing: stored");
+        run_until(&f, &r.calls, 1);
+        json_decref(apps);
+        json_decref(paths);
+        tap_is_int(json1(&f, &g, ws_store_get_trigger(f.st, t5, rec_json, &g)), 0, "routing: get t5");
+        tap_is_str(json_string_value(json_array_get(json_object_get(json_object_get(g.json, "routing"), "paths"), 1)),
+                   "shared/x.yaml", "routing: the changed paths come back");
+        tap_is_str(jstr(json_array_get(json_object_get(json_object_get(g.json, "routing"), "applications"), 0), "app"),
+                   "z", "routing: and the applications");
+        rec_reset(&g, &f);
+    }
 
     for (size_t i = 0; i < WS_ARRAY_SIZE(want); i++) {
         int64_t trig = want[i].which == 1 ? t1 : want[i].which == 2 ? t2 : t3;
@@ -925,7 +942,7 @@ static void test_failure_isolation(void)
         r[i].f = &f;
     ws_store_accept(f.st, &good, rec_accept, &r[0]);
     /* a NULL state violates triggers.state NOT NULL after the pending row was written */
-    ws_store_routed(f.st, trig, apps, NULL, "x", rec_done, &r[1]);
+    ws_store_routed(f.st, trig, apps, NULL, NULL, "x", rec_done, &r[1]);
     good.revision = "good2";
     good.app = "iso2";
     ws_store_accept(f.st, &good, rec_accept, &r[2]);
@@ -1209,6 +1226,27 @@ static void test_schema_versions(void)
     fx_done(&f, "versions-old");
     tap_is_int(fx_open(&f, "versions-old", 1), 0, "versions: a migrated file opens again as is");
     fx_done(&f, "versions-old-again");
+
+    /* version 1 (the first versioned release): gains the routing column */
+    {
+        char *v1 = NULL;
+        path_for(path, sizeof(path), "versions-1");
+        if (asprintf(&v1, "%sPRAGMA user_version = 1;", previous_release) < 0 ||
+            !tap_ok(write_db(path, v1), "versions: a state file at schema version 1")) {
+            free(v1);
+            return;
+        }
+        free(v1);
+        if (fx_open(&f, "versions-1", 1) == 0) {
+            tap_is_int(sql_int(f.path, "PRAGMA user_version"), WS_STORE_SCHEMA_VERSION,
+                       "versions: version 1 is migrated to the current version");
+            tap_is_int(sql_int(f.path, "SELECT count(*) FROM pragma_table_info('triggers') WHERE name = 'routing'"), 1,
+                       "versions: its triggers gained the routing column");
+            tap_is_int(sql_int(f.path, "SELECT count(*) FROM runs WHERE state = 'Succeeded'"), 1,
+                       "versions: and kept their runs");
+        }
+        fx_done(&f, "versions-1");
+    }
 
     /* a newer wavesync's file: refused, untouched */
     path_for(path, sizeof(path), "versions-newer");
