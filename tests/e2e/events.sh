@@ -152,7 +152,7 @@ ok $? "wavesync trigger two --wait: Succeeded (rc $rc)"
 grep -q "two: run [0-9]*: wave Sync 1: Healthy" "$E2E_DIR/trigger.err"
 ok $? "--wait prints the waves as the stream brings them"
 diag "$(tr '\n' ' ' <"$E2E_DIR/trigger.err" | head -c 300)"
-curl -s "$ws_url/metrics" | grep -q '^wavesync_event_readers 2$'
+grep -q '^wavesync_event_readers 2$' <<<"$(curl -s "$ws_url/metrics")" # not a pipe: grep -q quitting early would fail curl (pipefail)
 ok $? "metrics: wavesync_event_readers counts the open streams"
 kill -TERM "$serve_pid"
 wait "$serve_pid"

@@ -160,7 +160,7 @@ appj noheal '[(r["kind"], r["name"], [x["path"] for x in r["diff"]]) for r in d[
 	>"$E2E_DIR/noheal.diff"
 grep -q "('Deployment', 'noheal', \['/spec/template/spec/containers/0/image'\])" "$E2E_DIR/noheal.diff"
 ok $? "the API names the object and the field ($(cat "$E2E_DIR/noheal.diff"))"
-curl -s "$ws_url/metrics" | grep -q 'wavesync_app_sync_status{app="noheal",status="OutOfSync"} 1'
+grep -q 'wavesync_app_sync_status{app="noheal",status="OutOfSync"} 1' <<<"$(curl -s "$ws_url/metrics")" # not a pipe: grep -q quitting early would fail curl (pipefail)
 ok $? "metrics: wavesync_app_sync_status says noheal is OutOfSync"
 
 # ---- ignoreDifferences: an autoscaler's replicas are neither drift nor reverted ---------------

@@ -151,7 +151,7 @@ grep -qi 'forbidden' "$E2E_DIR/rbac.message" && grep -qF 'cannot watch v1 Servic
 ok $? "the application's message says why, naming the resource type ($(head -c 220 "$E2E_DIR/rbac.message"))"
 [ "$(res rbac ConfigMap 'r["status"] + " " + r["health"]["status"]')" = "Synced Healthy" ]
 ok $? "the ConfigMap, whose type may be watched, is Synced ($(res rbac ConfigMap 'r["status"]'))"
-curl -s "$ws_url/metrics" | grep -Eq '^wavesync_live_watches\{state="failed"\} [1-9]'
+grep -Eq '^wavesync_live_watches\{state="failed"\} [1-9]' <<<"$(curl -s "$ws_url/metrics")"
 ok $? "metrics: a failed watch is counted ($(curl -s "$ws_url/metrics" | grep '^wavesync_live_watches{state="failed"}'))"
 run_ws status_rbac --config "$cfg" status rbac
 grep -q '^Sync status: *Unknown' "$E2E_DIR/status_rbac.out" && grep -qi 'forbidden' "$E2E_DIR/status_rbac.out"
@@ -176,7 +176,7 @@ trigger rbac 3
 ok $? "after the next sync: rbac is Synced ($(appj rbac 'd["syncStatus"], d["comparedTo"]["message"]'))"
 [ "$(res rbac Service 'r["status"] + " " + r["health"]["status"]')" = "Synced Healthy" ]
 ok $? "and its Service Synced and Healthy ($(res rbac Service 'r["status"] + " " + r["health"]["status"] + ": " + r["health"]["message"]'))"
-curl -s "$ws_url/metrics" | grep -q '^wavesync_live_watches{state="failed"} 0'
+grep -q '^wavesync_live_watches{state="failed"} 0' <<<"$(curl -s "$ws_url/metrics")" # not a pipe: grep -q quitting early would fail curl (pipefail)
 ok $? "metrics: no failed watch left"
 
 # ---- a resource type that disappears ------------------------------------------------------------

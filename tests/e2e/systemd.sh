@@ -153,7 +153,7 @@ ok $? "/readyz stays 200 and says why the reload was refused"
 diag "$(tr '\n' ' ' <<<"$body" | head -c 300)"
 kill -0 "$serve_pid" && api "$E2E_DIR/token1" POST /api/v1/applications/quick/sync | grep -qx 202
 ok $? "still serving, with the old configuration (a write with the old token is accepted)"
-curl -s "$ws_url/metrics" | grep -qx 'wavesync_config_last_reload_successful 0'
+grep -qx 'wavesync_config_last_reload_successful 0' <<<"$(curl -s "$ws_url/metrics")" # not a pipe: grep -q quitting early would fail curl (pipefail)
 ok $? "metrics: wavesync_config_last_reload_successful 0"
 notes >/dev/null; grep -v WATCHDOG "$E2E_DIR/notes.txt" | tail -n 2 | tr '\n' ' ' | grep -q '^RELOADING=1.* READY=1'
 ok $? "the manager hears RELOADING=1, then READY=1 again"
