@@ -146,16 +146,18 @@ function appRow(a) {
   const src = (a.sources || [])[0] || {};
   const live = (a.comparedTo || {}).revision || a.lastRevision;
   const run = a.lastRun ? el('a', { href: `#/run/${a.lastRun}` }, badge(a.lastResult || 'Running')) : el('span', { class: 'muted' }, 'never');
-  const tr = el('tr', { 'data-app': a.name },
-    el('td', {}, el('a', { href: `#/app/${enc(a.name)}` }, a.name)),
-    el('td', {}, badge(a.syncStatus)),
-    el('td', {}, badge((a.health || {}).status, (a.health || {}).message)),
-    el('td', {}, badge(a.state)),
-    el('td', {}, run, ' ', el('span', { class: 'muted', title: iso(a.lastRunAt) }, ago(a.lastRunAt))),
-    el('td', {}, el('span', { class: 'mono' }, src.targetRevision || ''), live ? ' → ' : '', live ? commitLink(src.repoURL, live) : ''),
-    el('td', {}, cluster(a), a.namespace ? ' / ' + a.namespace : ''),
-    el('td', {}, a.applicationSet ? 'set: ' + a.applicationSet : '', a.parent ? el('a', { href: `#/app/${enc(a.parent)}` }, 'parent: ' + a.parent) : ''),
-    el('td', {}, (a.dependsOn || []).join(', ')));
+  // a grid row, not a table row: each row lays out on its own, and the
+  // browser skips the ones off screen (content-visibility)
+  const tr = el('div', { class: 'row', role: 'row', 'data-app': a.name },
+    el('span', { role: 'cell' }, el('a', { href: `#/app/${enc(a.name)}` }, a.name)),
+    el('span', { role: 'cell' }, badge(a.syncStatus)),
+    el('span', { role: 'cell' }, badge((a.health || {}).status, (a.health || {}).message)),
+    el('span', { role: 'cell' }, badge(a.state)),
+    el('span', { role: 'cell' }, run, ' ', el('span', { class: 'muted', title: iso(a.lastRunAt) }, ago(a.lastRunAt))),
+    el('span', { role: 'cell' }, el('span', { class: 'mono' }, src.targetRevision || ''), live ? ' → ' : '', live ? commitLink(src.repoURL, live) : ''),
+    el('span', { role: 'cell' }, cluster(a), a.namespace ? ' / ' + a.namespace : ''),
+    el('span', { role: 'cell' }, a.applicationSet ? 'set: ' + a.applicationSet : '', a.parent ? el('a', { href: `#/app/${enc(a.parent)}` }, 'parent: ' + a.parent) : ''),
+    el('span', { role: 'cell' }, (a.dependsOn || []).join(', ')));
   tr.hidden = !matches(a);
   return tr;
 }
@@ -198,13 +200,16 @@ function setFilter(change) {
   for (const [name, tr] of state.rows) tr.hidden = !matches(state.apps.get(name));
   const old = document.getElementById('summary');
   if (old) old.replaceWith(summary());
-  const shown = [...state.rows.values()].filter((tr) => !tr.hidden).length;
+  let shown = 0;
+  for (const a of state.apps.values()) shown += matches(a) ? 1 : 0;
   const c = document.getElementById('shown');
   if (c) c.textContent = `${shown} of ${state.apps.size} shown`;
 }
 
 async function viewOverview() {
+  performance.mark('ws:overview-asked');
   const doc = await api('/api/v1/applications');
+  performance.mark('ws:overview-read'); // bench/web.sh shows where the time goes
   state.apps = new Map(doc.applications.map((a) => [a.name, a]));
   state.rows = new Map();
   const clusters = [...new Set(doc.applications.map(cluster))].sort();
@@ -215,14 +220,34 @@ async function viewOverview() {
       el('option', { value: '' }, label), values.map((v) => el('option', { value: v, selected: state.filter[key] === v }, v)));
     return s;
   };
-  const body = el('tbody');
-  const frag = document.createDocumentFragment();
-  for (const a of doc.applications) {
-    const tr = appRow(a);
-    state.rows.set(a.name, tr);
-    frag.append(tr);
-  }
-  body.append(frag);
+  // The first screenful of rows now, the rest in the following tasks: the
+  // page is drawn at once however many applications there are.
+  const body = el('div', { class: 'body', role: 'rowgroup' });
+  const addRows = (from, to) => {
+    const frag = document.createDocumentFragment();
+    for (const a of doc.applications.slice(from, to)) {
+      if (state.rows.has(a.name)) continue; /* an event drew it already */
+      const tr = appRow(state.apps.get(a.name) || a);
+      state.rows.set(a.name, tr);
+      frag.append(tr);
+    }
+    body.append(frag);
+  };
+  const FIRST = 60, CHUNK = 300;
+  addRows(0, FIRST);
+  document.body.dataset.complete = doc.applications.length <= FIRST ? '1' : '';
+  const view = state.view;
+  (function more(from) {
+    if (from >= doc.applications.length || state.view !== view) return;
+    setTimeout(() => {
+      if (state.view !== view) return;
+      addRows(from, from + CHUNK);
+      if (from + CHUNK >= doc.applications.length) {
+        window.__allRowsAt = performance.now();
+        document.body.dataset.complete = '1';
+      } else more(from + CHUNK);
+    }, 0);
+  })(FIRST);
   const invalid = (doc.invalid || []).length
     ? el('div', { class: 'card error' }, el('h2', {}, `${doc.invalid.length} invalid`), doc.invalid.map((i) => el('div', { class: 'wrap' }, i.error || JSON.stringify(i))))
     : null;
@@ -234,8 +259,8 @@ async function viewOverview() {
       pick('health', ['Healthy', 'Progressing', 'Degraded', 'Suspended', 'Missing', 'Unknown'], 'any health'),
       pick('cluster', clusters, 'any cluster')),
     invalid,
-    el('table', { id: 'apps' },
-      el('thead', {}, el('tr', {}, ['Name', 'Sync', 'Health', 'State', 'Last run', 'Revision', 'Destination', 'From', 'Depends on'].map((h) => el('th', {}, h)))),
+    el('div', { id: 'apps', class: 'grid', role: 'table' },
+      el('div', { class: 'row head', role: 'row' }, ['Name', 'Sync', 'Health', 'State', 'Last run', 'Revision', 'Destination', 'From', 'Depends on'].map((h) => el('span', { role: 'columnheader' }, h))),
       body),
     doc.routing ? el('p', { class: 'muted' }, `${doc.routing} push(es) being routed`) : null);
   setFilter({});
@@ -256,7 +281,7 @@ function flushRows() {
     const old = state.rows.get(name), a = state.apps.get(name);
     if (!a) continue;
     const tr = appRow(a);
-    if (old) old.replaceWith(tr); else { const tb = document.querySelector('#apps tbody'); if (tb) tb.append(tr); }
+    if (old) old.replaceWith(tr); else { const tb = document.querySelector('#apps .body'); if (tb) tb.append(tr); }
     state.rows.set(name, tr);
   }
   pendingRows = new Set();
@@ -541,4 +566,10 @@ async function route() {
 window.addEventListener('hashchange', route);
 showTokenState();
 connect();
-route().then(() => { document.body.dataset.ready = '1'; });
+route().then(() => {
+  // painted: the frame after the one that drew it (bench/web.sh reads it, from navigation start)
+  requestAnimationFrame(() => requestAnimationFrame(() => {
+    window.__renderedAt = performance.now();
+    document.body.dataset.ready = '1';
+  }));
+});

@@ -121,6 +121,7 @@ mkdir -p "$shots"
 WS_URL=$ws_url WS_TOKEN=$WS_E2E_TOKEN PLAN_WAVES=$plan_waves SHOTS=$shots CHROMIUM=$chromium \
 	PUSH_SERVING="bash $E2E_DIR/push.sh serving" PUSH_FAILING="bash $E2E_DIR/push.sh failing" \
 	PUSH_MARKUP="bash $E2E_DIR/push.sh markup" \
+	UNDRIFT="kubectl --kubeconfig $DEVCLUSTER_KUBECONFIG -n monitoring delete configmap prometheus-config >/dev/null" \
 	DRIFT="kubectl --kubeconfig $DEVCLUSTER_KUBECONFIG -n monitoring patch configmap prometheus-config --type merge -p '{\"data\":{\"prometheus.yml\":\"drifted by hand\"}}' >/dev/null" \
 	node "$WS_SRCDIR/tests/browser/web.mjs" >"$E2E_DIR/browser.tap" 2>"$E2E_DIR/browser.err"
 brc=$?
