@@ -105,3 +105,34 @@ wait_file() { # file: wait until it exists and is not empty (10 s)
 }
 
 free_port() { "${PYTHON:-python3}" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# fixture_over_http: the sample ML platform (tests/make-fixture-repo) as a real
+# Git repository served over smart HTTP (githttp.py), with fakectl playing the
+# controllers, both stopped by services_down. Sets srv, url, cfg (its
+# wavesync.yaml, with a webhook secret; the caller adds a server: block), repo
+# (the work tree, origin = url), secret, ws_port and ws_url. After cluster_up.
+fixture_over_http() {
+	srv=$E2E_DIR/srv
+	mkdir -p "$srv"
+	export GIT_AUTHOR_NAME=e2e GIT_AUTHOR_EMAIL=e2e@wavesync.invalid
+	export GIT_COMMITTER_NAME=e2e GIT_COMMITTER_EMAIL=e2e@wavesync.invalid
+	"${PYTHON:-python3}" "$WS_SRCDIR/tests/e2e/githttp.py" --root "$srv" --port-file "$E2E_DIR/git.port" \
+		--log "$E2E_DIR/githttp.log" 2>"$E2E_DIR/githttp.err" &
+	pids+=($!)
+	"$WS_BUILDDIR/tests/e2e/fakectl" "$E2E_DIR/fakectl.log" 2>"$E2E_DIR/fakectl.err" &
+	pids+=($!)
+	wait_file "$E2E_DIR/git.port" || {
+		echo "Bail out! githttp.py did not start"
+		exit 1
+	}
+	url="http://127.0.0.1:$(cat "$E2E_DIR/git.port")/ml-platform.git"
+	cfg=$("$WS_SRCDIR/tests/make-fixture-repo" "$E2E_DIR/fx" "$DEVCLUSTER_KUBECONFIG" "$url" "$srv/ml-platform.git") || {
+		echo "Bail out! make-fixture-repo failed"
+		exit 1
+	}
+	repo=$E2E_DIR/fx/repo
+	ws_port=$(free_port)
+	ws_url="http://127.0.0.1:$ws_port"
+	secret="fixture-secret-$RANDOM$RANDOM"
+	sed -i "s#^    url: $url#    url: $url\n    webhook: {secret: \"$secret\"}#" "$cfg"
+}

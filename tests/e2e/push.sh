@@ -11,32 +11,9 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cluster_up
 py=${PYTHON:-python3}
-srv=$E2E_DIR/srv
-mkdir -p "$srv"
-export GIT_AUTHOR_NAME=e2e GIT_AUTHOR_EMAIL=e2e@wavesync.invalid
-export GIT_COMMITTER_NAME=e2e GIT_COMMITTER_EMAIL=e2e@wavesync.invalid
 trap services_down EXIT
-
-"$py" "$WS_SRCDIR/tests/e2e/githttp.py" --root "$srv" --port-file "$E2E_DIR/git.port" \
-	--log "$E2E_DIR/githttp.log" 2>"$E2E_DIR/githttp.err" &
-pids+=($!)
-"$WS_BUILDDIR/tests/e2e/fakectl" "$E2E_DIR/fakectl.log" 2>"$E2E_DIR/fakectl.err" &
-pids+=($!)
-wait_file "$E2E_DIR/git.port" || {
-	echo "Bail out! githttp.py did not start"
-	exit 1
-}
-url="http://127.0.0.1:$(cat "$E2E_DIR/git.port")/ml-platform.git"
-cfg=$("$WS_SRCDIR/tests/make-fixture-repo" "$E2E_DIR/fx" "$DEVCLUSTER_KUBECONFIG" "$url" "$srv/ml-platform.git") || {
-	echo "Bail out! make-fixture-repo failed"
-	exit 1
-}
-repo=$E2E_DIR/fx/repo
-ws_port=$(free_port)
-ws_url="http://127.0.0.1:$ws_port"
-secret="fixture-secret-$RANDOM$RANDOM"
-# the fixture's configuration, plus a webhook secret and the server
-sed -i "s#^    url: $url#    url: $url\n    webhook: {secret: \"$secret\"}#" "$cfg"
+# the fixture over HTTP, its configuration with a webhook secret; plus the server
+fixture_over_http
 cat >>"$cfg" <<YAML
 server:
   listen: 127.0.0.1:$ws_port
