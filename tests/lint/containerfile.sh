@@ -158,7 +158,7 @@ done
 ok $? "no -dev package or compiler in the runtime stages${dev:+: $(echo $dev)}"
 
 # the build stage has every package configure.ac asks for
-want_dev=$(grep -oE "install the Debian package '[a-z0-9.+-]+'|\[lib[a-z0-9.+-]+-dev\]" configure.ac |
+want_dev=$(grep -oE "install the Debian package '[a-z0-9.+-]+'|\[[a-z0-9][a-z0-9.+-]*-dev\]" configure.ac |
 	sed -E "s/.*'([^']+)'/\1/; s/^\[(.*)\]$/\1/" | sort -u)
 lack=$(comm -23 <(printf '%s\n' "$want_dev") <(stage_packages "$CF" build))
 [ -n "$want_dev" ] && [ -z "$lack" ]
