@@ -100,15 +100,21 @@ int ws__events_init(struct svc *s)
     return 0;
 }
 
+void ws__events_stop(struct svc *s)
+{
+    if (s->events)
+        ws_timer_close(&s->events->keepalive);
+}
+
 /* Streams end with the HTTP server (their closed callbacks unlink them);
- * this frees what is left. */
+ * this frees what is left, after the loop ended (ws__events_stop closed the
+ * timer while it ran). */
 void ws__events_free(struct svc *s)
 {
     struct events *h = s->events;
     if (!h)
         return;
     s->events = NULL;
-    ws_timer_close(&h->keepalive);
     while (h->subs) {
         struct sub *sb = h->subs;
         h->subs = sb->next;

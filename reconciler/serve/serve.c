@@ -1169,6 +1169,7 @@ static void maybe_finish(struct svc *s)
     uv_close((uv_handle_t *)&s->sigterm, close_handle);
     uv_close((uv_handle_t *)&s->sigint, close_handle);
     ws__reload_stop(s);
+    ws__events_stop(s);
     ws_store_close(s->store, on_store_closed, s);
     s->store = NULL;
     ws_info("stopped");
@@ -1438,6 +1439,7 @@ int ws_serve_run(const char *config_path, const char *listen, char **argv)
 out_loop:
     if (!s.stopped) { /* startup failed: undo what was made */
         ws__reload_stop(&s);
+        ws__events_stop(&s);
         if (s.httpd) {
             s.stopping = 1;
             ws_httpd_shutdown(s.httpd, on_httpd_down, &s);

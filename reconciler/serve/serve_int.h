@@ -237,6 +237,7 @@ int ws__reload_execing(struct svc *s);
 /* events.c — GET /api/v1/events (Server-Sent Events). publish: to every
  * reader (of `app`, when not NULL, for ?app=); `data` is stolen. */
 int ws__events_init(struct svc *s);
+void ws__events_stop(struct svc *s); /* its timer, while the loop runs */
 void ws__events_free(struct svc *s);
 void ws__events_publish(struct svc *s, const char *type, const char *app, json_t *data);
 void ws__events_subscribe(struct svc *s, struct ws_httpd_req *req);
