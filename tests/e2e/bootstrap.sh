@@ -13,13 +13,7 @@ set -uo pipefail
 cluster_up
 trap services_down EXIT
 start_fakectl
-kubectl_bin=$("$DEVCLUSTER" build-kubectl 2>/dev/null | tail -n 1)
-helm_bin=$("$DEVCLUSTER" build-helm 2>/dev/null | tail -n 1)
-if [ ! -x "$kubectl_bin" ] || [ ! -x "$helm_bin" ]; then
-	echo "Bail out! cannot build the pinned kubectl and helm"
-	exit 1
-fi
-export PATH="$(dirname "$kubectl_bin"):$(dirname "$helm_bin"):$PATH"
+pinned_tools_on_path
 
 "$WS_SRCDIR/tests/fixture-charts" "$E2E_DIR/charts" >/dev/null
 ok $? "the operator charts packaged into a Helm repository"

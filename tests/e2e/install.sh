@@ -17,13 +17,7 @@ set -uo pipefail
 cluster_up
 trap services_down EXIT
 start_fakectl
-kubectl_bin=$("$DEVCLUSTER" build-kubectl 2>/dev/null | tail -n 1)
-helm_bin=$("$DEVCLUSTER" build-helm 2>/dev/null | tail -n 1)
-if [ ! -x "$kubectl_bin" ] || [ ! -x "$helm_bin" ]; then
-	echo "Bail out! cannot build the pinned kubectl and helm"
-	exit 1
-fi
-export PATH="$(dirname "$kubectl_bin"):$(dirname "$helm_bin"):$PATH"
+pinned_tools_on_path
 kget() { curl -s --cacert "$DEVCLUSTER_CA" --cert "$DEVCLUSTER_CLIENT_CERT" --key "$DEVCLUSTER_CLIENT_KEY" "$DEVCLUSTER_SERVER$1"; }
 kstatus() { curl -s -o /dev/null -w '%{http_code}' --cacert "$DEVCLUSTER_CA" --cert "$DEVCLUSTER_CLIENT_CERT" \
 	--key "$DEVCLUSTER_CLIENT_KEY" "$DEVCLUSTER_SERVER$1"; }

@@ -136,3 +136,16 @@ fixture_over_http() {
 	secret="fixture-secret-$RANDOM$RANDOM"
 	sed -i "s#^    url: $url#    url: $url\n    webhook: {secret: \"$secret\"}#" "$cfg"
 }
+
+# pinned_tools_on_path: the kubectl and helm tests/devcluster pins (built
+# once, cached) first on PATH, for Kustomize and Helm sources; their paths in
+# kubectl_bin and helm_bin.
+pinned_tools_on_path() {
+	kubectl_bin=$("$DEVCLUSTER" build-kubectl 2>/dev/null | tail -n 1)
+	helm_bin=$("$DEVCLUSTER" build-helm 2>/dev/null | tail -n 1)
+	if [ ! -x "$kubectl_bin" ] || [ ! -x "$helm_bin" ]; then
+		echo "Bail out! cannot build the pinned kubectl and helm"
+		exit 1
+	fi
+	export PATH="$(dirname "$kubectl_bin"):$(dirname "$helm_bin"):$PATH"
+}

@@ -29,9 +29,7 @@ server:
   apiToken: env:WS_E2E_TOKEN
 YAML
 export WS_E2E_TOKEN="token-$RANDOM$RANDOM"
-kubectl_bin=$("$DEVCLUSTER" build-kubectl 2>/dev/null | tail -n 1)
-helm_bin=$("$DEVCLUSTER" build-helm 2>/dev/null | tail -n 1) # model-registry is a Helm chart
-export PATH="$(dirname "$kubectl_bin"):$(dirname "$helm_bin"):$PATH"
+pinned_tools_on_path # model-registry is a Helm chart
 
 # the platform synced once, as a team would have it before opening the page
 run_ws first_sync --config "$cfg" sync serving monitoring features model-registry
