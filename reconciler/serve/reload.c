@@ -126,6 +126,8 @@ static void check_after(uv_work_t *w, int status)
         return;
     }
     if (status < 0 || s->stopping) {
+        if (!s->stopping)
+            ws_sd_notify("READY=1"); /* RELOADING=1 was sent: nothing came of it */
         free(j);
         return;
     }
@@ -135,7 +137,8 @@ static void check_after(uv_work_t *w, int status)
         start_check(r, forced);
         return;
     }
-    if (j->unchanged) {
+    if (j->unchanged) { /* touched, not changed: nothing to do */
+        ws_sd_notify("READY=1");
         free(j);
         return;
     }
