@@ -203,7 +203,12 @@ body=$(curl -s "$ws_url/readyz")
 ok $? "/readyz no longer reports the refused reload"
 notes >/dev/null; grep -v WATCHDOG "$E2E_DIR/notes.txt" | tail -n 1 | grep -q '^READY=1|STATUS=serving 2 applications'
 ok $? "READY=1 again once the new image serves"
-sleep 1
+# a file touched, not changed: no reload (and the manager hears READY=1 again)
+touch "$cfg"
+sleep 3.5
+[ "$(grep -c "reload: quiet after" "$E2E_DIR/serve.err")" = 1 ] && notes >/dev/null &&
+	grep -v WATCHDOG "$E2E_DIR/notes.txt" | tail -n 1 | grep -q '^READY=1'
+ok $? "a touched but unchanged file reloads nothing"
 w1=$(count WATCHDOG=1)
 sleep 0.7
 [ "$(count WATCHDOG=1)" -gt "$w1" ]
