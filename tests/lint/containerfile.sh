@@ -81,7 +81,9 @@ base_packages() {
 # "? library" for one that no package owns or that is not found
 lib_packages() {
 	local list owners
-	list=$(ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// { print $3; next } $2 == "=>" { print "?" $1; next } $1 ~ /^\// { print $1 }')
+	# the sanitizer runtimes of a --enable-sanitizers build are not the image's
+	list=$(ldd "$1" | grep -Ev '/lib(a|ub|l|t)san\.so' |
+		awk '$2 == "=>" && $3 ~ /^\// { print $3; next } $2 == "=>" { print "?" $1; next } $1 ~ /^\// { print $1 }')
 	# one dpkg -S for all (it reads every package's file list): each path as
 	# ldd prints it, resolved, and on the other side of the /usr merge
 	owners=$(while read -r lib; do
