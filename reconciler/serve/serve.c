@@ -236,12 +236,9 @@ static void route_one(struct route_job *j, const struct ws_repo *repo, const cha
                                                      "commit", ch.after));
     }
     r->outcome = T_ROUTED;
-    if (!ch.all && ch.paths) { /* kept with the trigger, for the page: bounded */
-        size_t np = json_array_size(ch.paths);
-        r->paths = np <= 500 ? json_incref(ch.paths) : json_array();
-        for (size_t k = 0; np > 500 && k < 500; k++)
+    if (!ch.all && ch.paths && (r->paths = json_array())) /* kept with the trigger, for the page: bounded */
+        for (size_t k = 0; k < json_array_size(ch.paths) && k < 500; k++)
             json_array_append(r->paths, json_array_get(ch.paths, k));
-    }
     if (ch.all)
         snprintf(r->detail, sizeof(r->detail), "%s..%.12s: every path counts as changed (%s); %zu %s",
                  t->before, ch.after, ch.why_all, n, ws_plural(n, "application", "applications"));
@@ -874,8 +871,9 @@ static int maybe_retry(struct svc *s, struct app_state *a, const struct ws_app *
     if (!(a->retry = ws_timer_start(s->loop, delay, on_retry_due, s)))
         return 0;
     a->attempts++;
-    ws_log_at(WS_LOG_INFO, &(struct ws_log_ctx){def->name, 0, 0}, "%s failed: retry %d%s%d in %.1fs", def->name, a->attempts, def->retry_limit > 0 ? " of " : "",
-            def->retry_limit > 0 ? def->retry_limit : 0, (double)delay / 1000.0);
+    ws_log_at(WS_LOG_INFO, &(struct ws_log_ctx){def->name, 0, 0}, "%s failed: retry %d%s%d in %.1fs", def->name,
+              a->attempts, def->retry_limit > 0 ? " of " : "", def->retry_limit > 0 ? def->retry_limit : 0,
+              (double)delay / 1000.0);
     return 1;
 }
 

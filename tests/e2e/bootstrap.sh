@@ -15,13 +15,8 @@ trap services_down EXIT
 start_fakectl
 pinned_tools_on_path
 
-"$WS_SRCDIR/tests/fixture-charts" "$E2E_DIR/charts" >/dev/null
+fixture_chart_repo
 ok $? "the operator charts packaged into a Helm repository"
-"$py" "$WS_SRCDIR/tests/e2e/chartrepo.py" "$E2E_DIR/charts" "$E2E_DIR/charts.port" "$E2E_DIR/charts.log" \
-	2>"$E2E_DIR/chartrepo.err" &
-pids+=($!)
-wait_file "$E2E_DIR/charts.port"
-charts_url=http://127.0.0.1:$(cat "$E2E_DIR/charts.port")
 cfg=$(FIXTURE_CHARTS_URL=$charts_url FIXTURE_APPLICATIONS=bootstrap \
 	"$WS_SRCDIR/tests/make-fixture-repo" "$E2E_DIR/fx" "$DEVCLUSTER_KUBECONFIG") || {
 	echo "Bail out! make-fixture-repo failed"

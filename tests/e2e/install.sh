@@ -89,13 +89,8 @@ if ! unshare -m true 2>/dev/null; then
 	exit 1
 fi
 
-"$WS_SRCDIR/tests/fixture-charts" "$E2E_DIR/charts" >/dev/null
+fixture_chart_repo
 ok $? "the operator charts packaged into a Helm repository"
-"$py" "$WS_SRCDIR/tests/e2e/chartrepo.py" "$E2E_DIR/charts" "$E2E_DIR/charts.port" "$E2E_DIR/charts.log" \
-	2>"$E2E_DIR/chartrepo.err" &
-pids+=($!)
-wait_file "$E2E_DIR/charts.port"
-charts_url=http://127.0.0.1:$(cat "$E2E_DIR/charts.port")
 cfg=$(FIXTURE_CHARTS_URL=$charts_url FIXTURE_APPLICATIONS="bootstrap self" FIXTURE_IN_CLUSTER=1 \
 	"$WS_SRCDIR/tests/make-fixture-repo" "$E2E_DIR/fx" -) || {
 	echo "Bail out! make-fixture-repo failed"

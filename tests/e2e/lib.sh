@@ -149,3 +149,15 @@ pinned_tools_on_path() {
 	fi
 	export PATH="$(dirname "$kubectl_bin"):$(dirname "$helm_bin"):$PATH"
 }
+
+# fixture_chart_repo: the operator charts of fixtures/helm-charts packaged
+# (tests/fixture-charts) and served as a Helm repository (chartrepo.py,
+# stopped by services_down); its URL in charts_url. Non-zero when either fails.
+fixture_chart_repo() {
+	"$WS_SRCDIR/tests/fixture-charts" "$E2E_DIR/charts" >/dev/null || return 1
+	"${PYTHON:-python3}" "$WS_SRCDIR/tests/e2e/chartrepo.py" "$E2E_DIR/charts" "$E2E_DIR/charts.port" \
+		"$E2E_DIR/charts.log" 2>"$E2E_DIR/chartrepo.err" &
+	pids+=($!)
+	wait_file "$E2E_DIR/charts.port" || return 1
+	charts_url=http://127.0.0.1:$(cat "$E2E_DIR/charts.port")
+}
