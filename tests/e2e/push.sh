@@ -233,8 +233,9 @@ deliver refs/heads/main "$before" "$after"
 idle
 [ "$(last_result training)" = Error ]
 ok $? "a push with malformed YAML: training's run is an Error"
-curl -s "$ws_url/api/v1/applications/training" | jget 'd["runs"][0]["message"]' | grep -q "hyperparams.yaml"
-ok $? "the run's message names the file"
+msg=$(curl -s "$ws_url/api/v1/applications/training" | jget 'd["runs"][0]["message"]')
+grep -q "hyperparams.yaml" <<<"$msg"
+ok $? "the run's message names the file ($msg)"
 kapi /api/v1/namespaces/ml-training/configmaps/resnet50-hyperparams | grep -q '0.0002'
 ok $? "the cluster still has the last good hyperparameters"
 curl -sf "$ws_url/healthz" >/dev/null
