@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # bench/web.sh — the web page of `wavesync serve`, measured in Debian's
 # Chromium (tests/browser/measure.mjs, playwright-core): the bytes a browser
-# transfers for the page, the time from navigation to the overview drawn with
-# 1,000 applications (target < 300 ms), and the service's CPU while 50 readers
-# follow the event stream during a burst of runs, beside the same burst with
-# none.
+# transfers for the page; the time from navigation to the overview drawn with
+# 1,000 applications (target < 300 ms), in a new browser context and in a tab
+# reloaded without its cache, beside the same two for a floor page (30 rows
+# drawn by a script of their own, nothing fetched: what Chromium itself takes
+# here); and the service's CPU while 50 browser pages follow the event stream
+# during a burst of runs, beside the same burst with no page open.
 #
 # Usage: bench/web.sh
 #
@@ -15,14 +17,14 @@
 #
 # Environment:
 #   WAVESYNC   binary (default: build the tree like scripts/check)
-#   APPS, BURST, READERS (default 50), RUNS (page loads, default 5)
+#   APPS, BURST, PAGES (default 50), RUNS (page loads of each kind, default 7)
 #   BENCH_KEEP=1  keep the temporary directory
 set -euo pipefail
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
 # shellcheck source=bench/lib.sh
 . "$(dirname "$SELF")/lib.sh"
 bench_help "$@"
-APPS=${APPS:-1000} BURST=${BURST:-100} READERS=${READERS:-50} RUNS=${RUNS:-5}
+APPS=${APPS:-1000} BURST=${BURST:-100} PAGES=${PAGES:-50} RUNS=${RUNS:-7}
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 for t in git python3 node curl; do command -v "$t" >/dev/null || die "$t not found"; done
 [[ -x $CHROMIUM ]] || die "no Chromium at $CHROMIUM (scripts/install-deps installs it)"
@@ -93,8 +95,35 @@ for _ in $(seq 300); do
 	b=$(cpu_ticks)
 	(((b - a) * 100 / $(getconf CLK_TCK) / 2 < 5)) && break
 done
-log "the page, $RUNS loads"
-page=$(WS_URL=http://127.0.0.1:$port RUNS=$RUNS CHROMIUM=$CHROMIUM node "$REPO/tests/browser/measure.mjs")
+log "the floor page"
+mkdir -p "$T/floor"
+cat >"$T/floor/index.html" <<'HTML'
+<!doctype html><html lang="en"><head><meta charset="utf-8"><title>floor</title>
+<link rel="stylesheet" href="/floor.css"><script src="/floor.js" defer></script></head>
+<body><main id="main">Loading…</main></body></html>
+HTML
+echo 'body { font: 14px/1.4 system-ui, sans-serif; } .r { display: grid; grid-template-columns: 200px 100px 100px 100px; }' >"$T/floor/floor.css"
+cat >"$T/floor/floor.js" <<'JS'
+const f = document.createDocumentFragment();
+for (let i = 0; i < 30; i++) {
+  const r = document.createElement('div');
+  r.className = 'r';
+  for (const t of [`app-${i}`, 'Synced', 'Healthy', 'Idle']) { const c = document.createElement('span'); c.textContent = t; r.append(c); }
+  f.append(r);
+}
+document.getElementById('main').replaceChildren(f);
+requestAnimationFrame(() => { const ch = new MessageChannel(); ch.port1.onmessage = () => { window.__renderedAt = performance.now(); document.body.dataset.ready = '1'; }; ch.port2.postMessage(0); });
+JS
+fport=$(free_port)
+python3 -m http.server "$fport" --bind 127.0.0.1 --directory "$T/floor" >/dev/null 2>&1 &
+FLOOR_PID=$!
+stop_floor() { kill "$FLOOR_PID" 2>/dev/null || true; }
+bench_on_exit stop_floor
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$fport/" >/dev/null && break; sleep 0.1; done
+log "the page, $RUNS loads of each kind"
+page=$(WS_URL=http://127.0.0.1:$port FLOOR_URL=http://127.0.0.1:$fport RUNS=$RUNS CHROMIUM=$CHROMIUM \
+	node "$REPO/tests/browser/measure.mjs" load)
+stop_floor
 
 idle_all() { # every application idle
 	for _ in $(seq 3000); do
@@ -119,33 +148,46 @@ burst() { # first -> seconds of CPU (user+system) for BURST syncs
 }
 log "a burst of $BURST runs, no reader"
 cpu0=$(burst 0)
-log "$READERS readers on /api/v1/events"
-rpids=()
-for ((i = 0; i < READERS; i++)); do
-	curl -sN "http://127.0.0.1:$port/api/v1/events" >"$T/reader-$i.sse" 2>/dev/null &
-	rpids+=($!)
+log "$PAGES browser pages on the overview, following /api/v1/events"
+coproc FOLLOW { WS_URL=http://127.0.0.1:$port PAGES=$PAGES CHROMIUM=$CHROMIUM exec node "$REPO/tests/browser/measure.mjs" follow 2>"$T/follow.err"; }
+FOLLOW_PID=$FOLLOW_PID
+stop_follow() { kill "$FOLLOW_PID" 2>/dev/null || true; }
+bench_on_exit stop_follow
+read -r -t 900 line <&"${FOLLOW[0]}" || die "the pages did not open: $(tail -3 "$T/follow.err")"
+[[ $line == ready ]] || die "the pages: $line"
+# the pages have drawn their overview: let them and the service settle
+for _ in $(seq 60); do
+	a=$(cpu_ticks)
+	sleep 1
+	b=$(cpu_ticks)
+	(((b - a) * 100 / $(getconf CLK_TCK) < 5)) && break
 done
-sleep 1
-log "a burst of $BURST runs, $READERS readers"
+log "a burst of $BURST runs, $PAGES pages"
 cpu1=$(burst "$BURST")
-sleep 0.5
-events=$(grep -c '^event: ' "$T/reader-0.sse" || true)
-kill "${rpids[@]}" 2>/dev/null || true
-wait "${rpids[@]}" 2>/dev/null || true
-bytes_each=$(stat -c %s "$T/reader-0.sse")
+sleep 1
+echo stop >&"${FOLLOW[1]}"
+read -r -t 120 follow <&"${FOLLOW[0]}" || die "the pages did not report: $(tail -3 "$T/follow.err")"
+wait "$FOLLOW_PID" 2>/dev/null || true
 
-python3 - "$page" "$cpu0" "$cpu1" "$events" "$bytes_each" "$APPS" "$BURST" "$READERS" "$FROM" "$(bench_cpu_model)" <<'PY'
+python3 - "$page" "$cpu0" "$cpu1" "$follow" "$APPS" "$BURST" "$FROM" "$(bench_cpu_model)" <<'PY'
 import json, sys
-p = json.loads(sys.argv[1])
-cpu0, cpu1, events, per, apps, burst, readers, frm, cpu = sys.argv[2:]
-print(f"wavesync web page — {frm}; {cpu}; Chromium (playwright-core), {p['runs']} loads")
+p, f = json.loads(sys.argv[1]), json.loads(sys.argv[4])
+cpu0, cpu1, apps, burst, frm, cpu = sys.argv[2], sys.argv[3], *sys.argv[5:]
+print(f"wavesync web page — {frm}; {cpu}; Chromium (playwright-core), {len(p['cold']['phases'])} loads of each kind")
 print(f"  page transferred: {p['transferredBytes']} bytes in all (gzip): " +
-      ", ".join(f"{f['name']} {f['size']} B ({f['body']} B unpacked)" for f in p['files']))
-print(f"  overview with {p['rows']} applications drawn: median {p['medianRenderMs']:.0f} ms "
-      f"(min {p['minRenderMs']:.0f}, max {p['maxRenderMs']:.0f}) from navigation start; target < 300 ms; "
-      f"every row built: median {p['medianAllRowsMs']:.0f} ms")
-print("    per load, ms from navigation start: script ran, list asked, list read, drawn: " +
-      "; ".join(", ".join(str(x) for x in ph) for ph in p["phases"]))
-print(f"  burst of {burst} runs: service CPU {cpu0} s with no reader, {cpu1} s with {readers} readers "
-      f"of /api/v1/events ({events} events, {int(per) // 1024} KiB to each reader)")
+      ", ".join(f"{x['name']} {x['size']} B ({x['body']} B unpacked)" for x in p['files']))
+def line(name, s):
+    return f"median {s['median']:.0f} ms (min {s['min']:.0f}, max {s['max']:.0f})"
+print(f"  overview of {apps} applications drawn ({p['cold']['rows']} rows first), from navigation start; target < 300 ms:")
+print(f"    new browser context:        {line('cold', p['cold'])}")
+print(f"    tab reloaded without cache: {line('warm', p['warm'])}")
+if 'floorCold' in p:
+    print(f"  floor page (30 rows from its own script, nothing fetched):")
+    print(f"    new browser context:        {line('cold', p['floorCold'])}")
+    print(f"    tab reloaded without cache: {line('warm', p['floorWarm'])}")
+print("  per load (new context), ms: script ran, first slice read, rows built, drawn: " +
+      "; ".join(", ".join(str(x) for x in ph) for ph in p["cold"]["phases"]))
+ev = sorted(f["events"])
+print(f"  burst of {burst} runs: service CPU {cpu0} s with no page open, {cpu1} s with {f['pages']} browser pages "
+      f"following /api/v1/events (events per page: min {ev[0]}, max {ev[-1]}; page errors: {len(f['errors'])})")
 PY

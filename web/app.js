@@ -13,6 +13,8 @@ const state = {
   view: null,           // {kind, ...} of the page shown
   runs: new Map(),      // run id -> {app, waves: Map, objects: Map, state}
   filter: { text: '', sync: '', health: '', cluster: '' },
+  total: 0,             // applications in the service's list
+  serverSummary: null,  // its counts, until the whole list is here
 };
 
 // ---- small helpers -----------------------------------------------------------
@@ -175,15 +177,20 @@ function matches(a) {
   return t.split(/\s+/).every((w) => hay.includes(w));
 }
 
+// Counts by status: the service's own while only the first slice of the list
+// is here, then counted on the page (and kept current by the events).
 function summary() {
-  const count = (key) => {
+  const loaded = state.apps.size >= state.total || !state.serverSummary;
+  const count = (key, server) => {
+    if (!loaded) return new Map(Object.entries(server || {}));
     const m = new Map();
     for (const a of state.apps.values()) m.set(key(a), (m.get(key(a)) || 0) + 1);
     return m;
   };
+  const ss = state.serverSummary || {};
   const bar = el('div', { class: 'summary', id: 'summary' },
-    el('button', { type: 'button', 'data-filter': 'all', onclick: () => setFilter({ sync: '', health: '', state: '' }) }, `All ${state.apps.size}`));
-  const groups = [['sync', count((a) => a.syncStatus)], ['health', count((a) => (a.health || {}).status)], ['state', count((a) => a.state)]];
+    el('button', { type: 'button', 'data-filter': 'all', onclick: () => setFilter({ sync: '', health: '', state: '' }) }, `All ${Math.max(state.apps.size, state.total || 0)}`));
+  const groups = [['sync', count((a) => a.syncStatus, ss.syncStatus)], ['health', count((a) => (a.health || {}).status, ss.health)], ['state', count((a) => a.state, ss.state)]];
   for (const [key, m] of groups) {
     bar.append(el('span', { class: 'group' }, key));
     for (const [v, n] of [...m.entries()].sort()) {
@@ -203,16 +210,22 @@ function setFilter(change) {
   let shown = 0;
   for (const a of state.apps.values()) shown += matches(a) ? 1 : 0;
   const c = document.getElementById('shown');
-  if (c) c.textContent = `${shown} of ${state.apps.size} shown`;
+  if (c) c.textContent = state.apps.size < state.total ? `${state.apps.size} of ${state.total} loaded` : `${shown} of ${state.apps.size} shown`;
 }
 
+// The overview: the first FIRST applications and the service's counts (a
+// small answer, preloaded by index.html), drawn at once; then the rest of the
+// list, built in chunks after the first screenful is on screen.
+const FIRST = 30, CHUNK = 300;
 async function viewOverview() {
   performance.mark('ws:overview-asked');
-  const doc = await api('/api/v1/applications');
+  const doc = await api(`/api/v1/applications?limit=${FIRST}`);
   performance.mark('ws:overview-read'); // bench/web.sh shows where the time goes
   state.apps = new Map(doc.applications.map((a) => [a.name, a]));
   state.rows = new Map();
-  const clusters = [...new Set(doc.applications.map(cluster))].sort();
+  state.total = doc.total;
+  state.serverSummary = doc.summary;
+  const clusters = Object.keys((doc.summary || {}).cluster || {}).filter((c) => c).sort();
   const text = el('input', { type: 'search', id: 'filter', placeholder: 'filter: name, label (team=ml), cluster, namespace…', value: state.filter.text,
     oninput: (e) => { clearTimeout(text.t); text.t = setTimeout(() => setFilter({ text: e.target.value.trim() }), 120); } });
   const pick = (key, values, label) => {
@@ -220,37 +233,40 @@ async function viewOverview() {
       el('option', { value: '' }, label), values.map((v) => el('option', { value: v, selected: state.filter[key] === v }, v)));
     return s;
   };
-  // The first screenful of rows now, the rest in the following tasks: the
-  // page is drawn at once however many applications there are.
   const body = el('div', { class: 'body', role: 'rowgroup' });
-  const addRows = (from, to) => {
+  const addRows = (apps, lazy) => {
     const frag = document.createDocumentFragment();
-    for (const a of doc.applications.slice(from, to)) {
+    for (const a of apps) {
       if (state.rows.has(a.name)) continue; /* an event drew it already */
       const tr = appRow(state.apps.get(a.name) || a);
+      if (lazy) tr.classList.add('lazy'); /* mostly off screen: laid out when scrolled to */
       state.rows.set(a.name, tr);
       frag.append(tr);
     }
     body.append(frag);
   };
-  const FIRST = 60, CHUNK = 300;
   performance.mark('ws:overview-built-state');
-  addRows(0, FIRST);
+  addRows(doc.applications);
   performance.mark('ws:overview-first-rows');
-  document.body.dataset.complete = doc.applications.length <= FIRST ? '1' : '';
+  document.body.dataset.complete = doc.total <= doc.applications.length ? '1' : '';
   const view = state.view;
-  (function more(from) {
-    if (from >= doc.applications.length || state.view !== view) return;
-    // two frames on: the first screenful is drawn before any more is built
-    requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => {
+  if (doc.total > doc.applications.length) {
+    // two frames on: the first screenful is drawn before the rest is read
+    const later = (f) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => { if (state.view === view) f(); }, 0)));
+    later(async () => {
+      const rest = await api(`/api/v1/applications?offset=${doc.applications.length}`);
       if (state.view !== view) return;
-      addRows(from, from + CHUNK);
-      if (from + CHUNK >= doc.applications.length) {
+      for (const a of rest.applications) if (!state.apps.has(a.name)) state.apps.set(a.name, a); /* an event's is newer */
+      state.total = state.apps.size;
+      (function more(from) {
+        addRows(rest.applications.slice(from, from + CHUNK), true);
+        if (from + CHUNK < rest.applications.length) { later(() => more(from + CHUNK)); return; }
         window.__allRowsAt = performance.now();
         document.body.dataset.complete = '1';
-      } else more(from + CHUNK);
-    }, 0)));
-  })(FIRST);
+        setFilter({});
+      })(0);
+    });
+  }
   const invalid = (doc.invalid || []).length
     ? el('div', { class: 'card error' }, el('h2', {}, `${doc.invalid.length} invalid`), doc.invalid.map((i) => el('div', { class: 'wrap' }, i.error || JSON.stringify(i))))
     : null;
@@ -286,7 +302,9 @@ function flushRows() {
     const old = state.rows.get(name), a = state.apps.get(name);
     if (!a) continue;
     const tr = appRow(a);
-    if (old) old.replaceWith(tr); else { const tb = document.querySelector('#apps .body'); if (tb) tb.append(tr); }
+    if (old) old.replaceWith(tr);
+    else if (document.body.dataset.complete !== '1') continue; /* the rest of the list draws it, in its place */
+    else { const tb = document.querySelector('#apps .body'); if (tb) tb.append(tr); }
     state.rows.set(name, tr);
   }
   pendingRows = new Set();
@@ -528,6 +546,8 @@ function connect() {
   const es = new EventSource('/api/v1/events');
   es.onopen = () => { live.className = 'live on'; live.textContent = 'live'; };
   es.onerror = () => { live.className = 'live off'; live.textContent = 'reconnecting'; };
+  // counted for bench/web.sh (50 pages following a burst of runs)
+  for (const t of ['trigger', 'app', 'run', 'wave', 'object', 'applications']) es.addEventListener(t, () => { window.__wsEvents = (window.__wsEvents || 0) + 1; });
   es.addEventListener('app', (e) => appChanged(JSON.parse(e.data)));
   es.addEventListener('applications', () => { if (state.view && state.view.kind === 'overview') route(); });
   es.addEventListener('reset', () => route());

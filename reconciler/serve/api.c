@@ -1,6 +1,7 @@
 /* api.c — the service's HTTP face: webhook deliveries (verified, rate
  * limited, made durable before the answer), the REST API for manual runs and
  * state, health checks and Prometheus metrics. Loop thread only. */
+#include <errno.h>
 #include <math.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -765,6 +766,62 @@ static void metrics(struct svc *s, struct ws_httpd_req *req)
     ws_buf_free(&b);
 }
 
+/* A query parameter that must be a count (0…1,000,000,000); absent = dflt. */
+static int query_count(const struct ws_httpd_req *req, const char *name, long dflt, long *out)
+{
+    char *v = ws_httpd_query(req, name), *end;
+    *out = dflt;
+    if (!v)
+        return 0;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    int ok = *v >= '0' && *v <= '9' && !*end && !errno && n <= 1000000000L;
+    free(v);
+    if (ok)
+        *out = n;
+    return ok ? 0 : -1;
+}
+
+static void count_in(json_t *counts, const char *key)
+{
+    json_t *n = json_object_get(counts, key ? key : "");
+    json_object_set_new(counts, key ? key : "", json_integer(n ? json_integer_value(n) + 1 : 1)); /* steals */
+}
+
+/* GET /api/v1/applications[?offset=N&limit=N]: the applications in the
+ * catalog's order, `total` of them, and a `summary` of all of them (counts by
+ * sync status, health, state and cluster) — so a page can draw its first
+ * screenful and the counts from a small first slice. */
+static void list_applications(struct svc *s, struct ws_httpd_req *req)
+{
+    long offset, limit;
+    size_t napps = s->snap->cat.napps;
+    if (query_count(req, "offset", 0, &offset) < 0 || query_count(req, "limit", (long)napps, &limit) < 0) {
+        reply_error(req, 400, "offset and limit must be counts (0, 1, 2…)");
+        return;
+    }
+    json_t *list = json_array(), *by_sync = json_object(), *by_health = json_object(), *by_state = json_object(),
+           *by_cluster = json_object();
+    for (size_t i = 0; i < napps; i++) {
+        const struct ws_app *a = &s->snap->cat.apps[i];
+        json_t *doc = app_json(s, a, 0);
+        if (!doc)
+            continue;
+        count_in(by_sync, json_string_value(json_object_get(doc, "syncStatus")));
+        count_in(by_health, json_string_value(json_object_get(json_object_get(doc, "health"), "status")));
+        count_in(by_state, json_string_value(json_object_get(doc, "state")));
+        count_in(by_cluster, a->dest_name && *a->dest_name ? a->dest_name : a->dest_server);
+        if ((long)i >= offset && (long)i - offset < limit)
+            json_array_append_new(list, doc); /* steals */
+        else
+            json_decref(doc);
+    }
+    reply_json(req, 200,
+               json_pack("{s:o, s:I, s:{s:o, s:o, s:o, s:o}, s:O, s:I}", "applications", list, "total",
+                         (json_int_t)napps, "summary", "syncStatus", by_sync, "health", by_health, "state", by_state,
+                         "cluster", by_cluster, "invalid", s->snap->cat.invalid, "routing", (json_int_t)s->routing));
+}
+
 /* --- dispatch -------------------------------------------------------------------- */
 
 void ws__api_handle(struct ws_httpd_req *req, void *data)
@@ -799,11 +856,7 @@ void ws__api_handle(struct ws_httpd_req *req, void *data)
         else
             handle_webhook(s, req, path[12] == '/' ? path + 13 : NULL);
     } else if (strcmp(path, "/api/v1/applications") == 0 && get) {
-        json_t *list = json_array();
-        for (size_t i = 0; i < s->snap->cat.napps; i++)
-            json_array_append_new(list, app_json(s, &s->snap->cat.apps[i], 0)); /* steals */
-        reply_json(req, 200, json_pack("{s:o, s:O, s:I}", "applications", list, "invalid", s->snap->cat.invalid,
-                                       "routing", (json_int_t)s->routing));
+        list_applications(s, req);
     } else if (strncmp(path, "/api/v1/applications/", 21) == 0) {
         const struct ws_app *a;
         rest = path + 21;

@@ -182,27 +182,13 @@ static void on_stream_closed(void *data)
     sub_free(sb);
 }
 
-/* The value of query parameter `name` (percent-decoding not needed for the
- * names we take: Application names are DNS labels), or NULL. */
-static char *query_param(const char *query, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = query; p && *p;) {
-        const char *amp = strchr(p, '&'), *end = amp ? amp : p + strlen(p);
-        if ((size_t)(end - p) > n && strncmp(p, name, n) == 0 && p[n] == '=')
-            return strndup(p + n + 1, (size_t)(end - p - (ptrdiff_t)n - 1));
-        p = amp ? amp + 1 : end;
-    }
-    return NULL;
-}
-
 void ws__events_subscribe(struct svc *s, struct ws_httpd_req *req)
 {
     struct events *h = s->events;
     const char *last = ws_httpd_header(req, "Last-Event-ID");
     uint64_t from = 0;
     struct sub *sb;
-    char *app = req->query ? query_param(req->query, "app") : NULL;
+    char *app = ws_httpd_query(req, "app");
     if (!h || h->nsubs >= MAX_SUBSCRIBERS) {
         free(app);
         static const char body[] = "{\"error\":\"too many event streams open\"}";

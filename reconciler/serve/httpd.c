@@ -1120,6 +1120,18 @@ const char *ws_httpd_header(const struct ws_httpd_req *req, const char *name)
     return NULL;
 }
 
+char *ws_httpd_query(const struct ws_httpd_req *req, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = req->query; p && *p;) {
+        const char *amp = strchr(p, '&'), *end = amp ? amp : p + strlen(p);
+        if ((size_t)(end - p) > n && strncmp(p, name, n) == 0 && p[n] == '=')
+            return strndup(p + n + 1, (size_t)(end - p - (ptrdiff_t)n - 1));
+        p = amp ? amp + 1 : end;
+    }
+    return NULL;
+}
+
 int ws_httpd_respond(struct ws_httpd_req *req, int status, const char *content_type,
                      const char *extra_headers, const char *body, size_t len)
 {

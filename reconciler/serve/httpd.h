@@ -71,6 +71,10 @@ int ws_httpd_fd(const struct ws_httpd *s);
  * Borrowed from req. */
 const char *ws_httpd_header(const struct ws_httpd_req *req, const char *name);
 
+/* The value of query parameter `name` (not percent-decoded: the parameters
+ * we take are names and numbers), malloc'd, or NULL when absent. */
+char *ws_httpd_query(const struct ws_httpd_req *req, const char *name);
+
 /* Answer a request, now (from the handler) or later from the loop thread.
  * `content_type` may be NULL; `extra_headers` is NULL or "Name: value\r\n…"
  * (the caller vouches for it: no user input in it unchecked). body/len are

@@ -79,6 +79,27 @@ try {
   await page.waitForTimeout(300);
   await page.screenshot({ path: `${process.env.SHOTS}/overview.png` });
 
+  // --- drawn in two steps: a first slice and the counts of all, then the rest ----------
+  { // the page asks for its first 30; here only 2 are asked, so the rest comes second
+    const p2 = await browser.newPage();
+    const asked = [];
+    await p2.route('**/api/v1/applications?*', (r) => {
+      const u = new URL(r.request().url());
+      asked.push(u.search);
+      if (u.searchParams.get('limit') === '30') { u.searchParams.set('limit', '2'); return r.continue({ url: u.toString() }); }
+      return r.continue();
+    });
+    await p2.goto(url + '/');
+    await p2.waitForSelector('body[data-ready="1"][data-complete="1"]');
+    const names = await p2.$$eval('#apps .body .row', (trs) => trs.map((t) => t.dataset.app));
+    const s2 = await p2.textContent('#summary');
+    ok(JSON.stringify(names) === JSON.stringify(want.map((a) => a.name)) && [...new Set(asked)].join(' ') === '?limit=30 ?offset=2',
+      'a first slice, then the rest: every application once, in the API\'s order', `${asked.join(' ')}: ${names.join(',')}`);
+    const synced = want.filter((a) => a.syncStatus === 'Synced').length;
+    ok(s2.includes(`All ${want.length}`) && s2.includes(`Synced ${synced}`), 'and the summary counts them all', s2);
+    await p2.close();
+  }
+
   // --- a signed push makes a run appear without reloading ---------------------------------
   await page.evaluate(() => { window.__sameDocument = true; });
   const runsBefore = (await api('/api/v1/applications/serving')).lastRun;

@@ -212,6 +212,14 @@ ok $? "serve: ready on $ws_url (readyz)"
 ok $? "serve: healthz"
 [ "$(wsapi /api/v1/applications | jget 'len(d["applications"])')" = 9 ]
 ok $? "API: nine applications listed"
+# a slice and the counts of all: what the web page draws first
+all=$(wsapi /api/v1/applications | jget '",".join(a["name"] for a in d["applications"])')
+[ "$(wsapi '/api/v1/applications?offset=2&limit=3' | jget '",".join(a["name"] for a in d["applications"]) + " " + str(d["total"]) + " " + str(sum(d["summary"]["syncStatus"].values())) + " " + str(sum(d["summary"]["cluster"].values()))')" = "$(echo "$all" | cut -d, -f3-5) 9 9 9" ]
+ok $? "API: ?offset=2&limit=3 gives the third to fifth, the total and the counts of all nine"
+[ "$(wsapi '/api/v1/applications?offset=9' | jget 'len(d["applications"])')" = 0 ] &&
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$ws_url/api/v1/applications?limit=-1")" = 400 ] &&
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$ws_url/api/v1/applications?offset=1x")" = 400 ]
+ok $? "API: an offset past the end gives none; a limit or offset that is not a count is refused (400)"
 [ "$(rev_of alpha)" = none ]
 ok $? "nothing is synced at start (no push yet)"
 
