@@ -995,6 +995,12 @@ static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *
             a->pending = 0;
         goto out;
     }
+    if (json_is_true(json_object_get(row, "busy"))) {
+        /* another replica runs it: the pending run waits for that one to end */
+        s->running--;
+        a->busy_elsewhere = json_integer_value(json_object_get(row, "run"));
+        goto out;
+    }
     a->pending = 0;
     ws_timer_close(&a->retry); /* this run is newer than any retry waiting */
     if (s->stopping) { /* taken while stopping: back to pending for the next start */
@@ -1081,7 +1087,7 @@ void ws__svc_schedule(struct svc *s)
         struct take_ctx *c;
         char why[1100];
         int block;
-        if (!a->pending || a->running || a->starting)
+        if (!a->pending || a->running || a->starting || a->busy_elsewhere)
             continue;
         /* reloading: only what a running parent waits for, so that it ends */
         if (s->reloading && !ws__svc_awaited(s, a->name))

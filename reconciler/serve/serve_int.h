@@ -34,6 +34,7 @@ struct app_state {
     int pending;          /* a run is waiting in the store */
     int starting;         /* ws_store_run_start in flight */
     struct job *running;
+    int64_t busy_elsewhere; /* the run another replica has of it (0: none known) */
     int64_t last_run;
     int attempts;         /* failed runs in a row, for syncPolicy.retry */
     uv_timer_t *retry;    /* the next retry, when one is waiting */

@@ -4,16 +4,18 @@
  * webhooks costs one fsync. */
 #include "serve/store.h"
 
-#include <sqlite3.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/util.h"
+#include "serve/store_int.h"
 
 enum op_kind { OP_ACCEPT, OP_ROUTED, OP_RUN_START, OP_RUN_FINISH, OP_RUN_REQUEUE, OP_GET_RUN,
-               OP_LIST_RUNS, OP_GET_TRIGGER };
+               OP_LIST_RUNS, OP_GET_TRIGGER, OP_HEARTBEAT, OP_TAKEOVER, OP_REFRESH };
 
 struct op {
     struct op *next;
@@ -29,6 +31,7 @@ struct op {
     int64_t out_id;
     int duplicate;
     json_t *result;
+    char notify[300]; /* told the other replicas after the commit ("" = nothing) */
     /* callbacks */
     ws_store_accept_cb accept_cb;
     ws_store_done_cb done_cb;
@@ -38,7 +41,11 @@ struct op {
 
 struct ws_store {
     uv_loop_t *loop;
-    sqlite3 *db;
+    struct db *db;
+    int64_t replica;       /* this replica's id in `replicas` */
+    char *replica_name;
+    int lease_ms;
+    char describe[340];    /* "SQLite <path>" or "PostgreSQL <host:port/db>" */
     uv_check_t check;      /* flushes what this iteration queued */
     uv_idle_t idle;        /* keeps the loop awake (and polling without sleeping) while ops wait */
     int nhandles;          /* handles still open at close */
@@ -52,205 +59,175 @@ struct ws_store {
     void *closed_data;
 };
 
-static const char schema[] =
-    "CREATE TABLE IF NOT EXISTS deliveries ("
-    "  key TEXT PRIMARY KEY, trigger_id INTEGER NOT NULL, received_at INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS triggers ("
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, provider TEXT, repo TEXT,"
-    "  ref TEXT, before TEXT, after TEXT, app TEXT, revision TEXT, prune INTEGER DEFAULT 0,"
-    "  dry_run INTEGER DEFAULT 0, extra TEXT, state TEXT NOT NULL, detail TEXT,"
-    "  received_at INTEGER NOT NULL, routed_at INTEGER);"
-    "CREATE INDEX IF NOT EXISTS triggers_state ON triggers(state);"
-    "CREATE TABLE IF NOT EXISTS pending ("
-    "  app TEXT PRIMARY KEY, trigger_id INTEGER NOT NULL, revision TEXT, prune INTEGER DEFAULT 0,"
-    "  dry_run INTEGER DEFAULT 0, queued_at INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS runs ("
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT, app TEXT NOT NULL, trigger_id INTEGER, revision TEXT,"
-    "  prune INTEGER DEFAULT 0, dry_run INTEGER DEFAULT 0, state TEXT NOT NULL, message TEXT,"
-    "  started_at INTEGER NOT NULL, finished_at INTEGER, report TEXT);"
-    "CREATE INDEX IF NOT EXISTS runs_app ON runs(app, id);"
-    /* manual applications a push changed: OutOfSync until a person syncs them */
-    "CREATE TABLE IF NOT EXISTS awaiting ("
-    "  app TEXT PRIMARY KEY, trigger_id INTEGER NOT NULL, revision TEXT, since INTEGER NOT NULL);";
+/* --- the SQL both databases run ------------------------------------------------- */
 
-/* Migrations: migrations[v] takes schema version v to v + 1. Version 0 is
- * a new file, or one written before the schema had a version — the same
- * tables, so creating what is missing is the whole step. A later change to
- * the schema adds a step here (ALTER TABLE …) and bumps
- * WS_STORE_SCHEMA_VERSION; steps never change once released. */
-static const char *const migrations[WS_STORE_SCHEMA_VERSION] = {
-    schema, /* 0 → 1 */
-    /* 1 → 2: what routing found, for the web page: the changed paths and the
-       applications they routed to ({"paths": […], "applications": […]}) */
-    "ALTER TABLE triggers ADD COLUMN routing TEXT;",
-};
-
-static int db_fail(struct ws_err *err, sqlite3 *db, const char *what)
-{
-    return ws_err_set(err, WS_EIO, "store: %s: %s", what, sqlite3_errmsg(db));
-}
-
-static int exec(sqlite3 *db, const char *sql, struct ws_err *err)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        ws_err_set(err, WS_EIO, "store: %s", msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return WS_EIO;
-    }
-    return 0;
-}
-
-/* Prepare `sql` and bind the arguments described by `types`: 's' text (NULL
- * binds NULL), 'i' int64, 'n' int. */
-static int prep(sqlite3_stmt **out, sqlite3 *db, struct ws_err *err, const char *sql,
-                const char *types, ...)
+int ws__db_query(struct db *db, json_t **rows, int64_t *changed, struct ws_err *err, const char *sql,
+                 const char *types, ...)
 {
     va_list ap;
-    int i, rc;
-    if (sqlite3_prepare_v2(db, sql, -1, out, NULL) != SQLITE_OK)
-        return db_fail(err, db, "prepare");
+    int rc;
     va_start(ap, types);
-    for (i = 0, rc = SQLITE_OK; types[i] && rc == SQLITE_OK; i++) {
-        if (types[i] == 's') {
-            const char *v = va_arg(ap, const char *);
-            rc = v ? sqlite3_bind_text(*out, i + 1, v, -1, SQLITE_TRANSIENT)
-                   : sqlite3_bind_null(*out, i + 1);
-        } else if (types[i] == 'i') {
-            rc = sqlite3_bind_int64(*out, i + 1, va_arg(ap, int64_t));
+    rc = db->impl->query(db, rows, changed, err, sql, types, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int starts(const char *p, const char *word)
+{
+    return strncmp(p, word, strlen(word)) == 0;
+}
+
+char *ws__db_rewrite(enum db_kind kind, const char *sql)
+{
+    struct ws_buf b = { 0 };
+    int next = 1;
+    for (const char *p = sql; *p;) {
+        if (*p == '\'') { /* a literal: copied as is */
+            const char *e = strchr(p + 1, '\'');
+            size_t n = e ? (size_t)(e - p) + 1 : strlen(p);
+            ws_buf_append(&b, p, n);
+            p += n;
+        } else if (*p == '?') {
+            char *end;
+            long n = strtol(p + 1, &end, 10);
+            if (end == p + 1)
+                n = next++;
+            if (kind == DB_PG)
+                ws_buf_appendf(&b, "$%ld", n);
+            else
+                ws_buf_appendf(&b, "?%ld", n);
+            p = end;
+        } else if (starts(p, "@now_ms")) {
+            ws_buf_appendf(&b, "%s", kind == DB_PG ? "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+                                                   : "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)");
+            p += 7;
+        } else if (starts(p, "@lock(")) {
+            const char *e = strchr(p, ')');
+            if (!e)
+                break;
+            if (kind == DB_PG)
+                ws_buf_appendf(&b, "FOR UPDATE OF %.*s SKIP LOCKED", (int)(e - p - 6), p + 6);
+            p = e + 1;
+        } else if (starts(p, "@json(")) {
+            const char *comma = strchr(p, ','), *e = strchr(p, ')');
+            if (!comma || !e || comma > e)
+                break;
+            int nc = (int)(comma - p - 6), nk = (int)(e - comma - 1);
+            if (kind == DB_PG)
+                ws_buf_appendf(&b, "(%.*s::jsonb ->> '%.*s')", nc, p + 6, nk, comma + 1);
+            else
+                ws_buf_appendf(&b, "json_extract(%.*s, '$.%.*s')", nc, p + 6, nk, comma + 1);
+            p = e + 1;
         } else {
-            rc = sqlite3_bind_int(*out, i + 1, va_arg(ap, int));
+            ws_buf_append(&b, p, 1);
+            p++;
         }
     }
+    if (!b.data) /* an empty statement, or out of memory */
+        ws_buf_append(&b, "", 0);
+    return b.data;
+}
+
+void ws__db_decode_json(json_t *row)
+{
+    static const char *const cols[] = { "report", "extra", "routing" };
+    for (size_t i = 0; i < WS_ARRAY_SIZE(cols); i++) {
+        json_t *v = json_object_get(row, cols[i]), *d;
+        if (json_is_string(v) && (d = json_loads(json_string_value(v), 0, NULL)))
+            json_object_set_new(row, cols[i], d); /* steals */
+    }
+}
+
+#define Q(db, rows, err, ...) ws__db_query((db), (rows), NULL, (err), __VA_ARGS__)
+
+static void notify_add(struct op *op, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void notify_add(struct op *op, const char *fmt, ...)
+{
+    va_list ap;
+    size_t n = strlen(op->notify);
+    if (n && n + 2 < sizeof(op->notify))
+        op->notify[n++] = ' ';
+    va_start(ap, fmt);
+    vsnprintf(op->notify + n, sizeof(op->notify) - n, fmt, ap);
     va_end(ap);
-    if (rc != SQLITE_OK) {
-        sqlite3_finalize(*out);
-        *out = NULL;
-        return db_fail(err, db, "bind");
-    }
-    return 0;
-}
-
-/* Step a statement that returns no rows, then finalize it. */
-static int run(sqlite3_stmt *st, sqlite3 *db, struct ws_err *err)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_fail(err, db, "write");
-}
-
-static json_t *col_json(sqlite3_stmt *st, int i)
-{
-    switch (sqlite3_column_type(st, i)) {
-    case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(st, i));
-    case SQLITE_TEXT: return json_string((const char *)sqlite3_column_text(st, i));
-    default: return json_null();
-    }
-}
-
-/* The current row as an object named by the statement's column names;
- * "report"/"extra" columns hold JSON and are decoded. */
-static json_t *row_object(sqlite3_stmt *st)
-{
-    json_t *o = json_object();
-    int i, n = sqlite3_column_count(st);
-    for (i = 0; o && i < n; i++) {
-        const char *name = sqlite3_column_name(st, i);
-        json_t *v = NULL;
-        if ((strcmp(name, "report") == 0 || strcmp(name, "extra") == 0 || strcmp(name, "routing") == 0) &&
-            sqlite3_column_type(st, i) == SQLITE_TEXT)
-            v = json_loads((const char *)sqlite3_column_text(st, i), 0, NULL);
-        if (!v)
-            v = col_json(st, i);
-        json_object_set_new(o, name, v); /* steals v */
-    }
-    return o;
-}
-
-static int rows(json_t **out, sqlite3_stmt *st, sqlite3 *db, struct ws_err *err)
-{
-    json_t *arr = json_array();
-    int rc;
-    while (arr && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(arr, row_object(st)); /* steals */
-    sqlite3_finalize(st);
-    if (!arr)
-        return ws_err_set(err, WS_ENOMEM, "out of memory");
-    if (rc != SQLITE_DONE) {
-        json_decref(arr);
-        return db_fail(err, db, "read");
-    }
-    *out = arr;
-    return 0;
 }
 
 /* --- operations (worker thread) ---------------------------------------------- */
 
-static int do_accept(sqlite3 *db, struct op *op)
+static int do_accept(struct ws_store *st, struct op *op)
 {
-    sqlite3_stmt *st = NULL;
+    struct db *db = st->db;
+    json_t *got = NULL;
     char *extra = op->json ? json_dumps(op->json, JSON_COMPACT) : NULL;
     int64_t now = ws_wall_s();
     int rc;
     if (op->s[0] || op->s[9]) { /* the delivery id, or the same body again under another id */
-        if ((rc = prep(&st, db, &op->err, "SELECT trigger_id FROM deliveries WHERE key IN (?, ?)", "ss",
-                       op->s[0], op->s[9])) < 0)
+        if ((rc = Q(db, &got, &op->err, "SELECT trigger_id FROM deliveries WHERE key IN (?, ?)", "ss", op->s[0],
+                    op->s[9])) < 0)
             goto out;
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        if (json_array_size(got)) {
             op->duplicate = 1;
-            op->out_id = sqlite3_column_int64(st, 0);
-        }
-        sqlite3_finalize(st);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-            rc = db_fail(&op->err, db, "replay check");
+            op->out_id = json_integer_value(json_object_get(json_array_get(got, 0), "trigger_id"));
             goto out;
         }
-        if (op->duplicate)
-            goto out;
+        json_decref(got);
+        got = NULL;
     }
-    if ((rc = prep(&st, db, &op->err,
-                   "INSERT INTO triggers (source, provider, repo, ref, before, after, app, revision,"
-                   " prune, dry_run, extra, state, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                   "ssssssssnnssi", op->s[1], op->s[2], op->s[3], op->s[4], op->s[5], op->s[6],
-                   op->s[7], op->s[8], op->prune, op->dry_run, extra,
-                   op->s[7] ? "routed" : "received", now)) < 0 ||
-        (rc = run(st, db, &op->err)) < 0)
+    if ((rc = Q(db, &got, &op->err,
+                "INSERT INTO triggers (source, provider, repo, ref, before, after, app, revision,"
+                " prune, dry_run, extra, state, received_at, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                "ssssssssnnssii", op->s[1], op->s[2], op->s[3], op->s[4], op->s[5], op->s[6], op->s[7], op->s[8],
+                op->prune, op->dry_run, extra, op->s[7] ? "routed" : "received", now, st->replica)) < 0)
         goto out;
-    op->out_id = sqlite3_last_insert_rowid(db);
+    op->out_id = json_integer_value(json_object_get(json_array_get(got, 0), "id"));
+    /* the delivery's keys: a replica that stored the same delivery at the
+       same moment makes this insert fail (a unique key): then it is a
+       replay, seen when the operation runs again */
     for (int k = 0; k < 10; k += 9)
-        if (op->s[k] && ((rc = prep(&st, db, &op->err,
-                                    "INSERT INTO deliveries (key, trigger_id, received_at) VALUES (?,?,?)",
-                                    "sii", op->s[k], op->out_id, now)) < 0 ||
-                         (rc = run(st, db, &op->err)) < 0))
+        if (op->s[k] && (rc = Q(db, NULL, &op->err, "INSERT INTO deliveries (key, trigger_id, received_at) VALUES (?,?,?)",
+                                "sii", op->s[k], op->out_id, now)) < 0)
             goto out;
     /* A manual request (or a retry) names its application: pending at once.
      * It replaces a pending run, except that a dry run never replaces a real
      * one and a retry never replaces anything (what is pending is newer). */
-    if (op->s[7])
-        rc = prep(&st, db, &op->err,
-                  "INSERT INTO pending (app, trigger_id, revision, prune, dry_run, queued_at)"
-                  " VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT(app) DO UPDATE SET trigger_id = excluded.trigger_id,"
-                  " revision = excluded.revision, prune = excluded.prune, dry_run = excluded.dry_run,"
-                  " queued_at = excluded.queued_at"
-                  " WHERE ?7 = 0 AND (excluded.dry_run = 0 OR pending.dry_run = 1)",
-                  "sisnnin", op->s[7], op->out_id, op->s[8], op->prune, op->dry_run, now,
-                  op->s[1] && strcmp(op->s[1], "retry") == 0) < 0
-                 ? WS_EIO
-                 : run(st, db, &op->err);
+    if (op->s[7]) {
+        if ((rc = Q(db, NULL, &op->err,
+                    "INSERT INTO pending (app, trigger_id, revision, prune, dry_run, queued_at)"
+                    " VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT(app) DO UPDATE SET trigger_id = excluded.trigger_id,"
+                    " revision = excluded.revision, prune = excluded.prune, dry_run = excluded.dry_run,"
+                    " queued_at = excluded.queued_at"
+                    " WHERE ?7 = 0 AND (excluded.dry_run = 0 OR pending.dry_run = 1)",
+                    "sisnnin", op->s[7], op->out_id, op->s[8], op->prune, op->dry_run, now,
+                    op->s[1] && strcmp(op->s[1], "retry") == 0)) < 0)
+            goto out;
+        notify_add(op, "pending %s", op->s[7]);
+    }
 out:
+    json_decref(got);
     free(extra);
     return rc < 0 ? rc : 0;
 }
 
-static int do_routed(sqlite3 *db, struct op *op)
+static int do_routed(struct ws_store *st, struct op *op)
 {
-    sqlite3_stmt *st = NULL;
+    struct db *db = st->db;
     json_t *v;
     size_t i;
-    int64_t now = ws_wall_s();
+    int64_t now = ws_wall_s(), changed = 0;
     int rc = 0;
     char *detail = op->s[1] ? strdup(op->s[1]) : json_dumps(op->json, JSON_COMPACT);
+    /* only while this replica holds the trigger: one that another took over
+       (this one was thought gone) is routed there, not twice */
+    if ((rc = ws__db_query(db, NULL, &changed, &op->err,
+                           "UPDATE triggers SET state = ?, detail = ?, routed_at = ?, routing = ?"
+                           " WHERE id = ? AND (owner = ? OR owner IS NULL)",
+                           "ssisii", op->s[0], detail, now, op->s[2], op->id, st->replica)) < 0)
+        goto out;
+    if (!changed) {
+        rc = ws_err_set(&op->err, WS_ECONFLICT, "store: trigger %lld is routed by another replica",
+                        (long long)op->id);
+        goto out;
+    }
     json_array_foreach(op->json, i, v) {
         const char *app = json_string_value(json_object_get(v, "app"));
         const char *rev = json_string_value(json_object_get(v, "revision"));
@@ -259,186 +236,337 @@ static int do_routed(sqlite3 *db, struct op *op)
         if (json_is_true(json_object_get(v, "manual"))) {
             /* Argo CD's manual sync policy: the push only makes the application
                OutOfSync at the pushed commit; nothing is queued. */
-            if ((rc = prep(&st, db, &op->err,
-                           "INSERT INTO awaiting (app, trigger_id, revision, since) VALUES (?,?,?,?)"
-                           " ON CONFLICT(app) DO UPDATE SET trigger_id = excluded.trigger_id,"
-                           " revision = excluded.revision WHERE excluded.trigger_id > awaiting.trigger_id",
-                           "sisi", app, op->id, json_string_value(json_object_get(v, "commit")), now)) < 0 ||
-                (rc = run(st, db, &op->err)) < 0)
+            if ((rc = Q(db, NULL, &op->err,
+                        "INSERT INTO awaiting (app, trigger_id, revision, since) VALUES (?,?,?,?)"
+                        " ON CONFLICT(app) DO UPDATE SET trigger_id = excluded.trigger_id,"
+                        " revision = excluded.revision WHERE excluded.trigger_id > awaiting.trigger_id",
+                        "sisi", app, op->id, json_string_value(json_object_get(v, "commit")), now)) < 0)
                 goto out;
+            notify_add(op, "awaiting %s", app);
             continue;
         }
         /* Pushes of one repository are routed in order, so a push replaces
            what is pending unless that came later (a manual run asked for after
            this push arrived); it always replaces a pending dry run. */
-        if ((rc = prep(&st, db, &op->err,
-                       "INSERT INTO pending (app, trigger_id, revision, prune, dry_run, queued_at)"
-                       " VALUES (?,?,?,0,0,?) ON CONFLICT(app) DO UPDATE SET"
-                       " trigger_id = excluded.trigger_id, revision = excluded.revision,"
-                       " prune = 0, dry_run = 0, queued_at = excluded.queued_at"
-                       " WHERE excluded.trigger_id > pending.trigger_id OR pending.dry_run = 1",
-                       "sisi", app, op->id, rev, now)) < 0 ||
-            (rc = run(st, db, &op->err)) < 0)
+        if ((rc = Q(db, NULL, &op->err,
+                    "INSERT INTO pending (app, trigger_id, revision, prune, dry_run, queued_at)"
+                    " VALUES (?,?,?,0,0,?) ON CONFLICT(app) DO UPDATE SET"
+                    " trigger_id = excluded.trigger_id, revision = excluded.revision,"
+                    " prune = 0, dry_run = 0, queued_at = excluded.queued_at"
+                    " WHERE excluded.trigger_id > pending.trigger_id OR pending.dry_run = 1",
+                    "sisi", app, op->id, rev, now)) < 0)
             goto out;
+        notify_add(op, "pending %s", app);
     }
-    if ((rc = prep(&st, db, &op->err,
-                   "UPDATE triggers SET state = ?, detail = ?, routed_at = ?, routing = ? WHERE id = ?", "ssisi",
-                   op->s[0], detail, now, op->s[2], op->id)) < 0)
-        goto out;
-    rc = run(st, db, &op->err);
 out:
     free(detail);
     return rc;
 }
 
-static int do_run_start(sqlite3 *db, struct op *op)
+static int do_run_start(struct ws_store *st, struct op *op)
 {
-    sqlite3_stmt *st = NULL;
-    json_t *got = NULL, *row;
+    struct db *db = st->db;
+    json_t *got = NULL, *row, *busy = NULL, *ins = NULL;
     int rc;
-    if ((rc = prep(&st, db, &op->err,
-                   "SELECT p.app, p.trigger_id AS trigger, p.revision, p.prune, p.dry_run AS dryRun,"
-                   " t.extra FROM pending p LEFT JOIN triggers t ON t.id = p.trigger_id WHERE p.app = ?",
-                   "s", op->s[0])) < 0 ||
-        (rc = rows(&got, st, db, &op->err)) < 0)
+    /* the pending run, unless another replica is taking it right now */
+    if ((rc = Q(db, &got, &op->err,
+                "SELECT p.app, p.trigger_id AS trigger, p.revision, p.prune, p.dry_run AS \"dryRun\","
+                " t.extra FROM pending p LEFT JOIN triggers t ON t.id = p.trigger_id WHERE p.app = ? @lock(p)",
+                "s", op->s[0])) < 0)
         return rc;
-    if (!(row = json_array_get(got, 0))) {
-        json_decref(got);
-        return 0;
+    if (!(row = json_array_get(got, 0)))
+        goto out;
+    /* at most one run of an application at a time, across replicas */
+    if ((rc = Q(db, &busy, &op->err, "SELECT id, owner FROM runs WHERE app = ? AND state = 'running'", "s",
+                op->s[0])) < 0)
+        goto out;
+    if (json_array_size(busy)) {
+        op->result = json_pack("{s:b, s:O}", "busy", 1, "run", json_object_get(json_array_get(busy, 0), "id"));
+        goto out;
     }
-    if ((rc = prep(&st, db, &op->err, "DELETE FROM pending WHERE app = ?", "s", op->s[0])) < 0 ||
-        (rc = run(st, db, &op->err)) < 0 ||
-        (rc = prep(&st, db, &op->err,
-                   "INSERT INTO runs (app, trigger_id, revision, prune, dry_run, state, started_at)"
-                   " VALUES (?,?,?,?,?, 'running', ?)",
-                   "sisnni", op->s[0], json_integer_value(json_object_get(row, "trigger")),
-                   json_string_value(json_object_get(row, "revision")),
-                   (int)json_integer_value(json_object_get(row, "prune")),
-                   (int)json_integer_value(json_object_get(row, "dryRun")), ws_wall_s())) < 0 ||
-        (rc = run(st, db, &op->err)) < 0) {
-        json_decref(got);
-        return rc;
-    }
-    json_object_set_new(row, "id", json_integer(sqlite3_last_insert_rowid(db))); /* steals */
+    if ((rc = Q(db, NULL, &op->err, "DELETE FROM pending WHERE app = ?", "s", op->s[0])) < 0 ||
+        (rc = Q(db, &ins, &op->err,
+                "INSERT INTO runs (app, trigger_id, revision, prune, dry_run, state, started_at, owner)"
+                " VALUES (?,?,?,?,?, 'running', ?, ?) RETURNING id",
+                "sisnnii", op->s[0], json_integer_value(json_object_get(row, "trigger")),
+                json_string_value(json_object_get(row, "revision")),
+                (int)json_integer_value(json_object_get(row, "prune")),
+                (int)json_integer_value(json_object_get(row, "dryRun")), ws_wall_s(), st->replica)) < 0)
+        goto out;
+    json_object_set(row, "id", json_object_get(json_array_get(ins, 0), "id"));
     op->result = json_incref(row);
+    notify_add(op, "run %s", op->s[0]);
+out:
     json_decref(got);
-    return 0;
-}
-
-static int do_run_finish(sqlite3 *db, struct op *op)
-{
-    sqlite3_stmt *st = NULL;
-    char *report = op->json ? json_dumps(op->json, JSON_COMPACT) : NULL;
-    int rc = prep(&st, db, &op->err,
-                  "UPDATE runs SET state = ?, message = ?, report = ?, finished_at = ? WHERE id = ?",
-                  "sssii", op->s[0], op->s[1], report, ws_wall_s(), op->id);
-    if (rc == 0)
-        rc = run(st, db, &op->err);
-    /* a successful sync asked after the push that made a manual application
-       OutOfSync settles it (a dry run does not) */
-    if (rc == 0 && strcmp(op->s[0], "Succeeded") == 0 &&
-        (rc = prep(&st, db, &op->err,
-                   "DELETE FROM awaiting WHERE app = (SELECT app FROM runs WHERE id = ?1 AND dry_run = 0)"
-                   " AND trigger_id <= (SELECT COALESCE(trigger_id, 0) FROM runs WHERE id = ?1)",
-                   "i", op->id)) == 0)
-        rc = run(st, db, &op->err);
-    free(report);
+    json_decref(busy);
+    json_decref(ins);
     return rc;
 }
 
-/* A run that did not finish goes back to pending unless something newer is. */
-static int requeue(sqlite3 *db, int64_t run_id, const char *state, struct ws_err *err)
+static int do_run_finish(struct ws_store *st, struct op *op)
 {
-    sqlite3_stmt *st = NULL;
-    int rc;
-    if ((rc = prep(&st, db, err,
-                   "INSERT INTO pending (app, trigger_id, revision, prune, dry_run, queued_at)"
-                   " SELECT app, COALESCE(trigger_id, 0), revision, prune, dry_run, ? FROM runs"
-                   " WHERE id = ? AND state = 'running' ON CONFLICT(app) DO NOTHING",
-                   "ii", ws_wall_s(), run_id)) < 0 ||
-        (rc = run(st, db, err)) < 0 ||
-        (rc = prep(&st, db, err,
-                   "UPDATE runs SET state = ?, finished_at = ?, message = ? WHERE id = ? AND state = 'running'",
-                   "sisi",
-                   state, ws_wall_s(),
-                   "the service stopped during this run; it runs again at the next start",
-                   run_id)) < 0)
-        return rc;
-    return run(st, db, err);
+    struct db *db = st->db;
+    char *report = op->json ? json_dumps(op->json, JSON_COMPACT) : NULL;
+    json_t *got = NULL;
+    int rc = Q(db, &got, &op->err,
+               "UPDATE runs SET state = ?, message = ?, report = ?, finished_at = ?"
+               " WHERE id = ? AND state = 'running' AND (owner = ? OR owner IS NULL) RETURNING app",
+               "sssiii", op->s[0], op->s[1], report, ws_wall_s(), op->id, st->replica);
+    free(report);
+    if (rc == 0 && !json_array_size(got))
+        rc = ws_err_set(&op->err, WS_ECONFLICT,
+                        "store: run %lld is no longer this replica's (it was taken over)", (long long)op->id);
+    /* a successful sync asked after the push that made a manual application
+       OutOfSync settles it (a dry run does not) */
+    if (rc == 0 && strcmp(op->s[0], "Succeeded") == 0)
+        rc = Q(db, NULL, &op->err,
+               "DELETE FROM awaiting WHERE app = (SELECT app FROM runs WHERE id = ?1 AND dry_run = 0)"
+               " AND trigger_id <= (SELECT COALESCE(trigger_id, 0) FROM runs WHERE id = ?1)",
+               "i", op->id);
+    if (rc == 0)
+        notify_add(op, "done %s", json_string_value(json_object_get(json_array_get(got, 0), "app")));
+    json_decref(got);
+    return rc;
 }
 
-static int do_get(sqlite3 *db, struct op *op, const char *sql)
+/* Runs that did not finish go back to pending unless something newer is:
+ * `where` picks them among the running runs (parameters: owner, then what
+ * `types` adds). */
+static int requeue_where(struct db *db, struct ws_err *err, const char *message, const char *where, int64_t arg,
+                         json_t **apps)
 {
-    sqlite3_stmt *st = NULL;
+    char sql[700];
+    int rc;
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO pending (app, trigger_id, revision, prune, dry_run, queued_at)"
+             " SELECT app, COALESCE(trigger_id, 0), revision, prune, dry_run, ?1 FROM runs"
+             " WHERE state = 'running' AND %s ON CONFLICT(app) DO NOTHING",
+             where);
+    if ((rc = Q(db, NULL, err, sql, "ii", ws_wall_s(), arg)) < 0)
+        return rc;
+    snprintf(sql, sizeof(sql),
+             "UPDATE runs SET state = 'Interrupted', finished_at = ?1, message = ?3 WHERE state = 'running' AND %s"
+             " RETURNING id AS run, app",
+             where);
+    return Q(db, apps, err, sql, "iis", ws_wall_s(), arg, message);
+}
+
+static int do_requeue(struct ws_store *st, struct op *op)
+{
+    json_t *apps = NULL;
+    int rc = requeue_where(st->db, &op->err, "the service stopped during this run; it runs again at the next start",
+                           "id = ?2", op->id, &apps);
+    if (rc == 0 && json_array_size(apps))
+        notify_add(op, "pending %s", json_string_value(json_object_get(json_array_get(apps, 0), "app")));
+    json_decref(apps);
+    return rc;
+}
+
+static int do_get(struct ws_store *st, struct op *op, const char *sql)
+{
     json_t *got = NULL;
     int rc;
-    if ((rc = prep(&st, db, &op->err, sql, "i", op->id)) < 0 ||
-        (rc = rows(&got, st, db, &op->err)) < 0)
+    if ((rc = Q(st->db, &got, &op->err, sql, "i", op->id)) < 0)
         return rc;
     op->result = json_incref(json_array_get(got, 0)); /* NULL when none */
     json_decref(got);
     return 0;
 }
 
-static int do_list_runs(sqlite3 *db, struct op *op)
+static int do_list_runs(struct ws_store *st, struct op *op)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = prep(&st, db, &op->err,
-                  "SELECT id, app, trigger_id AS trigger, revision, state, message, started_at AS startedAt,"
-                  " finished_at AS finishedAt, dry_run AS dryRun FROM runs WHERE (?1 IS NULL OR app = ?1)"
-                  " ORDER BY id DESC LIMIT ?2",
-                  "sn", op->s[0], op->limit);
-    return rc < 0 ? rc : rows(&op->result, st, db, &op->err);
+    return Q(st->db, &op->result, &op->err,
+             "SELECT id, app, trigger_id AS trigger, revision, state, message, started_at AS \"startedAt\","
+             " finished_at AS \"finishedAt\", dry_run AS \"dryRun\" FROM runs WHERE (?1 IS NULL OR app = ?1)"
+             " ORDER BY id DESC LIMIT ?2",
+             "sn", op->s[0], op->limit);
 }
 
-static int do_op(sqlite3 *db, struct op *op)
+/* This replica is alive for lease_ms more; {ok, replicas}: ok false when its
+ * lease had run out (another may have taken its work over). */
+static int do_heartbeat(struct ws_store *st, struct op *op)
+{
+    json_t *n = NULL;
+    int64_t changed = 0;
+    int rc;
+    if ((rc = ws__db_query(st->db, NULL, &changed, &op->err,
+                           "UPDATE replicas SET lease_until = @now_ms + ? WHERE id = ? AND lease_until >= @now_ms", "ii",
+                           (int64_t)st->lease_ms, st->replica)) < 0 ||
+        (rc = Q(st->db, &n, &op->err, "SELECT count(*) AS n FROM replicas WHERE lease_until >= @now_ms", "")) < 0)
+        return rc;
+    op->result = json_pack("{s:b, s:O}", "ok", changed > 0, "replicas", json_object_get(json_array_get(n, 0), "n"));
+    json_decref(n);
+    return 0;
+}
+
+/* The work of replicas whose lease ran out: their running runs are
+ * Interrupted and pending again (from the start, as after a restart), their
+ * unrouted triggers this replica's to route; each such replica taken by one
+ * replica only (its row locked, others skip it). Also what an older
+ * wavesync left without an owner. {runs: [{run, app}], triggers: [...]} */
+static int do_takeover(struct ws_store *st, struct op *op)
+{
+    struct db *db = st->db;
+    json_t *dead = NULL, *runs = json_array(), *trigs = json_array(), *v;
+    size_t i;
+    char msg[400];
+    int rc;
+    if ((rc = Q(db, &dead, &op->err,
+                "SELECT id, name FROM replicas WHERE lease_until < @now_ms AND id <> ? ORDER BY id LIMIT 20 @lock(replicas)",
+                "i", st->replica)) < 0)
+        goto out;
+    json_array_foreach(dead, i, v) {
+        json_t *got = NULL;
+        int64_t id = json_integer_value(json_object_get(v, "id"));
+        snprintf(msg, sizeof(msg), "replica %s (%lld) stopped renewing its lease during this run; it runs again",
+                 json_string_value(json_object_get(v, "name")), (long long)id);
+        if ((rc = requeue_where(db, &op->err, msg, "owner = ?2", id, &got)) < 0)
+            goto out;
+        json_array_extend(runs, got);
+        json_decref(got);
+        if ((rc = Q(db, &got, &op->err,
+                    "UPDATE triggers SET owner = ? WHERE owner = ? AND state = 'received'"
+                    " RETURNING id, source, provider, repo, ref, before, after, extra",
+                    "ii", st->replica, id)) < 0)
+            goto out;
+        json_array_extend(trigs, got);
+        json_decref(got);
+        if ((rc = Q(db, NULL, &op->err, "DELETE FROM leases WHERE owner = ?", "i", id)) < 0 ||
+            (rc = Q(db, NULL, &op->err, "DELETE FROM replicas WHERE id = ?", "i", id)) < 0)
+            goto out;
+        ws_info("store: took over the work of replica %s (%lld): %zu run(s) queued again",
+                json_string_value(json_object_get(v, "name")), (long long)id, json_array_size(runs));
+    }
+    /* what a wavesync before replicas left: no owner */
+    if (!json_array_size(dead) && st->db->kind == DB_SQLITE) {
+        json_t *got = NULL;
+        if ((rc = requeue_where(db, &op->err, "the service stopped during this run; it runs again at the next start",
+                                "owner IS NULL AND ?2 = ?2", 0, &got)) < 0)
+            goto out;
+        json_array_extend(runs, got);
+        json_decref(got);
+        if ((rc = Q(db, &got, &op->err,
+                    "UPDATE triggers SET owner = ? WHERE owner IS NULL AND state = 'received'"
+                    " RETURNING id, source, provider, repo, ref, before, after, extra",
+                    "i", st->replica)) < 0)
+            goto out;
+        json_array_extend(trigs, got);
+        json_decref(got);
+    }
+    /* oldest first: routed in the order they arrived */
+    json_array_foreach(runs, i, v)
+        notify_add(op, "pending %s", json_string_value(json_object_get(v, "app")));
+    op->result = json_pack("{s:O, s:O}", "runs", runs, "triggers", trigs);
+out:
+    json_decref(dead);
+    json_decref(runs);
+    json_decref(trigs);
+    return rc;
+}
+
+/* What other replicas did (PostgreSQL): the applications with a pending
+ * run, the running runs and their owners, the runs finished after run
+ * `since`, and the manual applications awaiting a sync. */
+static int do_refresh(struct ws_store *st, struct op *op)
+{
+    struct db *db = st->db;
+    json_t *pending = NULL, *running = NULL, *finished = NULL, *awaiting = NULL;
+    int rc;
+    if ((rc = Q(db, &pending, &op->err, "SELECT app FROM pending ORDER BY trigger_id", "")) < 0 ||
+        (rc = Q(db, &running, &op->err, "SELECT id AS run, app, owner FROM runs WHERE state = 'running'", "")) < 0 ||
+        (rc = Q(db, &finished, &op->err,
+                "SELECT id, app, state AS result, @json(report,revision) AS revision, finished_at AS \"finishedAt\","
+                " dry_run AS \"dryRun\" FROM runs WHERE id > ? AND finished_at IS NOT NULL ORDER BY id",
+                "i", op->id)) < 0 ||
+        (rc = Q(db, &awaiting, &op->err, "SELECT app, trigger_id AS trigger, revision, since FROM awaiting", "")) < 0)
+        goto out;
+    op->result = json_pack("{s:O, s:O, s:O, s:O}", "pending", pending, "running", running, "finished", finished,
+                           "awaiting", awaiting);
+out:
+    json_decref(pending);
+    json_decref(running);
+    json_decref(finished);
+    json_decref(awaiting);
+    return rc;
+}
+
+static int do_op(struct ws_store *st, struct op *op)
 {
     switch (op->kind) {
-    case OP_ACCEPT: return do_accept(db, op);
-    case OP_ROUTED: return do_routed(db, op);
-    case OP_RUN_START: return do_run_start(db, op);
-    case OP_RUN_FINISH: return do_run_finish(db, op);
-    case OP_RUN_REQUEUE: return requeue(db, op->id, "Interrupted", &op->err);
+    case OP_ACCEPT: return do_accept(st, op);
+    case OP_ROUTED: return do_routed(st, op);
+    case OP_RUN_START: return do_run_start(st, op);
+    case OP_RUN_FINISH: return do_run_finish(st, op);
+    case OP_RUN_REQUEUE: return do_requeue(st, op);
     case OP_GET_RUN:
-        return do_get(db, op, "SELECT id, app, trigger_id AS trigger, revision, prune, dry_run AS dryRun,"
-                              " state, message, started_at AS startedAt, finished_at AS finishedAt,"
-                              " report FROM runs WHERE id = ?");
-    case OP_LIST_RUNS: return do_list_runs(db, op);
+        return do_get(st, op,
+                      "SELECT id, app, trigger_id AS trigger, revision, prune, dry_run AS \"dryRun\","
+                      " state, message, started_at AS \"startedAt\", finished_at AS \"finishedAt\","
+                      " report FROM runs WHERE id = ?");
+    case OP_LIST_RUNS: return do_list_runs(st, op);
     case OP_GET_TRIGGER:
-        return do_get(db, op, "SELECT id, source, provider, repo, ref, before, after, app, revision,"
-                              " state, detail, received_at AS receivedAt, routed_at AS routedAt, routing"
-                              " FROM triggers WHERE id = ?");
+        return do_get(st, op,
+                      "SELECT id, source, provider, repo, ref, before, after, app, revision,"
+                      " state, detail, received_at AS \"receivedAt\", routed_at AS \"routedAt\", routing"
+                      " FROM triggers WHERE id = ?");
+    case OP_HEARTBEAT: return do_heartbeat(st, op);
+    case OP_TAKEOVER: return do_takeover(st, op);
+    case OP_REFRESH: return do_refresh(st, op);
     }
     return WS_EINVAL;
 }
 
+static void op_reset(struct op *op)
+{
+    json_decref(op->result);
+    op->result = NULL;
+    op->duplicate = 0;
+    op->notify[0] = '\0';
+}
+
+/* One batch, one transaction: each operation in a savepoint, so that one
+ * that fails leaves the others; one that met another replica's write at the
+ * same moment (a deadlock, a unique key) runs once more. What they tell the
+ * other replicas goes out at the commit. */
 static void batch_work(uv_work_t *w)
 {
     struct ws_store *st = ws_container_of(w, struct ws_store, work);
+    const struct db_impl *db = st->db->impl;
+    struct ws_buf note = { 0 };
     struct ws_err err;
     struct op *op;
     int rc;
-    if ((rc = exec(st->db, "BEGIN IMMEDIATE", &err)) < 0)
+    ws_err_clear(&err);
+    if ((db->ensure && (rc = db->ensure(st->db, &err)) < 0) || (rc = db->exec(st->db, db->begin, &err)) < 0)
         goto fail;
     for (op = st->batch; op; op = op->next) {
-        exec(st->db, "SAVEPOINT op", &op->err);
-        if ((op->code = do_op(st->db, op)) < 0) {
-            exec(st->db, "ROLLBACK TO op", &err);
-            json_decref(op->result);
-            op->result = NULL;
-            op->duplicate = 0;
+        for (int attempt = 0; attempt < 3; attempt++) {
+            if ((op->code = db->exec(st->db, "SAVEPOINT op", &op->err)) == 0 && (op->code = do_op(st, op)) == 0)
+                break;
+            db->exec(st->db, "ROLLBACK TO SAVEPOINT op", NULL);
+            op_reset(op);
+            if (!db->retryable || !db->retryable(st->db))
+                break;
         }
-        exec(st->db, "RELEASE op", &err);
+        db->exec(st->db, "RELEASE SAVEPOINT op", NULL);
+        if (op->code == 0 && op->notify[0] && db->notify && note.len < 7000)
+            ws_buf_appendf(&note, "%s%s", note.len ? " " : "", op->notify);
     }
-    if ((rc = exec(st->db, "COMMIT", &err)) == 0)
+    /* PostgreSQL holds a notification to 8,000 bytes: past that, "refresh"
+       has every listener read it all again */
+    if (note.len && (rc = db->notify(st->db, note.len < 7000 ? note.data : "refresh", &err)) < 0)
+        goto fail_rollback;
+    ws_buf_free(&note);
+    if ((rc = db->exec(st->db, "COMMIT", &err)) == 0)
         return;
-    exec(st->db, "ROLLBACK", NULL);
+fail_rollback:
+    db->exec(st->db, "ROLLBACK", NULL);
 fail:
+    ws_buf_free(&note);
     for (op = st->batch; op; op = op->next) {
         op->code = rc;
         op->err = err;
-        json_decref(op->result);
-        op->result = NULL;
+        op_reset(op);
     }
 }
 
@@ -548,123 +676,157 @@ static int enqueue(struct ws_store *st, struct op *op, int nomem)
 
 /* --- API -------------------------------------------------------------------------- */
 
-/* Bring the schema to WS_STORE_SCHEMA_VERSION, or refuse a newer one. */
-static int migrate(sqlite3 *db, const char *path, struct ws_err *err)
+/* A transaction at startup (BLOCKING): fn(st, op), committed. */
+static int startup_tx(struct ws_store *st, int (*fn)(struct ws_store *, struct op *), struct op *op, struct ws_err *err)
 {
-    sqlite3_stmt *q = NULL;
-    int version, rc;
-    char sql[64];
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK || sqlite3_step(q) != SQLITE_ROW) {
-        sqlite3_finalize(q);
-        return db_fail(err, db, "reading the schema version");
-    }
-    version = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    if (version > WS_STORE_SCHEMA_VERSION)
-        return ws_err_set(err, WS_ECONFIG,
-                          "store: %s has schema version %d, written by a newer wavesync (this one reads up to "
-                          "version %d): run that wavesync, or give this one another stateDir",
-                          path, version, WS_STORE_SCHEMA_VERSION);
-    if (version == WS_STORE_SCHEMA_VERSION)
-        return 0;
-    if ((rc = exec(db, "BEGIN IMMEDIATE", err)) < 0)
+    const struct db_impl *db = st->db->impl;
+    int rc;
+    if ((rc = db->exec(st->db, db->begin, err)) < 0)
         return rc;
-    for (int v = version; v < WS_STORE_SCHEMA_VERSION; v++)
-        if ((rc = exec(db, migrations[v], err)) < 0) {
-            exec(db, "ROLLBACK", NULL);
-            ws_err_prefix(err, "migrating %s from schema version %d", path, v);
-            return rc;
-        }
-    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", WS_STORE_SCHEMA_VERSION);
-    if ((rc = exec(db, sql, err)) < 0 || (rc = exec(db, "COMMIT", err)) < 0) {
-        exec(db, "ROLLBACK", NULL);
+    if ((rc = fn(st, op)) < 0) {
+        *err = op->err;
+        db->exec(st->db, "ROLLBACK", NULL);
         return rc;
     }
-    if (version > 0) /* a new file is no news */
-        ws_info("store: %s migrated from schema version %d to %d", path, version, WS_STORE_SCHEMA_VERSION);
+    if (op->notify[0] && db->notify && (rc = db->notify(st->db, op->notify, err)) < 0) {
+        db->exec(st->db, "ROLLBACK", NULL);
+        return rc;
+    }
+    return db->exec(st->db, "COMMIT", err);
+}
+
+/* This replica in `replicas`: an earlier run of it (SQLite: any, the state
+ * folder's lock says it is gone; PostgreSQL: one of the same name) is gone,
+ * and what it held is taken over at once rather than when its lease runs
+ * out. Deliveries older than 90 days are forgotten (replay protection). */
+static int register_replica(struct ws_store *st, struct op *op)
+{
+    json_t *got = NULL;
+    int rc;
+    if ((rc = Q(st->db, NULL, &op->err, "DELETE FROM deliveries WHERE received_at < ?", "i",
+                ws_wall_s() - 90 * 24 * 3600)) < 0 ||
+        (rc = Q(st->db, NULL, &op->err, "UPDATE replicas SET lease_until = 0 WHERE name = ? OR ? = 1", "sn",
+                st->replica_name, st->db->kind == DB_SQLITE)) < 0 ||
+        (rc = Q(st->db, &got, &op->err,
+                "INSERT INTO replicas (name, started_at, lease_until) VALUES (?, ?, @now_ms + ?) RETURNING id", "sii",
+                st->replica_name, ws_wall_s(), (int64_t)st->lease_ms)) < 0)
+        return rc;
+    st->replica = json_integer_value(json_object_get(json_array_get(got, 0), "id"));
+    json_decref(got);
+    if ((rc = do_takeover(st, op)) < 0)
+        return rc;
+    json_t *v;
+    size_t i;
+    json_array_foreach(json_object_get(op->result, "runs"), i, v)
+        ws_warn("store: run %lld of %s was interrupted by a stop; it runs again",
+                (long long)json_integer_value(json_object_get(v, "run")),
+                json_string_value(json_object_get(v, "app")));
     return 0;
 }
 
-int ws_store_open(struct ws_store **out, uv_loop_t *loop, const char *path, struct ws_err *err)
+static int open_db(struct ws_store **out, uv_loop_t *loop, struct db *db, const struct ws_store_opts *o,
+                   struct ws_err *err)
 {
     struct ws_store *st = calloc(1, sizeof(*st));
-    sqlite3_stmt *q = NULL;
-    json_t *stale = NULL, *v;
-    size_t i;
+    struct op op;
+    char host[128] = "wavesync";
     int rc;
     *out = NULL;
-    if (!st)
+    if (!st) {
+        db->impl->close(db);
         return ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
     st->loop = loop;
+    st->db = db;
     st->queued_tail = &st->queued;
-    if (sqlite3_open_v2(path, &st->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK) {
-        rc = ws_err_set(err, WS_EIO, "store: cannot open %s: %s", path,
-                        st->db ? sqlite3_errmsg(st->db) : "out of memory");
-        goto fail;
+    st->lease_ms = o->lease_ms > 0 ? o->lease_ms : WS_STORE_LEASE_MS;
+    gethostname(host, sizeof(host) - 1);
+    st->replica_name = strdup(o->replica && *o->replica ? o->replica : host);
+    if (db->kind == DB_PG)
+        snprintf(st->describe, sizeof(st->describe), "PostgreSQL (%s)", o->where ? o->where : "?");
+    else
+        snprintf(st->describe, sizeof(st->describe), "SQLite %s", o->path);
+    memset(&op, 0, sizeof(op));
+    if (!st->replica_name)
+        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+    else
+        rc = startup_tx(st, register_replica, &op, err);
+    json_decref(op.result);
+    if (rc < 0) {
+        db->impl->close(db);
+        free(st->replica_name);
+        free(st);
+        return rc;
     }
-    sqlite3_busy_timeout(st->db, 5000);
-    /* WAL with synchronous=FULL: a committed trigger survives a crash and
-     * a power loss; the batching amortises the fsync. */
-    if ((rc = exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err)) < 0 ||
-        (rc = migrate(st->db, path, err)) < 0)
-        goto fail;
-    /* replay protection remembers deliveries for 90 days */
-    if ((rc = prep(&q, st->db, err, "DELETE FROM deliveries WHERE received_at < ?", "i",
-                   ws_wall_s() - 90 * 24 * 3600)) < 0 ||
-        (rc = run(q, st->db, err)) < 0)
-        goto fail;
-    /* runs a crash interrupted run again */
-    if ((rc = prep(&q, st->db, err, "SELECT id FROM runs WHERE state = 'running' ORDER BY id", "")) < 0 ||
-        (rc = rows(&stale, q, st->db, err)) < 0)
-        goto fail;
-    json_array_foreach(stale, i, v) {
-        int64_t id = json_integer_value(json_object_get(v, "id"));
-        if ((rc = requeue(st->db, id, "Interrupted", err)) < 0)
-            goto fail;
-        ws_warn("store: run %lld was interrupted by a stop; it runs again", (long long)id);
-    }
-    json_decref(stale);
-    stale = NULL;
     uv_check_init(loop, &st->check);
     uv_unref((uv_handle_t *)&st->check);
     uv_idle_init(loop, &st->idle); /* referenced: active only while operations wait */
     *out = st;
     return 0;
-fail:
-    if (st->db && rc < 0 && err && !strstr(err->msg, path))
-        ws_err_prefix(err, "%s", path);
-    json_decref(stale);
-    sqlite3_close(st->db);
-    free(st);
+}
+
+int ws_store_open(struct ws_store **out, uv_loop_t *loop, const char *path, struct ws_err *err)
+{
+    struct ws_store_opts o = { .path = path };
+    return ws_store_open_opts(out, loop, &o, err);
+}
+
+int ws_store_open_opts(struct ws_store **out, uv_loop_t *loop, const struct ws_store_opts *o, struct ws_err *err)
+{
+    struct db *db = NULL;
+    int rc;
+    *out = NULL;
+    if (o->postgres)
+        rc = ws__db_pg_open(&db, o->postgres, o->password, NULL, err);
+    else
+        rc = ws__db_sqlite_open(&db, o->path, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = open_db(out, loop, db, o, err)) < 0 && o->path && !o->postgres && !strstr(err->msg, o->path))
+        ws_err_prefix(err, "%s", o->path);
+    return rc;
+}
+
+int ws_store_migrate(const struct ws_store_opts *o, int *from, int *to, struct ws_err *err)
+{
+    struct db *db = NULL;
+    int rc;
+    if (o->postgres) {
+        rc = ws__db_pg_open(&db, o->postgres, o->password, from, err);
+        *to = WS_STORE_PG_SCHEMA_VERSION;
+    } else {
+        rc = ws__db_sqlite_open(&db, o->path, err);
+        *from = -1; /* SQLite migrates at open and says so in the log */
+        *to = WS_STORE_SCHEMA_VERSION;
+    }
+    if (rc == 0)
+        db->impl->close(db);
     return rc;
 }
 
 int ws_store_recover(json_t **out, struct ws_store *st, struct ws_err *err)
 {
-    sqlite3_stmt *q = NULL;
+    struct db *db = st->db;
     json_t *triggers = NULL, *pending = NULL, *awaiting = NULL, *last = NULL;
     int rc;
     *out = NULL;
-    if ((rc = prep(&q, st->db, err,
-                   "SELECT id, source, provider, repo, ref, before, after, extra FROM triggers"
-                   " WHERE state = 'received' ORDER BY id", "")) < 0 ||
-        (rc = rows(&triggers, q, st->db, err)) < 0 ||
-        (rc = prep(&q, st->db, err,
-                   "SELECT app, trigger_id AS trigger, revision, prune, dry_run AS dryRun FROM pending"
-                   " ORDER BY trigger_id", "")) < 0 ||
-        (rc = rows(&pending, q, st->db, err)) < 0 ||
-        (rc = prep(&q, st->db, err,
-                   "SELECT app, trigger_id AS trigger, revision, since FROM awaiting ORDER BY app", "")) < 0 ||
-        (rc = rows(&awaiting, q, st->db, err)) < 0 ||
+    if ((rc = Q(db, &triggers, err,
+                "SELECT id, source, provider, repo, ref, before, after, extra FROM triggers"
+                " WHERE state = 'received' AND owner = ? ORDER BY id",
+                "i", st->replica)) < 0 ||
+        (rc = Q(db, &pending, err,
+                "SELECT app, trigger_id AS trigger, revision, prune, dry_run AS \"dryRun\" FROM pending"
+                " ORDER BY trigger_id",
+                "")) < 0 ||
+        (rc = Q(db, &awaiting, err, "SELECT app, trigger_id AS trigger, revision, since FROM awaiting ORDER BY app",
+                "")) < 0 ||
         /* each application's newest finished run: what it was last synced to */
-        (rc = prep(&q, st->db, err,
-                   "SELECT r.id, r.app, r.state AS result, json_extract(r.report, '$.revision') AS revision,"
-                   " r.finished_at AS finishedAt FROM runs r"
-                   " JOIN (SELECT app, MAX(id) AS id FROM runs WHERE finished_at IS NOT NULL AND dry_run = 0"
-                   " GROUP BY app) m ON m.id = r.id", "")) < 0 ||
-        (rc = rows(&last, q, st->db, err)) < 0) {
+        (rc = Q(db, &last, err,
+                "SELECT r.id, r.app, r.state AS result, @json(r.report,revision) AS revision,"
+                " r.finished_at AS \"finishedAt\" FROM runs r"
+                " JOIN (SELECT app, MAX(id) AS id FROM runs WHERE finished_at IS NOT NULL AND dry_run = 0"
+                " GROUP BY app) m ON m.id = r.id",
+                "")) < 0) {
         json_decref(triggers);
         json_decref(pending);
         json_decref(awaiting);
@@ -682,7 +844,8 @@ static void closed_handle(uv_handle_t *h)
     void *data = st->closed_data;
     if (--st->nhandles > 0)
         return;
-    sqlite3_close(st->db);
+    st->db->impl->close(st->db);
+    free(st->replica_name);
     free(st);
     if (cb)
         cb(data);
@@ -827,4 +990,44 @@ int ws_store_list_runs(struct ws_store *st, const char *app, int limit, ws_store
     op->json_cb = cb;
     op->data = data;
     return enqueue(st, op, dup_into(&op->s[0], app));
+}
+
+int ws_store_heartbeat(struct ws_store *st, ws_store_json_cb cb, void *data)
+{
+    return get_op(st, OP_HEARTBEAT, 0, cb, data);
+}
+
+int ws_store_takeover(struct ws_store *st, ws_store_json_cb cb, void *data)
+{
+    return get_op(st, OP_TAKEOVER, 0, cb, data);
+}
+
+int ws_store_refresh(struct ws_store *st, int64_t since_run, ws_store_json_cb cb, void *data)
+{
+    return get_op(st, OP_REFRESH, since_run, cb, data);
+}
+
+int ws_store_shared(const struct ws_store *st)
+{
+    return st->db->kind == DB_PG;
+}
+
+int64_t ws_store_replica(const struct ws_store *st)
+{
+    return st->replica;
+}
+
+const char *ws_store_replica_name(const struct ws_store *st)
+{
+    return st->replica_name;
+}
+
+int ws_store_lease_ms(const struct ws_store *st)
+{
+    return st->lease_ms;
+}
+
+const char *ws_store_describe(const struct ws_store *st)
+{
+    return st->describe;
 }

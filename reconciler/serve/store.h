@@ -1,6 +1,11 @@
-/* store.h — the service's durable state in SQLite (WAL): webhook deliveries
- * (for replay protection), triggers, the pending run of each application,
- * and runs with their reports.
+/* store.h — the service's durable state: webhook deliveries (for replay
+ * protection), triggers, the pending run of each application, and runs with
+ * their reports. In SQLite (WAL) in the state folder by default, or in
+ * PostgreSQL, shared by several replicas of the service: each one registered
+ * with a lease it renews (ws_store_heartbeat); what a replica whose lease ran
+ * out held — running runs, unrouted triggers — is taken over by another
+ * (ws_store_takeover), and at most one run of an application runs at a time
+ * across them.
  *
  * Every operation is asynchronous: it is queued on the loop thread, and all
  * operations queued during one loop iteration run on a worker thread as one
@@ -19,10 +24,32 @@
 
 struct ws_store;
 
-/* The schema version this wavesync writes (PRAGMA user_version). */
-#define WS_STORE_SCHEMA_VERSION 2
+/* The schema version this wavesync writes (SQLite: PRAGMA user_version). */
+#define WS_STORE_SCHEMA_VERSION 3
 
-/* Open (creating) the database at `path` — BLOCKING, call at startup. An
+/* How long a replica's lease lasts unless renewed (ms). */
+#define WS_STORE_LEASE_MS 15000
+
+struct ws_store_opts {
+    const char *path;      /* the SQLite file (when postgres is NULL) */
+    const char *postgres;  /* a libpq connection string or URI: PostgreSQL */
+    const char *password;  /* PostgreSQL's, given apart (never shown), or NULL */
+    const char *where;     /* PostgreSQL: how messages name it (no password) */
+    const char *replica;   /* this replica's name (NULL: the host name) */
+    int lease_ms;          /* 0: WS_STORE_LEASE_MS */
+};
+
+/* Open the store of `o` — BLOCKING, at startup: the schema migrated (once
+ * across replicas), this replica registered, and the work of an earlier run
+ * of it taken over (SQLite: every earlier one, its runs "Interrupted" and
+ * queued again). */
+int ws_store_open_opts(struct ws_store **out, uv_loop_t *loop, const struct ws_store_opts *o, struct ws_err *err);
+
+/* `wavesync store migrate`: bring the schema to this version and nothing
+ * else (BLOCKING). *from: the version found (-1 when not known), *to: now. */
+int ws_store_migrate(const struct ws_store_opts *o, int *from, int *to, struct ws_err *err);
+
+/* Open (creating) the SQLite database at `path` — BLOCKING, call at startup. An
  * older schema (version 0: the format before versions, or a new file) is
  * migrated in one transaction; a newer one (written by a later wavesync) is
  * refused with WS_ECONFIG, the file untouched. A run left "running" by a
@@ -99,5 +126,22 @@ int ws_store_get_trigger(struct ws_store *st, int64_t id, ws_store_json_cb cb, v
 
 /* Operations queued or running (for /metrics and shutdown). */
 size_t ws_store_backlog(const struct ws_store *st);
+
+/* Replicas. heartbeat: this replica's lease renewed — {ok, replicas}, ok
+ * false when it had already run out (its work may be another's now: the
+ * caller stops what it holds). takeover: the work of replicas whose lease
+ * ran out — {runs: [{run, app}] queued again, triggers: [{id, source,
+ * provider, repo, ref, before, after, extra}] this replica routes now}.
+ * refresh: what every replica sees — {pending: [{app}], running: [{run,
+ * app, owner}], finished: [{id, app, result, revision, finishedAt, dryRun}]
+ * (runs after `since_run`), awaiting: [{app, trigger, revision, since}]}. */
+int ws_store_heartbeat(struct ws_store *st, ws_store_json_cb cb, void *data);
+int ws_store_takeover(struct ws_store *st, ws_store_json_cb cb, void *data);
+int ws_store_refresh(struct ws_store *st, int64_t since_run, ws_store_json_cb cb, void *data);
+int ws_store_shared(const struct ws_store *st);         /* PostgreSQL: other replicas may use it */
+int64_t ws_store_replica(const struct ws_store *st);     /* this replica's id */
+const char *ws_store_replica_name(const struct ws_store *st);
+int ws_store_lease_ms(const struct ws_store *st);
+const char *ws_store_describe(const struct ws_store *st); /* "SQLite <path>", "PostgreSQL (<where>)" */
 
 #endif

@@ -1,0 +1,78 @@
+/* store_int.h — the two databases behind store.c: SQLite (store_sqlite.c)
+ * and PostgreSQL (store_pg.c), each one connection used by one thread at a
+ * time (the store's worker). The operations in store.c are written once, in
+ * the SQL both understand:
+ *   ?  ?N       a parameter: the next one, the Nth (PostgreSQL: $N)
+ *   @now_ms     the database's clock in milliseconds since the epoch — leases
+ *               are compared with one clock, whichever replica writes them
+ *   @lock(t)    FOR UPDATE OF t SKIP LOCKED on PostgreSQL (a row another
+ *               replica holds is skipped, not waited for); nothing on SQLite,
+ *               where the writer's transaction already excludes the others
+ *   @json(c,k)  the text at key k of the JSON text in column c */
+#ifndef WS_STORE_INT_H
+#define WS_STORE_INT_H
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "base/error.h"
+
+enum db_kind { DB_SQLITE, DB_PG };
+
+struct db_impl;
+
+struct db {
+    enum db_kind kind;
+    const struct db_impl *impl;
+};
+
+struct db_impl {
+    /* Run `sql` (after the rewriting above): parameters from `types` — 's'
+     * text (NULL binds NULL), 'i' int64, 'n' int — and, when rows is not
+     * NULL, its result as an array of objects named by the columns
+     * ("report", "extra" and "routing" hold JSON and are decoded).
+     * `*changed` (may be NULL): the rows it wrote. */
+    int (*query)(struct db *db, json_t **rows, int64_t *changed, struct ws_err *err, const char *sql,
+                 const char *types, va_list ap);
+    /* Statements without parameters or rows (BEGIN, SAVEPOINT…). */
+    int (*exec)(struct db *db, const char *sql, struct ws_err *err);
+    /* A transaction that writes (SQLite: BEGIN IMMEDIATE). */
+    const char *begin;
+    /* Tell the other replicas (PostgreSQL: NOTIFY at commit); NULL = alone. */
+    int (*notify)(struct db *db, const char *payload, struct ws_err *err);
+    /* Is the connection usable? Else try to connect again (rate limited);
+     * WS_ENET with the reason when it cannot. NULL = always usable. */
+    int (*ensure)(struct db *db, struct ws_err *err);
+    /* Was this error a conflict between replicas (a deadlock, a unique key
+     * another one just wrote) worth running the operation again? */
+    int (*retryable)(struct db *db);
+    void (*close)(struct db *db);
+};
+
+int ws__db_query(struct db *db, json_t **rows, int64_t *changed, struct ws_err *err, const char *sql,
+                 const char *types, ...);
+
+/* The statement rewritten for `kind` (see above); malloc'd, NULL when out
+ * of memory. */
+char *ws__db_rewrite(enum db_kind kind, const char *sql);
+
+/* Decode the JSON columns of a row object in place. */
+void ws__db_decode_json(json_t *row);
+
+/* store_sqlite.c: open (creating) the file at `path` in WAL mode with its
+ * schema migrated; a newer one is refused (WS_ECONFIG), the file untouched.
+ * BLOCKING. */
+int ws__db_sqlite_open(struct db **out, const char *path, struct ws_err *err);
+
+/* store_pg.c: connect to `conninfo` (a libpq keyword string or URI; the
+ * password, when not NULL, given apart so that it never shows) and bring the schema to this version,
+ * once across replicas (an advisory lock held while it migrates); a newer
+ * schema is refused (WS_ECONFIG). `from` (may be NULL): the version found.
+ * BLOCKING. */
+int ws__db_pg_open(struct db **out, const char *conninfo, const char *password, int *from, struct ws_err *err);
+
+/* The PostgreSQL schema version this wavesync writes. */
+#define WS_STORE_PG_SCHEMA_VERSION 1
+
+#endif

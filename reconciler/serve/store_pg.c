@@ -1,0 +1,329 @@
+/* store_pg.c — the store in PostgreSQL, shared by several `wavesync serve`
+ * replicas. One blocking libpq connection, used by the store's worker thread
+ * (one batch at a time); a lost connection is made again, at most every
+ * backoff interval (0.25 s doubling to 5 s), and meanwhile every operation
+ * fails at once with WS_ENET — a webhook then gets 503, never a 202 for a
+ * delivery that is not stored. */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "serve/store.h"
+#include "serve/store_int.h"
+
+struct pg {
+    struct db db;
+    PGconn *conn;
+    char where[300];        /* host:port/dbname, for messages (no password) */
+    uint64_t next_try_ms;   /* when a lost connection may be tried again */
+    uint64_t backoff_ms;
+    char sqlstate[6];       /* of the last failed statement */
+    int lost;               /* the connection was lost and not made again yet */
+};
+
+/* The schema, version by version (migrations[v] takes v to v + 1); applied
+ * by one replica while it holds the advisory lock, the others wait for it. */
+static const char *const migrations[WS_STORE_PG_SCHEMA_VERSION] = {
+    /* 0 → 1: the tables of the SQLite store's version 3 */
+    "CREATE TABLE IF NOT EXISTS deliveries ("
+    "  key TEXT PRIMARY KEY, trigger_id BIGINT NOT NULL, received_at BIGINT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries(received_at);"
+    "CREATE TABLE IF NOT EXISTS triggers ("
+    "  id BIGSERIAL PRIMARY KEY, source TEXT NOT NULL, provider TEXT, repo TEXT,"
+    "  ref TEXT, before TEXT, after TEXT, app TEXT, revision TEXT, prune INTEGER DEFAULT 0,"
+    "  dry_run INTEGER DEFAULT 0, extra TEXT, state TEXT NOT NULL, detail TEXT,"
+    "  received_at BIGINT NOT NULL, routed_at BIGINT, routing TEXT, owner BIGINT);"
+    "CREATE INDEX IF NOT EXISTS triggers_state ON triggers(state);"
+    "CREATE TABLE IF NOT EXISTS pending ("
+    "  app TEXT PRIMARY KEY, trigger_id BIGINT NOT NULL, revision TEXT, prune INTEGER DEFAULT 0,"
+    "  dry_run INTEGER DEFAULT 0, queued_at BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS runs ("
+    "  id BIGSERIAL PRIMARY KEY, app TEXT NOT NULL, trigger_id BIGINT, revision TEXT,"
+    "  prune INTEGER DEFAULT 0, dry_run INTEGER DEFAULT 0, state TEXT NOT NULL, message TEXT,"
+    "  started_at BIGINT NOT NULL, finished_at BIGINT, report TEXT, owner BIGINT);"
+    "CREATE INDEX IF NOT EXISTS runs_app ON runs(app, id);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS runs_one_running ON runs(app) WHERE state = 'running';"
+    "CREATE TABLE IF NOT EXISTS awaiting ("
+    "  app TEXT PRIMARY KEY, trigger_id BIGINT NOT NULL, revision TEXT, since BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS replicas ("
+    "  id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, started_at BIGINT NOT NULL, lease_until BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner BIGINT NOT NULL, since BIGINT NOT NULL);",
+};
+
+/* 'wavesync' in ASCII: the advisory lock held while the schema changes */
+#define SCHEMA_LOCK "8606195652543491683"
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* libpq's message, on one line */
+static void one_line(char *dst, size_t n, const char *msg)
+{
+    size_t k = 0;
+    for (const char *p = msg ? msg : ""; *p && k + 1 < n; p++)
+        dst[k++] = *p == '\n' || *p == '\r' ? ' ' : *p;
+    while (k > 0 && dst[k - 1] == ' ')
+        k--;
+    dst[k] = '\0';
+}
+
+static int conn_fail(struct pg *p, struct ws_err *err, const char *what)
+{
+    char msg[600];
+    one_line(msg, sizeof(msg), PQerrorMessage(p->conn));
+    if (PQstatus(p->conn) != CONNECTION_OK) {
+        p->lost = 1;
+        return ws_err_set(err, WS_ENET, "store: PostgreSQL at %s: %s: %s", p->where, what, msg);
+    }
+    return ws_err_set(err, WS_EIO, "store: PostgreSQL at %s: %s: %s", p->where, what, msg);
+}
+
+/* A statement's result: 0, or its error (WS_ENET when the connection went) */
+static int result_fail(struct pg *p, PGresult *res, struct ws_err *err, const char *what)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    char msg[600];
+    snprintf(p->sqlstate, sizeof(p->sqlstate), "%s", state ? state : "");
+    if (PQstatus(p->conn) != CONNECTION_OK)
+        return conn_fail(p, err, what);
+    one_line(msg, sizeof(msg), res ? PQresultErrorMessage(res) : PQerrorMessage(p->conn));
+    return ws_err_set(err, WS_EIO, "store: PostgreSQL: %s: %s", what, msg);
+}
+
+static int pg_exec(struct db *db, const char *sql, struct ws_err *err)
+{
+    struct pg *p = (struct pg *)db;
+    PGresult *res = PQexec(p->conn, sql);
+    int rc = 0;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+        rc = result_fail(p, res, err, sql);
+    PQclear(res);
+    return rc;
+}
+
+static json_t *cell(const PGresult *res, int r, int c)
+{
+    const char *v;
+    if (PQgetisnull(res, r, c))
+        return json_null();
+    v = PQgetvalue(res, r, c);
+    switch (PQftype(res, c)) {
+    case 20: /* int8 */
+    case 21: /* int2 */
+    case 23: /* int4 */
+        return json_integer(strtoll(v, NULL, 10));
+    case 16: /* bool */
+        return json_integer(v[0] == 't');
+    default:
+        return json_string(v);
+    }
+}
+
+static int pg_query(struct db *db, json_t **rows, int64_t *changed, struct ws_err *err, const char *sql,
+                    const char *types, va_list ap)
+{
+    struct pg *p = (struct pg *)db;
+    size_t n = strlen(types);
+    const char *values[16];
+    char nums[16][24];
+    Oid oids[16];
+    PGresult *res;
+    json_t *arr = NULL;
+    char *text;
+    int rc = 0;
+    if (n > WS_ARRAY_SIZE(values))
+        return ws_err_set(err, WS_EINVAL, "store: too many parameters");
+    for (size_t i = 0; i < n; i++) {
+        if (types[i] == 's') {
+            values[i] = va_arg(ap, const char *);
+            oids[i] = 25; /* text */
+        } else if (types[i] == 'i') {
+            snprintf(nums[i], sizeof(nums[i]), "%lld", (long long)va_arg(ap, int64_t));
+            values[i] = nums[i];
+            oids[i] = 20; /* int8 */
+        } else {
+            snprintf(nums[i], sizeof(nums[i]), "%d", va_arg(ap, int));
+            values[i] = nums[i];
+            oids[i] = 23; /* int4 */
+        }
+    }
+    if (!(text = ws__db_rewrite(DB_PG, sql)))
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    res = PQexecParams(p->conn, text, (int)n, oids, values, NULL, NULL, 0);
+    free(text);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = result_fail(p, res, err, rows ? "read" : "write");
+        PQclear(res);
+        return rc;
+    }
+    if (rows) {
+        int nr = PQntuples(res), nf = PQnfields(res);
+        if (!(arr = json_array()))
+            rc = ws_err_set(err, WS_ENOMEM, "out of memory");
+        for (int r = 0; arr && r < nr; r++) {
+            json_t *o = json_object();
+            for (int c = 0; o && c < nf; c++)
+                json_object_set_new(o, PQfname(res, c), cell(res, r, c)); /* steals */
+            ws__db_decode_json(o);
+            json_array_append_new(arr, o); /* steals */
+        }
+        *rows = arr;
+    }
+    if (changed)
+        *changed = strtoll(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_notify(struct db *db, const char *payload, struct ws_err *err)
+{
+    return ws__db_query(db, NULL, NULL, err, "SELECT pg_notify('wavesync', ?)", "s", payload);
+}
+
+static int pg_ensure(struct db *db, struct ws_err *err)
+{
+    struct pg *p = (struct pg *)db;
+    uint64_t now = mono_ms();
+    if (PQstatus(p->conn) == CONNECTION_OK && !p->lost)
+        return 0;
+    if (now < p->next_try_ms)
+        return ws_err_set(err, WS_ENET, "store: PostgreSQL at %s is unreachable; trying again", p->where);
+    PQreset(p->conn);
+    if (PQstatus(p->conn) != CONNECTION_OK) {
+        p->backoff_ms = p->backoff_ms ? (p->backoff_ms * 2 > 5000 ? 5000 : p->backoff_ms * 2) : 250;
+        p->next_try_ms = mono_ms() + p->backoff_ms;
+        p->lost = 1;
+        return conn_fail(p, err, "connecting");
+    }
+    if (p->lost)
+        ws_info("store: connected to PostgreSQL at %s again", p->where);
+    p->lost = 0;
+    p->backoff_ms = 0;
+    return 0;
+}
+
+static int pg_retryable(struct db *db)
+{
+    struct pg *p = (struct pg *)db;
+    /* a deadlock, a serialization failure, a unique key written meanwhile */
+    return strcmp(p->sqlstate, "40P01") == 0 || strcmp(p->sqlstate, "40001") == 0 ||
+           strcmp(p->sqlstate, "23505") == 0;
+}
+
+static void pg_close(struct db *db)
+{
+    struct pg *p = (struct pg *)db;
+    if (!p)
+        return;
+    PQfinish(p->conn);
+    free(p);
+}
+
+/* NOTICEs ("already exists, skipping"…) are for people at psql, not the log */
+static void quiet(void *arg, const char *message)
+{
+    (void)arg;
+    ws_debug("store: PostgreSQL: %s", message);
+}
+
+static const struct db_impl pg_impl = {
+    .query = pg_query,
+    .exec = pg_exec,
+    .begin = "BEGIN",
+    .notify = pg_notify,
+    .ensure = pg_ensure,
+    .retryable = pg_retryable,
+    .close = pg_close,
+};
+
+/* Bring the schema to WS_STORE_PG_SCHEMA_VERSION: one replica at a time
+ * (the advisory lock, released at the commit). */
+static int migrate(struct pg *p, int *from, struct ws_err *err)
+{
+    json_t *rows = NULL;
+    int version, rc;
+    char sql[96];
+    if ((rc = pg_exec(&p->db, "BEGIN", err)) < 0)
+        return rc;
+    if ((rc = pg_exec(&p->db, "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK ")", err)) < 0 ||
+        (rc = pg_exec(&p->db, "CREATE TABLE IF NOT EXISTS wavesync_schema (version INTEGER NOT NULL)", err)) < 0 ||
+        (rc = ws__db_query(&p->db, &rows, NULL, err, "SELECT max(version) AS v FROM wavesync_schema", "")) < 0)
+        goto fail;
+    version = (int)json_integer_value(json_object_get(json_array_get(rows, 0), "v"));
+    json_decref(rows);
+    if (from)
+        *from = version;
+    if (version > WS_STORE_PG_SCHEMA_VERSION) {
+        rc = ws_err_set(err, WS_ECONFIG,
+                        "store: PostgreSQL at %s has schema version %d, written by a newer wavesync (this one "
+                        "reads up to version %d): run that wavesync, or give this one another database",
+                        p->where, version, WS_STORE_PG_SCHEMA_VERSION);
+        goto fail;
+    }
+    for (int v = version; v < WS_STORE_PG_SCHEMA_VERSION; v++)
+        if ((rc = pg_exec(&p->db, migrations[v], err)) < 0) {
+            ws_err_prefix(err, "migrating PostgreSQL at %s from schema version %d", p->where, v);
+            goto fail;
+        }
+    snprintf(sql, sizeof(sql), "DELETE FROM wavesync_schema; INSERT INTO wavesync_schema VALUES (%d)",
+             WS_STORE_PG_SCHEMA_VERSION);
+    if (version < WS_STORE_PG_SCHEMA_VERSION && (rc = pg_exec(&p->db, sql, err)) < 0)
+        goto fail;
+    if ((rc = pg_exec(&p->db, "COMMIT", err)) < 0)
+        goto fail;
+    if (version < WS_STORE_PG_SCHEMA_VERSION)
+        ws_info("store: PostgreSQL at %s: schema version %d → %d", p->where, version, WS_STORE_PG_SCHEMA_VERSION);
+    return 0;
+fail:
+    pg_exec(&p->db, "ROLLBACK", NULL);
+    return rc;
+}
+
+int ws__db_pg_open(struct db **out, const char *conninfo, const char *password, int *from, struct ws_err *err)
+{
+    struct pg *p = calloc(1, sizeof(*p));
+    /* conninfo (a keyword string or a URI) expanded as dbname; the password
+       given apart, so that it is never part of a string that is shown */
+    const char *keys[] = { "dbname", "password", "fallback_application_name", "connect_timeout", NULL };
+    const char *vals[] = { conninfo, password, "wavesync", "5", NULL };
+    int rc;
+    *out = NULL;
+    if (!p)
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    p->db.kind = DB_PG;
+    p->db.impl = &pg_impl;
+    if (!password) { /* keep libpq's own (PGPASSWORD, .pgpass) */
+        keys[1] = "fallback_application_name", vals[1] = "wavesync";
+        keys[2] = "connect_timeout", vals[2] = "5";
+        keys[3] = NULL;
+    }
+    p->conn = PQconnectdbParams(keys, vals, 1);
+    if (!p->conn) {
+        free(p);
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
+    PQsetNoticeProcessor(p->conn, quiet, NULL);
+    snprintf(p->where, sizeof(p->where), "%s:%s/%s", PQhost(p->conn) ? PQhost(p->conn) : "?",
+             PQport(p->conn) ? PQport(p->conn) : "?", PQdb(p->conn) ? PQdb(p->conn) : "?");
+    if (PQstatus(p->conn) != CONNECTION_OK) {
+        rc = conn_fail(p, err, "connecting");
+        pg_close(&p->db);
+        return rc;
+    }
+    /* the writes of a batch are durable at its commit (the default; said
+       here so that a server configured otherwise does not weaken it) */
+    if ((rc = pg_exec(&p->db, "SET synchronous_commit = on", err)) < 0 || (rc = migrate(p, from, err)) < 0) {
+        pg_close(&p->db);
+        return rc;
+    }
+    *out = &p->db;
+    return 0;
+}
