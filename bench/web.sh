@@ -150,8 +150,8 @@ log "a burst of $BURST runs, no reader"
 cpu0=$(burst 0)
 log "$PAGES browser pages on the overview, following /api/v1/events"
 coproc FOLLOW { WS_URL=http://127.0.0.1:$port PAGES=$PAGES CHROMIUM=$CHROMIUM exec node "$REPO/tests/browser/measure.mjs" follow 2>"$T/follow.err"; }
-FOLLOW_PID=$FOLLOW_PID
-stop_follow() { kill "$FOLLOW_PID" 2>/dev/null || true; }
+fpid=$FOLLOW_PID # bash unsets FOLLOW_PID when the coprocess ends
+stop_follow() { kill "$fpid" 2>/dev/null || true; }
 bench_on_exit stop_follow
 read -r -t 900 line <&"${FOLLOW[0]}" || die "the pages did not open: $(tail -3 "$T/follow.err")"
 [[ $line == ready ]] || die "the pages: $line"
@@ -166,8 +166,8 @@ log "a burst of $BURST runs, $PAGES pages"
 cpu1=$(burst "$BURST")
 sleep 1
 echo stop >&"${FOLLOW[1]}"
-read -r -t 120 follow <&"${FOLLOW[0]}" || die "the pages did not report: $(tail -3 "$T/follow.err")"
-wait "$FOLLOW_PID" 2>/dev/null || true
+read -r -t 180 follow <&"${FOLLOW[0]}" || die "the pages did not report: $(tail -3 "$T/follow.err")"
+wait "$fpid" 2>/dev/null || true
 
 python3 - "$page" "$cpu0" "$cpu1" "$follow" "$APPS" "$BURST" "$FROM" "$(bench_cpu_model)" <<'PY'
 import json, sys

@@ -14,6 +14,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "base/util.h"
 #include "base/yaml.h"
 
@@ -1183,10 +1185,99 @@ out:
     return rc;
 }
 
+/* --- store ---------------------------------------------------------------------- */
+
+static const char *const store_keys[] = {"postgres", "password", "caFile", "certFile", "keyFile", "replica",
+                                         "lease", NULL};
+
+/* A host that is this machine (loopback, a unix socket folder). */
+static int local_host(const char *h)
+{
+    return !h || !*h || h[0] == '/' || h[0] == '@' || strcmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 ||
+           strcmp(h, "::1") == 0;
+}
+
+static int parse_store(const struct cfg *x, struct ws_store_cfg *s, const json_t *obj, const json_t *pos)
+{
+    PQconninfoOption *opts = NULL;
+    char *perr = NULL, where[300];
+    const char *host = NULL, *hostaddr = NULL, *port = NULL, *dbname = NULL, *user = NULL, *sslmode = NULL;
+    int rc, line;
+    s->lease_ms = 15000;
+    if (!obj)
+        return 0;
+    s->line = line = ws_yaml_line(pos);
+    if ((rc = check_keys(x, obj, pos, store_keys, "store")) < 0 ||
+        (rc = get_str(x, &s->postgres, obj, pos, "postgres", "store")) < 0 ||
+        (rc = get_secret(x, &s->password, obj, pos, "password", "store")) < 0 ||
+        (rc = get_path(x, &s->ca_file, obj, pos, "caFile", "store")) < 0 ||
+        (rc = get_path(x, &s->cert_file, obj, pos, "certFile", "store")) < 0 ||
+        (rc = get_path(x, &s->key_file, obj, pos, "keyFile", "store")) < 0 ||
+        (rc = get_str(x, &s->replica, obj, pos, "replica", "store")) < 0 ||
+        (rc = get_duration(x, &s->lease_ms, obj, pos, "lease", "store")) < 0)
+        return rc;
+    if (!s->postgres || !*s->postgres)
+        return fail(x, line, "store: postgres is required (a libpq connection string such as \"host=db "
+                             "user=wavesync dbname=wavesync\", or a postgres:// URI); without store, the state is "
+                             "kept in SQLite in stateDir");
+    line = ws_yaml_key_line(pos, "postgres");
+    if (s->lease_ms < 3000)
+        return fail(x, ws_yaml_key_line(pos, "lease"), "store.lease must be at least 3s (it is renewed every third of it)");
+    if (!(opts = PQconninfoParse(s->postgres, &perr))) {
+        char msg[400];
+        size_t k = 0;
+        for (const char *p = perr ? perr : "out of memory"; *p && k + 1 < sizeof(msg); p++)
+            msg[k++] = *p == '\n' ? ' ' : *p;
+        msg[k] = '\0';
+        PQfreemem(perr);
+        return fail(x, line, "store.postgres is not a connection string libpq reads: %s", msg);
+    }
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val)
+            continue;
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "hostaddr") == 0)
+            hostaddr = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "dbname") == 0)
+            dbname = o->val;
+        else if (strcmp(o->keyword, "user") == 0)
+            user = o->val;
+        else if (strcmp(o->keyword, "sslmode") == 0)
+            sslmode = o->val;
+    }
+    snprintf(where, sizeof(where), "%s:%s/%s", host ? host : hostaddr ? hostaddr : "localhost", port ? port : "5432",
+             dbname ? dbname : user ? user : "?");
+    s->where = strdup(where);
+    if (sslmode) {
+        s->sslmode = strdup(sslmode);
+    } else if (s->ca_file) {
+        s->sslmode = strdup("verify-full");
+    } else {
+        int local = 1;
+        char *hosts = strdup(host ? host : hostaddr ? hostaddr : "");
+        for (char *h = hosts, *save = NULL, *t; hosts && (t = strtok_r(h, ",", &save)); h = NULL)
+            local &= local_host(t);
+        free(hosts);
+        if (!local) {
+            PQconninfoFree(opts);
+            return fail(x, line,
+                        "store.postgres: the connection to %s would not be verified: give store.caFile (the server "
+                        "certificate is then verified: sslmode=verify-full), or say sslmode in the string",
+                        where);
+        }
+        s->sslmode = strdup("disable");
+    }
+    PQconninfoFree(opts);
+    return s->where && s->sslmode ? 0 : nomem(x);
+}
+
 /* --- the whole file -------------------------------------------------------------- */
 
 static const char *const top_keys[] = {"repositories", "clusters", "applications", "settings",
-                                       "server", "health", "plugins", NULL};
+                                       "server", "health", "plugins", "store", NULL};
 static const char *const plugin_keys[] = {"name", "init", "generate", "discover", "timeout", "memory",
                                           "cpu", "maxOutput", NULL};
 static const char *const discover_keys[] = {"fileName", NULL};
@@ -1324,7 +1415,7 @@ static int parse_root(const struct cfg *x, struct ws_config *c, const json_t *ro
                       const json_t *pos)
 {
     const json_t *repos = NULL, *clusters = NULL, *apps = NULL, *settings = NULL, *server = NULL, *health = NULL, *v;
-    const json_t *plugins = NULL;
+    const json_t *plugins = NULL, *store = NULL;
     size_t i, j;
     int rc;
     if (json_is_null(root) || (json_is_object(root) && json_object_size(root) == 0))
@@ -1340,7 +1431,8 @@ static int parse_root(const struct cfg *x, struct ws_config *c, const json_t *ro
         (rc = get_typed(x, &settings, root, pos, "settings", "", 0)) < 0 ||
         (rc = get_typed(x, &server, root, pos, "server", "", 0)) < 0 ||
         (rc = get_typed(x, &health, root, pos, "health", "", 0)) < 0 ||
-        (rc = get_typed(x, &plugins, root, pos, "plugins", "", 1)) < 0)
+        (rc = get_typed(x, &plugins, root, pos, "plugins", "", 1)) < 0 ||
+        (rc = get_typed(x, &store, root, pos, "store", "", 0)) < 0)
         return rc;
     if ((json_array_size(repos) && !(c->repos = calloc(json_array_size(repos), sizeof(*c->repos)))) ||
         (json_array_size(clusters) &&
@@ -1383,7 +1475,8 @@ static int parse_root(const struct cfg *x, struct ws_config *c, const json_t *ro
     if ((rc = parse_settings(x, &c->settings, settings, ws_yaml_pos_child(pos, "settings"))) < 0)
         return rc;
     if ((rc = parse_health(x, &c->health, health, ws_yaml_pos_child(pos, "health"))) < 0 ||
-        (rc = parse_plugins(x, c, plugins, ws_yaml_pos_child(pos, "plugins"))) < 0)
+        (rc = parse_plugins(x, c, plugins, ws_yaml_pos_child(pos, "plugins"))) < 0 ||
+        (rc = parse_store(x, &c->store, store, ws_yaml_pos_child(pos, "store"))) < 0)
         return rc;
     return parse_server(x, &c->server, server, ws_yaml_pos_child(pos, "server"));
 }
@@ -1505,6 +1598,14 @@ void ws_config_free(struct ws_config *c)
     free(c->server.public_url);
     free(c->health.directory);
     json_decref(c->health.scripts);
+    free(c->store.postgres);
+    free_secret(c->store.password);
+    free(c->store.sslmode);
+    free(c->store.ca_file);
+    free(c->store.cert_file);
+    free(c->store.key_file);
+    free(c->store.where);
+    free(c->store.replica);
     for (i = 0; i < c->nplugins; i++) {
         free(c->plugins[i].name);
         for (j = 0; c->plugins[i].init && c->plugins[i].init[j]; j++)

@@ -19,6 +19,7 @@
  *   server:       {listen, apiToken, maxBodySize, readTimeout, fetchRetryTimeout,
  *                  shutdownGrace, rateLimit: {perSecond, burst}, publicURL}
  *   health:       {directory, scripts: {"group/Kind": lua}}
+ *   store:        {postgres, password, caFile, certFile, keyFile, replica, lease}
  *   (clusters also take labels: {k: v}, for ApplicationSet cluster generators)
  */
 #ifndef WS_CONFIG_H
@@ -131,6 +132,20 @@ struct ws_server_cfg {
                                    checkpointed (run again at the next start); default 30s */
 };
 
+/* store: where `serve` keeps its state. Absent: SQLite in stateDir. With
+ * postgres: PostgreSQL, which several replicas share. */
+struct ws_store_cfg {
+    char *postgres;    /* the libpq connection string or URI as written; NULL = SQLite */
+    char *password;    /* resolved secret, or NULL (libpq's own: PGPASSWORD, ~/.pgpass) */
+    char *sslmode;     /* as written in the string, else verify-full with caFile, else
+                          disable for a server on this machine (a remote one without either is refused) */
+    char *ca_file, *cert_file, *key_file; /* absolute, or NULL */
+    char *where;       /* "host:port/dbname", for messages */
+    char *replica;     /* this replica's name; NULL = "<host name>:<stateDir>" */
+    uint64_t lease_ms; /* default 15s */
+    int line;
+};
+
 /* Custom health checks, Argo CD's health.lua format. */
 struct ws_health_cfg {
     char *directory;  /* <group>/<kind>/health.lua files (absolute), or NULL */
@@ -149,6 +164,7 @@ struct ws_config {
     struct ws_settings settings;
     struct ws_server_cfg server;
     struct ws_health_cfg health;
+    struct ws_store_cfg store;
     struct ws_plugin_cfg *plugins;
     size_t nplugins;
 };

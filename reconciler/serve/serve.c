@@ -571,7 +571,23 @@ struct job {
     struct ws_sync_opts opts;
     const struct ws_repo *status_repo;
     struct ws_kube *kube;     /* the cluster it syncs to */
+    /* its end, until the store has it: recorded again while the store is
+       unreachable (PostgreSQL down or restarting) */
+    char *rec_result, *rec_message;
+    json_t *rec_report;
+    uv_timer_t *rec_timer;
+    int rec_attempts;
 };
+
+struct ws_sync *ws__job_sync(struct job *j)
+{
+    return j->sync;
+}
+
+void ws__job_requeue(struct job *j)
+{
+    j->requeue = 1;
+}
 
 /* What a run's log lines are about (the journal's WAVESYNC_* fields). */
 #define JOB_LOG(j) (&(struct ws_log_ctx){(j)->app, (j)->run, (j)->trigger})
@@ -582,6 +598,10 @@ static void job_free(struct job *j)
     free(j->app);
     free(j->revision);
     json_decref(j->extra);
+    free(j->rec_result);
+    free(j->rec_message);
+    json_decref(j->rec_report);
+    ws_timer_close(&j->rec_timer);
     free(j);
 }
 
@@ -681,13 +701,41 @@ static int result_index(const char *result)
     return 2;
 }
 
+static void on_run_recorded(int code, const struct ws_err *err, void *data);
+
+static void record_again(uv_timer_t *t)
+{
+    struct job *j = t->data;
+    ws_timer_close(&j->rec_timer);
+    j->s->recording--;
+    if (ws_store_run_finish(j->s->store, j->run, j->rec_result, j->rec_message, j->rec_report, on_run_recorded, j) < 0)
+        job_free(j);
+}
+
 static void on_run_recorded(int code, const struct ws_err *err, void *data)
 {
     struct job *j = data;
-    if (code < 0)
+    struct svc *s = j->s;
+    /* the store cannot be reached: the run's end is recorded again (up to
+       about ten minutes; while stopping, once more) — until then it is
+       "running" there, and no replica starts another run of it */
+    if (code == WS_ENET && j->rec_result && j->rec_attempts < 120 && !(s->stopping && j->rec_attempts > 0) &&
+        (j->rec_timer = ws_timer_start(s->loop, j->rec_attempts < 4 ? 500 : 5000, record_again, j))) {
+        if (j->rec_attempts++ == 0)
+            ws_warn("store: run %lld of %s not recorded yet (%s); trying again", (long long)j->run, j->app,
+                    err ? err->msg : ws_code_str(code));
+        s->recording++;
+        return;
+    }
+    if (code == WS_ECONFLICT)
+        ws_warn("store: run %lld of %s: %s", (long long)j->run, j->app, err ? err->msg : ws_code_str(code));
+    else if (code < 0)
         ws_error("store: run %lld of %s not recorded: %s", (long long)j->run, j->app,
                  err ? err->msg : ws_code_str(code));
+    else if (j->rec_attempts)
+        ws_info("store: run %lld of %s recorded", (long long)j->run, j->app);
     job_free(j);
+    ws__svc_maybe_finish(s);
 }
 
 /* A running sync's waves and objects, as events of its run. */
@@ -725,8 +773,9 @@ static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *d
     if (!result)
         result = code == 0 ? "Succeeded" : "Error";
     if (j->requeue) {
-        ws_log_at(WS_LOG_INFO, JOB_LOG(j), "run %lld of %s stopped by shutdown; it runs again at the next start",
-                  (long long)j->run, j->app);
+        ws_log_at(WS_LOG_INFO, JOB_LOG(j), "run %lld of %s %s", (long long)j->run, j->app,
+                  s->stopping ? "stopped by shutdown; it runs again at the next start"
+                              : "stopped: this replica may not write any more (its lease); it runs again");
         if (ws_store_run_requeue(s->store, j->run, on_run_recorded, j) < 0)
             job_free(j);
         j = NULL;
@@ -762,6 +811,9 @@ static void on_sync_done(struct ws_sync *sync, int code, json_t *report, void *d
                 !maybe_retry(s, a, ws_catalog_find(&j->snap->cat, j->app), j->revision))
                 a->attempts = 0;
         }
+        j->rec_result = strdup(result);
+        j->rec_message = message ? strdup(message) : NULL;
+        j->rec_report = json_incref(report);
         if (ws_store_run_finish(s->store, j->run, result, message, report, on_run_recorded, j) < 0)
             job_free(j);
     }
@@ -967,6 +1019,17 @@ static int run_live_unchanged(const json_t *obj, void *data)
     return ws_live_unchanged(j->s->live, j->app, obj);
 }
 
+/* The fence: this replica's lease is fresh, else the run stops and goes
+ * back to pending (another replica runs it, or this one once it is back). */
+static int job_may_write(void *data, char *why, size_t len)
+{
+    struct job *j = data;
+    if (ws__replicas_may_write(j->s, why, len))
+        return 1;
+    j->requeue = 1;
+    return 0;
+}
+
 static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *data)
 {
     struct take_ctx *c = data;
@@ -1042,6 +1105,8 @@ static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *
     j->opts.child_data = s;
     j->opts.event = on_sync_event;
     j->opts.event_data = j;
+    j->opts.may_write = job_may_write;
+    j->opts.may_write_data = j;
     if (s->live) {
         j->opts.live_unchanged = run_live_unchanged;
         j->opts.live_data = j;
@@ -1142,7 +1207,7 @@ void ws__svc_maybe_finish(struct svc *s)
 static void maybe_finish(struct svc *s)
 {
     size_t r;
-    if (!s->stopping || s->running > 0 || s->httpd || !s->store || ws__track_busy(s))
+    if (!s->stopping || s->running > 0 || s->recording > 0 || s->httpd || !s->store || ws__track_busy(s))
         return;
     for (r = 0; r < s->cfg->nrepos; r++)
         if (s->queues[r].busy)
@@ -1174,6 +1239,7 @@ static void maybe_finish(struct svc *s)
     uv_close((uv_handle_t *)&s->sigint, close_handle);
     ws__reload_stop(s);
     ws__events_stop(s);
+    ws__replicas_stop(s);
     ws_store_close(s->store, on_store_closed, s);
     s->store = NULL;
     ws_info("stopped");
@@ -1223,7 +1289,14 @@ static void on_signal(uv_signal_t *h, int signum)
             on_grace(s->grace);
         return;
     }
-    ws_info("%s: stopping (no new runs; %d running)", signum == SIGTERM ? "SIGTERM" : "SIGINT", s->running);
+    ws__svc_stop(s, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+void ws__svc_stop(struct svc *s, const char *why)
+{
+    if (s->stopping)
+        return;
+    ws_info("%s: stopping (no new runs; %d running)", why, s->running);
     ws_sd_notify("STOPPING=1");
     s->stopping = 1;
     s->ready = 0;
@@ -1372,9 +1445,23 @@ int ws_serve_run(const char *config_path, const char *listen, char **argv)
     for (size_t r = 0; r < cfg.nrepos; r++)
         s.queues[r].tail = &s.queues[r].head;
     /* startup may block: nothing is being served yet */
-    if (ws_store_open(&s.store, &loop, dbpath, &err) < 0 || ws_store_recover(&state, s.store, &err) < 0) {
-        fprintf(stderr, "wavesync serve: %s\n", err.msg);
-        goto out_loop;
+    {
+        char name[512], host[256] = "wavesync";
+        struct ws_store_opts so = { .path = dbpath, .postgres = cfg.store.postgres, .password = cfg.store.password,
+                                    .sslmode = cfg.store.sslmode, .ca_file = cfg.store.ca_file,
+                                    .cert_file = cfg.store.cert_file, .key_file = cfg.store.key_file,
+                                    .where = cfg.store.where, .replica = cfg.store.replica,
+                                    .lease_ms = (int)cfg.store.lease_ms };
+        /* a replica's default name: this host and its state folder (two
+           replicas on one host have a folder each: the folder's lock) */
+        gethostname(host, sizeof(host) - 1);
+        snprintf(name, sizeof(name), "%s:%s", host, cfg.settings.state_dir);
+        if (!so.replica)
+            so.replica = name;
+        if (ws_store_open_opts(&s.store, &loop, &so, &err) < 0 || ws_store_recover(&state, s.store, &err) < 0) {
+            fprintf(stderr, "wavesync serve: %s\n", err.msg);
+            goto out_loop;
+        }
     }
     if (ws__poll_init(&s, &err) < 0) {
         fprintf(stderr, "wavesync serve: %s\n", err.msg);
@@ -1419,7 +1506,7 @@ int ws_serve_run(const char *config_path, const char *listen, char **argv)
         fprintf(stderr, "wavesync serve: out of memory\n");
         goto out_loop;
     }
-    if (ws__events_init(&s) < 0 || ws__reload_start(&s, config_path, argv) < 0) {
+    if (ws__events_init(&s) < 0 || ws__reload_start(&s, config_path, argv) < 0 || ws__replicas_start(&s) < 0) {
         fprintf(stderr, "wavesync serve: out of memory\n");
         goto out_loop;
     }
@@ -1439,11 +1526,12 @@ int ws_serve_run(const char *config_path, const char *listen, char **argv)
     ws__poll_start(&s);
     ws__svc_schedule(&s);
     uv_run(&loop, UV_RUN_DEFAULT);
-    rc = 0;
+    rc = s.exit_code;
 out_loop:
     if (!s.stopped) { /* startup failed: undo what was made */
         ws__reload_stop(&s);
         ws__events_stop(&s);
+        ws__replicas_stop(&s);
         if (s.httpd) {
             s.stopping = 1;
             ws_httpd_shutdown(s.httpd, on_httpd_down, &s);
@@ -1472,6 +1560,7 @@ out_loop:
     free(s.apps);
     ws__svc_children_free(&s);
     ws__events_free(&s);
+    ws__replicas_free(&s);
     free(s.buckets);
     ws__poll_free(&s);
     ws_lua_health_free(s.lua);

@@ -35,6 +35,7 @@ struct app_state {
     int starting;         /* ws_store_run_start in flight */
     struct job *running;
     int64_t busy_elsewhere; /* the run another replica has of it (0: none known) */
+    int seen_pending, seen_awaiting; /* replicas.c: in the shared store at the last refresh */
     int64_t last_run;
     int attempts;         /* failed runs in a row, for syncPolicy.retry */
     uv_timer_t *retry;    /* the next retry, when one is waiting */
@@ -133,6 +134,9 @@ struct svc {
     int reloading;             /* a new configuration loads: quiescing, then exec */
     int lock_fd;               /* the state folder's lock, held while serving */
     struct events *events;     /* events.c: the Server-Sent Events stream */
+    struct replicas *replicas; /* replicas.c: leases, takeover, the others' news (PostgreSQL) */
+    int recording;             /* runs whose end waits to be recorded again */
+    int exit_code;             /* what the process ends with (a lost lease: 75) */
 };
 
 /* serve.c — the service core; api.c calls into it, never the other way
@@ -165,6 +169,8 @@ void ws__svc_parent_ended(struct svc *s, struct ws_sync *parent);
 int ws__svc_awaited(const struct svc *s, const char *app);
 void ws__svc_children_free(struct svc *s);
 
+/* Stop as on SIGTERM (`why` names the cause in the log). */
+void ws__svc_stop(struct svc *s, const char *why);
 /* Stopping: finish once nothing is in flight any more (a worker just ended). */
 void ws__svc_maybe_finish(struct svc *s);
 const char *ws__svc_run_results(size_t i);
@@ -234,6 +240,21 @@ int ws__reload_refused(const struct svc *s); /* the last reload was */
 /* A stop while the store closes for a reload's exec: 1 = the process exits
  * there instead (the caller does nothing more), 0 = no exec under way. */
 int ws__reload_execing(struct svc *s);
+
+/* replicas.c — several replicas sharing a PostgreSQL store (nothing to do
+ * on SQLite but answer may_write). start: after recovery (the lease's
+ * renewal, the takeover sweep, LISTEN and the periodic refresh); stop: on
+ * the way out, before the store closes; may_write: the sync engine's fence
+ * (data: the svc) — this replica's lease is fresh. */
+int ws__replicas_start(struct svc *s);
+void ws__replicas_stop(struct svc *s);
+int ws__replicas_may_write(void *data, char *why, size_t len);
+int ws__replicas_count(const struct svc *s); /* live replicas (1 on SQLite) */
+void ws__replicas_free(struct svc *s);       /* after the loop ended */
+/* serve.c: a running job's sync, and marking it to go back to the queue
+ * when it stops (instead of being recorded as ended). */
+struct ws_sync *ws__job_sync(struct job *j);
+void ws__job_requeue(struct job *j);
 
 /* events.c — GET /api/v1/events (Server-Sent Events). publish: to every
  * reader (of `app`, when not NULL, for ?app=); `data` is stolen. */

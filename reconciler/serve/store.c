@@ -57,6 +57,7 @@ struct ws_store {
     int closing;
     void (*closed_cb)(void *);
     void *closed_data;
+    struct ws__pg_listener *listener; /* PostgreSQL: the other replicas' news */
 };
 
 /* --- the SQL both databases run ------------------------------------------------- */
@@ -777,7 +778,7 @@ int ws_store_open_opts(struct ws_store **out, uv_loop_t *loop, const struct ws_s
     int rc;
     *out = NULL;
     if (o->postgres)
-        rc = ws__db_pg_open(&db, o->postgres, o->password, NULL, err);
+        rc = ws__db_pg_open(&db, o, NULL, err);
     else
         rc = ws__db_sqlite_open(&db, o->path, err);
     if (rc < 0)
@@ -792,7 +793,7 @@ int ws_store_migrate(const struct ws_store_opts *o, int *from, int *to, struct w
     struct db *db = NULL;
     int rc;
     if (o->postgres) {
-        rc = ws__db_pg_open(&db, o->postgres, o->password, from, err);
+        rc = ws__db_pg_open(&db, o, from, err);
         *to = WS_STORE_PG_SCHEMA_VERSION;
     } else {
         rc = ws__db_sqlite_open(&db, o->path, err);
@@ -863,6 +864,8 @@ void ws_store_close(struct ws_store *st, void (*closed)(void *data), void *data)
 {
     if (!st)
         return;
+    ws__pg_listen_stop(st->listener);
+    st->listener = NULL;
     st->closing = 1;
     st->closed_cb = closed;
     st->closed_data = data;
@@ -1030,4 +1033,11 @@ int ws_store_lease_ms(const struct ws_store *st)
 const char *ws_store_describe(const struct ws_store *st)
 {
     return st->describe;
+}
+
+int ws_store_listen(struct ws_store *st, void (*cb)(const char *payload, void *data), void *data)
+{
+    if (st->db->kind != DB_PG || st->listener)
+        return 0;
+    return ws__pg_listen_start(&st->listener, st->loop, st->db, cb, data);
 }

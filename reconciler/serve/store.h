@@ -34,6 +34,8 @@ struct ws_store_opts {
     const char *path;      /* the SQLite file (when postgres is NULL) */
     const char *postgres;  /* a libpq connection string or URI: PostgreSQL */
     const char *password;  /* PostgreSQL's, given apart (never shown), or NULL */
+    const char *sslmode;   /* PostgreSQL: overrides the string's, or NULL */
+    const char *ca_file, *cert_file, *key_file; /* PostgreSQL's TLS files, or NULL */
     const char *where;     /* PostgreSQL: how messages name it (no password) */
     const char *replica;   /* this replica's name (NULL: the host name) */
     int lease_ms;          /* 0: WS_STORE_LEASE_MS */
@@ -139,6 +141,11 @@ int ws_store_heartbeat(struct ws_store *st, ws_store_json_cb cb, void *data);
 int ws_store_takeover(struct ws_store *st, ws_store_json_cb cb, void *data);
 int ws_store_refresh(struct ws_store *st, int64_t since_run, ws_store_json_cb cb, void *data);
 int ws_store_shared(const struct ws_store *st);         /* PostgreSQL: other replicas may use it */
+/* PostgreSQL: cb(payload) on the loop for what another replica did — words
+ * "pending APP", "run APP", "done APP", "awaiting APP", or "refresh" (read
+ * everything again: a reconnection, or too much at once). SQLite: nothing.
+ * Stopped by ws_store_close. 0 or WS_ENOMEM. */
+int ws_store_listen(struct ws_store *st, void (*cb)(const char *payload, void *data), void *data);
 int64_t ws_store_replica(const struct ws_store *st);     /* this replica's id */
 const char *ws_store_replica_name(const struct ws_store *st);
 int ws_store_lease_ms(const struct ws_store *st);

@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "base/error.h"
 
@@ -65,12 +66,20 @@ void ws__db_decode_json(json_t *row);
  * BLOCKING. */
 int ws__db_sqlite_open(struct db **out, const char *path, struct ws_err *err);
 
-/* store_pg.c: connect to `conninfo` (a libpq keyword string or URI; the
- * password, when not NULL, given apart so that it never shows) and bring the schema to this version,
+/* store_pg.c: connect to o->postgres (a libpq keyword string or URI; the
+ * password and TLS settings of `o` given apart, the password never shown) and bring the schema to this version,
  * once across replicas (an advisory lock held while it migrates); a newer
  * schema is refused (WS_ECONFIG). `from` (may be NULL): the version found.
  * BLOCKING. */
-int ws__db_pg_open(struct db **out, const char *conninfo, const char *password, int *from, struct ws_err *err);
+struct ws_store_opts;
+int ws__db_pg_open(struct db **out, const struct ws_store_opts *o, int *from, struct ws_err *err);
+
+/* LISTEN wavesync on a connection of its own, on the loop: cb(payload)
+ * for each notification, and "refresh" when (re)connected. */
+struct ws__pg_listener;
+int ws__pg_listen_start(struct ws__pg_listener **out, uv_loop_t *loop, struct db *db,
+                        void (*cb)(const char *payload, void *data), void *data);
+void ws__pg_listen_stop(struct ws__pg_listener *l);
 
 /* The PostgreSQL schema version this wavesync writes. */
 #define WS_STORE_PG_SCHEMA_VERSION 1

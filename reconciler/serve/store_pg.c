@@ -5,6 +5,7 @@
  * fails at once with WS_ENET — a webhook then gets 503, never a 202 for a
  * delivery that is not stored. */
 #include <libpq-fe.h>
+#include <uv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 struct pg {
     struct db db;
     PGconn *conn;
+    char *keys[10], *vals[10]; /* the connection's parameters, for the listener's own */
     char where[300];        /* host:port/dbname, for messages (no password) */
     uint64_t next_try_ms;   /* when a lost connection may be tried again */
     uint64_t backoff_ms;
@@ -224,6 +226,12 @@ static void pg_close(struct db *db)
     if (!p)
         return;
     PQfinish(p->conn);
+    for (size_t i = 0; i < WS_ARRAY_SIZE(p->keys); i++) {
+        free(p->keys[i]);
+        if (p->vals[i] && strcmp(p->keys[i] ? p->keys[i] : "", "password") == 0)
+            explicit_bzero(p->vals[i], strlen(p->vals[i]));
+        free(p->vals[i]);
+    }
     free(p);
 }
 
@@ -287,27 +295,44 @@ fail:
     return rc;
 }
 
-int ws__db_pg_open(struct db **out, const char *conninfo, const char *password, int *from, struct ws_err *err)
+int ws__db_pg_open(struct db **out, const struct ws_store_opts *o, int *from, struct ws_err *err)
 {
     struct pg *p = calloc(1, sizeof(*p));
-    /* conninfo (a keyword string or a URI) expanded as dbname; the password
-       given apart, so that it is never part of a string that is shown */
-    const char *keys[] = { "dbname", "password", "fallback_application_name", "connect_timeout", NULL };
-    const char *vals[] = { conninfo, password, "wavesync", "5", NULL };
-    int rc;
+    /* the string (keywords or a URI) expanded as dbname, then what
+       wavesync.yaml says apart from it, which wins: the password (so that it
+       is never part of a string that is shown) and the TLS settings */
+    const char *keys[10], *vals[10];
+    int n = 0, rc;
+#define KV(k, v)                                                                                                       \
+    do {                                                                                                               \
+        if (v) {                                                                                                       \
+            keys[n] = (k);                                                                                             \
+            vals[n++] = (v);                                                                                           \
+        }                                                                                                              \
+    } while (0)
+    KV("dbname", o->postgres);
+    KV("password", o->password);
+    KV("sslmode", o->sslmode);
+    KV("sslrootcert", o->ca_file);
+    KV("sslcert", o->cert_file);
+    KV("sslkey", o->key_file);
+    KV("fallback_application_name", "wavesync");
+    KV("connect_timeout", "5");
+#undef KV
+    keys[n] = vals[n] = NULL;
     *out = NULL;
     if (!p)
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     p->db.kind = DB_PG;
     p->db.impl = &pg_impl;
-    if (!password) { /* keep libpq's own (PGPASSWORD, .pgpass) */
-        keys[1] = "fallback_application_name", vals[1] = "wavesync";
-        keys[2] = "connect_timeout", vals[2] = "5";
-        keys[3] = NULL;
-    }
+    for (int i = 0; i < n; i++)
+        if (!(p->keys[i] = strdup(keys[i])) || !(p->vals[i] = strdup(vals[i]))) {
+            pg_close(&p->db);
+            return ws_err_set(err, WS_ENOMEM, "out of memory");
+        }
     p->conn = PQconnectdbParams(keys, vals, 1);
     if (!p->conn) {
-        free(p);
+        pg_close(&p->db);
         return ws_err_set(err, WS_ENOMEM, "out of memory");
     }
     PQsetNoticeProcessor(p->conn, quiet, NULL);
@@ -326,4 +351,193 @@ int ws__db_pg_open(struct db **out, const char *conninfo, const char *password, 
     }
     *out = &p->db;
     return 0;
+}
+
+/* --- LISTEN: the other replicas' news, on the loop --------------------------------
+ *
+ * A connection of its own in non-blocking mode, driven by a uv_poll on its
+ * socket: connecting (PQconnectPoll), LISTEN wavesync, then each readable
+ * moment PQconsumeInput and every notification to the callback. Lost: made
+ * again after a backoff (0.5 s doubling to 10 s), and "refresh" is reported
+ * (what was said meanwhile is lost). */
+
+struct ws__pg_listener {
+    uv_loop_t *loop;
+    struct pg *p;
+    PGconn *conn;
+    uv_poll_t *poll;
+    int fd;
+    uv_timer_t timer;
+    uint64_t backoff_ms;
+    enum { L_CONNECTING, L_LISTEN_SENT, L_LISTENING, L_WAITING } state;
+    int stopping;
+    void (*cb)(const char *payload, void *data);
+    void *data;
+};
+
+static void l_step(struct ws__pg_listener *l);
+
+static void l_poll_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void l_unpoll(struct ws__pg_listener *l)
+{
+    if (l->poll) {
+        uv_close((uv_handle_t *)l->poll, l_poll_closed);
+        l->poll = NULL;
+    }
+    l->fd = -1;
+}
+
+static void l_on_poll(uv_poll_t *h, int status, int events)
+{
+    (void)status, (void)events;
+    l_step(h->data);
+}
+
+/* watch the connection's socket for `events` (it may change while connecting) */
+static int l_watch(struct ws__pg_listener *l, int events)
+{
+    int fd = PQsocket(l->conn);
+    if (fd < 0)
+        return -1;
+    if (fd != l->fd) {
+        l_unpoll(l);
+        if (!(l->poll = calloc(1, sizeof(*l->poll))) || uv_poll_init(l->loop, l->poll, fd) < 0) {
+            free(l->poll);
+            l->poll = NULL;
+            return -1;
+        }
+        l->poll->data = l;
+        l->fd = fd;
+    }
+    return uv_poll_start(l->poll, events, l_on_poll);
+}
+
+static void l_on_timer(uv_timer_t *t)
+{
+    struct ws__pg_listener *l = t->data;
+    const char *const *keys = (const char *const *)l->p->keys, *const *vals = (const char *const *)l->p->vals;
+    if (l->stopping)
+        return;
+    l->conn = PQconnectStartParams(keys, vals, 1);
+    l->state = L_CONNECTING;
+    if (!l->conn || PQstatus(l->conn) == CONNECTION_BAD || l_watch(l, UV_WRITABLE) < 0) {
+        l_step(l); /* fails and waits */
+        return;
+    }
+}
+
+static void l_retry(struct ws__pg_listener *l, const char *why)
+{
+    char msg[300];
+    one_line(msg, sizeof(msg), why);
+    if (l->state != L_WAITING)
+        ws_warn("store: listening to PostgreSQL at %s: %s; trying again", l->p->where, msg);
+    l_unpoll(l);
+    PQfinish(l->conn);
+    l->conn = NULL;
+    l->state = L_WAITING;
+    l->backoff_ms = l->backoff_ms ? (l->backoff_ms * 2 > 10000 ? 10000 : l->backoff_ms * 2) : 500;
+    if (!l->stopping)
+        uv_timer_start(&l->timer, l_on_timer, l->backoff_ms, 0);
+}
+
+static void l_step(struct ws__pg_listener *l)
+{
+    PGnotify *n;
+    PGresult *res;
+    if (l->stopping || !l->conn) {
+        if (!l->stopping && !l->conn)
+            l_retry(l, "out of memory");
+        return;
+    }
+    if (l->state == L_CONNECTING) {
+        switch (PQconnectPoll(l->conn)) {
+        case PGRES_POLLING_READING:
+            if (l_watch(l, UV_READABLE) < 0)
+                l_retry(l, "cannot watch its socket");
+            return;
+        case PGRES_POLLING_WRITING:
+            if (l_watch(l, UV_WRITABLE) < 0)
+                l_retry(l, "cannot watch its socket");
+            return;
+        case PGRES_POLLING_OK:
+            break;
+        default:
+            l_retry(l, PQerrorMessage(l->conn));
+            return;
+        }
+        PQsetnonblocking(l->conn, 1);
+        if (!PQsendQuery(l->conn, "LISTEN wavesync") || l_watch(l, UV_READABLE) < 0) {
+            l_retry(l, PQerrorMessage(l->conn));
+            return;
+        }
+        PQflush(l->conn);
+        l->state = L_LISTEN_SENT;
+        return;
+    }
+    if (!PQconsumeInput(l->conn)) {
+        l_retry(l, PQerrorMessage(l->conn));
+        return;
+    }
+    if (l->state == L_LISTEN_SENT) {
+        while (!PQisBusy(l->conn) && (res = PQgetResult(l->conn))) {
+            int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+            PQclear(res);
+            if (!ok) {
+                l_retry(l, PQerrorMessage(l->conn));
+                return;
+            }
+            if (l->state == L_LISTEN_SENT) {
+                if (l->backoff_ms)
+                    ws_info("store: listening to PostgreSQL at %s again", l->p->where);
+                l->state = L_LISTENING;
+                l->backoff_ms = 0;
+                l->cb("refresh", l->data); /* anything said before now is unknown */
+            }
+        }
+    }
+    while ((n = PQnotifies(l->conn))) {
+        if (!l->stopping)
+            l->cb(n->extra, l->data);
+        PQfreemem(n);
+    }
+}
+
+int ws__pg_listen_start(struct ws__pg_listener **out, uv_loop_t *loop, struct db *db,
+                        void (*cb)(const char *payload, void *data), void *data)
+{
+    struct ws__pg_listener *l = calloc(1, sizeof(*l));
+    if (!l)
+        return WS_ENOMEM;
+    l->loop = loop;
+    l->p = (struct pg *)db;
+    l->fd = -1;
+    l->cb = cb;
+    l->data = data;
+    l->state = L_WAITING;
+    uv_timer_init(loop, &l->timer);
+    l->timer.data = l;
+    uv_timer_start(&l->timer, l_on_timer, 0, 0);
+    *out = l;
+    return 0;
+}
+
+static void l_timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void ws__pg_listen_stop(struct ws__pg_listener *l)
+{
+    if (!l)
+        return;
+    l->stopping = 1;
+    l_unpoll(l);
+    PQfinish(l->conn);
+    l->conn = NULL;
+    uv_close((uv_handle_t *)&l->timer, l_timer_closed);
 }

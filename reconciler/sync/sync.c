@@ -1346,6 +1346,12 @@ static void wave_start(struct ws_sync *s)
         return;
     }
     w = &s->plan.waves[s->wave_idx];
+    {
+        char what[64];
+        snprintf(what, sizeof(what), "wave %s %d", ws_phase_str(w->phase), w->wave);
+        if (ws__sync_fenced(s, what))
+            return;
+    }
     ws_timer_close(&s->wave_timer);
     s->wave_failures = 0;
     s->wave_started_ms = ws__sync_elapsed(s);
@@ -1540,6 +1546,17 @@ void ws_sync_cancel(struct ws_sync *s)
         ws_timer_close(&s->wave_timer);
         s->wave_timer = ws_timer_start(s->loop, 0, on_canceled, s);
     }
+}
+
+int ws__sync_fenced(struct ws_sync *s, const char *before)
+{
+    char why[300] = "";
+    if (!s->opts.may_write || s->opts.may_write(s->opts.may_write_data, why, sizeof(why)))
+        return 0;
+    ws__sync_say(s, "stopped before %s: %s", before, why);
+    ws_sync_cancel(s);
+    snprintf(s->message, sizeof(s->message), "stopped before %s: %s", before, why);
+    return 1;
 }
 
 const char *ws_sync_app_name(const struct ws_sync *s)

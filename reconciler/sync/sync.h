@@ -70,6 +70,13 @@ struct ws_sync_opts {
      * Argo CD. NULL: such children are kept and reported. */
     int (*prune_child)(struct ws_sync *s, const json_t *ref, void *data, struct ws_err *err);
     void *child_data;
+    /* Fencing, for replicas sharing a store: asked before every phase that
+     * writes (each wave, the prune) whether this process may still write
+     * for the run; 0 (the reason in `why`) stops the run there, canceled with
+     * that message, nothing more written and no SyncFail hook run (the run
+     * is another replica's now). NULL: always. */
+    int (*may_write)(void *data, char *why, size_t len);
+    void *may_write_data;
 };
 
 /* Is obj an argoproj.io Application or ApplicationSet (app of apps)? */

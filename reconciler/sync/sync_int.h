@@ -133,6 +133,8 @@ static inline struct ws_kube_ref ws__sync_item_ref(const struct item *it)
 void ws__sync_say(struct ws_sync *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The run failed (the first failure wins); see sync.c. */
 void ws__sync_fail(struct ws_sync *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* opts.may_write says no: the run is canceled with its reason (1), else 0. */
+int ws__sync_fenced(struct ws_sync *s, const char *before);
 /* One request of the current step is done; the last one moves the stage on. */
 void ws__sync_step_done(struct ws_sync *s);
 /* The one place the stage moves forward. */

@@ -189,6 +189,10 @@ void ws__sync_prune(struct ws_sync *s)
         ws__sync_advance(s);
         return;
     }
+    if (!s->opts.dry_run && (s->app->auto_prune || s->opts.prune) && ws__sync_fenced(s, "the prune")) {
+        json_decref(gone);
+        return;
+    }
     if (s->opts.dry_run || !(s->app->auto_prune || s->opts.prune)) {
         const char *why = s->opts.dry_run ? "would be pruned (dry run)"
                                           : "no longer in Git; prune is off (syncPolicy.automated.prune or --prune)";

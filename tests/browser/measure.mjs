@@ -94,8 +94,19 @@ if (process.argv[2] === 'load') {
   console.log('ready');
   const rl = readline.createInterface({ input: process.stdin });
   for await (const line of rl) if (line.trim() === 'stop') break;
-  const events = [];
-  for (const p of pages) events.push(await p.page.evaluate(() => window.__wsEvents || 0));
+  rl.close();
+  process.stdin.destroy();
+  // a page busy on a loaded machine may still be reading what arrived: the
+  // counts are taken once they stop moving (2 s), a minute at most
+  const count = () => Promise.all(pages.map((p) => p.page.evaluate(() => window.__wsEvents || 0)));
+  let events = await count();
+  for (let i = 0; i < 30; i++) {
+    await new Promise((r) => setTimeout(r, 2000));
+    const again = await count();
+    const same = again.every((v, k) => v === events[k]);
+    events = again;
+    if (same) break;
+  }
   console.log(JSON.stringify({ pages: n, events, errors: pages.flatMap((p) => p.errors) }));
 } else {
   console.error('usage: node measure.mjs load|follow');

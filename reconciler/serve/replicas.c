@@ -1,0 +1,349 @@
+/* replicas.c — several `wavesync serve` sharing a PostgreSQL store
+ * (wavesync.yaml store: {postgres: …}). No leader: every replica takes
+ * webhooks, routes what it took and runs what it claims; the store keeps
+ * one running run per application. Here, each replica
+ *   - renews its lease every third of it; writes for a run are allowed only
+ *     while the last renewal is fresh (the sync engine asks before every
+ *     wave and the prune), so a replica cut off from the database stops
+ *     applying before another may take its runs over. One that hears its
+ *     lease had run out stops and exits 75, for its supervisor to start it
+ *     again as a new replica;
+ *   - takes over the work of replicas whose lease ran out (every second):
+ *     their runs are queued again, their unrouted pushes routed here;
+ *   - follows what the others do: at once on their NOTIFY (LISTEN), and
+ *     every 5 s in case a notification was lost — which applications have a
+ *     run pending or running elsewhere, runs that ended, manual applications
+ *     awaiting a sync.
+ * On SQLite there is one replica: nothing runs, and writes are always
+ * allowed. Loop thread only. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/timer.h"
+#include "base/util.h"
+#include "serve/serve_int.h"
+
+#define SWEEP_MS 1000
+#define REFRESH_MS 5000
+#define MARGIN_MS 1000 /* writes stop this long before the lease could run out */
+
+struct replicas {
+    struct svc *s;
+    int shared;
+    int lease_ms;
+    uv_timer_t *beat, *sweep, *refresh;
+    uint64_t ok_until;        /* ws_now_ms: writes allowed before this */
+    uint64_t beat_sent;
+    int beat_busy, sweep_busy, refresh_busy, refresh_again;
+    int64_t since_run;        /* the refresh reads runs from this id on */
+    int count;                /* live replicas at the last renewal */
+    int unreachable;          /* renewals failing: said once in the log */
+    int fenced;               /* writes stopped: said once in the log */
+    int lost, stopped;
+};
+
+int ws__replicas_count(const struct svc *s)
+{
+    return s->replicas ? s->replicas->count : 1;
+}
+
+int ws__replicas_may_write(void *data, char *why, size_t len)
+{
+    struct svc *s = data;
+    struct replicas *r = s->replicas;
+    if (!r || !r->shared)
+        return 1;
+    if (r->lost) {
+        snprintf(why, len, "this replica's lease ran out; its runs are another replica's now");
+        return 0;
+    }
+    if (ws_now_ms() >= r->ok_until) {
+        snprintf(why, len, "this replica could not renew its lease in the store for %llu s (store.lease is %d s): "
+                 "the run goes back to the queue, for whichever replica holds a lease",
+                 (unsigned long long)((ws_now_ms() - r->beat_sent + r->lease_ms - MARGIN_MS) / 1000),
+                 r->lease_ms / 1000);
+        return 0;
+    }
+    return 1;
+}
+
+/* Writes are no longer allowed: the running syncs stop now (rather than at
+ * their next wave), each going back to the queue. */
+static void fence(struct replicas *r, const char *why)
+{
+    struct svc *s = r->s;
+    if (!r->fenced)
+        ws_error("replicas: %s: stopping %d running %s", why, s->running, ws_plural((unsigned)s->running, "sync", "syncs"));
+    r->fenced = 1;
+    for (size_t i = 0; i < s->napps; i++) {
+        struct app_state *a = &s->apps[i];
+        if (a->running && ws__job_sync(a->running)) {
+            ws__job_requeue(a->running);
+            ws_sync_cancel(ws__job_sync(a->running));
+        }
+    }
+}
+
+/* --- the lease --------------------------------------------------------------------- */
+
+static void beat(uv_timer_t *t);
+
+static void on_beat(int code, const struct ws_err *err, json_t *result, void *data)
+{
+    struct replicas *r = data;
+    r->beat_busy = 0;
+    if (r->stopped)
+        return;
+    if (code < 0) {
+        if (!r->unreachable++)
+            ws_warn("replicas: cannot renew this replica's lease: %s", err ? err->msg : ws_code_str(code));
+    } else if (!json_is_true(json_object_get(result, "ok"))) {
+        r->lost = 1;
+        fence(r, "this replica's lease had run out (the store was out of reach longer than store.lease): "
+                 "another replica may hold its runs now");
+        ws_error("replicas: exiting (75) to start again as a new replica");
+        r->s->exit_code = 75;
+        ws__svc_stop(r->s, "lease lost");
+        return;
+    } else {
+        if (r->unreachable)
+            ws_info("replicas: lease renewed again");
+        r->unreachable = 0;
+        r->fenced = 0;
+        r->ok_until = r->beat_sent + (uint64_t)r->lease_ms - MARGIN_MS;
+        r->count = (int)json_integer_value(json_object_get(result, "replicas"));
+    }
+    if (ws_now_ms() >= r->ok_until && r->s->running > 0)
+        fence(r, "this replica cannot renew its lease in the store");
+}
+
+static void beat(uv_timer_t *t)
+{
+    struct replicas *r = t->data;
+    if (r->stopped)
+        return;
+    if (ws_now_ms() >= r->ok_until && r->s->running > 0)
+        fence(r, "this replica cannot renew its lease in the store");
+    if (r->beat_busy)
+        return;
+    r->beat_sent = ws_now_ms();
+    if (ws_store_heartbeat(r->s->store, on_beat, r) == 0)
+        r->beat_busy = 1;
+}
+
+/* --- taking over --------------------------------------------------------------------- */
+
+static void on_sweep(int code, const struct ws_err *err, json_t *result, void *data)
+{
+    struct replicas *r = data;
+    struct svc *s = r->s;
+    json_t *v;
+    size_t i;
+    r->sweep_busy = 0;
+    if (r->stopped || code < 0) {
+        if (code < 0 && code != WS_ENET)
+            ws_warn("replicas: taking over: %s", err ? err->msg : ws_code_str(code));
+        return;
+    }
+    json_array_foreach(json_object_get(result, "runs"), i, v) {
+        struct app_state *a = ws__svc_app(s, json_string_value(json_object_get(v, "app")));
+        ws_info("replicas: run %lld of %s taken over: it runs again",
+                (long long)json_integer_value(json_object_get(v, "run")), json_string_value(json_object_get(v, "app")));
+        if (a) {
+            a->pending = 1;
+            a->busy_elsewhere = 0;
+            ws__svc_app_changed(s, a->name);
+        }
+    }
+    json_array_foreach(json_object_get(result, "triggers"), i, v) {
+        const struct ws_repo *repo = ws_config_repo_by_name(s->cfg, json_string_value(json_object_get(v, "repo")));
+        const char *after = json_string_value(json_object_get(v, "after"));
+        int64_t id = json_integer_value(json_object_get(v, "id"));
+        if (!repo || !after) {
+            ws_store_routed(s->store, id, NULL, NULL, "failed", "the repository is not configured here", NULL, NULL);
+            continue;
+        }
+        ws_info("replicas: trigger %lld (%s %s) taken over: routing it", (long long)id, repo->name,
+                json_string_value(json_object_get(v, "ref")));
+        ws__svc_routed_later(s, (size_t)(repo - s->cfg->repos), id, json_string_value(json_object_get(v, "ref")),
+                             json_string_value(json_object_get(v, "before")), after, NULL, json_object_get(v, "extra"));
+    }
+    ws__svc_schedule(s);
+}
+
+static void sweep(uv_timer_t *t)
+{
+    struct replicas *r = t->data;
+    if (r->stopped || r->sweep_busy || r->lost)
+        return;
+    if (ws_store_takeover(r->s->store, on_sweep, r) == 0)
+        r->sweep_busy = 1;
+}
+
+/* --- what the others did ------------------------------------------------------------- */
+
+static void refresh_now(struct replicas *r);
+
+static void on_refresh(int code, const struct ws_err *err, json_t *result, void *data)
+{
+    struct replicas *r = data;
+    struct svc *s = r->s;
+    int64_t me = ws_store_replica(s->store), low = 0, high = r->since_run - 1;
+    json_t *v;
+    size_t i;
+    r->refresh_busy = 0;
+    if (r->stopped)
+        return;
+    if (code < 0) {
+        if (code != WS_ENET)
+            ws_warn("replicas: reading the shared state: %s", err ? err->msg : ws_code_str(code));
+        return;
+    }
+    for (i = 0; i < s->napps; i++) {
+        s->apps[i].busy_elsewhere = 0;
+        s->apps[i].seen_pending = 0;
+        s->apps[i].seen_awaiting = 0;
+    }
+    json_array_foreach(json_object_get(result, "pending"), i, v) {
+        struct app_state *a = ws__svc_app(s, json_string_value(json_object_get(v, "app")));
+        if (a)
+            a->seen_pending = 1;
+    }
+    json_array_foreach(json_object_get(result, "running"), i, v) {
+        struct app_state *a = ws__svc_app(s, json_string_value(json_object_get(v, "app")));
+        int64_t run = json_integer_value(json_object_get(v, "run"));
+        if (!low || run < low)
+            low = run;
+        if (a && json_integer_value(json_object_get(v, "owner")) != me && !a->running)
+            a->busy_elsewhere = run;
+    }
+    json_array_foreach(json_object_get(result, "finished"), i, v) {
+        struct app_state *a = ws__svc_app(s, json_string_value(json_object_get(v, "app")));
+        int64_t id = json_integer_value(json_object_get(v, "id"));
+        const char *rev = json_string_value(json_object_get(v, "revision"));
+        if (id > high)
+            high = id;
+        if (!a || id <= a->last_run || json_integer_value(json_object_get(v, "dryRun")))
+            continue;
+        a->last_run = id;
+        a->last_finished_at = json_integer_value(json_object_get(v, "finishedAt"));
+        snprintf(a->last_result, sizeof(a->last_result), "%s", json_string_value(json_object_get(v, "result")));
+        snprintf(a->last_revision, sizeof(a->last_revision), "%s", rev ? rev : "");
+        ws__svc_app_changed(s, a->name);
+    }
+    json_array_foreach(json_object_get(result, "awaiting"), i, v) {
+        struct app_state *a = ws__svc_app(s, json_string_value(json_object_get(v, "app")));
+        const char *rev = json_string_value(json_object_get(v, "revision"));
+        if (!a)
+            continue;
+        a->seen_awaiting = 1;
+        if (strcmp(a->awaiting_revision, rev ? rev : "") != 0) {
+            snprintf(a->awaiting_revision, sizeof(a->awaiting_revision), "%s", rev ? rev : "");
+            a->awaiting_trigger = json_integer_value(json_object_get(v, "trigger"));
+            a->awaiting_since = json_integer_value(json_object_get(v, "since"));
+            ws__svc_app_changed(s, a->name);
+        }
+    }
+    for (i = 0; i < s->napps; i++) {
+        struct app_state *a = &s->apps[i];
+        int pending = a->seen_pending || a->starting;
+        if (pending != a->pending) {
+            a->pending = pending;
+            ws__svc_app_changed(s, a->name);
+        }
+        if (!a->seen_awaiting && a->awaiting_revision[0]) {
+            a->awaiting_revision[0] = '\0';
+            ws__svc_app_changed(s, a->name);
+        }
+    }
+    /* next time from the oldest run still running (its end is news then),
+       else after the newest one seen */
+    r->since_run = low ? low : high + 1;
+    ws__svc_schedule(s);
+    if (r->refresh_again) {
+        r->refresh_again = 0;
+        refresh_now(r);
+    }
+}
+
+static void refresh_now(struct replicas *r)
+{
+    if (r->stopped)
+        return;
+    if (r->refresh_busy) {
+        r->refresh_again = 1;
+        return;
+    }
+    if (ws_store_refresh(r->s->store, r->since_run, on_refresh, r) == 0)
+        r->refresh_busy = 1;
+}
+
+static void refresh_tick(uv_timer_t *t)
+{
+    refresh_now(t->data);
+}
+
+/* A NOTIFY from a replica (or this one: its own news is read too, which
+ * costs one read and keeps one mechanism). */
+static void on_news(const char *payload, void *data)
+{
+    struct replicas *r = data;
+    (void)payload;
+    refresh_now(r);
+}
+
+/* --- start and stop ----------------------------------------------------------------------- */
+
+static uv_timer_t *repeat(struct svc *s, uint64_t first, uint64_t every, uv_timer_cb cb, void *data)
+{
+    uv_timer_t *t = ws_timer_new(s->loop, data);
+    if (t)
+        uv_timer_start(t, cb, first, every);
+    return t;
+}
+
+int ws__replicas_start(struct svc *s)
+{
+    struct replicas *r = calloc(1, sizeof(*r));
+    if (!r)
+        return WS_ENOMEM;
+    r->s = s;
+    r->count = 1;
+    r->shared = ws_store_shared(s->store);
+    r->lease_ms = ws_store_lease_ms(s->store);
+    s->replicas = r;
+    if (!r->shared)
+        return 0;
+    /* registered at the open, a moment ago: a conservative start */
+    r->beat_sent = ws_now_ms();
+    r->ok_until = r->beat_sent + (uint64_t)r->lease_ms / 2;
+    for (size_t i = 0; i < s->napps; i++)
+        if (s->apps[i].last_run >= r->since_run)
+            r->since_run = s->apps[i].last_run + 1;
+    if (!(r->beat = repeat(s, 0, (uint64_t)r->lease_ms / 3, beat, r)) ||
+        !(r->sweep = repeat(s, 0, SWEEP_MS, sweep, r)) ||
+        !(r->refresh = repeat(s, REFRESH_MS, REFRESH_MS, refresh_tick, r)) || ws_store_listen(s->store, on_news, r) < 0)
+        return WS_ENOMEM;
+    ws_info("replicas: this is replica %s (%lld) of a shared store, %s; lease %d s", ws_store_replica_name(s->store),
+            (long long)ws_store_replica(s->store), ws_store_describe(s->store), r->lease_ms / 1000);
+    return 0;
+}
+
+void ws__replicas_stop(struct svc *s)
+{
+    struct replicas *r = s->replicas;
+    if (!r)
+        return;
+    r->stopped = 1;
+    ws_timer_close(&r->beat);
+    ws_timer_close(&r->sweep);
+    ws_timer_close(&r->refresh);
+    /* callbacks of operations still queued find r->stopped: r is freed with the svc */
+}
+
+void ws__replicas_free(struct svc *s)
+{
+    free(s->replicas);
+    s->replicas = NULL;
+}
