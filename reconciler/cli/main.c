@@ -54,6 +54,7 @@ struct command {
 static int cmd_apply(const struct ws_global_opts *g, int argc, char **argv);
 static int cmd_serve(const struct ws_global_opts *g, int argc, char **argv);
 static int cmd_version(const struct ws_global_opts *g, int argc, char **argv);
+static int cmd_store(const struct ws_global_opts *g, int argc, char **argv);
 static int cmd_help(const struct ws_global_opts *g, int argc, char **argv);
 
 static const struct command commands[] = {
@@ -89,6 +90,10 @@ static const struct command commands[] = {
     {"serve", cmd_serve, G_CONFIG | G_LOG, "[--listen HOST:PORT]",
      "the push-driven service: webhooks, the queue, runs, the HTTP API",
      "  -l, --listen HOST:PORT listen here instead of server.listen\n"},
+    {"store", cmd_store, G_CONFIG | G_LOG, "migrate",
+     "bring the service's store (store.postgres, else SQLite in stateDir) to this version's schema,\n"
+     "  once for every replica, and nothing else (serve also does it at start)",
+     NULL},
     {"trigger", ws_cli_trigger, G_CONFIG | G_OUTPUT | G_LOG, "APP [options]",
      "ask a running service to sync APP now",
      "  -s, --server URL       the service (default: wavesync.yaml's server.listen, $WAVESYNC_SERVER)\n"
@@ -450,6 +455,15 @@ static int cmd_serve(const struct ws_global_opts *g, int argc, char **argv)
         return EXIT_USAGE;
     }
     return ws_cli_exit_for(ws_serve_run(g->config ? g->config : "wavesync.yaml", listen, g->argv));
+}
+
+static int cmd_store(const struct ws_global_opts *g, int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "migrate") != 0 || argc > 2) {
+        fprintf(stderr, "wavesync store: usage: wavesync store migrate\n");
+        return EXIT_USAGE;
+    }
+    return ws_cli_exit_for(ws_serve_migrate(g->config ? g->config : "wavesync.yaml"));
 }
 
 /* ---- version ----------------------------------------------------------- */

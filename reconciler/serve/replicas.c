@@ -6,8 +6,9 @@
  *     while the last renewal is fresh (the sync engine asks before every
  *     wave and the prune), so a replica cut off from the database stops
  *     applying before another may take its runs over. One that hears its
- *     lease had run out stops and exits 75, for its supervisor to start it
- *     again as a new replica;
+ *     lease had run out (the database was out of reach too long) stops its
+ *     runs — another replica may hold them now — and registers again under a
+ *     new id;
  *   - takes over the work of replicas whose lease ran out (every second):
  *     their runs are queued again, their unrouted pushes routed here;
  *   - follows what the others do: at once on their NOTIFY (LISTEN), and
@@ -88,6 +89,8 @@ static void fence(struct replicas *r, const char *why)
 /* --- the lease --------------------------------------------------------------------- */
 
 static void beat(uv_timer_t *t);
+static void reregister(struct replicas *r);
+static void refresh_now(struct replicas *r);
 
 static void on_beat(int code, const struct ws_err *err, json_t *result, void *data)
 {
@@ -99,12 +102,12 @@ static void on_beat(int code, const struct ws_err *err, json_t *result, void *da
         if (!r->unreachable++)
             ws_warn("replicas: cannot renew this replica's lease: %s", err ? err->msg : ws_code_str(code));
     } else if (!json_is_true(json_object_get(result, "ok"))) {
+        if (!r->lost)
+            ws_error("replicas: this replica's lease had run out (the store was out of reach longer than "
+                     "store.lease): another replica may hold its runs now");
         r->lost = 1;
-        fence(r, "this replica's lease had run out (the store was out of reach longer than store.lease): "
-                 "another replica may hold its runs now");
-        ws_error("replicas: exiting (75) to start again as a new replica");
-        r->s->exit_code = 75;
-        ws__svc_stop(r->s, "lease lost");
+        fence(r, "lease lost");
+        reregister(r);
         return;
     } else {
         if (r->unreachable)
@@ -127,6 +130,10 @@ static void beat(uv_timer_t *t)
         fence(r, "this replica cannot renew its lease in the store");
     if (r->beat_busy)
         return;
+    if (r->lost) {
+        reregister(r);
+        return;
+    }
     r->beat_sent = ws_now_ms();
     if (ws_store_heartbeat(r->s->store, on_beat, r) == 0)
         r->beat_busy = 1;
@@ -140,7 +147,7 @@ static void on_sweep(int code, const struct ws_err *err, json_t *result, void *d
     struct svc *s = r->s;
     json_t *v;
     size_t i;
-    r->sweep_busy = 0;
+    r->sweep_busy--;
     if (r->stopped || code < 0) {
         if (code < 0 && code != WS_ENET)
             ws_warn("replicas: taking over: %s", err ? err->msg : ws_code_str(code));
@@ -172,6 +179,36 @@ static void on_sweep(int code, const struct ws_err *err, json_t *result, void *d
     ws__svc_schedule(s);
 }
 
+/* Back under a new id: the old one's work is taken over (here, or by
+ * another replica) as a dead replica's is. */
+static void on_registered(int code, const struct ws_err *err, json_t *result, void *data)
+{
+    struct replicas *r = data;
+    r->beat_busy = 0;
+    if (r->stopped)
+        return;
+    if (code < 0) {
+        ws_warn("replicas: cannot register again yet: %s", err ? err->msg : ws_code_str(code));
+        return; /* the next beat tries again */
+    }
+    r->lost = 0;
+    r->fenced = 0;
+    r->unreachable = 0;
+    r->ok_until = r->beat_sent + (uint64_t)r->lease_ms - MARGIN_MS;
+    ws_info("replicas: registered again as replica %s (%lld)", ws_store_replica_name(r->s->store),
+            (long long)ws_store_replica(r->s->store));
+    r->sweep_busy++; /* on_sweep takes one off */
+    on_sweep(code, err, result, data);
+    refresh_now(r);
+}
+
+static void reregister(struct replicas *r)
+{
+    r->beat_sent = ws_now_ms();
+    if (ws_store_register(r->s->store, on_registered, r) == 0)
+        r->beat_busy = 1;
+}
+
 static void sweep(uv_timer_t *t)
 {
     struct replicas *r = t->data;
@@ -183,18 +220,17 @@ static void sweep(uv_timer_t *t)
 
 /* --- what the others did ------------------------------------------------------------- */
 
-static void refresh_now(struct replicas *r);
-
 static void on_refresh(int code, const struct ws_err *err, json_t *result, void *data)
 {
     struct replicas *r = data;
     struct svc *s = r->s;
-    int64_t me = ws_store_replica(s->store), low = 0, high = r->since_run - 1;
+    int64_t me, low = 0, high = r->since_run - 1;
     json_t *v;
     size_t i;
     r->refresh_busy = 0;
     if (r->stopped)
         return;
+    me = ws_store_replica(s->store);
     if (code < 0) {
         if (code != WS_ENET)
             ws_warn("replicas: reading the shared state: %s", err ? err->msg : ws_code_str(code));

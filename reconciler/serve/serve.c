@@ -306,13 +306,43 @@ struct routed_ctx {
     json_t *apps;
     json_t *extra; /* the trigger's commit status target ({fullName, projectId}), or NULL */
     int64_t trigger;
+    /* what is recorded, kept while the store is unreachable: recorded again */
+    json_t *paths;
+    char *state, *detail;
+    uv_timer_t *again;
+    int attempts;
 };
 
+static void routed_ctx_free(struct routed_ctx *c)
+{
+    json_decref(c->apps);
+    json_decref(c->extra);
+    json_decref(c->paths);
+    free(c->state);
+    free(c->detail);
+    ws_timer_close(&c->again);
+    free(c);
+}
+
 static void post_awaiting_status(struct svc *s, const char *app, const char *sha, json_t *extra);
+
+static void on_routed_stored(int code, const struct ws_err *err, void *data);
+
+static void record_routed_again(uv_timer_t *t)
+{
+    struct routed_ctx *c = t->data;
+    ws_timer_close(&c->again);
+    c->s->recording--;
+    if (ws_store_routed(c->s->store, c->trigger, c->apps, c->paths, c->state, c->detail, on_routed_stored, c) < 0) {
+        c->s->routing--;
+        routed_ctx_free(c);
+    }
+}
 
 static void on_routed_stored(int code, const struct ws_err *err, void *data)
 {
     struct routed_ctx *c = data;
+    struct svc *c_s_of_freed = c->s;
     json_t *v;
     size_t i;
     if (code == 0) {
@@ -338,13 +368,21 @@ static void on_routed_stored(int code, const struct ws_err *err, void *data)
             }
         }
         ws__svc_schedule(c->s);
+    } else if (code == WS_ENET && c->attempts < 120 && !(c->s->stopping && c->attempts > 0) &&
+               (c->again = ws_timer_start(c->s->loop, c->attempts < 4 ? 500 : 5000, record_routed_again, c))) {
+        /* the store cannot be reached (PostgreSQL restarting): the trigger
+           stays received there until this is recorded */
+        if (c->attempts++ == 0)
+            ws_warn("store: trigger %lld routed but not recorded yet (%s); trying again", (long long)c->trigger,
+                    err ? err->msg : ws_code_str(code));
+        c->s->recording++;
+        return;
     } else {
         ws_error("store: cannot record a routed push: %s", err ? err->msg : ws_code_str(code));
     }
     c->s->routing--;
-    json_decref(c->apps);
-    json_decref(c->extra);
-    free(c);
+    routed_ctx_free(c);
+    ws__svc_maybe_finish(c_s_of_freed);
 }
 
 static void maybe_finish(struct svc *s);
@@ -437,14 +475,19 @@ static void route_after(uv_work_t *w, int status)
                                      s->cfg->repos[j->repo].name, "ref", t->ref, "state",
                                      r->outcome == T_ROUTED ? "Routed" : "Failed", "detail", r->detail,
                                      "applications", r->outcome == T_ROUTED ? r->apps : NULL));
-        if (!c || ws_store_routed(s->store, t->id, r->outcome == T_ROUTED ? c->apps : NULL, r->paths,
-                                  r->outcome == T_ROUTED ? "routed" : "failed", r->detail,
-                                  on_routed_stored, c) < 0) {
-            if (c) {
+        if (c) {
+            if (r->outcome != T_ROUTED) {
                 json_decref(c->apps);
-                json_decref(c->extra);
+                c->apps = NULL;
             }
-            free(c);
+            c->paths = json_incref(r->paths);
+            c->state = strdup(r->outcome == T_ROUTED ? "routed" : "failed");
+            c->detail = strdup(r->detail);
+        }
+        if (!c || !c->state || !c->detail ||
+            ws_store_routed(s->store, t->id, c->apps, c->paths, c->state, c->detail, on_routed_stored, c) < 0) {
+            if (c)
+                routed_ctx_free(c);
             s->routing--;
         }
         trig_free(t); /* counted in `routing` until its outcome is stored */
@@ -1111,9 +1154,16 @@ static void on_run_taken(int code, const struct ws_err *err, json_t *row, void *
         j->opts.live_unchanged = run_live_unchanged;
         j->opts.live_data = j;
     }
-    /* a pushed commit was fetched while routing; a manual run fetches */
-    if (j->revision && strlen(j->revision) == 40)
-        j->opts.fetched_since = ws__svc_last_fetch(s, def);
+    /* a pushed commit was fetched while routing; a manual run fetches — and
+       so does a replica that did not route the push itself, unless its
+       mirror was fetched after the push arrived */
+    if (j->revision && strlen(j->revision) == 40) {
+        int64_t owner = json_integer_value(json_object_get(row, "triggerOwner"));
+        if (!ws_store_shared(s->store) || owner == ws_store_replica(s->store))
+            j->opts.fetched_since = ws__svc_last_fetch(s, def);
+        else
+            j->opts.fetched_since = (json_integer_value(json_object_get(row, "receivedAt")) + 1) * 1000;
+    }
     if (!(j->kube = kube = ws_clusters_for(&s->clusters, def, &e)) ||
         ws_sync_start(&j->sync, s->loop, kube, def, &j->opts, NULL, on_sync_done, j, &e) < 0) {
         fail_run(s, j, e.msg);
@@ -1394,6 +1444,55 @@ static int inherited_listener(const char *host, int port, int *reloaded)
     return fd;
 }
 
+/* The store wavesync.yaml names: PostgreSQL (store.postgres), else SQLite
+ * at `dbpath`. A replica's default name is this host and its state folder
+ * (two replicas on one host have a folder each: the folder's lock). */
+static void store_opts(struct ws_store_opts *so, const struct ws_config *cfg, const char *dbpath, char *name,
+                       size_t n)
+{
+    char host[256] = "wavesync";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(name, n, "%s:%s", host, cfg->settings.state_dir);
+    *so = (struct ws_store_opts){ .path = dbpath, .postgres = cfg->store.postgres, .password = cfg->store.password,
+                                  .sslmode = cfg->store.sslmode, .ca_file = cfg->store.ca_file,
+                                  .cert_file = cfg->store.cert_file, .key_file = cfg->store.key_file,
+                                  .where = cfg->store.where, .replica = cfg->store.replica ? cfg->store.replica : name,
+                                  .lease_ms = (int)cfg->store.lease_ms };
+}
+
+int ws_serve_migrate(const char *config_path)
+{
+    struct ws_config cfg;
+    struct ws_store_opts so;
+    struct ws_err err;
+    char *dbpath = NULL, name[512];
+    int from = -1, to = 0, rc;
+    ws_err_clear(&err);
+    if ((rc = ws_config_load(&cfg, config_path, &err)) < 0) {
+        fprintf(stderr, "wavesync store: %s\n", err.msg);
+        return rc;
+    }
+    if (!cfg.store.postgres &&
+        (ws_mkdir_p(cfg.settings.state_dir, 0700) < 0 || asprintf(&dbpath, "%s/wavesync.db", cfg.settings.state_dir) < 0)) {
+        fprintf(stderr, "wavesync store: cannot create the state folder %s: %s\n", cfg.settings.state_dir,
+                strerror(errno));
+        ws_config_free(&cfg);
+        return WS_EIO;
+    }
+    store_opts(&so, &cfg, dbpath, name, sizeof(name));
+    if ((rc = ws_store_migrate(&so, &from, &to, &err)) < 0)
+        fprintf(stderr, "wavesync store: %s\n", err.msg);
+    else if (cfg.store.postgres && from == to)
+        printf("store: PostgreSQL (%s) is at schema version %d: nothing to do\n", cfg.store.where, to);
+    else if (cfg.store.postgres)
+        printf("store: PostgreSQL (%s) migrated from schema version %d to %d\n", cfg.store.where, from, to);
+    else
+        printf("store: SQLite %s is at schema version %d\n", dbpath, to);
+    free(dbpath);
+    ws_config_free(&cfg);
+    return rc;
+}
+
 int ws_serve_run(const char *config_path, const char *listen, char **argv)
 {
     struct ws_config cfg;
@@ -1446,18 +1545,9 @@ int ws_serve_run(const char *config_path, const char *listen, char **argv)
         s.queues[r].tail = &s.queues[r].head;
     /* startup may block: nothing is being served yet */
     {
-        char name[512], host[256] = "wavesync";
-        struct ws_store_opts so = { .path = dbpath, .postgres = cfg.store.postgres, .password = cfg.store.password,
-                                    .sslmode = cfg.store.sslmode, .ca_file = cfg.store.ca_file,
-                                    .cert_file = cfg.store.cert_file, .key_file = cfg.store.key_file,
-                                    .where = cfg.store.where, .replica = cfg.store.replica,
-                                    .lease_ms = (int)cfg.store.lease_ms };
-        /* a replica's default name: this host and its state folder (two
-           replicas on one host have a folder each: the folder's lock) */
-        gethostname(host, sizeof(host) - 1);
-        snprintf(name, sizeof(name), "%s:%s", host, cfg.settings.state_dir);
-        if (!so.replica)
-            so.replica = name;
+        char name[512];
+        struct ws_store_opts so;
+        store_opts(&so, &cfg, dbpath, name, sizeof(name));
         if (ws_store_open_opts(&s.store, &loop, &so, &err) < 0 || ws_store_recover(&state, s.store, &err) < 0) {
             fprintf(stderr, "wavesync serve: %s\n", err.msg);
             goto out_loop;
@@ -1526,7 +1616,7 @@ int ws_serve_run(const char *config_path, const char *listen, char **argv)
     ws__poll_start(&s);
     ws__svc_schedule(&s);
     uv_run(&loop, UV_RUN_DEFAULT);
-    rc = s.exit_code;
+    rc = 0;
 out_loop:
     if (!s.stopped) { /* startup failed: undo what was made */
         ws__reload_stop(&s);

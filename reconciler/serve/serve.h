@@ -13,4 +13,9 @@
  * this process (reload.c); a file that does not load is refused. */
 int ws_serve_run(const char *config_path, const char *listen, char **argv);
 
+/* `wavesync store migrate`: bring the store of `config_path` (PostgreSQL,
+ * or SQLite in stateDir) to this wavesync's schema, print what was done, and
+ * nothing else. 0 or a negative WS_E* code (printed to stderr). */
+int ws_serve_migrate(const char *config_path);
+
 #endif

@@ -135,8 +135,7 @@ struct svc {
     int lock_fd;               /* the state folder's lock, held while serving */
     struct events *events;     /* events.c: the Server-Sent Events stream */
     struct replicas *replicas; /* replicas.c: leases, takeover, the others' news (PostgreSQL) */
-    int recording;             /* runs whose end waits to be recorded again */
-    int exit_code;             /* what the process ends with (a lost lease: 75) */
+    int recording;             /* runs' ends and routed pushes waiting to be recorded again */
 };
 
 /* serve.c — the service core; api.c calls into it, never the other way

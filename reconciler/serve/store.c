@@ -15,7 +15,7 @@
 #include "serve/store_int.h"
 
 enum op_kind { OP_ACCEPT, OP_ROUTED, OP_RUN_START, OP_RUN_FINISH, OP_RUN_REQUEUE, OP_GET_RUN,
-               OP_LIST_RUNS, OP_GET_TRIGGER, OP_HEARTBEAT, OP_TAKEOVER, OP_REFRESH };
+               OP_LIST_RUNS, OP_GET_TRIGGER, OP_HEARTBEAT, OP_TAKEOVER, OP_REFRESH, OP_REGISTER };
 
 struct op {
     struct op *next;
@@ -42,7 +42,8 @@ struct op {
 struct ws_store {
     uv_loop_t *loop;
     struct db *db;
-    int64_t replica;       /* this replica's id in `replicas` */
+    int64_t replica;       /* this replica's id in `replicas` (written by the worker at a
+                              registration, read by the loop: atomic) */
     char *replica_name;
     int lease_ms;
     char describe[340];    /* "SQLite <path>" or "PostgreSQL <host:port/db>" */
@@ -221,11 +222,11 @@ static int do_routed(struct ws_store *st, struct op *op)
        (this one was thought gone) is routed there, not twice */
     if ((rc = ws__db_query(db, NULL, &changed, &op->err,
                            "UPDATE triggers SET state = ?, detail = ?, routed_at = ?, routing = ?"
-                           " WHERE id = ? AND (owner = ? OR owner IS NULL)",
+                           " WHERE id = ? AND (owner = ? OR owner IS NULL) AND state = 'received'",
                            "ssisii", op->s[0], detail, now, op->s[2], op->id, st->replica)) < 0)
         goto out;
     if (!changed) {
-        rc = ws_err_set(&op->err, WS_ECONFLICT, "store: trigger %lld is routed by another replica",
+        rc = ws_err_set(&op->err, WS_ECONFLICT, "store: trigger %lld was routed already, or by another replica",
                         (long long)op->id);
         goto out;
     }
@@ -272,7 +273,8 @@ static int do_run_start(struct ws_store *st, struct op *op)
     /* the pending run, unless another replica is taking it right now */
     if ((rc = Q(db, &got, &op->err,
                 "SELECT p.app, p.trigger_id AS trigger, p.revision, p.prune, p.dry_run AS \"dryRun\","
-                " t.extra FROM pending p LEFT JOIN triggers t ON t.id = p.trigger_id WHERE p.app = ? @lock(p)",
+                " t.extra, t.owner AS \"triggerOwner\", t.received_at AS \"receivedAt\""
+                " FROM pending p LEFT JOIN triggers t ON t.id = p.trigger_id WHERE p.app = ? @lock(p)",
                 "s", op->s[0])) < 0)
         return rc;
     if (!(row = json_array_get(got, 0)))
@@ -491,6 +493,8 @@ out:
     return rc;
 }
 
+static int register_replica(struct ws_store *st, struct op *op);
+
 static int do_op(struct ws_store *st, struct op *op)
 {
     switch (op->kind) {
@@ -513,6 +517,7 @@ static int do_op(struct ws_store *st, struct op *op)
     case OP_HEARTBEAT: return do_heartbeat(st, op);
     case OP_TAKEOVER: return do_takeover(st, op);
     case OP_REFRESH: return do_refresh(st, op);
+    case OP_REGISTER: return register_replica(st, op);
     }
     return WS_EINVAL;
 }
@@ -712,7 +717,7 @@ static int register_replica(struct ws_store *st, struct op *op)
                 "INSERT INTO replicas (name, started_at, lease_until) VALUES (?, ?, @now_ms + ?) RETURNING id", "sii",
                 st->replica_name, ws_wall_s(), (int64_t)st->lease_ms)) < 0)
         return rc;
-    st->replica = json_integer_value(json_object_get(json_array_get(got, 0), "id"));
+    __atomic_store_n(&st->replica, json_integer_value(json_object_get(json_array_get(got, 0), "id")), __ATOMIC_RELEASE);
     json_decref(got);
     if ((rc = do_takeover(st, op)) < 0)
         return rc;
@@ -1017,7 +1022,7 @@ int ws_store_shared(const struct ws_store *st)
 
 int64_t ws_store_replica(const struct ws_store *st)
 {
-    return st->replica;
+    return __atomic_load_n(&st->replica, __ATOMIC_ACQUIRE);
 }
 
 const char *ws_store_replica_name(const struct ws_store *st)
@@ -1040,4 +1045,9 @@ int ws_store_listen(struct ws_store *st, void (*cb)(const char *payload, void *d
     if (st->db->kind != DB_PG || st->listener)
         return 0;
     return ws__pg_listen_start(&st->listener, st->loop, st->db, cb, data);
+}
+
+int ws_store_register(struct ws_store *st, ws_store_json_cb cb, void *data)
+{
+    return get_op(st, OP_REGISTER, 0, cb, data);
 }

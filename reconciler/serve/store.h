@@ -104,8 +104,11 @@ int ws_store_routed(struct ws_store *st, int64_t trigger, json_t *apps, const js
                     const char *detail, ws_store_done_cb cb, void *data);
 
 /* Take `app`'s pending run and record a new run as running. The callback
- * gets the run (object: {id, app, trigger, revision, prune, dryRun}, borrowed
- * for the call) or NULL when nothing was pending. */
+ * gets the run (object: {id, app, trigger, revision, prune, dryRun, extra,
+ * triggerOwner: the replica that took the trigger, receivedAt: when, in
+ * seconds}, borrowed for the call), {busy: true, run} when another replica
+ * runs the application now (the pending run stays), or NULL when nothing
+ * was pending. */
 typedef void (*ws_store_json_cb)(int code, const struct ws_err *err, json_t *result, void *data);
 int ws_store_run_start(struct ws_store *st, const char *app, ws_store_json_cb cb, void *data);
 
@@ -140,6 +143,10 @@ size_t ws_store_backlog(const struct ws_store *st);
 int ws_store_heartbeat(struct ws_store *st, ws_store_json_cb cb, void *data);
 int ws_store_takeover(struct ws_store *st, ws_store_json_cb cb, void *data);
 int ws_store_refresh(struct ws_store *st, int64_t since_run, ws_store_json_cb cb, void *data);
+/* This replica's lease had run out: register it again under a new id (its
+ * earlier one gone: its work taken over at once, by this replica or
+ * another). Result as takeover's. */
+int ws_store_register(struct ws_store *st, ws_store_json_cb cb, void *data);
 int ws_store_shared(const struct ws_store *st);         /* PostgreSQL: other replicas may use it */
 /* PostgreSQL: cb(payload) on the loop for what another replica did — words
  * "pending APP", "run APP", "done APP", "awaiting APP", or "refresh" (read

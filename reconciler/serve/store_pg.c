@@ -1,7 +1,7 @@
 /* store_pg.c — the store in PostgreSQL, shared by several `wavesync serve`
  * replicas. One blocking libpq connection, used by the store's worker thread
  * (one batch at a time); a lost connection is made again, at most every
- * backoff interval (0.25 s doubling to 5 s), and meanwhile every operation
+ * backoff interval (0.25 s doubling to 1 s), and meanwhile every operation
  * fails at once with WS_ENET — a webhook then gets 503, never a 202 for a
  * delivery that is not stored. */
 #include <libpq-fe.h>
@@ -71,7 +71,7 @@ static void one_line(char *dst, size_t n, const char *msg)
 {
     size_t k = 0;
     for (const char *p = msg ? msg : ""; *p && k + 1 < n; p++)
-        dst[k++] = *p == '\n' || *p == '\r' ? ' ' : *p;
+        dst[k++] = *p == '\n' || *p == '\r' || *p == '\t' ? ' ' : *p;
     while (k > 0 && dst[k - 1] == ' ')
         k--;
     dst[k] = '\0';
@@ -200,7 +200,7 @@ static int pg_ensure(struct db *db, struct ws_err *err)
         return ws_err_set(err, WS_ENET, "store: PostgreSQL at %s is unreachable; trying again", p->where);
     PQreset(p->conn);
     if (PQstatus(p->conn) != CONNECTION_OK) {
-        p->backoff_ms = p->backoff_ms ? (p->backoff_ms * 2 > 5000 ? 5000 : p->backoff_ms * 2) : 250;
+        p->backoff_ms = p->backoff_ms ? (p->backoff_ms * 2 > 1000 ? 1000 : p->backoff_ms * 2) : 250;
         p->next_try_ms = mono_ms() + p->backoff_ms;
         p->lost = 1;
         return conn_fail(p, err, "connecting");
@@ -227,9 +227,9 @@ static void pg_close(struct db *db)
         return;
     PQfinish(p->conn);
     for (size_t i = 0; i < WS_ARRAY_SIZE(p->keys); i++) {
-        free(p->keys[i]);
-        if (p->vals[i] && strcmp(p->keys[i] ? p->keys[i] : "", "password") == 0)
+        if (p->vals[i] && p->keys[i] && strcmp(p->keys[i], "password") == 0)
             explicit_bzero(p->vals[i], strlen(p->vals[i]));
+        free(p->keys[i]);
         free(p->vals[i]);
     }
     free(p);
