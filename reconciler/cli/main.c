@@ -91,8 +91,7 @@ static const struct command commands[] = {
      "the push-driven service: webhooks, the queue, runs, the HTTP API",
      "  -l, --listen HOST:PORT listen here instead of server.listen\n"},
     {"store", cmd_store, G_CONFIG | G_LOG, "migrate",
-     "bring the service's store (store.postgres, else SQLite in stateDir) to this version's schema,\n"
-     "  once for every replica, and nothing else (serve also does it at start)",
+     "bring the service's store (store.postgres, else SQLite in stateDir) to this version's schema",
      NULL},
     {"trigger", ws_cli_trigger, G_CONFIG | G_OUTPUT | G_LOG, "APP [options]",
      "ask a running service to sync APP now",

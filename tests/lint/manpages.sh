@@ -105,7 +105,7 @@ declare -A where=(
 	[tools_keys]="settings.tools"
 	[tool_keys]="settings.tools.helm, settings.tools.kustomize, settings.tools.jsonnet"
 	[server_keys]="server" [rate_keys]="server.rateLimit" [plugin_keys]="plugins[]"
-	[discover_keys]="plugins[].discover" [health_keys]="health"
+	[discover_keys]="plugins[].discover" [health_keys]="health" [store_keys]="store"
 )
 cfg=reconciler/config/config.c
 # table name, then its keys, one table a line: "repo_keys name url type ..."
@@ -223,7 +223,7 @@ ok $? "completion: wavesync COMMAND -<TAB> offers that command's options, for ev
 got=$(complete_words wavesync sync --re)
 [ "$got" = $'--ref\n--repo-dir\n--repository\n--revision' ]
 ok $? "completion: wavesync sync --re<TAB> → ${got//$'\n'/ }"
-got=$(complete_words wavesync help st)$(complete_words wavesync -o "")
+got=$(complete_words wavesync help sta)$(complete_words wavesync -o "")
 [ "$got" = $'statusjson\ntext' ]
 ok $? "completion: command names after help, text|json after -o"
 
