@@ -156,6 +156,37 @@ static void notify_add(struct op *op, const char *fmt, ...)
 
 /* --- operations (worker thread) ---------------------------------------------- */
 
+/* PostgreSQL, a push (no application named): the whole of do_accept in one
+ * statement — one round trip. A replica storing the same delivery at the
+ * same moment makes the deliveries insert fail (a unique key), and the
+ * operation runs again: then it is a replay. */
+static int accept_one_statement(struct ws_store *st, struct op *op, const char *extra, int64_t now)
+{
+    json_t *got = NULL, *row;
+    int rc = Q(st->db, &got, &op->err,
+               "WITH k AS (SELECT x AS key FROM unnest(ARRAY[?1, ?2]) AS x WHERE x IS NOT NULL),"
+               " dup AS (SELECT trigger_id FROM deliveries WHERE key IN (SELECT key FROM k) LIMIT 1),"
+               " ins AS (INSERT INTO triggers (source, provider, repo, ref, before, after, app, revision,"
+               "  prune, dry_run, extra, state, received_at, owner)"
+               "  SELECT ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'received', ?14, ?15"
+               "  WHERE NOT EXISTS (SELECT 1 FROM dup) RETURNING id),"
+               " d AS (INSERT INTO deliveries (key, trigger_id, received_at) SELECT k.key, ins.id, ?14 FROM k, ins)"
+               " SELECT (SELECT id FROM ins) AS id, (SELECT trigger_id FROM dup) AS dup",
+               "ssssssssssnnsii", op->s[0], op->s[9], op->s[1], op->s[2], op->s[3], op->s[4], op->s[5], op->s[6],
+               op->s[7], op->s[8], op->prune, op->dry_run, extra, now, st->replica);
+    if (rc < 0)
+        return rc;
+    row = json_array_get(got, 0);
+    if (json_is_integer(json_object_get(row, "dup"))) {
+        op->duplicate = 1;
+        op->out_id = json_integer_value(json_object_get(row, "dup"));
+    } else {
+        op->out_id = json_integer_value(json_object_get(row, "id"));
+    }
+    json_decref(got);
+    return 0;
+}
+
 static int do_accept(struct ws_store *st, struct op *op)
 {
     struct db *db = st->db;
@@ -163,6 +194,11 @@ static int do_accept(struct ws_store *st, struct op *op)
     char *extra = op->json ? json_dumps(op->json, JSON_COMPACT) : NULL;
     int64_t now = ws_wall_s();
     int rc;
+    if (st->db->kind == DB_PG && !op->s[7]) {
+        rc = accept_one_statement(st, op, extra, now);
+        free(extra);
+        return rc;
+    }
     if (op->s[0] || op->s[9]) { /* the delivery id, or the same body again under another id */
         if ((rc = Q(db, &got, &op->err, "SELECT trigger_id FROM deliveries WHERE key IN (?, ?)", "ss", op->s[0],
                     op->s[9])) < 0)
@@ -545,6 +581,29 @@ static void batch_work(uv_work_t *w)
     ws_err_clear(&err);
     if ((db->ensure && (rc = db->ensure(st->db, &err)) < 0) || (rc = db->exec(st->db, db->begin, &err)) < 0)
         goto fail;
+    /* first without savepoints (two round trips less per operation): nearly
+       always nothing fails; when something does, the batch is undone and run
+       again, each operation in its savepoint */
+    {
+        int ok = 1;
+        for (op = st->batch; op && ok; op = op->next)
+            ok = (op->code = do_op(st, op)) == 0;
+        for (op = st->batch; ok && op; op = op->next)
+            if (op->notify[0] && db->notify && note.len < 7000)
+                ws_buf_appendf(&note, "%s%s", note.len ? " " : "", op->notify);
+        if (ok && (!note.len || db->notify(st->db, note.len < 7000 ? note.data : "refresh", &err) == 0) &&
+            db->exec(st->db, "COMMIT", &err) == 0) {
+            ws_buf_free(&note);
+            return;
+        }
+        db->exec(st->db, "ROLLBACK", NULL);
+        ws_buf_free(&note);
+        for (op = st->batch; op; op = op->next)
+            op_reset(op);
+        ws_err_clear(&err);
+        if ((db->ensure && (rc = db->ensure(st->db, &err)) < 0) || (rc = db->exec(st->db, db->begin, &err)) < 0)
+            goto fail;
+    }
     for (op = st->batch; op; op = op->next) {
         for (int attempt = 0; attempt < 3; attempt++) {
             if ((op->code = db->exec(st->db, "SAVEPOINT op", &op->err)) == 0 && (op->code = do_op(st, op)) == 0)
