@@ -659,8 +659,11 @@ static void metrics(struct svc *s, struct ws_httpd_req *req)
                    "wavesync_runs_running %d\n"
                    "# HELP wavesync_store_backlog Store operations queued or being written.\n"
                    "# TYPE wavesync_store_backlog gauge\nwavesync_store_backlog %zu\n"
+                   "# HELP wavesync_replicas Replicas sharing the store with a live lease (1: SQLite).\n"
+                   "# TYPE wavesync_replicas gauge\nwavesync_replicas %d\n"
                    "# HELP wavesync_runs_total Finished runs by result.\n# TYPE wavesync_runs_total counter\n",
-                   pending, s->routing, s->running, s->store ? ws_store_backlog(s->store) : 0);
+                   pending, s->routing, s->running, s->store ? ws_store_backlog(s->store) : 0,
+                   ws__replicas_count(s));
     for (i = 0; ws__svc_run_results(i); i++)
         ws_buf_appendf(&b, "wavesync_runs_total{result=\"%s\"} %llu\n", ws__svc_run_results(i),
                        (unsigned long long)s->m.runs_by_result[i]);

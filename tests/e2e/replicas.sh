@@ -212,6 +212,13 @@ ok $? "three replicas are ready"
 ok $? "each one registered in the store ($(psqlv "SELECT string_agg(name || ':' || id, ',') FROM replicas"))"
 grep -q "replica alpha (.*) of a shared store" "$E2E_DIR/serve-0.err"
 ok $? "and says so in its log"
+for _ in $(seq 50); do
+	curl -s "http://127.0.0.1:${ports[1]}/metrics" >"$E2E_DIR/metrics.txt"
+	grep -qx "wavesync_replicas 3" "$E2E_DIR/metrics.txt" && break
+	sleep 0.2
+done
+grep -qx "wavesync_replicas 3" "$E2E_DIR/metrics.txt"
+ok $? "its metrics count three replicas (wavesync_replicas)"
 
 # the first state: everything synced once (a manual sync of each, asked at any replica)
 for a in r1 r2 r3 r4 r5 r6 slow; do
