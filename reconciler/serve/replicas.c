@@ -260,6 +260,12 @@ static void on_refresh(int code, const struct ws_err *err, json_t *result, void 
         const char *rev = json_string_value(json_object_get(v, "revision"));
         if (id > high)
             high = id;
+        /* a child Application run by another replica: its parent, waiting
+           here, hears it ended (app of apps) */
+        if (a && json_integer_value(json_object_get(v, "owner")) != me && id > a->last_run)
+            ws__svc_child_ended(s, a->name, json_integer_value(json_object_get(v, "trigger")),
+                                strcmp(json_string_value(json_object_get(v, "result")) ?: "", "Succeeded") == 0,
+                                json_string_value(json_object_get(v, "message")));
         if (!a || id <= a->last_run || json_integer_value(json_object_get(v, "dryRun")))
             continue;
         a->last_run = id;

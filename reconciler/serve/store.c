@@ -515,7 +515,8 @@ static int do_refresh(struct ws_store *st, struct op *op)
         (rc = Q(db, &running, &op->err, "SELECT id AS run, app, owner FROM runs WHERE state = 'running'", "")) < 0 ||
         (rc = Q(db, &finished, &op->err,
                 "SELECT id, app, state AS result, @json(report,revision) AS revision, finished_at AS \"finishedAt\","
-                " dry_run AS \"dryRun\" FROM runs WHERE id > ? AND finished_at IS NOT NULL ORDER BY id",
+                " dry_run AS \"dryRun\", trigger_id AS trigger, owner, message"
+                " FROM runs WHERE id >= ? AND finished_at IS NOT NULL ORDER BY id",
                 "i", op->id)) < 0 ||
         (rc = Q(db, &awaiting, &op->err, "SELECT app, trigger_id AS trigger, revision, since FROM awaiting", "")) < 0)
         goto out;

@@ -138,8 +138,9 @@ size_t ws_store_backlog(const struct ws_store *st);
  * ran out — {runs: [{run, app}] queued again, triggers: [{id, source,
  * provider, repo, ref, before, after, extra}] this replica routes now}.
  * refresh: what every replica sees — {pending: [{app}], running: [{run,
- * app, owner}], finished: [{id, app, result, revision, finishedAt, dryRun}]
- * (runs after `since_run`), awaiting: [{app, trigger, revision, since}]}. */
+ * app, owner}], finished: [{id, app, result, revision, finishedAt, dryRun,
+ * trigger, owner, message}] (runs from `since_run` on), awaiting: [{app,
+ * trigger, revision, since}]}. */
 int ws_store_heartbeat(struct ws_store *st, ws_store_json_cb cb, void *data);
 int ws_store_takeover(struct ws_store *st, ws_store_json_cb cb, void *data);
 int ws_store_refresh(struct ws_store *st, int64_t since_run, ws_store_json_cb cb, void *data);

@@ -1458,6 +1458,23 @@ static void test_replicas(void)
     tap_ok(rb > ra && strcmp(jstr(g.json, "revision") ? jstr(g.json, "revision") : "", "r2") == 0,
            "replicas: b runs app1 at the newest pending revision");
 
+    /* what every replica reads of the others: pending, running, finished */
+    json_on(&f, &g, 0);
+    done1(&f, ws_store_refresh(a, 0, rec_json, &g), &g);
+    {
+        json_t *running = json_object_get(g.json, "running"), *fin = json_object_get(g.json, "finished"), *v;
+        size_t i;
+        int saw_taken = 0;
+        tap_ok(json_array_size(running) == 1 && jint(json_array_get(running, 0), "run") == rb &&
+                   jint(json_array_get(running, 0), "owner") == ws_store_replica(b),
+               "replicas: refresh shows b's running run of app1, and its owner");
+        json_array_foreach(fin, i, v)
+            saw_taken |= jint(v, "id") == ra && strcmp(jstr(v, "result"), "Interrupted") == 0;
+        tap_ok(saw_taken, "replicas: and a's run that ended Interrupted");
+        tap_ok(by_app(json_object_get(g.json, "pending"), "app2") != NULL,
+               "replicas: and the pending run the routed push left (app2)");
+    }
+
     /* the same delivery at two replicas at once: stored once */
     {
         struct ws_trigger_in t = { .delivery_key = "rep:same", .source = "webhook", .provider = "github",
