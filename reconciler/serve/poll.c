@@ -320,6 +320,14 @@ static void start_poll(struct poll_repo *pr)
     struct poll_job *j;
     if (s->stopping || s->reloading || pr->busy)
         return;
+    {
+        char name[300];
+        snprintf(name, sizeof(name), "repo:%s", repo->name);
+        if (!ws__replicas_holds(s, name)) { /* another replica polls it */
+            schedule(pr);
+            return;
+        }
+    }
     if (!(j = calloc(1, sizeof(*j)))) {
         schedule(pr);
         return;

@@ -11,6 +11,8 @@
  *     new id;
  *   - takes over the work of replicas whose lease ran out (every second):
  *     their runs are queued again, their unrouted pushes routed here;
+ *   - polls only its share of the repositories (leases by name, "repo:NAME",
+ *     re-dealt every second as replicas come and go);
  *   - follows what the others do: at once on their NOTIFY (LISTEN), and
  *     every 5 s in case a notification was lost — which applications have a
  *     run pending or running elsewhere, runs that ended, manual applications
@@ -39,6 +41,9 @@ struct replicas {
     int beat_busy, sweep_busy, refresh_busy, refresh_again;
     int64_t since_run;        /* the refresh reads runs from this id on */
     int count;                /* live replicas at the last renewal */
+    json_t *held;             /* {"repo:NAME": true} this replica's share of the work */
+    json_t *names;            /* every such name, from the configuration */
+    int leases_busy;
     int unreachable;          /* renewals failing: said once in the log */
     int fenced;               /* writes stopped: said once in the log */
     int lost, stopped;
@@ -209,13 +214,49 @@ static void reregister(struct replicas *r)
         r->beat_busy = 1;
 }
 
+static void on_leases(int code, const struct ws_err *err, json_t *result, void *data)
+{
+    struct replicas *r = data;
+    json_t *held, *v;
+    size_t i;
+    r->leases_busy = 0;
+    if (r->stopped || code < 0 || !(held = json_object())) {
+        if (code < 0 && code != WS_ENET)
+            ws_warn("replicas: sharing the work out: %s", err ? err->msg : ws_code_str(code));
+        return;
+    }
+    json_array_foreach(result, i, v)
+        json_object_set_new(held, json_string_value(v), json_true()); /* steals */
+    if (!json_equal(held, r->held)) {
+        struct ws_buf b = { 0 };
+        const char *k;
+        json_t *x;
+        json_object_foreach(held, k, x)
+            ws_buf_appendf(&b, "%s%s", b.len ? ", " : "", k + 5);
+        ws_info("replicas: this replica polls %zu of %zu %s%s%s", json_object_size(held), json_array_size(r->names),
+                ws_plural(json_array_size(r->names), "repository", "repositories"), b.len ? ": " : "",
+                b.data ? b.data : "");
+        ws_buf_free(&b);
+    }
+    json_decref(r->held);
+    r->held = held;
+}
+
 static void sweep(uv_timer_t *t)
 {
     struct replicas *r = t->data;
-    if (r->stopped || r->sweep_busy || r->lost)
+    if (r->stopped || r->lost)
         return;
-    if (ws_store_takeover(r->s->store, on_sweep, r) == 0)
+    if (!r->sweep_busy && ws_store_takeover(r->s->store, on_sweep, r) == 0)
         r->sweep_busy = 1;
+    if (!r->leases_busy && json_array_size(r->names) && ws_store_leases(r->s->store, r->names, on_leases, r) == 0)
+        r->leases_busy = 1;
+}
+
+int ws__replicas_holds(const struct svc *s, const char *name)
+{
+    const struct replicas *r = s->replicas;
+    return !r || !r->shared || json_object_get(r->held, name) != NULL;
 }
 
 /* --- what the others did ------------------------------------------------------------- */
@@ -357,6 +398,15 @@ int ws__replicas_start(struct svc *s)
     s->replicas = r;
     if (!r->shared)
         return 0;
+    if (!(r->names = json_array()) || !(r->held = json_object()))
+        return WS_ENOMEM;
+    for (size_t i = 0; i < s->cfg->nrepos; i++) {
+        char name[300];
+        if (s->cfg->repos[i].type == WS_REPO_HELM)
+            continue; /* charts: nothing to poll */
+        snprintf(name, sizeof(name), "repo:%s", s->cfg->repos[i].name);
+        json_array_append_new(r->names, json_string(name)); /* steals */
+    }
     /* registered at the open, a moment ago: a conservative start */
     r->beat_sent = ws_now_ms();
     r->ok_until = r->beat_sent + (uint64_t)r->lease_ms / 2;
@@ -386,6 +436,10 @@ void ws__replicas_stop(struct svc *s)
 
 void ws__replicas_free(struct svc *s)
 {
+    if (s->replicas) {
+        json_decref(s->replicas->held);
+        json_decref(s->replicas->names);
+    }
     free(s->replicas);
     s->replicas = NULL;
 }

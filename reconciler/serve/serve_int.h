@@ -249,6 +249,9 @@ int ws__replicas_start(struct svc *s);
 void ws__replicas_stop(struct svc *s);
 int ws__replicas_may_write(void *data, char *why, size_t len);
 int ws__replicas_count(const struct svc *s); /* live replicas (1 on SQLite) */
+/* Is this replica's share of the work holding `name` ("repo:NAME")? Always
+ * on SQLite. */
+int ws__replicas_holds(const struct svc *s, const char *name);
 void ws__replicas_free(struct svc *s);       /* after the loop ended */
 /* serve.c: a running job's sync, and marking it to go back to the queue
  * when it stops (instead of being recorded as ended). */

@@ -15,7 +15,7 @@
 #include "serve/store_int.h"
 
 enum op_kind { OP_ACCEPT, OP_ROUTED, OP_RUN_START, OP_RUN_FINISH, OP_RUN_REQUEUE, OP_GET_RUN,
-               OP_LIST_RUNS, OP_GET_TRIGGER, OP_HEARTBEAT, OP_TAKEOVER, OP_REFRESH, OP_REGISTER };
+               OP_LIST_RUNS, OP_GET_TRIGGER, OP_HEARTBEAT, OP_TAKEOVER, OP_REFRESH, OP_REGISTER, OP_LEASES };
 
 struct op {
     struct op *next;
@@ -530,6 +530,74 @@ out:
     return rc;
 }
 
+/* Work shared out by name ("repo:<name>"): each live replica holds about
+ * its share (the names over the live replicas, rounded up; rounded down
+ * while some replica has less than that) — it keeps what it holds, lets go
+ * of what is over its share or no longer named, and takes names nobody holds
+ * (a replica gone, a name new) until it has its share. The primary key
+ * decides when two replicas reach for one name. Result: the names this
+ * replica holds. */
+static int do_leases(struct ws_store *st, struct op *op)
+{
+    struct db *db = st->db;
+    json_t *got = NULL, *mine = json_array(), *v;
+    size_t i, n = json_array_size(op->json), live, share;
+    int64_t now = ws_wall_s(), changed;
+    int rc;
+    if ((rc = Q(db, &got, &op->err, "SELECT count(*) AS n FROM replicas WHERE lease_until >= @now_ms", "")) < 0)
+        goto out;
+    live = (size_t)json_integer_value(json_object_get(json_array_get(got, 0), "n"));
+    share = live ? (n + live - 1) / live : n;
+    json_decref(got);
+    got = NULL;
+    /* a replica below its lower share (one that just came): the others keep
+       only that much, so that it finds names to take */
+    if (live > 1 && n % live) {
+        if ((rc = Q(db, &got, &op->err,
+                    "SELECT count(*) AS n FROM replicas r WHERE r.lease_until >= @now_ms AND"
+                    " (SELECT count(*) FROM leases l WHERE l.owner = r.id) < ?",
+                    "i", (int64_t)(n / live))) < 0)
+            goto out;
+        if (json_integer_value(json_object_get(json_array_get(got, 0), "n")) > 0)
+            share = n / live;
+        json_decref(got);
+        got = NULL;
+    }
+    /* the leases of replicas whose own lease ran out are free */
+    if ((rc = Q(db, NULL, &op->err,
+                "DELETE FROM leases WHERE owner NOT IN (SELECT id FROM replicas WHERE lease_until >= @now_ms)", "")) < 0 ||
+        (rc = Q(db, &got, &op->err, "SELECT name FROM leases WHERE owner = ? ORDER BY name", "i", st->replica)) < 0)
+        goto out;
+    json_array_foreach(got, i, v) {
+        const char *name = json_string_value(json_object_get(v, "name"));
+        int named = 0;
+        json_t *w;
+        size_t k;
+        json_array_foreach(op->json, k, w) named |= strcmp(json_string_value(w), name) == 0;
+        if (named && json_array_size(mine) < share) {
+            json_array_append_new(mine, json_string(name)); /* steals */
+        } else if ((rc = Q(db, NULL, &op->err, "DELETE FROM leases WHERE name = ? AND owner = ?", "si", name,
+                           st->replica)) < 0) {
+            goto out;
+        }
+    }
+    json_array_foreach(op->json, i, v) {
+        if (json_array_size(mine) >= share)
+            break;
+        if ((rc = ws__db_query(db, NULL, &changed, &op->err,
+                               "INSERT INTO leases (name, owner, since) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
+                               "sii", json_string_value(v), st->replica, now)) < 0)
+            goto out;
+        if (changed)
+            json_array_append(mine, v);
+    }
+    op->result = json_incref(mine);
+out:
+    json_decref(got);
+    json_decref(mine);
+    return rc;
+}
+
 static int register_replica(struct ws_store *st, struct op *op);
 
 static int do_op(struct ws_store *st, struct op *op)
@@ -555,6 +623,7 @@ static int do_op(struct ws_store *st, struct op *op)
     case OP_TAKEOVER: return do_takeover(st, op);
     case OP_REFRESH: return do_refresh(st, op);
     case OP_REGISTER: return register_replica(st, op);
+    case OP_LEASES: return do_leases(st, op);
     }
     return WS_EINVAL;
 }
@@ -1110,4 +1179,15 @@ int ws_store_listen(struct ws_store *st, void (*cb)(const char *payload, void *d
 int ws_store_register(struct ws_store *st, ws_store_json_cb cb, void *data)
 {
     return get_op(st, OP_REGISTER, 0, cb, data);
+}
+
+int ws_store_leases(struct ws_store *st, const json_t *names, ws_store_json_cb cb, void *data)
+{
+    struct op *op = op_new(st, OP_LEASES);
+    if (!op)
+        return st->closing ? WS_ECANCELED : WS_ENOMEM;
+    op->json = json_deep_copy(names); /* the worker reads it later */
+    op->json_cb = cb;
+    op->data = data;
+    return enqueue(st, op, !op->json);
 }

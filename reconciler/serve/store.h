@@ -148,6 +148,11 @@ int ws_store_refresh(struct ws_store *st, int64_t since_run, ws_store_json_cb cb
  * earlier one gone: its work taken over at once, by this replica or
  * another). Result as takeover's. */
 int ws_store_register(struct ws_store *st, ws_store_json_cb cb, void *data);
+/* Work shared out among the live replicas by name (`names`, an array of
+ * strings, borrowed): this replica keeps or takes its share (the names over
+ * the live replicas, rounded up), of what nobody else holds. Result: the
+ * names it holds. */
+int ws_store_leases(struct ws_store *st, const json_t *names, ws_store_json_cb cb, void *data);
 int ws_store_shared(const struct ws_store *st);         /* PostgreSQL: other replicas may use it */
 /* PostgreSQL: cb(payload) on the loop for what another replica did — words
  * "pending APP", "run APP", "done APP", "awaiting APP", or "refresh" (read

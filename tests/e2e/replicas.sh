@@ -219,6 +219,10 @@ for _ in $(seq 50); do
 done
 grep -qx "wavesync_replicas 3" "$E2E_DIR/metrics.txt"
 ok $? "its metrics count three replicas (wavesync_replicas)"
+sleep 1.5
+[ "$(psqlv "SELECT count(*) FROM leases WHERE name = 'repo:ml'")" = 1 ] &&
+	[ "$(grep -l "polls 1 of 1 repository: ml" "$E2E_DIR"/serve-*.err | wc -l)" = 1 ]
+ok $? "one replica holds the repository's poll ($(psqlv "SELECT r.name FROM leases l JOIN replicas r ON r.id = l.owner"))"
 
 # the first state: everything synced once (a manual sync of each, asked at any replica)
 for a in r1 r2 r3 r4 r5 r6 slow; do

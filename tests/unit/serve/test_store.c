@@ -1475,6 +1475,32 @@ static void test_replicas(void)
                "replicas: and the pending run the routed push left (app2)");
     }
 
+    /* repositories to poll, shared out: each live replica its share, no name twice */
+    {
+        json_t *names = json_pack("[s,s,s,s]", "repo:w", "repo:x", "repo:y", "repo:z"), *hb = NULL, *hm = NULL;
+        struct rec h = { 0 };
+        json_on(&f, &h, 0);
+        done1(&f, ws_store_leases(b, names, rec_json, &h), &h);
+        hb = json_incref(h.json);
+        json_on(&f, &h, 0);
+        done1(&f, ws_store_leases(main_st, names, rec_json, &h), &h);
+        hm = json_incref(h.json);
+        tap_ok(json_array_size(hb) == 2 && json_array_size(hm) == 2, "replicas: four repositories, two live replicas: two each (%zu, %zu)",
+               json_array_size(hb), json_array_size(hm));
+        int overlap = 0;
+        json_t *x, *y;
+        size_t i, k;
+        json_array_foreach(hb, i, x) json_array_foreach(hm, k, y) overlap |= json_equal(x, y);
+        tap_ok(!overlap, "replicas: and none held twice");
+        json_decref(hm);
+        json_on(&f, &h, 0);
+        done1(&f, ws_store_leases(b, names, rec_json, &h), &h);
+        tap_ok(json_equal(h.json, hb), "replicas: asked again, b keeps what it holds");
+        json_decref(hb);
+        rec_reset(&h, NULL);
+        json_decref(names);
+    }
+
     /* the same delivery at two replicas at once: stored once */
     {
         struct ws_trigger_in t = { .delivery_key = "rep:same", .source = "webhook", .provider = "github",
