@@ -22,6 +22,7 @@
 enum db_kind { DB_SQLITE, DB_PG };
 
 struct db_impl;
+struct db_stmt;
 
 struct db {
     enum db_kind kind;
@@ -49,6 +50,20 @@ struct db_impl {
      * another one just wrote) worth running the operation again? */
     int (*retryable)(struct db *db);
     void (*close)(struct db *db);
+    /* PostgreSQL: BEGIN, the n statements and COMMIT in one round trip
+     * (libpq's pipeline mode). 0 when every one succeeded and the commit
+     * too (each stmt's rows set); else an error, nothing committed. NULL:
+     * not available. */
+    int (*pipeline)(struct db *db, struct db_stmt *stmts, size_t n, struct ws_err *err);
+};
+
+/* One statement of a pipeline: parameters already text (NULL = NULL). */
+struct db_stmt {
+    const char *sql;     /* before the rewriting */
+    const char *types;   /* as for query: 's', 'i', 'n' (the values' SQL types) */
+    const char *vals[16];
+    char nums[16][24];   /* room for the numbers among vals */
+    json_t *rows;        /* the result (an array of objects), owned */
 };
 
 int ws__db_query(struct db *db, json_t **rows, int64_t *changed, struct ws_err *err, const char *sql,

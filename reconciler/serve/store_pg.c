@@ -185,6 +185,85 @@ static int pg_query(struct db *db, json_t **rows, int64_t *changed, struct ws_er
     return rc;
 }
 
+static json_t *result_rows(const PGresult *res)
+{
+    int nr = PQntuples(res), nf = PQnfields(res);
+    json_t *arr = json_array();
+    for (int r = 0; arr && r < nr; r++) {
+        json_t *o = json_object();
+        for (int c = 0; o && c < nf; c++)
+            json_object_set_new(o, PQfname(res, c), cell(res, r, c)); /* steals */
+        ws__db_decode_json(o);
+        json_array_append_new(arr, o); /* steals */
+    }
+    return arr;
+}
+
+static Oid type_oid(char t)
+{
+    return t == 's' ? 25 : t == 'i' ? 20 : 23; /* text, int8, int4 */
+}
+
+static int pg_pipeline(struct db *db, struct db_stmt *stmts, size_t n, struct ws_err *err)
+{
+    struct pg *p = (struct pg *)db;
+    PGresult *res;
+    size_t got = 0;
+    int rc = 0, failed = 0, committed = 0;
+    if (!PQenterPipelineMode(p->conn))
+        return conn_fail(p, err, "pipeline");
+    if (!PQsendQueryParams(p->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
+        failed = 1;
+    for (size_t i = 0; i < n && !failed; i++) {
+        char *text = ws__db_rewrite(DB_PG, stmts[i].sql);
+        size_t np = strlen(stmts[i].types);
+        Oid oids[16];
+        for (size_t k = 0; k < np && k < 16; k++)
+            oids[k] = type_oid(stmts[i].types[k]);
+        if (!text || !PQsendQueryParams(p->conn, text, (int)np, oids, stmts[i].vals, NULL, NULL, 0))
+            failed = 1;
+        free(text);
+    }
+    if (failed || !PQsendQueryParams(p->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) || !PQpipelineSync(p->conn)) {
+        rc = conn_fail(p, err, "pipeline");
+        PQexitPipelineMode(p->conn);
+        return rc < 0 ? rc : WS_EIO;
+    }
+    /* BEGIN, each statement, COMMIT: a result and a NULL each; then the sync */
+    for (size_t k = 0; k < n + 2; k++) {
+        while ((res = PQgetResult(p->conn))) {
+            ExecStatusType st = PQresultStatus(res);
+            if (st == PGRES_TUPLES_OK && k >= 1 && k <= n) {
+                stmts[k - 1].rows = result_rows(res);
+                got++;
+            } else if (st == PGRES_COMMAND_OK && k == n + 1) {
+                committed = 1;
+            } else if (st == PGRES_FATAL_ERROR && !rc) {
+                rc = result_fail(p, res, err, "write");
+            } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && !rc) {
+                rc = ws_err_set(err, WS_EIO, "store: PostgreSQL: a statement of the batch was not run");
+            }
+            PQclear(res);
+        }
+        if (PQstatus(p->conn) != CONNECTION_OK)
+            break;
+    }
+    while ((res = PQgetResult(p->conn))) { /* the sync */
+        int sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        PQclear(res);
+        if (sync)
+            break;
+    }
+    PQexitPipelineMode(p->conn);
+    if (PQstatus(p->conn) != CONNECTION_OK)
+        return conn_fail(p, err, "pipeline");
+    if (!rc && (!committed || got != n))
+        rc = ws_err_set(err, WS_EIO, "store: PostgreSQL: the batch was not committed");
+    if (rc)
+        pg_exec(db, "ROLLBACK", NULL); /* an aborted transaction: end it */
+    return rc;
+}
+
 static int pg_notify(struct db *db, const char *payload, struct ws_err *err)
 {
     return ws__db_query(db, NULL, NULL, err, "SELECT pg_notify('wavesync', ?)", "s", payload);
@@ -250,6 +329,7 @@ static const struct db_impl pg_impl = {
     .ensure = pg_ensure,
     .retryable = pg_retryable,
     .close = pg_close,
+    .pipeline = pg_pipeline,
 };
 
 /* Bring the schema to WS_STORE_PG_SCHEMA_VERSION: one replica at a time
