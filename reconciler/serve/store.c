@@ -205,6 +205,7 @@ static int accept_pipelined(struct ws_store *st, struct ws_err *err)
         const char *sv[] = { op->s[0], op->s[9], op->s[1], op->s[2], op->s[3], op->s[4], op->s[5], op->s[6],
                              op->s[7], op->s[8] };
         extras[i] = op->json ? json_dumps(op->json, JSON_COMPACT) : NULL;
+        q->name = "ws_accept";
         q->sql = accept_sql;
         q->types = "ssssssssssnnsii";
         for (size_t k = 0; k < 10; k++)

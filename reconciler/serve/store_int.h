@@ -59,6 +59,7 @@ struct db_impl {
 
 /* One statement of a pipeline: parameters already text (NULL = NULL). */
 struct db_stmt {
+    const char *name;    /* a prepared statement's name (prepared once per connection), or NULL */
     const char *sql;     /* before the rewriting */
     const char *types;   /* as for query: 's', 'i', 'n' (the values' SQL types) */
     const char *vals[16];

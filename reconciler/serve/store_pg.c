@@ -25,6 +25,7 @@ struct pg {
     uint64_t backoff_ms;
     char sqlstate[6];       /* of the last failed statement */
     int lost;               /* the connection was lost and not made again yet */
+    char prepared[4][32];   /* statements prepared on this connection (a reconnection forgets them) */
 };
 
 /* The schema, version by version (migrations[v] takes v to v + 1); applied
@@ -204,20 +205,56 @@ static Oid type_oid(char t)
     return t == 's' ? 25 : t == 'i' ? 20 : 23; /* text, int8, int4 */
 }
 
+/* The statement `q` names, prepared on this connection (once): 0, or an
+ * error. Outside a pipeline. */
+static int prepare(struct pg *p, const struct db_stmt *q, struct ws_err *err)
+{
+    size_t k, np = strlen(q->types);
+    Oid oids[16];
+    char *text;
+    PGresult *res;
+    int rc = 0;
+    for (k = 0; k < WS_ARRAY_SIZE(p->prepared) && p->prepared[k][0]; k++)
+        if (strcmp(p->prepared[k], q->name) == 0)
+            return 0;
+    if (k == WS_ARRAY_SIZE(p->prepared) || strlen(q->name) >= sizeof(p->prepared[k]))
+        return ws_err_set(err, WS_EINVAL, "store: too many prepared statements");
+    for (size_t i = 0; i < np && i < 16; i++)
+        oids[i] = type_oid(q->types[i]);
+    if (!(text = ws__db_rewrite(DB_PG, q->sql)))
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    res = PQprepare(p->conn, q->name, text, (int)np, oids);
+    free(text);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rc = result_fail(p, res, err, "prepare");
+    else
+        snprintf(p->prepared[k], sizeof(p->prepared[k]), "%s", q->name);
+    PQclear(res);
+    return rc;
+}
+
 static int pg_pipeline(struct db *db, struct db_stmt *stmts, size_t n, struct ws_err *err)
 {
     struct pg *p = (struct pg *)db;
     PGresult *res;
     size_t got = 0;
     int rc = 0, failed = 0, committed = 0;
+    for (size_t i = 0; i < n; i++)
+        if (stmts[i].name && (rc = prepare(p, &stmts[i], err)) < 0)
+            return rc;
     if (!PQenterPipelineMode(p->conn))
         return conn_fail(p, err, "pipeline");
     if (!PQsendQueryParams(p->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
         failed = 1;
     for (size_t i = 0; i < n && !failed; i++) {
-        char *text = ws__db_rewrite(DB_PG, stmts[i].sql);
         size_t np = strlen(stmts[i].types);
         Oid oids[16];
+        char *text;
+        if (stmts[i].name) {
+            failed = !PQsendQueryPrepared(p->conn, stmts[i].name, (int)np, stmts[i].vals, NULL, NULL, 0);
+            continue;
+        }
+        text = ws__db_rewrite(DB_PG, stmts[i].sql);
         for (size_t k = 0; k < np && k < 16; k++)
             oids[k] = type_oid(stmts[i].types[k]);
         if (!text || !PQsendQueryParams(p->conn, text, (int)np, oids, stmts[i].vals, NULL, NULL, 0))
@@ -284,6 +321,7 @@ static int pg_ensure(struct db *db, struct ws_err *err)
         p->lost = 1;
         return conn_fail(p, err, "connecting");
     }
+    memset(p->prepared, 0, sizeof(p->prepared));
     if (p->lost)
         ws_info("store: connected to PostgreSQL at %s again", p->where);
     p->lost = 0;
