@@ -67,7 +67,7 @@ int ws__replicas_may_write(void *data, char *why, size_t len)
     if (ws_now_ms() >= r->ok_until) {
         snprintf(why, len, "this replica could not renew its lease in the store for %llu s (store.lease is %d s): "
                  "the run goes back to the queue, for whichever replica holds a lease",
-                 (unsigned long long)((ws_now_ms() - r->beat_sent + r->lease_ms - MARGIN_MS) / 1000),
+                 (unsigned long long)((ws_now_ms() - (r->ok_until - (uint64_t)r->lease_ms + MARGIN_MS)) / 1000),
                  r->lease_ms / 1000);
         return 0;
     }
