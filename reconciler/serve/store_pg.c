@@ -130,6 +130,20 @@ static json_t *cell(const PGresult *res, int r, int c)
     }
 }
 
+static json_t *result_rows(const PGresult *res)
+{
+    int nr = PQntuples(res), nf = PQnfields(res);
+    json_t *arr = json_array();
+    for (int r = 0; arr && r < nr; r++) {
+        json_t *o = json_object();
+        for (int c = 0; o && c < nf; c++)
+            json_object_set_new(o, PQfname(res, c), cell(res, r, c)); /* steals */
+        ws__db_decode_json(o);
+        json_array_append_new(arr, o); /* steals */
+    }
+    return arr;
+}
+
 static int pg_query(struct db *db, json_t **rows, int64_t *changed, struct ws_err *err, const char *sql,
                     const char *types, va_list ap)
 {
@@ -167,37 +181,12 @@ static int pg_query(struct db *db, json_t **rows, int64_t *changed, struct ws_er
         PQclear(res);
         return rc;
     }
-    if (rows) {
-        int nr = PQntuples(res), nf = PQnfields(res);
-        if (!(arr = json_array()))
-            rc = ws_err_set(err, WS_ENOMEM, "out of memory");
-        for (int r = 0; arr && r < nr; r++) {
-            json_t *o = json_object();
-            for (int c = 0; o && c < nf; c++)
-                json_object_set_new(o, PQfname(res, c), cell(res, r, c)); /* steals */
-            ws__db_decode_json(o);
-            json_array_append_new(arr, o); /* steals */
-        }
-        *rows = arr;
-    }
+    if (rows && !(*rows = arr = result_rows(res)))
+        rc = ws_err_set(err, WS_ENOMEM, "out of memory");
     if (changed)
         *changed = strtoll(PQcmdTuples(res), NULL, 10);
     PQclear(res);
     return rc;
-}
-
-static json_t *result_rows(const PGresult *res)
-{
-    int nr = PQntuples(res), nf = PQnfields(res);
-    json_t *arr = json_array();
-    for (int r = 0; arr && r < nr; r++) {
-        json_t *o = json_object();
-        for (int c = 0; o && c < nf; c++)
-            json_object_set_new(o, PQfname(res, c), cell(res, r, c)); /* steals */
-        ws__db_decode_json(o);
-        json_array_append_new(arr, o); /* steals */
-    }
-    return arr;
 }
 
 static Oid type_oid(char t)
