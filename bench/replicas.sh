@@ -315,19 +315,19 @@ print(min(t) if t else -1)' "$T/watch.jsonl" "$rev" "$lease_end")
 }
 
 CPU=$(bench_cpu_model)
+measure() { # mode n label -> $T/figures-MODE: "rate ok rows ms p50 p90 max n"; the replicas keep running
+	start "$1" "$2"
+	quiet "$1" || true
+	echo "$(deliveries "$1" "$2") $(first_apply)" >"$T/figures-$1"
+	log "$3: $(cat "$T/figures-$1") (deliveries/s, 202s, rows, ms; push to first apply p50, p90, max, runs)"
+}
 log "SQLite: one wavesync serve"
-start sqlite 1
-quiet sqlite || true
-read -r L_RATE L_OK L_ROWS L_MS < <(deliveries sqlite 1)
-read -r L_P50 L_P90 L_MAX L_N < <(first_apply)
-log "SQLite: $L_RATE/s ($L_OK x 202, $L_ROWS rows, $L_MS ms); push to first apply p50 $L_P50 ms ($L_N)"
+measure sqlite 1 SQLite
+read -r L_RATE L_OK L_ROWS L_MS L_P50 L_P90 L_MAX L_N <"$T/figures-sqlite"
 stop_all
 log "PostgreSQL: three replicas"
-start postgres 3
-quiet postgres || true
-read -r P_RATE P_OK P_ROWS P_MS < <(deliveries postgres 3)
-read -r P_P50 P_P90 P_MAX P_N < <(first_apply)
-log "PostgreSQL: $P_RATE/s ($P_OK x 202, $P_ROWS rows, $P_MS ms); push to first apply p50 $P_P50 ms ($P_N)"
+measure postgres 3 PostgreSQL
+read -r P_RATE P_OK P_ROWS P_MS P_P50 P_P90 P_MAX P_N <"$T/figures-postgres"
 log "takeover after kill -9, $KILLS times"
 : >"$T/takeover.ms"
 takeover

@@ -146,18 +146,13 @@ static void beat(uv_timer_t *t)
 
 /* --- taking over --------------------------------------------------------------------- */
 
-static void on_sweep(int code, const struct ws_err *err, json_t *result, void *data)
+/* What a takeover (or a registration, which takes over this replica's
+ * earlier self) handed over: runs to run again, pushes to route. */
+static void took_over(struct replicas *r, json_t *result)
 {
-    struct replicas *r = data;
     struct svc *s = r->s;
     json_t *v;
     size_t i;
-    r->sweep_busy--;
-    if (r->stopped || code < 0) {
-        if (code < 0 && code != WS_ENET)
-            ws_warn("replicas: taking over: %s", err ? err->msg : ws_code_str(code));
-        return;
-    }
     json_array_foreach(json_object_get(result, "runs"), i, v) {
         struct app_state *a = ws__svc_app(s, json_string_value(json_object_get(v, "app")));
         ws_info("replicas: run %lld of %s taken over: it runs again",
@@ -168,20 +163,21 @@ static void on_sweep(int code, const struct ws_err *err, json_t *result, void *d
             ws__svc_app_changed(s, a->name);
         }
     }
-    json_array_foreach(json_object_get(result, "triggers"), i, v) {
-        const struct ws_repo *repo = ws_config_repo_by_name(s->cfg, json_string_value(json_object_get(v, "repo")));
-        const char *after = json_string_value(json_object_get(v, "after"));
-        int64_t id = json_integer_value(json_object_get(v, "id"));
-        if (!repo || !after) {
-            ws_store_routed(s->store, id, NULL, NULL, "failed", "the repository is not configured here", NULL, NULL);
-            continue;
-        }
-        ws_info("replicas: trigger %lld (%s %s) taken over: routing it", (long long)id, repo->name,
-                json_string_value(json_object_get(v, "ref")));
-        ws__svc_routed_later(s, (size_t)(repo - s->cfg->repos), id, json_string_value(json_object_get(v, "ref")),
-                             json_string_value(json_object_get(v, "before")), after, NULL, json_object_get(v, "extra"));
-    }
+    json_array_foreach(json_object_get(result, "triggers"), i, v)
+        ws__svc_route_stored(s, v, "replicas: taken over:");
     ws__svc_schedule(s);
+}
+
+static void on_sweep(int code, const struct ws_err *err, json_t *result, void *data)
+{
+    struct replicas *r = data;
+    r->sweep_busy = 0;
+    if (r->stopped || code < 0) {
+        if (code < 0 && code != WS_ENET)
+            ws_warn("replicas: taking over: %s", err ? err->msg : ws_code_str(code));
+        return;
+    }
+    took_over(r, result);
 }
 
 /* Back under a new id: the old one's work is taken over (here, or by
@@ -202,8 +198,7 @@ static void on_registered(int code, const struct ws_err *err, json_t *result, vo
     r->ok_until = r->beat_sent + (uint64_t)r->lease_ms - MARGIN_MS;
     ws_info("replicas: registered again as replica %s (%lld)", ws_store_replica_name(r->s->store),
             (long long)ws_store_replica(r->s->store));
-    r->sweep_busy++; /* on_sweep takes one off */
-    on_sweep(code, err, result, data);
+    took_over(r, result);
     refresh_now(r);
 }
 

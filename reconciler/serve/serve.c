@@ -1363,26 +1363,28 @@ void ws__svc_stop(struct svc *s, const char *why)
 
 /* What the store had when the service stopped: unrouted triggers are
  * routed, pending runs run. */
+void ws__svc_route_stored(struct svc *s, const json_t *v, const char *what)
+{
+    const struct ws_repo *r = ws_config_repo_by_name(s->cfg, json_string_value(json_object_get(v, "repo")));
+    const char *after = json_string_value(json_object_get(v, "after"));
+    json_t *extra = json_object_get(v, "extra");
+    int64_t id = json_integer_value(json_object_get(v, "id"));
+    if (!r || !after) {
+        ws_store_routed(s->store, id, NULL, NULL, "failed", "the repository is no longer configured", NULL, NULL);
+        return;
+    }
+    ws_info("%s trigger %lld (%s %s)", what, (long long)id, r->name, json_string_value(json_object_get(v, "ref")));
+    ws__svc_routed_later(s, (size_t)(r - s->cfg->repos), id, json_string_value(json_object_get(v, "ref")),
+                         json_string_value(json_object_get(v, "before")), after,
+                         json_string_value(json_object_get(extra, "defaultBranch")), extra);
+}
+
 static void recover(struct svc *s, json_t *state)
 {
     json_t *v;
     size_t i;
-    json_array_foreach(json_object_get(state, "triggers"), i, v) {
-        const struct ws_repo *r = ws_config_repo_by_name(s->cfg, json_string_value(json_object_get(v, "repo")));
-        const char *after = json_string_value(json_object_get(v, "after"));
-        json_t *extra = json_object_get(v, "extra");
-        if (!r || !after) {
-            ws_store_routed(s->store, json_integer_value(json_object_get(v, "id")), NULL, NULL, "failed",
-                            "the repository is no longer configured", NULL, NULL);
-            continue;
-        }
-        ws_info("recovered trigger %lld (%s %s)", (long long)json_integer_value(json_object_get(v, "id")),
-                r->name, json_string_value(json_object_get(v, "ref")));
-        ws__svc_routed_later(s, (size_t)(r - s->cfg->repos), json_integer_value(json_object_get(v, "id")),
-                             json_string_value(json_object_get(v, "ref")),
-                             json_string_value(json_object_get(v, "before")), after,
-                             json_string_value(json_object_get(extra, "defaultBranch")), extra);
-    }
+    json_array_foreach(json_object_get(state, "triggers"), i, v)
+        ws__svc_route_stored(s, v, "recovered");
     json_array_foreach(json_object_get(state, "lastRuns"), i, v) {
         struct app_state *a = ws__svc_app(s, json_string_value(json_object_get(v, "app")));
         if (!a)

@@ -146,6 +146,10 @@ const struct ws_app *ws__svc_app_def(struct svc *s, const char *name);
 void ws__svc_routed_later(struct svc *s, size_t repo, int64_t id, const char *ref, const char *before,
                           const char *after, const char *default_branch, json_t *extra);
 void ws__svc_schedule(struct svc *s);
+/* A stored trigger not routed yet ({id, repo, ref, before, after, extra}, as
+ * the store gives it): routed now (`what` says why, in the log), or failed
+ * when its repository is no longer configured. */
+void ws__svc_route_stored(struct svc *s, const json_t *trigger, const char *what);
 /* The sync options every run takes from wavesync.yaml (deadlines, state
  * folder, inventory namespace, credentials, health scripts). */
 void ws__svc_sync_opts(const struct svc *s, struct ws_sync_opts *o);

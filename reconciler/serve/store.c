@@ -715,13 +715,18 @@ static void batch_work(uv_work_t *w)
     ws_err_clear(&err);
     if (db->ensure && (rc = db->ensure(st->db, &err)) < 0)
         goto fail;
-    /* a burst of pushes on PostgreSQL: one round trip */
-    if (accept_pipelined(st, &err) == 0)
+    /* a burst of pushes on PostgreSQL: one round trip (else, or when it
+       failed, the usual way below) */
+    if ((rc = accept_pipelined(st, &err)) == 0)
         return;
-    ws_err_clear(&err);
-    for (op = st->batch; op; op = op->next)
-        op_reset(op);
-    if ((db->ensure && (rc = db->ensure(st->db, &err)) < 0) || (rc = db->exec(st->db, db->begin, &err)) < 0)
+    if (rc != WS_EINVAL) {
+        ws_err_clear(&err);
+        for (op = st->batch; op; op = op->next)
+            op_reset(op);
+        if (db->ensure && (rc = db->ensure(st->db, &err)) < 0)
+            goto fail;
+    }
+    if ((rc = db->exec(st->db, db->begin, &err)) < 0)
         goto fail;
     /* first without savepoints (two round trips less per operation): nearly
        always nothing fails; when something does, the batch is undone and run

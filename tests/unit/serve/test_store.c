@@ -1592,6 +1592,21 @@ static void test_pg_open(void)
     tap_is_int(uv_loop_close(&loop), 0, "pg open: nothing left on the loop");
 }
 
+/* What both databases must do alike: run on SQLite, then on PostgreSQL. */
+static void shared_scenarios(void)
+{
+    test_accept();
+    test_group_commit();
+    test_routed();
+    test_runs();
+    test_recovery();
+    test_awaiting();
+    test_requeue();
+    test_close_queued();
+    test_failure_isolation();
+    test_wakeup();
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -1605,32 +1620,14 @@ int main(void)
     test_open();
     test_open_errors();
     test_schema_versions();
-    test_accept();
-    test_group_commit();
-    test_routed();
-    test_runs();
-    test_recovery();
-    test_awaiting();
-    test_requeue();
-    test_close_queued();
-    test_failure_isolation();
-    test_wakeup();
+    shared_scenarios();
     test_replica_alone();
     cleanup();
     if ((pg_base = getenv("WS_TEST_PG_DSN")) && *pg_base) {
         /* the same scenarios on PostgreSQL, then what only replicas have */
         on_pg = 1;
         test_pg_open();
-        test_accept();
-        test_group_commit();
-        test_routed();
-        test_runs();
-        test_recovery();
-        test_awaiting();
-        test_requeue();
-        test_close_queued();
-        test_failure_isolation();
-        test_wakeup();
+        shared_scenarios();
         test_replicas();
     } else {
         tap_diag("WS_TEST_PG_DSN is not set: the PostgreSQL pass is left to tests/e2e/store_pg.sh");
