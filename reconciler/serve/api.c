@@ -496,20 +496,21 @@ static void manual_sync(struct svc *s, struct ws_httpd_req *req, const char *nam
 static json_t *app_json(struct svc *s, const struct ws_app *a, int with_resources)
 {
     struct app_state *st = ws__svc_app(s, a->name);
-    struct ws_live_summary live;
+    struct track_view view;
+    const struct ws_live_summary *live = &view.sum;
     json_t *srcs = json_array(), *doc, *awaiting;
     const char *sync;
     for (size_t i = 0; i < a->nsources; i++)
         json_array_append_new(srcs, json_pack("{s:s, s:s, s:s}", "repoURL", a->sources[i].repo_url, "path", /* steals */
                                               a->sources[i].path, "targetRevision", a->sources[i].target_revision));
-    ws_live_summary(s->live, a->name, &live);
+    ws__track_view(s, a->name, &view);
     awaiting = st && st->awaiting_revision[0]
                    ? json_pack("{s:s, s:I, s:I}", "revision", st->awaiting_revision, "trigger",
                                (json_int_t)st->awaiting_trigger, "since", (json_int_t)st->awaiting_since)
                    : json_null();
     /* a manual application a push left behind is OutOfSync even before the
        comparison with the pushed commit is in */
-    sync = st && st->awaiting_revision[0] ? "OutOfSync" : ws_sync_status_str(live.sync);
+    sync = st && st->awaiting_revision[0] ? "OutOfSync" : ws_sync_status_str(live->sync);
     doc = json_pack("{s:s, s:s, s:i, s:o, s:s?, s:s?, s:s?, s:b, s:b, s:b, s:s, s:b, s:I, s:s?, s:s?, s:s, s:o,"
                     " s:{s:s, s:s}, s:{s:s?, s:i, s:i, s:i, s:i, s:s}}",
                     "name", a->name, "file", a->file, "line", a->line, "sources", srcs, "destinationServer",
@@ -520,14 +521,14 @@ static json_t *app_json(struct svc *s, const struct ws_app *a, int with_resource
                     st && st->last_result[0] ? st->last_result : NULL, "lastRevision",
                     st && st->last_revision[0] ? st->last_revision : NULL, "syncStatus", sync,
                     "awaitingManualSync", awaiting, /* steals srcs and awaiting */
-                    "health", "status", live.tracked ? ws_health_str(live.health) : "Unknown", "message",
-                    live.tracked                       ? ""
-                    : st && st->track_error[0] ? st->track_error
-                                               : "not tracked yet",
-                    "comparedTo", "revision", live.revision[0] ? live.revision : NULL, "objects", (int)live.objects,
-                    "outOfSync", (int)live.outofsync, "missing", (int)live.missing, "requiresPruning",
-                    (int)live.extra, "message",
-                    !live.tracked && st && st->track_error[0] ? st->track_error : live.message);
+                    "health", "status", live->tracked ? ws_health_str(live->health) : "Unknown", "message",
+                    live->tracked     ? ""
+                    : view.track_error ? view.track_error
+                                       : "not tracked yet",
+                    "comparedTo", "revision", live->revision[0] ? live->revision : NULL, "objects",
+                    (int)live->objects, "outOfSync", (int)live->outofsync, "missing", (int)live->missing,
+                    "requiresPruning", (int)live->extra, "message",
+                    !live->tracked && view.track_error ? view.track_error : live->message);
     if (doc) { /* for the overview: labels, what it waits for, when it last ran, where it goes */
         const char *deps = json_string_value(json_object_get(a->annotations, "wavesync.dev/depends-on"));
         json_t *dl = json_array();
@@ -555,11 +556,11 @@ static json_t *app_json(struct svc *s, const struct ws_app *a, int with_resource
         if (parent)
             json_object_set_new(doc, "parent", json_string(parent)); /* steals */
     }
-    if (doc && st && (st->heal_attempts || st->heals))
-        json_object_set_new(doc, "selfHealing", json_pack("{s:i, s:I, s:s?}", "attempts", st->heal_attempts, /* steals */
-                                                       "total", (json_int_t)st->heals, "message",
-                                                       ws__track_heal_message(st)));
-    if (doc && with_resources) {
+    if (doc && (view.heal_attempts || view.heals))
+        json_object_set_new(doc, "selfHealing", json_pack("{s:i, s:I, s:s?}", "attempts", view.heal_attempts, /* steals */
+                                                       "total", (json_int_t)view.heals, "message",
+                                                       view.heal_message));
+    if (doc && with_resources && (!st || st->watching || !ws_store_shared(s->store))) {
         json_t *res = ws_live_resources(s->live, a->name);
         json_object_set_new(doc, "resources", res ? res : json_array()); /* steals */
     }
@@ -591,6 +592,23 @@ static void on_read(int code, const struct ws_err *err, json_t *result, void *da
         reply_error(c->req, 404, "no %s with that id", c->what);
     else
         reply_json(c->req, 200, json_incref(result));
+    json_decref(c->doc);
+    free(c);
+}
+
+/* The application's objects as another replica wrote them; then its runs. */
+static void on_live_row(int code, const struct ws_err *err, json_t *result, void *data)
+{
+    struct read_ctx *c = data;
+    json_t *res = json_object_get(result, "resources");
+    if (code < 0) {
+        reply_error(c->req, 500, "store: %s", err ? err->msg : ws_code_str(code));
+    } else {
+        json_object_set_new(c->doc, "resources", json_is_array(res) ? json_incref(res) : json_array()); /* steals */
+        if (ws_store_list_runs(c->s->store, json_string_value(json_object_get(c->doc, "name")), 20, on_read, c) == 0)
+            return;
+        reply_error(c->req, 503, "the service is stopping");
+    }
     json_decref(c->doc);
     free(c);
 }
@@ -706,19 +724,27 @@ static void metrics(struct svc *s, struct ws_httpd_req *req)
         for (size_t k = 0; k < s->snap->cat.napps; k++) {
             const char *name = s->snap->cat.apps[k].name;
             struct app_state *st = ws__svc_app(s, name);
-            struct ws_live_summary sum;
-            ws_live_summary(s->live, name, &sum);
+            struct track_view v;
+            ws__track_view(s, name, &v);
             ws_buf_appendf(&b, "wavesync_app_sync_status{app=\"%s\",status=\"%s\"} 1\n", name,
-                           st && st->awaiting_revision[0] ? "OutOfSync" : ws_sync_status_str(sum.sync));
+                           st && st->awaiting_revision[0] ? "OutOfSync" : ws_sync_status_str(v.sum.sync));
         }
         ws_buf_appendf(&b,
                        "# HELP wavesync_app_health_status Health of each application (1 for its current one).\n"
                        "# TYPE wavesync_app_health_status gauge\n");
         for (size_t k = 0; k < s->snap->cat.napps; k++) {
-            struct ws_live_summary sum;
-            ws_live_summary(s->live, s->snap->cat.apps[k].name, &sum);
+            struct track_view v;
+            ws__track_view(s, s->snap->cat.apps[k].name, &v);
             ws_buf_appendf(&b, "wavesync_app_health_status{app=\"%s\",status=\"%s\"} 1\n",
-                           s->snap->cat.apps[k].name, sum.tracked ? ws_health_str(sum.health) : "Unknown");
+                           s->snap->cat.apps[k].name, v.sum.tracked ? ws_health_str(v.sum.health) : "Unknown");
+        }
+        ws_buf_appendf(&b, "# HELP wavesync_live_clusters Clusters whose live state this replica follows (1), or "
+                           "another replica does (0).\n# TYPE wavesync_live_clusters gauge\n");
+        for (size_t k = 0; k < s->cfg->nclusters; k++) {
+            char lease[300];
+            snprintf(lease, sizeof(lease), "cluster:%s", s->cfg->clusters[k].name);
+            ws_buf_appendf(&b, "wavesync_live_clusters{cluster=\"%s\"} %d\n", s->cfg->clusters[k].name,
+                           ws__replicas_holds(s, lease));
         }
         ws_buf_appendf(&b,
                        "# HELP wavesync_drift_total Drift seen in applications with selfHeal.\n"
@@ -878,7 +904,10 @@ void ws__api_handle(struct ws_httpd_req *req, void *data)
                 reply_error(req, 404, "no Application \"%s\"", name);
             } else if ((c = read_ctx(s, req, "application"))) {
                 c->doc = app_json(s, a, 1);
-                if (ws_store_list_runs(s->store, name, 20, on_read, c) < 0) {
+                /* its objects: from this replica's watches, else from the
+                   store as the replica that follows its cluster wrote them */
+                if (json_object_get(c->doc, "resources") ? ws_store_list_runs(s->store, name, 20, on_read, c) < 0
+                                                         : ws_store_live_get(s->store, name, on_live_row, c) < 0) {
                     json_decref(c->doc);
                     free(c);
                     reply_error(req, 503, "the service is stopping");

@@ -11,12 +11,15 @@
  *     new id;
  *   - takes over the work of replicas whose lease ran out (every second):
  *     their runs are queued again, their unrouted pushes routed here;
- *   - polls only its share of the repositories (leases by name, "repo:NAME",
- *     re-dealt every second as replicas come and go);
+ *   - polls only its share of the repositories and follows the live state
+ *     (watches, selfHeal) of only its share of the clusters (leases by
+ *     name, "repo:NAME" and "cluster:NAME", re-dealt every second as
+ *     replicas come and go); what it sees live it writes to the store for
+ *     the others' API (tracking.c);
  *   - follows what the others do: at once on their NOTIFY (LISTEN), and
  *     every 5 s in case a notification was lost — which applications have a
  *     run pending or running elsewhere, runs that ended, manual applications
- *     awaiting a sync.
+ *     awaiting a sync, the live state the others follow.
  * On SQLite there is one replica: nothing runs, and writes are always
  * allowed. Loop thread only. */
 #include <stdlib.h>
@@ -30,6 +33,9 @@
 #define SWEEP_MS 1000
 #define REFRESH_MS 5000
 #define MARGIN_MS 1000 /* writes stop this long before the lease could run out */
+/* live-state rows are read again this far back: a row written in a
+   transaction that committed after a later one's refresh is not missed */
+#define LIVE_OVERLAP_MS 30000
 
 struct replicas {
     struct svc *s;
@@ -40,8 +46,9 @@ struct replicas {
     uint64_t beat_sent;
     int beat_busy, sweep_busy, refresh_busy, refresh_again;
     int64_t since_run;        /* the refresh reads runs from this id on */
+    int64_t since_live;       /* and live-state rows written from this wall ms on */
     int count;                /* live replicas at the last renewal */
-    json_t *held;             /* {"repo:NAME": true} this replica's share of the work */
+    json_t *held;             /* {"repo:NAME": true, "cluster:NAME": true} this replica's share of the work */
     json_t *names;            /* every such name, from the configuration */
     int leases_busy;
     int unreachable;          /* renewals failing: said once in the log */
@@ -223,15 +230,26 @@ static void on_leases(int code, const struct ws_err *err, json_t *result, void *
     json_array_foreach(result, i, v)
         json_object_set_new(held, json_string_value(v), json_true()); /* steals */
     if (!json_equal(held, r->held)) {
-        struct ws_buf b = { 0 };
-        const char *k;
-        json_t *x;
-        json_object_foreach(held, k, x)
-            ws_buf_appendf(&b, "%s%s", b.len ? ", " : "", k + 5);
-        ws_info("replicas: this replica polls %zu of %zu %s%s%s", json_object_size(held), json_array_size(r->names),
-                ws_plural(json_array_size(r->names), "repository", "repositories"), b.len ? ": " : "",
-                b.data ? b.data : "");
-        ws_buf_free(&b);
+        static const char *const kinds[2][4] = { { "repo:", "polls", "repository", "repositories" },
+                                                 { "cluster:", "follows the live state of", "cluster", "clusters" } };
+        for (int k = 0; k < 2; k++) {
+            struct ws_buf b = { 0 };
+            size_t mine = 0, all = 0, len = strlen(kinds[k][0]);
+            const char *key;
+            json_t *x;
+            json_object_foreach(held, key, x)
+                if (strncmp(key, kinds[k][0], len) == 0)
+                    ws_buf_appendf(&b, "%s%s", mine++ ? ", " : "", key + len);
+            json_array_foreach(r->names, i, x) all += strncmp(json_string_value(x), kinds[k][0], len) == 0;
+            if (all)
+                ws_info("replicas: this replica %s %zu of %zu %s%s%s", kinds[k][1], mine, all,
+                        ws_plural(all, kinds[k][2], kinds[k][3]), b.len ? ": " : "", b.data ? b.data : "");
+            ws_buf_free(&b);
+        }
+        json_decref(r->held);
+        r->held = held;
+        ws__track_rebalance(r->s);
+        return;
     }
     json_decref(r->held);
     r->held = held;
@@ -252,6 +270,22 @@ int ws__replicas_holds(const struct svc *s, const char *name)
 {
     const struct replicas *r = s->replicas;
     return !r || !r->shared || json_object_get(r->held, name) != NULL;
+}
+
+void ws__replicas_cluster_lease(const struct svc *s, const struct ws_app *def, char *out, size_t len)
+{
+    const struct ws_cluster_cfg *cl = def->dest_name ? ws_config_cluster_by_name(s->cfg, def->dest_name)
+                                                     : ws_config_cluster_by_server(s->cfg, def->dest_server);
+    snprintf(out, len, "%s%s", cl ? "cluster:" : "", cl ? cl->name : "");
+}
+
+int ws__replicas_follows(const struct svc *s, const struct ws_app *def)
+{
+    char name[300];
+    if (!s->replicas || !s->replicas->shared)
+        return 1;
+    ws__replicas_cluster_lease(s, def, name, sizeof(name));
+    return !name[0] || ws__replicas_holds(s, name);
 }
 
 /* --- what the others did ------------------------------------------------------------- */
@@ -309,6 +343,8 @@ static void on_refresh(int code, const struct ws_err *err, json_t *result, void 
         snprintf(a->last_result, sizeof(a->last_result), "%s", json_string_value(json_object_get(v, "result")));
         snprintf(a->last_revision, sizeof(a->last_revision), "%s", rev ? rev : "");
         ws__svc_app_changed(s, a->name);
+        if (json_integer_value(json_object_get(v, "owner")) != me && rev && *rev)
+            ws__track_ran_elsewhere(s, a, rev, strcmp(a->last_result, "Succeeded") == 0);
     }
     json_array_foreach(json_object_get(result, "awaiting"), i, v) {
         struct app_state *a = ws__svc_app(s, json_string_value(json_object_get(v, "app")));
@@ -321,7 +357,17 @@ static void on_refresh(int code, const struct ws_err *err, json_t *result, void 
             a->awaiting_trigger = json_integer_value(json_object_get(v, "trigger"));
             a->awaiting_since = json_integer_value(json_object_get(v, "since"));
             ws__svc_app_changed(s, a->name);
+            if (a->watching && a->awaiting_revision[0]) /* compare the cluster with the pushed commit */
+                ws__track_app(s, a->name, a->awaiting_revision);
         }
+    }
+    json_array_foreach(json_object_get(result, "live"), i, v) {
+        struct app_state *a = ws__svc_app(s, json_string_value(json_object_get(v, "app")));
+        int64_t at = json_integer_value(json_object_get(v, "updatedAt"));
+        if (at - LIVE_OVERLAP_MS > r->since_live)
+            r->since_live = at - LIVE_OVERLAP_MS;
+        if (a && !a->watching)
+            ws__track_shared(s, a, v);
     }
     for (i = 0; i < s->napps; i++) {
         struct app_state *a = &s->apps[i];
@@ -353,7 +399,7 @@ static void refresh_now(struct replicas *r)
         r->refresh_again = 1;
         return;
     }
-    if (ws_store_refresh(r->s->store, r->since_run, on_refresh, r) == 0)
+    if (ws_store_refresh(r->s->store, r->since_run, r->since_live, on_refresh, r) == 0)
         r->refresh_busy = 1;
 }
 
@@ -400,6 +446,11 @@ int ws__replicas_start(struct svc *s)
         if (s->cfg->repos[i].type == WS_REPO_HELM)
             continue; /* charts: nothing to poll */
         snprintf(name, sizeof(name), "repo:%s", s->cfg->repos[i].name);
+        json_array_append_new(r->names, json_string(name)); /* steals */
+    }
+    for (size_t i = 0; i < s->cfg->nclusters; i++) {
+        char name[300];
+        snprintf(name, sizeof(name), "cluster:%s", s->cfg->clusters[i].name);
         json_array_append_new(r->names, json_string(name)); /* steals */
     }
     /* registered at the open, a moment ago: a conservative start */

@@ -418,7 +418,7 @@ static void route_after(uv_work_t *w, int status)
         for (size_t k = 0; k < s->snap->cat.napps; k++) { /* new ones: start following them */
             struct ws_live_summary sum;
             ws_live_summary(s->live, s->snap->cat.apps[k].name, &sum);
-            if (!sum.tracked)
+            if (!sum.tracked) /* ws__track_app leaves those another replica follows */
                 ws__track_app(s, s->snap->cat.apps[k].name, NULL);
         }
     }
@@ -1648,6 +1648,7 @@ out_loop:
     for (size_t i = 0; i < s.napps; i++) {
         free(s.apps[i].name);
         free(s.apps[i].retry_revision);
+        free(s.apps[i].shared);
     }
     free(s.apps);
     ws__svc_children_free(&s);

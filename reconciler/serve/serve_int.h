@@ -54,6 +54,13 @@ struct app_state {
     /* manual sync policy: a push made it OutOfSync at this commit ("" = none) */
     char awaiting_revision[41];
     int ev_sync, ev_health;    /* live summary last published as an event (-1: none yet) */
+    /* live state (tracking.c): followed here — always on SQLite; with
+       several replicas, while this replica holds the lease of the
+       application's cluster — else as the replica following it last wrote
+       it to the store (`shared`, NULL until read) */
+    int watching;
+    int live_dirty;            /* changed since it was last written to the store */
+    struct shared_live *shared;
     int64_t awaiting_trigger;
     int64_t awaiting_since; /* wall-clock seconds */
 };
@@ -127,6 +134,8 @@ struct svc {
     /* live state (tracking.c) */
     struct ws_live *live;
     struct plan_job *plans_queued, *plans_running;
+    uv_timer_t *live_flush;    /* several replicas: what changed goes to the store */
+    json_t *live_writing;      /* the applications being written ([name…]) */
     struct poller *poll;       /* poll.c: the safety net for lost webhooks */
     struct child_wait *child_waits; /* children.c: parents' syncs waiting for child runs */
     struct removal *removals;  /* children.c: children that left Git, being deleted */
@@ -192,6 +201,27 @@ void ws__track_app(struct svc *s, const char *app, const char *revision); /* NUL
 void ws__track_desired(struct svc *s, const char *app, struct ws_kube *kube, struct ws_sync *sync,
                        const char *revision);
 void ws__track_after_run(struct svc *s, const char *app);
+/* An application's live state as this replica knows it: its own watches'
+ * when it follows the application's cluster, else what the replica that
+ * does wrote to the store. Strings borrowed (NULL: none) until the next
+ * change on the loop. */
+struct track_view {
+    struct ws_live_summary sum;
+    int heal_attempts;
+    uint64_t heals;
+    const char *heal_message;  /* "self-heal backing off: …" while it does */
+    const char *track_error;   /* why it cannot be followed */
+};
+void ws__track_view(struct svc *s, const char *app, struct track_view *out);
+/* The clusters this replica follows changed: start following the
+ * applications on the ones it took, stop on the ones it let go. */
+void ws__track_rebalance(struct svc *s);
+/* Another replica's row of the live state (refresh: {app, owner,
+ * updatedAt, summary}), for an application this replica does not follow. */
+void ws__track_shared(struct svc *s, struct app_state *a, const json_t *row);
+/* Another replica ended a run of app at revision: the live state compares
+ * with it from now on (here, if this replica follows app). */
+void ws__track_ran_elsewhere(struct svc *s, struct app_state *a, const char *revision, int succeeded);
 /* "self-heal backing off: …" while a fight lasts (brief Synced moments
  * included), NULL once calm. */
 const char *ws__track_heal_message(const struct app_state *a);
@@ -256,6 +286,12 @@ int ws__replicas_count(const struct svc *s); /* live replicas (1 on SQLite) */
 /* Is this replica's share of the work holding `name` ("repo:NAME")? Always
  * on SQLite. */
 int ws__replicas_holds(const struct svc *s, const char *name);
+/* Does this replica follow the live state of def's cluster (its lease
+ * "cluster:NAME")? Always on SQLite, and for a destination matching no
+ * cluster (every replica says why). */
+int ws__replicas_follows(const struct svc *s, const struct ws_app *def);
+/* "cluster:NAME" for def's cluster, or "" when it matches none. */
+void ws__replicas_cluster_lease(const struct svc *s, const struct ws_app *def, char *out, size_t len);
 void ws__replicas_free(struct svc *s);       /* after the loop ended */
 /* serve.c: a running job's sync, and marking it to go back to the queue
  * when it stops (instead of being recorded as ended). */

@@ -15,14 +15,15 @@
 #include "serve/store_int.h"
 
 enum op_kind { OP_ACCEPT, OP_ROUTED, OP_RUN_START, OP_RUN_FINISH, OP_RUN_REQUEUE, OP_GET_RUN,
-               OP_LIST_RUNS, OP_GET_TRIGGER, OP_HEARTBEAT, OP_TAKEOVER, OP_REFRESH, OP_REGISTER, OP_LEASES };
+               OP_LIST_RUNS, OP_GET_TRIGGER, OP_HEARTBEAT, OP_TAKEOVER, OP_REFRESH, OP_REGISTER, OP_LEASES,
+               OP_LIVE_PUT, OP_LIVE_GET };
 
 struct op {
     struct op *next;
     enum op_kind kind;
     /* inputs (owned copies) */
     char *s[10];
-    int64_t id;
+    int64_t id, since;
     int prune, dry_run, limit;
     json_t *json; /* owned */
     /* outputs */
@@ -433,8 +434,7 @@ static int do_run_finish(struct ws_store *st, struct op *op)
 }
 
 /* Runs that did not finish go back to pending unless something newer is:
- * `where` picks them among the running runs (parameters: owner, then what
- * `types` adds). */
+ * `where` picks them among the running runs, with `arg` as ?2 if it uses it. */
 static int requeue_where(struct db *db, struct ws_err *err, const char *message, const char *where, int64_t arg,
                          json_t **apps)
 {
@@ -445,7 +445,8 @@ static int requeue_where(struct db *db, struct ws_err *err, const char *message,
              " SELECT app, COALESCE(trigger_id, 0), revision, prune, dry_run, ?1 FROM runs"
              " WHERE state = 'running' AND %s ON CONFLICT(app) DO NOTHING",
              where);
-    if ((rc = Q(db, NULL, err, sql, "ii", ws_wall_s(), arg)) < 0)
+    /* SQLite refuses a value for a parameter past the statement's last */
+    if ((rc = Q(db, NULL, err, sql, strstr(where, "?2") ? "ii" : "i", ws_wall_s(), arg)) < 0)
         return rc;
     snprintf(sql, sizeof(sql),
              "UPDATE runs SET state = 'Interrupted', finished_at = ?1, message = ?3 WHERE state = 'running' AND %s"
@@ -544,7 +545,7 @@ static int do_takeover(struct ws_store *st, struct op *op)
     if (!json_array_size(dead) && st->db->kind == DB_SQLITE) {
         json_t *got = NULL;
         if ((rc = requeue_where(db, &op->err, "the service stopped during this run; it runs again at the next start",
-                                "owner IS NULL AND ?2 = ?2", 0, &got)) < 0)
+                                "owner IS NULL", 0, &got)) < 0)
             goto out;
         json_array_extend(runs, got);
         json_decref(got);
@@ -567,13 +568,28 @@ out:
     return rc;
 }
 
+/* Columns stored as JSON text, parsed in place (on the worker): a column
+ * that does not parse (or is NULL) becomes null. */
+static void parse_columns(json_t *rows, const char *const *cols, size_t ncols)
+{
+    json_t *row;
+    size_t i;
+    json_array_foreach(rows, i, row)
+        for (size_t c = 0; c < ncols; c++) {
+            const char *text = json_string_value(json_object_get(row, cols[c]));
+            json_object_set_new(row, cols[c], text ? json_loads(text, 0, NULL) : NULL); /* steals; NULL: null */
+        }
+}
+
 /* What other replicas did (PostgreSQL): the applications with a pending
  * run, the running runs and their owners, the runs finished after run
- * `since`, and the manual applications awaiting a sync. */
+ * `since`, the manual applications awaiting a sync, and the live-state
+ * summaries written from op->since (wall ms) on. */
 static int do_refresh(struct ws_store *st, struct op *op)
 {
+    static const char *const cols[] = { "summary" };
     struct db *db = st->db;
-    json_t *pending = NULL, *running = NULL, *finished = NULL, *awaiting = NULL;
+    json_t *pending = NULL, *running = NULL, *finished = NULL, *awaiting = NULL, *live = NULL;
     int rc;
     if ((rc = Q(db, &pending, &op->err, "SELECT app FROM pending ORDER BY trigger_id", "")) < 0 ||
         (rc = Q(db, &running, &op->err, "SELECT id AS run, app, owner FROM runs WHERE state = 'running'", "")) < 0 ||
@@ -582,11 +598,17 @@ static int do_refresh(struct ws_store *st, struct op *op)
                 " dry_run AS \"dryRun\", trigger_id AS trigger, owner, message"
                 " FROM runs WHERE id >= ? AND finished_at IS NOT NULL ORDER BY id",
                 "i", op->id)) < 0 ||
-        (rc = Q(db, &awaiting, &op->err, "SELECT app, trigger_id AS trigger, revision, since FROM awaiting", "")) < 0)
+        (rc = Q(db, &awaiting, &op->err, "SELECT app, trigger_id AS trigger, revision, since FROM awaiting", "")) < 0 ||
+        (rc = Q(db, &live, &op->err,
+                "SELECT app, owner, updated_at AS \"updatedAt\", summary FROM live WHERE updated_at >= ?"
+                " ORDER BY updated_at",
+                "i", op->since)) < 0)
         goto out;
-    op->result = json_pack("{s:O, s:O, s:O, s:O}", "pending", pending, "running", running, "finished", finished,
-                           "awaiting", awaiting);
+    parse_columns(live, cols, WS_ARRAY_SIZE(cols));
+    op->result = json_pack("{s:O, s:O, s:O, s:O, s:O}", "pending", pending, "running", running, "finished", finished,
+                           "awaiting", awaiting, "live", live);
 out:
+    json_decref(live);
     json_decref(pending);
     json_decref(running);
     json_decref(finished);
@@ -662,6 +684,58 @@ out:
     return rc;
 }
 
+/* The live state of applications this replica follows, for the others'
+ * API: op->json [{app, lease, summary, resources}], each row written only
+ * while this replica holds `lease` (the cluster's: a replica that let it go
+ * cannot overwrite what the new holder wrote). Result: {written: n}. */
+static int do_live_put(struct ws_store *st, struct op *op)
+{
+    json_t *v;
+    size_t i;
+    int64_t written = 0, changed;
+    int rc = 0;
+    json_array_foreach(op->json, i, v) {
+        char *sum = json_dumps(json_object_get(v, "summary"), JSON_COMPACT);
+        char *res = json_dumps(json_object_get(v, "resources"), JSON_COMPACT);
+        if (!sum)
+            rc = ws_err_set(&op->err, WS_ENOMEM, "out of memory");
+        else
+            rc = ws__db_query(st->db, NULL, &changed, &op->err,
+                              "INSERT INTO live (app, owner, updated_at, summary, resources)"
+                              " SELECT ?1, ?2, @now_ms, ?3, ?4 WHERE EXISTS"
+                              " (SELECT 1 FROM leases WHERE name = ?5 AND owner = ?2)"
+                              " ON CONFLICT(app) DO UPDATE SET owner = excluded.owner,"
+                              " updated_at = excluded.updated_at, summary = excluded.summary,"
+                              " resources = excluded.resources",
+                              "sisss", json_string_value(json_object_get(v, "app")), st->replica, sum, res,
+                              json_string_value(json_object_get(v, "lease")));
+        free(sum);
+        free(res);
+        if (rc < 0)
+            return rc;
+        written += changed;
+    }
+    if (written)
+        notify_add(op, "live");
+    op->result = json_pack("{s:I}", "written", (json_int_t)written);
+    return 0;
+}
+
+static int do_live_get(struct ws_store *st, struct op *op)
+{
+    static const char *const cols[] = { "summary", "resources" };
+    json_t *got = NULL;
+    int rc;
+    if ((rc = Q(st->db, &got, &op->err,
+                "SELECT app, owner, updated_at AS \"updatedAt\", summary, resources FROM live WHERE app = ?", "s",
+                op->s[0])) < 0)
+        return rc;
+    parse_columns(got, cols, WS_ARRAY_SIZE(cols));
+    op->result = json_incref(json_array_get(got, 0)); /* NULL when none */
+    json_decref(got);
+    return 0;
+}
+
 static int register_replica(struct ws_store *st, struct op *op);
 
 static int do_op(struct ws_store *st, struct op *op)
@@ -688,6 +762,8 @@ static int do_op(struct ws_store *st, struct op *op)
     case OP_REFRESH: return do_refresh(st, op);
     case OP_REGISTER: return register_replica(st, op);
     case OP_LEASES: return do_leases(st, op);
+    case OP_LIVE_PUT: return do_live_put(st, op);
+    case OP_LIVE_GET: return do_live_get(st, op);
     }
     return WS_EINVAL;
 }
@@ -1216,9 +1292,37 @@ int ws_store_takeover(struct ws_store *st, ws_store_json_cb cb, void *data)
     return get_op(st, OP_TAKEOVER, 0, cb, data);
 }
 
-int ws_store_refresh(struct ws_store *st, int64_t since_run, ws_store_json_cb cb, void *data)
+int ws_store_refresh(struct ws_store *st, int64_t since_run, int64_t since_live_ms, ws_store_json_cb cb, void *data)
 {
-    return get_op(st, OP_REFRESH, since_run, cb, data);
+    struct op *op = op_new(st, OP_REFRESH);
+    if (!op)
+        return st->closing ? WS_ECANCELED : WS_ENOMEM;
+    op->id = since_run;
+    op->since = since_live_ms;
+    op->json_cb = cb;
+    op->data = data;
+    return enqueue(st, op, 0);
+}
+
+int ws_store_live_put(struct ws_store *st, const json_t *rows, ws_store_json_cb cb, void *data)
+{
+    struct op *op = op_new(st, OP_LIVE_PUT);
+    if (!op)
+        return st->closing ? WS_ECANCELED : WS_ENOMEM;
+    op->json = json_deep_copy(rows); /* the worker reads it later */
+    op->json_cb = cb;
+    op->data = data;
+    return enqueue(st, op, !op->json);
+}
+
+int ws_store_live_get(struct ws_store *st, const char *app, ws_store_json_cb cb, void *data)
+{
+    struct op *op = op_new(st, OP_LIVE_GET);
+    if (!op)
+        return st->closing ? WS_ECANCELED : WS_ENOMEM;
+    op->json_cb = cb;
+    op->data = data;
+    return enqueue(st, op, dup_into(&op->s[0], app));
 }
 
 int ws_store_shared(const struct ws_store *st)

@@ -25,7 +25,7 @@
 struct ws_store;
 
 /* The schema version this wavesync writes (SQLite: PRAGMA user_version). */
-#define WS_STORE_SCHEMA_VERSION 3
+#define WS_STORE_SCHEMA_VERSION 4
 
 /* How long a replica's lease lasts unless renewed (ms). */
 #define WS_STORE_LEASE_MS 15000
@@ -140,10 +140,19 @@ size_t ws_store_backlog(const struct ws_store *st);
  * refresh: what every replica sees — {pending: [{app}], running: [{run,
  * app, owner}], finished: [{id, app, result, revision, finishedAt, dryRun,
  * trigger, owner, message}] (runs from `since_run` on), awaiting: [{app,
- * trigger, revision, since}]}. */
+ * trigger, revision, since}], live: [{app, owner, updatedAt, summary}]
+ * (live-state summaries written at or after wall-clock ms since_live_ms,
+ * oldest first)}. */
 int ws_store_heartbeat(struct ws_store *st, ws_store_json_cb cb, void *data);
 int ws_store_takeover(struct ws_store *st, ws_store_json_cb cb, void *data);
-int ws_store_refresh(struct ws_store *st, int64_t since_run, ws_store_json_cb cb, void *data);
+int ws_store_refresh(struct ws_store *st, int64_t since_run, int64_t since_live_ms, ws_store_json_cb cb, void *data);
+/* Live state for the other replicas: rows [{app, lease, summary (object),
+ * resources (array)}] (borrowed), each written only while this replica
+ * holds its `lease` ("cluster:NAME") — {written: n}. live_get: the row of
+ * one application, {app, owner, updatedAt, summary, resources}, or a NULL
+ * result when none was written. */
+int ws_store_live_put(struct ws_store *st, const json_t *rows, ws_store_json_cb cb, void *data);
+int ws_store_live_get(struct ws_store *st, const char *app, ws_store_json_cb cb, void *data);
 /* This replica's lease had run out: register it again under a new id (its
  * earlier one gone: its work taken over at once, by this replica or
  * another). Result as takeover's. */

@@ -98,6 +98,6 @@ int ws__pg_listen_start(struct ws__pg_listener **out, uv_loop_t *loop, struct db
 void ws__pg_listen_stop(struct ws__pg_listener *l);
 
 /* The PostgreSQL schema version this wavesync writes. */
-#define WS_STORE_PG_SCHEMA_VERSION 1
+#define WS_STORE_PG_SCHEMA_VERSION 2
 
 #endif

@@ -55,6 +55,11 @@ static const char *const migrations[WS_STORE_PG_SCHEMA_VERSION] = {
     "CREATE TABLE IF NOT EXISTS replicas ("
     "  id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, started_at BIGINT NOT NULL, lease_until BIGINT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner BIGINT NOT NULL, since BIGINT NOT NULL);",
+    /* 1 → 2: each application's live state as the replica following its
+       cluster wrote it, for the others' API */
+    "CREATE TABLE IF NOT EXISTS live ("
+    "  app TEXT PRIMARY KEY, owner BIGINT, updated_at BIGINT NOT NULL, summary TEXT NOT NULL, resources TEXT);"
+    "CREATE INDEX IF NOT EXISTS live_updated ON live(updated_at);",
 };
 
 /* 'wavesync' in ASCII: the advisory lock held while the schema changes */

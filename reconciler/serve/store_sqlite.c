@@ -58,6 +58,12 @@ static const char *const migrations[WS_STORE_SCHEMA_VERSION] = {
     "UPDATE runs SET state = 'Interrupted' WHERE state = 'running'"
     "  AND id NOT IN (SELECT MAX(id) FROM runs WHERE state = 'running' GROUP BY app);"
     "CREATE UNIQUE INDEX IF NOT EXISTS runs_one_running ON runs(app) WHERE state = 'running';",
+    /* 3 → 4: each application's live state as the replica following its
+       cluster wrote it, for the others' API (a one-replica store has it too,
+       so that both databases keep one schema) */
+    "CREATE TABLE IF NOT EXISTS live ("
+    "  app TEXT PRIMARY KEY, owner INTEGER, updated_at INTEGER NOT NULL, summary TEXT NOT NULL, resources TEXT);"
+    "CREATE INDEX IF NOT EXISTS live_updated ON live(updated_at);",
 };
 
 static int fail(struct ws_err *err, sqlite3 *h, const char *what)

@@ -4,7 +4,9 @@
  * shared watches behind it (live/live.c), and selfHeal: drift in an
  * automated application with selfHeal is reverted by a sync, with an
  * exponential backoff so a controller that fights back cannot cause a hot
- * loop. Loop thread only. */
+ * loop. With several replicas (replicas.c), each follows the clusters it
+ * holds a lease of, writes what it sees to the store, and shows the others'
+ * applications as they wrote them. Loop thread only. */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,19 @@
 #define HEAL_MAX_MS (5 * 60 * 1000) /* … up to 5 minutes between attempts */
 #define HEAL_CALM_MS (60 * 1000)    /* Synced this long: the backoff starts over */
 #define HEAL_SETTLE_MS 3000         /* after a successful sync, its own watch events are awaited */
+#define LIVE_FLUSH_MS 250           /* changes gathered this long before they are written */
+#define LIVE_RETRY_MS 1000          /* the store failed: written again this much later */
+#define LIVE_BATCH 200              /* applications per write */
+
+/* An application's live state as another replica wrote it. */
+struct shared_live {
+    struct ws_live_summary sum;
+    int heal_attempts;
+    uint64_t heals;
+    char heal_message[768];
+    char track_error[512];
+    int64_t updated_ms, owner;
+};
 
 struct plan_job {
     struct plan_job *next;
@@ -45,6 +60,7 @@ static void plan_job_free(struct plan_job *j)
 }
 
 static void start_plans(struct svc *s);
+static void mark_dirty(struct svc *s, struct app_state *a);
 
 static void on_planned(struct ws_sync *sync, int code, json_t *report, void *data)
 {
@@ -57,7 +73,9 @@ static void on_planned(struct ws_sync *sync, int code, json_t *report, void *dat
             *pp = j->next;
             break;
         }
-    if (desired && s->live) {
+    if (a && !a->watching) {
+        /* its cluster went to another replica meanwhile */
+    } else if (desired && s->live) {
         ws_live_track(s->live, j->app, j->kube, desired, json_string_value(json_object_get(report, "revision")));
         if (a)
             a->track_error[0] = '\0';
@@ -65,8 +83,10 @@ static void on_planned(struct ws_sync *sync, int code, json_t *report, void *dat
         const char *why = json_string_value(json_object_get(report, "message")) ?: ws_code_str(code);
         ws_warn("live state of %s: cannot tell what Git says: %s", j->app, why);
         /* the API says why it stays Unknown (a later plan or sync may fix it) */
-        if (a)
+        if (a) {
             snprintf(a->track_error, sizeof(a->track_error), "cannot tell what Git says: %.450s", why);
+            mark_dirty(s, a);
+        }
     }
     json_decref(desired);
     plan_job_free(j);
@@ -120,8 +140,12 @@ static void start_plans(struct svc *s)
 void ws__track_app(struct svc *s, const char *app, const char *revision)
 {
     struct plan_job *j, **tail;
-    if (!s->live || s->stopping || s->reloading)
-        return;
+    struct app_state *a = ws__svc_app(s, app);
+    const struct ws_app *def = ws__svc_app_def(s, app);
+    if (!s->live || s->stopping || s->reloading || !def || !ws__replicas_follows(s, def))
+        return; /* another replica follows its cluster */
+    if (a)
+        a->watching = 1;
     for (tail = &s->plans_queued; *tail; tail = &(*tail)->next)
         if (strcmp((*tail)->app, app) == 0) { /* already queued: the newest target wins */
             free((*tail)->revision);
@@ -141,8 +165,8 @@ void ws__track_app(struct svc *s, const char *app, const char *revision)
 void ws__track_desired(struct svc *s, const char *app, struct ws_kube *kube, struct ws_sync *sync,
                        const char *revision)
 {
-    json_t *desired = s->live ? ws_sync_desired(sync) : NULL;
     struct app_state *a = ws__svc_app(s, app);
+    json_t *desired = s->live && (!a || a->watching) ? ws_sync_desired(sync) : NULL;
     if (desired) {
         ws_live_track(s->live, app, kube, desired, revision);
         if (a)
@@ -162,6 +186,7 @@ static void heal_now(struct svc *s, struct app_state *a)
         return;
     a->heal_attempts++;
     a->heals++;
+    mark_dirty(s, a);
     s->m.self_heals++;
     memset(&t, 0, sizeof(t));
     t.source = "selfheal";
@@ -202,6 +227,7 @@ static void on_live_changed(const char *app, void *data)
         a->ev_health = (int)sum.health;
         ws__svc_app_changed(s, app);
     }
+    mark_dirty(s, a);
     if (sum.sync == WS_SYNC_SYNCED) {
         if (!a->synced_since_ms)
             a->synced_since_ms = now;
@@ -270,6 +296,202 @@ void ws__track_after_run(struct svc *s, const char *app)
         on_live_changed(app, s);
 }
 
+/* ---- several replicas: the live state in the store ------------------------------ */
+
+static int sync_from(const char *text)
+{
+#define WS_X(name, str) if (text && strcmp(text, str) == 0) return name;
+    WS_SYNC_STATUSES(WS_X)
+#undef WS_X
+    return WS_SYNC_UNKNOWN;
+}
+
+static int health_from(const char *text)
+{
+#define WS_X(name, str) if (text && strcmp(text, str) == 0) return name;
+    WS_HEALTH_STATUSES(WS_X)
+#undef WS_X
+    return WS_HEALTH_UNKNOWN;
+}
+
+void ws__track_view(struct svc *s, const char *app, struct track_view *out)
+{
+    struct app_state *a = ws__svc_app(s, app);
+    memset(out, 0, sizeof(*out));
+    if (a && !a->watching && a->shared) {
+        const struct shared_live *sh = a->shared;
+        out->sum = sh->sum;
+        out->heal_attempts = sh->heal_attempts;
+        out->heals = sh->heals;
+        out->heal_message = sh->heal_message[0] ? sh->heal_message : NULL;
+        out->track_error = sh->track_error[0] ? sh->track_error : NULL;
+        return;
+    }
+    if (s->live)
+        ws_live_summary(s->live, app, &out->sum);
+    if (a) {
+        out->heal_attempts = a->heal_attempts;
+        out->heals = a->heals;
+        out->heal_message = ws__track_heal_message(a);
+        out->track_error = a->track_error[0] ? a->track_error : NULL;
+    }
+}
+
+/* The row the other replicas read: the summary, and the self-heal state. */
+static json_t *summary_json(struct svc *s, const char *app)
+{
+    struct track_view v;
+    ws__track_view(s, app, &v);
+    return json_pack("{s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:s?, s:{s:i, s:I, s:s?}}", "tracked",
+                     v.sum.tracked, "sync", ws_sync_status_str(v.sum.sync), "health", ws_health_str(v.sum.health),
+                     "objects", (json_int_t)v.sum.objects, "outOfSync", (json_int_t)v.sum.outofsync, "missing",
+                     (json_int_t)v.sum.missing, "extra", (json_int_t)v.sum.extra, "revision", v.sum.revision,
+                     "message", v.sum.message, "trackError", v.track_error, "selfHealing", "attempts",
+                     v.heal_attempts, "total", (json_int_t)v.heals, "message", v.heal_message);
+}
+
+static void flush_live(uv_timer_t *t);
+
+static void on_live_written(int code, const struct ws_err *err, json_t *result, void *data)
+{
+    struct svc *s = data;
+    json_t *v;
+    size_t i;
+    (void)result;
+    if (code < 0) {
+        /* written again later (the store down, or stopping: then never) */
+        if (code != WS_ENET && code != WS_ECANCELED)
+            ws_warn("live state: writing it to the store: %s", err ? err->msg : ws_code_str(code));
+        json_array_foreach(s->live_writing, i, v) {
+            struct app_state *a = ws__svc_app(s, json_string_value(v));
+            if (a && a->watching)
+                a->live_dirty = 1;
+        }
+    }
+    json_decref(s->live_writing);
+    s->live_writing = NULL;
+    if (!s->stopping && !s->live_flush)
+        for (i = 0; i < s->napps; i++)
+            if (s->apps[i].live_dirty) {
+                s->live_flush = ws_timer_start(s->loop, code < 0 ? LIVE_RETRY_MS : LIVE_FLUSH_MS, flush_live, s);
+                break;
+            }
+    ws__svc_maybe_finish(s);
+}
+
+/* What changed in the applications this replica follows, to the store (one
+ * write at a time, LIVE_BATCH applications each). */
+static void flush_live(uv_timer_t *t)
+{
+    struct svc *s = t->data;
+    json_t *rows = json_array(), *names = json_array();
+    ws_timer_close(&s->live_flush);
+    if (!rows || !names || s->live_writing || s->stopping)
+        goto out;
+    for (size_t i = 0; i < s->napps && json_array_size(rows) < LIVE_BATCH; i++) {
+        struct app_state *a = &s->apps[i];
+        const struct ws_app *def;
+        char lease[300];
+        if (!a->live_dirty || !a->watching || !(def = ws__svc_app_def(s, a->name)))
+            continue;
+        a->live_dirty = 0;
+        ws__replicas_cluster_lease(s, def, lease, sizeof(lease));
+        if (!lease[0])
+            continue; /* no cluster: every replica says so itself */
+        json_t *res = ws_live_resources(s->live, a->name);
+        json_array_append_new(rows, json_pack("{s:s, s:s, s:o, s:o}", "app", a->name, "lease", lease, /* steals */
+                                              "summary", summary_json(s, a->name), "resources",
+                                              res ? res : json_array()));
+        json_array_append_new(names, json_string(a->name)); /* steals */
+    }
+    if (!json_array_size(rows))
+        goto out;
+    s->live_writing = names;
+    names = NULL;
+    if (ws_store_live_put(s->store, rows, on_live_written, s) < 0) {
+        json_decref(s->live_writing);
+        s->live_writing = NULL;
+    }
+out:
+    json_decref(rows);
+    json_decref(names);
+}
+
+static void mark_dirty(struct svc *s, struct app_state *a)
+{
+    if (!ws_store_shared(s->store) || !a->watching)
+        return;
+    a->live_dirty = 1;
+    if (!s->live_flush && !s->live_writing && !s->stopping)
+        s->live_flush = ws_timer_start(s->loop, LIVE_FLUSH_MS, flush_live, s);
+}
+
+void ws__track_shared(struct svc *s, struct app_state *a, const json_t *row)
+{
+    const json_t *sum = json_object_get(row, "summary"), *heal = json_object_get(sum, "selfHealing");
+    int64_t at = json_integer_value(json_object_get(row, "updatedAt"));
+    struct shared_live *sh = a->shared;
+    const char *msg;
+    if (!json_is_object(sum) || (sh && at < sh->updated_ms))
+        return; /* older than what is shown */
+    if (!sh && !(sh = a->shared = calloc(1, sizeof(*sh))))
+        return;
+    struct ws_live_summary before = sh->sum;
+    memset(&sh->sum, 0, sizeof(sh->sum));
+    sh->updated_ms = at;
+    sh->owner = json_integer_value(json_object_get(row, "owner"));
+    sh->sum.tracked = json_is_true(json_object_get(sum, "tracked"));
+    sh->sum.sync = (enum ws_sync_status)sync_from(json_string_value(json_object_get(sum, "sync")));
+    sh->sum.health = (enum ws_health_status)health_from(json_string_value(json_object_get(sum, "health")));
+    sh->sum.objects = (size_t)json_integer_value(json_object_get(sum, "objects"));
+    sh->sum.outofsync = (size_t)json_integer_value(json_object_get(sum, "outOfSync"));
+    sh->sum.missing = (size_t)json_integer_value(json_object_get(sum, "missing"));
+    sh->sum.extra = (size_t)json_integer_value(json_object_get(sum, "extra"));
+    snprintf(sh->sum.revision, sizeof(sh->sum.revision), "%s", json_string_value(json_object_get(sum, "revision")) ?: "");
+    snprintf(sh->sum.message, sizeof(sh->sum.message), "%s", json_string_value(json_object_get(sum, "message")) ?: "");
+    snprintf(sh->track_error, sizeof(sh->track_error), "%s",
+             json_string_value(json_object_get(sum, "trackError")) ?: "");
+    sh->heal_attempts = (int)json_integer_value(json_object_get(heal, "attempts"));
+    sh->heals = (uint64_t)json_integer_value(json_object_get(heal, "total"));
+    msg = json_string_value(json_object_get(heal, "message"));
+    snprintf(sh->heal_message, sizeof(sh->heal_message), "%s", msg ? msg : "");
+    if (memcmp(&before, &sh->sum, sizeof(before)) != 0)
+        ws__svc_app_changed(s, a->name);
+}
+
+void ws__track_ran_elsewhere(struct svc *s, struct app_state *a, const char *revision, int succeeded)
+{
+    if (!a->watching)
+        return;
+    if (succeeded)
+        a->last_success_ms = ws_now_ms(); /* its own watch events are awaited before self-heal */
+    ws__track_app(s, a->name, revision);
+}
+
+void ws__track_rebalance(struct svc *s)
+{
+    for (size_t i = 0; i < s->napps; i++) {
+        struct app_state *a = &s->apps[i];
+        const struct ws_app *def = ws__svc_app_def(s, a->name);
+        if (!def)
+            continue;
+        int follows = ws__replicas_follows(s, def);
+        if (follows && !a->watching) {
+            /* as at a start: what Git says now, or the commit a manual
+               application waits at */
+            ws__track_app(s, a->name, a->awaiting_revision[0] ? a->awaiting_revision : NULL);
+        } else if (!follows && a->watching) {
+            /* another replica follows it now: what it writes is shown */
+            a->watching = 0;
+            a->live_dirty = 0;
+            ws_live_forget(s->live, a->name);
+            ws_timer_close(&a->heal_timer);
+            a->ev_sync = a->ev_health = -1;
+            ws__svc_app_changed(s, a->name);
+        }
+    }
+}
+
 /* ignoreDifferences of the Application as it is defined now. */
 static int on_ignore(const char *app, const json_t *obj, const char *pointer, const char *manager, void *data)
 {
@@ -306,11 +528,12 @@ void ws__track_stop(struct svc *s)
             ws_sync_cancel(j->sync);
     for (size_t i = 0; i < s->napps; i++)
         ws_timer_close(&s->apps[i].heal_timer);
+    ws_timer_close(&s->live_flush);
 }
 
 int ws__track_busy(const struct svc *s)
 {
-    return s->plans_running != NULL;
+    return s->plans_running != NULL || s->live_writing != NULL;
 }
 
 void ws__track_free(struct svc *s)

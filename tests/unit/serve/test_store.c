@@ -1460,7 +1460,7 @@ static void test_replicas(void)
 
     /* what every replica reads of the others: pending, running, finished */
     json_on(&f, &g, 0);
-    done1(&f, ws_store_refresh(a, 0, rec_json, &g), &g);
+    done1(&f, ws_store_refresh(a, 0, 0, rec_json, &g), &g);
     {
         json_t *running = json_object_get(g.json, "running"), *fin = json_object_get(g.json, "finished"), *v;
         size_t i;
@@ -1498,6 +1498,53 @@ static void test_replicas(void)
         tap_ok(json_equal(h.json, hb), "replicas: asked again, b keeps what it holds");
         json_decref(hb);
         rec_reset(&h, NULL);
+        json_decref(names);
+    }
+
+    /* the live state of a cluster: written by the replica holding its lease
+       only, read by the others (refresh: the summary; live_get: the objects) */
+    {
+        json_t *names = json_pack("[s]", "cluster:p"), *rows;
+        struct rec h = { 0 };
+        json_on(&f, &h, 0);
+        done1(&f, ws_store_leases(b, names, rec_json, &h), &h);
+        tap_ok(json_array_size(h.json) == 1, "live: b takes the lease of cluster p");
+        json_on(&f, &h, 0);
+        done1(&f, ws_store_leases(main_st, names, rec_json, &h), &h);
+        tap_ok(json_array_size(h.json) == 0, "live: the other replica does not");
+        rows = json_pack("[{s:s, s:s, s:{s:b, s:s, s:s, s:i}, s:[{s:s, s:s}]}]", "app", "app1", "lease", "cluster:p",
+                         "summary", "tracked", 1, "sync", "OutOfSync", "health", "Degraded", "objects", 3,
+                         "resources", "kind", "Job", "name", "train");
+        json_on(&f, &h, 0);
+        done1(&f, ws_store_live_put(b, rows, rec_json, &h), &h);
+        tap_is_int(jint(h.json, "written"), 1, "live: b writes app1's live state");
+        json_object_set_new(json_object_get(json_array_get(rows, 0), "summary"), "sync", json_string("Synced"));
+        json_on(&f, &h, 0);
+        done1(&f, ws_store_live_put(main_st, rows, rec_json, &h), &h);
+        tap_is_int(jint(h.json, "written"), 0, "live: a replica without the cluster's lease writes nothing");
+        json_on(&f, &h, 0);
+        done1(&f, ws_store_refresh(main_st, 0, 0, rec_json, &h), &h);
+        {
+            json_t *row = by_app(json_object_get(h.json, "live"), "app1");
+            tap_ok(row && jint(row, "owner") == ws_store_replica(b) &&
+                       strcmp(jstr(json_object_get(row, "summary"), "sync") ?: "", "OutOfSync") == 0 &&
+                       jint(json_object_get(row, "summary"), "objects") == 3 && jint(row, "updatedAt") > 0,
+                   "live: the others read b's summary of app1 (owner, parsed, with its time)");
+            int64_t at = row ? jint(row, "updatedAt") : 0;
+            json_on(&f, &h, 0);
+            done1(&f, ws_store_refresh(main_st, 0, at + 1, rec_json, &h), &h);
+            tap_ok(json_array_size(json_object_get(h.json, "live")) == 0,
+                   "live: a refresh from a later time reads no row");
+        }
+        json_on(&f, &h, 0);
+        done1(&f, ws_store_live_get(main_st, "app1", rec_json, &h), &h);
+        tap_is_str(jstr(json_array_get(json_object_get(h.json, "resources"), 0), "name"), "train",
+                   "live: and its objects, one application at a time");
+        json_on(&f, &h, 0);
+        done1(&f, ws_store_live_get(main_st, "nope", rec_json, &h), &h);
+        tap_ok(h.json == NULL, "live: no row for an application nobody follows");
+        rec_reset(&h, NULL);
+        json_decref(rows);
         json_decref(names);
     }
 
