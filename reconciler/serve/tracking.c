@@ -468,6 +468,19 @@ void ws__track_ran_elsewhere(struct svc *s, struct app_state *a, const char *rev
     ws__track_app(s, a->name, revision);
 }
 
+/* What an application is compared with when this replica starts to follow
+ * it: the commit a manual application waits at, else the one its last sync
+ * applied (drift is drift from it, even when later pushes moved the branch
+ * without touching the application), else what Git says now. */
+static const char *start_revision(const struct app_state *a)
+{
+    if (a->awaiting_revision[0])
+        return a->awaiting_revision;
+    if (strcmp(a->last_result, "Succeeded") == 0 && a->last_revision[0])
+        return a->last_revision;
+    return NULL;
+}
+
 void ws__track_rebalance(struct svc *s)
 {
     for (size_t i = 0; i < s->napps; i++) {
@@ -477,9 +490,7 @@ void ws__track_rebalance(struct svc *s)
             continue;
         int follows = ws__replicas_follows(s, def);
         if (follows && !a->watching) {
-            /* as at a start: what Git says now, or the commit a manual
-               application waits at */
-            ws__track_app(s, a->name, a->awaiting_revision[0] ? a->awaiting_revision : NULL);
+            ws__track_app(s, a->name, start_revision(a));
         } else if (!follows && a->watching) {
             /* another replica follows it now: what it writes is shown */
             a->watching = 0;
@@ -511,8 +522,10 @@ int ws__track_start(struct svc *s)
     o.data = s;
     if (ws_live_new(&s->live, &o) < 0)
         return WS_ENOMEM;
-    for (size_t i = 0; i < s->snap->cat.napps; i++)
-        ws__track_app(s, s->snap->cat.apps[i].name, NULL);
+    for (size_t i = 0; i < s->snap->cat.napps; i++) {
+        const struct app_state *a = ws__svc_app(s, s->snap->cat.apps[i].name);
+        ws__track_app(s, s->snap->cat.apps[i].name, a ? start_revision(a) : NULL);
+    }
     return 0;
 }
 

@@ -15,6 +15,10 @@
 #     under a new id;
 #   - 50 pushes for one application spread over the replicas end at the
 #     newest commit in a few runs;
+#   - live state: each of two clusters is followed by one replica, every
+#     replica's API shows the same status (and objects) for every
+#     application; drift is reverted once (selfHeal, by the follower); when
+#     the follower is killed, another takes the cluster over and heals it;
 #   - PostgreSQL restarted during a burst of deliveries: those that came
 #     meanwhile got 503, and every one answered 202 was routed.
 set -uo pipefail
@@ -62,9 +66,9 @@ kind: Application
 metadata: {name: $1, namespace: argocd}
 spec:
   source: {repoURL: $url, targetRevision: HEAD, path: $1}
-  destination: {name: in-cluster, namespace: $ns}
+  destination: {name: ${2:-in-cluster}, namespace: $ns}
   syncPolicy:
-    automated: {prune: true}
+    automated: {prune: true${3:+, selfHeal: true}}
     syncOptions: [CreateNamespace=true]
 YAML
 }
@@ -118,14 +122,23 @@ spec:
     spec: {containers: [{name: main, image: registry.local/r5:1}]}
 YAML
 app slow >"$work/apps/slow.yaml"
+# h1 and h2 heal drift, on two clusters (two names for the one control plane)
+for a in h1 h2; do
+	mkdir -p "$work/$a"
+	cm "$a" 0 >"$work/$a/cm.yaml"
+done
+app h1 in-cluster heal >"$work/apps/h1.yaml"
+app h2 edge heal >"$work/apps/h2.yaml"
 slow 0 >"$work/slow/all.yaml"
-git -C "$work" add -A && git -C "$work" commit -q -m "seven applications"
+git -C "$work" add -A && git -C "$work" commit -q -m "nine applications"
 mkdir -p "$srv/org"
 git clone -q --bare "$work" "$srv/org/ml.git"
 git -C "$srv/org/ml.git" config http.receivepack true
 git -C "$work" remote add origin "$url"
 
 LEASE=6
+# a second cluster: the same control plane under another address
+sed 's#https://127\.0\.0\.1:#https://localhost:#' "$DEVCLUSTER_KUBECONFIG" >"$E2E_DIR/edge.kubeconfig"
 secret=hook-$RANDOM$RANDOM
 token=api-$RANDOM$RANDOM
 ports=("$(free_port)" "$(free_port)" "$(free_port)")
@@ -137,6 +150,7 @@ repositories:
   - {name: ml, url: $url, webhook: {secret: "$secret"}}
 clusters:
   - {name: in-cluster, kubeconfig: $DEVCLUSTER_KUBECONFIG}
+  - {name: edge, kubeconfig: $E2E_DIR/edge.kubeconfig}
 applications:
   - {repository: ml, path: apps}
 settings: {waveTimeout: 60s, stateDir: $E2E_DIR/state-$i, concurrency: 4, pollInterval: 0}
@@ -201,7 +215,7 @@ quiet() { # no run pending or running anywhere (60 s)
 
 # --- the schema, once; three replicas ------------------------------------------------
 "$WS_BUILDDIR/wavesync" --config "$E2E_DIR/ws-0.yaml" store migrate >"$E2E_DIR/migrate.out" 2>&1
-grep -q "migrated from schema version 0 to 1" "$E2E_DIR/migrate.out"
+grep -q "migrated from schema version 0 to 2" "$E2E_DIR/migrate.out"
 ok $? "store migrate: the new database gets the schema ($(cat "$E2E_DIR/migrate.out"))"
 "$WS_BUILDDIR/wavesync" --config "$E2E_DIR/ws-1.yaml" store migrate >"$E2E_DIR/migrate2.out" 2>&1
 grep -q "nothing to do" "$E2E_DIR/migrate2.out"
@@ -220,16 +234,17 @@ done
 grep -qx "wavesync_replicas 3" "$E2E_DIR/metrics.txt"
 ok $? "its metrics count three replicas (wavesync_replicas)"
 sleep 1.5
-[ "$(psqlv "SELECT count(*) FROM leases WHERE name = 'repo:ml'")" = 1 ] &&
-	[ "$(grep -l "polls 1 of 1 repository: ml" "$E2E_DIR"/serve-*.err | wc -l)" = 1 ]
+polling=0
+for i in 0 1 2; do grep "polls [0-9]* of 1 repository" "$E2E_DIR/serve-$i.err" | tail -n 1 | grep -q "polls 1 of 1 repository: ml" && polling=$((polling + 1)); done
+[ "$(psqlv "SELECT count(*) FROM leases WHERE name = 'repo:ml'")" = 1 ] && [ $polling = 1 ]
 ok $? "one replica holds the repository's poll ($(psqlv "SELECT r.name FROM leases l JOIN replicas r ON r.id = l.owner"))"
 
 # the first state: everything synced once (a manual sync of each, asked at any replica)
-for a in r1 r2 r3 r4 r5 r6 slow; do
+for a in r1 r2 r3 r4 r5 r6 slow h1 h2; do
 	i=$((RANDOM % 3))
 	curl -s -o /dev/null -X POST -H "Authorization: Bearer $token" "http://127.0.0.1:${ports[$i]}/api/v1/applications/$a/sync"
 done
-quiet && wait_rev r6 0 && wait_rev slow-2 0
+quiet && wait_rev r6 0 && wait_rev slow-2 0 && wait_rev h1 0 && wait_rev h2 0
 ok $? "a first sync of every application, asked of any replica, ran"
 
 # --- pushes round-robin -------------------------------------------------------------------
@@ -415,6 +430,80 @@ nr=$(($(runs_db r5) - runs_before))
 ok $? "every delivery accepted ($(cat "$E2E_DIR"/burst.codes.* | sort | uniq -c | tr -s ' ' | tr '\n' ';')), coalesced into $nr runs"
 [ "$(psqlv "SELECT count(*) FROM runs WHERE app = 'r5' AND state <> 'Succeeded'")" = 0 ]
 ok $? "none of them failed or was interrupted"
+
+# --- live state: one replica per cluster, one view everywhere, selfHeal ---------------------------
+metric_of() { # i key: the value of a metric line at replica i
+	curl -s "http://127.0.0.1:${ports[$1]}/metrics" | awk -v k="$2" '$1 == k {print $2}'
+}
+follower() { # cluster: the replica following it, or -1 (none, or more than one)
+	local i f=-1 n=0
+	for i in 0 1 2; do
+		[ "${rpids[$i]}" != 0 ] || continue
+		[ "$(metric_of "$i" "wavesync_live_clusters{cluster=\"$1\"}")" = 1 ] && f=$i && n=$((n + 1))
+	done
+	[ $n = 1 ] && echo "$f" || echo -1
+}
+view_of() { # i app: what replica i's API says of the application
+	curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:${ports[$1]}/api/v1/applications/$2" |
+		jget 'd["syncStatus"] + "/" + d["health"]["status"] + "/" + str(d["comparedTo"]["revision"])[:7] + "/" + ",".join(r["kind"] + ":" + r["name"] + ":" + r["status"] for r in d["resources"]) + "/heals=" + str(d.get("selfHealing", {}).get("total", 0))'
+}
+agree() { # app want-prefix [seconds]: every live replica's view of app is the same and starts with want
+	local i v first
+	for _ in $(seq $((${3:-15} * 5))); do
+		first= views=
+		for i in 0 1 2; do
+			[ "${rpids[$i]}" != 0 ] || continue
+			v=$(view_of "$i" "$1")
+			views="$views ${names[$i]}=$v"
+			[ -z "$first" ] && first=$v
+			[ "$v" = "$first" ] || first=differ
+		done
+		case $first in "$2"*) return 0 ;; esac
+		sleep 0.2
+	done
+	return 1
+}
+heals_total() { local i t=0 v; for i in 0 1 2; do [ "${rpids[$i]}" != 0 ] || continue; v=$(metric_of "$i" wavesync_self_heal_total); t=$((t + ${v:-0})); done; echo $t; }
+drift() { # configmap value: changed by hand (another field manager)
+	curl -sf -X PATCH -H 'Content-Type: application/merge-patch+json' --data "{\"data\": {\"rev\": \"$2\"}}" \
+		--cacert "$DEVCLUSTER_CA" --cert "$DEVCLUSTER_CLIENT_CERT" --key "$DEVCLUSTER_CLIENT_KEY" \
+		"$DEVCLUSTER_SERVER/api/v1/namespaces/$ns/configmaps/$1?fieldManager=kubectl-edit" >/dev/null
+}
+for _ in $(seq 50); do [ "$(follower in-cluster)" -ge 0 ] && [ "$(follower edge)" -ge 0 ] && break; sleep 0.2; done
+fi_=$(follower in-cluster) fe=$(follower edge)
+[ "$fi_" -ge 0 ] && [ "$fe" -ge 0 ] && [ "$(psqlv "SELECT count(*) FROM leases WHERE name LIKE 'cluster:%'")" = 2 ]
+ok $? "each cluster's live state is followed by one replica (in-cluster: ${names[$fi_]:-none}, edge: ${names[$fe]:-none})"
+agree h1 "Synced/Healthy/" && agree h2 "Synced/Healthy/" && agree r1 "Synced/Healthy/"
+ok $? "every replica's API shows the same live state, objects included:$views"
+heals0=$(heals_total)
+runs0=$(runs_db h2)
+t0=$(date +%s%N)
+drift h2 drifted
+wait_rev h2 0 20
+ok $? "h2 changed by hand on cluster edge: selfHeal put it back ($((($(date +%s%N) - t0) / 1000000)) ms)"
+quiet
+[ "$(runs_db h2)" = $((runs0 + 1)) ] && [ "$(heals_total)" = $((heals0 + 1)) ] &&
+	[ "$(metric_of "$fe" wavesync_self_heal_total)" -ge 1 ]
+ok $? "by one self-heal sync, queued by ${names[$fe]}, edge's follower (runs $runs0 → $(runs_db h2), heals $heals0 → $(heals_total))"
+agree h2 "Synced/Healthy/" && agree h2 "$(view_of "$fe" h2)"
+ok $? "every replica shows h2 Synced again, with its self-heal count:$views"
+# the follower of edge dies: another takes the cluster over and heals it
+t_kill=$(date +%s%N)
+kill -9 "${rpids[$fe]}" 2>/dev/null
+wait "${rpids[$fe]}" 2>/dev/null
+rpids[$fe]=0
+nf=-1
+for _ in $(seq $(((LEASE + 10) * 5))); do nf=$(follower edge) && [ "$nf" -ge 0 ] && break; sleep 0.2; done
+[ "$nf" -ge 0 ]
+ok $? "after kill -9 of ${names[$fe]}, ${names[$nf]:-nobody} follows edge ($((($(date +%s%N) - t_kill) / 1000000)) ms; lease ${LEASE} s)"
+agree h2 "Synced/Healthy/" 20
+ok $? "the surviving replicas show h2 Synced from its new follower's watches:$views"
+drift h2 again
+wait_rev h2 0 20
+ok $? "drift on edge again: healed by ${names[$nf]:-nobody}"
+start_replica "$fe"
+ok $? "${names[$fe]} starts again"
+quiet
 
 # --- PostgreSQL restarted during a burst ----------------------------------------------------------
 : >"$E2E_DIR/outage.codes"
