@@ -375,7 +375,7 @@ mkdir -p "$tls"
 	psql -X -q -A -t -w -v ON_ERROR_STOP=1 -h "$PGSERVER_SOCKET_DIR" -c "ALTER SYSTEM SET ssl = on" \
 		-c "SELECT pg_reload_conf()" >>"$E2E_DIR/pgtls.log" 2>&1 &&
 	wait_for 5 sh -c '[ "$(psql -X -A -t -w -h "$PGSERVER_SOCKET_DIR" -c "SHOW ssl" 2>/dev/null)" = on ]'
-ok $? "replicas: PostgreSQL $PGPORT with TLS (a certificate for localhost from a test CA) and a password $(tail -n 2 "$E2E_DIR/pgtls.log" | tr "\n" " " | head -c 200)"
+ok $? "replicas: PostgreSQL $PGPORT with TLS (a certificate for localhost from a test CA) and a password $(grep -m1 -iE 'error|fatal|unable' "$E2E_DIR/pgtls.log" | head -c 200)"
 rewrite() { # out ca state: rep.yaml with the test server's host, port and CA, and a state folder
 	sed -e "s#host=postgres.wavesync.svc port=5432#host=localhost port=$PGPORT#" \
 		-e "s#/etc/wavesync/secrets/postgres-ca.crt#$2#" -e "s#/var/lib/wavesync#$3#" "$E2E_DIR/rep.yaml" >"$1"
