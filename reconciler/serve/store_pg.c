@@ -365,12 +365,32 @@ static const struct db_impl pg_impl = {
 };
 
 /* Bring the schema to WS_STORE_PG_SCHEMA_VERSION: one replica at a time
- * (the advisory lock, released at the commit). */
+ * (the advisory lock, released at the commit). A database already there is
+ * only read, so a user with no right to create tables (the schema migrated
+ * by its owner, `wavesync store migrate`) can run the service. */
 static int migrate(struct pg *p, int *from, struct ws_err *err)
 {
     json_t *rows = NULL;
     int version, rc;
     char sql[96];
+    if ((rc = ws__db_query(&p->db, &rows, NULL, err,
+                           "SELECT count(*) AS n FROM pg_catalog.pg_tables WHERE tablename = 'wavesync_schema'"
+                           " AND schemaname = ANY (current_schemas(false))",
+                           "")) < 0)
+        return rc;
+    version = (int)json_integer_value(json_object_get(json_array_get(rows, 0), "n"));
+    json_decref(rows);
+    rows = NULL;
+    if (version && (rc = ws__db_query(&p->db, &rows, NULL, err, "SELECT max(version) AS v FROM wavesync_schema", "")) < 0)
+        return rc;
+    version = (int)json_integer_value(json_object_get(json_array_get(rows, 0), "v"));
+    json_decref(rows);
+    rows = NULL;
+    if (version == WS_STORE_PG_SCHEMA_VERSION) {
+        if (from)
+            *from = version;
+        return 0;
+    }
     if ((rc = pg_exec(&p->db, "BEGIN", err)) < 0)
         return rc;
     if ((rc = pg_exec(&p->db, "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK ")", err)) < 0 ||

@@ -1610,9 +1610,30 @@ static void test_pg_open(void)
                "pg open: at the current version");
     tap_is_int(sql_int(f.path, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
                                " AND table_name IN ('deliveries','triggers','pending','runs','awaiting','replicas',"
-                               "'leases')"),
-               7, "pg open: every table");
+                               "'leases','live')"),
+               8, "pg open: every table");
     fx_done(&f, "pgopen");
+    /* a user that may only read and write rows runs the service on a
+       database its owner migrated */
+    {
+        char role[64], sql[400];
+        struct fx g;
+        snprintf(role, sizeof(role), "ws_rows_%d", (int)getpid());
+        snprintf(sql, sizeof(sql),
+                 "CREATE ROLE %s LOGIN; REVOKE CREATE ON SCHEMA public FROM PUBLIC;"
+                 " GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %s;"
+                 " GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO %s",
+                 role, role, role);
+        pg_int(f.path, sql);
+        fx_open(&g, "pgopen", 1); /* as the owner: the loop and the connection string */
+        fx_close_store(&g);
+        snprintf(g.path + strlen(g.path), sizeof(g.path) - strlen(g.path), " user=%s", role);
+        tap_is_int(fx_open(&g, "pgopen", 0), 0, "pg open: a user without CREATE opens a migrated database");
+        tap_ok(g.st && accept_push(&g, "rows:1", "c1") > 0, "pg open: and stores a push");
+        fx_done(&g, "pg open as a row-only user");
+        snprintf(sql, sizeof(sql), "DROP OWNED BY %s; DROP ROLE %s", role, role);
+        pg_int(f.path, sql);
+    }
     {
         struct ws_store_opts o = { .postgres = f.path };
         ws_err_clear(&err);
