@@ -282,7 +282,9 @@ void ws__replicas_cluster_lease(const struct svc *s, const struct ws_app *def, c
 int ws__replicas_follows(const struct svc *s, const struct ws_app *def)
 {
     char name[300];
-    if (!s->replicas || !s->replicas->shared)
+    if (!s->replicas) /* before the first leases: nothing is held yet */
+        return !ws_store_shared(s->store);
+    if (!s->replicas->shared)
         return 1;
     ws__replicas_cluster_lease(s, def, name, sizeof(name));
     return !name[0] || ws__replicas_holds(s, name);
@@ -344,7 +346,7 @@ static void on_refresh(int code, const struct ws_err *err, json_t *result, void 
         snprintf(a->last_revision, sizeof(a->last_revision), "%s", rev ? rev : "");
         ws__svc_app_changed(s, a->name);
         if (json_integer_value(json_object_get(v, "owner")) != me && rev && *rev)
-            ws__track_ran_elsewhere(s, a, rev, strcmp(a->last_result, "Succeeded") == 0);
+            ws__track_ran_elsewhere(s, a, rev, strcmp(a->last_result, "Succeeded") == 0, a->last_finished_at);
     }
     json_array_foreach(json_object_get(result, "awaiting"), i, v) {
         struct app_state *a = ws__svc_app(s, json_string_value(json_object_get(v, "app")));
@@ -358,7 +360,7 @@ static void on_refresh(int code, const struct ws_err *err, json_t *result, void 
             a->awaiting_since = json_integer_value(json_object_get(v, "since"));
             ws__svc_app_changed(s, a->name);
             if (a->watching && a->awaiting_revision[0]) /* compare the cluster with the pushed commit */
-                ws__track_app(s, a->name, a->awaiting_revision);
+                ws__track_app_fetched(s, a->name, a->awaiting_revision, (a->awaiting_since + 1) * 1000);
         }
     }
     json_array_foreach(json_object_get(result, "live"), i, v) {
@@ -366,7 +368,7 @@ static void on_refresh(int code, const struct ws_err *err, json_t *result, void 
         int64_t at = json_integer_value(json_object_get(v, "updatedAt"));
         if (at - LIVE_OVERLAP_MS > r->since_live)
             r->since_live = at - LIVE_OVERLAP_MS;
-        if (a && !a->watching)
+        if (a) /* kept even while followed here: shown once it is not */
             ws__track_shared(s, a, v);
     }
     for (i = 0; i < s->napps; i++) {

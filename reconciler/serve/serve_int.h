@@ -198,6 +198,9 @@ extern const double ws__sync_bounds[HIST_BUCKETS], ws__wave_bounds[HIST_BUCKETS]
 /* tracking.c — live state and selfHeal */
 int ws__track_start(struct svc *s);
 void ws__track_app(struct svc *s, const char *app, const char *revision); /* NULL: as written */
+/* The same for a revision another replica saw first: this replica's mirror
+ * is fetched unless it was at or after fetched_since_ms (wall clock). */
+void ws__track_app_fetched(struct svc *s, const char *app, const char *revision, int64_t fetched_since_ms);
 void ws__track_desired(struct svc *s, const char *app, struct ws_kube *kube, struct ws_sync *sync,
                        const char *revision);
 void ws__track_after_run(struct svc *s, const char *app);
@@ -219,9 +222,11 @@ void ws__track_rebalance(struct svc *s);
 /* Another replica's row of the live state (refresh: {app, owner,
  * updatedAt, summary}), for an application this replica does not follow. */
 void ws__track_shared(struct svc *s, struct app_state *a, const json_t *row);
-/* Another replica ended a run of app at revision: the live state compares
- * with it from now on (here, if this replica follows app). */
-void ws__track_ran_elsewhere(struct svc *s, struct app_state *a, const char *revision, int succeeded);
+/* Another replica ended a run of app at revision (finished_at: wall-clock
+ * seconds): the live state compares with it from now on (here, if this
+ * replica follows app). */
+void ws__track_ran_elsewhere(struct svc *s, struct app_state *a, const char *revision, int succeeded,
+                             int64_t finished_at);
 /* "self-heal backing off: …" while a fight lasts (brief Synced moments
  * included), NULL once calm. */
 const char *ws__track_heal_message(const struct app_state *a);

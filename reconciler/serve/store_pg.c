@@ -4,7 +4,9 @@
  * backoff interval (0.25 s doubling to 1 s), and meanwhile every operation
  * fails at once with WS_ENET — a webhook then gets 503, never a 202 for a
  * delivery that is not stored. */
+#include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <netdb.h>
 #include <uv.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@ struct pg {
     struct db db;
     PGconn *conn;
     char *keys[10], *vals[10]; /* the connection's parameters, for the listener's own */
+    char *host, *port;      /* the server the first connection reached (NULL: a socket) */
     char where[300];        /* host:port/dbname, for messages (no password) */
     uint64_t next_try_ms;   /* when a lost connection may be tried again */
     uint64_t backoff_ms;
@@ -343,6 +346,8 @@ static void pg_close(struct db *db)
         free(p->keys[i]);
         free(p->vals[i]);
     }
+    free(p->host);
+    free(p->port);
     free(p);
 }
 
@@ -475,6 +480,13 @@ int ws__db_pg_open(struct db **out, const struct ws_store_opts *o, int *from, st
         pg_close(&p->db);
         return rc;
     }
+    /* the listener connects to the same server (a TCP one: its name is
+       resolved off the loop each time, libpq would resolve it on it) */
+    if (PQhost(p->conn) && PQhost(p->conn)[0] && PQhost(p->conn)[0] != '/' &&
+        (!(p->host = strdup(PQhost(p->conn))) || !(p->port = strdup(PQport(p->conn) ? PQport(p->conn) : "5432")))) {
+        pg_close(&p->db);
+        return ws_err_set(err, WS_ENOMEM, "out of memory");
+    }
     /* the writes of a batch are durable at its commit (the default; said
        here so that a server configured otherwise does not weaken it) */
     if ((rc = pg_exec(&p->db, "SET synchronous_commit = on", err)) < 0 || (rc = migrate(p, from, err)) < 0) {
@@ -500,9 +512,11 @@ struct ws__pg_listener {
     uv_poll_t *poll;
     int fd;
     uv_timer_t timer;
+    uv_getaddrinfo_t resolve;
     uint64_t backoff_ms;
     enum { L_CONNECTING, L_LISTEN_SENT, L_LISTENING, L_WAITING } state;
     int stopping;
+    int resolving, timer_closed; /* freed once both are over */
     void (*cb)(const char *payload, void *data);
     void *data;
 };
@@ -548,18 +562,99 @@ static int l_watch(struct ws__pg_listener *l, int events)
     return uv_poll_start(l->poll, events, l_on_poll);
 }
 
+static void l_retry(struct ws__pg_listener *l, const char *why);
+
+/* Connect (non-blocking) with the store's parameters, to `hostaddr` (a
+ * list of numeric addresses, `hosts` the name repeated as often: libpq
+ * looks nothing up, tries each in turn) when the server is reached over
+ * TCP; the name stays for TLS to check the certificate against. */
+static void l_connect(struct ws__pg_listener *l, const char *hostaddr, const char *hosts, const char *ports)
+{
+    const char *keys[16], *vals[16];
+    size_t n = 0;
+    for (size_t i = 0; i < WS_ARRAY_SIZE(l->p->keys) && l->p->keys[i]; i++) {
+        keys[n] = l->p->keys[i];
+        vals[n++] = l->p->vals[i];
+    }
+    if (hostaddr) { /* after the connection string: these win */
+        keys[n] = "host", vals[n++] = hosts;
+        keys[n] = "port", vals[n++] = ports;
+        keys[n] = "hostaddr", vals[n++] = hostaddr;
+    }
+    keys[n] = vals[n] = NULL;
+    l->conn = PQconnectStartParams(keys, vals, 1);
+    l->state = L_CONNECTING;
+    if (!l->conn || PQstatus(l->conn) == CONNECTION_BAD || l_watch(l, UV_WRITABLE) < 0)
+        l_step(l); /* fails and waits */
+}
+
+static void l_free_when_done(struct ws__pg_listener *l)
+{
+    if (l->timer_closed && !l->resolving)
+        free(l);
+}
+
+static void l_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct ws__pg_listener *l = req->data;
+    struct ws_buf addrs = { 0 }, hosts = { 0 }, ports = { 0 };
+    int n = 0;
+    l->resolving = 0;
+    if (l->stopping) {
+        uv_freeaddrinfo(res);
+        l_free_when_done(l);
+        return;
+    }
+    /* every address, in the resolver's order (IPv6 and IPv4, as libpq would) */
+    for (struct addrinfo *a = status == 0 ? res : NULL; a && n < 8; a = a->ai_next) {
+        char addr[INET6_ADDRSTRLEN] = "";
+        if (uv_ip_name(a->ai_addr, addr, sizeof(addr)) != 0 || (addrs.data && strstr(addrs.data, addr)))
+            continue;
+        ws_buf_appendf(&addrs, "%s%s", n ? "," : "", addr);
+        ws_buf_appendf(&hosts, "%s%s", n ? "," : "", l->p->host);
+        ws_buf_appendf(&ports, "%s%s", n ? "," : "", l->p->port);
+        n++;
+    }
+    uv_freeaddrinfo(res);
+    if (n && addrs.data && hosts.data && ports.data)
+        l_connect(l, addrs.data, hosts.data, ports.data);
+    ws_buf_free(&addrs);
+    ws_buf_free(&hosts);
+    ws_buf_free(&ports);
+    if (!n) {
+        char why[200];
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", l->p->host, status < 0 ? uv_strerror(status) : "no address");
+        l->state = L_CONNECTING; /* said in the log */
+        l_retry(l, why);
+    }
+}
+
 static void l_on_timer(uv_timer_t *t)
 {
     struct ws__pg_listener *l = t->data;
-    const char *const *keys = (const char *const *)l->p->keys, *const *vals = (const char *const *)l->p->vals;
+    struct in6_addr a6;
+    struct in_addr a4;
+    struct addrinfo hints;
     if (l->stopping)
         return;
-    l->conn = PQconnectStartParams(keys, vals, 1);
-    l->state = L_CONNECTING;
-    if (!l->conn || PQstatus(l->conn) == CONNECTION_BAD || l_watch(l, UV_WRITABLE) < 0) {
-        l_step(l); /* fails and waits */
+    if (!l->p->host) { /* a Unix socket */
+        l_connect(l, NULL, NULL, NULL);
         return;
     }
+    if (inet_pton(AF_INET, l->p->host, &a4) == 1 || inet_pton(AF_INET6, l->p->host, &a6) == 1) {
+        l_connect(l, l->p->host, l->p->host, l->p->port);
+        return;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    l->resolve.data = l;
+    if (uv_getaddrinfo(l->loop, &l->resolve, l_on_resolved, l->p->host, l->p->port, &hints) == 0) {
+        l->resolving = 1;
+        return;
+    }
+    l->state = L_CONNECTING;
+    l_retry(l, "cannot start resolving its host name");
 }
 
 static void l_retry(struct ws__pg_listener *l, const char *why)
@@ -660,7 +755,9 @@ int ws__pg_listen_start(struct ws__pg_listener **out, uv_loop_t *loop, struct db
 
 static void l_timer_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct ws__pg_listener *l = h->data;
+    l->timer_closed = 1;
+    l_free_when_done(l);
 }
 
 void ws__pg_listen_stop(struct ws__pg_listener *l)
@@ -668,6 +765,8 @@ void ws__pg_listen_stop(struct ws__pg_listener *l)
     if (!l)
         return;
     l->stopping = 1;
+    if (l->resolving)
+        uv_cancel((uv_req_t *)&l->resolve); /* its callback frees l if it comes last */
     l_unpoll(l);
     PQfinish(l->conn);
     l->conn = NULL;

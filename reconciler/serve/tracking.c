@@ -43,6 +43,7 @@ struct plan_job {
     struct svc *s;
     char *app;
     char *revision;           /* NULL: the target as written */
+    int64_t fetched_since;    /* fetch unless the mirror is this recent (wall ms; 0: never fetch) */
     struct snapshot *snap;    /* the definitions it plans with (ref held) */
     struct ws_kube *kube;
     struct ws_sync *sync;     /* running, or NULL while queued */
@@ -123,8 +124,11 @@ static void start_plans(struct svc *s)
         ws__svc_sync_opts(s, &j->opts);
         j->opts.plan_only = 1;
         j->opts.revision = j->revision;
-        /* the mirror as routing (or startup) last fetched it: tracking never fetches */
-        j->opts.fetched_since = ws__svc_last_fetch(s, def) ? ws__svc_last_fetch(s, def) : ws_wall_ms();
+        /* the mirror as routing (or startup) last fetched it: tracking never
+           fetches, but for a commit another replica saw first */
+        j->opts.fetched_since = j->fetched_since        ? j->fetched_since
+                                : ws__svc_last_fetch(s, def) ? ws__svc_last_fetch(s, def)
+                                                         : ws_wall_ms();
         j->next = s->plans_running;
         s->plans_running = j;
         running++;
@@ -139,6 +143,11 @@ static void start_plans(struct svc *s)
 
 void ws__track_app(struct svc *s, const char *app, const char *revision)
 {
+    ws__track_app_fetched(s, app, revision, 0);
+}
+
+void ws__track_app_fetched(struct svc *s, const char *app, const char *revision, int64_t fetched_since_ms)
+{
     struct plan_job *j, **tail;
     struct app_state *a = ws__svc_app(s, app);
     const struct ws_app *def = ws__svc_app_def(s, app);
@@ -150,6 +159,7 @@ void ws__track_app(struct svc *s, const char *app, const char *revision)
         if (strcmp((*tail)->app, app) == 0) { /* already queued: the newest target wins */
             free((*tail)->revision);
             (*tail)->revision = ws_strdup0(revision);
+            (*tail)->fetched_since = fetched_since_ms;
             return;
         }
     if (!(j = calloc(1, sizeof(*j))) || !(j->app = strdup(app))) {
@@ -158,6 +168,7 @@ void ws__track_app(struct svc *s, const char *app, const char *revision)
     }
     j->s = s;
     j->revision = ws_strdup0(revision);
+    j->fetched_since = fetched_since_ms;
     *tail = j;
     start_plans(s);
 }
@@ -455,17 +466,18 @@ void ws__track_shared(struct svc *s, struct app_state *a, const json_t *row)
     sh->heals = (uint64_t)json_integer_value(json_object_get(heal, "total"));
     msg = json_string_value(json_object_get(heal, "message"));
     snprintf(sh->heal_message, sizeof(sh->heal_message), "%s", msg ? msg : "");
-    if (memcmp(&before, &sh->sum, sizeof(before)) != 0)
+    if (!a->watching && memcmp(&before, &sh->sum, sizeof(before)) != 0)
         ws__svc_app_changed(s, a->name);
 }
 
-void ws__track_ran_elsewhere(struct svc *s, struct app_state *a, const char *revision, int succeeded)
+void ws__track_ran_elsewhere(struct svc *s, struct app_state *a, const char *revision, int succeeded,
+                             int64_t finished_at)
 {
     if (!a->watching)
         return;
     if (succeeded)
         a->last_success_ms = ws_now_ms(); /* its own watch events are awaited before self-heal */
-    ws__track_app(s, a->name, revision);
+    ws__track_app_fetched(s, a->name, revision, (finished_at + 1) * 1000); /* whole seconds: the next one */
 }
 
 /* What an application is compared with when this replica starts to follow
@@ -481,6 +493,17 @@ static const char *start_revision(const struct app_state *a)
     return NULL;
 }
 
+/* ... and how recent the mirror must be to have it: with several replicas
+ * that commit may have been fetched by another (a run there, a push it
+ * routed). */
+static int64_t start_fetched(const struct svc *s, const struct app_state *a)
+{
+    const char *rev = start_revision(a);
+    if (!rev || !ws_store_shared(s->store))
+        return 0;
+    return ((rev == a->awaiting_revision ? a->awaiting_since : a->last_finished_at) + 1) * 1000; /* whole seconds */
+}
+
 void ws__track_rebalance(struct svc *s)
 {
     for (size_t i = 0; i < s->napps; i++) {
@@ -490,11 +513,12 @@ void ws__track_rebalance(struct svc *s)
             continue;
         int follows = ws__replicas_follows(s, def);
         if (follows && !a->watching) {
-            ws__track_app(s, a->name, start_revision(a));
+            ws__track_app_fetched(s, a->name, start_revision(a), start_fetched(s, a));
         } else if (!follows && a->watching) {
             /* another replica follows it now: what it writes is shown */
             a->watching = 0;
             a->live_dirty = 0;
+            a->track_error[0] = '\0';
             ws_live_forget(s->live, a->name);
             ws_timer_close(&a->heal_timer);
             a->ev_sync = a->ev_health = -1;
@@ -524,7 +548,7 @@ int ws__track_start(struct svc *s)
         return WS_ENOMEM;
     for (size_t i = 0; i < s->snap->cat.napps; i++) {
         const struct app_state *a = ws__svc_app(s, s->snap->cat.apps[i].name);
-        ws__track_app(s, s->snap->cat.apps[i].name, a ? start_revision(a) : NULL);
+        ws__track_app_fetched(s, s->snap->cat.apps[i].name, a ? start_revision(a) : NULL, a ? start_fetched(s, a) : 0);
     }
     return 0;
 }

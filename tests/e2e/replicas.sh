@@ -143,6 +143,8 @@ secret=hook-$RANDOM$RANDOM
 token=api-$RANDOM$RANDOM
 ports=("$(free_port)" "$(free_port)" "$(free_port)")
 names=(alpha beta gamma)
+# gamma reaches the database by name (its LISTEN connection resolves it off the loop)
+dsns=("$WS_PG_DSN" "$WS_PG_DSN" "${WS_PG_DSN/host=127.0.0.1/host=localhost}")
 for i in 0 1 2; do
 	mkdir -p "$E2E_DIR/state-$i"
 	cat >"$E2E_DIR/ws-$i.yaml" <<YAML
@@ -160,7 +162,7 @@ server:
   rateLimit: {perSecond: 100000, burst: 100000}
   shutdownGrace: 2s
 store:
-  postgres: "$WS_PG_DSN"
+  postgres: "${dsns[$i]}"
   replica: ${names[$i]}
   lease: ${LEASE}s
 YAML
@@ -233,6 +235,12 @@ for _ in $(seq 50); do
 done
 grep -qx "wavesync_replicas 3" "$E2E_DIR/metrics.txt"
 ok $? "its metrics count three replicas (wavesync_replicas)"
+for _ in $(seq 50); do
+	[ "$(psqlv "SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN wavesync'")" = 3 ] && break
+	sleep 0.1
+done
+[ "$(psqlv "SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN wavesync'")" = 3 ]
+ok $? "each one listens for the others' news, gamma by the database's host name"
 sleep 1.5
 polling=0
 for i in 0 1 2; do grep "polls [0-9]* of 1 repository" "$E2E_DIR/serve-$i.err" | tail -n 1 | grep -q "polls 1 of 1 repository: ml" && polling=$((polling + 1)); done
