@@ -295,7 +295,7 @@ static const char *local_for(const char *url)
 int ws_git_mirror(char **out_path, const char *cache_dir, const char *url,
                   const struct ws_git_creds *creds, struct ws_err *err)
 {
-    return ws_git_mirror_since(out_path, cache_dir, url, creds, 0, err);
+    return ws_git_mirror_since(out_path, cache_dir, url, creds, 0, NULL, err);
 }
 
 /* Was the mirror at `path` fetched at or after `since` (Unix
@@ -318,8 +318,24 @@ static void touch(const char *stamp)
     }
 }
 
+/* Is `want` a full commit id that repo has? */
+static int has_commit(git_repository *repo, const char *want)
+{
+    git_oid oid;
+    git_odb *odb = NULL;
+    size_t n = 0;
+    int has;
+    while (want && n < 41 && isxdigit((unsigned char)want[n]))
+        n++;
+    if (n != 40 || want[40] || git_oid_fromstr(&oid, want) < 0 || git_repository_odb(&odb, repo) < 0)
+        return 0;
+    has = git_odb_exists(odb, &oid);
+    git_odb_free(odb);
+    return has;
+}
+
 int ws_git_mirror_since(char **out_path, const char *cache_dir, const char *url,
-                        const struct ws_git_creds *creds, int64_t since, struct ws_err *err)
+                        const struct ws_git_creds *creds, int64_t since, const char *want, struct ws_err *err)
 {
     git_repository *repo = NULL;
     git_remote *remote = NULL;
@@ -356,8 +372,9 @@ int ws_git_mirror_since(char **out_path, const char *cache_dir, const char *url,
         goto out;
 
     error = git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
-    if (error == 0 && fetched_since(stamp, since)) {
-        /* fetched already during this run: one snapshot, one fetch */
+    if (error == 0 && (fetched_since(stamp, since) || has_commit(repo, want))) {
+        /* fetched already during this run (one snapshot, one fetch), or the
+           commit wanted is there */
         *out_path = path;
         path = NULL;
         goto out;

@@ -36,9 +36,10 @@ int ws_git_mirror(char **out_path, const char *cache_dir, const char *url,
 /* The same, but when the mirror was already fetched at or after `since`
  * (Unix milliseconds; 0 = always fetch) it is used as it is: a one-shot run that
  * read its Applications a moment ago does not fetch again for every
- * application. */
+ * application. Nor when `want` (NULL, or a revision the caller needs) is a
+ * full commit id the mirror already has: a commit never changes. */
 int ws_git_mirror_since(char **out_path, const char *cache_dir, const char *url,
-                        const struct ws_git_creds *creds, int64_t since, struct ws_err *err);
+                        const struct ws_git_creds *creds, int64_t since, const char *want, struct ws_err *err);
 
 /* The branches and tags of a repository, as a poll compares them. */
 struct ws_git_heads {

@@ -164,7 +164,7 @@ static int mirror_for(struct loader *l, const char **out, const struct ws_repo *
     size_t i = (size_t)(repo - l->cfg->repos);
     struct ws_git_creds creds = {repo->username, repo->password};
     int rc;
-    if (!l->mirrors[i] && (rc = ws_git_mirror_since(&l->mirrors[i], l->cache, repo->url, &creds, l->since, err)) < 0)
+    if (!l->mirrors[i] && (rc = ws_git_mirror_since(&l->mirrors[i], l->cache, repo->url, &creds, l->since, NULL, err)) < 0)
         return rc;
     *out = l->mirrors[i];
     return 0;

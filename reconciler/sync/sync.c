@@ -271,7 +271,7 @@ static int source_commit(char **mirror, char commit[41], struct render_job *job,
     const char *rev = job->opts->revision ? job->opts->revision : src->target_revision;
     struct ws_err *err = &job->err;
     int rc;
-    if ((rc = ws_git_mirror_since(mirror, cache, src->repo_url, &creds, job->opts->fetched_since, err)) < 0)
+    if ((rc = ws_git_mirror_since(mirror, cache, src->repo_url, &creds, job->opts->fetched_since, rev, err)) < 0)
         return rc;
     if ((rc = ws_git_resolve(commit, *mirror, rev, err)) < 0) {
         free(*mirror);

@@ -252,15 +252,21 @@ static void test_mirror(void)
     commit(c4, "four");
     sh("cd '%s' && git branch -q -D doomed && git tag -d v1 >/dev/null", remote);
     /* fetched a moment ago: a run's snapshot is kept, no second fetch */
-    rc = ws_git_mirror_since(&path, cache, url, NULL, ws_wall_ms() - 60000, &err);
+    rc = ws_git_mirror_since(&path, cache, url, NULL, ws_wall_ms() - 60000, NULL, &err);
     tap_is_int(rc, 0, "mirror_since: fresh mirror used as is");
     free(path);
     path = NULL;
     tap_is_int(ws_git_resolve(got, mirror, c4, &err), WS_ENOTFOUND,
                "mirror_since: no fetch, the new commit is not there yet");
+    /* a commit the mirror has needs no fetch, even for a later run */
+    rc = ws_git_mirror_since(&path, cache, url, NULL, ws_wall_ms() + 1, c2, &err);
+    tap_is_int(rc, 0, "mirror_since: a commit the mirror has");
+    free(path);
+    path = NULL;
+    tap_is_int(ws_git_resolve(got, mirror, c4, &err), WS_ENOTFOUND, "mirror_since: is not fetched for");
     /* a run that starts after the last fetch — even within the same second —
        fetches: the commit it was started for is there */
-    rc = ws_git_mirror_since(&path, cache, url, NULL, ws_wall_ms() + 1, &err);
+    rc = ws_git_mirror_since(&path, cache, url, NULL, ws_wall_ms() + 1, c4, &err);
     tap_is_int(rc, 0, "mirror_since: a mirror older than the run is fetched");
     free(path);
     path = NULL;
