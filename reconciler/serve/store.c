@@ -192,8 +192,6 @@ static int accept_pipelined(struct ws_store *st, struct ws_err *err)
     for (op = st->batch; op; op = op->next, n++)
         if (op->kind != OP_ACCEPT || op->s[7])
             return WS_EINVAL;
-    if (n < 2 || !st->db->impl->pipeline)
-        return WS_EINVAL;
     stmts = calloc(n, sizeof(*stmts));
     extras = calloc(n, sizeof(*extras));
     if (!stmts || !extras) {
@@ -780,9 +778,52 @@ static void op_reset(struct op *op)
  * that fails leaves the others; one that met another replica's write at the
  * same moment (a deadlock, a unique key) runs once more. What they tell the
  * other replicas goes out at the commit. */
+static void batch_run(struct ws_store *st);
+
+/* A burst of pushes on PostgreSQL goes through in one round trip, in a
+ * transaction of its own, whatever else the batch holds (the runs, reads
+ * and leases of several replicas come in between all the time); the rest,
+ * or everything when that failed, the usual way. The pushes' callbacks come
+ * first. */
 static void batch_work(uv_work_t *w)
 {
     struct ws_store *st = ws_container_of(w, struct ws_store, work);
+    const struct db_impl *db = st->db->impl;
+    struct op *pushes = NULL, **pt = &pushes, *rest = NULL, **rt = &rest, *op, *next;
+    struct ws_err err;
+    int rc = WS_EINVAL;
+    for (op = st->batch; op; op = next) {
+        next = op->next;
+        op->next = NULL;
+        if (op->kind == OP_ACCEPT && !op->s[7]) {
+            *pt = op;
+            pt = &op->next;
+        } else {
+            *rt = op;
+            rt = &op->next;
+        }
+    }
+    st->batch = pushes;
+    ws_err_clear(&err);
+    if (pushes && pushes->next && db->pipeline && (!db->ensure || db->ensure(st->db, &err) == 0))
+        rc = accept_pipelined(st, &err);
+    if (rc < 0) { /* not tried, or failed: every operation the usual way */
+        for (op = pushes; op; op = op->next)
+            op_reset(op);
+        *pt = rest;
+        st->batch = pushes;
+        batch_run(st);
+        return;
+    }
+    st->batch = rest;
+    if (rest)
+        batch_run(st);
+    *pt = rest;
+    st->batch = pushes;
+}
+
+static void batch_run(struct ws_store *st)
+{
     const struct db_impl *db = st->db->impl;
     struct ws_buf note = { 0 };
     struct ws_err err;
@@ -791,17 +832,6 @@ static void batch_work(uv_work_t *w)
     ws_err_clear(&err);
     if (db->ensure && (rc = db->ensure(st->db, &err)) < 0)
         goto fail;
-    /* a burst of pushes on PostgreSQL: one round trip (else, or when it
-       failed, the usual way below) */
-    if ((rc = accept_pipelined(st, &err)) == 0)
-        return;
-    if (rc != WS_EINVAL) {
-        ws_err_clear(&err);
-        for (op = st->batch; op; op = op->next)
-            op_reset(op);
-        if (db->ensure && (rc = db->ensure(st->db, &err)) < 0)
-            goto fail;
-    }
     if ((rc = db->exec(st->db, db->begin, &err)) < 0)
         goto fail;
     /* first without savepoints (two round trips less per operation): nearly

@@ -579,6 +579,35 @@ static void test_group_commit(void)
     tap_ok(ids_up, "group: second wave ids follow the first");
     tap_is_int(distinct_iters(b.r, 100), 2, "group: two waves, two batches");
     tap_is_int(ws_store_backlog(f.st), 0, "group: backlog 0 after both waves");
+
+    /* pushes with other operations in one batch (with several replicas,
+       reads, runs and leases come in between all the time): all done, the
+       pushes all stored (on PostgreSQL, pipelined apart from the rest) */
+    {
+        static struct rec mixed[30];
+        struct ws_trigger_in man = { .source = "api", .app = "mixed", .revision = "r" };
+        int before = (int)sql_int(f.path, "SELECT count(*) FROM triggers");
+        memset(mixed, 0, sizeof(mixed));
+        for (i = 0; i < 30; i++) {
+            mixed[i].f = &f;
+            if (i % 6 == 5)
+                ws_store_list_runs(f.st, NULL, 5, rec_json, &mixed[i]);
+            else if (i == 13)
+                ws_store_accept(f.st, &man, rec_accept, &mixed[i]);
+            else
+                ws_store_accept(f.st, &t, rec_accept, &mixed[i]);
+        }
+        base = ncalls;
+        run_until(&f, &ncalls, base + 30);
+        nok = 0;
+        for (i = 0; i < 30; i++) {
+            nok += mixed[i].calls == 1 && mixed[i].code == 0;
+            rec_reset(&mixed[i], NULL);
+        }
+        tap_is_int(nok, 30, "group: 24 pushes, a manual sync and 5 reads queued together: all called back with code 0");
+        tap_is_int((int)sql_int(f.path, "SELECT count(*) FROM triggers") - before, 25,
+                   "group: the pushes and the manual sync all stored");
+    }
     fx_done(&f, "group");
 }
 
