@@ -52,13 +52,16 @@ ok $? "wavesync apply refuses a misspelt field (rc $rc): $(head -c 200 "$E2E_DIR
 
 run_ws install apply --kubeconfig "$DEVCLUSTER_KUBECONFIG" -f "$deploy/install.yaml" -o json
 ok $rc "wavesync apply -f deploy/install.yaml (rc $rc) $(head -c 300 "$E2E_DIR/install.err")"
-"$py" - "$E2E_DIR/install.out" "$deploy/install.yaml" <<'PY'
+all_applied() { # apply-output manifests count: every object of the file applied
+	"$py" - "$@" <<'PY'
 import json, sys
 out = json.load(open(sys.argv[1]))
 docs = [d for d in open(sys.argv[2]).read().split("\n---\n") if "kind:" in d]
-assert out["ok"] and len(out["objects"]) == len(docs) == 9, (len(out["objects"]), len(docs))
+assert out["ok"] and len(out["objects"]) == len(docs) == int(sys.argv[3]), (len(out["objects"]), len(docs))
 assert all(o["ok"] for o in out["objects"]), [o for o in out["objects"] if not o["ok"]]
 PY
+}
+all_applied "$E2E_DIR/install.out" "$deploy/install.yaml" 9
 ok $? "the API server accepted all 9 objects"
 for path in /api/v1/namespaces/wavesync /api/v1/namespaces/wavesync/serviceaccounts/wavesync \
 	/apis/rbac.authorization.k8s.io/v1/clusterroles/wavesync \
@@ -301,13 +304,7 @@ sts_gone() { [ "$(kstatus /apis/apps/v1/namespaces/wavesync/statefulsets/wavesyn
 ok $? "replicas: kubectl delete statefulset wavesync --cascade=orphan (its pods would stay) $(head -c 200 "$E2E_DIR/orphan.err")"
 run_ws repinstall apply --kubeconfig "$DEVCLUSTER_KUBECONFIG" -f "$deploy/replicas-install.yaml" -o json
 ok $rc "replicas: wavesync apply -f deploy/replicas-install.yaml (rc $rc) $(head -c 300 "$E2E_DIR/repinstall.err")"
-"$py" - "$E2E_DIR/repinstall.out" "$deploy/replicas-install.yaml" <<'PY'
-import json, sys
-out = json.load(open(sys.argv[1]))
-docs = [d for d in open(sys.argv[2]).read().split("\n---\n") if "kind:" in d]
-assert out["ok"] and len(out["objects"]) == len(docs) == 10, (len(out["objects"]), len(docs))
-assert all(o["ok"] for o in out["objects"]), [o for o in out["objects"] if not o["ok"]]
-PY
+all_applied "$E2E_DIR/repinstall.out" "$deploy/replicas-install.yaml" 10
 ok $? "replicas: the API server accepted all 10 objects"
 kget /apis/apps/v1/namespaces/wavesync/statefulsets/wavesync >"$E2E_DIR/rep-sts.json"
 "$py" - "$E2E_DIR/rep-sts.json" <<'PY'
