@@ -164,7 +164,7 @@ int ws_store_register(struct ws_store *st, ws_store_json_cb cb, void *data);
 int ws_store_leases(struct ws_store *st, const json_t *names, ws_store_json_cb cb, void *data);
 int ws_store_shared(const struct ws_store *st);         /* PostgreSQL: other replicas may use it */
 /* PostgreSQL: cb(payload) on the loop for what another replica did — words
- * "pending APP", "run APP", "done APP", "awaiting APP", or "refresh" (read
+ * "pending APP", "run APP", "done APP", "awaiting APP", "live", or "refresh" (read
  * everything again: a reconnection, or too much at once). SQLite: nothing.
  * Stopped by ws_store_close. 0 or WS_ENOMEM. */
 int ws_store_listen(struct ws_store *st, void (*cb)(const char *payload, void *data), void *data);
