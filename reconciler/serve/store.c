@@ -774,17 +774,13 @@ static void op_reset(struct op *op)
     op->notify[0] = '\0';
 }
 
-/* One batch, one transaction: each operation in a savepoint, so that one
- * that fails leaves the others; one that met another replica's write at the
- * same moment (a deadlock, a unique key) runs once more. What they tell the
- * other replicas goes out at the commit. */
 static void batch_run(struct ws_store *st);
 
 /* A burst of pushes on PostgreSQL goes through in one round trip, in a
  * transaction of its own, whatever else the batch holds (the runs, reads
  * and leases of several replicas come in between all the time); the rest,
  * or everything when that failed, the usual way. The pushes' callbacks come
- * first. */
+ * first. SQLite: the batch as it came. */
 static void batch_work(uv_work_t *w)
 {
     struct ws_store *st = ws_container_of(w, struct ws_store, work);
@@ -792,6 +788,10 @@ static void batch_work(uv_work_t *w)
     struct op *pushes = NULL, **pt = &pushes, *rest = NULL, **rt = &rest, *op, *next;
     struct ws_err err;
     int rc = WS_EINVAL;
+    if (!db->pipeline) {
+        batch_run(st);
+        return;
+    }
     for (op = st->batch; op; op = next) {
         next = op->next;
         op->next = NULL;
@@ -805,7 +805,7 @@ static void batch_work(uv_work_t *w)
     }
     st->batch = pushes;
     ws_err_clear(&err);
-    if (pushes && pushes->next && db->pipeline && (!db->ensure || db->ensure(st->db, &err) == 0))
+    if (pushes && pushes->next && (!db->ensure || db->ensure(st->db, &err) == 0))
         rc = accept_pipelined(st, &err);
     if (rc < 0) { /* not tried, or failed: every operation the usual way */
         for (op = pushes; op; op = op->next)
@@ -822,6 +822,10 @@ static void batch_work(uv_work_t *w)
     st->batch = pushes;
 }
 
+/* One batch, one transaction: each operation in a savepoint, so that one
+ * that fails leaves the others; one that met another replica's write at the
+ * same moment (a deadlock, a unique key) runs once more. What they tell the
+ * other replicas goes out at the commit. */
 static void batch_run(struct ws_store *st)
 {
     const struct db_impl *db = st->db->impl;
